@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what catdog needs to build, run and test, and nothing else.
+# Debian packages by name (apt-get), npm packages from package.json.
+# Quiet when everything is already there, so `make run` / `make test` can call it every time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+  build-essential cmake pkg-config
+  libdnnl-dev libopenblas-dev libhdf5-dev libjansson-dev
+  libjpeg-dev libpng-dev libwebp-dev libexif-dev
+  libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
+  libcmocka-dev valgrind
+  chromium
+  python3-h5py python3-numpy
+)
+# Benchmarks' peers (PyTorch, Flask, wrk) are only needed by `make bench`.
+if [ "${CATDOG_BENCH_DEPS:-0}" = 1 ]; then
+  PKGS+=(python3-torch python3-flask python3-pil wrk)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node may come from Debian (nodejs + npm) or elsewhere (npm bundled): check the commands.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Front-end assets (MaterializeCSS) and the browser-test driver come from npm.
+if [ -f package.json ]; then
+  if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]; then
+    echo "install-deps: npm install"
+    npm install --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+fi

@@ -1,0 +1,37 @@
+/*
+ * commands.c - the command table and the shared error printers (see commands.h).
+ */
+#include "cli/commands.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* One line per command; each is defined in cli/cmd_<name>.c. */
+int cmd_version(int argc, char **argv);
+
+const cli_command cli_commands[] = {
+    {"version", "print the version and the libraries in use", cmd_version},
+    {NULL, NULL, NULL},
+};
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("catdog: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "catdog %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'catdog %s --help'.\n", cmd);
+    va_end(ap);
+    return 2;
+}

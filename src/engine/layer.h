@@ -1,0 +1,101 @@
+/*
+ * layer.h - one node of a model graph: its kind, configuration and parameters.
+ *
+ * A layer is a plain struct (ggml style): the Keras loader, the built-in
+ * architectures and the trainer fill and read the fields directly.  The model
+ * (model.h) owns its layers and their parameter tensors.
+ *
+ * Shapes: every activation is NHWC.  A layer's output shape is stored without
+ * the batch dimension in out_h/out_w/out_c; layers whose Keras output is 2-D
+ * (Flatten, Dense, global pooling) have out_h == out_w == 1 and out_rank == 2,
+ * so the same buffers serve both and the summary prints Keras' shapes.
+ *
+ * Parameters follow Keras' order and layouts (see tensor.h): params[0] is the
+ * kernel, params[1] the bias (when use_bias).  Layers without weights have
+ * n_params == 0.
+ */
+#ifndef CATDOG_ENGINE_LAYER_H
+#define CATDOG_ENGINE_LAYER_H
+
+#include "engine/tensor.h"
+
+#define LAYER_NAME_MAX 96
+#define LAYER_MAX_INPUTS 8
+#define LAYER_MAX_PARAMS 2
+
+typedef enum layer_kind {
+    LAYER_INPUT = 0,        /* InputLayer: no computation, holds the input shape */
+    LAYER_CONV2D,           /* Conv2D */
+    LAYER_MAXPOOL2D,        /* MaxPooling2D */
+    LAYER_AVGPOOL2D,        /* AveragePooling2D (Keras: padding excluded from the average) */
+    LAYER_GLOBAL_AVGPOOL2D, /* GlobalAveragePooling2D */
+    LAYER_GLOBAL_MAXPOOL2D, /* GlobalMaxPooling2D */
+    LAYER_FLATTEN,          /* Flatten (NHWC order, as Keras channels_last) */
+    LAYER_DENSE,            /* Dense */
+    LAYER_ACTIVATION,       /* Activation */
+    LAYER_DROPOUT,          /* Dropout: identity at inference, inverted dropout in training */
+    LAYER_CONCAT,           /* Concatenate along the channel axis */
+    LAYER_KIND_COUNT
+} layer_kind;
+
+typedef enum layer_act {
+    ACT_LINEAR = 0,
+    ACT_RELU,
+    ACT_SIGMOID,
+    ACT_SOFTMAX,   /* over the channel (last) axis */
+    ACT_TANH
+} layer_act;
+
+typedef enum layer_pad {
+    PAD_VALID = 0,
+    PAD_SAME       /* TensorFlow rule: total pad = max((ceil(in/s)-1)*s + k - in, 0), extra on the end */
+} layer_pad;
+
+typedef struct layer {
+    char name[LAYER_NAME_MAX];   /* unique within the model */
+    char scope[LAYER_NAME_MAX];  /* name of the nested model this layer came from, "" at top level */
+    layer_kind kind;
+
+    int inputs[LAYER_MAX_INPUTS]; /* indices of earlier layers in model.layers (topological order) */
+    int n_inputs;                 /* 0 only for LAYER_INPUT */
+
+    /* configuration (fields a kind does not use stay 0) */
+    int filters;        /* Conv2D */
+    int units;          /* Dense */
+    int kernel[2];      /* Conv2D kernel size (h, w) */
+    int pool[2];        /* pooling window (h, w) */
+    int strides[2];     /* Conv2D and pooling strides (h, w); Keras: pooling strides default to pool */
+    layer_pad padding;  /* Conv2D and pooling */
+    int use_bias;       /* Conv2D, Dense */
+    layer_act act;      /* Conv2D, Dense (fused), Activation */
+    float rate;         /* Dropout */
+    int trainable;      /* 0 = frozen: no gradient, no optimizer state */
+
+    /* input shape, only for LAYER_INPUT (the model's input, without batch) */
+    int in_h, in_w, in_c;
+
+    /* output shape without batch; filled by model_infer_shapes */
+    int out_h, out_w, out_c;
+    int out_rank;       /* 4 for (N,H,W,C) maps, 2 for (N,C) vectors */
+
+    /* parameters, owned by the layer (freed by model_free) */
+    tensor *params[LAYER_MAX_PARAMS];
+    int n_params;
+} layer;
+
+/* Keras' class name of a kind ("Conv2D", "MaxPooling2D", ...). */
+const char *layer_kind_name(layer_kind kind);
+
+/* Keras' activation name ("linear", "relu", "sigmoid", "softmax", "tanh"). */
+const char *layer_act_name(layer_act act);
+
+/* Parses a Keras activation name; returns 0 or -1 when unknown. */
+int layer_act_parse(const char *name, layer_act *out);
+
+/* Number of parameters (floats) the layer holds; 0 when it has none. */
+size_t layer_param_count(const layer *l);
+
+/* The activation size of one sample (out_h * out_w * out_c). */
+size_t layer_out_size(const layer *l);
+
+#endif

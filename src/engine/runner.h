@@ -1,0 +1,66 @@
+/*
+ * runner.h - executing a model: forward (inference and training) and backward.
+ *
+ * A runner binds a read-only model to a batch size and a backend, and owns
+ * everything execution needs: oneDNN primitives (created once, here, never per
+ * call), memory in the formats oneDNN prefers (conversion happens only at the
+ * model's edges), activations, and -- in training mode -- workspaces, dropout
+ * masks and gradients.  One runner per thread; many runners may share a model.
+ *
+ * Backends:
+ *   RUNNER_DNNL  oneDNN primitives (convolution, pooling, inner product, eltwise,
+ *                activations fused as post-ops).  The fast path.
+ *   RUNNER_REF   plain C, short and obviously correct; the tests' oracle.
+ *
+ * Training: with opts.training = 1, runner_forward keeps what backward needs and
+ * applies dropout; runner_backward takes dL/d(output) and fills the gradient of
+ * every trainable parameter (runner_param_grad), summed over the batch.  Frozen
+ * layers (trainable = 0) get no gradient.
+ */
+#ifndef CATDOG_ENGINE_RUNNER_H
+#define CATDOG_ENGINE_RUNNER_H
+
+#include "core/error.h"
+#include "engine/model.h"
+
+typedef enum runner_backend {
+    RUNNER_DNNL = 0,
+    RUNNER_REF
+} runner_backend;
+
+typedef struct runner_opts {
+    runner_backend backend;
+    int threads;             /* 0 = all cores */
+    int training;            /* 1 = keep activations for backward, apply dropout */
+    unsigned long long seed; /* dropout masks (training only) */
+} runner_opts;
+
+typedef struct runner runner;
+
+/* Creates a runner for at most max_batch samples.  The model must have had
+ * model_infer_shapes called and must outlive the runner.  NULL on error. */
+runner *runner_new(const model *m, int max_batch, const runner_opts *opts, cd_err *err);
+void runner_free(runner *r);
+
+/* Runs n (1..max_batch) samples.  `input` is n x H x W x C floats (NHWC, already
+ * preprocessed); `output` receives n x model_output_size floats.  Returns 0 or -1. */
+int runner_forward(runner *r, const float *input, int n, float *output, cd_err *err);
+
+/* Training mode only: back-propagates d_output (n x output_size, for the n of the
+ * last forward) and stores parameter gradients.  Returns 0 or -1. */
+int runner_backward(runner *r, const float *d_output, cd_err *err);
+
+/* Gradient of layer `layer_index`'s parameter `param` (0 kernel, 1 bias), same
+ * shape as the parameter, valid after runner_backward; NULL for frozen layers or
+ * layers without parameters.  Borrowed: owned by the runner. */
+const tensor *runner_param_grad(const runner *r, int layer_index, int param);
+
+/* Tells the runner the model's parameters changed (after an optimizer step), so
+ * any copies it keeps in backend formats are refreshed before the next forward. */
+void runner_params_changed(runner *r);
+
+/* The activation of layer `layer_index` from the last forward (n x out size,
+ * NHWC), for feature extraction and tests.  Borrowed; NULL if not kept. */
+const float *runner_activation(const runner *r, int layer_index);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * keras.h - Keras HDF5 model files: load, save, and weights-only import.
+ *
+ * Whole-model files are what Keras 2.x `model.save()` writes:
+ *   root attrs   model_config (JSON), keras_version, backend, [training_config]
+ *   /model_weights  attr layer_names; per layer a group with attr weight_names
+ *                   naming datasets ("conv2d_1/kernel:0", ...)
+ *   [/optimizer_weights]  optimizer state (written by the trainer, see train/)
+ * catdog adds root attribute `catdog_preprocess` ("rescale" | "caffe" | "none")
+ * and, when known, `catdog_arch` and `catdog_test_accuracy`; Keras ignores them.
+ *
+ * Weights-only files (`save_weights`): root attr layer_names, per-layer groups
+ * with weight_names.  They load onto an architecture built from a JSON config or
+ * a built-in definition (arch.h), matching layers by name and weights by order.
+ *
+ * Every failure fills err with one line naming the file and the problem: not
+ * HDF5, not a Keras model, truncated, unsupported layer class (named), weight
+ * of the wrong shape (layer, expected, found), missing weights.
+ */
+#ifndef CATDOG_MODELFILE_KERAS_H
+#define CATDOG_MODELFILE_KERAS_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+#include "engine/model.h"
+
+/* Loads a whole-model file.  The result has had model_infer_shapes called.
+ * Preprocessing: the file's catdog_preprocess, else a default by architecture
+ * (caffe for VGG16/SqueezeNet-like, rescale otherwise).  Caller frees. */
+model *keras_load(const char *path, cd_err *err);
+
+/* The same from an in-memory file image (the model embedded in the program).
+ * `name` is used in messages in place of a path. */
+model *keras_load_memory(const void *buf, size_t len, const char *name, cd_err *err);
+
+/* Builds a model from a Keras JSON config (model.to_json(), or the root
+ * model_config attribute).  Parameters are zero; shapes inferred. */
+model *keras_from_json(const char *json, const char *source_name, cd_err *err);
+
+/* Loads weights-only file `path` onto m (by layer name, weights by order). */
+int keras_load_weights(model *m, const char *path, cd_err *err);
+
+/* Writes m as a Keras 2 whole-model file that Keras and h5py can read back. */
+int keras_save(const model *m, const char *path, cd_err *err);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * predictor.h - the one-way pipeline every front end uses:
+ *     bytes -> image -> resized tensor (model's preprocessing) -> model -> P(dog)
+ *
+ * A predictor is a loaded model plus what is needed to feed it: its input size
+ * and preprocessing.  It is read-only after loading and shared by all threads.
+ * A predictor_session is one thread's scratch (a runner and its buffers);
+ * make one per worker thread.  The command line (predict, evaluate) and the web
+ * service both go through here, so a photo gets the same verdict everywhere.
+ *
+ * Classes follow Keras' flow_from_directory order: cats = 0, dogs = 1; the model's
+ * sigmoid output is the probability of "dog".
+ */
+#ifndef CATDOG_PREDICT_PREDICTOR_H
+#define CATDOG_PREDICT_PREDICTOR_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+#include "core/preprocess.h"
+#include "engine/model.h"
+#include "engine/runner.h"
+#include "image/image.h"
+
+typedef struct predictor_opts {
+    int threads;                /* per session; 0 = all cores */
+    runner_backend backend;     /* RUNNER_DNNL by default */
+    int override_preprocess;    /* 1 = use `preprocess` instead of the model's record */
+    cd_preprocess preprocess;
+    image_filter filter;        /* resize filter; bilinear by default */
+    long max_pixels;            /* 0 = IMAGE_DEFAULT_MAX_PIXELS */
+    int tta_flip;               /* 1 = average with the horizontally flipped image */
+} predictor_opts;
+
+typedef struct predictor predictor;
+typedef struct predictor_session predictor_session;
+
+typedef struct prediction {
+    float p_dog;          /* the model's sigmoid output */
+    int label;            /* 0 = cat, 1 = dog (p_dog >= 0.5) */
+    image_format format;  /* what the bytes were */
+    int width, height;    /* the photo's size (after EXIF orientation) */
+    double elapsed_ms;    /* decode + resize + forward */
+} prediction;
+
+/* Takes ownership of m (freed by predictor_free).  opts may be NULL. */
+predictor *predictor_new(model *m, const predictor_opts *opts, cd_err *err);
+
+/* Loads a Keras .h5 file (see modelfile/keras.h) and wraps it. */
+predictor *predictor_load(const char *path, const predictor_opts *opts, cd_err *err);
+
+void predictor_free(predictor *p);
+
+/* Borrowed view of the model, for summaries and /api/v1/models. */
+const model *predictor_model(const predictor *p);
+
+/* The preprocessing actually applied (the model's, or the override). */
+cd_preprocess predictor_preprocess(const predictor *p);
+
+/* "cat" / "dog". */
+const char *predictor_label_name(int label);
+
+/* A session able to run up to max_batch images at once. */
+predictor_session *predictor_session_new(predictor *p, int max_batch, cd_err *err);
+void predictor_session_free(predictor_session *s);
+
+/* Classifies one encoded photo (JPEG/PNG/WebP bytes). */
+int predictor_classify(predictor_session *s, const unsigned char *bytes, size_t len,
+                       prediction *out, cd_err *err);
+
+/* Classifies up to max_batch already decoded images in one forward pass. */
+int predictor_classify_images(predictor_session *s, const image *imgs, int n,
+                              prediction *out, cd_err *err);
+
+#endif
