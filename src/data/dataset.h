@@ -1,0 +1,66 @@
+/*
+ * dataset.h - labelled image folders and the batch iterator that feeds training.
+ *
+ * A dataset folder holds one subfolder per class, taken in alphabetical order as
+ * Keras' flow_from_directory does (cats = 0, dogs = 1).  The iterator shuffles
+ * each epoch from a seed, yields batches of N (the last partial batch kept), and
+ * decodes, resizes and augments in worker threads ahead of the consumer, with an
+ * optional in-memory cache of decoded, resized images so later epochs decode
+ * nothing.  Unreadable images are skipped, counted and listed, never fatal.
+ */
+#ifndef CATDOG_DATA_DATASET_H
+#define CATDOG_DATA_DATASET_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+#include "core/preprocess.h"
+#include "data/augment.h"
+
+#define DATASET_MAX_CLASSES 16
+
+typedef struct dataset {
+    int n_classes;
+    char *class_names[DATASET_MAX_CLASSES];  /* owned, alphabetical */
+    size_t n;                                 /* number of files */
+    char **paths;                             /* owned, n entries */
+    int *labels;                              /* owned, n entries */
+} dataset;
+
+/* Scans DIR/<class>/ for image files (by extension .jpg/.jpeg/.png/.webp, any
+ * case).  Errors: DIR missing, no class folders, an empty class folder (named). */
+dataset *dataset_open(const char *dir, cd_err *err);
+void dataset_free(dataset *d);
+
+typedef struct dataset_iter_opts {
+    int batch;              /* samples per batch */
+    int img_size;           /* square output size */
+    cd_preprocess preprocess;
+    int shuffle;            /* 1 = new order each epoch */
+    unsigned long long seed;
+    int workers;            /* decoding threads; 0 = cores */
+    int cache;              /* 1 = keep decoded, resized images in memory */
+    const augment_opts *augment;  /* NULL = no augmentation */
+} dataset_iter_opts;
+
+typedef struct dataset_iter dataset_iter;
+
+/* Starts iterating over d (borrowed; must outlive the iterator). */
+dataset_iter *dataset_iter_new(const dataset *d, const dataset_iter_opts *opts, cd_err *err);
+void dataset_iter_free(dataset_iter *it);
+
+/* Batches in one epoch. */
+size_t dataset_iter_batches(const dataset_iter *it);
+
+/* Starts epoch `epoch` (0-based; shuffle order and augmentation derive from seed+epoch). */
+int dataset_iter_begin_epoch(dataset_iter *it, int epoch, cd_err *err);
+
+/* Next batch of the epoch: x receives n x S x S x 3 floats, y n labels (as float).
+ * *n is set to the batch's size; returns 1 for a batch, 0 at the end of the
+ * epoch, -1 on error.  x and y are borrowed, valid until the next call. */
+int dataset_iter_next(dataset_iter *it, const float **x, const float **y, int *n, cd_err *err);
+
+/* Images that could not be read so far (paths borrowed). */
+size_t dataset_iter_failed(const dataset_iter *it, const char *const **paths);
+
+#endif
