@@ -33,6 +33,8 @@ typedef struct runner_opts {
     int threads;             /* 0 = all cores */
     int training;            /* 1 = keep activations for backward, apply dropout */
     unsigned long long seed; /* dropout masks (training only) */
+    int output_logits;       /* 1 = the output layer skips its final sigmoid/softmax, so
+                                losses can be computed from logits (numerically stable) */
 } runner_opts;
 
 typedef struct runner runner;
