@@ -448,7 +448,7 @@ static int build_func(builder *b, json_t *config, const char *scope, int trainab
                         "is called more than once (shared layers are not supported)");
                     goto out_free;
                 }
-                int inputs[LAYER_MAX_INPUTS], n_in;
+                int inputs[LAYER_MAX_INPUTS], n_in = 0;
                 int r = resolve_node(b, json_array_get(nodes, 0), &nm, name, inputs, &n_in);
                 if (r < 0)
                     goto out_free;

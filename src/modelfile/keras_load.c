@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <H5LTpublic.h>
+#include <hdf5_hl.h>
 
 #include "modelfile/keras.h"
 #include "modelfile/keras_h5.h"
