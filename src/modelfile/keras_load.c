@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hdf5_hl.h>
+#include <hdf5.h>
 
 #include "modelfile/keras.h"
 #include "modelfile/keras_h5.h"
@@ -73,10 +73,22 @@ static hid_t open_memory(const void *buf, size_t len, const char *what, cd_err *
         cd_err_set(err, CD_ERR_FORMAT, "%s: not an HDF5 file%s", what, len == 0 ? " (empty)" : "");
         return -1;
     }
-    /* DONT_COPY + DONT_RELEASE: libhdf5 reads the caller's bytes in place and
-     * never frees or writes them (read-only open); we close before returning. */
-    hid_t file = H5LTopen_file_image((void *)buf, len,
-                                     H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);
+    /* libhdf5's core (memory) driver on a copy of the image that libhdf5 owns
+     * and frees at close.  H5LTopen_file_image(DONT_COPY) would spare the copy
+     * but leaks its callback data on every open before libhdf5 1.14.4
+     * (HDFGroup/hdf5 issue #827).  The core driver refuses a name that exists
+     * on disk, so the name is one that cannot ("/dev/null/..."). */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, 64 * 1024, 0) < 0 ||
+        H5Pset_file_image(fapl, (void *)buf, len) < 0) {
+        if (fapl >= 0)
+            H5Pclose(fapl);
+        (void)H5Eclear2(H5E_DEFAULT);
+        cd_err_set(err, CD_ERR_BACKEND, "%s: cannot set up an in-memory HDF5 file", what);
+        return -1;
+    }
+    hid_t file = H5Fopen("/dev/null/catdog-memory-image", H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
     return file < 0 ? open_failed(what, err) : file;
 }
 
