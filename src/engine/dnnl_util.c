@@ -190,16 +190,13 @@ static uint64_t rng_next(uint64_t *s)
 static void fill_mask(const dn_step *st)
 {
     /* Keep with probability 1 - rate and scale by 1 / (1 - rate) (inverted
-     * dropout, as Keras); compare 24-bit uniforms with the rate. */
-    const float scale = 1.0f / (1.0f - st->rate);
-    const uint32_t thresh = (uint32_t)((double)st->rate * 16777216.0);
-    size_t i = 0;
-    while (i < st->count) {
-        uint64_t r = rng_next(st->rng);
-        for (int k = 0; k < 2 && i < st->count; k++, i++) {
-            uint32_t u = (uint32_t)(r >> (k * 32)) >> 8;
-            st->buf[i] = u < thresh ? 0.0f : scale;
-        }
+     * dropout, as Keras).  One 24-bit uniform per element, in NHWC order, drawn
+     * exactly as the reference backend draws them, so both backends apply the
+     * same mask for the same seed. */
+    const float keep = 1.0f / (1.0f - st->rate);
+    for (size_t i = 0; i < st->count; i++) {
+        float u = (float)(rng_next(st->rng) >> 40) * (1.0f / 16777216.0f);
+        st->buf[i] = u < st->rate ? 0.0f : keep;
     }
 }
 

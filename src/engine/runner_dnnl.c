@@ -90,7 +90,7 @@ static dn_plan *plan_for(runner *r, dnnl_impl *im, int n, cd_err *err)
     return p;
 }
 
-static int dnnl_init(runner *r, cd_err *err)
+static int rd_init(runner *r, cd_err *err)
 {
     const model *m = r->model;
     dnnl_impl *im = calloc(1, sizeof *im);
@@ -100,7 +100,7 @@ static int dnnl_init(runner *r, cd_err *err)
         free(im);
         return -1;
     }
-    im->rng = r->opts.seed ^ 0x6A09E667F3BCC908ull;
+    im->rng = r->opts.seed; /* the same stream as the reference backend */
     dn_threads_enter(&im->thr);
     int rc = -1;
     DN_CHECK(dnnl_engine_create(&im->eng, dnnl_cpu, 0), err, "CPU engine", NULL);
@@ -138,13 +138,13 @@ fail:
     return rc;
 }
 
-static void dnnl_destroy(runner *r)
+static void rd_destroy(runner *r)
 {
     impl_free(r->model, r->impl);
     r->impl = NULL;
 }
 
-static int dnnl_forward(runner *r, const float *input, int n, float *output, cd_err *err)
+static int rd_forward(runner *r, const float *input, int n, float *output, cd_err *err)
 {
     dnnl_impl *im = r->impl;
     if (n < 1 || n > r->max_batch)
@@ -170,7 +170,7 @@ out:
     return rc;
 }
 
-static int dnnl_backward(runner *r, const float *d_output, cd_err *err)
+static int rd_backward(runner *r, const float *d_output, cd_err *err)
 {
     dnnl_impl *im = r->impl;
     if (!r->opts.training)
@@ -183,7 +183,7 @@ static int dnnl_backward(runner *r, const float *d_output, cd_err *err)
     return rc;
 }
 
-static const tensor *dnnl_param_grad(const runner *r, int layer_index, int param)
+static const tensor *rd_param_grad(const runner *r, int layer_index, int param)
 {
     const dnnl_impl *im = r->impl;
     if (!im->grads || layer_index < 0 || layer_index >= r->model->n_layers || param < 0 ||
@@ -192,13 +192,13 @@ static const tensor *dnnl_param_grad(const runner *r, int layer_index, int param
     return im->grads[2 * layer_index + param];
 }
 
-static void dnnl_params_changed(runner *r)
+static void rd_params_changed(runner *r)
 {
     dnnl_impl *im = r->impl;
     im->wver++;
 }
 
-static const float *dnnl_activation(const runner *r, int layer_index)
+static const float *rd_activation(const runner *r, int layer_index)
 {
     dnnl_impl *im = r->impl;
     if (!im->last)
@@ -210,11 +210,11 @@ static const float *dnnl_activation(const runner *r, int layer_index)
 }
 
 const runner_backend_ops runner_dnnl_ops = {
-    .init = dnnl_init,
-    .destroy = dnnl_destroy,
-    .forward = dnnl_forward,
-    .backward = dnnl_backward,
-    .param_grad = dnnl_param_grad,
-    .params_changed = dnnl_params_changed,
-    .activation = dnnl_activation,
+    .init = rd_init,
+    .destroy = rd_destroy,
+    .forward = rd_forward,
+    .backward = rd_backward,
+    .param_grad = rd_param_grad,
+    .params_changed = rd_params_changed,
+    .activation = rd_activation,
 };
