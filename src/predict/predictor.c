@@ -219,8 +219,8 @@ int predictor_classify(predictor_session *s, const unsigned char *bytes, size_t 
     double t0 = now_ms();
     image_decode_opts dopts = {
         .max_pixels = p->opts.max_pixels,
-        .hint_width = p->in_w,
-        .hint_height = p->in_h,
+        .hint_width = IMAGE_DECODE_HINT(p->in_w),
+        .hint_height = IMAGE_DECODE_HINT(p->in_h),
     };
     image img = {0};
     int w, h;
