@@ -336,7 +336,7 @@ static void test_keras_h5_recipes_reach_the_loader_errors(void **state)
                      cd_code_name(err.code), cd_code_name(cases[i].code), cases[i].says);
         char file[128];
         snprintf(file, sizeof file, "%s.recipe", cases[i].name);
-        seed("keras_h5", fuzz_keras_h5_one, file, cases[i].ops, cases[i].len, 40);
+        seed("keras_h5", fuzz_keras_h5_one, file, cases[i].ops, cases[i].len, 20);
     }
 }
 
