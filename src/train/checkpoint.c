@@ -116,6 +116,7 @@ static char *read_string_attr(hid_t obj, const char *name, int *missing)
             out = calloc(sz + 1, 1);
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, sz);
+            H5Tset_strpad(mt, H5T_STR_NULLPAD); /* NULLTERM would drop the last character */
             if (out && H5Aread(a, mt, out) < 0) {
                 free(out);
                 out = NULL;
@@ -227,6 +228,7 @@ static char **read_names_attr(hid_t obj, const char *attr, size_t *n)
         char *buf = calloc((size_t)cnt, sz);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, sz);
+        H5Tset_strpad(mt, H5T_STR_NULLPAD);
         if (buf && H5Aread(a, mt, buf) >= 0)
             for (hssize_t i = 0; i < cnt; i++) {
                 out[i] = calloc(sz + 1, 1);
