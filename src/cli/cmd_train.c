@@ -155,9 +155,9 @@ static void on_progress(const train_progress *p, void *ctx)
             printf("\r");
         draw_bar(p->steps, p->steps, bar, sizeof bar);
         fmt_time(p->seconds, t1, sizeof t1);
-        printf("%5zu/%zu %s - %s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f%s\033[K\n", p->steps,
+        printf("%5zu/%zu %s - %s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f%s%s\n", p->steps,
                p->steps, bar, t1, p->loss, p->accuracy, p->val_loss, p->val_accuracy,
-               p->improved ? " (best, saved)" : "");
+               p->improved ? " (best, saved)" : "", v->tty ? "\033[K" : "");
         if (p->next_lr != p->lr)
             printf("Learning rate %g -> %g\n", (double)p->lr, (double)p->next_lr);
         if (p->stopping_early)
