@@ -360,6 +360,61 @@ static void test_conv_random_shapes_match_padded_formula(void **state)
     }
 }
 
+/* Independent pooling: enumerate each window of the padded grid and keep the
+ * cells that fall inside the input. */
+static void naive_pool(const float *x, int n, int h, int w, int c, int p, int s, layer_pad pad,
+                       int is_max, int oh, int ow, float *y)
+{
+    int pt = 0, pl = 0;
+    if (pad == PAD_SAME) {
+        int th = (oh - 1) * s + p - h, tw = (ow - 1) * s + p - w;
+        pt = th > 0 ? th / 2 : 0;
+        pl = tw > 0 ? tw / 2 : 0;
+    }
+    for (int b0 = 0; b0 < n; b0++)
+        for (int oi = 0; oi < oh; oi++)
+            for (int oj = 0; oj < ow; oj++)
+                for (int ch = 0; ch < c; ch++) {
+                    double acc = is_max ? -INFINITY : 0.0;
+                    int cnt = 0;
+                    for (int a = 0; a < p; a++)
+                        for (int bb = 0; bb < p; bb++) {
+                            int i = oi * s - pt + a, j = oj * s - pl + bb;
+                            if (i < 0 || j < 0 || i >= h || j >= w)
+                                continue;
+                            double v = x[(((size_t)b0 * h + i) * w + j) * c + ch];
+                            acc = is_max ? fmax(acc, v) : acc + v;
+                            cnt++;
+                        }
+                    assert_true(cnt > 0);
+                    y[(((size_t)b0 * oh + oi) * ow + oj) * c + ch] = (float)(is_max ? acc : acc / cnt);
+                }
+}
+
+static void test_pools_random_shapes_match_window_formula(void **state)
+{
+    (void)state;
+    for (int trial = 0; trial < 60; trial++) {
+        int h = irand(1, 10), w = irand(1, 10), c = irand(1, 4), p = irand(1, 3);
+        int s = irand(1, 3), n = irand(1, 2), is_max = trial % 2;
+        layer_pad pad = irand(0, 1) ? PAD_SAME : PAD_VALID;
+        if (pad == PAD_VALID && (h < p || w < p))
+            continue;
+        model *m = one_layer(h, w, c, pool(is_max ? LAYER_MAXPOOL2D : LAYER_AVGPOOL2D, p, s, pad));
+        size_t insz = (size_t)n * h * w * c, outsz = (size_t)n * model_output_size(m);
+        float *x = malloc(insz * sizeof *x), *y = malloc(outsz * sizeof *y), *want = malloc(outsz * sizeof *want);
+        for (size_t i = 0; i < insz; i++)
+            x[i] = frand() - 2.0f; /* negative, so a padded zero would show */
+        run(m, x, n, y);
+        naive_pool(x, n, h, w, c, p, s, pad, is_max, m->layers[1].out_h, m->layers[1].out_w, want);
+        assert_close(y, want, outsz, 1e-6f);
+        free(x);
+        free(y);
+        free(want);
+        model_free(m);
+    }
+}
+
 static void test_runner_keeps_activations_and_batches(void **state)
 {
     (void)state;
@@ -504,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_global_pools_flatten_dense),
         cmocka_unit_test(test_activations_and_softmax_over_channels),
         cmocka_unit_test(test_conv_random_shapes_match_padded_formula),
+        cmocka_unit_test(test_pools_random_shapes_match_window_formula),
         cmocka_unit_test(test_runner_keeps_activations_and_batches),
         cmocka_unit_test(test_runner_new_errors),
         cmocka_unit_test(test_dropout_identity_at_inference_and_seeded_in_training),
