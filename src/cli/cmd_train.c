@@ -113,7 +113,10 @@ static void on_progress(const train_progress *p, void *ctx)
             model_summary(p->model, stdout);
         printf("Found %zu training, %zu validation and %zu test images; %zu steps per epoch.\n", p->n_train,
                p->n_val, p->n_test, p->steps);
-        if (p->resumed_from > 0)
+        if (p->resumed && p->resumed_step > 0)
+            printf("Resuming epoch %d at step %zu (lr %g).\n", p->resumed_from + 1, p->resumed_step + 1,
+                   (double)p->lr);
+        else if (p->resumed)
             printf("Resuming after epoch %d (lr %g).\n", p->resumed_from, (double)p->lr);
         fflush(stdout);
         break;

@@ -312,6 +312,8 @@ static char *state_json(const optim_opts *oo, const train_state *st, long long i
                              (json_int_t)iterations, "seed", "");
     if (root)
         json_object_set_new(root, "base_lr", json_real(st->base_lr));
+    if (root)
+        json_object_set_new(root, "best_val_accuracy", json_real(st->best_val_accuracy));
     if (!root)
         return NULL;
     /* The seed is 64-bit unsigned: JSON integers are signed, so keep it as a string. */
@@ -466,6 +468,7 @@ static int checkpoint_read_config_impl(const char *path, optim_opts *oo, train_s
     if (st->best_val_loss >= 1e307)
         st->best_val_loss = HUGE_VAL;
     st->best_epoch = (int)jnum(js, "best_epoch", 0);
+    st->best_val_accuracy = jnum(js, "best_val_accuracy", 0.0);
     st->since_best = (int)jnum(js, "since_best", 0);
     st->plateau_wait = (int)jnum(js, "plateau_wait", 0);
     json_t *jl = json_object_get(js, "loss");

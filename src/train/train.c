@@ -212,10 +212,12 @@ static int build_model(session *s, cd_err *err)
             s->oo.lr = o->optim.lr;
             s->st.lr = o->optim.lr;
         }
-        if (s->st.epochs_done >= o->epochs && s->st.step_in_epoch == 0)
+        /* epochs == epochs done is allowed: no training, only the test evaluation of the
+         * best model (for a run stopped with Ctrl-C). */
+        if (s->st.epochs_done > o->epochs)
             return cd_err_set(err, CD_ERR_INVALID,
-                              "%s already has %d epochs done; ask for more with --epochs (now %d)", o->resume_path,
-                              s->st.epochs_done, o->epochs);
+                              "%s already has %d epochs done; ask for at least that many with --epochs (now %d)",
+                              o->resume_path, s->st.epochs_done, o->epochs);
     } else {
         if (!(s->m = arch_build(o->arch, o->img_size, err)))
             return cd_err_wrap(err, "architecture '%s' at %dx%d", o->arch, o->img_size, o->img_size);
@@ -486,7 +488,7 @@ static int run_epochs(session *s, cd_err *err)
             s->st.best_val_loss = ev.loss;
             s->st.best_epoch = e + 1;
             s->st.since_best = 0;
-            res->best_val_accuracy = ev.accuracy;
+            s->st.best_val_accuracy = ev.accuracy;
         } else {
             s->st.since_best++;
         }
@@ -514,6 +516,7 @@ static int run_epochs(session *s, cd_err *err)
         res->epochs_done = e + 1;
         res->best_epoch = s->st.best_epoch;
         res->best_val_loss = s->st.best_val_loss;
+        res->best_val_accuracy = s->st.best_val_accuracy;
         int stop_early = o->early_stopping > 0 && s->st.since_best >= o->early_stopping;
         p.event = TRAIN_EV_EPOCH_END;
         p.loss = loss;
@@ -627,6 +630,7 @@ int train_run(const train_opts *o, train_result *res, cd_err *err)
         res->epochs_done = s.st.epochs_done;
         res->best_epoch = s.st.best_epoch;
         res->best_val_loss = s.st.best_val_loss;
+        res->best_val_accuracy = s.st.best_val_accuracy;
         /* The best weights so far are those at out_path, if it holds the resumed run's. */
         model *b = s.st.best_epoch > 0 ? keras_load(o->out_path, NULL) : NULL;
         if (b && b->n_layers == s.m->n_layers) {
@@ -649,7 +653,9 @@ int train_run(const train_opts *o, train_result *res, cd_err *err)
     p.n_train = s.dtrain->n;
     p.n_val = s.dval->n;
     p.n_test = s.dtest ? s.dtest->n : 0;
+    p.resumed = o->resume_path != NULL;
     p.resumed_from = o->resume_path ? s.st.epochs_done : 0;
+    p.resumed_step = o->resume_path ? (size_t)s.st.step_in_epoch : 0;
     p.lr = s.st.lr;
     emit(&s, &p);
     if (run_epochs(&s, err) < 0)

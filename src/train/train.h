@@ -27,6 +27,10 @@
  * so resuming at an epoch boundary gives the same weights as an uninterrupted
  * run (on the same backend and thread count).
  *
+ * Resuming with epochs equal to the epochs already done trains nothing and only
+ * evaluates the best model (out_path) on test/: the way to finish a run that was
+ * stopped with Ctrl-C.
+ *
  * Stopping: opts.stop points to a flag the caller sets (from a SIGINT handler);
  * the loop checks it after each step, saves <out>.last.h5 and returns 0 with
  * result.interrupted = 1.  No global state: all goes through the options.
@@ -70,7 +74,9 @@ typedef struct train_progress {
     int epoch, epochs;           /* 1-based epoch; total planned */
     size_t step, steps;          /* 1-based step within the epoch; steps per epoch */
     size_t n_train, n_val, n_test;
-    int resumed_from;            /* START: epochs already done by the resumed run (0 = fresh) */
+    int resumed;                 /* START: 1 when continuing a checkpoint */
+    int resumed_from;            /* START: complete epochs the resumed run had done */
+    size_t resumed_step;         /* START: steps it had done of the next epoch (Ctrl-C mid-epoch) */
     double loss, accuracy;       /* running means over the epoch so far */
     double val_loss, val_accuracy;
     double seconds;              /* since the epoch began (STEP, EPOCH_END) */
