@@ -19,16 +19,14 @@
 static const transfer_backbone_info BACKBONES[] = {
     {"squeezenet", "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
      "17154246284f555591549ac2c83e127abfbf4307dc4b0060fdaa2931d0fa38da", 3002560,
-     "the keras-squeezenet project (github.com/rcmalli/keras-squeezenet, release v1.0; "
-     "SqueezeNet 1.1 by DeepScale, BSD-2-Clause); catdog's shared folder has a copy in "
-     "shared/weights/",
+     "github.com/rcmalli/keras-squeezenet (release v1.0; SqueezeNet 1.1, BSD-2-Clause) or "
+     "catdog's shared/weights/",
      "fire9/concat", 224},
     /* Keras downloads this file as 58,889,256 bytes; its SHA-256 is not known
      * here, so size and weight shapes are what is checked. */
     {"vgg16", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", NULL, 58889256,
-     "Keras (keras.applications.VGG16(weights='imagenet', include_top=False) downloads it to "
-     "~/.keras/models/ from https://github.com/fchollet/deep-learning-models/releases/download/"
-     "v0.1/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5)",
+     "Keras: VGG16(weights='imagenet', include_top=False) downloads it to ~/.keras/models/ "
+     "from github.com/fchollet/deep-learning-models/releases/download/v0.1/",
      "block5_pool", 150},
 };
 
@@ -96,8 +94,8 @@ int transfer_weights_locate(const transfer_backbone_info *b, const char *explici
                                     labels[i] ? labels[i] : "", labels[i] ? ")" : "");
     }
     return cd_err_set(err, CD_ERR_NOTFOUND,
-                      "%s weights file %s not found; searched %s%s; it comes from %s; put it in "
-                      "one of those folders or give its path with --weights FILE",
+                      "%s weights file %s not found; searched %s%s; get it from %s, then put it "
+                      "in one of those folders or pass --weights FILE",
                       b->name, b->file, searched, env_dir && *env_dir ? "" : " ($CATDOG_WEIGHTS_DIR unset)",
                       b->origin);
 }
