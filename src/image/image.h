@@ -53,6 +53,14 @@ typedef struct image_decode_opts {
  * idea) keeps the speed-up for big photos (a 4000x3000 JPEG for 224 decodes
  * at 1000x750) and leaves photos under twice the target at full scale. */
 
+/* The decode hint to pass for a model input of n pixels a side: twice the size.
+ * Reduced-scale JPEG decoding is a shortcut PIL does not take; with a hint of 2n
+ * it only applies to photos more than twice as large as needed, so typical
+ * photos decode at full scale and resize PIL-exactly, while large phone photos
+ * still decode fast.  Training (data/) and inference (predict/) both use this,
+ * so a photo is prepared the same way in both. */
+#define IMAGE_DECODE_HINT(n) (2 * (n))
+
 typedef enum image_filter {
     IMAGE_FILTER_BILINEAR = 0, /* bilinear, antialiased when downscaling (PIL-like) */
     IMAGE_FILTER_NEAREST       /* Keras load_img's default */
