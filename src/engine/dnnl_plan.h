@@ -28,7 +28,11 @@
  * Activations are fused as eltwise post-ops into the convolution or inner
  * product before them (relu, sigmoid, tanh); their backward uses oneDNN's
  * "use_dst_for_bwd" algorithms, so no pre-activation copy is kept.  Softmax is
- * its own primitive.
+ * its own primitive.  Two choices made for speed (measured, see dnnl_plan.c):
+ * 3x3 stride-1 convolutions with >= 16 input channels use oneDNN's Winograd
+ * kernels except at batch 1 inference, and in training a convolution's ReLU
+ * followed by a max pooling is applied after the pooling (same result, a
+ * quarter of the backward work).
  */
 #ifndef CATDOG_ENGINE_DNNL_PLAN_H
 #define CATDOG_ENGINE_DNNL_PLAN_H
@@ -46,6 +50,8 @@ typedef struct dn_node {
     int wants;                  /* training: gradient of this output is needed */
     int contrib;                /* build time: gradient contributions added so far */
     layer_act act;              /* effective activation (output_logits applied) */
+    int relu_deferred;          /* training: this conv's ReLU runs after the max pooling */
+    int post_relu;              /* training: this max pooling applies the ReLU before it */
     dnnl_memory_desc_t md;      /* output layout */
     dnnl_memory_t mem;          /* output (the root's memory for aliases) */
     dnnl_memory_t diff;         /* training: d loss / d output, layout md (root's for aliases) */
@@ -61,6 +67,7 @@ typedef struct dn_node {
     dnnl_memory_t w_user, w, wb;/* kernel: Keras layout, forward layout, backward-data layout */
     dnnl_memory_t b;            /* bias, read in place from the model */
     dnnl_dims_t strides, pad_l, pad_r, kernel;
+    dnnl_alg_kind_t conv_alg;   /* convolution: direct or Winograd */
 
     /* runner_activation: an NHWC copy made on request */
     dnnl_memory_t host;

@@ -272,21 +272,34 @@ static int conv_bwd(dn_plan *p, int i, cd_err *err)
     attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
     if (!attr)
         goto fail;
-    if (needs_weight_grad(p, i)) {
-        DN_CHECK(dnnl_convolution_backward_weights_desc_init(
-                     &d, dnnl_convolution_direct, &src_md, &w_md, l->use_bias ? &b_md : NULL,
-                     &dst_md, nd->strides, nd->pad_l, nd->pad_r),
-                 err, "convolution backward weights descriptor", l->name);
-        DN_CHECK(dnnl_primitive_desc_create(&pd_w, &d, attr, p->cfg.eng, nd->fwd_pd), err,
-                 "convolution backward weights", l->name);
-    }
-    if (p->nodes[r].wants) {
-        DN_CHECK(dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, &src_md,
-                                                          &w_md, &dst_md, nd->strides, nd->pad_l,
-                                                          nd->pad_r),
-                 err, "convolution backward data descriptor", l->name);
-        DN_CHECK(dnnl_primitive_desc_create(&pd_d, &d, attr, p->cfg.eng, nd->fwd_pd), err,
-                 "convolution backward data", l->name);
+    /* the forward's algorithm (Winograd or direct); direct where oneDNN has no
+     * Winograd kernel for this backward pass */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0 ? !needs_weight_grad(p, i) : !p->nodes[r].wants)
+            continue;
+        dnnl_primitive_desc_t *pd = pass == 0 ? &pd_w : &pd_d;
+        dnnl_alg_kind_t alg = nd->conv_alg;
+        for (;;) {
+            if (pass == 0)
+                DN_CHECK(dnnl_convolution_backward_weights_desc_init(
+                             &d, alg, &src_md, &w_md, l->use_bias ? &b_md : NULL, &dst_md,
+                             nd->strides, nd->pad_l, nd->pad_r),
+                         err, "convolution backward weights descriptor", l->name);
+            else
+                DN_CHECK(dnnl_convolution_backward_data_desc_init(&d, alg, &src_md, &w_md, &dst_md,
+                                                                  nd->strides, nd->pad_l,
+                                                                  nd->pad_r),
+                         err, "convolution backward data descriptor", l->name);
+            dnnl_status_t st = dnnl_primitive_desc_create(pd, &d, attr, p->cfg.eng, nd->fwd_pd);
+            if (st == dnnl_success)
+                break;
+            if (alg == dnnl_convolution_direct) {
+                dn_fail(err, st, pass == 0 ? "convolution backward weights"
+                                           : "convolution backward data", l->name);
+                goto fail;
+            }
+            alg = dnnl_convolution_direct;
+        }
     }
     rc = weighted_bwd(p, i, dpre, pd_w, pd_d, &user_md, err);
 fail:
@@ -380,6 +393,10 @@ static int pool_bwd(dn_plan *p, int i, cd_err *err)
              err, "pooling backward descriptor", l->name);
     DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, nd->fwd_pd), err,
              "pooling backward", l->name);
+    /* the ReLU moved behind this pooling (swap_relu_maxpool), in place */
+    if (nd->post_relu &&
+        eltwise_bwd(p, l, ACT_RELU, &nd->md, NULL, nd->diff, nd->mem, nd->diff, err))
+        goto fail;
     dnnl_memory_desc_t smd = dn_pd_md(pd, dnnl_query_diff_src_md, 0);
     dnnl_memory_desc_t dmd = dn_pd_md(pd, dnnl_query_diff_dst_md, 0);
     dnnl_memory_t dd = bwd_layout(p, nd->diff, &dmd, l->name, err);
