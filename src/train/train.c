@@ -642,8 +642,9 @@ int train_run(const train_opts *o, train_result *res, cd_err *err)
     emit(&s, &p);
     if (run_epochs(&s, err) < 0)
         goto out;
-    /* A resume that trained nothing (test evaluation only) still leaves the chart. */
-    if (res->epochs_done == s.st.epochs_done && s.hist.n > 0 && save_history(&s, err) < 0)
+    /* (Re)written here too so that a resume that trained nothing (test evaluation
+     * only) still leaves the chart. */
+    if (s.hist.n > 0 && save_history(&s, err) < 0)
         goto out;
     if (!res->interrupted && run_test(&s, err) < 0)
         goto out;
