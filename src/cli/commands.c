@@ -8,11 +8,15 @@
 
 /* One line per command; each is defined in cli/cmd_<name>.c. */
 int cmd_version(int argc, char **argv);
+int cmd_split(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_export_feedback(int argc, char **argv);
 
 const cli_command cli_commands[] = {
     {"version", "print the version and the libraries in use", cmd_version},
+    {"split", "split labelled photos into train/validation/test folders", cmd_split},
+    {"info", "summarise a model file or built-in architecture", cmd_info},
     {"serve", "serve the upload page, the JSON API and the history over HTTP", cmd_serve},
     {"export-feedback", "copy photos corrected on the history page into cats/ and dogs/", cmd_export_feedback},
     {NULL, NULL, NULL},

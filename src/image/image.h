@@ -57,7 +57,7 @@ const char *image_format_name(image_format f);
 const char *image_format_ext(image_format f);
 
 /* Decodes bytes into out (opts may be NULL for defaults).  The original size,
- * before any DCT scaling and after EXIF rotation, goes to *orig_w/*orig_h when
+ * before any DCT scaling and after EXIF rotation, goes to *orig_w and *orig_h when
  * those are not NULL.  Returns 0 or -1. */
 int image_decode(const unsigned char *bytes, size_t len, const image_decode_opts *opts,
                  image *out, int *orig_w, int *orig_h, cd_err *err);

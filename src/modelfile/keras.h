@@ -15,7 +15,14 @@
  *
  * Every failure fills err with one line naming the file and the problem: not
  * HDF5, not a Keras model, truncated, unsupported layer class (named), weight
- * of the wrong shape (layer, expected, found), missing weights.
+ * of the wrong shape (layer, expected, found), missing weights, an input size
+ * the architecture cannot take.
+ *
+ * libhdf5 prints its error stack by default; these functions switch that off
+ * (H5Eset_auto2, a libhdf5 setting) and fold HDF5's message into err instead.
+ * A serial libhdf5 is not thread-safe: do not call keras_* from several threads
+ * at once.  The trainer's hook for adding training_config / optimizer_weights
+ * to a saved file is keras_save_ex() in modelfile/keras_h5.h.
  */
 #ifndef CATDOG_MODELFILE_KERAS_H
 #define CATDOG_MODELFILE_KERAS_H
@@ -30,6 +37,12 @@
  * (caffe for VGG16/SqueezeNet-like, rescale otherwise).  Caller frees. */
 model *keras_load(const char *path, cd_err *err);
 
+/* keras_load with the input's height and width set to img_size x img_size
+ * (img_size 0: as in the file).  Needed for files that leave the input size
+ * open (None), as Keras' VGG16(include_top=False) does; for other files a size
+ * the layers cannot take fails with a message naming the layer. */
+model *keras_load_sized(const char *path, int img_size, cd_err *err);
+
 /* The same from an in-memory file image (the model embedded in the program).
  * `name` is used in messages in place of a path. */
 model *keras_load_memory(const void *buf, size_t len, const char *name, cd_err *err);
@@ -38,7 +51,9 @@ model *keras_load_memory(const void *buf, size_t len, const char *name, cd_err *
  * model_config attribute).  Parameters are zero; shapes inferred. */
 model *keras_from_json(const char *json, const char *source_name, cd_err *err);
 
-/* Loads weights-only file `path` onto m (by layer name, weights by order). */
+/* Loads weights-only file `path` onto m (by layer name, weights by order; a
+ * whole-model file's model_weights are accepted too).  Layers of the file that
+ * m lacks are ignored; every parameter of m must be found, with its shape. */
 int keras_load_weights(model *m, const char *path, cd_err *err);
 
 /* Writes m as a Keras 2 whole-model file that Keras and h5py can read back. */

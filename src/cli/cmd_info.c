@@ -1,0 +1,109 @@
+/*
+ * cmd_info.c - `catdog info MODEL`: a Keras-style summary of a model file or a
+ * built-in architecture, plus the preprocessing and architecture it records.
+ * Library: modelfile/keras.h (files), engine/arch.h (built-ins),
+ * engine/model.h (model_summary).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/commands.h"
+#include "engine/arch.h"
+#include "engine/model.h"
+#include "modelfile/keras.h"
+
+static void usage(FILE *out)
+{
+    fputs("Usage: catdog info [options] MODEL\n"
+          "Prints a Keras-style summary of MODEL (each layer's name, class, output shape and\n"
+          "parameter count, then total, trainable and non-trainable parameters), followed by\n"
+          "the input size, the preprocessing the model expects and its architecture.\n"
+          "\n"
+          "MODEL is a Keras .h5 whole-model file, or a built-in architecture:\n"
+          "  binary       the seed's CNN (default input 150)\n"
+          "  vgg16        Keras VGG16 without top (default input 224)\n"
+          "  squeezenet   SqueezeNet 1.1 without top (default input 224)\n"
+          "\n"
+          "Options:\n"
+          "  -s, --img-size N   input height and width: for a built-in, or for a file whose\n"
+          "                     input size is open (None) or that should run at another size\n"
+          "  -h, --help         show this help\n",
+          out);
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"img-size", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int img_size = 0;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":s:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's': {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 1 || v > 4096)
+                return cli_usage_error("info", "--img-size needs a size from 1 to 4096, not '%s'",
+                                       optarg);
+            img_size = (int)v;
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 0;
+        case ':':
+            return cli_usage_error("info", "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("info", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error("info", "no MODEL given");
+    if (optind + 1 < argc)
+        return cli_usage_error("info", "one MODEL only (got '%s' too)", argv[optind + 1]);
+    const char *name = argv[optind];
+
+    cd_err err;
+    cd_err_clear(&err);
+    model *m;
+    if (is_file(name)) {
+        m = keras_load_sized(name, img_size, &err);
+    } else if (strcmp(name, "binary") == 0 || strcmp(name, "vgg16") == 0 ||
+               strcmp(name, "squeezenet") == 0) {
+        int size = img_size ? img_size : (strcmp(name, "binary") == 0 ? 150 : 224);
+        m = arch_build(name, size, &err);
+    } else {
+        return cli_fail("%s: no such file, and not a built-in architecture (binary, vgg16, "
+                        "squeezenet)",
+                        name);
+    }
+    if (!m)
+        return cli_fail("%s", err.msg);
+
+    int h, w, ch;
+    model_summary(m, stdout);
+    model_input_shape(m, &h, &w, &ch);
+    printf("Input: %dx%dx%d\n", h, w, ch);
+    printf("Preprocessing: %s\n", cd_preprocess_name(m->preprocess));
+    printf("Architecture: %s\n", m->arch);
+    if (m->test_accuracy >= 0)
+        printf("Test accuracy: %.4f\n", m->test_accuracy);
+    model_free(m);
+    return 0;
+}

@@ -1,0 +1,115 @@
+/*
+ * runner.c - the public runner API (runner.h): argument checks, then dispatch
+ * to a backend through its runner_backend_ops (runner_impl.h).
+ *
+ * Backends own all execution state in r->impl; this file only validates calls
+ * so that every backend can assume sane arguments.
+ */
+#include "engine/runner.h"
+
+#include <stdlib.h>
+
+#include "engine/runner_impl.h"
+
+/* The vtable of a backend, or NULL with err filled when it is not available. */
+static const runner_backend_ops *backend_ops(runner_backend backend, cd_err *err)
+{
+    switch (backend) {
+    case RUNNER_REF:
+        return &runner_ref_ops;
+    case RUNNER_DNNL:
+        cd_err_set(err, CD_ERR_UNSUPPORTED, "oneDNN backend not built yet");
+        return NULL;
+    }
+    cd_err_set(err, CD_ERR_INVALID, "unknown runner backend %d", (int)backend);
+    return NULL;
+}
+
+runner *runner_new(const model *m, int max_batch, const runner_opts *opts, cd_err *err)
+{
+    if (!m || m->n_layers == 0) {
+        cd_err_set(err, CD_ERR_INVALID, "runner_new: empty model");
+        return NULL;
+    }
+    if (max_batch < 1) {
+        cd_err_set(err, CD_ERR_INVALID, "runner_new: batch size %d must be at least 1", max_batch);
+        return NULL;
+    }
+    for (int i = 0; i < m->n_layers; i++) {
+        if (m->layers[i].out_rank == 0) {
+            cd_err_set(err, CD_ERR_INVALID,
+                       "model '%s': shapes not inferred (layer '%s'); call model_infer_shapes",
+                       m->name, m->layers[i].name);
+            return NULL;
+        }
+    }
+    runner_opts o = {0};
+    if (opts)
+        o = *opts;
+    const runner_backend_ops *ops = backend_ops(o.backend, err);
+    if (!ops)
+        return NULL;
+    runner *r = calloc(1, sizeof *r);
+    if (!r) {
+        cd_err_set(err, CD_ERR_NOMEM, "out of memory creating a runner");
+        return NULL;
+    }
+    r->model = m;
+    r->max_batch = max_batch;
+    r->opts = o;
+    r->ops = ops;
+    if (ops->init(r, err) != 0) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void runner_free(runner *r)
+{
+    if (!r)
+        return;
+    r->ops->destroy(r);
+    free(r);
+}
+
+int runner_forward(runner *r, const float *input, int n, float *output, cd_err *err)
+{
+    if (!r || !input || !output)
+        return cd_err_set(err, CD_ERR_INVALID, "runner_forward: NULL argument");
+    if (n < 1 || n > r->max_batch)
+        return cd_err_set(err, CD_ERR_INVALID, "runner_forward: batch %d not in 1..%d", n,
+                          r->max_batch);
+    return r->ops->forward(r, input, n, output, err);
+}
+
+int runner_backward(runner *r, const float *d_output, cd_err *err)
+{
+    if (!r || !d_output)
+        return cd_err_set(err, CD_ERR_INVALID, "runner_backward: NULL argument");
+    if (!r->opts.training)
+        return cd_err_set(err, CD_ERR_INVALID,
+                          "runner_backward: the runner was not created for training");
+    return r->ops->backward(r, d_output, err);
+}
+
+const tensor *runner_param_grad(const runner *r, int layer_index, int param)
+{
+    if (!r || layer_index < 0 || layer_index >= r->model->n_layers || param < 0 ||
+        param >= LAYER_MAX_PARAMS)
+        return NULL;
+    return r->ops->param_grad(r, layer_index, param);
+}
+
+void runner_params_changed(runner *r)
+{
+    if (r)
+        r->ops->params_changed(r);
+}
+
+const float *runner_activation(const runner *r, int layer_index)
+{
+    if (!r || layer_index < 0 || layer_index >= r->model->n_layers)
+        return NULL;
+    return r->ops->activation(r, layer_index);
+}

@@ -1,0 +1,384 @@
+/*
+ * runner_ref.c - the plain-C reference backend (runner_ref_ops).
+ *
+ * Runs the model's flat layer list front to back with the operators of
+ * ref_ops.h, keeping every layer's activation (max_batch x out size floats),
+ * and back to front for gradients.  It is the oracle for the oneDNN backend, so
+ * it favours plainness over speed.
+ *
+ * Semantics worth knowing:
+ *   - output_logits: the output layer (Conv2D, Dense or Activation) skips a final
+ *     sigmoid/softmax, and backward then takes dL/d(logits).
+ *   - Dropout: identity unless training; in training an inverted-dropout mask is
+ *     drawn from a splitmix64 stream seeded with opts.seed and advanced by every
+ *     forward, kept for backward.
+ *   - Backward: gradients of a layer read by several consumers are summed;
+ *     parameter gradients are summed over the batch; frozen layers get none but
+ *     pass gradients on to earlier trainable layers.  Nothing is computed for
+ *     layers with no trainable parameter upstream (e.g. the input).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/ref_ops.h"
+#include "engine/runner_impl.h"
+
+typedef struct ref_state {
+    int n;               /* batch of the last forward; 0 before the first */
+    float **act;         /* per layer: the activation, max_batch x out size */
+    float **grad;        /* training: per layer dL/d(activation), or NULL */
+    float **mask;        /* training: per Dropout layer, its mask */
+    tensor **pgrad;      /* training: n_layers x LAYER_MAX_PARAMS, NULL when frozen */
+    char *needs_grad;    /* training: 1 when the layer or one upstream has trainable params */
+    float *scratch;      /* training: dL/dz before a fused activation */
+    uint64_t rng;        /* dropout stream */
+} ref_state;
+
+static float *alloc_floats(size_t n, cd_err *err)
+{
+    float *p = calloc(n ? n : 1, sizeof *p);
+    if (!p)
+        cd_err_set(err, CD_ERR_NOMEM, "out of memory allocating %zu floats for the runner", n);
+    return p;
+}
+
+static void ref_destroy(runner *r)
+{
+    ref_state *s = r->impl;
+    if (!s)
+        return;
+    int nl = r->model->n_layers;
+    for (int i = 0; i < nl; i++) {
+        if (s->act) free(s->act[i]);
+        if (s->grad) free(s->grad[i]);
+        if (s->mask) free(s->mask[i]);
+    }
+    if (s->pgrad)
+        for (int i = 0; i < nl * LAYER_MAX_PARAMS; i++)
+            tensor_free(s->pgrad[i]);
+    free(s->act);
+    free(s->grad);
+    free(s->mask);
+    free(s->pgrad);
+    free(s->needs_grad);
+    free(s->scratch);
+    free(s);
+    r->impl = NULL;
+}
+
+static int init_training(runner *r, ref_state *s, cd_err *err)
+{
+    const model *m = r->model;
+    int nl = m->n_layers;
+    size_t biggest = 1;
+    s->grad = calloc((size_t)nl, sizeof *s->grad);
+    s->mask = calloc((size_t)nl, sizeof *s->mask);
+    s->pgrad = calloc((size_t)nl * LAYER_MAX_PARAMS, sizeof *s->pgrad);
+    s->needs_grad = calloc((size_t)nl, 1);
+    if (!s->grad || !s->mask || !s->pgrad || !s->needs_grad)
+        return cd_err_set(err, CD_ERR_NOMEM, "out of memory creating a training runner");
+    for (int i = 0; i < nl; i++) {
+        const layer *l = &m->layers[i];
+        size_t size = (size_t)r->max_batch * layer_out_size(l);
+        int own = l->trainable && l->n_params > 0;
+        s->needs_grad[i] = (char)own;
+        for (int j = 0; j < l->n_inputs; j++)
+            if (s->needs_grad[l->inputs[j]])
+                s->needs_grad[i] = 1;
+        if (own)
+            for (int p = 0; p < l->n_params; p++)
+                if (l->params[p] &&
+                    !(s->pgrad[i * LAYER_MAX_PARAMS + p] =
+                          tensor_new(l->params[p]->rank, l->params[p]->dims, err)))
+                    return -1;
+        if (s->needs_grad[i] && !(s->grad[i] = alloc_floats(size, err)))
+            return -1;
+        if (l->kind == LAYER_DROPOUT && !(s->mask[i] = alloc_floats(size, err)))
+            return -1;
+        biggest = size > biggest ? size : biggest;
+    }
+    s->scratch = alloc_floats(biggest, err);
+    return s->scratch ? 0 : -1;
+}
+
+static int ref_init(runner *r, cd_err *err)
+{
+    const model *m = r->model;
+    ref_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return cd_err_set(err, CD_ERR_NOMEM, "out of memory creating a runner");
+    r->impl = s;
+    s->rng = r->opts.seed;
+    s->act = calloc((size_t)m->n_layers, sizeof *s->act);
+    if (!s->act) {
+        ref_destroy(r);
+        return cd_err_set(err, CD_ERR_NOMEM, "out of memory creating a runner");
+    }
+    for (int i = 0; i < m->n_layers; i++) {
+        const layer *l = &m->layers[i];
+        for (int p = 0; p < l->n_params; p++)
+            if (!l->params[p]) {
+                ref_destroy(r);
+                return cd_err_set(err, CD_ERR_INVALID, "layer '%s': parameter %d missing",
+                                  l->name, p);
+            }
+        if (!(s->act[i] = alloc_floats((size_t)r->max_batch * layer_out_size(l), err))) {
+            ref_destroy(r);
+            return -1;
+        }
+    }
+    if (r->opts.training && init_training(r, s, err) != 0) {
+        ref_destroy(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* The activation a layer applies, after the output_logits rule. */
+static layer_act layer_effective_act(const runner *r, int idx)
+{
+    const layer *l = &r->model->layers[idx];
+    if (l->kind != LAYER_CONV2D && l->kind != LAYER_DENSE && l->kind != LAYER_ACTIVATION)
+        return ACT_LINEAR;
+    if (r->opts.output_logits && idx == model_output_index(r->model) &&
+        (l->act == ACT_SIGMOID || l->act == ACT_SOFTMAX))
+        return ACT_LINEAR;
+    return l->act;
+}
+
+static ref_win window_of(const layer *l, const layer *in, int n)
+{
+    ref_win w = {
+        .n = n, .ih = in->out_h, .iw = in->out_w, .ic = in->out_c,
+        .oh = l->out_h, .ow = l->out_w, .oc = l->out_c,
+        .kh = l->kind == LAYER_CONV2D ? l->kernel[0] : l->pool[0],
+        .kw = l->kind == LAYER_CONV2D ? l->kernel[1] : l->pool[1],
+        .sh = l->strides[0], .sw = l->strides[1],
+    };
+    ref_win_pads(&w, l->padding);
+    return w;
+}
+
+static void forward_layer(runner *r, ref_state *s, int idx, int n)
+{
+    const layer *l = &r->model->layers[idx];
+    const layer *in = l->n_inputs ? &r->model->layers[l->inputs[0]] : NULL;
+    const float *x = in ? s->act[l->inputs[0]] : NULL;
+    float *y = s->act[idx];
+    size_t rows = (size_t)n * l->out_h * l->out_w;
+    size_t size = rows * (size_t)l->out_c;
+    const float *bias = l->use_bias && l->n_params > 1 ? l->params[1]->data : NULL;
+
+    switch (l->kind) {
+    case LAYER_INPUT:
+    case LAYER_FLATTEN:
+    case LAYER_ACTIVATION:
+        if (x)
+            memcpy(y, x, size * sizeof *y);
+        break;
+    case LAYER_CONV2D: {
+        ref_win w = window_of(l, in, n);
+        ref_conv2d_forward(&w, x, l->params[0]->data, bias, y);
+        break;
+    }
+    case LAYER_DENSE:
+        ref_dense_forward(n, in->out_c, l->units, x, l->params[0]->data, bias, y);
+        break;
+    case LAYER_MAXPOOL2D: {
+        ref_win w = window_of(l, in, n);
+        ref_maxpool_forward(&w, x, y);
+        break;
+    }
+    case LAYER_AVGPOOL2D: {
+        ref_win w = window_of(l, in, n);
+        ref_avgpool_forward(&w, x, y);
+        break;
+    }
+    case LAYER_GLOBAL_AVGPOOL2D:
+        ref_global_avgpool_forward(n, in->out_h * in->out_w, in->out_c, x, y);
+        break;
+    case LAYER_GLOBAL_MAXPOOL2D:
+        ref_global_maxpool_forward(n, in->out_h * in->out_w, in->out_c, x, y);
+        break;
+    case LAYER_DROPOUT:
+        if (r->opts.training && l->rate > 0.0f) {
+            ref_dropout_mask(size, l->rate, &s->rng, s->mask[idx]);
+            ref_mul(size, x, s->mask[idx], y);
+        } else {
+            memcpy(y, x, size * sizeof *y);
+        }
+        break;
+    case LAYER_CONCAT: {
+        int offset = 0;
+        for (int j = 0; j < l->n_inputs; j++) {
+            int c = r->model->layers[l->inputs[j]].out_c;
+            ref_concat_forward(rows, c, l->out_c, offset, s->act[l->inputs[j]], y);
+            offset += c;
+        }
+        break;
+    }
+    case LAYER_KIND_COUNT:
+        break;
+    }
+    ref_act_forward(layer_effective_act(r, idx), rows, l->out_c, y);
+}
+
+static int ref_forward(runner *r, const float *input, int n, float *output, cd_err *err)
+{
+    (void)err;
+    ref_state *s = r->impl;
+    const model *m = r->model;
+    memcpy(s->act[0], input, (size_t)n * layer_out_size(&m->layers[0]) * sizeof(float));
+    int out = model_output_index(m);
+    for (int i = 1; i <= out; i++)
+        forward_layer(r, s, i, n);
+    memcpy(output, s->act[out], (size_t)n * layer_out_size(&m->layers[out]) * sizeof(float));
+    s->n = n;
+    return 0;
+}
+
+/* The gradient buffer of input j of layer l, or NULL when nothing upstream learns. */
+static float *input_grad(ref_state *s, const layer *l, int j)
+{
+    int src = l->inputs[j];
+    return s->needs_grad[src] ? s->grad[src] : NULL;
+}
+
+static void backward_layer(runner *r, ref_state *s, int idx)
+{
+    const model *m = r->model;
+    const layer *l = &m->layers[idx];
+    const int n = s->n;
+    const layer *in = l->n_inputs ? &m->layers[l->inputs[0]] : NULL;
+    const float *x = in ? s->act[l->inputs[0]] : NULL;
+    float *dx = in ? input_grad(s, l, 0) : NULL;
+    size_t rows = (size_t)n * l->out_h * l->out_w;
+    size_t size = rows * (size_t)l->out_c;
+    tensor *dk = s->pgrad[idx * LAYER_MAX_PARAMS];
+    tensor *db = s->pgrad[idx * LAYER_MAX_PARAMS + 1];
+
+    /* Through the fused (or standalone) activation first. */
+    const float *dy = s->grad[idx];
+    layer_act act = layer_effective_act(r, idx);
+    if (act != ACT_LINEAR) {
+        ref_act_backward(act, rows, l->out_c, s->act[idx], dy, s->scratch);
+        dy = s->scratch;
+    }
+
+    switch (l->kind) {
+    case LAYER_INPUT:
+    case LAYER_FLATTEN:
+    case LAYER_ACTIVATION:
+        if (dx)
+            ref_acc(size, dy, dx);
+        break;
+    case LAYER_CONV2D: {
+        ref_win w = window_of(l, in, n);
+        if (dk)
+            ref_conv2d_backward_weights(&w, x, dy, dk->data, db ? db->data : NULL);
+        if (dx)
+            ref_conv2d_backward_data(&w, dy, l->params[0]->data, dx);
+        break;
+    }
+    case LAYER_DENSE:
+        if (dk)
+            ref_dense_backward_weights(n, in->out_c, l->units, x, dy, dk->data,
+                                       db ? db->data : NULL);
+        if (dx)
+            ref_dense_backward_data(n, in->out_c, l->units, dy, l->params[0]->data, dx);
+        break;
+    case LAYER_MAXPOOL2D:
+        if (dx) {
+            ref_win w = window_of(l, in, n);
+            ref_maxpool_backward(&w, x, dy, dx);
+        }
+        break;
+    case LAYER_AVGPOOL2D:
+        if (dx) {
+            ref_win w = window_of(l, in, n);
+            ref_avgpool_backward(&w, dy, dx);
+        }
+        break;
+    case LAYER_GLOBAL_AVGPOOL2D:
+        if (dx)
+            ref_global_avgpool_backward(n, in->out_h * in->out_w, in->out_c, dy, dx);
+        break;
+    case LAYER_GLOBAL_MAXPOOL2D:
+        if (dx)
+            ref_global_maxpool_backward(n, in->out_h * in->out_w, in->out_c, x, dy, dx);
+        break;
+    case LAYER_DROPOUT:
+        if (dx) {
+            if (l->rate > 0.0f)
+                ref_mul_acc(size, dy, s->mask[idx], dx);
+            else
+                ref_acc(size, dy, dx);
+        }
+        break;
+    case LAYER_CONCAT: {
+        int offset = 0;
+        for (int j = 0; j < l->n_inputs; j++) {
+            int c = m->layers[l->inputs[j]].out_c;
+            float *dxj = input_grad(s, l, j);
+            if (dxj)
+                ref_concat_backward(rows, c, l->out_c, offset, dy, dxj);
+            offset += c;
+        }
+        break;
+    }
+    case LAYER_KIND_COUNT:
+        break;
+    }
+}
+
+static int ref_backward(runner *r, const float *d_output, cd_err *err)
+{
+    ref_state *s = r->impl;
+    const model *m = r->model;
+    if (s->n == 0)
+        return cd_err_set(err, CD_ERR_INVALID, "runner_backward: no forward pass to go back from");
+    int n = s->n;
+    for (int i = 0; i < m->n_layers; i++)
+        if (s->grad[i])
+            memset(s->grad[i], 0, (size_t)n * layer_out_size(&m->layers[i]) * sizeof(float));
+    for (int i = 0; i < m->n_layers * LAYER_MAX_PARAMS; i++)
+        if (s->pgrad[i])
+            memset(s->pgrad[i]->data, 0, s->pgrad[i]->size * sizeof(float));
+    int out = model_output_index(m);
+    if (!s->needs_grad[out])
+        return 0; /* nothing trainable feeds the output */
+    memcpy(s->grad[out], d_output, (size_t)n * layer_out_size(&m->layers[out]) * sizeof(float));
+    for (int i = out; i >= 1; i--)
+        if (s->needs_grad[i])
+            backward_layer(r, s, i);
+    return 0;
+}
+
+static const tensor *ref_param_grad(const runner *r, int layer_index, int param)
+{
+    const ref_state *s = r->impl;
+    if (!s->pgrad)
+        return NULL;
+    return s->pgrad[layer_index * LAYER_MAX_PARAMS + param];
+}
+
+static void ref_params_changed(runner *r)
+{
+    (void)r; /* reads the model's parameters directly: nothing to refresh */
+}
+
+static const float *ref_activation(const runner *r, int layer_index)
+{
+    const ref_state *s = r->impl;
+    return s->act[layer_index];
+}
+
+const runner_backend_ops runner_ref_ops = {
+    .init = ref_init,
+    .destroy = ref_destroy,
+    .forward = ref_forward,
+    .backward = ref_backward,
+    .param_grad = ref_param_grad,
+    .params_changed = ref_params_changed,
+    .activation = ref_activation,
+};

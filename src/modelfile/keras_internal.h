@@ -1,0 +1,66 @@
+/*
+ * keras_internal.h - what the files of modelfile/ share and nobody else needs.
+ *
+ *   keras_json_read.c   Keras JSON config -> flat model graph
+ *   keras_json_write.c  flat model graph -> Keras JSON config
+ *   keras_items.c       how the flat graph regroups into Keras' top-level layers
+ *                       (a layer, or a nested model = all layers of one scope)
+ *   keras_weights.c     model_weights groups: read onto a model, write from one
+ *   keras_arch.c        recognising an architecture, default preprocessing
+ *   keras_load.c        keras_load / keras_load_memory / keras_load_weights
+ *   keras_save.c        keras_save / keras_save_ex
+ */
+#ifndef CATDOG_MODELFILE_KERAS_INTERNAL_H
+#define CATDOG_MODELFILE_KERAS_INTERNAL_H
+
+#include <hdf5.h>
+
+#include "core/error.h"
+#include "engine/model.h"
+
+/* keras_from_json with an optional square input size (img_size > 0) that
+ * replaces the config's input height and width (needed when the file leaves
+ * them open, as Keras' VGG16(include_top=False) does).  Shapes are inferred. */
+model *keras_json_build(const char *json, const char *source_name, int img_size, cd_err *err);
+
+/* One of Keras' top-level layers of the model being saved: a single layer, or
+ * a nested model (every layer sharing one non-empty scope, contiguous). */
+typedef struct keras_item {
+    int first, last;  /* layer index range, inclusive */
+    int scoped;       /* 1: nested model named m->layers[first].scope */
+    int output;       /* the layer whose activation leaves the item */
+    int feeder;       /* scoped only: the outside layer feeding it, -1 when it holds the input */
+} keras_item;
+
+/* Groups m's layers into items (caller frees *items).  Fails for graphs Keras
+ * files cannot express here: a scope split in two, a nested model with several
+ * outputs or inputs. */
+int keras_items(const model *m, keras_item **items, int *n, cd_err *err);
+
+/* 1 when the items form a chain that Keras' Sequential can hold. */
+int keras_items_sequential(const model *m, const keras_item *items, int n);
+
+/* The Keras config of m ({"class_name": ..., "config": ...}) as a malloc'd JSON
+ * string (caller frees). */
+char *keras_json_config(const model *m, cd_err *err);
+
+/* Reads the weights a group lists (its layer_names attribute, each layer's
+ * weight_names) onto m, by layer name; a name that is one of m's scopes holds
+ * that nested model's weights, matched by the layer named in each weight name.
+ * Every parameter m has must be found with its exact shape.  `what` names the
+ * file in messages. */
+int keras_weights_read(model *m, hid_t group, const char *what, cd_err *err);
+
+/* Writes m's weights into group in Keras' layout (layer_names, per item a group
+ * with weight_names and datasets). */
+int keras_weights_write(const model *m, hid_t group, cd_err *err);
+
+/* Sets m->arch from the graph when it is recognisable ("binary", "vgg16",
+ * "squeezenet", "transfer" for either backbone plus a head; else "custom"). */
+void keras_guess_arch(model *m);
+
+/* The preprocessing an architecture expects: caffe for vgg16, squeezenet and
+ * transfer, rescale otherwise. */
+cd_preprocess keras_default_preprocess(const char *arch);
+
+#endif

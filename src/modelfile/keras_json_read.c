@@ -1,0 +1,567 @@
+/*
+ * keras_json_read.c - a Keras JSON model config becomes one flat model graph.
+ *
+ * Accepted (Keras 2.x and tf.keras spellings):
+ *   Sequential  config {"name", "layers": [...]} or, as Keras 2.2.x wrote it,
+ *               the bare list of layers; the input comes from an InputLayer,
+ *               from batch_input_shape on the first layer, or from a nested
+ *               model that is the first layer (the seed's transfer model).
+ *   Model / Functional  layers with inbound_nodes ([[["name", node, tensor,
+ *               {}], ...]]), input_layers, output_layers.
+ *   Nested models (Sequential or Model as a layer) are flattened in place: their
+ *   layers get layer.scope = the nested model's name (the outermost one when
+ *   nesting is deeper), and their InputLayer stands for whatever feeds the
+ *   nested model, so no copy is made.
+ *
+ * Layer classes: InputLayer, Conv2D, MaxPooling2D, AveragePooling2D,
+ * GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dense, Activation,
+ * Dropout, Concatenate, and the plain ReLU / Softmax layers (as Activation).
+ * Anything else is refused with an error naming the class and the layer.
+ */
+#include "modelfile/keras_internal.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "modelfile/keras.h"
+
+typedef struct builder {
+    model *m;
+    const char *src;   /* file or source name for messages */
+    int img_size;      /* > 0: replaces the input's height and width */
+    cd_err *err;
+    int depth;         /* nesting depth, bounded against hostile files */
+} builder;
+
+#define MAX_DEPTH 16
+
+/* Keras layer name -> index in the flat graph, for one network's layers. */
+typedef struct name_map {
+    const char **names;  /* borrowed from the JSON document */
+    int *idx;
+    int n;
+} name_map;
+
+static int map_find(const name_map *nm, const char *name)
+{
+    for (int i = 0; i < nm->n; i++)
+        if (strcmp(nm->names[i], name) == 0)
+            return nm->idx[i];
+    return -1;
+}
+
+static const char *jstr(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* An int or a list of two ints ("kernel_size": 3 or [3, 3]).  Absent or null
+ * gives `def` for both.  0 or -1 (not that form). */
+static int jpair(json_t *cfg, const char *key, int out[2], int def)
+{
+    json_t *v = json_object_get(cfg, key);
+    if (!v || json_is_null(v)) {
+        out[0] = out[1] = def;
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        out[0] = out[1] = (int)json_integer_value(v);
+        return out[0] > 0 ? 0 : -1;
+    }
+    if (json_is_array(v) && json_array_size(v) == 2 && json_is_integer(json_array_get(v, 0)) &&
+        json_is_integer(json_array_get(v, 1))) {
+        out[0] = (int)json_integer_value(json_array_get(v, 0));
+        out[1] = (int)json_integer_value(json_array_get(v, 1));
+        return out[0] > 0 && out[1] > 0 ? 0 : -1;
+    }
+    return -1;
+}
+
+static int bad(builder *b, cd_code code, const char *layer_name, const char *fmt, const char *arg)
+{
+    char what[256];
+    snprintf(what, sizeof what, fmt, arg);
+    if (layer_name)
+        return cd_err_set(b->err, code, "%s: layer '%s': %s", b->src, layer_name, what);
+    return cd_err_set(b->err, code, "%s: %s", b->src, what);
+}
+
+static int check_channels_last(builder *b, json_t *cfg, const char *name)
+{
+    const char *df = jstr(cfg, "data_format");
+    if (df && strcmp(df, "channels_last") != 0)
+        return bad(b, CD_ERR_UNSUPPORTED, name,
+                   "data_format '%s' is not supported (catdog computes channels_last, NHWC)", df);
+    return 0;
+}
+
+static int parse_padding(builder *b, json_t *cfg, const char *name, layer_pad *out)
+{
+    const char *p = jstr(cfg, "padding");
+    if (!p || strcmp(p, "valid") == 0)
+        *out = PAD_VALID;
+    else if (strcmp(p, "same") == 0)
+        *out = PAD_SAME;
+    else
+        return bad(b, CD_ERR_UNSUPPORTED, name, "padding '%s' is not supported", p);
+    return 0;
+}
+
+static int parse_act(builder *b, json_t *cfg, const char *name, layer_act *out)
+{
+    json_t *v = json_object_get(cfg, "activation");
+    if (!v || json_is_null(v)) {
+        *out = ACT_LINEAR;
+        return 0;
+    }
+    if (!json_is_string(v))
+        return bad(b, CD_ERR_UNSUPPORTED, name, "%s activation is not supported", "a custom");
+    if (layer_act_parse(json_string_value(v), out) != 0)
+        return bad(b, CD_ERR_UNSUPPORTED, name, "activation '%s' is not supported",
+                   json_string_value(v));
+    return 0;
+}
+
+static int jbool(json_t *cfg, const char *key, int def)
+{
+    json_t *v = json_object_get(cfg, key);
+    return json_is_boolean(v) ? json_is_true(v) : def;
+}
+
+static int add_layer(builder *b, layer *l)
+{
+    int idx = model_add(b->m, l, b->err);
+    if (idx < 0)
+        cd_err_wrap(b->err, "%s", b->src);
+    return idx;
+}
+
+/* Creates the model's input layer from a batch shape [null, H, W, C]. */
+static int add_input(builder *b, json_t *cfg, const char *name, const char *scope)
+{
+    if (model_find(b->m, name) >= 0 || (b->m->n_layers > 0 && b->m->layers[0].kind == LAYER_INPUT))
+        return bad(b, CD_ERR_UNSUPPORTED, name, "%s",
+                   "a second model input (catdog models take one image input)");
+    json_t *shape = json_object_get(cfg, "batch_input_shape");
+    if (!shape)
+        shape = json_object_get(cfg, "batch_shape");
+    if (!json_is_array(shape))
+        return bad(b, CD_ERR_FORMAT, name, "%s", "no batch_input_shape for the model input");
+    if (json_array_size(shape) != 4)
+        return bad(b, CD_ERR_UNSUPPORTED, name, "%s",
+                   "input is not an image batch (batch, height, width, channels)");
+    int d[3];
+    for (int i = 0; i < 3; i++) {
+        json_t *v = json_array_get(shape, (size_t)i + 1);
+        d[i] = json_is_integer(v) ? (int)json_integer_value(v) : 0;
+    }
+    if (b->img_size > 0)
+        d[0] = d[1] = b->img_size;
+    if (d[2] <= 0)
+        return bad(b, CD_ERR_FORMAT, name, "%s", "input has no fixed channel count");
+    if (d[0] <= 0 || d[1] <= 0)
+        return bad(b, CD_ERR_INVALID, name, "%s",
+                   "input height/width are open (None) in the file; give an input size");
+    layer l = layer_template(LAYER_INPUT, name, -1);
+    snprintf(l.scope, sizeof l.scope, "%s", scope);
+    l.in_h = d[0];
+    l.in_w = d[1];
+    l.in_c = d[2];
+    return add_layer(b, &l);
+}
+
+/* One computing layer of class `cls` with config cfg reading `inputs`. */
+static int add_keras_layer(builder *b, const char *cls, json_t *cfg, const char *name,
+                           const int *inputs, int n_inputs, const char *scope, int trainable)
+{
+    layer l = layer_template(LAYER_INPUT, name, -1);
+    snprintf(l.scope, sizeof l.scope, "%s", scope);
+    l.trainable = trainable && jbool(cfg, "trainable", 1);
+    if (n_inputs > LAYER_MAX_INPUTS)
+        return bad(b, CD_ERR_UNSUPPORTED, name, "more than %s inputs", "8");
+    for (int i = 0; i < n_inputs; i++)
+        l.inputs[i] = inputs[i];
+    l.n_inputs = n_inputs;
+    if (n_inputs != 1 && strcmp(cls, "Concatenate") != 0)
+        return bad(b, CD_ERR_UNSUPPORTED, name, "%s takes exactly one input", cls);
+
+    if (strcmp(cls, "Conv2D") == 0 || strcmp(cls, "Convolution2D") == 0) {
+        json_t *f = json_object_get(cfg, "filters");
+        int dil[2];
+        l.kind = LAYER_CONV2D;
+        if (!json_is_integer(f) || json_integer_value(f) <= 0)
+            return bad(b, CD_ERR_FORMAT, name, "%s", "Conv2D without a valid 'filters'");
+        l.filters = (int)json_integer_value(f);
+        if (jpair(cfg, "kernel_size", l.kernel, -1) != 0 || l.kernel[0] < 1)
+            return bad(b, CD_ERR_FORMAT, name, "%s", "Conv2D without a valid 'kernel_size'");
+        if (jpair(cfg, "strides", l.strides, 1) != 0)
+            return bad(b, CD_ERR_FORMAT, name, "%s", "bad 'strides'");
+        if (jpair(cfg, "dilation_rate", dil, 1) != 0 || dil[0] != 1 || dil[1] != 1)
+            return bad(b, CD_ERR_UNSUPPORTED, name, "%s", "dilated convolution is not supported");
+        json_t *g = json_object_get(cfg, "groups");
+        if (json_is_integer(g) && json_integer_value(g) != 1)
+            return bad(b, CD_ERR_UNSUPPORTED, name, "%s", "grouped convolution is not supported");
+        if (check_channels_last(b, cfg, name) || parse_padding(b, cfg, name, &l.padding) ||
+            parse_act(b, cfg, name, &l.act))
+            return -1;
+        l.use_bias = jbool(cfg, "use_bias", 1);
+    } else if (strcmp(cls, "MaxPooling2D") == 0 || strcmp(cls, "AveragePooling2D") == 0) {
+        l.kind = cls[0] == 'M' ? LAYER_MAXPOOL2D : LAYER_AVGPOOL2D;
+        if (jpair(cfg, "pool_size", l.pool, 2) != 0)
+            return bad(b, CD_ERR_FORMAT, name, "%s", "bad 'pool_size'");
+        if (jpair(cfg, "strides", l.strides, -1) != 0)
+            return bad(b, CD_ERR_FORMAT, name, "%s", "bad 'strides'");
+        if (l.strides[0] == -1) { /* Keras: strides None means the pool size */
+            l.strides[0] = l.pool[0];
+            l.strides[1] = l.pool[1];
+        }
+        if (check_channels_last(b, cfg, name) || parse_padding(b, cfg, name, &l.padding))
+            return -1;
+    } else if (strcmp(cls, "GlobalAveragePooling2D") == 0 ||
+               strcmp(cls, "GlobalMaxPooling2D") == 0) {
+        l.kind = cls[6] == 'A' ? LAYER_GLOBAL_AVGPOOL2D : LAYER_GLOBAL_MAXPOOL2D;
+        if (jbool(cfg, "keepdims", 0))
+            return bad(b, CD_ERR_UNSUPPORTED, name, "%s", "keepdims=True is not supported");
+        if (check_channels_last(b, cfg, name))
+            return -1;
+    } else if (strcmp(cls, "Flatten") == 0) {
+        l.kind = LAYER_FLATTEN;
+        if (check_channels_last(b, cfg, name))
+            return -1;
+    } else if (strcmp(cls, "Dense") == 0) {
+        json_t *u = json_object_get(cfg, "units");
+        l.kind = LAYER_DENSE;
+        if (!json_is_integer(u) || json_integer_value(u) <= 0)
+            return bad(b, CD_ERR_FORMAT, name, "%s", "Dense without valid 'units'");
+        l.units = (int)json_integer_value(u);
+        if (parse_act(b, cfg, name, &l.act))
+            return -1;
+        l.use_bias = jbool(cfg, "use_bias", 1);
+    } else if (strcmp(cls, "Activation") == 0) {
+        l.kind = LAYER_ACTIVATION;
+        if (parse_act(b, cfg, name, &l.act))
+            return -1;
+    } else if (strcmp(cls, "ReLU") == 0) {
+        json_t *mv = json_object_get(cfg, "max_value");
+        json_t *ns = json_object_get(cfg, "negative_slope");
+        json_t *th = json_object_get(cfg, "threshold");
+        if ((mv && !json_is_null(mv)) || (ns && json_number_value(ns) != 0.0) ||
+            (th && json_number_value(th) != 0.0))
+            return bad(b, CD_ERR_UNSUPPORTED, name, "%s",
+                       "ReLU with max_value, negative_slope or threshold is not supported");
+        l.kind = LAYER_ACTIVATION;
+        l.act = ACT_RELU;
+    } else if (strcmp(cls, "Softmax") == 0) {
+        json_t *ax = json_object_get(cfg, "axis");
+        if (ax && json_integer_value(ax) != -1)
+            return bad(b, CD_ERR_UNSUPPORTED, name, "%s", "softmax over an axis other than -1");
+        l.kind = LAYER_ACTIVATION;
+        l.act = ACT_SOFTMAX;
+    } else if (strcmp(cls, "Dropout") == 0) {
+        json_t *r = json_object_get(cfg, "rate");
+        l.kind = LAYER_DROPOUT;
+        l.rate = json_is_number(r) ? (float)json_number_value(r) : 0.5f;
+        if (l.rate < 0.0f || l.rate >= 1.0f)
+            return bad(b, CD_ERR_FORMAT, name, "%s", "Dropout rate outside [0, 1)");
+    } else if (strcmp(cls, "Concatenate") == 0) {
+        json_t *ax = json_object_get(cfg, "axis");
+        long long axis = json_is_integer(ax) ? json_integer_value(ax) : -1;
+        l.kind = LAYER_CONCAT;
+        if (axis != -1 && axis != 3)
+            return bad(b, CD_ERR_UNSUPPORTED, name, "%s",
+                       "Concatenate along an axis other than channels (-1)");
+        if (n_inputs < 2)
+            return bad(b, CD_ERR_FORMAT, name, "%s", "Concatenate with fewer than two inputs");
+    } else {
+        char what[160];
+        snprintf(what, sizeof what, "layer class '%s' is not supported", cls);
+        return bad(b, CD_ERR_UNSUPPORTED, name, "%s", what);
+    }
+    return add_layer(b, &l);
+}
+
+static int is_network_class(const char *cls)
+{
+    return strcmp(cls, "Sequential") == 0 || strcmp(cls, "Model") == 0 ||
+           strcmp(cls, "Functional") == 0;
+}
+
+static int build_net(builder *b, json_t *entry, const char *scope, int trainable,
+                     const int *feeds, int n_feeds, int *out);
+
+/* The layer list of a Sequential config (dict form or Keras 2.2's bare list). */
+static json_t *seq_layers(json_t *config)
+{
+    if (json_is_array(config))
+        return config;
+    return json_object_get(config, "layers");
+}
+
+static int build_seq(builder *b, json_t *config, const char *scope, int trainable,
+                     const int *feeds, int n_feeds, int *out)
+{
+    json_t *layers = seq_layers(config);
+    if (!json_is_array(layers) || json_array_size(layers) == 0)
+        return bad(b, CD_ERR_FORMAT, NULL, "%s", "Sequential model without layers");
+    if (n_feeds > 1)
+        return bad(b, CD_ERR_UNSUPPORTED, NULL, "%s", "Sequential model fed by several inputs");
+    int prev = n_feeds == 1 ? feeds[0] : -1;
+    size_t i;
+    json_t *entry;
+    json_array_foreach(layers, i, entry) {
+        const char *cls = jstr(entry, "class_name");
+        json_t *cfg = json_object_get(entry, "config");
+        const char *name = cfg ? jstr(cfg, "name") : NULL;
+        if (!cls || !json_is_object(cfg) || !name) {
+            if (cls && is_network_class(cls) && json_is_array(cfg))
+                name = "sequential"; /* a nested Keras 2.2 Sequential has no name */
+            else
+                return bad(b, CD_ERR_FORMAT, NULL, "%s",
+                           "a Sequential layer entry without class_name/config/name");
+        }
+        if (strcmp(cls, "InputLayer") == 0) {
+            if (i != 0)
+                return bad(b, CD_ERR_FORMAT, name, "%s", "InputLayer after the first layer");
+            if (prev < 0 && (prev = add_input(b, cfg, name, scope)) < 0)
+                return -1;
+            continue;
+        }
+        if (is_network_class(cls)) {
+            if (build_net(b, entry, scope[0] ? scope : name, trainable, prev >= 0 ? &prev : NULL,
+                          prev >= 0 ? 1 : 0, &prev) != 0)
+                return -1;
+            continue;
+        }
+        if (prev < 0) {
+            /* Keras names the implicit input after the first layer. */
+            char in_name[LAYER_NAME_MAX];
+            snprintf(in_name, sizeof in_name, "%s_input", name);
+            if ((prev = add_input(b, cfg, in_name, scope)) < 0)
+                return -1;
+        }
+        if ((prev = add_keras_layer(b, cls, cfg, name, &prev, 1, scope, trainable)) < 0)
+            return -1;
+    }
+    if (prev < 0)
+        return bad(b, CD_ERR_FORMAT, NULL, "%s", "Sequential model without an input");
+    *out = prev;
+    return 0;
+}
+
+/* Resolves a node's tensor references ([["name", node, tensor, {}], ...]) to
+ * indices.  1 when all are known, 0 when some are not yet, -1 on error. */
+static int resolve_node(builder *b, json_t *node, const name_map *nm, const char *name,
+                        int *inputs, int *n_inputs)
+{
+    if (!json_is_array(node) || json_array_size(node) == 0)
+        return bad(b, CD_ERR_FORMAT, name, "%s", "bad inbound_nodes entry");
+    if (json_array_size(node) > LAYER_MAX_INPUTS)
+        return bad(b, CD_ERR_UNSUPPORTED, name, "more than %s inputs", "8");
+    size_t i;
+    json_t *ref;
+    *n_inputs = 0;
+    json_array_foreach(node, i, ref) {
+        json_t *src = json_array_get(ref, 0);
+        json_t *tensor = json_array_get(ref, 2);
+        if (!json_is_string(src))
+            return bad(b, CD_ERR_FORMAT, name, "%s", "bad inbound_nodes entry");
+        if (json_is_integer(tensor) && json_integer_value(tensor) != 0)
+            return bad(b, CD_ERR_UNSUPPORTED, name, "%s",
+                       "reads a second output of a layer (multi-output layers are not supported)");
+        int idx = map_find(nm, json_string_value(src));
+        if (idx < 0)
+            return 0;
+        inputs[(*n_inputs)++] = idx;
+    }
+    return 1;
+}
+
+static int build_func(builder *b, json_t *config, const char *scope, int trainable,
+                      const int *feeds, int n_feeds, int *out)
+{
+    json_t *layers = json_object_get(config, "layers");
+    json_t *in_layers = json_object_get(config, "input_layers");
+    json_t *out_layers = json_object_get(config, "output_layers");
+    if (!json_is_array(layers) || json_array_size(layers) == 0 || !json_is_array(in_layers) ||
+        !json_is_array(out_layers))
+        return bad(b, CD_ERR_FORMAT, NULL, "%s",
+                   "functional model config without layers/input_layers/output_layers");
+    size_t n = json_array_size(layers);
+    int rc = -1;
+    name_map nm = {calloc(n, sizeof(char *)), calloc(n, sizeof(int)), 0};
+    char *done = calloc(n, 1);
+    if (!nm.names || !nm.idx || !done) {
+        cd_err_set(b->err, CD_ERR_NOMEM, "%s: out of memory", b->src);
+        goto out_free;
+    }
+    if (n_feeds > 0 && (size_t)n_feeds != json_array_size(in_layers)) {
+        bad(b, CD_ERR_FORMAT, NULL, "%s", "a nested model is fed a different number of inputs");
+        goto out_free;
+    }
+    /* Passes until every layer is placed: Keras lists layers by depth, so one
+     * pass normally suffices; more only for unusual orders. */
+    size_t placed = 0;
+    while (placed < n) {
+        size_t before = placed;
+        for (size_t i = 0; i < n; i++) {
+            if (done[i])
+                continue;
+            json_t *entry = json_array_get(layers, i);
+            const char *cls = jstr(entry, "class_name");
+            const char *name = jstr(entry, "name");
+            json_t *cfg = json_object_get(entry, "config");
+            if (!name && json_is_object(cfg))
+                name = jstr(cfg, "name");
+            if (!cls || !name || !cfg) {
+                bad(b, CD_ERR_FORMAT, NULL, "%s", "a layer entry without class_name/name/config");
+                goto out_free;
+            }
+            int idx;
+            if (strcmp(cls, "InputLayer") == 0) {
+                if (n_feeds > 0) {
+                    /* Nested: the input stands for what feeds the model. */
+                    idx = -1;
+                    size_t k;
+                    json_t *ref;
+                    json_array_foreach(in_layers, k, ref) {
+                        json_t *nmv = json_array_get(ref, 0);
+                        if (json_is_string(nmv) && strcmp(json_string_value(nmv), name) == 0)
+                            idx = feeds[k];
+                    }
+                    if (idx < 0) {
+                        bad(b, CD_ERR_FORMAT, name, "%s", "InputLayer not listed in input_layers");
+                        goto out_free;
+                    }
+                } else if ((idx = add_input(b, cfg, name, scope)) < 0) {
+                    goto out_free;
+                }
+            } else {
+                json_t *nodes = json_object_get(entry, "inbound_nodes");
+                if (!json_is_array(nodes) || json_array_size(nodes) == 0) {
+                    bad(b, CD_ERR_FORMAT, name, "%s", "no inbound_nodes (the layer has no input)");
+                    goto out_free;
+                }
+                if (json_array_size(nodes) > 1) {
+                    bad(b, CD_ERR_UNSUPPORTED, name, "%s",
+                        "is called more than once (shared layers are not supported)");
+                    goto out_free;
+                }
+                int inputs[LAYER_MAX_INPUTS], n_in = 0;
+                int r = resolve_node(b, json_array_get(nodes, 0), &nm, name, inputs, &n_in);
+                if (r < 0)
+                    goto out_free;
+                if (r == 0)
+                    continue; /* an input is not placed yet */
+                if (is_network_class(cls)) {
+                    if (build_net(b, entry, scope[0] ? scope : name, trainable, inputs, n_in,
+                                  &idx) != 0)
+                        goto out_free;
+                } else if ((idx = add_keras_layer(b, cls, cfg, name, inputs, n_in, scope,
+                                                  trainable)) < 0) {
+                    goto out_free;
+                }
+            }
+            nm.names[nm.n] = name;
+            nm.idx[nm.n] = idx;
+            nm.n++;
+            done[i] = 1;
+            placed++;
+        }
+        if (placed == before) {
+            for (size_t i = 0; i < n; i++) {
+                if (!done[i]) {
+                    json_t *entry = json_array_get(layers, i);
+                    const char *name = jstr(entry, "name");
+                    bad(b, CD_ERR_FORMAT, name ? name : "?", "%s",
+                        "its inputs name layers that do not exist (or form a cycle)");
+                    break;
+                }
+            }
+            goto out_free;
+        }
+    }
+    if (json_array_size(out_layers) != 1) {
+        bad(b, CD_ERR_UNSUPPORTED, NULL, "%s", "a model with several outputs");
+        goto out_free;
+    }
+    json_t *oname = json_array_get(json_array_get(out_layers, 0), 0);
+    int oidx = json_is_string(oname) ? map_find(&nm, json_string_value(oname)) : -1;
+    if (oidx < 0) {
+        bad(b, CD_ERR_FORMAT, NULL, "%s", "output_layers names an unknown layer");
+        goto out_free;
+    }
+    *out = oidx;
+    rc = 0;
+out_free:
+    free(nm.names);
+    free(nm.idx);
+    free(done);
+    return rc;
+}
+
+static int build_net(builder *b, json_t *entry, const char *scope, int trainable,
+                     const int *feeds, int n_feeds, int *out)
+{
+    const char *cls = jstr(entry, "class_name");
+    json_t *config = json_object_get(entry, "config");
+    if (!cls || !config)
+        return bad(b, CD_ERR_FORMAT, NULL, "%s", "the config has no class_name/config");
+    if (++b->depth > MAX_DEPTH)
+        return bad(b, CD_ERR_UNSUPPORTED, NULL, "%s", "models nested too deeply");
+    /* A nested model frozen as a whole (model.trainable = False) freezes its layers. */
+    if (json_is_object(config))
+        trainable = trainable && jbool(config, "trainable", 1);
+    int rc;
+    if (strcmp(cls, "Sequential") == 0)
+        rc = build_seq(b, config, scope, trainable, feeds, n_feeds, out);
+    else if (strcmp(cls, "Model") == 0 || strcmp(cls, "Functional") == 0)
+        rc = build_func(b, config, scope, trainable, feeds, n_feeds, out);
+    else
+        rc = bad(b, CD_ERR_UNSUPPORTED, NULL, "model class '%s' is not supported", cls);
+    b->depth--;
+    return rc;
+}
+
+model *keras_json_build(const char *json, const char *source_name, int img_size, cd_err *err)
+{
+    const char *src = source_name ? source_name : "model config";
+    json_error_t jerr;
+    json_t *root = json_loads(json, 0, &jerr);
+    if (!root) {
+        cd_err_set(err, CD_ERR_FORMAT, "%s: model config is not valid JSON (line %d: %s)", src,
+                   jerr.line, jerr.text);
+        return NULL;
+    }
+    model *m = NULL;
+    json_t *config = json_object_get(root, "config");
+    const char *cls = jstr(root, "class_name");
+    if (!cls || !config) {
+        cd_err_set(err, CD_ERR_FORMAT, "%s: model config has no class_name/config", src);
+        goto fail;
+    }
+    const char *name = json_is_object(config) ? jstr(config, "name") : NULL;
+    if (!(m = model_new(name ? name : "sequential", err)))
+        goto fail;
+    builder b = {m, src, img_size, err, 0};
+    int out;
+    if (build_net(&b, root, "", 1, NULL, 0, &out) != 0)
+        goto fail;
+    m->output = out == m->n_layers - 1 ? -1 : out;
+    if (model_infer_shapes(m, err) != 0) {
+        cd_err_wrap(err, "%s", src);
+        goto fail;
+    }
+    json_decref(root);
+    return m;
+fail:
+    model_free(m);
+    json_decref(root);
+    return NULL;
+}
+
+model *keras_from_json(const char *json, const char *source_name, cd_err *err)
+{
+    return keras_json_build(json, source_name, 0, err);
+}
