@@ -36,6 +36,7 @@ static void usage(FILE *out)
           "  --max-connections N    simultaneous connections (default 256)\n"
           "  --timeout SECONDS      idle connection timeout (default 30)\n"
           "  --request-timeout SECONDS  longest a request may take to arrive (default 120)\n"
+          "  --backend B            dnnl (default) or ref (plain C reference, slow)\n"
           "  --assets DIR           folder with web/static and node_modules (default: found)\n"
           "  -h, --help             this help\n\n"
           "Stops on Ctrl-C or SIGTERM after the requests in flight are answered.\n",
@@ -80,7 +81,7 @@ static int parse_int(const char *s, int min, int max, int *out)
 int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
-           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS };
+           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -95,6 +96,7 @@ int cmd_serve(int argc, char **argv)
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"request-timeout", required_argument, NULL, O_REQTIMEOUT},
         {"assets", required_argument, NULL, O_ASSETS},
+        {"backend", required_argument, NULL, O_BACKEND},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -148,6 +150,14 @@ int cmd_serve(int argc, char **argv)
                 return cli_usage_error("serve", "--request-timeout must be 1..86400 seconds, not '%s'", optarg);
             break;
         case O_ASSETS: cfg.assets_dir = optarg; break;
+        case O_BACKEND:
+            if (strcmp(optarg, "dnnl") == 0)
+                cfg.backend = RUNNER_DNNL;
+            else if (strcmp(optarg, "ref") == 0)
+                cfg.backend = RUNNER_REF;
+            else
+                return cli_usage_error("serve", "--backend must be dnnl or ref, not '%s'", optarg);
+            break;
         case 'h': usage(stdout); return 0;
         default: return cli_usage_error("serve", "unknown option");
         }

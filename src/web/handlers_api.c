@@ -1,23 +1,20 @@
 /*
  * handlers_api.c - the JSON API: POST /api/v1/predict, GET /api/v1/models,
- * GET /healthz and GET /metrics (Prometheus text).  Errors are
+ * GET /api/v1/history, GET /healthz and GET /metrics (Prometheus text).  Errors are
  * {"error":{"code","message"}} with the matching status.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "image/image.h"
 #include "web/server.h"
 #include "web/upload.h"
 
-/* A probability rounded to 6 decimals, so the JSON stays readable. */
+/* Numbers are written with 6 significant digits (response.c). */
 static json_t *prob(double p)
 {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.6f", p);
-    double v = 0;
-    sscanf(buf, "%lf", &v);
-    return json_real(v);
+    return json_real(p);
 }
 
 enum MHD_Result handle_api_predict(http_req *r)
@@ -83,6 +80,60 @@ enum MHD_Result handle_api_models(http_req *r)
         json_decref(off);
         return http_api_error(r, 500, "internal", "out of memory");
     }
+    return http_respond_json(r, 200, j);
+}
+
+/* ?name=N within [lo, hi], else dflt. */
+static long long query_int(http_req *r, const char *name, long long lo, long long hi, long long dflt)
+{
+    const char *q = http_query(r, name);
+    if (!q || !*q)
+        return dflt;
+    char *end;
+    long long v = strtoll(q, &end, 10);
+    if (*end || v < lo)
+        return dflt;
+    return v > hi ? hi : v;
+}
+
+enum MHD_Result handle_api_history(http_req *r)
+{
+    http_server *s = r->srv;
+    int limit = (int)query_int(r, "limit", 1, 100, 20);
+    long long offset = query_int(r, "offset", 0, (1LL << 62), 0);
+    history_rec *rows = calloc((size_t)limit, sizeof *rows);
+    if (!rows)
+        return http_api_error(r, 500, "internal", "out of memory");
+    long long total = 0;
+    int n = 0;
+    cd_err err;
+    if (history_count(s->hist, &total, &err) != 0 || history_list(s->hist, offset, limit, rows, &n, &err) != 0) {
+        free(rows);
+        metrics_event(s->metrics, "db_error");
+        http_log(s, "error: history: %s", err.msg);
+        return http_api_error(r, 500, "db_error", "the history database is not available");
+    }
+    json_t *items = json_array();
+    for (int i = 0; items && i < n; i++) {
+        const history_rec *h = &rows[i];
+        json_t *o = json_pack("{s:I,s:f,s:s,s:s,s:s,s:I,s:i,s:i,s:s,s:f,s:s,s:f,s:o}", "id", (json_int_t)h->id,
+                              "time", h->time, "sha256", h->sha256, "file", h->file, "name", h->name, "size",
+                              (json_int_t)h->size, "width", h->width, "height", h->height, "model", h->model, "p_dog",
+                              h->p_dog, "label", predictor_label_name(h->label), "latency_ms", h->latency_ms,
+                              "feedback",
+                              h->feedback == HISTORY_NO_FEEDBACK ? json_null()
+                                                                 : json_string(predictor_label_name(h->feedback)));
+        if (!o || json_array_append_new(items, o) != 0) {
+            json_decref(items);
+            items = NULL;
+        }
+    }
+    free(rows);
+    json_t *j = items ? json_pack("{s:I,s:I,s:o}", "total", (json_int_t)total, "offset", (json_int_t)offset, "items",
+                                  items)
+                      : NULL;
+    if (!j)
+        return http_api_error(r, 500, "internal", "out of memory");
     return http_respond_json(r, 200, j);
 }
 

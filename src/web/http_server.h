@@ -12,7 +12,7 @@
  * Routes (see routes.c):  GET / -> /template, GET /template, POST /template/upload,
  * GET /upload/<file>, GET /error, GET /history, POST /history/<id>/feedback,
  * GET /photos/<file>, GET /thumbs/<file>, GET /static/..., POST /api/v1/predict,
- * GET /api/v1/models, GET /healthz, GET /metrics.
+ * GET /api/v1/models, GET /api/v1/history, GET /healthz, GET /metrics.
  *
  * The server writes one line per request (and errors with their cause) to
  * cfg->log; it never prints anywhere else.  Start-up remarks a user should see
@@ -26,6 +26,7 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "engine/runner.h"
 #include "web/registry.h"
 
 #define HTTP_DEFAULT_MAX_UPLOAD (16u * 1024 * 1024)
@@ -40,6 +41,7 @@ typedef struct http_config {
     size_t max_upload;         /* largest photo in bytes; 0 = 16 MiB */
     long max_pixels;           /* largest photo in pixels; 0 = the image decoder's default */
     int threads;               /* inference workers; 0 = one per core */
+    runner_backend backend;    /* RUNNER_DNNL (default) or RUNNER_REF */
     int queue;                 /* photos allowed to wait; 0 = 8 per worker */
     int max_connections;       /* 0 = 256 */
     int timeout_s;             /* idle connection timeout; 0 = 30 s */

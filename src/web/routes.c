@@ -34,6 +34,7 @@ static const route ROUTES[] = {
     {ROUTE_FAVICON, "GET", "/favicon.ico", 0, BODY_NONE, handle_favicon},
     {ROUTE_API_PREDICT, "POST", "/api/v1/predict", 0, BODY_UPLOAD, handle_api_predict},
     {ROUTE_API_MODELS, "GET", "/api/v1/models", 0, BODY_NONE, handle_api_models},
+    {ROUTE_API_HISTORY, "GET", "/api/v1/history", 0, BODY_NONE, handle_api_history},
     {ROUTE_HEALTHZ, "GET", "/healthz", 0, BODY_NONE, handle_healthz},
     {ROUTE_METRICS, "GET", "/metrics", 0, BODY_NONE, handle_metrics},
 };
@@ -54,6 +55,7 @@ static const char *const METRIC_NAMES[ROUTE_COUNT] = {
     [ROUTE_FAVICON] = "/favicon.ico",
     [ROUTE_API_PREDICT] = "/api/v1/predict",
     [ROUTE_API_MODELS] = "/api/v1/models",
+    [ROUTE_API_HISTORY] = "/api/v1/history",
     [ROUTE_HEALTHZ] = "/healthz",
     [ROUTE_METRICS] = "/metrics",
     [ROUTE_OTHER] = "other",

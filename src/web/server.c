@@ -86,8 +86,8 @@ static void pick_language(http_req *r)
 
 static int is_api(const http_req *r)
 {
-    return r->route == ROUTE_API_PREDICT || r->route == ROUTE_API_MODELS || r->route == ROUTE_HEALTHZ ||
-           r->route == ROUTE_METRICS;
+    return r->route == ROUTE_API_PREDICT || r->route == ROUTE_API_MODELS || r->route == ROUTE_API_HISTORY ||
+           r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS;
 }
 
 /* Refuses in the route's own language: JSON for the API, the help page otherwise. */
@@ -364,6 +364,7 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     predictor_opts popts;
     memset(&popts, 0, sizeof popts);
     popts.threads = 1;
+    popts.backend = s->cfg.backend;
     popts.max_pixels = s->cfg.max_pixels;
     s->reg = registry_load(s->cfg.models_dir, &popts, cfg->embedded, err);
     if (!s->reg)
@@ -406,10 +407,11 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
-        flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)s->cfg.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
+        (unsigned)s->cfg.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)(2 * 1024 * 1024), MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->daemon) {

@@ -45,6 +45,7 @@ typedef enum route_id {
     ROUTE_FAVICON,
     ROUTE_API_PREDICT,
     ROUTE_API_MODELS,
+    ROUTE_API_HISTORY,
     ROUTE_HEALTHZ,
     ROUTE_METRICS,
     ROUTE_OTHER,   /* no such page (404) */
@@ -143,6 +144,7 @@ enum MHD_Result handle_static(http_req *r);
 enum MHD_Result handle_favicon(http_req *r);
 enum MHD_Result handle_api_predict(http_req *r);
 enum MHD_Result handle_api_models(http_req *r);
+enum MHD_Result handle_api_history(http_req *r);
 enum MHD_Result handle_healthz(http_req *r);
 enum MHD_Result handle_metrics(http_req *r);
 enum MHD_Result handle_not_found(http_req *r);

@@ -149,6 +149,8 @@ int upload_extract(http_req *r, int allow_raw, upload_photo *photo, upload_failu
         if (multipart_parse(r->body ? r->body : (const unsigned char *)"", r->body_len, boundary, parts, MAX_PARTS,
                             &n, &err) != 0)
             return fail(f, 400, err.code == CD_ERR_LIMIT ? "too_many_files" : "bad_request", "%s", err.msg);
+        /* The photo is the field inputfile; a file in any other field is one
+         * file too many. */
         const multipart_part *file = NULL;
         int n_files = 0;
         for (int i = 0; i < n; i++) {
@@ -157,19 +159,24 @@ int upload_extract(http_req *r, int allow_raw, upload_photo *photo, upload_failu
                 copy_value(photo->model, sizeof photo->model, p->data, p->len);
                 continue;
             }
-            if (!p->has_filename && strcmp(p->name, "inputfile") != 0)
+            int is_input = strcmp(p->name, "inputfile") == 0;
+            if (!p->has_filename && !is_input)
                 continue; /* other plain fields are ignored */
             /* A file input left empty arrives as filename="" with no bytes. */
             if (p->has_filename && p->filename[0] == '\0' && p->len == 0)
                 continue;
             n_files++;
-            file = p;
+            if (is_input)
+                file = p;
         }
+        if (!file)
+            return fail(f, 400, "no_file", "the form has no file in the field inputfile");
         if (n_files > 1)
             return fail(f, 400, "too_many_files", "%d files were sent; send one photo in the field inputfile",
                         n_files);
-        if (!file)
-            return fail(f, 400, "no_file", "the form has no file in the field inputfile");
+        if (file->len > r->srv->cfg.max_upload)
+            return fail(f, 413, "too_large", "the photo is %zu bytes, over the %zu-byte limit", file->len,
+                        r->srv->cfg.max_upload);
         photo->bytes = file->data;
         photo->len = file->len;
         upload_sanitize_name(file->filename, photo->name, sizeof photo->name);
