@@ -3,6 +3,7 @@
  * GET /api/v1/history, GET /healthz and GET /metrics (Prometheus text).  Errors are
  * {"error":{"code","message"}} with the matching status.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +12,17 @@
 #include "web/server.h"
 #include "web/upload.h"
 
-/* Numbers are written with 6 significant digits (response.c). */
+/* A number rounded to `decimals` places: with the 15 significant digits the
+ * encoder writes (response.c), 0.548127 stays 0.548127, not 0.54812700000000003. */
+static json_t *rounded(double v, int decimals)
+{
+    double scale = pow(10.0, decimals);
+    return json_real(round(v * scale) / scale);
+}
+
 static json_t *prob(double p)
 {
-    return json_real(p);
+    return rounded(p, 6);
 }
 
 enum MHD_Result handle_api_predict(http_req *r)
@@ -41,7 +49,7 @@ enum MHD_Result handle_api_predict(http_req *r)
                                                                prob(p_dog))) == 0 &&
              json_object_set_new(j, "model", json_string(s->reg->models[v->model].name)) == 0 &&
              json_object_set_new(j, "sha256", json_string(res.sha256)) == 0 &&
-             json_object_set_new(j, "elapsed_ms", json_real(v->pred.elapsed_ms)) == 0 &&
+             json_object_set_new(j, "elapsed_ms", rounded(v->pred.elapsed_ms, 3)) == 0 &&
              json_object_set_new(j, "width", json_integer(v->pred.width)) == 0 &&
              json_object_set_new(j, "height", json_integer(v->pred.height)) == 0 &&
              json_object_set_new(j, "format", json_string(image_format_name(v->pred.format))) == 0 &&
@@ -116,10 +124,11 @@ enum MHD_Result handle_api_history(http_req *r)
     json_t *items = json_array();
     for (int i = 0; items && i < n; i++) {
         const history_rec *h = &rows[i];
-        json_t *o = json_pack("{s:I,s:f,s:s,s:s,s:s,s:I,s:i,s:i,s:s,s:f,s:s,s:f,s:o}", "id", (json_int_t)h->id,
-                              "time", h->time, "sha256", h->sha256, "file", h->file, "name", h->name, "size",
+        json_t *o = json_pack("{s:I,s:o,s:s,s:s,s:s,s:I,s:i,s:i,s:s,s:o,s:s,s:o,s:o}", "id", (json_int_t)h->id,
+                              "time", rounded(h->time, 3), "sha256", h->sha256, "file", h->file, "name", h->name, "size",
                               (json_int_t)h->size, "width", h->width, "height", h->height, "model", h->model, "p_dog",
-                              h->p_dog, "label", predictor_label_name(h->label), "latency_ms", h->latency_ms,
+                              prob(h->p_dog), "label", predictor_label_name(h->label), "latency_ms",
+                              rounded(h->latency_ms, 3),
                               "feedback",
                               h->feedback == HISTORY_NO_FEEDBACK ? json_null()
                                                                  : json_string(predictor_label_name(h->feedback)));

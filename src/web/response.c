@@ -122,7 +122,7 @@ enum MHD_Result http_respond_strbuf(http_req *r, int status, const char *content
 
 enum MHD_Result http_respond_json(http_req *r, int status, json_t *j)
 {
-    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6)) : NULL;
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(j);
     if (!text) {
         static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode the answer\"}}\n";
