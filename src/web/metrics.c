@@ -223,7 +223,7 @@ void metrics_render(metrics *m, const metrics_gauges *g, strbuf *out)
     for (int i = 0; i < m->n_rejects; i++)
         strbuf_printf(out, "catdog_uploads_rejected_total{reason=\"%s\"} %llu\n", m->rejects[i].name,
                       m->rejects[i].n);
-    strbuf_puts(out, "# HELP catdog_events_total Notable events (stored, deduplicated, db_error, store_error, busy).\n"
+    strbuf_puts(out, "# HELP catdog_events_total Notable events (stored, deduplicated, feedback, db_error, store_error).\n"
                      "# TYPE catdog_events_total counter\n");
     for (int i = 0; i < m->n_events; i++)
         strbuf_printf(out, "catdog_events_total{event=\"%s\"} %llu\n", m->events[i].name, m->events[i].n);

@@ -133,7 +133,7 @@ static enum MHD_Result refuse_too_large(http_req *r)
 static enum MHD_Result refuse_busy(http_req *r, const char *why)
 {
     r->retry_after = "1";
-    metrics_event(r->srv->metrics, "busy");
+    metrics_reject(r->srv->metrics, "busy");
     return refuse(r, 503, "busy", why);
 }
 

@@ -143,9 +143,10 @@ json() {
         "$1" "${2:-$WORK/body}"
 }
 
-# json_check EXPR WHAT: fails unless the Python expression over `j` is true.
+# json_check EXPR WHAT [FILE]: fails unless the Python expression over `j` is true.
 json_check() {
-    [ "$(json "bool($1)")" = True ] || fail "$2: $1 is false for $(head -c 600 "$WORK/body")"
+    local f=${3:-$WORK/body}
+    [ "$(json "bool($1)" "$f")" = True ] || fail "$2: $1 is false for $(head -c 600 "$f")"
 }
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
