@@ -31,6 +31,8 @@ static void usage(FILE *out)
           "Options:\n"
           "  -s, --img-size N   input height and width: for a built-in, or for a file whose\n"
           "                     input size is open (None) or that should run at another size\n"
+          "  -w, --weights FILE load a Keras weights file onto the built-in (layers matched\n"
+          "                     by name), checking that every weight is there with its shape\n"
           "  -h, --help         show this help\n",
           out);
 }
@@ -45,14 +47,16 @@ int cmd_info(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"img-size", required_argument, NULL, 's'},
+        {"weights", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int img_size = 0;
+    const char *weights = NULL;
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":s:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":s:w:h", longopts, NULL)) != -1) {
         switch (c) {
         case 's': {
             char *end;
@@ -64,6 +68,9 @@ int cmd_info(int argc, char **argv)
             img_size = (int)v;
             break;
         }
+        case 'w':
+            weights = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -83,6 +90,8 @@ int cmd_info(int argc, char **argv)
     cd_err_clear(&err);
     model *m;
     if (is_file(name)) {
+        if (weights)
+            return cli_usage_error("info", "--weights goes with a built-in architecture, not a file");
         m = keras_load_sized(name, img_size, &err);
     } else if (strcmp(name, "binary") == 0 || strcmp(name, "vgg16") == 0 ||
                strcmp(name, "squeezenet") == 0) {
@@ -95,6 +104,10 @@ int cmd_info(int argc, char **argv)
     }
     if (!m)
         return cli_fail("%s", err.msg);
+    if (weights && keras_load_weights(m, weights, &err) != 0) {
+        model_free(m);
+        return cli_fail("%s", err.msg);
+    }
 
     int h, w, ch;
     model_summary(m, stdout);

@@ -38,9 +38,12 @@ typedef struct dataset_iter_opts {
     cd_preprocess preprocess;
     int shuffle;            /* 1 = new order each epoch */
     unsigned long long seed;
-    int workers;            /* decoding threads; 0 = cores */
-    int cache;              /* 1 = keep decoded, resized images in memory */
-    const augment_opts *augment;  /* NULL = no augmentation */
+    int workers;            /* decoding threads; 0 = cores.  Batches are prepared up
+                               to workers + 2 ahead of the consumer */
+    int cache;              /* 1 = keep decoded, resized images in memory
+                               (n * S * S * 3 bytes, reserved up front, filled in
+                               epoch 0; a failed file is not retried) */
+    const augment_opts *augment;  /* NULL = no augmentation; copied by dataset_iter_new */
 } dataset_iter_opts;
 
 typedef struct dataset_iter dataset_iter;
@@ -49,7 +52,8 @@ typedef struct dataset_iter dataset_iter;
 dataset_iter *dataset_iter_new(const dataset *d, const dataset_iter_opts *opts, cd_err *err);
 void dataset_iter_free(dataset_iter *it);
 
-/* Batches in one epoch. */
+/* Batches in one epoch: ceil(n / batch).  An upper bound when files are
+ * unreadable (a batch whose every image fails is skipped). */
 size_t dataset_iter_batches(const dataset_iter *it);
 
 /* Starts epoch `epoch` (0-based; shuffle order and augmentation derive from seed+epoch). */
@@ -57,10 +61,15 @@ int dataset_iter_begin_epoch(dataset_iter *it, int epoch, cd_err *err);
 
 /* Next batch of the epoch: x receives n x S x S x 3 floats, y n labels (as float).
  * *n is set to the batch's size; returns 1 for a batch, 0 at the end of the
- * epoch, -1 on error.  x and y are borrowed, valid until the next call. */
+ * epoch, -1 on error.  x and y are borrowed, valid until the next call.
+ * Batch b holds the epoch's samples [b*N, (b+1)*N) minus the unreadable ones:
+ * a bad image shrinks its batch (nothing is substituted), so batches stay a
+ * pure function of (seed, epoch) whatever the worker count or timing, and the
+ * same with or without the cache.  Only allocation failures return -1. */
 int dataset_iter_next(dataset_iter *it, const float **x, const float **y, int *n, cd_err *err);
 
-/* Images that could not be read so far (paths borrowed). */
+/* Images that could not be read in the batches delivered so far, each listed
+ * once however many epochs met it (paths borrowed from the dataset). */
 size_t dataset_iter_failed(const dataset_iter *it, const char *const **paths);
 
 #endif

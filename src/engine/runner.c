@@ -18,8 +18,7 @@ static const runner_backend_ops *backend_ops(runner_backend backend, cd_err *err
     case RUNNER_REF:
         return &runner_ref_ops;
     case RUNNER_DNNL:
-        cd_err_set(err, CD_ERR_UNSUPPORTED, "oneDNN backend not built yet");
-        return NULL;
+        return &runner_dnnl_ops;
     }
     cd_err_set(err, CD_ERR_INVALID, "unknown runner backend %d", (int)backend);
     return NULL;

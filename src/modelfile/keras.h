@@ -48,7 +48,8 @@ model *keras_load_sized(const char *path, int img_size, cd_err *err);
 model *keras_load_memory(const void *buf, size_t len, const char *name, cd_err *err);
 
 /* Builds a model from a Keras JSON config (model.to_json(), or the root
- * model_config attribute).  Parameters are zero; shapes inferred. */
+ * model_config attribute).  Parameters are zero; shapes inferred; arch and
+ * preprocessing set by recognising the architecture, as keras_load does. */
 model *keras_from_json(const char *json, const char *source_name, cd_err *err);
 
 /* Loads weights-only file `path` onto m (by layer name, weights by order; a

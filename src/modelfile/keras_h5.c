@@ -206,8 +206,9 @@ static hid_t open_attr(hid_t obj, const char *name, const char *what, cd_err *er
     return attr;
 }
 
-int keras_h5_read_strs_attr(hid_t obj, const char *name, char ***out, int *n,
-                            const char *what, cd_err *err)
+/* One attribute, as read_strings: 1 / 0 (absent) / -1. */
+static int read_strs_one(hid_t obj, const char *name, char ***out, int *n, const char *what,
+                         cd_err *err)
 {
     *out = NULL;
     *n = 0;
@@ -219,6 +220,46 @@ int keras_h5_read_strs_attr(hid_t obj, const char *name, char ***out, int *n,
     int rc = read_strings(attr, name, out, n, what, err);
     H5Aclose(attr);
     return rc;
+}
+
+int keras_h5_read_strs_attr(hid_t obj, const char *name, char ***out, int *n,
+                            const char *what, cd_err *err)
+{
+    int rc = read_strs_one(obj, name, out, n, what, err);
+    if (rc != 0)
+        return rc;
+    /* Keras splits a list too big for one HDF5 object header (64 KiB) into
+     * name0, name1, ...: join the chunks. */
+    char **all = NULL;
+    int total = 0;
+    for (int chunk = 0;; chunk++) {
+        char cname[256];
+        char **part;
+        int np;
+        snprintf(cname, sizeof cname, "%s%d", name, chunk);
+        rc = read_strs_one(obj, cname, &part, &np, what, err);
+        if (rc <= 0)
+            break;
+        char **grown = realloc(all, (size_t)(total + np + 1) * sizeof *grown);
+        if (!grown) {
+            keras_h5_free_strs(part, np);
+            rc = cd_err_set(err, CD_ERR_NOMEM, "%s: out of memory reading '%s'", what, name);
+            break;
+        }
+        all = grown;
+        for (int i = 0; i < np; i++)
+            all[total++] = part[i];
+        free(part);
+    }
+    if (rc < 0) {
+        keras_h5_free_strs(all, total);
+        return -1;
+    }
+    if (!all)
+        return 0;
+    *out = all;
+    *n = total;
+    return 1;
 }
 
 int keras_h5_read_str_attr(hid_t obj, const char *name, char **out, const char *what,

@@ -49,7 +49,8 @@ int keras_h5_read_str_attr(hid_t obj, const char *name, char **out, const char *
 /* Reads a string-array attribute (fixed or variable length, scalar counts as
  * one element, an empty numeric array as none) into a malloc'd array of
  * malloc'd strings (*out, free with keras_h5_free_strs) and its length.
- * Returns 1 / 0 (absent) / -1 as above. */
+ * Returns 1 / 0 (absent) / -1 as above.  A list Keras split into chunks
+ * (name0, name1, ... when over HDF5's 64 KiB header limit) is joined. */
 int keras_h5_read_strs_attr(hid_t obj, const char *name, char ***out, int *n,
                             const char *what, cd_err *err);
 void keras_h5_free_strs(char **strs, int n);

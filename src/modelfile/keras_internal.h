@@ -7,6 +7,7 @@
  *                       (a layer, or a nested model = all layers of one scope)
  *   keras_weights.c     model_weights groups: read onto a model, write from one
  *   keras_arch.c        recognising an architecture, default preprocessing
+ *   keras_frozen.c      a Keras 2.2 file's frozen nested model, from its optimizer state
  *   keras_load.c        keras_load / keras_load_memory / keras_load_weights
  *   keras_save.c        keras_save / keras_save_ex
  */
@@ -58,6 +59,11 @@ int keras_weights_write(const model *m, hid_t group, cd_err *err);
 /* Sets m->arch from the graph when it is recognisable ("binary", "vgg16",
  * "squeezenet", "transfer" for either backbone plus a head; else "custom"). */
 void keras_guess_arch(model *m);
+
+/* Marks a nested model frozen when the config says all its layers are
+ * trainable but the file's optimizer_weights hold no state for its kernels
+ * (Keras 2.2 does not save `model.trainable = False`; see keras_frozen.c). */
+void keras_guess_frozen(model *m, hid_t file);
 
 /* The preprocessing an architecture expects: caffe for vgg16, squeezenet and
  * transfer, rescale otherwise. */

@@ -553,6 +553,8 @@ model *keras_json_build(const char *json, const char *source_name, int img_size,
         cd_err_wrap(err, "%s", src);
         goto fail;
     }
+    keras_guess_arch(m);
+    m->preprocess = keras_default_preprocess(m->arch);
     json_decref(root);
     return m;
 fail:

@@ -3,8 +3,9 @@
  *
  * The form chosen is the simplest Keras would build the same network from:
  *   - Sequential {"name", "layers"} when the top-level items (keras_items.c)
- *     form a chain; the first layer carries batch_input_shape, or the first
- *     item is a nested model holding the input (the seed's transfer model);
+ *     form a chain; the first layer carries batch_input_shape (an explicit
+ *     InputLayer when the input's name is not Keras' implicit one), or the
+ *     first item is a nested model holding the input (the seed's model);
  *   - otherwise a functional Model with inbound_nodes, input_layers and
  *     output_layers.
  * Nested models (scopes) are written as functional Models; one that does not
@@ -211,9 +212,19 @@ static json_t *sequential_config(writer *w, const keras_item *items, int n)
     json_t *layers = json_array();
     int start = 0;
     json_t *in_shape = NULL;
-    if (!items[0].scoped) { /* the InputLayer becomes batch_input_shape on the next layer */
+    if (!items[0].scoped) {
+        /* Keras 2.2.4 style: the input becomes batch_input_shape on the first
+         * layer, and Keras names it "<first layer>_input" when reading.  An
+         * input with another name is written as an explicit InputLayer. */
+        const layer *in = &m->layers[items[0].first];
+        char implicit[LAYER_NAME_MAX + 8] = "";
+        if (!items[1].scoped)
+            snprintf(implicit, sizeof implicit, "%s_input", m->layers[items[1].first].name);
         start = 1;
-        in_shape = batch_shape(&m->layers[items[0].first]);
+        if (strcmp(in->name, implicit) == 0)
+            in_shape = batch_shape(in);
+        else
+            jappend(w, layers, layer_entry(w, in, NULL));
     }
     for (int k = start; k < n; k++) {
         if (items[k].scoped) {

@@ -31,16 +31,23 @@ static int has_hdf5_signature(const unsigned char *buf, size_t len)
     return 0;
 }
 
-/* After a failed H5Fopen: one message, telling a truncated file apart. */
-static hid_t open_failed(const char *what, cd_err *err)
+/* After a failed open: one message from HDF5's text, telling a truncated
+ * file apart. */
+static hid_t open_failed_msg(const char *what, const char *msg, cd_err *err)
 {
-    char msg[256];
-    keras_h5_errmsg(msg, sizeof msg);
     if (strstr(msg, "truncated"))
         cd_err_set(err, CD_ERR_FORMAT, "%s: truncated HDF5 file (%s)", what, msg);
     else
         cd_err_set(err, CD_ERR_FORMAT, "%s: HDF5 file cannot be opened (%s)", what, msg);
     return -1;
+}
+
+/* Right after a failed H5Fopen (any other HDF5 call would clear the stack). */
+static hid_t open_failed(const char *what, cd_err *err)
+{
+    char msg[256];
+    keras_h5_errmsg(msg, sizeof msg);
+    return open_failed_msg(what, msg, err);
 }
 
 static hid_t open_path(const char *path, cd_err *err)
@@ -73,11 +80,29 @@ static hid_t open_memory(const void *buf, size_t len, const char *what, cd_err *
         cd_err_set(err, CD_ERR_FORMAT, "%s: not an HDF5 file%s", what, len == 0 ? " (empty)" : "");
         return -1;
     }
-    /* DONT_COPY + DONT_RELEASE: libhdf5 reads the caller's bytes in place and
-     * never frees or writes them (read-only open); we close before returning. */
-    hid_t file = H5LTopen_file_image((void *)buf, len,
-                                     H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);
-    return file < 0 ? open_failed(what, err) : file;
+    /* Flags 0: libhdf5 takes its own copy of the image and frees it at close.
+     * The zero-copy flags (DONT_COPY | DONT_RELEASE) would avoid that one
+     * transient memcpy, but libhdf5_hl 1.10.8 then never frees its callback
+     * data (72 bytes per open; LeakSanitizer reports it). */
+    hid_t file = H5LTopen_file_image((void *)buf, len, 0);
+    if (file >= 0)
+        return file;
+    /* H5LTopen_file_image leaves no error record behind; open a copy of the
+     * image through the core driver only to learn why (failure path only).
+     * The message must be taken before the next HDF5 call clears it. */
+    char msg[256] = "unknown HDF5 error";
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 &&
+        H5Pset_file_image(fapl, (void *)buf, len) >= 0) {
+        hid_t again = H5Fopen(what, H5F_ACC_RDONLY, fapl);
+        if (again < 0)
+            keras_h5_errmsg(msg, sizeof msg);
+        else
+            H5Fclose(again);
+    }
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    return open_failed_msg(what, msg, err);
 }
 
 /* Applies catdog's own root attributes, or defaults by architecture. */
@@ -151,6 +176,7 @@ static model *load_open(hid_t file, const char *what, int img_size, cd_err *err)
     H5Gclose(g);
     if (rc != 0 || read_catdog_attrs(m, file, what, err) != 0)
         goto fail;
+    keras_guess_frozen(m, file);
     free(config);
     return m;
 fail:

@@ -85,8 +85,9 @@ done:
     return rc;
 }
 
-/* The layer of scope `scope` a nested weight name ("block1_conv1/kernel:0",
- * possibly with an outer prefix) belongs to; -1 when none. */
+/* The layer of scope `scope` (NULL: any layer) a nested weight name
+ * ("block1_conv1/kernel:0", possibly with an outer prefix) belongs to; -1
+ * when none. */
 static int nested_layer(const model *m, const char *scope, const char *wname)
 {
     const char *slash = strrchr(wname, '/');
@@ -96,7 +97,7 @@ static int nested_layer(const model *m, const char *scope, const char *wname)
     int best = -1;
     for (int i = 0; i < m->n_layers; i++) {
         const layer *l = &m->layers[i];
-        if (strcmp(l->scope, scope) != 0 || l->n_params == 0)
+        if ((scope && strcmp(l->scope, scope) != 0) || l->n_params == 0)
             continue;
         size_t n = strlen(l->name);
         if (n == plen && strncmp(wname, l->name, n) == 0)
@@ -160,8 +161,20 @@ static int read_group(model *m, hid_t g, const char *gname, int *loaded, const c
             if (rc == 0)
                 loaded[li]++;
         }
+    } else {
+        /* A group naming no layer of ours: a nested model the model holds
+         * flattened (the seed's vgg16 group onto arch_vgg16).  Weights whose
+         * layer we have and have not filled yet are taken; the rest is
+         * ignored, as Keras' load_weights(by_name=True) ignores unknown layers. */
+        for (int k = 0; rc == 0 && k < n_w; k++) {
+            int li = nested_layer(m, NULL, wn[k]);
+            if (li < 0 || loaded[li] >= m->layers[li].n_params)
+                continue;
+            rc = read_param(g, wn[k], &m->layers[li], loaded[li], what, err);
+            if (rc == 0)
+                loaded[li]++;
+        }
     }
-    /* A group naming no layer of ours is ignored, as Keras' load_weights(by_name=True). */
     keras_h5_free_strs(wn, n_w);
     return rc;
 }
@@ -183,9 +196,6 @@ int keras_weights_read(model *m, hid_t group, const char *what, cd_err *err)
     }
     rc = 0;
     for (int i = 0; rc == 0 && i < n; i++) {
-        int wanted = model_find(m, names[i]) >= 0 || model_has_scope(m, names[i]);
-        if (!wanted)
-            continue;
         htri_t exists = H5Lexists(group, names[i], H5P_DEFAULT);
         hid_t g = exists > 0 ? H5Gopen2(group, names[i], H5P_DEFAULT) : -1;
         if (g < 0) {

@@ -1,0 +1,52 @@
+/*
+ * cli_model_opts.h - the options every inference command shares
+ * (--model, --threads, --backend, --preprocess, --resize, --tta) and how they
+ * become predictor_opts.  Used by predict and evaluate so both parse alike.
+ */
+#ifndef CATDOG_CLI_MODEL_OPTS_H
+#define CATDOG_CLI_MODEL_OPTS_H
+
+#include <getopt.h>
+
+#include "predict/predictor.h"
+
+/* getopt_long codes for the shared options (outside the char range). */
+enum {
+    CLI_OPT_MODEL = 1000,
+    CLI_OPT_THREADS,
+    CLI_OPT_BACKEND,
+    CLI_OPT_PREPROCESS,
+    CLI_OPT_RESIZE,
+    CLI_OPT_TTA,
+};
+
+#define CLI_MODEL_LONG_OPTIONS                                        \
+    {"model", required_argument, NULL, CLI_OPT_MODEL},                \
+    {"threads", required_argument, NULL, CLI_OPT_THREADS},            \
+    {"backend", required_argument, NULL, CLI_OPT_BACKEND},            \
+    {"preprocess", required_argument, NULL, CLI_OPT_PREPROCESS},      \
+    {"resize", required_argument, NULL, CLI_OPT_RESIZE},              \
+    {"tta", no_argument, NULL, CLI_OPT_TTA}
+
+#define CLI_MODEL_HELP                                                                      \
+    "  --model FILE         Keras .h5 model (default: models/binary.h5, else the built-in one)\n" \
+    "  --threads N          compute threads (default: all cores)\n"                          \
+    "  --backend B          dnnl (default) or ref (plain C reference)\n"                     \
+    "  --preprocess P       override the model's preprocessing: rescale, caffe, none\n"      \
+    "  --resize F           bilinear (default, antialiased) or nearest (Keras load_img)\n"   \
+    "  --tta                average with the horizontally flipped photo\n"
+
+typedef struct cli_model_opts {
+    const char *model_path;   /* NULL = default model */
+    predictor_opts popts;
+} cli_model_opts;
+
+/* Handles one shared option; returns 1 if `opt` was one of them (0 if not),
+ * or -1 after printing a usage error for a bad value. */
+int cli_model_opt(const char *cmd, int opt, const char *arg, cli_model_opts *o);
+
+/* Loads the predictor the options describe; prints the error and returns NULL
+ * on failure. */
+predictor *cli_model_load(const cli_model_opts *o);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * dnnl_plan.h - a model compiled into oneDNN primitives for one batch size.
+ *
+ * The oneDNN runner (runner_dnnl.c) keeps one plan per batch size it has seen
+ * (see there for the cache).  A plan holds, for every layer the output depends on:
+ *
+ *   - its output memory in the format its primitive chose (format_tag_any):
+ *     convolution and pooling chains stay in oneDNN's blocked layouts
+ *     (nChw16c on AVX-512) and are converted only at the model's edges -- the
+ *     NHWC input is reordered for the first convolution, the output is reordered
+ *     to NHWC/NC into the caller's buffer -- or where a layer needs a plain layout;
+ *   - layers that compute nothing (Flatten, Dropout at inference, linear
+ *     Activation, a nested model's InputLayer) are aliases: they share the memory
+ *     of the layer they read (their "root").  Dense after Flatten reads the 4-D
+ *     blocked map directly: its weights are described as {units, C, H, W} in
+ *     Keras' HWIO order, so Flatten's NHWC order holds without moving data;
+ *   - weights reordered from Keras' layouts (HWIO conv kernels, [in, out] dense
+ *     kernels) into the primitives' formats by the `refresh` steps, run at the
+ *     first forward and after every runner_params_changed; biases are read in
+ *     place from the model;
+ *   - in training mode: the forward primitives run with forward_training (max
+ *     pooling keeps its workspace, dropout draws a mask), every layer that leads
+ *     to a trainable parameter owns a gradient buffer in its output's format, and
+ *     the `bwd` steps hold eltwise/softmax/convolution/inner-product/pooling
+ *     backward primitives, binary multiplies for dropout and reorders that split
+ *     concatenations and sum gradients where a layer feeds several others.
+ *
+ * Activations are fused as eltwise post-ops into the convolution or inner
+ * product before them (relu, sigmoid, tanh); their backward uses oneDNN's
+ * "use_dst_for_bwd" algorithms, so no pre-activation copy is kept.  Softmax is
+ * its own primitive.  Two choices made for speed (measured, see dnnl_plan.c):
+ * 3x3 stride-1 convolutions with >= 16 input channels use oneDNN's Winograd
+ * kernels except at batch 1 inference, and in training a convolution's ReLU
+ * followed by a max pooling is applied after the pooling (same result, a
+ * quarter of the backward work).
+ */
+#ifndef CATDOG_ENGINE_DNNL_PLAN_H
+#define CATDOG_ENGINE_DNNL_PLAN_H
+
+#include <dnnl.h>
+
+#include "core/error.h"
+#include "engine/dnnl_util.h"
+#include "engine/model.h"
+#include "engine/tensor.h"
+
+typedef struct dn_node {
+    int needed;                 /* the model output depends on this layer */
+    int root;                   /* layer whose memory this layer's output is (self if own) */
+    int wants;                  /* training: gradient of this output is needed */
+    int contrib;                /* build time: gradient contributions added so far */
+    layer_act act;              /* effective activation (output_logits applied) */
+    int relu_deferred;          /* training: this conv's ReLU runs after the max pooling */
+    int post_relu;              /* training: this max pooling applies the ReLU before it */
+    dnnl_memory_desc_t md;      /* output layout */
+    dnnl_memory_t mem;          /* output (the root's memory for aliases) */
+    dnnl_memory_t diff;         /* training: d loss / d output, layout md (root's for aliases) */
+
+    /* what backward needs from the forward pass */
+    dnnl_primitive_desc_t fwd_pd;   /* conv / ip / pooling / eltwise forward (hint for backward) */
+    dnnl_primitive_desc_t sm_pd;    /* softmax forward (hint) */
+    dnnl_memory_t src;          /* conv / ip: the source as the primitive read it */
+    dnnl_memory_t pre;          /* output before a separate softmax */
+    dnnl_memory_t plain;        /* softmax on a flattened map: its NHWC copy (2-D) */
+    dnnl_memory_t ws;           /* max pooling workspace */
+    dnnl_memory_t mask;         /* dropout mask, layout of the input */
+    dnnl_memory_t w_user, w, wb;/* kernel: Keras layout, forward layout, backward-data layout */
+    dnnl_memory_t b;            /* bias, read in place from the model */
+    dnnl_dims_t strides, pad_l, pad_r, kernel;
+    dnnl_alg_kind_t conv_alg;   /* convolution: direct or Winograd */
+
+    /* runner_activation: an NHWC copy made on request */
+    dnnl_memory_t host;
+    dn_steps host_steps;
+} dn_node;
+
+typedef struct dn_plan_cfg {
+    dnnl_engine_t eng;          /* borrowed */
+    int training;
+    int output_logits;
+    uint64_t *rng;              /* dropout generator state (borrowed, training only) */
+    tensor **grads;             /* [n_layers * 2]: gradient tensors, NULL where none (borrowed) */
+} dn_plan_cfg;
+
+typedef struct dn_plan {
+    const model *m;             /* borrowed */
+    int n;                      /* batch size */
+    dn_plan_cfg cfg;
+    int out_index;              /* model output layer */
+    dn_pool pool;
+    dn_node *nodes;             /* one per layer */
+    dn_steps fwd, bwd, refresh;
+    dnnl_memory_t in;           /* owned NHWC input */
+    dnnl_memory_t out_user;     /* view of the caller's output buffer (handle set per call) */
+    dnnl_memory_t dout_user;    /* view of the caller's d_output (training) */
+    unsigned long wver;         /* parameter version the refreshed weights belong to */
+    unsigned long last_use;     /* for the runner's cache */
+} dn_plan;
+
+/* Compiles m for batch n.  NULL with err filled (naming the layer) on failure. */
+dn_plan *dn_plan_new(const model *m, int n, const dn_plan_cfg *cfg, cd_err *err);
+void dn_plan_free(dn_plan *p);
+
+/* Reorders the model's current parameters into the primitives' formats. */
+int dn_plan_refresh(dn_plan *p, dnnl_stream_t s, cd_err *err);
+
+/* Runs the forward pass on n samples: input n x H x W x C, output n x out size.
+ * Waits for completion. */
+int dn_plan_forward(dn_plan *p, dnnl_stream_t s, const float *input, float *output, cd_err *err);
+
+/* Training: back-propagates d_output (n x out size) into the runner's gradient
+ * tensors.  Waits for completion. */
+int dn_plan_backward(dn_plan *p, dnnl_stream_t s, const float *d_output, cd_err *err);
+
+/* Layer `i`'s output of the last forward as NHWC floats (owned by the plan);
+ * NULL when the layer was not computed or on error. */
+const float *dn_plan_activation(dn_plan *p, dnnl_stream_t s, int i);
+
+/* Internal to dnnl_plan*.c: builds the backward steps (dnnl_plan_bwd.c). */
+int dn_plan_build_backward(dn_plan *p, cd_err *err);
+
+#endif

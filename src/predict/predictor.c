@@ -1,0 +1,238 @@
+/*
+ * predictor.c - bytes -> image -> preprocessed tensor -> model -> P(dog).
+ *
+ * The predictor owns the model and is read-only after predictor_new, so any
+ * number of sessions (one per thread) can share it.  Each session owns a
+ * runner for the model and the float input buffer it feeds it; decoding and
+ * resizing allocate per call (images differ in size) and free before returning.
+ */
+#include "predict/predictor.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "modelfile/keras.h"
+
+struct predictor {
+    model *model;            /* owned */
+    predictor_opts opts;
+    cd_preprocess preprocess; /* resolved: the model's record or the override */
+    int in_h, in_w, in_c;
+    size_t out_size;          /* 1 (sigmoid P(dog)) or 2 (softmax cat, dog) */
+};
+
+struct predictor_session {
+    predictor *p;      /* borrowed */
+    runner *runner;    /* owned */
+    int max_batch;     /* images per forward; doubled internally for TTA */
+    float *input;      /* owned: runner batch x in_h x in_w x in_c */
+    float *output;     /* owned: runner batch x out_size */
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+predictor *predictor_new(model *m, const predictor_opts *opts, cd_err *err)
+{
+    if (!m) {
+        cd_err_set(err, CD_ERR_INVALID, "predictor_new: no model");
+        return NULL;
+    }
+    int h, w, c;
+    model_input_shape(m, &h, &w, &c);
+    if (c != 3) {
+        cd_err_set(err, CD_ERR_SHAPE,
+                   "model '%s' takes %d input channels; photos have 3 (RGB)", m->name, c);
+        return NULL;
+    }
+    if (h <= 0 || w <= 0) {
+        cd_err_set(err, CD_ERR_SHAPE,
+                   "model '%s' has no fixed input size (%dx%d); give one when building it",
+                   m->name, w, h);
+        return NULL;
+    }
+    size_t out = model_output_size(m);
+    if (out != 1 && out != 2) {
+        cd_err_set(err, CD_ERR_SHAPE,
+                   "model '%s' has %zu outputs; a cat/dog classifier has 1 (sigmoid) or 2 (softmax)",
+                   m->name, out);
+        return NULL;
+    }
+    predictor *p = calloc(1, sizeof *p);
+    if (!p) {
+        cd_err_set(err, CD_ERR_NOMEM, "out of memory creating a predictor");
+        return NULL;
+    }
+    if (opts)
+        p->opts = *opts;
+    p->model = m;
+    p->preprocess = p->opts.override_preprocess ? p->opts.preprocess : m->preprocess;
+    p->in_h = h;
+    p->in_w = w;
+    p->in_c = c;
+    p->out_size = out;
+    return p;
+}
+
+predictor *predictor_load(const char *path, const predictor_opts *opts, cd_err *err)
+{
+    model *m = keras_load(path, err);
+    if (!m)
+        return NULL;
+    predictor *p = predictor_new(m, opts, err);
+    if (!p) {
+        cd_err_wrap(err, "%s", path);
+        model_free(m);
+    }
+    return p;
+}
+
+void predictor_free(predictor *p)
+{
+    if (!p)
+        return;
+    model_free(p->model);
+    free(p);
+}
+
+const model *predictor_model(const predictor *p) { return p->model; }
+
+cd_preprocess predictor_preprocess(const predictor *p) { return p->preprocess; }
+
+const char *predictor_label_name(int label) { return label ? "dog" : "cat"; }
+
+predictor_session *predictor_session_new(predictor *p, int max_batch, cd_err *err)
+{
+    if (max_batch < 1)
+        max_batch = 1;
+    predictor_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        cd_err_set(err, CD_ERR_NOMEM, "out of memory creating a predictor session");
+        return NULL;
+    }
+    s->p = p;
+    s->max_batch = max_batch;
+    /* With test-time augmentation every image also runs flipped, in the same batch. */
+    int run_batch = p->opts.tta_flip ? 2 * max_batch : max_batch;
+    size_t in_floats = (size_t)run_batch * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+    s->input = malloc(in_floats * sizeof *s->input);
+    s->output = malloc((size_t)run_batch * p->out_size * sizeof *s->output);
+    if (!s->input || !s->output) {
+        cd_err_set(err, CD_ERR_NOMEM, "out of memory for a batch of %d images at %dx%d", run_batch,
+                   p->in_w, p->in_h);
+        predictor_session_free(s);
+        return NULL;
+    }
+    runner_opts ro = {.backend = p->opts.backend, .threads = p->opts.threads};
+    s->runner = runner_new(p->model, run_batch, &ro, err);
+    if (!s->runner) {
+        predictor_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void predictor_session_free(predictor_session *s)
+{
+    if (!s)
+        return;
+    runner_free(s->runner);
+    free(s->input);
+    free(s->output);
+    free(s);
+}
+
+/* Mirrors one HWC float image left-right in place. */
+static void flip_input(float *x, int h, int w, int c)
+{
+    for (int y = 0; y < h; y++) {
+        float *row = x + (size_t)y * (size_t)w * (size_t)c;
+        for (int a = 0, b = w - 1; a < b; a++, b--)
+            for (int k = 0; k < c; k++) {
+                float t = row[(size_t)a * c + k];
+                row[(size_t)a * c + k] = row[(size_t)b * c + k];
+                row[(size_t)b * c + k] = t;
+            }
+    }
+}
+
+/* P(dog) from one sample's output row. */
+static float dog_probability(const predictor *p, const float *row)
+{
+    return p->out_size == 1 ? row[0] : row[1];
+}
+
+int predictor_classify_images(predictor_session *s, const image *imgs, int n, prediction *out,
+                              cd_err *err)
+{
+    const predictor *p = s->p;
+    if (n < 1 || n > s->max_batch)
+        return cd_err_set(err, CD_ERR_INVALID, "batch of %d images; this session takes 1..%d", n,
+                          s->max_batch);
+    double t0 = now_ms();
+    size_t per = (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+    for (int i = 0; i < n; i++) {
+        float *dst = s->input + (size_t)i * per;
+        if (imgs[i].width == p->in_w && imgs[i].height == p->in_h) {
+            image_to_input(&imgs[i], p->preprocess, dst);
+        } else {
+            image resized = {0};
+            if (image_resize(&imgs[i], p->in_w, p->in_h, p->opts.filter, &resized, err) != 0)
+                return -1;
+            image_to_input(&resized, p->preprocess, dst);
+            image_free(&resized);
+        }
+    }
+    int run_n = n;
+    if (p->opts.tta_flip) {
+        memcpy(s->input + (size_t)n * per, s->input, (size_t)n * per * sizeof *s->input);
+        for (int i = 0; i < n; i++)
+            flip_input(s->input + (size_t)(n + i) * per, p->in_h, p->in_w, p->in_c);
+        run_n = 2 * n;
+    }
+    if (runner_forward(s->runner, s->input, run_n, s->output, err) != 0)
+        return -1;
+    double per_image_ms = (now_ms() - t0) / n;
+    for (int i = 0; i < n; i++) {
+        float pd = dog_probability(p, s->output + (size_t)i * p->out_size);
+        if (p->opts.tta_flip)
+            pd = 0.5f * (pd + dog_probability(p, s->output + (size_t)(n + i) * p->out_size));
+        out[i].p_dog = pd;
+        out[i].label = pd >= 0.5f;
+        out[i].width = imgs[i].width;
+        out[i].height = imgs[i].height;
+        out[i].format = IMAGE_FORMAT_UNKNOWN;
+        out[i].elapsed_ms = per_image_ms;
+    }
+    return 0;
+}
+
+int predictor_classify(predictor_session *s, const unsigned char *bytes, size_t len,
+                       prediction *out, cd_err *err)
+{
+    const predictor *p = s->p;
+    double t0 = now_ms();
+    image_decode_opts dopts = {
+        .max_pixels = p->opts.max_pixels,
+        .hint_width = IMAGE_DECODE_HINT(p->in_w),
+        .hint_height = IMAGE_DECODE_HINT(p->in_h),
+    };
+    image img = {0};
+    int w, h;
+    if (image_decode(bytes, len, &dopts, &img, &w, &h, err) != 0)
+        return -1;
+    int rc = predictor_classify_images(s, &img, 1, out, err);
+    image_free(&img);
+    if (rc != 0)
+        return -1;
+    out->format = image_sniff(bytes, len);
+    out->width = w;
+    out->height = h;
+    out->elapsed_ms = now_ms() - t0;
+    return 0;
+}

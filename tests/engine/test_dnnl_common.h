@@ -1,0 +1,232 @@
+/*
+ * test_dnnl_common.h - helpers for the oneDNN backend tests: build small models
+ * layer by layer, fill them with random parameters, and run the same batch
+ * through RUNNER_DNNL and RUNNER_REF (the oracle), comparing outputs, every
+ * layer's activation and -- in training mode -- every parameter gradient.
+ *
+ * Tolerance: float32 results differ by summation order (oneDNN blocks and
+ * vectorises reductions), so each tensor is compared with an absolute error of
+ * TOL times its largest magnitude (plus a tiny floor); a wrong index, padding or
+ * layout shows up as errors of the order of the values themselves.
+ */
+#ifndef CATDOG_TEST_DNNL_COMMON_H
+#define CATDOG_TEST_DNNL_COMMON_H
+
+#include "test_util.h"
+
+#include <math.h>
+
+#include "engine/model.h"
+#include "engine/runner.h"
+
+#define TD_TOL 2e-5f
+
+/* ---- building models ---- */
+
+static inline model *td_model(int h, int w, int c)
+{
+    cd_err err;
+    model *m = model_new("t", &err);
+    if (!m)
+        fail_msg("%s", err.msg);
+    layer in = layer_template(LAYER_INPUT, "input_1", -1);
+    in.in_h = h;
+    in.in_w = w;
+    in.in_c = c;
+    if (model_add(m, &in, &err) != 0)
+        fail_msg("%s", err.msg);
+    return m;
+}
+
+/* Appends l reading from `input`; returns its index. */
+static inline int td_add(model *m, layer l, int input)
+{
+    cd_err err;
+    char name[LAYER_NAME_MAX];
+    snprintf(name, sizeof name, "%s_%d", layer_kind_name(l.kind), m->n_layers);
+    snprintf(l.name, sizeof l.name, "%s", name);
+    if (input >= 0) {
+        l.inputs[0] = input;
+        l.n_inputs = 1;
+    }
+    int idx = model_add(m, &l, &err);
+    if (idx < 0)
+        fail_msg("%s", err.msg);
+    return idx;
+}
+
+static inline int td_conv(model *m, int input, int filters, int kh, int kw, int sh, int sw,
+                          layer_pad pad, layer_act act, int bias)
+{
+    layer l = layer_template(LAYER_CONV2D, "c", -1);
+    l.filters = filters;
+    l.kernel[0] = kh;
+    l.kernel[1] = kw;
+    l.strides[0] = sh;
+    l.strides[1] = sw;
+    l.padding = pad;
+    l.act = act;
+    l.use_bias = bias;
+    return td_add(m, l, input);
+}
+
+static inline int td_pool(model *m, int input, layer_kind kind, int ph, int pw, int sh, int sw,
+                          layer_pad pad)
+{
+    layer l = layer_template(kind, "p", -1);
+    l.pool[0] = ph;
+    l.pool[1] = pw;
+    l.strides[0] = sh;
+    l.strides[1] = sw;
+    l.padding = pad;
+    return td_add(m, l, input);
+}
+
+static inline int td_simple(model *m, int input, layer_kind kind)
+{
+    return td_add(m, layer_template(kind, "s", -1), input);
+}
+
+static inline int td_dense(model *m, int input, int units, layer_act act, int bias)
+{
+    layer l = layer_template(LAYER_DENSE, "d", -1);
+    l.units = units;
+    l.act = act;
+    l.use_bias = bias;
+    return td_add(m, l, input);
+}
+
+static inline int td_act(model *m, int input, layer_act act)
+{
+    layer l = layer_template(LAYER_ACTIVATION, "a", -1);
+    l.act = act;
+    return td_add(m, l, input);
+}
+
+static inline int td_dropout(model *m, int input, float rate)
+{
+    layer l = layer_template(LAYER_DROPOUT, "dr", -1);
+    l.rate = rate;
+    return td_add(m, l, input);
+}
+
+static inline int td_concat(model *m, int n, const int *inputs)
+{
+    layer l = layer_template(LAYER_CONCAT, "cat", -1);
+    for (int k = 0; k < n; k++)
+        l.inputs[k] = inputs[k];
+    l.n_inputs = n;
+    return td_add(m, l, -1);
+}
+
+static inline uint64_t td_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [lo, hi). */
+static inline void td_fill(float *x, size_t n, float lo, float hi, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = lo + (hi - lo) * (float)(td_next(&seed) >> 40) * (1.0f / 16777216.0f);
+}
+
+/* Infers shapes, draws glorot kernels and random (non-zero) biases. */
+static inline void td_finish(model *m, uint64_t seed)
+{
+    cd_err err;
+    if (model_infer_shapes(m, &err) != 0)
+        fail_msg("%s", err.msg);
+    model_init_params(m, seed);
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].n_params > 1 && m->layers[i].params[1])
+            td_fill(m->layers[i].params[1]->data, m->layers[i].params[1]->size, -0.2f, 0.2f,
+                    seed + 1000u + (uint64_t)i);
+}
+
+static inline size_t td_in_size(const model *m)
+{
+    int h, w, c;
+    model_input_shape(m, &h, &w, &c);
+    return (size_t)h * (size_t)w * (size_t)c;
+}
+
+/* ---- comparing ---- */
+
+static inline float td_maxabs(const float *x, size_t n)
+{
+    float mx = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(x[i]) > mx)
+            mx = fabsf(x[i]);
+    return mx;
+}
+
+static inline void td_assert_close(const char *what, const float *got, const float *want, size_t n,
+                                   float tol)
+{
+    float scale = td_maxabs(want, n);
+    float lim = tol * scale + 1e-6f;
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(got[i] - want[i]) <= lim))
+            fail_msg("%s: element %zu of %zu: oneDNN %.7g, reference %.7g (limit %.3g)", what, i,
+                     n, (double)got[i], (double)want[i], (double)lim);
+}
+
+static inline runner *td_runner(const model *m, runner_backend b, int max_batch, int training,
+                                int threads, int logits)
+{
+    cd_err err;
+    runner_opts o = {.backend = b, .threads = threads, .training = training, .seed = 42,
+                     .output_logits = logits};
+    runner *r = runner_new(m, max_batch, &o, &err);
+    if (!r)
+        fail_msg("runner_new (%s): %s", b == RUNNER_DNNL ? "dnnl" : "ref", err.msg);
+    return r;
+}
+
+static inline void td_forward(runner *r, const float *x, int n, float *y)
+{
+    cd_err err;
+    if (runner_forward(r, x, n, y, &err) != 0)
+        fail_msg("runner_forward: %s", err.msg);
+}
+
+/* Forward n samples through both backends (runners made for max_batch) and
+ * compare the outputs and every layer's activation the reference keeps. */
+static inline void td_compare_forward(const model *m, int max_batch, int n, int threads, int logits,
+                                      uint64_t seed)
+{
+    size_t in_sz = td_in_size(m) * (size_t)n, out_sz = model_output_size(m) * (size_t)n;
+    float *x = malloc(in_sz * sizeof *x);
+    float *y1 = malloc(out_sz * sizeof *y1), *y2 = malloc(out_sz * sizeof *y2);
+    assert_non_null(x);
+    assert_non_null(y1);
+    assert_non_null(y2);
+    td_fill(x, in_sz, -1.0f, 1.0f, seed);
+    runner *rd = td_runner(m, RUNNER_DNNL, max_batch, 0, threads, logits);
+    runner *rr = td_runner(m, RUNNER_REF, max_batch, 0, 1, logits);
+    td_forward(rd, x, n, y1);
+    td_forward(rr, x, n, y2);
+    td_assert_close("output", y1, y2, out_sz, TD_TOL);
+    for (int i = 0; i <= model_output_index(m); i++) {
+        const float *a = runner_activation(rd, i), *b = runner_activation(rr, i);
+        if (!b)
+            continue;
+        if (!a)
+            fail_msg("no oneDNN activation for layer '%s'", m->layers[i].name);
+        char what[160];
+        snprintf(what, sizeof what, "activation of '%s'", m->layers[i].name);
+        td_assert_close(what, a, b, layer_out_size(&m->layers[i]) * (size_t)n, TD_TOL);
+    }
+    runner_free(rd);
+    runner_free(rr);
+    free(x);
+    free(y1);
+    free(y2);
+}
+
+#endif
