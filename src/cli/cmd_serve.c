@@ -16,9 +16,19 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "predict/embedded.h"
 #include "web/http_server.h"
 
 #define GRACE_SECONDS 30
+
+/* The registry's hook for the copy of models/binary.h5 built into the program. */
+static const void *embedded_copy(const char *file, size_t *len)
+{
+    const void *buf = NULL;
+    if (strcmp(file, "binary.h5") == 0 && embedded_model(&buf, len))
+        return buf;
+    return NULL;
+}
 
 static void usage(FILE *out)
 {
@@ -104,8 +114,7 @@ int cmd_serve(int argc, char **argv)
     memset(&cfg, 0, sizeof cfg);
     cfg.port = 8080;
     cfg.log = stderr;
-    /* The built-in copy of models/binary.h5 plugs in here when the program has one. */
-    cfg.embedded = NULL;
+    cfg.embedded = embedded_copy;
     int c;
     long long v;
     optind = 1;
