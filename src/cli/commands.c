@@ -11,12 +11,16 @@ int cmd_predict(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 const cli_command cli_commands[] = {
     {"predict", "tell whether photos show a cat or a dog", cmd_predict},
     {"version", "print the version and the libraries in use", cmd_version},
     {"split", "split labelled photos into train/validation/test folders", cmd_split},
     {"info", "summarise a model file or built-in architecture", cmd_info},
+    {"export", "write a model (a transfer model with its backbone) as one Keras .h5 file", cmd_export},
+    {"train", "train a network on a split dataset, keep the best model", cmd_train},
     {NULL, NULL, NULL},
 };
 

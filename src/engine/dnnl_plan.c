@@ -468,9 +468,12 @@ static int build_dropout(dn_plan *p, int i, cd_err *err)
     if (!ms)
         return -1;
     ms->buf = dn_mem_ptr(user);
-    ms->count = dn_md_elems(&plain);
+    ms->per_sample = dn_md_elems(&plain) / (size_t)p->n;
+    ms->prefix = p->mask_per_sample;
     ms->rate = l->rate;
     ms->rng = p->cfg.rng;
+    ms->slice = p->slice;
+    p->mask_per_sample += ms->per_sample;
     nd->mask = as_layout(p, user, &in->md, l->name, err);
     if (!nd->mask)
         return -1;
@@ -838,8 +841,12 @@ fail:
     return -1;
 }
 
-int dn_plan_forward(dn_plan *p, dnnl_stream_t s, const float *input, float *output, cd_err *err)
+int dn_plan_forward(dn_plan *p, dnnl_stream_t s, const float *input, float *output, int total,
+                    int offset, cd_err *err)
 {
+    p->slice[0] = (size_t)total;
+    p->slice[1] = (size_t)offset;
+    p->slice[2] = (size_t)p->n;
     const layer *l0 = &p->m->layers[0];
     size_t in_size = (size_t)p->n * (size_t)l0->in_h * (size_t)l0->in_w * (size_t)l0->in_c;
     memcpy(dn_mem_ptr(p->in), input, in_size * sizeof(float));

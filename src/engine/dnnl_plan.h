@@ -78,7 +78,9 @@ typedef struct dn_plan_cfg {
     dnnl_engine_t eng;          /* borrowed */
     int training;
     int output_logits;
-    uint64_t *rng;              /* dropout generator state (borrowed, training only) */
+    const uint64_t *rng;        /* dropout generator state (borrowed, training only; the
+                                   runner advances it after each forward, see
+                                   dn_plan.mask_per_sample) */
     tensor **grads;             /* [n_layers * 2]: gradient tensors, NULL where none (borrowed) */
 } dn_plan_cfg;
 
@@ -93,6 +95,8 @@ typedef struct dn_plan {
     dnnl_memory_t in;           /* owned NHWC input */
     dnnl_memory_t out_user;     /* view of the caller's output buffer (handle set per call) */
     dnnl_memory_t dout_user;    /* view of the caller's d_output (training) */
+    size_t mask_per_sample;     /* dropout draws per sample of one forward */
+    size_t slice[3];            /* current forward: {total samples, this plan's offset, n} */
     unsigned long wver;         /* parameter version the refreshed weights belong to */
     unsigned long last_use;     /* for the runner's cache */
 } dn_plan;
@@ -105,8 +109,11 @@ void dn_plan_free(dn_plan *p);
 int dn_plan_refresh(dn_plan *p, dnnl_stream_t s, cd_err *err);
 
 /* Runs the forward pass on n samples: input n x H x W x C, output n x out size.
- * Waits for completion. */
-int dn_plan_forward(dn_plan *p, dnnl_stream_t s, const float *input, float *output, cd_err *err);
+ * The samples are [offset, offset + n) of a batch of `total` split across plans
+ * (total = n, offset = 0 when not split): dropout masks are drawn as for the
+ * whole batch.  Waits for completion. */
+int dn_plan_forward(dn_plan *p, dnnl_stream_t s, const float *input, float *output, int total,
+                    int offset, cd_err *err);
 
 /* Training: back-propagates d_output (n x out size) into the runner's gradient
  * tensors.  Waits for completion. */

@@ -354,10 +354,18 @@ static int dense_bwd(dn_plan *p, int i, cd_err *err)
                  "inner product backward weights", l->name);
     }
     if (p->nodes[r].wants) {
-        DN_CHECK(dnnl_inner_product_backward_data_desc_init(&d, &in->md, &w_md, &dst_md), err,
+        /* Prefer the forward's weight layout: no second copy to refresh after
+         * every optimizer step (4.7 MB for the binary CNN's first dense layer). */
+        dnnl_memory_desc_t fw = dn_mem_md(nd->w);
+        DN_CHECK(dnnl_inner_product_backward_data_desc_init(&d, &in->md, &fw, &dst_md), err,
                  "inner product backward data descriptor", l->name);
-        DN_CHECK(dnnl_primitive_desc_create(&pd_d, &d, attr, p->cfg.eng, nd->fwd_pd), err,
-                 "inner product backward data", l->name);
+        if (dnnl_primitive_desc_create(&pd_d, &d, attr, p->cfg.eng, nd->fwd_pd) != dnnl_success) {
+            pd_d = NULL;
+            DN_CHECK(dnnl_inner_product_backward_data_desc_init(&d, &in->md, &w_md, &dst_md), err,
+                     "inner product backward data descriptor", l->name);
+            DN_CHECK(dnnl_primitive_desc_create(&pd_d, &d, attr, p->cfg.eng, nd->fwd_pd), err,
+                     "inner product backward data", l->name);
+        }
     }
     rc = weighted_bwd(p, i, dpre, pd_w, pd_d, &user_md, err);
 fail:

@@ -178,10 +178,13 @@ int dn_step_arg(dn_step *st, int arg, dnnl_memory_t mem, cd_err *err)
     return 0;
 }
 
-/* splitmix64: small, fast, and good enough for dropout masks. */
+#define DN_GAMMA 0x9E3779B97F4A7C15ull
+
+/* splitmix64: small, fast, and good enough for dropout masks; its state moves
+ * by a constant per draw, so skipping ahead is one multiplication. */
 static uint64_t rng_next(uint64_t *s)
 {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    uint64_t z = (*s += DN_GAMMA);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
@@ -194,10 +197,19 @@ static void fill_mask(const dn_step *st)
      * exactly as the reference backend draws them, so both backends apply the
      * same mask for the same seed. */
     const float keep = 1.0f / (1.0f - st->rate);
-    for (size_t i = 0; i < st->count; i++) {
-        float u = (float)(rng_next(st->rng) >> 40) * (1.0f / 16777216.0f);
+    const size_t total = st->slice[0], offset = st->slice[1], n = st->slice[2];
+    uint64_t state = *st->rng;
+    dn_rng_skip(&state, (uint64_t)(total * st->prefix + offset * st->per_sample));
+    const size_t count = n * st->per_sample;
+    for (size_t i = 0; i < count; i++) {
+        float u = (float)(rng_next(&state) >> 40) * (1.0f / 16777216.0f);
         st->buf[i] = u < st->rate ? 0.0f : keep;
     }
+}
+
+void dn_rng_skip(uint64_t *state, uint64_t draws)
+{
+    *state += draws * DN_GAMMA; /* modulo 2^64, as the draws themselves */
 }
 
 int dn_steps_run(const dn_steps *s, dnnl_stream_t stream, cd_err *err)

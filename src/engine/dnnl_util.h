@@ -94,7 +94,7 @@ dnnl_memory_t dn_mem(dn_pool *p, dnnl_engine_t eng, const dnnl_memory_desc_t *md
 typedef enum dn_step_kind {
     DN_STEP_PRIM = 0,   /* execute prim with args */
     DN_STEP_ZERO,       /* memset mem's buffer to zero */
-    DN_STEP_MASK        /* fill `count` floats at `buf` with an inverted-dropout mask */
+    DN_STEP_MASK        /* fill `buf` with an inverted-dropout mask (see dn_step) */
 } dn_step_kind;
 
 typedef struct dn_step {
@@ -104,10 +104,18 @@ typedef struct dn_step {
     dnnl_exec_arg_t args[DN_STEP_MAX_ARGS];
     dnnl_memory_desc_t scratch_md;  /* the primitive's scratchpad (size 0 = none) */
     dnnl_memory_t mem;              /* DN_STEP_ZERO */
-    float *buf;                     /* DN_STEP_MASK */
-    size_t count;
+    /* DN_STEP_MASK: the mask of one dropout layer for samples [offset, offset + n)
+     * of a forward over `total` samples.  The runner's generator (splitmix64, one
+     * draw per element, the reference backend's sequence) is at *rng when the
+     * forward starts and draws, layer after layer in model order, `total` x
+     * per_sample values per layer; this step skips to its own slice, so a batch
+     * split across threads gets exactly the masks of the whole batch. */
+    float *buf;
     float rate;
-    uint64_t *rng;                  /* DN_STEP_MASK: generator state (borrowed) */
+    const uint64_t *rng;            /* generator state at the start of the forward (borrowed) */
+    const size_t *slice;            /* {total, offset, n} of the current forward (borrowed) */
+    size_t per_sample;              /* mask elements per sample of this layer */
+    size_t prefix;                  /* per-sample draws of the dropout layers before it */
 } dn_step;
 
 typedef struct dn_steps {
@@ -120,6 +128,9 @@ dn_step *dn_steps_push(dn_steps *s, dn_step_kind kind, cd_err *err);
 void dn_steps_free(dn_steps *s);
 /* Adds (arg, mem) to a primitive step; -1 when the step is full. */
 int dn_step_arg(dn_step *st, int arg, dnnl_memory_t mem, cd_err *err);
+/* Advances a splitmix64 state by `draws` draws. */
+void dn_rng_skip(uint64_t *state, uint64_t draws);
+
 /* Runs the steps in order on the stream (does not wait). */
 int dn_steps_run(const dn_steps *s, dnnl_stream_t stream, cd_err *err);
 

@@ -1,0 +1,77 @@
+/*
+ * cmd_export.c - `catdog export --model M --out FILE`: writes one
+ * self-contained Keras whole-model file.  A shipped transfer model (head only,
+ * backbone named by file and SHA-256) is composed with its backbone weights
+ * first, so FILE loads anywhere without them.  Library: transfer/transfer_model.h.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "modelfile/keras.h"
+#include "transfer/transfer_model.h"
+
+static void usage(FILE *out)
+{
+    fputs("Usage: catdog export --model FILE --out FILE [--weights FILE]\n"
+          "Writes MODEL as one self-contained Keras whole-model .h5 file (Keras 2 layout,\n"
+          "readable by Keras and h5py).  A transfer model from `catdog train --arch transfer`\n"
+          "keeps only its head and names its backbone; export composes it with the\n"
+          "backbone's pretrained weights (found as --weights, $CATDOG_WEIGHTS_DIR,\n"
+          "~/.keras/models/, ./weights/, ../shared/weights/; checked by SHA-256) so the\n"
+          "exported file needs nothing else.  Other models are rewritten as they are.\n"
+          "\n"
+          "Options:\n"
+          "  -m, --model FILE     the model to export (required)\n"
+          "  -o, --out FILE       the file to write (required; replaced if present)\n"
+          "  -w, --weights FILE   the backbone weights file, instead of searching for it\n"
+          "  -h, --help           show this help\n",
+          out);
+}
+
+int cmd_export(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"out", required_argument, NULL, 'o'},
+        {"weights", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model_path = NULL, *out_path = NULL;
+    transfer_load_opts lo = {0};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:o:w:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'o': out_path = optarg; break;
+        case 'w': lo.weights_path = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case ':': return cli_usage_error("export", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("export", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("export", "unexpected argument '%s'", argv[optind]);
+    if (!model_path || !out_path)
+        return cli_usage_error("export", "--model and --out are required");
+    if (strcmp(model_path, out_path) == 0)
+        return cli_usage_error("export", "--out must differ from --model");
+    cd_err err;
+    cd_err_clear(&err);
+    model *m = transfer_load(model_path, &lo, &err);
+    if (!m)
+        return cli_fail("%s", err.msg);
+    int rc = keras_save(m, out_path, &err);
+    size_t total, trainable, frozen;
+    model_param_counts(m, &total, &trainable, &frozen);
+    model_free(m);
+    if (rc != 0)
+        return cli_fail("%s", err.msg);
+    printf("wrote %s (%zu parameters: %zu trainable, %zu non-trainable)\n", out_path, total,
+           trainable, frozen);
+    return 0;
+}
