@@ -14,6 +14,8 @@ int cmd_split(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_export_feedback(int argc, char **argv);
 
 const cli_command cli_commands[] = {
     {"evaluate", "accuracy, AUC, log loss and speed over a folder of labelled photos", cmd_evaluate},
@@ -23,6 +25,8 @@ const cli_command cli_commands[] = {
     {"info", "summarise a model file or built-in architecture", cmd_info},
     {"export", "write a model (a transfer model with its backbone) as one Keras .h5 file", cmd_export},
     {"train", "train a network on a split dataset, keep the best model", cmd_train},
+    {"serve", "serve the upload page, the JSON API and the history over HTTP", cmd_serve},
+    {"export-feedback", "copy photos corrected on the history page into cats/ and dogs/", cmd_export_feedback},
     {NULL, NULL, NULL},
 };
 
