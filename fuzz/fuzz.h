@@ -36,7 +36,11 @@ int fuzz_keras_h5_one(const uint8_t *data, size_t size);
 int fuzz_keras_h5_raw_one(const uint8_t *data, size_t size);
 int fuzz_keras_json_one(const uint8_t *data, size_t size);
 int fuzz_multipart_one(const uint8_t *data, size_t size);
-int fuzz_form_one(const uint8_t *data, size_t size);
+int fuzz_http_fields_one(const uint8_t *data, size_t size);
+
+/* Fails unless s (in a buffer of `size` bytes) keeps upload_sanitize_name's
+ * promises (fuzz_multipart.c). */
+void fuzz_check_sanitized(const char *s, size_t size);
 
 /* The pixel limit the image harness decodes under: the server's default
  * (IMAGE_DEFAULT_MAX_PIXELS) would let one input cost seconds, and the limit

@@ -3,7 +3,7 @@
  *
  * Every seed is built by this test from nothing (pixels drawn and encoded with
  * the codec libraries and image_encode_*, models built from small configs and
- * written with keras_save, request bodies written out by hand): no corpus is
+ * written with keras_save, requests written out by hand): no corpus is
  * downloaded and nothing comes from ../shared.  Each seed must be accepted by
  * the parser it seeds (a fuzzer started from refused inputs explores only the
  * error paths) and must pass its harness in this normal build, and so must
@@ -28,6 +28,7 @@
 #include "image/image.h"
 #include "modelfile/keras.h"
 #include "modelfile/keras_internal.h"
+#include "web/multipart.h"
 
 /* ---- writing seeds ------------------------------------------------------- */
 
@@ -340,6 +341,109 @@ static void test_keras_h5_recipes_reach_the_loader_errors(void **state)
     }
 }
 
+
+/* ---- requests ------------------------------------------------------------ */
+
+/* Multipart uploads as browsers and curl send them ("Content-Type value\n"
+ * then the body), each with the parts it must give: count, then the name and
+ * file name of the first and its data. */
+static const struct {
+    const char *name;
+    const char *text;
+    int n_parts;
+    const char *field, *filename, *data;
+} MULTIPART[] = {
+    {"chrome.txt",
+     "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW\n"
+     "------WebKitFormBoundary7MA4YWxkTrZu0gW\r\n"
+     "Content-Disposition: form-data; name=\"inputfile\"; filename=\"cat.0.jpg\"\r\n"
+     "Content-Type: image/jpeg\r\n\r\n"
+     "\xff\xd8\xff\xe0JFIF\r\n--not-the-boundary\r\n"
+     "------WebKitFormBoundary7MA4YWxkTrZu0gW\r\n"
+     "Content-Disposition: form-data; name=\"model\"\r\n\r\n"
+     "both\r\n"
+     "------WebKitFormBoundary7MA4YWxkTrZu0gW--\r\n",
+     2, "inputfile", "cat.0.jpg", "\xff\xd8\xff\xe0JFIF\r\n--not-the-boundary"},
+    {"curl.txt",
+     "multipart/form-data; boundary=------------------------d74496d66958873e\n"
+     "--------------------------d74496d66958873e\r\n"
+     "Content-Disposition: form-data; name=\"inputfile\"; filename=\"dog.png\"\r\n"
+     "Content-Type: application/octet-stream\r\n\r\n"
+     "\x89PNG\r\n\x1a\n\r\n"
+     "--------------------------d74496d66958873e--\r\n",
+     1, "inputfile", "dog.png", "\x89PNG\r\n\x1a\n"},
+    {"quoted-preamble-epilogue.txt",
+     "multipart/form-data; charset=utf-8; boundary=\"simple boundary\"\n"
+     "This is the preamble.\r\n"
+     "--simple boundary\r\n"
+     "Content-Disposition: form-data; name=\"inputfile\"; filename=\"C:\\\\photos\\\\x.webp\"\r\n\r\n"
+     "RIFF\r\n"
+     "--simple boundary--\r\n"
+     "This is the epilogue.\r\n",
+     1, "inputfile", "C:\\photos\\x.webp", "RIFF"},
+    {"rfc5987-name.txt",
+     "multipart/form-data; boundary=b\n"
+     "--b\r\n"
+     "Content-Disposition: form-data; name=inputfile; filename*=UTF-8''%D0%BA%D0%BE%D1%82.jpg\r\n\r\n"
+     "x\r\n"
+     "--b--",
+     1, "inputfile", "\xd0\xba\xd0\xbe\xd1\x82.jpg", "x"},
+    {"two-files-and-empty.txt",
+     "multipart/form-data; boundary=XyZ\n"
+     "--XyZ\r\n"
+     "Content-Disposition: form-data; name=\"inputfile\"; filename=\"a.jpg\"\r\n\r\n"
+     "aaaa\r\n"
+     "--XyZ\r\n"
+     "Content-Disposition: form-data; name=\"other\"; filename=\"b.jpg\"\r\n\r\n"
+     "bb\r\n"
+     "--XyZ\r\n"
+     "Content-Disposition: form-data; name=\"extra\"; filename=\"\"\r\n"
+     "Content-Type: application/octet-stream\r\n\r\n"
+     "\r\n"
+     "--XyZ--\r\n",
+     3, "inputfile", "a.jpg", "aaaa"},
+};
+
+static void test_multipart_seeds(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof MULTIPART / sizeof MULTIPART[0]; i++) {
+        const char *text = MULTIPART[i].text;
+        const char *nl = strchr(text, '\n');
+        char ct[256];
+        snprintf(ct, sizeof ct, "%.*s", (int)(nl - text), text);
+        char boundary[MULTIPART_BOUNDARY_MAX + 1];
+        cd_err err;
+        if (multipart_boundary(ct, boundary, sizeof boundary, &err) != 0)
+            fail_msg("%s: boundary refused: %s", MULTIPART[i].name, err.msg);
+        multipart_part parts[8];
+        int n = 0;
+        const unsigned char *body = (const unsigned char *)nl + 1;
+        if (multipart_parse(body, strlen(nl + 1), boundary, parts, 8, &n, &err) != 0)
+            fail_msg("%s: refused: %s", MULTIPART[i].name, err.msg);
+        assert_int_equal(n, MULTIPART[i].n_parts);
+        assert_string_equal(parts[0].name, MULTIPART[i].field);
+        assert_string_equal(parts[0].filename, MULTIPART[i].filename);
+        assert_int_equal(parts[0].len, strlen(MULTIPART[i].data));
+        assert_memory_equal(parts[0].data, MULTIPART[i].data, parts[0].len);
+        seed("multipart", fuzz_multipart_one, MULTIPART[i].name, text, strlen(text), 300);
+    }
+}
+
+/* Request fields: method byte, path, Accept-Language, file name, form body. */
+static void test_http_fields_seeds(void **state)
+{
+    (void)state;
+    static const char *const FIELDS[][2] = {
+        {"upload-file.txt", "\x00/upload/0123abcd.jpg\nru-RU,ru;q=0.9,en;q=0.8\ncat.1.jpg\nlabel=cat"},
+        {"feedback.txt", "\x01/history/12/feedback\nen-GB;q=0.7, ru;q=0.3\n..\\..\\etc\\passwd\nlabel=dog&lang=en"},
+        {"photo-traversal.txt", "\x00/photos/../catdog.db\n*\n\xd0\xba\xd0\xbe\xd1\x82 .jpg\nlang=ru&x=%41%2"},
+        {"api.txt", "\x03/api/v1/predict\nde, fr;q=0.5\n \n model=binary+x&model=transfer"},
+    };
+    for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++)
+        seed("http_fields", fuzz_http_fields_one, FIELDS[i][0], FIELDS[i][1], strlen(FIELDS[i][1]), 300);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +451,8 @@ int main(void)
         cmocka_unit_test(test_keras_json_seeds),
         cmocka_unit_test(test_keras_h5_seeds),
         cmocka_unit_test(test_keras_h5_recipes_reach_the_loader_errors),
+        cmocka_unit_test(test_multipart_seeds),
+        cmocka_unit_test(test_http_fields_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
