@@ -32,7 +32,8 @@ predictor *registry_load_one(const char *dir, const char *file, const predictor_
         size_t len = 0;
         const void *bytes = embedded ? embedded(file, &len) : NULL;
         if (!bytes) {
-            cd_err_set(err, CD_ERR_NOTFOUND, "%s not found", path);
+            cd_err_set(err, CD_ERR_NOTFOUND, "%s not found%s", path,
+                       embedded ? " and this program has no built-in copy of it" : "");
             return NULL;
         }
         snprintf(source, source_size, "built-in models/%s", file);
