@@ -12,6 +12,9 @@ int cmd_version(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_export_feedback(int argc, char **argv);
 
 const cli_command cli_commands[] = {
     {"predict", "tell whether photos show a cat or a dog", cmd_predict},
@@ -19,6 +22,9 @@ const cli_command cli_commands[] = {
     {"split", "split labelled photos into train/validation/test folders", cmd_split},
     {"info", "summarise a model file or built-in architecture", cmd_info},
     {"export", "write a model (a transfer model with its backbone) as one Keras .h5 file", cmd_export},
+    {"train", "train a network on a split dataset, keep the best model", cmd_train},
+    {"serve", "serve the upload page, the JSON API and the history over HTTP", cmd_serve},
+    {"export-feedback", "copy photos corrected on the history page into cats/ and dogs/", cmd_export_feedback},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,211 @@
+/*
+ * cmd_serve.c - `catdog serve`: starts the web service (web/http_server.h),
+ * prints where it listens, and stops it gracefully on SIGINT/SIGTERM.
+ *
+ * Signals are blocked in every thread before the server starts (threads
+ * inherit the mask) and taken here with sigwait, so no handler and no global
+ * flag is needed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "predict/embedded.h"
+#include "web/http_server.h"
+
+#define GRACE_SECONDS 30
+
+/* The registry's hook for the copy of models/binary.h5 built into the program. */
+static const void *embedded_copy(const char *file, size_t *len)
+{
+    const void *buf = NULL;
+    if (strcmp(file, "binary.h5") == 0 && embedded_model(&buf, len))
+        return buf;
+    return NULL;
+}
+
+static void usage(FILE *out)
+{
+    fputs("Usage: catdog serve [options]\n"
+          "Serves the upload page, the JSON API and the history on HTTP.\n\n"
+          "  --host ADDR            address to listen on (default 127.0.0.1)\n"
+          "  --port N               port (default 8080; 0 = any free port)\n"
+          "  --models DIR           folder with binary.h5 [and transfer.h5] (default models)\n"
+          "  --upload-dir DIR       where photos are kept (default saveimages)\n"
+          "  --db FILE              SQLite history (default catdog.db)\n"
+          "  --max-upload SIZE      largest photo, e.g. 16M, 512K (default 16M)\n"
+          "  --max-pixels N         largest photo in pixels (default 64000000)\n"
+          "  --threads N            inference workers (default: one per core)\n"
+          "  --queue N              photos allowed to wait before 503 (default 8 per worker)\n"
+          "  --max-connections N    simultaneous connections (default 256)\n"
+          "  --timeout SECONDS      idle connection timeout (default 30)\n"
+          "  --request-timeout SECONDS  longest a request may take to arrive (default 120)\n"
+          "  --backend B            dnnl (default) or ref (plain C reference, slow)\n"
+          "  --assets DIR           folder with web/static and node_modules (default: found)\n"
+          "  -h, --help             this help\n\n"
+          "Stops on Ctrl-C or SIGTERM after the requests in flight are answered.\n",
+          out);
+}
+
+/* "16M", "512K", "1G", "1000" -> bytes; -1 when malformed. */
+static long long parse_size(const char *s)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || v <= 0 || end == s)
+        return -1;
+    long long mult = 1;
+    if (*end == 'K' || *end == 'k')
+        mult = 1024;
+    else if (*end == 'M' || *end == 'm')
+        mult = 1024 * 1024;
+    else if (*end == 'G' || *end == 'g')
+        mult = 1024LL * 1024 * 1024;
+    else if (*end)
+        return -1;
+    if (mult > 1 && (end[1] != '\0' && strcmp(end + 1, "B") != 0 && strcmp(end + 1, "iB") != 0))
+        return -1;
+    if (v > LLONG_MAX / mult)
+        return -1;
+    return v * mult;
+}
+
+static int parse_int(const char *s, int min, int max, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
+           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND };
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, O_HOST},
+        {"port", required_argument, NULL, O_PORT},
+        {"models", required_argument, NULL, O_MODELS},
+        {"upload-dir", required_argument, NULL, O_UPLOAD},
+        {"db", required_argument, NULL, O_DB},
+        {"max-upload", required_argument, NULL, O_MAXUP},
+        {"max-pixels", required_argument, NULL, O_MAXPIX},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"queue", required_argument, NULL, O_QUEUE},
+        {"max-connections", required_argument, NULL, O_MAXCONN},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"request-timeout", required_argument, NULL, O_REQTIMEOUT},
+        {"assets", required_argument, NULL, O_ASSETS},
+        {"backend", required_argument, NULL, O_BACKEND},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    http_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.port = 8080;
+    cfg.log = stderr;
+    cfg.embedded = embedded_copy;
+    int c;
+    long long v;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_HOST: cfg.host = optarg; break;
+        case O_PORT:
+            if (parse_int(optarg, 0, 65535, &cfg.port) != 0)
+                return cli_usage_error("serve", "--port must be 0..65535, not '%s'", optarg);
+            break;
+        case O_MODELS: cfg.models_dir = optarg; break;
+        case O_UPLOAD: cfg.upload_dir = optarg; break;
+        case O_DB: cfg.db_path = optarg; break;
+        case O_MAXUP:
+            if ((v = parse_size(optarg)) < 0 || v > 1024LL * 1024 * 1024)
+                return cli_usage_error("serve", "--max-upload must be a size like 16M (at most 1G), not '%s'", optarg);
+            cfg.max_upload = (size_t)v;
+            break;
+        case O_MAXPIX:
+            if ((v = parse_size(optarg)) < 0)
+                return cli_usage_error("serve", "--max-pixels must be a positive number, not '%s'", optarg);
+            cfg.max_pixels = (long)v;
+            break;
+        case O_THREADS:
+            if (parse_int(optarg, 1, 1024, &cfg.threads) != 0)
+                return cli_usage_error("serve", "--threads must be 1..1024, not '%s'", optarg);
+            break;
+        case O_QUEUE:
+            if (parse_int(optarg, 1, 1 << 20, &cfg.queue) != 0)
+                return cli_usage_error("serve", "--queue must be a positive number, not '%s'", optarg);
+            break;
+        case O_MAXCONN:
+            if (parse_int(optarg, 1, 1 << 16, &cfg.max_connections) != 0)
+                return cli_usage_error("serve", "--max-connections must be 1..65536, not '%s'", optarg);
+            break;
+        case O_TIMEOUT:
+            if (parse_int(optarg, 1, 86400, &cfg.timeout_s) != 0)
+                return cli_usage_error("serve", "--timeout must be 1..86400 seconds, not '%s'", optarg);
+            break;
+        case O_REQTIMEOUT:
+            if (parse_int(optarg, 1, 86400, &cfg.request_timeout_s) != 0)
+                return cli_usage_error("serve", "--request-timeout must be 1..86400 seconds, not '%s'", optarg);
+            break;
+        case O_ASSETS: cfg.assets_dir = optarg; break;
+        case O_BACKEND:
+            if (strcmp(optarg, "dnnl") == 0)
+                cfg.backend = RUNNER_DNNL;
+            else if (strcmp(optarg, "ref") == 0)
+                cfg.backend = RUNNER_REF;
+            else
+                return cli_usage_error("serve", "--backend must be dnnl or ref, not '%s'", optarg);
+            break;
+        case 'h': usage(stdout); return 0;
+        default: return cli_usage_error("serve", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0)
+        return cli_fail("serve: cannot block SIGINT/SIGTERM");
+    /* A client closing its socket must not kill the server. */
+    signal(SIGPIPE, SIG_IGN);
+
+    cd_err err;
+    cd_err_clear(&err);
+    http_server *srv = http_server_start(&cfg, &err);
+    if (!srv)
+        return cli_fail("serve: %s", err.msg);
+    for (int i = 0; http_server_note(srv, i); i++)
+        fprintf(stderr, "catdog serve: %s\n", http_server_note(srv, i));
+    const registry *reg = http_server_models(srv);
+    for (int i = 0; i < reg->n; i++)
+        fprintf(stderr, "catdog serve: model %s (%s, %dx%d, %s) from %s%s\n", reg->models[i].name,
+                reg->models[i].arch, reg->models[i].input_w, reg->models[i].input_h, reg->models[i].preprocess,
+                reg->models[i].source, i == reg->best ? " [default]" : "");
+    const char *host = cfg.host ? cfg.host : "127.0.0.1";
+    int v6 = strchr(host, ':') != NULL;
+    printf("catdog serve: listening on http://%s%s%s:%d/ (Ctrl-C to stop)\n", v6 ? "[" : "", host, v6 ? "]" : "",
+           http_server_port(srv));
+    fflush(stdout);
+
+    int sig = 0;
+    while (sigwait(&stop_signals, &sig) != 0)
+        ;
+    fprintf(stderr, "catdog serve: %s received, finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    http_server_stop(srv, GRACE_SECONDS);
+    fprintf(stderr, "catdog serve: stopped\n");
+    return 0;
+}

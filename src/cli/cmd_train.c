@@ -1,0 +1,412 @@
+/*
+ * cmd_train.c - `catdog train`: parses options, installs the Ctrl-C handler,
+ * runs the training loop (library: train/train.h) and shows its progress: a
+ * Keras-like progress bar on a terminal, plain lines otherwise.  Also
+ * `--benchmark STEPS`, which times training steps on random inputs (bench/).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "engine/arch.h"
+#include "train/train.h"
+
+/* Set by SIGINT; the library polls it through train_opts.stop.  A signal
+ * handler can only reach a file-scope variable: the one global in this room. */
+static volatile sig_atomic_t g_stop = 0;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+    signal(SIGINT, SIG_DFL); /* a second Ctrl-C kills at once */
+}
+
+static void usage(FILE *out)
+{
+    fputs("Usage: catdog train --data DIR --out FILE [options]\n"
+          "Trains a network on DIR/train, validates on DIR/validation each epoch, keeps the\n"
+          "model with the best validation loss at FILE, and evaluates it on DIR/test when\n"
+          "present (make DIR with `catdog split`).  Also writes, next to FILE:\n"
+          "  FILE.last.h5 (resume checkpoint with optimizer state; '.h5' replaced),\n"
+          "  FILE.history.csv and FILE.svg (loss and accuracy per epoch).\n"
+          "Ctrl-C stops after the current step and saves the resume checkpoint.\n"
+          "\n"
+          "Options:\n"
+          "  -a, --arch NAME          built-in architecture: binary (default), vgg16, squeezenet\n"
+          "  -d, --data DIR           dataset folder with train/ and validation/ (required)\n"
+          "  -o, --out FILE           best model, Keras .h5 (required)\n"
+          "  -e, --epochs N           total epochs (default 30)\n"
+          "  -b, --batch N            batch size (default 32)\n"
+          "      --img-size N         square input size (default 150)\n"
+          "      --optimizer NAME     adam (default), sgd, rmsprop; Keras 2 defaults\n"
+          "      --lr X               learning rate (default 0.001; sgd 0.01)\n"
+          "      --momentum X         sgd momentum (default 0)\n"
+          "      --nesterov           sgd with Nesterov momentum\n"
+          "      --weight-decay X     L2 weight decay on kernels (default 0)\n"
+          "      --augment SPEC       e.g. flip,rotate=20,shift=0.1,zoom=0.2,shear=10,brightness=0.2\n"
+          "                           or 'default'; none by default\n"
+          "      --seed N             seed for weights, order, augmentation, dropout (default 1)\n"
+          "      --threads N          compute threads (default: all cores)\n"
+          "      --workers N          image decoding threads (default: the dataset's choice)\n"
+          "      --cache / --no-cache keep decoded images in memory (default on)\n"
+          "      --early-stopping N   stop after N epochs without a better validation loss\n"
+          "      --schedule NAME      constant (default), plateau, cosine\n"
+          "      --plateau-factor X   plateau: multiply lr by X (default 0.5)\n"
+          "      --plateau-patience N plateau: after N epochs without improvement (default 2)\n"
+          "      --min-lr X           floor of the schedules (default 1e-6)\n"
+          "      --resume FILE        continue the run saved in FILE (FILE.last.h5 of a run)\n"
+          "      --backend NAME       dnnl (default, fast) or ref (plain C)\n"
+          "      --benchmark STEPS    time STEPS training steps on random images, print images/s\n"
+          "  -q, --quiet              only the epoch lines\n"
+          "  -h, --help               show this help\n",
+          out);
+}
+
+typedef struct view {
+    int tty;
+    int quiet;
+    size_t last_plain;   /* last step printed as a plain line */
+    int bar_drawn;
+} view;
+
+static void fmt_time(double s, char *buf, size_t n)
+{
+    if (s < 0 || !isfinite(s))
+        s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else if (t >= 60)
+        snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+    else
+        snprintf(buf, n, "%lds", t);
+}
+
+static void draw_bar(size_t step, size_t steps, char *buf, size_t n)
+{
+    const int width = 30;
+    int filled = steps ? (int)((double)step / (double)steps * width) : width;
+    if (filled > width)
+        filled = width;
+    size_t k = 0;
+    buf[k++] = '[';
+    for (int i = 0; i < width && k + 2 < n; i++)
+        buf[k++] = i < filled - 1 || (i == filled - 1 && step >= steps) ? '=' : i == filled - 1 ? '>' : '.';
+    buf[k++] = ']';
+    buf[k] = 0;
+}
+
+static void on_progress(const train_progress *p, void *ctx)
+{
+    view *v = ctx;
+    char bar[40], t1[32];
+    switch (p->event) {
+    case TRAIN_EV_START:
+        if (!v->quiet && p->model)
+            model_summary(p->model, stdout);
+        printf("Found %zu training, %zu validation and %zu test images; %zu steps per epoch.\n", p->n_train,
+               p->n_val, p->n_test, p->steps);
+        if (p->resumed && p->resumed_step > 0)
+            printf("Resuming epoch %d at step %zu (lr %g).\n", p->resumed_from + 1, p->resumed_step + 1,
+                   (double)p->lr);
+        else if (p->resumed)
+            printf("Resuming after epoch %d (lr %g).\n", p->resumed_from, (double)p->lr);
+        fflush(stdout);
+        break;
+    case TRAIN_EV_EPOCH_BEGIN:
+        printf("Epoch %d/%d (lr %g)\n", p->epoch, p->epochs, (double)p->lr);
+        v->last_plain = 0;
+        v->bar_drawn = 0;
+        fflush(stdout);
+        break;
+    case TRAIN_EV_STEP:
+        if (v->quiet)
+            break;
+        if (v->tty) {
+            double eta = p->step ? p->seconds / (double)p->step * (double)(p->steps - p->step) : 0;
+            fmt_time(eta, t1, sizeof t1);
+            draw_bar(p->step, p->steps, bar, sizeof bar);
+            printf("\r%5zu/%zu %s - ETA: %s - loss: %.4f - acc: %.4f\033[K", p->step, p->steps, bar, t1, p->loss,
+                   p->accuracy);
+            v->bar_drawn = 1;
+            fflush(stdout);
+        } else {
+            size_t every = p->steps / 10 ? p->steps / 10 : 1;
+            if (p->step - v->last_plain >= every || p->step == p->steps) {
+                printf("  step %zu/%zu - %.0fs - loss: %.4f - acc: %.4f\n", p->step, p->steps, p->seconds, p->loss,
+                       p->accuracy);
+                v->last_plain = p->step;
+                fflush(stdout);
+            }
+        }
+        break;
+    case TRAIN_EV_VALIDATING:
+        if (v->tty && !v->quiet) {
+            printf(" - validating...\033[K");
+            fflush(stdout);
+        }
+        break;
+    case TRAIN_EV_EPOCH_END: {
+        if (v->tty && v->bar_drawn)
+            printf("\r");
+        draw_bar(p->steps, p->steps, bar, sizeof bar);
+        fmt_time(p->seconds, t1, sizeof t1);
+        printf("%5zu/%zu %s - %s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f%s%s\n", p->steps,
+               p->steps, bar, t1, p->loss, p->accuracy, p->val_loss, p->val_accuracy,
+               p->improved ? " (best, saved)" : "", v->tty ? "\033[K" : "");
+        if (p->next_lr != p->lr)
+            printf("Learning rate %g -> %g\n", (double)p->lr, (double)p->next_lr);
+        if (p->stopping_early)
+            printf("Early stopping: no better validation loss for a while.\n");
+        fflush(stdout);
+        break;
+    }
+    case TRAIN_EV_TEST_DONE:
+        printf("Test: %zu images - loss: %.4f - accuracy: %.4f - AUC: %.4f\n", p->n_test, p->test_loss,
+               p->test_accuracy, p->test_auc);
+        fflush(stdout);
+        break;
+    case TRAIN_EV_END:
+        if (p->n_failed) {
+            fprintf(stderr, "catdog train: %zu unreadable image%s skipped:\n", p->n_failed,
+                    p->n_failed == 1 ? "" : "s");
+            for (size_t i = 0; i < p->n_failed && i < 20; i++)
+                fprintf(stderr, "  %s\n", p->failed[i]);
+            if (p->n_failed > 20)
+                fprintf(stderr, "  ... and %zu more\n", p->n_failed - 20);
+        }
+        break;
+    }
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_float(const char *s, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v))
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+static int run_benchmark(const train_opts *o, int steps)
+{
+    cd_err err;
+    cd_err_clear(&err);
+    model *m = arch_build(o->arch, o->img_size, &err);
+    if (!m)
+        return cli_fail("train: %s", err.msg);
+    model_init_params(m, o->seed);
+    double ips = 0, sps = 0;
+    int rc = train_benchmark(m, o->batch, steps, &o->optim, o->backend, o->threads, &ips, &sps, &err);
+    model_free(m);
+    if (rc < 0)
+        return cli_fail("train: benchmark: %s", err.msg);
+    printf("train benchmark: arch %s %dx%d, batch %d, %s, backend %s, threads %d: %d steps, %.1f ms/step, "
+           "%.1f images/s\n",
+           o->arch, o->img_size, o->img_size, o->batch, optim_keras_class(o->optim.kind),
+           o->backend == RUNNER_REF ? "ref" : "dnnl", o->threads, steps, sps * 1e3, ips);
+    return 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    enum {
+        OPT_IMG = 256, OPT_OPT, OPT_LR, OPT_MOM, OPT_NEST, OPT_WD, OPT_AUG, OPT_SEED, OPT_THREADS,
+        OPT_WORKERS, OPT_CACHE, OPT_NOCACHE, OPT_ES, OPT_SCHED, OPT_PF, OPT_PP, OPT_MINLR, OPT_RESUME,
+        OPT_BACKEND, OPT_BENCH
+    };
+    static const struct option longopts[] = {
+        {"arch", required_argument, NULL, 'a'},       {"data", required_argument, NULL, 'd'},
+        {"out", required_argument, NULL, 'o'},        {"epochs", required_argument, NULL, 'e'},
+        {"batch", required_argument, NULL, 'b'},      {"img-size", required_argument, NULL, OPT_IMG},
+        {"optimizer", required_argument, NULL, OPT_OPT}, {"lr", required_argument, NULL, OPT_LR},
+        {"momentum", required_argument, NULL, OPT_MOM}, {"nesterov", no_argument, NULL, OPT_NEST},
+        {"weight-decay", required_argument, NULL, OPT_WD}, {"augment", required_argument, NULL, OPT_AUG},
+        {"seed", required_argument, NULL, OPT_SEED},  {"threads", required_argument, NULL, OPT_THREADS},
+        {"workers", required_argument, NULL, OPT_WORKERS}, {"cache", no_argument, NULL, OPT_CACHE},
+        {"no-cache", no_argument, NULL, OPT_NOCACHE}, {"early-stopping", required_argument, NULL, OPT_ES},
+        {"schedule", required_argument, NULL, OPT_SCHED}, {"plateau-factor", required_argument, NULL, OPT_PF},
+        {"plateau-patience", required_argument, NULL, OPT_PP}, {"min-lr", required_argument, NULL, OPT_MINLR},
+        {"resume", required_argument, NULL, OPT_RESUME}, {"backend", required_argument, NULL, OPT_BACKEND},
+        {"benchmark", required_argument, NULL, OPT_BENCH}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+    };
+    train_opts o;
+    train_opts_defaults(&o);
+    augment_opts aug;
+    memset(&aug, 0, sizeof aug);
+    float lr = -1, momentum = 0, wd = 0;
+    int nesterov = 0, bench_steps = 0;
+    optim_kind kind = OPTIM_ADAM;
+    view v = {isatty(STDOUT_FILENO), 0, 0, 0};
+    cd_err err;
+    cd_err_clear(&err);
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":a:d:o:e:b:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'a': o.arch = optarg; break;
+        case 'd': o.data_dir = optarg; break;
+        case 'o': o.out_path = optarg; break;
+        case 'e':
+            if (parse_int(optarg, 1, 100000, &o.epochs) < 0)
+                return cli_usage_error("train", "--epochs needs a positive integer, not '%s'", optarg);
+            break;
+        case 'b':
+            if (parse_int(optarg, 1, 4096, &o.batch) < 0)
+                return cli_usage_error("train", "--batch needs an integer 1..4096, not '%s'", optarg);
+            break;
+        case OPT_IMG:
+            if (parse_int(optarg, 8, 1024, &o.img_size) < 0)
+                return cli_usage_error("train", "--img-size needs an integer 8..1024, not '%s'", optarg);
+            break;
+        case OPT_OPT:
+            if (optim_kind_parse(optarg, &kind) < 0)
+                return cli_usage_error("train", "--optimizer must be adam, sgd or rmsprop, not '%s'", optarg);
+            break;
+        case OPT_LR:
+            if (parse_float(optarg, &lr) < 0 || !(lr > 0))
+                return cli_usage_error("train", "--lr needs a positive number, not '%s'", optarg);
+            break;
+        case OPT_MOM:
+            if (parse_float(optarg, &momentum) < 0 || momentum < 0 || momentum >= 1)
+                return cli_usage_error("train", "--momentum needs a number in [0, 1), not '%s'", optarg);
+            break;
+        case OPT_NEST: nesterov = 1; break;
+        case OPT_WD:
+            if (parse_float(optarg, &wd) < 0 || wd < 0)
+                return cli_usage_error("train", "--weight-decay needs a number >= 0, not '%s'", optarg);
+            break;
+        case OPT_AUG:
+            if (augment_parse(optarg, &aug, &err) < 0)
+                return cli_usage_error("train", "--augment: %s", err.msg);
+            o.augment = &aug;
+            break;
+        case OPT_SEED: {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end || optarg[0] == '-')
+                return cli_usage_error("train", "--seed needs a non-negative integer, not '%s'", optarg);
+            o.seed = s;
+            break;
+        }
+        case OPT_THREADS:
+            if (parse_int(optarg, 0, 1024, &o.threads) < 0)
+                return cli_usage_error("train", "--threads needs an integer >= 0, not '%s'", optarg);
+            break;
+        case OPT_WORKERS:
+            if (parse_int(optarg, 0, 1024, &o.workers) < 0)
+                return cli_usage_error("train", "--workers needs an integer >= 0, not '%s'", optarg);
+            break;
+        case OPT_CACHE: o.cache = 1; break;
+        case OPT_NOCACHE: o.cache = 0; break;
+        case OPT_ES:
+            if (parse_int(optarg, 0, 100000, &o.early_stopping) < 0)
+                return cli_usage_error("train", "--early-stopping needs an integer >= 0, not '%s'", optarg);
+            break;
+        case OPT_SCHED:
+            if (train_schedule_parse(optarg, &o.schedule) < 0)
+                return cli_usage_error("train", "--schedule must be constant, plateau or cosine, not '%s'", optarg);
+            break;
+        case OPT_PF:
+            if (parse_float(optarg, &o.plateau_factor) < 0 || !(o.plateau_factor > 0 && o.plateau_factor < 1))
+                return cli_usage_error("train", "--plateau-factor needs a number in (0, 1), not '%s'", optarg);
+            break;
+        case OPT_PP:
+            if (parse_int(optarg, 1, 100000, &o.plateau_patience) < 0)
+                return cli_usage_error("train", "--plateau-patience needs a positive integer, not '%s'", optarg);
+            break;
+        case OPT_MINLR:
+            if (parse_float(optarg, &o.min_lr) < 0 || o.min_lr < 0)
+                return cli_usage_error("train", "--min-lr needs a number >= 0, not '%s'", optarg);
+            break;
+        case OPT_RESUME: o.resume_path = optarg; break;
+        case OPT_BACKEND:
+            if (strcmp(optarg, "dnnl") == 0 || strcmp(optarg, "onednn") == 0)
+                o.backend = RUNNER_DNNL;
+            else if (strcmp(optarg, "ref") == 0)
+                o.backend = RUNNER_REF;
+            else
+                return cli_usage_error("train", "--backend must be dnnl or ref, not '%s'", optarg);
+            break;
+        case OPT_BENCH:
+            if (parse_int(optarg, 1, 1000000, &bench_steps) < 0)
+                return cli_usage_error("train", "--benchmark needs a positive number of steps, not '%s'", optarg);
+            break;
+        case 'q': v.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        case ':': return cli_usage_error("train", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("train", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
+    optim_defaults(kind, &o.optim);
+    if (lr > 0) {
+        o.optim.lr = lr;
+        o.lr_override = 1;
+    }
+    o.optim.momentum = momentum;
+    o.optim.nesterov = nesterov;
+    o.optim.weight_decay = wd;
+    if (nesterov && kind != OPTIM_SGD)
+        return cli_usage_error("train", "--nesterov applies to --optimizer sgd only");
+    if (bench_steps > 0)
+        return run_benchmark(&o, bench_steps);
+    if (!o.data_dir)
+        return cli_usage_error("train", "--data DIR is required");
+    if (!o.out_path)
+        return cli_usage_error("train", "--out FILE is required");
+
+    o.stop = &g_stop;
+    o.progress = on_progress;
+    o.progress_ctx = &v;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+
+    train_result res;
+    int rc = train_run(&o, &res, &err);
+    signal(SIGINT, SIG_DFL);
+    if (rc < 0)
+        return cli_fail("train: %s", err.msg);
+    if (res.interrupted) {
+        printf("Interrupted after %d complete epoch%s. Resume with:\n  catdog train --data %s --out %s "
+               "--epochs %d --resume %s\n",
+               res.epochs_done, res.epochs_done == 1 ? "" : "s", o.data_dir, o.out_path, o.epochs, res.last_path);
+        return 130;
+    }
+    char t[32];
+    fmt_time(res.seconds, t, sizeof t);
+    if (res.best_epoch > 0)
+        printf("Best epoch %d: val_loss %.4f, val_acc %.4f; saved %s (history %s, %s) in %s.\n", res.best_epoch,
+               res.best_val_loss, res.best_val_accuracy, o.out_path, res.history_path, res.svg_path, t);
+    if (res.has_test)
+        printf("Test accuracy %.4f, AUC %.4f on %zu images (recorded in %s).\n", res.test_accuracy, res.test_auc,
+               res.test_n, o.out_path);
+    return 0;
+}

@@ -1,0 +1,669 @@
+/*
+ * train.c - the training loop (see train.h for what it does and writes).
+ *
+ * Structure: train_run prepares a `session` (datasets, model, optimizer,
+ * iterators, buffers, paths), then runs epochs; every resource lives in the
+ * session and session_free releases it, so each error path is one `goto out`.
+ */
+#include "train/train_impl.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/arch.h"
+#include "modelfile/keras.h"
+#include "train/checkpoint.h"
+#include "train/history.h"
+
+#define PATH_MAX_LEN 4096
+
+int train_schedule_parse(const char *name, train_schedule *out)
+{
+    static const char *names[] = {"constant", "plateau", "cosine"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, names[i]) == 0) {
+            *out = (train_schedule)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *train_schedule_name(train_schedule s)
+{
+    switch (s) {
+    case TRAIN_SCHEDULE_CONSTANT: return "constant";
+    case TRAIN_SCHEDULE_PLATEAU: return "plateau";
+    case TRAIN_SCHEDULE_COSINE: return "cosine";
+    }
+    return "?";
+}
+
+void train_opts_defaults(train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->arch = "binary";
+    o->img_size = 150;
+    o->epochs = 30;
+    o->batch = 32;
+    optim_defaults(OPTIM_ADAM, &o->optim);
+    o->seed = 1;
+    o->cache = 1;
+    o->schedule = TRAIN_SCHEDULE_CONSTANT;
+    o->plateau_factor = 0.5f;
+    o->plateau_patience = 2;
+    o->min_lr = 1e-6f;
+    o->backend = RUNNER_DNNL;
+}
+
+void train_sibling_path(const char *out_path, const char *suffix, char *buf, size_t n)
+{
+    static const char *exts[] = {".h5", ".hdf5", ".keras"};
+    size_t len = strlen(out_path);
+    for (int i = 0; i < 3; i++) {
+        size_t el = strlen(exts[i]);
+        if (len > el && strcmp(out_path + len - el, exts[i]) == 0) {
+            len -= el;
+            break;
+        }
+    }
+    snprintf(buf, n, "%.*s%s", (int)len, out_path, suffix);
+}
+
+/* ---- output files ---- */
+
+/* Checks that path can be written by opening it for appending (which creates
+ * it without truncating an existing file).  *created tells whether it is new. */
+static int probe_writable(const char *path, int *created, cd_err *err)
+{
+    struct stat st;
+    *created = stat(path, &st) != 0;
+    if (!*created && S_ISDIR(st.st_mode))
+        return cd_err_set(err, CD_ERR_IO, "cannot write %s: it is a directory", path);
+    FILE *f = fopen(path, "ab");
+    if (!f)
+        return cd_err_set(err, CD_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    fclose(f);
+    return 0;
+}
+
+/* Saves m to path through a temporary file renamed into place, so a crash
+ * while writing never leaves a half-written model where a good one was. */
+static int save_model(const model *m, const char *path, const optim_opts *oo, const optim *o,
+                      const train_state *st, cd_err *err)
+{
+    char tmp[PATH_MAX_LEN + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (keras_save(m, tmp, err) < 0 || checkpoint_write(tmp, oo, o, st, err) < 0) {
+        unlink(tmp);
+        return cd_err_wrap(err, "saving %s", path);
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return cd_err_set(err, CD_ERR_IO, "cannot write %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+/* ---- the session ---- */
+
+typedef struct session {
+    const train_opts *o;
+    train_result *res;
+    char train_dir[PATH_MAX_LEN], val_dir[PATH_MAX_LEN], test_dir[PATH_MAX_LEN];
+    int has_test;
+    dataset *dtrain, *dval, *dtest;
+    model *m;
+    int k;                        /* outputs per sample */
+    int img;
+    optim_opts oo;
+    optim *opt;
+    train_state st;
+    dataset_iter *itrain, *ival;
+    runner *reval;
+    float *logits, *grad, *onehot;
+    tensor **best;                /* copies of the best parameters, per layer x param */
+    int have_best;
+    history hist;
+    int out_created, out_written;
+} session;
+
+static void session_free(session *s)
+{
+    if (s->best && s->m) {
+        for (int i = 0; i < s->m->n_layers * LAYER_MAX_PARAMS; i++)
+            tensor_free(s->best[i]);
+    }
+    free(s->best);
+    runner_free(s->reval);
+    dataset_iter_free(s->itrain);
+    dataset_iter_free(s->ival);
+    optim_free(s->opt);
+    model_free(s->m);
+    dataset_free(s->dtrain);
+    dataset_free(s->dval);
+    dataset_free(s->dtest);
+    free(s->logits);
+    free(s->grad);
+    free(s->onehot);
+    history_free(&s->hist);
+}
+
+static void emit(const session *s, train_progress *p)
+{
+    if (s->o->progress)
+        s->o->progress(p, s->o->progress_ctx);
+}
+
+static int dir_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int open_data(session *s, cd_err *err)
+{
+    const train_opts *o = s->o;
+    snprintf(s->train_dir, sizeof s->train_dir, "%s/train", o->data_dir);
+    snprintf(s->val_dir, sizeof s->val_dir, "%s/validation", o->data_dir);
+    snprintf(s->test_dir, sizeof s->test_dir, "%s/test", o->data_dir);
+    if (!dir_exists(o->data_dir))
+        return cd_err_set(err, CD_ERR_NOTFOUND, "data folder %s does not exist", o->data_dir);
+    if (!dir_exists(s->train_dir) || !dir_exists(s->val_dir))
+        return cd_err_set(err, CD_ERR_NOTFOUND,
+                          "%s must hold train/ and validation/ (make them with `catdog split`)", o->data_dir);
+    if (!(s->dtrain = dataset_open(s->train_dir, err)) || !(s->dval = dataset_open(s->val_dir, err)))
+        return -1;
+    s->has_test = dir_exists(s->test_dir);
+    if (s->has_test && !(s->dtest = dataset_open(s->test_dir, err)))
+        return -1;
+    if (s->dval->n_classes != s->dtrain->n_classes)
+        return cd_err_set(err, CD_ERR_INVALID, "%s has %d classes but %s has %d", s->val_dir, s->dval->n_classes,
+                          s->train_dir, s->dtrain->n_classes);
+    for (int i = 0; i < s->dtrain->n_classes; i++)
+        if (strcmp(s->dtrain->class_names[i], s->dval->class_names[i]) != 0)
+            return cd_err_set(err, CD_ERR_INVALID, "class folders differ: %s/%s vs %s/%s", s->train_dir,
+                              s->dtrain->class_names[i], s->val_dir, s->dval->class_names[i]);
+    return 0;
+}
+
+static int build_model(session *s, cd_err *err)
+{
+    const train_opts *o = s->o;
+    if (o->resume_path) {
+        if (!(s->m = keras_load(o->resume_path, err)))
+            return cd_err_wrap(err, "resuming from %s", o->resume_path);
+        if (checkpoint_read_config(o->resume_path, &s->oo, &s->st, err) < 0)
+            return cd_err_wrap(err, "resuming");
+        if (o->lr_override) {
+            s->oo.lr = o->optim.lr;
+            s->st.lr = o->optim.lr;
+        }
+        /* epochs == epochs done is allowed: no training, only the test evaluation of the
+         * best model (for a run stopped with Ctrl-C). */
+        if (s->st.epochs_done > o->epochs)
+            return cd_err_set(err, CD_ERR_INVALID,
+                              "%s already has %d epochs done; ask for at least that many with --epochs (now %d)",
+                              o->resume_path, s->st.epochs_done, o->epochs);
+    } else {
+        if (!(s->m = arch_build(o->arch, o->img_size, err)))
+            return cd_err_wrap(err, "architecture '%s' at %dx%d", o->arch, o->img_size, o->img_size);
+        model_init_params(s->m, o->seed);
+        s->oo = o->optim;
+        train_state_init(&s->st, o->optim.lr, o->seed);
+    }
+    int h, w, c;
+    model_input_shape(s->m, &h, &w, &c);
+    if (h != w || c != 3)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED, "training needs a square RGB input; the model takes %dx%dx%d",
+                          h, w, c);
+    s->img = h;
+    s->k = (int)model_output_size(s->m);
+    int nc = s->dtrain->n_classes;
+    if ((s->k == 1 && nc != 2) || (s->k > 1 && s->k != nc))
+        return cd_err_set(err, CD_ERR_SHAPE, "%s has %d class folders but the model has %d output%s%s",
+                          s->train_dir, nc, s->k, s->k == 1 ? "" : "s",
+                          s->k == 1 ? " (a sigmoid head needs exactly 2 classes)" : "");
+    snprintf(s->st.loss, sizeof s->st.loss, "%s", s->k == 1 ? "binary_crossentropy" : "categorical_crossentropy");
+    if (!(s->opt = optim_new(s->m, &s->oo, err)))
+        return -1;
+    if (o->resume_path) {
+        int got = checkpoint_read_optimizer(o->resume_path, s->opt, err);
+        if (got < 0)
+            return cd_err_wrap(err, "resuming");
+    }
+    optim_set_lr(s->opt, s->st.lr);
+    return 0;
+}
+
+static int probe_outputs(session *s, cd_err *err)
+{
+    train_result *r = s->res;
+    train_sibling_path(s->o->out_path, ".last.h5", r->last_path, sizeof r->last_path);
+    train_sibling_path(s->o->out_path, ".history.csv", r->history_path, sizeof r->history_path);
+    train_sibling_path(s->o->out_path, ".svg", r->svg_path, sizeof r->svg_path);
+    if (strcmp(r->last_path, s->o->out_path) == 0)
+        return cd_err_set(err, CD_ERR_INVALID, "output %s: give a file name ending in .h5", s->o->out_path);
+    int created;
+    if (probe_writable(s->o->out_path, &s->out_created, err) < 0)
+        return -1;
+    const char *others[3] = {r->last_path, r->history_path, r->svg_path};
+    for (int i = 0; i < 3; i++) {
+        if (probe_writable(others[i], &created, err) < 0)
+            return -1;
+        if (created)
+            unlink(others[i]); /* written for real later; do not leave empty files behind */
+    }
+    return 0;
+}
+
+static int make_iters(session *s, cd_err *err)
+{
+    const train_opts *o = s->o;
+    dataset_iter_opts io = {0};
+    io.batch = o->batch;
+    io.img_size = s->img;
+    io.preprocess = s->m->preprocess;
+    io.shuffle = 1;
+    io.seed = s->st.seed;
+    io.workers = o->workers;
+    io.cache = o->cache;
+    io.augment = o->augment && !augment_is_identity(o->augment) ? o->augment : NULL;
+    if (!(s->itrain = dataset_iter_new(s->dtrain, &io, err)))
+        return -1;
+    io.shuffle = 0;
+    io.augment = NULL;
+    if (!(s->ival = dataset_iter_new(s->dval, &io, err)))
+        return -1;
+    size_t nb = (size_t)o->batch * (size_t)s->k;
+    s->logits = malloc(nb * sizeof(float));
+    s->grad = malloc(nb * sizeof(float));
+    s->onehot = malloc(nb * sizeof(float));
+    s->best = calloc((size_t)s->m->n_layers * LAYER_MAX_PARAMS, sizeof *s->best);
+    if (!s->logits || !s->grad || !s->onehot || !s->best)
+        return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
+    runner_opts ro = {0};
+    ro.backend = o->backend;
+    ro.threads = o->threads;
+    ro.output_logits = 1;
+    if (!(s->reval = runner_new(s->m, o->batch, &ro, err)))
+        return -1;
+    return 0;
+}
+
+static int keep_best(session *s, cd_err *err)
+{
+    for (int i = 0; i < s->m->n_layers; i++)
+        for (int p = 0; p < s->m->layers[i].n_params; p++) {
+            const tensor *t = s->m->layers[i].params[p];
+            tensor **b = &s->best[i * LAYER_MAX_PARAMS + p];
+            if (!t)
+                continue;
+            if (!*b && !(*b = tensor_clone(t, err)))
+                return -1;
+            memcpy((*b)->data, t->data, t->size * sizeof(float));
+        }
+    s->have_best = 1;
+    return 0;
+}
+
+static void restore_best(session *s)
+{
+    for (int i = 0; i < s->m->n_layers; i++)
+        for (int p = 0; p < s->m->layers[i].n_params; p++) {
+            tensor *t = s->m->layers[i].params[p];
+            const tensor *b = s->best[i * LAYER_MAX_PARAMS + p];
+            if (t && b)
+                memcpy(t->data, b->data, t->size * sizeof(float));
+        }
+}
+
+/* The dropout stream of epoch e: a fixed function of the seed, so a resumed run
+ * draws the same masks as an uninterrupted one. */
+static unsigned long long epoch_seed(unsigned long long seed, int epoch)
+{
+    unsigned long long z = seed + 0x9E3779B97F4A7C15ULL * (unsigned long long)(epoch + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static float cosine_lr(const session *s, int epoch)
+{
+    double lo = s->o->min_lr, hi = s->st.base_lr;
+    if (hi < lo)
+        return (float)hi;
+    return (float)(lo + 0.5 * (hi - lo) * (1.0 + cos(M_PI * epoch / (double)s->o->epochs)));
+}
+
+/* Runs the steps of epoch e (0-based).  Returns 0, 1 when stopped, -1. */
+static int run_epoch_steps(session *s, int e, double t0, double *loss_out, double *acc_out, cd_err *err)
+{
+    const train_opts *o = s->o;
+    runner_opts ro = {0};
+    ro.backend = o->backend;
+    ro.threads = o->threads;
+    ro.training = 1;
+    ro.output_logits = 1;
+    ro.seed = epoch_seed(s->st.seed, e);
+    runner *r = runner_new(s->m, o->batch, &ro, err);
+    if (!r)
+        return -1;
+    int rc = -1;
+    train_progress p = {0};
+    p.event = TRAIN_EV_STEP;
+    p.epoch = e + 1;
+    p.epochs = o->epochs;
+    p.steps = dataset_iter_batches(s->itrain);
+    p.lr = optim_lr(s->opt);
+    if (dataset_iter_begin_epoch(s->itrain, e, err) < 0)
+        goto out;
+    double loss_sum = 0.0;
+    size_t seen = 0, correct = 0;
+    long long skip = s->st.step_in_epoch;
+    size_t step = 0;
+    const float *x, *y;
+    int n, got;
+    while ((got = dataset_iter_next(s->itrain, &x, &y, &n, err)) == 1) {
+        step++;
+        if ((long long)step <= skip)
+            continue; /* done before the interruption this run resumes */
+        if (runner_forward(r, x, n, s->logits, err) < 0)
+            goto out;
+        double l = train_batch_loss(s->logits, y, n, s->k, s->grad, s->onehot, &correct);
+        if (!isfinite(l)) {
+            cd_err_set(err, CD_ERR_INVALID,
+                       "epoch %d step %zu: the loss became %g (try a smaller --lr)", e + 1, step, l);
+            goto out;
+        }
+        if (runner_backward(r, s->grad, err) < 0 || optim_step(s->opt, s->m, train_runner_grad, r, err) < 0)
+            goto out;
+        runner_params_changed(r);
+        loss_sum += l * n;
+        seen += (size_t)n;
+        s->st.step_in_epoch = (long long)step;
+        p.step = step;
+        p.loss = loss_sum / (double)seen;
+        p.accuracy = (double)correct / (double)seen;
+        p.seconds = train_now() - t0;
+        emit(s, &p);
+        if (o->stop && *o->stop) {
+            rc = 1;
+            goto out;
+        }
+    }
+    if (got < 0)
+        goto out;
+    *loss_out = seen ? loss_sum / (double)seen : NAN;
+    *acc_out = seen ? (double)correct / (double)seen : NAN;
+    rc = 0;
+out:
+    runner_free(r);
+    return rc;
+}
+
+static int save_last(session *s, cd_err *err)
+{
+    return save_model(s->m, s->res->last_path, &s->oo, s->opt, &s->st, err);
+}
+
+static int save_history(session *s, cd_err *err)
+{
+    char title[256];
+    snprintf(title, sizeof title, "%s %s, %dx%d, %s lr %g, batch %d", s->m->arch, s->m->name, s->img, s->img,
+             optim_keras_class(s->oo.kind), (double)s->st.base_lr, s->o->batch);
+    if (history_write_csv(&s->hist, s->res->history_path, err) < 0 ||
+        history_write_svg(&s->hist, s->res->svg_path, title, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int run_epochs(session *s, cd_err *err)
+{
+    const train_opts *o = s->o;
+    train_result *res = s->res;
+    for (int e = s->st.epochs_done; e < o->epochs; e++) {
+        if (o->schedule == TRAIN_SCHEDULE_COSINE && s->st.step_in_epoch == 0) {
+            s->st.lr = cosine_lr(s, e);
+            optim_set_lr(s->opt, s->st.lr);
+        }
+        double t0 = train_now();
+        train_progress p = {0};
+        p.event = TRAIN_EV_EPOCH_BEGIN;
+        p.epoch = e + 1;
+        p.epochs = o->epochs;
+        p.steps = dataset_iter_batches(s->itrain);
+        p.lr = optim_lr(s->opt);
+        emit(s, &p);
+        double loss = NAN, acc = NAN;
+        int rc = run_epoch_steps(s, e, t0, &loss, &acc, err);
+        if (rc < 0)
+            return -1;
+        if (rc == 1) {
+            res->interrupted = 1;
+            return save_last(s, err);
+        }
+        p.event = TRAIN_EV_VALIDATING;
+        emit(s, &p);
+        runner_params_changed(s->reval);
+        train_eval ev;
+        rc = train_eval_pass(s->reval, s->ival, 0, o->batch, s->k, 0, o->stop, &ev, err);
+        if (rc < 0)
+            return -1;
+        if (rc == 1) {
+            res->interrupted = 1; /* all steps done: a resume goes straight to validation */
+            return save_last(s, err);
+        }
+        /* The epoch is complete: update the loop state, then save. */
+        history_row row = {e + 1, loss, acc, ev.loss, ev.accuracy, optim_lr(s->opt), train_now() - t0};
+        if (history_append(&s->hist, &row, err) < 0)
+            return -1;
+        s->st.epochs_done = e + 1;
+        s->st.step_in_epoch = 0;
+        int improved = ev.loss < s->st.best_val_loss;
+        if (improved) {
+            s->st.best_val_loss = ev.loss;
+            s->st.best_epoch = e + 1;
+            s->st.since_best = 0;
+            s->st.best_val_accuracy = ev.accuracy;
+        } else {
+            s->st.since_best++;
+        }
+        /* reduce-on-plateau as Keras: a real improvement resets the wait */
+        if (o->schedule == TRAIN_SCHEDULE_PLATEAU) {
+            if (improved)
+                s->st.plateau_wait = 0;
+            else if (++s->st.plateau_wait >= o->plateau_patience) {
+                float nl = s->st.lr * o->plateau_factor;
+                s->st.lr = nl < o->min_lr ? o->min_lr : nl;
+                s->st.plateau_wait = 0;
+            }
+        } else if (o->schedule == TRAIN_SCHEDULE_COSINE) {
+            s->st.lr = cosine_lr(s, e + 1);
+        }
+        float used_lr = optim_lr(s->opt);
+        optim_set_lr(s->opt, s->st.lr);
+        if (improved) {
+            if (keep_best(s, err) < 0 || save_model(s->m, o->out_path, &s->oo, NULL, &s->st, err) < 0)
+                return -1;
+            s->out_written = 1;
+        }
+        if (save_last(s, err) < 0 || save_history(s, err) < 0)
+            return -1;
+        res->epochs_done = e + 1;
+        res->best_epoch = s->st.best_epoch;
+        res->best_val_loss = s->st.best_val_loss;
+        res->best_val_accuracy = s->st.best_val_accuracy;
+        int stop_early = o->early_stopping > 0 && s->st.since_best >= o->early_stopping;
+        p.event = TRAIN_EV_EPOCH_END;
+        p.loss = loss;
+        p.accuracy = acc;
+        p.val_loss = ev.loss;
+        p.val_accuracy = ev.accuracy;
+        p.seconds = train_now() - t0;
+        p.lr = used_lr;
+        p.next_lr = s->st.lr;
+        p.improved = improved;
+        p.stopping_early = stop_early;
+        emit(s, &p);
+        if (stop_early) {
+            res->stopped_early = 1;
+            break;
+        }
+        if (o->stop && *o->stop) {
+            res->interrupted = 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int run_test(session *s, cd_err *err)
+{
+    const train_opts *o = s->o;
+    if (!s->has_test || !s->have_best)
+        return 0;
+    restore_best(s);
+    runner_params_changed(s->reval);
+    dataset_iter_opts io = {0};
+    io.batch = o->batch;
+    io.img_size = s->img;
+    io.preprocess = s->m->preprocess;
+    io.workers = o->workers;
+    dataset_iter *it = dataset_iter_new(s->dtest, &io, err);
+    if (!it)
+        return -1;
+    train_eval ev;
+    int rc = train_eval_pass(s->reval, it, 0, o->batch, s->k, 1, o->stop, &ev, err);
+    dataset_iter_free(it);
+    if (rc < 0)
+        return -1;
+    if (rc == 1) {
+        s->res->interrupted = 1;
+        return 0;
+    }
+    s->res->has_test = 1;
+    s->res->test_n = ev.n;
+    s->res->test_loss = ev.loss;
+    s->res->test_accuracy = ev.accuracy;
+    s->res->test_auc = ev.auc;
+    s->m->test_accuracy = ev.accuracy;
+    /* Record the test accuracy in the shipped file (same best weights). */
+    if (save_model(s->m, o->out_path, &s->oo, NULL, &s->st, err) < 0)
+        return -1;
+    train_progress p = {0};
+    p.event = TRAIN_EV_TEST_DONE;
+    p.n_test = ev.n;
+    p.test_loss = ev.loss;
+    p.test_accuracy = ev.accuracy;
+    p.test_auc = ev.auc;
+    emit(s, &p);
+    return 0;
+}
+
+static int check_opts(const train_opts *o, cd_err *err)
+{
+    if (!o->data_dir || !*o->data_dir)
+        return cd_err_set(err, CD_ERR_INVALID, "no data folder given");
+    if (!o->out_path || !*o->out_path)
+        return cd_err_set(err, CD_ERR_INVALID, "no output file given");
+    if (o->epochs <= 0)
+        return cd_err_set(err, CD_ERR_INVALID, "epochs must be positive (got %d)", o->epochs);
+    if (o->batch <= 0 || o->batch > 4096)
+        return cd_err_set(err, CD_ERR_INVALID, "batch must be 1..4096 (got %d)", o->batch);
+    if (!o->resume_path && (o->img_size < 8 || o->img_size > 1024))
+        return cd_err_set(err, CD_ERR_INVALID, "image size must be 8..1024 (got %d)", o->img_size);
+    if (o->schedule == TRAIN_SCHEDULE_PLATEAU && (!(o->plateau_factor > 0 && o->plateau_factor < 1) ||
+                                                  o->plateau_patience < 1))
+        return cd_err_set(err, CD_ERR_INVALID, "plateau factor must be in (0, 1) and patience >= 1");
+    if (o->early_stopping < 0)
+        return cd_err_set(err, CD_ERR_INVALID, "early-stopping patience must be >= 0");
+    return 0;
+}
+
+int train_run(const train_opts *o, train_result *res, cd_err *err)
+{
+    double t_start = train_now();
+    memset(res, 0, sizeof *res);
+    res->best_val_loss = HUGE_VAL;
+    if (check_opts(o, err) < 0)
+        return -1;
+    session s;
+    memset(&s, 0, sizeof s);
+    s.o = o;
+    s.res = res;
+    history_init(&s.hist);
+    int rc = -1;
+    if (open_data(&s, err) < 0 || build_model(&s, err) < 0 || probe_outputs(&s, err) < 0 ||
+        make_iters(&s, err) < 0)
+        goto out;
+    if (o->resume_path) {
+        /* Keep the history the resumed run wrote, up to where it stopped. */
+        cd_err herr;
+        if (history_read_csv(&s.hist, res->history_path, &herr) == 0)
+            history_truncate(&s.hist, s.st.epochs_done);
+        else
+            history_free(&s.hist);
+        res->epochs_done = s.st.epochs_done;
+        res->best_epoch = s.st.best_epoch;
+        res->best_val_loss = s.st.best_val_loss;
+        res->best_val_accuracy = s.st.best_val_accuracy;
+        /* The best weights so far are those at out_path, if it holds the resumed run's. */
+        model *b = s.st.best_epoch > 0 ? keras_load(o->out_path, NULL) : NULL;
+        if (b && b->n_layers == s.m->n_layers) {
+            model *cur = s.m;
+            s.m = b;
+            int ok = keep_best(&s, err);
+            s.m = cur;
+            if (ok < 0) {
+                model_free(b);
+                goto out;
+            }
+        }
+        model_free(b);
+    }
+    train_progress p = {0};
+    p.event = TRAIN_EV_START;
+    p.model = s.m;
+    p.epochs = o->epochs;
+    p.steps = dataset_iter_batches(s.itrain);
+    p.n_train = s.dtrain->n;
+    p.n_val = s.dval->n;
+    p.n_test = s.dtest ? s.dtest->n : 0;
+    p.resumed = o->resume_path != NULL;
+    p.resumed_from = o->resume_path ? s.st.epochs_done : 0;
+    p.resumed_step = o->resume_path ? (size_t)s.st.step_in_epoch : 0;
+    p.lr = s.st.lr;
+    emit(&s, &p);
+    if (run_epochs(&s, err) < 0)
+        goto out;
+    /* (Re)written here too so that a resume that trained nothing (test evaluation
+     * only) still leaves the chart. */
+    if (s.hist.n > 0 && save_history(&s, err) < 0)
+        goto out;
+    if (!res->interrupted && run_test(&s, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    if (s.itrain) {
+        const char *const *failed = NULL;
+        size_t nf = dataset_iter_failed(s.itrain, &failed);
+        res->failed_images = nf;
+        train_progress pe = {0};
+        pe.event = TRAIN_EV_END;
+        pe.n_failed = nf;
+        pe.failed = failed;
+        emit(&s, &pe);
+    }
+    /* Do not leave the empty file the writability probe created. */
+    if (s.out_created && !s.out_written && !s.have_best)
+        unlink(o->out_path);
+    session_free(&s);
+    res->seconds = train_now() - t_start;
+    return rc;
+}

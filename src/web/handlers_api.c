@@ -1,0 +1,166 @@
+/*
+ * handlers_api.c - the JSON API: POST /api/v1/predict, GET /api/v1/models,
+ * GET /api/v1/history, GET /healthz and GET /metrics (Prometheus text).  Errors are
+ * {"error":{"code","message"}} with the matching status.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/image.h"
+#include "web/server.h"
+#include "web/upload.h"
+
+/* A number rounded to `decimals` places: with the 15 significant digits the
+ * encoder writes (response.c), 0.548127 stays 0.548127, not 0.54812700000000003. */
+static json_t *rounded(double v, int decimals)
+{
+    double scale = pow(10.0, decimals);
+    return json_real(round(v * scale) / scale);
+}
+
+static json_t *prob(double p)
+{
+    return rounded(p, 6);
+}
+
+enum MHD_Result handle_api_predict(http_req *r)
+{
+    http_server *s = r->srv;
+    upload_photo photo;
+    upload_failure f;
+    int models[REGISTRY_MAX], n = 0;
+    upload_result res;
+    if (upload_extract(r, 1, &photo, &f) != 0 || upload_pick_models(s->reg, photo.model, 0, models, &n, &f) != 0 ||
+        upload_process(s, &photo, models, n, NULL, &res, &f) != 0) {
+        metrics_reject(s->metrics, f.code);
+        if (f.status == 503)
+            r->retry_after = "1";
+        return http_api_error(r, f.status, f.code, f.message);
+    }
+    const upload_verdict *v = &res.v[0];
+    double p_dog = v->pred.p_dog;
+    const char *label = predictor_label_name(v->pred.label);
+    json_t *j = json_object();
+    int ok = j && json_object_set_new(j, "label", json_string(label)) == 0 &&
+             json_object_set_new(j, "probability", prob(v->pred.label ? p_dog : 1.0 - p_dog)) == 0 &&
+             json_object_set_new(j, "probabilities", json_pack("{s:o,s:o}", "cat", prob(1.0 - p_dog), "dog",
+                                                               prob(p_dog))) == 0 &&
+             json_object_set_new(j, "model", json_string(s->reg->models[v->model].name)) == 0 &&
+             json_object_set_new(j, "sha256", json_string(res.sha256)) == 0 &&
+             json_object_set_new(j, "elapsed_ms", rounded(v->pred.elapsed_ms, 3)) == 0 &&
+             json_object_set_new(j, "width", json_integer(v->pred.width)) == 0 &&
+             json_object_set_new(j, "height", json_integer(v->pred.height)) == 0 &&
+             json_object_set_new(j, "format", json_string(image_format_name(v->pred.format))) == 0 &&
+             json_object_set_new(j, "id", v->history_id > 0 ? json_integer(v->history_id) : json_null()) == 0;
+    if (!ok) {
+        json_decref(j);
+        return http_api_error(r, 500, "internal", "out of memory");
+    }
+    snprintf(r->note, sizeof r->note, "%s %s p_dog=%.4f%s", res.file, label, p_dog,
+             res.db_failed ? " (not recorded: database error)" : "");
+    return http_respond_json(r, 200, j);
+}
+
+enum MHD_Result handle_api_models(http_req *r)
+{
+    const registry *reg = r->srv->reg;
+    json_t *list = json_array();
+    for (int i = 0; list && i < reg->n; i++) {
+        const registry_model *m = &reg->models[i];
+        json_t *o = json_pack("{s:s,s:s,s:[i,i],s:s,s:I,s:o,s:s,s:b}", "name", m->name, "architecture", m->arch,
+                              "input_size", m->input_h, m->input_w, "preprocessing", m->preprocess, "parameters",
+                              (json_int_t)m->params, "test_accuracy",
+                              m->test_accuracy >= 0 ? json_real(m->test_accuracy) : json_null(), "source", m->source,
+                              "default", i == reg->best);
+        if (!o || json_array_append_new(list, o) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    json_t *off = json_array();
+    if (off && reg->transfer_off[0])
+        json_array_append_new(off, json_pack("{s:s,s:s}", "name", "transfer", "reason", reg->transfer_off));
+    json_t *j = list && off ? json_pack("{s:o,s:o}", "models", list, "unavailable", off) : NULL;
+    if (!j) {
+        json_decref(list);
+        json_decref(off);
+        return http_api_error(r, 500, "internal", "out of memory");
+    }
+    return http_respond_json(r, 200, j);
+}
+
+/* ?name=N within [lo, hi], else dflt. */
+static long long query_int(http_req *r, const char *name, long long lo, long long hi, long long dflt)
+{
+    const char *q = http_query(r, name);
+    if (!q || !*q)
+        return dflt;
+    char *end;
+    long long v = strtoll(q, &end, 10);
+    if (*end || v < lo)
+        return dflt;
+    return v > hi ? hi : v;
+}
+
+enum MHD_Result handle_api_history(http_req *r)
+{
+    http_server *s = r->srv;
+    int limit = (int)query_int(r, "limit", 1, 100, 20);
+    long long offset = query_int(r, "offset", 0, (1LL << 62), 0);
+    history_rec *rows = calloc((size_t)limit, sizeof *rows);
+    if (!rows)
+        return http_api_error(r, 500, "internal", "out of memory");
+    long long total = 0;
+    int n = 0;
+    cd_err err;
+    if (history_count(s->hist, &total, &err) != 0 || history_list(s->hist, offset, limit, rows, &n, &err) != 0) {
+        free(rows);
+        metrics_event(s->metrics, "db_error");
+        http_log(s, "error: history: %s", err.msg);
+        return http_api_error(r, 500, "db_error", "the history database is not available");
+    }
+    json_t *items = json_array();
+    for (int i = 0; items && i < n; i++) {
+        const history_rec *h = &rows[i];
+        json_t *o = json_pack("{s:I,s:o,s:s,s:s,s:s,s:I,s:i,s:i,s:s,s:o,s:s,s:o,s:o}", "id", (json_int_t)h->id,
+                              "time", rounded(h->time, 3), "sha256", h->sha256, "file", h->file, "name", h->name, "size",
+                              (json_int_t)h->size, "width", h->width, "height", h->height, "model", h->model, "p_dog",
+                              prob(h->p_dog), "label", predictor_label_name(h->label), "latency_ms",
+                              rounded(h->latency_ms, 3),
+                              "feedback",
+                              h->feedback == HISTORY_NO_FEEDBACK ? json_null()
+                                                                 : json_string(predictor_label_name(h->feedback)));
+        if (!o || json_array_append_new(items, o) != 0) {
+            json_decref(items);
+            items = NULL;
+        }
+    }
+    free(rows);
+    json_t *j = items ? json_pack("{s:I,s:I,s:o}", "total", (json_int_t)total, "offset", (json_int_t)offset, "items",
+                                  items)
+                      : NULL;
+    if (!j)
+        return http_api_error(r, 500, "internal", "out of memory");
+    return http_respond_json(r, 200, j);
+}
+
+enum MHD_Result handle_healthz(http_req *r)
+{
+    http_server *s = r->srv;
+    int stopping = atomic_load(&s->stopping);
+    json_t *j = json_pack("{s:s,s:i,s:i,s:i}", "status", stopping ? "stopping" : "ok", "models", s->reg->n,
+                          "queue_depth", pool_depth(s->pool), "workers", pool_workers(s->pool));
+    return http_respond_json(r, stopping ? 503 : 200, j);
+}
+
+enum MHD_Result handle_metrics(http_req *r)
+{
+    http_server *s = r->srv;
+    metrics_gauges g = {pool_depth(s->pool), pool_capacity(s->pool), atomic_load(&s->in_flight), s->reg->n};
+    strbuf b;
+    strbuf_init(&b);
+    metrics_render(s->metrics, &g, &b);
+    return http_respond_strbuf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+}

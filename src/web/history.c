@@ -1,0 +1,331 @@
+/*
+ * history.c - the SQLite prediction history (see history.h).
+ */
+#include "web/history.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+struct history {
+    sqlite3 *db;
+    pthread_mutex_t lock;
+    char path[256];
+};
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS predictions("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " time REAL NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " file TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " width INTEGER NOT NULL,"
+    " height INTEGER NOT NULL,"
+    " model TEXT NOT NULL,"
+    " p_dog REAL NOT NULL,"
+    " label TEXT NOT NULL CHECK (label IN ('cat','dog')),"
+    " latency_ms REAL NOT NULL,"
+    " feedback TEXT CHECK (feedback IN ('cat','dog')),"
+    " feedback_time REAL);"
+    "CREATE INDEX IF NOT EXISTS predictions_sha256 ON predictions(sha256);"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+
+static const char COLUMNS[] = "id, time, sha256, file, name, size, width, height, model, p_dog, label,"
+                              " latency_ms, feedback, feedback_time";
+
+static int db_fail(history *h, cd_err *err, const char *what)
+{
+    return cd_err_set(err, CD_ERR_BACKEND, "database %s: %s: %s", h->path, what, sqlite3_errmsg(h->db));
+}
+
+history *history_open(const char *path, cd_err *err)
+{
+    history *h = calloc(1, sizeof *h);
+    if (!h) {
+        cd_err_set(err, CD_ERR_NOMEM, "out of memory opening %s", path);
+        return NULL;
+    }
+    snprintf(h->path, sizeof h->path, "%s", path);
+    if (pthread_mutex_init(&h->lock, NULL) != 0) {
+        free(h);
+        cd_err_set(err, CD_ERR_NOMEM, "cannot create a mutex for %s", path);
+        return NULL;
+    }
+    int rc = sqlite3_open_v2(path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        cd_err_set(err, CD_ERR_BACKEND, "cannot open database %s: %s", path,
+                   h->db ? sqlite3_errmsg(h->db) : sqlite3_errstr(rc));
+        history_close(h);
+        return NULL;
+    }
+    sqlite3_busy_timeout(h->db, 5000);
+    char *msg = NULL;
+    /* journal_mode returns a row; exec ignores it.  A database that cannot switch
+     * to WAL (read-only, unsupported filesystem) still works in its current mode. */
+    if (sqlite3_exec(h->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg) !=
+            SQLITE_OK ||
+        sqlite3_exec(h->db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) {
+        cd_err_set(err, CD_ERR_BACKEND, "database %s: %s", path, msg ? msg : sqlite3_errmsg(h->db));
+        sqlite3_free(msg);
+        history_close(h);
+        return NULL;
+    }
+    return h;
+}
+
+void history_close(history *h)
+{
+    if (!h)
+        return;
+    if (h->db)
+        sqlite3_close_v2(h->db);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+int history_set_meta(history *h, const char *key, const char *value, cd_err *err)
+{
+    pthread_mutex_lock(&h->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(h->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", -1, &st, NULL) !=
+            SQLITE_OK ||
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+        db_fail(h, err, "writing meta");
+    else
+        rc = 0;
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+int history_get_meta(history *h, const char *key, char *out, size_t out_size, cd_err *err)
+{
+    pthread_mutex_lock(&h->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    out[0] = '\0';
+    if (sqlite3_prepare_v2(h->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+        db_fail(h, err, "reading meta");
+    } else {
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            const unsigned char *v = sqlite3_column_text(st, 0);
+            snprintf(out, out_size, "%s", v ? (const char *)v : "");
+            rc = 0;
+        } else if (s == SQLITE_DONE) {
+            rc = 0;
+        } else {
+            db_fail(h, err, "reading meta");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+int history_add(history *h, history_rec *rec, cd_err *err)
+{
+    pthread_mutex_lock(&h->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(h->db,
+                           "INSERT INTO predictions(time, sha256, file, name, size, width, height, model, p_dog,"
+                           " label, latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        db_fail(h, err, "preparing insert");
+        goto out;
+    }
+    if (sqlite3_bind_double(st, 1, rec->time) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, rec->sha256, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, rec->file, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_text(st, 4, rec->name, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, rec->size) != SQLITE_OK || sqlite3_bind_int(st, 6, rec->width) != SQLITE_OK ||
+        sqlite3_bind_int(st, 7, rec->height) != SQLITE_OK ||
+        sqlite3_bind_text(st, 8, rec->model, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_double(st, 9, rec->p_dog) != SQLITE_OK ||
+        sqlite3_bind_text(st, 10, rec->label ? "dog" : "cat", -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_double(st, 11, rec->latency_ms) != SQLITE_OK) {
+        db_fail(h, err, "binding insert");
+        goto out;
+    }
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        db_fail(h, err, "inserting a prediction");
+        goto out;
+    }
+    rec->id = sqlite3_last_insert_rowid(h->db);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+int history_count(history *h, long long *n, cd_err *err)
+{
+    pthread_mutex_lock(&h->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(h->db, "SELECT COUNT(*) FROM predictions", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        db_fail(h, err, "counting predictions");
+    } else {
+        *n = sqlite3_column_int64(st, 0);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+static void copy_text(char *out, size_t size, sqlite3_stmt *st, int col)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    snprintf(out, size, "%s", v ? (const char *)v : "");
+}
+
+static void read_row(sqlite3_stmt *st, history_rec *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(st, 0);
+    r->time = sqlite3_column_double(st, 1);
+    copy_text(r->sha256, sizeof r->sha256, st, 2);
+    copy_text(r->file, sizeof r->file, st, 3);
+    copy_text(r->name, sizeof r->name, st, 4);
+    r->size = sqlite3_column_int64(st, 5);
+    r->width = sqlite3_column_int(st, 6);
+    r->height = sqlite3_column_int(st, 7);
+    copy_text(r->model, sizeof r->model, st, 8);
+    r->p_dog = sqlite3_column_double(st, 9);
+    const unsigned char *label = sqlite3_column_text(st, 10);
+    r->label = label && strcmp((const char *)label, "dog") == 0;
+    r->latency_ms = sqlite3_column_double(st, 11);
+    const unsigned char *fb = sqlite3_column_text(st, 12);
+    r->feedback = !fb ? HISTORY_NO_FEEDBACK : strcmp((const char *)fb, "dog") == 0 ? 1 : 0;
+    r->feedback_time = sqlite3_column_double(st, 13);
+}
+
+int history_list(history *h, long long offset, int limit, history_rec *out, int *n, cd_err *err)
+{
+    *n = 0;
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s FROM predictions ORDER BY id DESC LIMIT ? OFFSET ?", COLUMNS);
+    pthread_mutex_lock(&h->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_bind_int(st, 1, limit) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, offset) != SQLITE_OK) {
+        db_fail(h, err, "listing predictions");
+        goto out;
+    }
+    int s = SQLITE_DONE;
+    while (*n < limit && (s = sqlite3_step(st)) == SQLITE_ROW)
+        read_row(st, &out[(*n)++]);
+    if (*n < limit && s != SQLITE_DONE) {
+        db_fail(h, err, "listing predictions");
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+int history_get(history *h, long long id, history_rec *out, cd_err *err)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s FROM predictions WHERE id = ?", COLUMNS);
+    pthread_mutex_lock(&h->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+        db_fail(h, err, "reading a prediction");
+    } else {
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            read_row(st, out);
+            rc = 0;
+        } else if (s == SQLITE_DONE) {
+            cd_err_set(err, CD_ERR_NOTFOUND, "no prediction %lld", id);
+        } else {
+            db_fail(h, err, "reading a prediction");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+int history_set_feedback(history *h, long long id, int label, cd_err *err)
+{
+    pthread_mutex_lock(&h->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    int ok = sqlite3_prepare_v2(h->db,
+                                "UPDATE predictions SET feedback = ?, feedback_time = "
+                                "CASE WHEN ? IS NULL THEN NULL ELSE (julianday('now') - 2440587.5) * 86400.0 END "
+                                "WHERE id = ?",
+                                -1, &st, NULL) == SQLITE_OK;
+    if (ok) {
+        if (label == HISTORY_NO_FEEDBACK)
+            ok = sqlite3_bind_null(st, 1) == SQLITE_OK && sqlite3_bind_null(st, 2) == SQLITE_OK;
+        else
+            ok = sqlite3_bind_text(st, 1, label ? "dog" : "cat", -1, SQLITE_STATIC) == SQLITE_OK &&
+                 sqlite3_bind_int(st, 2, 1) == SQLITE_OK;
+        ok = ok && sqlite3_bind_int64(st, 3, id) == SQLITE_OK;
+    }
+    if (!ok || sqlite3_step(st) != SQLITE_DONE) {
+        db_fail(h, err, "storing feedback");
+    } else if (sqlite3_changes(h->db) == 0) {
+        cd_err_set(err, CD_ERR_NOTFOUND, "no prediction %lld", id);
+    } else {
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+int history_each_feedback(history *h, history_each_fn fn, void *ctx, cd_err *err)
+{
+    char sql[640];
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM predictions p WHERE feedback IS NOT NULL AND id = ("
+             " SELECT q.id FROM predictions q WHERE q.sha256 = p.sha256 AND q.feedback IS NOT NULL"
+             " ORDER BY q.feedback_time DESC, q.id DESC LIMIT 1) ORDER BY id",
+             COLUMNS);
+    pthread_mutex_lock(&h->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_fail(h, err, "listing feedback");
+        goto out;
+    }
+    int s = SQLITE_DONE;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        history_rec r;
+        read_row(st, &r);
+        if (fn(&r, ctx) != 0) {
+            s = SQLITE_DONE;
+            break;
+        }
+    }
+    if (s != SQLITE_DONE) {
+        db_fail(h, err, "listing feedback");
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}

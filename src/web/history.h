@@ -1,0 +1,72 @@
+/*
+ * history.h - every prediction the service made, in SQLite (WAL mode).
+ *
+ * One row per prediction: when, which photo (sha256 and stored file name),
+ * the client's original name (sanitised), size in bytes and pixels, which model,
+ * P(dog), the verdict, how long it took, and the user's feedback ("actually a
+ * cat / dog") when given.  The database survives restarts; WAL keeps readers
+ * (the history page) from blocking the writer, and synchronous=NORMAL makes a
+ * committed row survive a killed process.
+ *
+ * The `meta` table remembers the upload folder, so `catdog export-feedback`
+ * finds the photos without being told where they are.
+ *
+ * Thread-safe: one connection guarded by a mutex (SQLite's writes serialize
+ * anyway).  history_close finalizes everything and closes the connection.
+ */
+#ifndef CATDOG_WEB_HISTORY_H
+#define CATDOG_WEB_HISTORY_H
+
+#include "core/error.h"
+
+#define HISTORY_NO_FEEDBACK (-1)
+
+typedef struct history history;
+
+typedef struct history_rec {
+    long long id;          /* set by history_add */
+    double time;           /* Unix time, seconds */
+    char sha256[65];
+    char file[129];        /* stored file name in the upload folder */
+    char name[256];        /* the client's file name, sanitised */
+    long long size;        /* bytes */
+    int width, height;
+    char model[32];        /* "binary", "transfer" */
+    double p_dog;          /* the model's sigmoid output */
+    int label;             /* 0 cat, 1 dog */
+    double latency_ms;
+    int feedback;          /* HISTORY_NO_FEEDBACK, 0 cat, 1 dog */
+    double feedback_time;  /* 0 when none */
+} history_rec;
+
+/* Opens (creating) the database at path, sets WAL, creates the schema. */
+history *history_open(const char *path, cd_err *err);
+void history_close(history *h);
+
+/* Records where the photos live (meta key "upload_dir"), and reads it back
+ * into out (out_size bytes; "" when never set). */
+int history_set_meta(history *h, const char *key, const char *value, cd_err *err);
+int history_get_meta(history *h, const char *key, char *out, size_t out_size, cd_err *err);
+
+/* Appends a row; rec->id receives its id. */
+int history_add(history *h, history_rec *rec, cd_err *err);
+
+/* Number of rows. */
+int history_count(history *h, long long *n, cd_err *err);
+
+/* Newest first: up to `limit` rows starting `offset` rows from the newest. */
+int history_list(history *h, long long offset, int limit, history_rec *out, int *n, cd_err *err);
+
+/* One row by id (CD_ERR_NOTFOUND when absent). */
+int history_get(history *h, long long id, history_rec *out, cd_err *err);
+
+/* Sets the feedback of row id (0 cat, 1 dog, HISTORY_NO_FEEDBACK clears).
+ * CD_ERR_NOTFOUND when there is no such row. */
+int history_set_feedback(history *h, long long id, int label, cd_err *err);
+
+/* Calls fn for every photo with feedback, newest feedback per sha256 only
+ * (a later answer replaces an earlier one).  fn returns 0 to go on, non-zero to stop. */
+typedef int (*history_each_fn)(const history_rec *r, void *ctx);
+int history_each_feedback(history *h, history_each_fn fn, void *ctx, cd_err *err);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * http_server.h - `catdog serve`: the web page, the JSON API and the history,
+ * on libmicrohttpd.
+ *
+ * Start-up loads the models once (registry.h), opens the upload folder
+ * (store.h) and the history database (history.h), starts the inference pool
+ * (pool.h) and then listens.  Connections get a thread each (bounded by
+ * max_connections, idle ones dropped after timeout_s, and any request that is
+ * still sending its body after request_timeout_s cut off); photos go through
+ * the bounded inference queue, so overload answers 503 + Retry-After.
+ *
+ * Routes (see routes.c):  GET / -> /template, GET /template, POST /template/upload,
+ * GET /upload/<file>, GET /error, GET /history, POST /history/<id>/feedback,
+ * GET /photos/<file>, GET /thumbs/<file>, GET /static/..., POST /api/v1/predict,
+ * GET /api/v1/models, GET /api/v1/history, GET /healthz, GET /metrics.
+ *
+ * The server writes one line per request (and errors with their cause) to
+ * cfg->log; it never prints anywhere else.  Start-up remarks a user should see
+ * (a model that is off and why, missing front-end assets) are returned by
+ * http_server_notes for the caller to print.
+ */
+#ifndef CATDOG_WEB_HTTP_SERVER_H
+#define CATDOG_WEB_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/error.h"
+#include "engine/runner.h"
+#include "web/registry.h"
+
+#define HTTP_DEFAULT_MAX_UPLOAD (16u * 1024 * 1024)
+
+typedef struct http_config {
+    const char *host;          /* address to bind; "127.0.0.1" when NULL */
+    int port;                  /* 0 = any free port (see http_server_port) */
+    const char *models_dir;    /* "models" when NULL */
+    const char *upload_dir;    /* "saveimages" when NULL */
+    const char *db_path;       /* "catdog.db" when NULL */
+    const char *assets_dir;    /* folder holding web/static and node_modules; NULL = look for it */
+    size_t max_upload;         /* largest photo in bytes; 0 = 16 MiB */
+    long max_pixels;           /* largest photo in pixels; 0 = the image decoder's default */
+    int threads;               /* inference workers; 0 = one per core */
+    runner_backend backend;    /* RUNNER_DNNL (default) or RUNNER_REF */
+    int queue;                 /* photos allowed to wait; 0 = 8 per worker */
+    int max_connections;       /* 0 = 256 */
+    int timeout_s;             /* idle connection timeout; 0 = 30 s */
+    int request_timeout_s;     /* longest a request may take to arrive; 0 = 120 s */
+    FILE *log;                 /* request log; NULL = none */
+    registry_embedded_fn embedded; /* built-in copy of models/binary.h5, or NULL */
+} http_config;
+
+typedef struct http_server http_server;
+
+/* Loads, opens and listens.  NULL with err (naming the file or address at fault). */
+http_server *http_server_start(const http_config *cfg, cd_err *err);
+
+/* The port actually bound (useful with port 0). */
+int http_server_port(const http_server *s);
+
+/* Start-up remarks, one line each (NULL after the last). Borrowed. */
+const char *http_server_note(const http_server *s, int i);
+
+/* The loaded models (borrowed). */
+const registry *http_server_models(const http_server *s);
+
+/* Graceful stop: stop accepting, let requests in flight finish (waiting at most
+ * grace_s seconds), stop the workers, close the database, free everything. */
+void http_server_stop(http_server *s, int grace_s);
+
+#endif

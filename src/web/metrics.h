@@ -1,0 +1,49 @@
+/*
+ * metrics.h - the service's counters, rendered for GET /metrics in the
+ * Prometheus text exposition format (version 0.0.4).
+ *
+ *   catdog_http_requests_total{route,status}          counter
+ *   catdog_http_request_duration_seconds{route}       histogram
+ *   catdog_http_received_bytes_total / _sent_bytes_total
+ *   catdog_predictions_total{model,label}             counter
+ *   catdog_prediction_duration_seconds{model}         histogram (decode + resize + forward)
+ *   catdog_uploads_rejected_total{reason}             counter (the API error codes)
+ *   catdog_events_total{event}                        counter (db_error, store_error, stored, deduplicated, ...)
+ *   catdog_queue_depth, catdog_queue_capacity, catdog_requests_in_flight   gauges (given at render time)
+ *
+ * Routes are the fixed table the server passes in (indices), so label values
+ * are never taken from client input.  Model, reason and event names are small
+ * fixed vocabularies chosen by the server.  Thread-safe (one mutex).
+ */
+#ifndef CATDOG_WEB_METRICS_H
+#define CATDOG_WEB_METRICS_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+#include "web/strbuf.h"
+
+typedef struct metrics metrics;
+
+/* route_names: n_routes borrowed strings that must outlive the metrics. */
+metrics *metrics_new(const char *const *route_names, int n_routes, cd_err *err);
+void metrics_free(metrics *m);
+
+void metrics_request(metrics *m, int route, int status, double seconds, size_t bytes_in, size_t bytes_out);
+void metrics_prediction(metrics *m, const char *model, int label, double seconds);
+void metrics_reject(metrics *m, const char *reason);
+void metrics_event(metrics *m, const char *event);
+
+/* A counter's current value (tests and the health page); 0 when never counted. */
+unsigned long long metrics_event_count(metrics *m, const char *event);
+
+typedef struct metrics_gauges {
+    int queue_depth;
+    int queue_capacity;
+    int in_flight;
+    int models_loaded;
+} metrics_gauges;
+
+void metrics_render(metrics *m, const metrics_gauges *g, strbuf *out);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * page_history.c - GET /history (see pages.h): recent predictions with a
+ * thumbnail, the verdict, the probability, the model and when; and two buttons
+ * per row ("actually a cat / dog") that post the user's correction.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "web/pages.h"
+
+static void feedback_form(strbuf *b, i18n_lang L, const history_rec *r, long long page, int label)
+{
+    int chosen = r->feedback == label;
+    strbuf_printf(b,
+                  "<form class=\"feedback-form\" method=\"post\" action=\"/history/%lld/feedback\">"
+                  "<input type=\"hidden\" name=\"label\" value=\"%s\">"
+                  "<input type=\"hidden\" name=\"page\" value=\"%lld\">"
+                  "<button type=\"submit\" class=\"btn-small %s feedback-%s\">%s</button></form>",
+                  r->id, label ? "dog" : "cat", page, chosen ? "" : "btn-flat", label ? "dog" : "cat",
+                  i18n(L, label ? I18N_ACTUALLY_DOG : I18N_ACTUALLY_CAT));
+}
+
+void page_history(strbuf *b, const page_frame *f, const history_rec *rows, int n, long long page,
+                  long long pages, long long total)
+{
+    i18n_lang L = f->lang;
+    page_begin(b, f, i18n(L, I18N_HISTORY_TITLE));
+    strbuf_printf(b, "<h4>%s <span class=\"grey-text\" id=\"history-total\">(%lld)</span></h4>\n",
+                  i18n(L, I18N_HISTORY_TITLE), total);
+    if (n == 0)
+        strbuf_printf(b, "<p id=\"history-empty\">%s</p>\n", i18n(L, I18N_HISTORY_EMPTY));
+    strbuf_puts(b, "<ul class=\"collection history\">\n");
+    for (int i = 0; i < n; i++) {
+        const history_rec *r = &rows[i];
+        double p = r->label ? r->p_dog : 1.0 - r->p_dog;
+        char when[32];
+        time_t t = (time_t)r->time;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+        strbuf_printf(b, "<li class=\"collection-item avatar history-row\" id=\"r%lld\" data-id=\"%lld\">", r->id,
+                      r->id);
+        strbuf_puts(b, "<a href=\"/photos/");
+        strbuf_url(b, r->file);
+        strbuf_puts(b, "\"><img class=\"thumb\" loading=\"lazy\" src=\"/thumbs/");
+        strbuf_url(b, r->file);
+        strbuf_puts(b, "\" alt=\"\"></a><span class=\"title\">");
+        strbuf_html(b, r->name);
+        strbuf_printf(b,
+                      "</span><p><strong class=\"verdict-%s\">%s</strong> &middot; %.1f%% &middot; %s &middot; "
+                      "%.1f %s<br><span class=\"grey-text\">%s &middot; %d &times; %d</span>",
+                      r->label ? "dog" : "cat", i18n(L, r->label ? I18N_VERDICT_DOG : I18N_VERDICT_CAT),
+                      p * 100.0, r->model, r->latency_ms, i18n(L, I18N_MS), when, r->width, r->height);
+        if (r->feedback != HISTORY_NO_FEEDBACK)
+            strbuf_printf(b, "<br><span class=\"feedback-given\" data-feedback=\"%s\">%s: %s</span>",
+                          r->feedback ? "dog" : "cat", i18n(L, I18N_FEEDBACK),
+                          i18n(L, r->feedback ? I18N_FEEDBACK_DOG : I18N_FEEDBACK_CAT));
+        strbuf_puts(b, "</p><div class=\"feedback\">");
+        feedback_form(b, L, r, page, 0);
+        feedback_form(b, L, r, page, 1);
+        strbuf_puts(b, "</div></li>\n");
+    }
+    strbuf_puts(b, "</ul>\n<div class=\"pager\">");
+    if (page > 1)
+        strbuf_printf(b, "<a class=\"btn-flat\" id=\"newer\" href=\"/history?page=%lld\">&larr; %s</a> ", page - 1,
+                      i18n(L, I18N_NEWER));
+    strbuf_printf(b, "<span>%s %lld %s %lld</span>", i18n(L, I18N_PAGE), page, i18n(L, I18N_OF),
+                  pages > 0 ? pages : 1);
+    if (page < pages)
+        strbuf_printf(b, " <a class=\"btn-flat\" id=\"older\" href=\"/history?page=%lld\">%s &rarr;</a>", page + 1,
+                      i18n(L, I18N_OLDER));
+    strbuf_puts(b, "</div>\n");
+    page_end(b, f);
+}

@@ -1,0 +1,118 @@
+/*
+ * routes.c - the route table: which method + path goes to which handler, and
+ * how much body each may send (see server.h).
+ *
+ * Exact routes match the whole path; prefix routes ("/upload/") pass the rest
+ * of the path to the handler as `tail`, which each handler validates itself.
+ * The seed's addresses (/, /template, /template/upload, /upload/<file>, /error)
+ * keep working.
+ */
+#include <string.h>
+
+#include "web/server.h"
+
+typedef struct route {
+    route_id id;
+    const char *method;  /* "GET" also answers HEAD */
+    const char *path;
+    int prefix;          /* 1: path is a prefix, the rest goes to tail */
+    body_kind body;
+    http_handler fn;
+} route;
+
+static const route ROUTES[] = {
+    {ROUTE_ROOT, "GET", "/", 0, BODY_NONE, handle_root},
+    {ROUTE_TEMPLATE, "GET", "/template", 0, BODY_NONE, handle_template},
+    {ROUTE_TEMPLATE_UPLOAD, "POST", "/template/upload", 0, BODY_UPLOAD, handle_template_upload},
+    {ROUTE_UPLOAD_FILE, "GET", "/upload/", 1, BODY_NONE, handle_upload_file},
+    {ROUTE_ERROR, "GET", "/error", 0, BODY_NONE, handle_error_page},
+    {ROUTE_HISTORY, "GET", "/history", 0, BODY_NONE, handle_history},
+    {ROUTE_FEEDBACK, "POST", "/history/", 1, BODY_FORM, handle_feedback},
+    {ROUTE_PHOTO, "GET", "/photos/", 1, BODY_NONE, handle_photo},
+    {ROUTE_THUMB, "GET", "/thumbs/", 1, BODY_NONE, handle_thumb},
+    {ROUTE_STATIC, "GET", "/static/", 1, BODY_NONE, handle_static},
+    {ROUTE_FAVICON, "GET", "/favicon.ico", 0, BODY_NONE, handle_favicon},
+    {ROUTE_API_PREDICT, "POST", "/api/v1/predict", 0, BODY_UPLOAD, handle_api_predict},
+    {ROUTE_API_MODELS, "GET", "/api/v1/models", 0, BODY_NONE, handle_api_models},
+    {ROUTE_API_HISTORY, "GET", "/api/v1/history", 0, BODY_NONE, handle_api_history},
+    {ROUTE_HEALTHZ, "GET", "/healthz", 0, BODY_NONE, handle_healthz},
+    {ROUTE_METRICS, "GET", "/metrics", 0, BODY_NONE, handle_metrics},
+};
+
+#define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
+
+static const char *const METRIC_NAMES[ROUTE_COUNT] = {
+    [ROUTE_ROOT] = "/",
+    [ROUTE_TEMPLATE] = "/template",
+    [ROUTE_TEMPLATE_UPLOAD] = "/template/upload",
+    [ROUTE_UPLOAD_FILE] = "/upload/{file}",
+    [ROUTE_ERROR] = "/error",
+    [ROUTE_HISTORY] = "/history",
+    [ROUTE_FEEDBACK] = "/history/{id}/feedback",
+    [ROUTE_PHOTO] = "/photos/{file}",
+    [ROUTE_THUMB] = "/thumbs/{file}",
+    [ROUTE_STATIC] = "/static/{path}",
+    [ROUTE_FAVICON] = "/favicon.ico",
+    [ROUTE_API_PREDICT] = "/api/v1/predict",
+    [ROUTE_API_MODELS] = "/api/v1/models",
+    [ROUTE_API_HISTORY] = "/api/v1/history",
+    [ROUTE_HEALTHZ] = "/healthz",
+    [ROUTE_METRICS] = "/metrics",
+    [ROUTE_OTHER] = "other",
+};
+
+const char *const *routes_metric_names(void)
+{
+    return METRIC_NAMES;
+}
+
+static int path_matches(const route *rt, const char *url, const char **tail)
+{
+    size_t n = strlen(rt->path);
+    if (rt->prefix) {
+        if (strncmp(url, rt->path, n) != 0 || url[n] == '\0')
+            return 0;
+        *tail = url + n;
+        return 1;
+    }
+    *tail = "";
+    return strcmp(url, rt->path) == 0;
+}
+
+static int method_matches(const route *rt, const char *method)
+{
+    if (strcmp(rt->method, method) == 0)
+        return 1;
+    return strcmp(rt->method, "GET") == 0 && strcmp(method, "HEAD") == 0;
+}
+
+http_handler routes_match(const char *method, const char *url, route_id *id, const char **tail, body_kind *body,
+                          int *method_ok, const char **allow)
+{
+    *method_ok = 1;
+    *allow = NULL;
+    *body = BODY_NONE;
+    *tail = "";
+    const route *path_hit = NULL;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        const char *t;
+        if (!path_matches(&ROUTES[i], url, &t))
+            continue;
+        if (method_matches(&ROUTES[i], method)) {
+            *id = ROUTES[i].id;
+            *tail = t;
+            *body = ROUTES[i].body;
+            return ROUTES[i].fn;
+        }
+        if (!path_hit)
+            path_hit = &ROUTES[i];
+    }
+    if (path_hit) {
+        *id = path_hit->id;
+        *method_ok = 0;
+        *allow = strcmp(path_hit->method, "GET") == 0 ? "GET, HEAD" : path_hit->method;
+        return NULL;
+    }
+    *id = ROUTE_OTHER;
+    return NULL;
+}

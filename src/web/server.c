@@ -1,0 +1,464 @@
+/*
+ * server.c - the libmicrohttpd daemon: start-up, the request life cycle
+ * (route, bounded body, handler, log line, metrics) and graceful stop.
+ * See http_server.h for the public contract and server.h for the pieces.
+ *
+ * Threading: MHD runs one thread per connection (bounded by the connection
+ * limit).  A handler may block while its photo waits in the inference queue;
+ * that only holds its own connection.  Request bodies are held in memory up to
+ * the route's limit, and all bodies together up to body_budget, beyond which
+ * new uploads get 503.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "web/server.h"
+
+/* Copies src (or dflt when src is NULL) into buf and returns buf. */
+static const char *keep(char *buf, size_t size, const char *src, const char *dflt)
+{
+    snprintf(buf, size, "%s", src ? src : dflt);
+    return buf;
+}
+
+static void add_note(http_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_note(http_server *s, const char *fmt, ...)
+{
+    if (s->n_notes >= SERVER_MAX_NOTES)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->notes[s->n_notes++], sizeof s->notes[0], fmt, ap);
+    va_end(ap);
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The folder holding web/static and node_modules: the configured one, the
+ * working directory when it has them, else the source tree the program was
+ * built from. */
+static void find_assets(http_server *s, const char *configured)
+{
+    char probe[1200];
+    if (configured) {
+        keep(s->assets_buf, sizeof s->assets_buf, configured, ".");
+    } else if (is_dir("web/static")) {
+        keep(s->assets_buf, sizeof s->assets_buf, ".", ".");
+    } else {
+        keep(s->assets_buf, sizeof s->assets_buf, CATDOG_SOURCE_DIR, ".");
+    }
+    s->cfg.assets_dir = s->assets_buf;
+    snprintf(probe, sizeof probe, "%s/node_modules/materialize-css/dist/css", s->assets_buf);
+    s->have_materialize = is_dir(probe);
+    if (!s->have_materialize)
+        add_note(s, "MaterializeCSS not found in %s/node_modules (run `npm install`); pages use plain styles",
+                 s->assets_buf);
+    snprintf(probe, sizeof probe, "%s/web/static", s->assets_buf);
+    if (!is_dir(probe))
+        add_note(s, "%s not found; pages are served without their own styles and scripts", probe);
+}
+
+/* ---- the request life cycle ---- */
+
+static void pick_language(http_req *r)
+{
+    int q = i18n_parse(http_query(r, "lang"));
+    if (q >= 0) {
+        r->lang = (i18n_lang)q;
+        r->set_lang_cookie = 1;
+        return;
+    }
+    int c = i18n_parse(MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "lang"));
+    r->lang = c >= 0 ? (i18n_lang)c : i18n_from_accept(http_header(r, MHD_HTTP_HEADER_ACCEPT_LANGUAGE));
+}
+
+static int is_api(const http_req *r)
+{
+    return r->route == ROUTE_API_PREDICT || r->route == ROUTE_API_MODELS || r->route == ROUTE_API_HISTORY ||
+           r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS;
+}
+
+/* Refuses in the route's own language: JSON for the API, the help page otherwise. */
+static enum MHD_Result refuse(http_req *r, int status, const char *code, const char *message)
+{
+    if (is_api(r) || r->route == ROUTE_OTHER)
+        return http_api_error(r, status, code, message);
+    return http_refuse_page(r, status, code, message);
+}
+
+static size_t body_limit(const http_req *r)
+{
+    const http_server *s = r->srv;
+    if (r->body_kind != BODY_UPLOAD)
+        return SMALL_FORM_MAX;
+    /* A raw photo may be max_upload bytes; a form adds part headers around it. */
+    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct && strncasecmp(ct, "multipart/", 10) == 0)
+        return s->cfg.max_upload + MULTIPART_OVERHEAD;
+    return s->cfg.max_upload;
+}
+
+/* Takes `n` more bytes from the body budget; 0 when they fit. */
+static int reserve_body(http_req *r, size_t n)
+{
+    size_t held = atomic_fetch_add(&r->srv->body_held, n);
+    if (held + n > r->srv->body_budget) {
+        atomic_fetch_sub(&r->srv->body_held, n);
+        return -1;
+    }
+    r->body_reserved += n;
+    return 0;
+}
+
+static enum MHD_Result refuse_too_large(http_req *r)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "the upload is larger than the %zu-byte limit", r->srv->cfg.max_upload);
+    r->body_too_large = 1;
+    return refuse(r, 413, "too_large", msg);
+}
+
+static enum MHD_Result refuse_busy(http_req *r, const char *why)
+{
+    r->retry_after = "1";
+    metrics_reject(r->srv->metrics, "busy");
+    return refuse(r, 503, "busy", why);
+}
+
+/* First callback: headers are in.  Route, language, and early refusals
+ * (declared body over the limit: 413 before reading a byte of it). */
+static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const char *url, const char *method,
+                             void **con_cls)
+{
+    http_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return MHD_NO;
+    r->srv = s;
+    r->conn = conn;
+    r->url = url;
+    r->method = method;
+    r->t_start = http_now();
+    *con_cls = r;
+    atomic_fetch_add(&s->in_flight, 1);
+
+    int method_ok; /* 0 = 405, answered in dispatch (r->allow is set) */
+    r->handler = routes_match(method, url, &r->route, &r->tail, &r->body_kind, &method_ok, &r->allow);
+    pick_language(r);
+    r->body_limit = body_limit(r);
+
+    if (atomic_load(&s->stopping))
+        return refuse_busy(r, "the server is shutting down");
+
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno == 0 && *end == '\0' && n > 0) {
+            if (n > r->body_limit)
+                return refuse_too_large(r);
+            if (r->body_kind == BODY_UPLOAD && reserve_body(r, (size_t)n) != 0)
+                return refuse_busy(r, "too many uploads are being received at once");
+        }
+    }
+    return MHD_YES;
+}
+
+/* A chunk of body arrived. */
+static enum MHD_Result receive(http_req *r, const char *data, size_t n)
+{
+    http_server *s = r->srv;
+    r->bytes_in += n;
+    if (r->responded)
+        return MHD_YES; /* already answered (refused): discard */
+    if (s->cfg.request_timeout_s > 0 && http_now() - r->t_start > s->cfg.request_timeout_s) {
+        snprintf(r->note, sizeof r->note, "body still arriving after %d s: connection closed",
+                 s->cfg.request_timeout_s);
+        return MHD_NO;
+    }
+    if (r->body_len + n > r->body_limit) {
+        /* No Content-Length (chunked) or a client sending more than it declared. */
+        free(r->body);
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+        refuse_too_large(r);
+        return r->responded ? MHD_YES : MHD_NO;
+    }
+    if (r->body_kind == BODY_NONE)
+        return MHD_YES; /* not used: count it, keep nothing */
+    if (r->body_len + n > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 64 * 1024;
+        while (cap < r->body_len + n)
+            cap *= 2;
+        if (cap > r->body_limit)
+            cap = r->body_limit;
+        if (r->body_kind == BODY_UPLOAD && cap > r->body_reserved && reserve_body(r, cap - r->body_reserved) != 0) {
+            refuse_busy(r, "too many uploads are being received at once");
+            return r->responded ? MHD_YES : MHD_NO;
+        }
+        unsigned char *p = realloc(r->body, cap);
+        if (!p) {
+            snprintf(r->note, sizeof r->note, "out of memory receiving %zu bytes", cap);
+            return MHD_NO;
+        }
+        r->body = p;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    return MHD_YES;
+}
+
+/* The body is complete: run the handler. */
+static enum MHD_Result dispatch(http_req *r)
+{
+    if (r->responded)
+        return MHD_YES;
+    enum MHD_Result res;
+    if (!r->handler && r->allow)
+        res = refuse(r, 405, "method_not_allowed", "this address does not take that method");
+    else if (!r->handler)
+        res = handle_not_found(r);
+    else
+        res = r->handler(r);
+    if (!r->responded) {
+        http_log(r->srv, "internal error: %s %s produced no answer", r->method, r->url);
+        res = http_api_error(r, 500, "internal", "the request could not be answered");
+    }
+    return res;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    http_server *s = cls;
+    if (!*con_cls)
+        return begin(s, conn, url, method, con_cls);
+    http_req *r = *con_cls;
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        return receive(r, upload_data, n);
+    }
+    return dispatch(r);
+}
+
+/* Printable copy of a path for the log (client bytes never reach it raw). */
+static void log_safe(char *out, size_t size, const char *in)
+{
+    size_t o = 0;
+    for (; in && *in && o + 1 < size; in++) {
+        unsigned char c = (unsigned char)*in;
+        out[o++] = (c < 0x20 || c == 0x7f || c == '"') ? '?' : (char)c;
+    }
+    out[o] = '\0';
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    http_server *s = cls;
+    http_req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    double secs = http_now() - r->t_start;
+    char ip[INET6_ADDRSTRLEN] = "-";
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip, sizeof ip);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip, sizeof ip);
+    }
+    static const char *const ends[] = {"", " (connection error)", " (timed out)", " (server shutdown)",
+                                       " (read error)", " (client went away)"};
+    const char *end = (unsigned)toe < sizeof ends / sizeof ends[0] ? ends[toe] : " (aborted)";
+    char path[256];
+    log_safe(path, sizeof path, r->url);
+    http_log(s, "%s %s %s %d %zu %zu %.1fms%s%s%s", ip, r->method, path, r->responded ? r->status : 0, r->bytes_in,
+             r->bytes_out, secs * 1000.0, r->note[0] ? " " : "", r->note, end);
+    metrics_request(s->metrics, (int)r->route, r->responded ? r->status : 0, secs, r->bytes_in, r->bytes_out);
+    if (r->body_reserved)
+        atomic_fetch_sub(&s->body_held, r->body_reserved);
+    free(r->body);
+    free(r);
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* MHD's own messages (bind failures, ...) go to the log; during start-up the
+ * last one is kept for the error message. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    http_server *s = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    if (!s->daemon)
+        snprintf(s->notes[SERVER_MAX_NOTES - 1], sizeof s->notes[0], "%s", msg);
+    http_log(s, "libmicrohttpd: %s", msg);
+}
+
+/* ---- start and stop ---- */
+
+static void free_parts(http_server *s)
+{
+    pool_free(s->pool);
+    history_close(s->hist);
+    store_free(s->store);
+    registry_free(s->reg);
+    metrics_free(s->metrics);
+    free(s);
+}
+
+http_server *http_server_start(const http_config *cfg, cd_err *err)
+{
+    http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        cd_err_set(err, CD_ERR_NOMEM, "out of memory starting the server");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    s->cfg.host = keep(s->host_buf, sizeof s->host_buf, cfg->host, "127.0.0.1");
+    s->cfg.models_dir = keep(s->models_buf, sizeof s->models_buf, cfg->models_dir, "models");
+    s->cfg.upload_dir = keep(s->upload_buf, sizeof s->upload_buf, cfg->upload_dir, "saveimages");
+    s->cfg.db_path = keep(s->db_buf, sizeof s->db_buf, cfg->db_path, "catdog.db");
+    if (!s->cfg.max_upload)
+        s->cfg.max_upload = HTTP_DEFAULT_MAX_UPLOAD;
+    if (s->cfg.threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        s->cfg.threads = n > 0 ? (int)n : 1;
+    }
+    if (s->cfg.queue <= 0)
+        s->cfg.queue = 8 * s->cfg.threads;
+    if (s->cfg.max_connections <= 0)
+        s->cfg.max_connections = 256;
+    if (s->cfg.timeout_s <= 0)
+        s->cfg.timeout_s = 30;
+    if (s->cfg.request_timeout_s <= 0)
+        s->cfg.request_timeout_s = 120;
+    s->body_budget = 32 * (s->cfg.max_upload + MULTIPART_OVERHEAD);
+    atomic_init(&s->body_held, 0);
+    atomic_init(&s->in_flight, 0);
+    atomic_init(&s->stopping, 0);
+    find_assets(s, cfg->assets_dir);
+
+    /* One inference thread per session: the pool supplies the parallelism. */
+    predictor_opts popts;
+    memset(&popts, 0, sizeof popts);
+    popts.threads = 1;
+    popts.backend = s->cfg.backend;
+    popts.max_pixels = s->cfg.max_pixels;
+    s->reg = registry_load(s->cfg.models_dir, &popts, cfg->embedded, err);
+    if (!s->reg)
+        goto fail;
+    if (s->reg->transfer_off[0])
+        add_note(s, "%s", s->reg->transfer_off);
+    s->store = store_new(s->cfg.upload_dir, err);
+    if (!s->store)
+        goto fail;
+    int stale = store_remove_stale(s->store);
+    if (stale > 0)
+        add_note(s, "removed %d unfinished upload(s) left in %s by an earlier crash", stale, s->cfg.upload_dir);
+    s->hist = history_open(s->cfg.db_path, err);
+    if (!s->hist)
+        goto fail;
+    char abs_upload[PATH_MAX];
+    if (realpath(s->cfg.upload_dir, abs_upload) && history_set_meta(s->hist, "upload_dir", abs_upload, err) != 0)
+        goto fail;
+    s->metrics = metrics_new(routes_metric_names(), ROUTE_COUNT, err);
+    if (!s->metrics)
+        goto fail;
+    s->pool = pool_new(s->reg, s->cfg.threads, s->cfg.queue, err);
+    if (!s->pool)
+        goto fail;
+
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", s->cfg.port);
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    int gai = getaddrinfo(s->cfg.host, portstr, &hints, &ai);
+    if (gai != 0 || !ai) {
+        cd_err_set(err, CD_ERR_INVALID, "cannot resolve --host %s: %s", s->cfg.host, gai_strerror(gai));
+        goto fail;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->cfg.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(2 * 1024 * 1024), MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->daemon) {
+        cd_err_set(err, CD_ERR_IO, "cannot listen on %s:%d: %s", s->cfg.host, s->cfg.port,
+                   s->notes[SERVER_MAX_NOTES - 1][0] ? s->notes[SERVER_MAX_NOTES - 1] : "libmicrohttpd refused");
+        goto fail;
+    }
+    s->notes[SERVER_MAX_NOTES - 1][0] = '\0';
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : s->cfg.port;
+    return s;
+
+fail:
+    free_parts(s);
+    return NULL;
+}
+
+int http_server_port(const http_server *s)
+{
+    return s->port;
+}
+
+const char *http_server_note(const http_server *s, int i)
+{
+    return i >= 0 && i < s->n_notes ? s->notes[i] : NULL;
+}
+
+const registry *http_server_models(const http_server *s)
+{
+    return s->reg;
+}
+
+void http_server_stop(http_server *s, int grace_s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stopping, 1);
+    MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
+    /* Requests already started (an upload being received or classified) finish. */
+    double until = http_now() + (grace_s > 0 ? grace_s : 0);
+    while (atomic_load(&s->in_flight) > 0 && http_now() < until)
+        usleep(10 * 1000);
+    int left = atomic_load(&s->in_flight);
+    if (left > 0)
+        http_log(s, "shutdown: %d request(s) still running after %d s; closing them", left, grace_s);
+    MHD_stop_daemon(s->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    free_parts(s);
+}

@@ -1,0 +1,156 @@
+/*
+ * server.h - what the server's own files share (not for outside use; the
+ * public face is http_server.h): the server object, the per-request record,
+ * the route table, and the response helpers every handler uses.
+ *
+ * Request life: server.c creates an http_req on the first callback, matches the
+ * route, reads the body (bounded: the route decides the limit), calls the
+ * route's handler once the body is complete, and on completion logs one line,
+ * counts it in the metrics and frees the record.  A handler answers by calling
+ * exactly one http_respond* function and returning its result.
+ */
+#ifndef CATDOG_WEB_SERVER_H
+#define CATDOG_WEB_SERVER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "web/history.h"
+#include "web/http_server.h"
+#include "web/i18n.h"
+#include "web/metrics.h"
+#include "web/pool.h"
+#include "web/registry.h"
+#include "web/store.h"
+#include "web/strbuf.h"
+
+#define SERVER_MAX_NOTES 8
+#define SMALL_FORM_MAX (16 * 1024)       /* urlencoded forms: feedback, language */
+#define MULTIPART_OVERHEAD (64 * 1024)   /* room for part headers and other fields */
+
+typedef enum route_id {
+    ROUTE_ROOT,
+    ROUTE_TEMPLATE,
+    ROUTE_TEMPLATE_UPLOAD,
+    ROUTE_UPLOAD_FILE,
+    ROUTE_ERROR,
+    ROUTE_HISTORY,
+    ROUTE_FEEDBACK,
+    ROUTE_PHOTO,
+    ROUTE_THUMB,
+    ROUTE_STATIC,
+    ROUTE_FAVICON,
+    ROUTE_API_PREDICT,
+    ROUTE_API_MODELS,
+    ROUTE_API_HISTORY,
+    ROUTE_HEALTHZ,
+    ROUTE_METRICS,
+    ROUTE_OTHER,   /* no such page (404) */
+    ROUTE_COUNT
+} route_id;
+
+typedef enum body_kind {
+    BODY_NONE,     /* GET-like: a body is not expected (a small one is read and ignored) */
+    BODY_FORM,     /* small urlencoded form, up to SMALL_FORM_MAX */
+    BODY_UPLOAD    /* a photo: multipart or raw, up to max_upload (+ multipart overhead) */
+} body_kind;
+
+struct http_server {
+    http_config cfg;           /* strings point into the *_buf copies below */
+    char host_buf[256], models_buf[1024], upload_buf[1024], db_buf[1024], assets_buf[1024];
+    struct MHD_Daemon *daemon;
+    int port;
+    registry *reg;
+    pool *pool;
+    store *store;
+    history *hist;
+    metrics *metrics;
+    int have_materialize;      /* node_modules/materialize-css found */
+    size_t body_budget;        /* bytes of request bodies held at once, at most */
+    atomic_size_t body_held;
+    atomic_int in_flight;
+    atomic_int stopping;
+    char notes[SERVER_MAX_NOTES][640];
+    int n_notes;
+};
+
+typedef struct http_req http_req;
+typedef enum MHD_Result (*http_handler)(http_req *r);
+
+struct http_req {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;        /* borrowed from MHD */
+    const char *url;           /* borrowed from MHD (path, already unescaped) */
+    route_id route;
+    const char *tail;          /* the part of the path after a prefix route ("/upload/<tail>") */
+    http_handler handler;
+    body_kind body_kind;
+    double t_start;
+    /* body */
+    unsigned char *body;
+    size_t body_len, body_cap, body_limit, body_reserved;
+    size_t bytes_in;
+    int body_too_large;
+    /* response */
+    int status;
+    size_t bytes_out;
+    int responded;
+    i18n_lang lang;
+    int set_lang_cookie;       /* 1 = send Set-Cookie: lang=... */
+    const char *retry_after;   /* seconds, for 503 */
+    const char *allow;         /* for 405 */
+    const char *cache_control; /* NULL = no-store */
+    char note[160];            /* appended to the log line (verdict, refusal reason) */
+};
+
+/* --- routes.c --- */
+/* Finds the route for method + path; *tail gets the rest of a prefix route.
+ * Returns the handler (NULL for ROUTE_OTHER), sets *id, *body and *method_ok
+ * (0 when the path exists but not for this method: answer 405 with *allow). */
+http_handler routes_match(const char *method, const char *url, route_id *id, const char **tail, body_kind *body,
+                          int *method_ok, const char **allow);
+const char *const *routes_metric_names(void);
+
+/* --- response.c --- */
+enum MHD_Result http_respond(http_req *r, int status, const char *content_type, const void *data, size_t len);
+/* Sends b's bytes (a 500 when b failed) and frees b. */
+enum MHD_Result http_respond_strbuf(http_req *r, int status, const char *content_type, strbuf *b);
+/* Sends j as JSON and releases it (a 500 when it cannot be encoded). */
+enum MHD_Result http_respond_json(http_req *r, int status, json_t *j);
+/* {"error":{"code":..,"message":..}} with status. */
+enum MHD_Result http_api_error(http_req *r, int status, const char *code, const char *message);
+enum MHD_Result http_redirect(http_req *r, int status, const char *location);
+const char *http_query(http_req *r, const char *key);
+const char *http_header(http_req *r, const char *key);
+double http_now(void);
+/* Writes one line to the server log (thread-safe, no trailing newline needed). */
+void http_log(http_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --- handler files --- */
+enum MHD_Result handle_root(http_req *r);
+enum MHD_Result handle_template(http_req *r);
+enum MHD_Result handle_template_upload(http_req *r);
+enum MHD_Result handle_upload_file(http_req *r);
+enum MHD_Result handle_error_page(http_req *r);
+enum MHD_Result handle_history(http_req *r);
+enum MHD_Result handle_feedback(http_req *r);
+enum MHD_Result handle_photo(http_req *r);
+enum MHD_Result handle_thumb(http_req *r);
+enum MHD_Result handle_static(http_req *r);
+enum MHD_Result handle_favicon(http_req *r);
+enum MHD_Result handle_api_predict(http_req *r);
+enum MHD_Result handle_api_models(http_req *r);
+enum MHD_Result handle_api_history(http_req *r);
+enum MHD_Result handle_healthz(http_req *r);
+enum MHD_Result handle_metrics(http_req *r);
+enum MHD_Result handle_not_found(http_req *r);
+
+/* A refused request of a page route: the help page with the reason and status.
+ * For API routes use http_api_error. */
+enum MHD_Result http_refuse_page(http_req *r, int status, const char *code, const char *detail);
+
+#endif

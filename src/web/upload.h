@@ -1,0 +1,77 @@
+/*
+ * upload.h - what happens to a photo between the request and the answer,
+ * shared by the page (POST /template/upload, GET /upload/<file>) and the API
+ * (POST /api/v1/predict):
+ *
+ *   extract   the one photo of the request: the multipart field `inputfile`
+ *             (exactly one file), or a raw body with Content-Type image/jpeg,
+ *             image/png or image/webp (API only); plus the `model` choice.
+ *   classify  checks it by content (JPEG/PNG/WebP magic), runs each chosen
+ *             model through the worker pool (corrupt/truncated -> 422, too many
+ *             pixels -> 413, queue full -> 503),
+ *   store     keeps it as <sha256>.<ext> (disk full -> 507, nothing partial),
+ *   record    adds one history row per model.  A database failure does not cost
+ *             the user the verdict: it is logged and counted, and the answer goes out.
+ *
+ * Refusals come back as an upload_failure: the HTTP status, the API error code
+ * (also the key of the page's translated reason) and a message.
+ */
+#ifndef CATDOG_WEB_UPLOAD_H
+#define CATDOG_WEB_UPLOAD_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+#include "predict/predictor.h"
+#include "web/registry.h"
+#include "web/server.h"
+
+typedef struct upload_failure {
+    int status;            /* 400, 413, 415, 422, 500, 503, 507 */
+    const char *code;      /* "no_file", "empty_file", "not_an_image", ... (static) */
+    char message[CD_ERR_MSG_MAX];
+} upload_failure;
+
+typedef struct upload_photo {
+    const unsigned char *bytes;   /* borrowed: the request body or a file buffer */
+    size_t len;
+    char name[256];               /* the client's name, sanitised (upload_sanitize_name) */
+    char model[32];               /* the `model` form field or ?model=, "" = default */
+} upload_photo;
+
+typedef struct upload_verdict {
+    int model;                    /* index in the registry */
+    prediction pred;
+    long long history_id;         /* -1 when the database did not take the row */
+} upload_verdict;
+
+typedef struct upload_result {
+    char sha256[65];
+    char file[STORE_NAME_MAX + 1];   /* stored file name */
+    int existed;                     /* 1 = the same photo was stored before */
+    int n;
+    upload_verdict v[REGISTRY_MAX];
+    int db_failed;                   /* 1 = verdicts given but not recorded */
+} upload_result;
+
+/* Finds the photo in r's body.  allow_raw: accept a raw image body (API).
+ * Returns 0 or -1 with f filled. */
+int upload_extract(http_req *r, int allow_raw, upload_photo *photo, upload_failure *f);
+
+/* Turns a model choice ("", "binary", "transfer", "both") into registry
+ * indices.  allow_both: the page may ask for both.  Returns 0 or -1 (400
+ * unknown_model, 404 model_not_loaded). */
+int upload_pick_models(const registry *reg, const char *choice, int allow_both, int *idx, int *n,
+                       upload_failure *f);
+
+/* Classifies, stores (unless already_stored names the file) and records.
+ * Returns 0 or -1 with f filled. */
+int upload_process(http_server *s, const upload_photo *photo, const int *models, int n_models,
+                   const char *already_stored, upload_result *res, upload_failure *f);
+
+/* The client's file name made safe to keep and show: the last path component,
+ * no control characters, valid UTF-8 (bad bytes become '?'), at most out_size-1
+ * bytes cut at a character boundary; "upload" when nothing is left. */
+void upload_sanitize_name(const char *in, char *out, size_t out_size);
+
+#endif

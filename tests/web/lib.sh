@@ -1,0 +1,152 @@
+# lib.sh - helpers shared by the scripted web tests (tests/web/test_*.sh).
+# Sourced, not run.  ctest sets CATDOG_BIN (the program) and CATDOG_SOURCE_DIR.
+#
+# Each test gets a scratch folder ($WORK, removed at exit), a random-weights
+# model made by web_test_fixtures (built next to the program), and starts
+# `catdog serve --port 0` itself; the port comes from the line the server
+# prints.  Servers bind 127.0.0.1 only and are stopped at exit.
+# Exit 77 = skipped (ctest reports it as such).
+
+set -euo pipefail
+
+: "${CATDOG_BIN:?CATDOG_BIN must name the catdog program}"
+: "${CATDOG_SOURCE_DIR:?CATDOG_SOURCE_DIR must name the source tree}"
+BUILD_DIR=$(cd "$(dirname "$CATDOG_BIN")" && pwd)
+FIXTURES="$BUILD_DIR/web_test_fixtures"
+SHARED=${CATDOG_SHARED:-$CATDOG_SOURCE_DIR/../shared}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/catdog-webtest.XXXXXX")
+SERVER_PID=""
+PORT=""
+BASE=""
+# Extra serve options; "--backend ref" is added when the build has no oneDNN backend yet.
+BACKEND_ARGS=()
+N_CHECKS=0
+
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+skip() { echo "SKIP: $*"; exit 77; }
+
+fail() {
+    echo "FAIL: $*" >&2
+    if [ -s "$WORK/server.err" ]; then
+        echo "--- last lines of the server log:" >&2
+        tail -n 15 "$WORK/server.err" >&2
+    fi
+    exit 1
+}
+
+ok() { N_CHECKS=$((N_CHECKS + 1)); echo "ok $N_CHECKS - $*"; }
+
+require_tools() {
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 || skip "'$t' is not installed (needed by this test)"
+    done
+}
+
+# make_model DIR: a random-weights binary.h5 in DIR (skips when the pipeline cannot make one).
+make_model() {
+    mkdir -p "$1"
+    [ -x "$FIXTURES" ] || skip "$FIXTURES was not built"
+    "$FIXTURES" model "$1/binary.h5" 2>"$WORK/fixture.err" ||
+        skip "cannot make a test model: $(cat "$WORK/fixture.err")"
+}
+
+# photo jpeg|png W H SEED -> prints the path of a new photo in $WORK/photos.
+photo() {
+    mkdir -p "$WORK/photos"
+    local out="$WORK/photos/$1-$2x$3-$4.$1"
+    [ -f "$out" ] || "$FIXTURES" "$1" "$2" "$3" "$4" "$out" || fail "cannot make photo $out"
+    echo "$out"
+}
+
+# start_server [serve options...]: starts catdog serve with $MODELS, $WORK/up,
+# $WORK/catdog.db and the given options; sets SERVER_PID, PORT, BASE.
+start_server() {
+    local tries=0
+    while :; do
+        : >"$WORK/server.out"
+        "$CATDOG_BIN" serve --port 0 --models "${MODELS:-$WORK/models}" --upload-dir "$WORK/up" \
+            --db "$WORK/catdog.db" ${BACKEND_ARGS[@]+"${BACKEND_ARGS[@]}"} "$@" \
+            >"$WORK/server.out" 2>>"$WORK/server.err" &
+        SERVER_PID=$!
+        local i
+        for i in $(seq 1 600); do
+            if grep -q "listening on" "$WORK/server.out" 2>/dev/null; then
+                PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$WORK/server.out" | head -n 1)
+                BASE="http://127.0.0.1:$PORT"
+                [ -n "$PORT" ] || fail "cannot read the port from: $(cat "$WORK/server.out")"
+                return 0
+            fi
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+        if [ $tries -eq 0 ] && grep -q "backend not built" "$WORK/server.err"; then
+            echo "# this build has no oneDNN backend yet: serving with --backend ref"
+            BACKEND_ARGS=(--backend ref)
+            tries=1
+            continue
+        fi
+        fail "the server did not start"
+    done
+}
+
+# stop_server [SIGNAL]: stops the server (SIGTERM by default) and checks it exits 0.
+stop_server() {
+    local sig=${1:-TERM}
+    [ -n "$SERVER_PID" ] || return 0
+    kill -"$sig" "$SERVER_PID"
+    local rc=0
+    wait "$SERVER_PID" || rc=$?
+    SERVER_PID=""
+    [ "$sig" != TERM ] || [ $rc -eq 0 ] || fail "the server exited with status $rc after SIGTERM"
+}
+
+# req METHOD PATH [curl options...]: sets STATUS, writes the body to $WORK/body
+# and the headers to $WORK/headers.
+req() {
+    local method=$1 path=$2
+    shift 2
+    local how=(-X "$method")
+    [ "$method" != HEAD ] || how=(--head)
+    STATUS=$(curl -s --max-time 60 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' "${how[@]}" "$@" "$BASE$path") || true
+}
+
+expect_status() {
+    [ "$STATUS" = "$1" ] || fail "$2: expected status $1, got $STATUS; body: $(head -c 400 "$WORK/body")"
+}
+
+body_has() {
+    grep -qF -- "$1" "$WORK/body" || fail "$2: the answer lacks '$1'; body: $(head -c 600 "$WORK/body")"
+}
+
+body_lacks() {
+    ! grep -qF -- "$1" "$WORK/body" || fail "$2: the answer should not contain '$1'"
+}
+
+header_has() {
+    grep -qi -- "$1" "$WORK/headers" || fail "$2: no header matching '$1'; headers: $(cat "$WORK/headers")"
+}
+
+# json EXPR [FILE]: evaluates a Python expression over the JSON in FILE
+# ($WORK/body by default), bound to `j`; prints the result.
+json() {
+    python3 -c 'import json,sys; j=json.load(open(sys.argv[2])); r=eval(sys.argv[1]); print(json.dumps(r) if isinstance(r,(dict,list)) else r)' \
+        "$1" "${2:-$WORK/body}"
+}
+
+# json_check EXPR WHAT [FILE]: fails unless the Python expression over `j` is true.
+json_check() {
+    local f=${3:-$WORK/body}
+    [ "$(json "bool($1)" "$f")" = True ] || fail "$2: $1 is false for $(head -c 600 "$f")"
+}
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
