@@ -133,16 +133,12 @@ out:
     return rc;
 }
 
-typedef struct grad_ctx {
-    const runner *r;
-} grad_ctx;
-
-static const tensor *runner_grad(const void *ctx, int layer, int param)
+const tensor *train_runner_grad(const void *ctx, int layer, int param)
 {
-    return runner_param_grad(((const grad_ctx *)ctx)->r, layer, param);
+    return runner_param_grad((const runner *)ctx, layer, param);
 }
 
-static double now_s(void)
+double train_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -185,20 +181,19 @@ int train_benchmark(model *m, int batch, int steps, const optim_opts *oo, runner
     ro.seed = 1;
     if (!(r = runner_new(m, batch, &ro, err)) || !(o = optim_new(m, oo, err)))
         goto out;
-    grad_ctx gc = {r};
     double t0 = 0.0;
     for (int i = 0; i < steps + 2; i++) {
         if (i == 2)
-            t0 = now_s();
+            t0 = train_now();
         size_t correct = 0;
         if (runner_forward(r, x, batch, logits, err) < 0)
             goto out;
         train_batch_loss(logits, y, batch, k, grad, onehot, &correct);
-        if (runner_backward(r, grad, err) < 0 || optim_step(o, m, runner_grad, &gc, err) < 0)
+        if (runner_backward(r, grad, err) < 0 || optim_step(o, m, train_runner_grad, r, err) < 0)
             goto out;
         runner_params_changed(r);
     }
-    double dt = now_s() - t0;
+    double dt = train_now() - t0;
     *s_per_step = dt / steps;
     *images_per_s = (double)batch * steps / dt;
     rc = 0;

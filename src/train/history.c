@@ -217,10 +217,11 @@ static void panel(FILE *f, const history *h, int ox, const char *title, row_get 
                 fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", SX(h->rows[i].epoch),
                         SY(fmin(fmax(v, ya.lo), ya.hi)), colors[k]);
         }
-        double ly = y1 + 16 + 16 * k;
+        /* legend above the frame, right-aligned, so it never hides a curve */
+        double lx = x1 - 190 + 95 * k, ly = 22;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n",
-                x1 - 110, ly - 4, x1 - 90, ly - 4, colors[k]);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%s</text>\n", x1 - 85, ly,
+                lx, ly - 4, lx + 20, ly - 4, colors[k]);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%s</text>\n", lx + 25, ly,
                 k == 0 ? "training" : "validation");
     }
 #undef SX

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "engine/arch.h"
@@ -73,13 +72,6 @@ void train_sibling_path(const char *out_path, const char *suffix, char *buf, siz
         }
     }
     snprintf(buf, n, "%.*s%s", (int)len, out_path, suffix);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ---- output files ---- */
@@ -331,15 +323,6 @@ static void restore_best(session *s)
         }
 }
 
-typedef struct grad_ctx {
-    const runner *r;
-} grad_ctx;
-
-static const tensor *runner_grad(const void *ctx, int layer, int param)
-{
-    return runner_param_grad(((const grad_ctx *)ctx)->r, layer, param);
-}
-
 /* The dropout stream of epoch e: a fixed function of the seed, so a resumed run
  * draws the same masks as an uninterrupted one. */
 static unsigned long long epoch_seed(unsigned long long seed, int epoch)
@@ -372,7 +355,6 @@ static int run_epoch_steps(session *s, int e, double t0, double *loss_out, doubl
     if (!r)
         return -1;
     int rc = -1;
-    grad_ctx gc = {r};
     train_progress p = {0};
     p.event = TRAIN_EV_STEP;
     p.epoch = e + 1;
@@ -399,7 +381,7 @@ static int run_epoch_steps(session *s, int e, double t0, double *loss_out, doubl
                        "epoch %d step %zu: the loss became %g (try a smaller --lr)", e + 1, step, l);
             goto out;
         }
-        if (runner_backward(r, s->grad, err) < 0 || optim_step(s->opt, s->m, runner_grad, &gc, err) < 0)
+        if (runner_backward(r, s->grad, err) < 0 || optim_step(s->opt, s->m, train_runner_grad, r, err) < 0)
             goto out;
         runner_params_changed(r);
         loss_sum += l * n;
@@ -408,7 +390,7 @@ static int run_epoch_steps(session *s, int e, double t0, double *loss_out, doubl
         p.step = step;
         p.loss = loss_sum / (double)seen;
         p.accuracy = (double)correct / (double)seen;
-        p.seconds = now_s() - t0;
+        p.seconds = train_now() - t0;
         emit(s, &p);
         if (o->stop && *o->stop) {
             rc = 1;
@@ -450,7 +432,7 @@ static int run_epochs(session *s, cd_err *err)
             s->st.lr = cosine_lr(s, e);
             optim_set_lr(s->opt, s->st.lr);
         }
-        double t0 = now_s();
+        double t0 = train_now();
         train_progress p = {0};
         p.event = TRAIN_EV_EPOCH_BEGIN;
         p.epoch = e + 1;
@@ -478,7 +460,7 @@ static int run_epochs(session *s, cd_err *err)
             return save_last(s, err);
         }
         /* The epoch is complete: update the loop state, then save. */
-        history_row row = {e + 1, loss, acc, ev.loss, ev.accuracy, optim_lr(s->opt), now_s() - t0};
+        history_row row = {e + 1, loss, acc, ev.loss, ev.accuracy, optim_lr(s->opt), train_now() - t0};
         if (history_append(&s->hist, &row, err) < 0)
             return -1;
         s->st.epochs_done = e + 1;
@@ -523,7 +505,7 @@ static int run_epochs(session *s, cd_err *err)
         p.accuracy = acc;
         p.val_loss = ev.loss;
         p.val_accuracy = ev.accuracy;
-        p.seconds = now_s() - t0;
+        p.seconds = train_now() - t0;
         p.lr = used_lr;
         p.next_lr = s->st.lr;
         p.improved = improved;
@@ -606,7 +588,7 @@ static int check_opts(const train_opts *o, cd_err *err)
 
 int train_run(const train_opts *o, train_result *res, cd_err *err)
 {
-    double t_start = now_s();
+    double t_start = train_now();
     memset(res, 0, sizeof *res);
     res->best_val_loss = HUGE_VAL;
     if (check_opts(o, err) < 0)
@@ -660,6 +642,10 @@ int train_run(const train_opts *o, train_result *res, cd_err *err)
     emit(&s, &p);
     if (run_epochs(&s, err) < 0)
         goto out;
+    /* (Re)written here too so that a resume that trained nothing (test evaluation
+     * only) still leaves the chart. */
+    if (s.hist.n > 0 && save_history(&s, err) < 0)
+        goto out;
     if (!res->interrupted && run_test(&s, err) < 0)
         goto out;
     rc = 0;
@@ -678,6 +664,6 @@ out:
     if (s.out_created && !s.out_written && !s.have_best)
         unlink(o->out_path);
     session_free(&s);
-    res->seconds = now_s() - t_start;
+    res->seconds = train_now() - t_start;
     return rc;
 }

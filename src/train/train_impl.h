@@ -23,4 +23,11 @@ double train_batch_loss(const float *logits, const float *y, int n, int k, float
 int train_eval_pass(runner *r, dataset_iter *it, int epoch, int batch, int k, int want_auc,
                     const volatile sig_atomic_t *stop, train_eval *out, cd_err *err);
 
+/* optim_grad_fn over a runner: ctx is the (const runner *); gradients as
+ * runner_param_grad gives them. */
+const tensor *train_runner_grad(const void *ctx, int layer, int param);
+
+/* Monotonic seconds, for epoch times and the benchmark. */
+double train_now(void);
+
 #endif
