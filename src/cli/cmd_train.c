@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "engine/arch.h"
 #include "train/train.h"
+#include "transfer/transfer_train.h"
 
 /* Set by SIGINT; the library polls it through train_opts.stop.  A signal
  * handler can only reach a file-scope variable: the one global in this room. */
@@ -39,7 +40,8 @@ static void usage(FILE *out)
           "Ctrl-C stops after the current step and saves the resume checkpoint.\n"
           "\n"
           "Options:\n"
-          "  -a, --arch NAME          built-in architecture: binary (default), vgg16, squeezenet\n"
+          "  -a, --arch NAME          built-in architecture: binary (default), vgg16, squeezenet;\n"
+          "                           or transfer: a pretrained backbone and a head (see below)\n"
           "  -d, --data DIR           dataset folder with train/ and validation/ (required)\n"
           "  -o, --out FILE           best model, Keras .h5 (required)\n"
           "  -e, --epochs N           total epochs (default 30)\n"
@@ -65,7 +67,17 @@ static void usage(FILE *out)
           "      --backend NAME       dnnl (default, fast) or ref (plain C)\n"
           "      --benchmark STEPS    time STEPS training steps on random images, print images/s\n"
           "  -q, --quiet              only the epoch lines\n"
-          "  -h, --help               show this help\n",
+          "  -h, --help               show this help\n"
+          "Transfer learning (--arch transfer; FILE then holds the head and names the backbone):\n"
+          "      --backbone NAME      squeezenet (default) or vgg16, ImageNet weights\n"
+          "      --weights FILE       the backbone's weights file (default: searched in\n"
+          "                           $CATDOG_WEIGHTS_DIR, ~/.keras/models, ./weights, ../shared/weights)\n"
+          "      --head SPEC          gap|gmp|gapgmp|flatten, then dense=N, dropout=R, input-dropout=R\n"
+          "                           (default gap,dense=256,dropout=0.5)\n"
+          "      --feature-cache DIR  keep the backbone's features in DIR for later runs\n"
+          "      --fine-tune N        unfreeze the last N backbone blocks (not implemented yet)\n"
+          "  --img-size defaults to the backbone's (squeezenet 224, vgg16 150); of the\n"
+          "  augmentations only flip applies (each photo's features are cached as is and flipped).\n",
           out);
 }
 
@@ -228,12 +240,53 @@ static int run_benchmark(const train_opts *o, int steps)
     return 0;
 }
 
+static void on_features(const char *part, size_t done, size_t total, int from_cache, void *ctx)
+{
+    (void)ctx;
+    size_t every = total / 10 ? total / 10 : 1;
+    if (from_cache)
+        printf("Features of %s: %zu images from the cache.\n", part, total);
+    else if (done == total || done % every < 32)
+        printf("Features of %s: %zu/%zu images.\n", part, done, total);
+    fflush(stdout);
+}
+
+/* --arch transfer: the backbone's features once, then the head (transfer/). */
+static int run_transfer(train_opts *o, transfer_opts *t)
+{
+    cd_err err;
+    cd_err_clear(&err);
+    t->extract_progress = on_features;
+    transfer_result r;
+    int rc = transfer_train(o, t, &r, &err);
+    signal(SIGINT, SIG_DFL);
+    if (rc < 0)
+        return cli_fail("train: %s", err.msg);
+    if (r.train.interrupted) {
+        printf("Interrupted.%s\n", t->cache_dir ? " The feature cache keeps the splits finished so far." : "");
+        return 130;
+    }
+    char ts[32];
+    fmt_time(r.train.seconds, ts, sizeof ts);
+    printf("Backbone features: %zu forward passes in %.1f s; head training %.1f s; total %s.\n",
+           r.extracted_images, r.extract_seconds, r.head_seconds, ts);
+    if (r.train.best_epoch > 0)
+        printf("Best epoch %d: val_loss %.4f, val_acc %.4f; saved %s (history %s, %s).\n",
+               r.train.best_epoch, r.train.best_val_loss, r.train.best_val_accuracy, o->out_path,
+               r.train.history_path, r.train.svg_path);
+    if (r.train.has_test)
+        printf("Test accuracy %.4f, AUC %.4f on %zu images; with flip averaging %.4f, AUC %.4f.\n",
+               r.train.test_accuracy, r.train.test_auc, r.train.test_n, r.test_accuracy_tta,
+               r.test_auc_tta);
+    return 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     enum {
         OPT_IMG = 256, OPT_OPT, OPT_LR, OPT_MOM, OPT_NEST, OPT_WD, OPT_AUG, OPT_SEED, OPT_THREADS,
         OPT_WORKERS, OPT_CACHE, OPT_NOCACHE, OPT_ES, OPT_SCHED, OPT_PF, OPT_PP, OPT_MINLR, OPT_RESUME,
-        OPT_BACKEND, OPT_BENCH
+        OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT
     };
     static const struct option longopts[] = {
         {"arch", required_argument, NULL, 'a'},       {"data", required_argument, NULL, 'd'},
@@ -249,6 +302,9 @@ int cmd_train(int argc, char **argv)
         {"plateau-patience", required_argument, NULL, OPT_PP}, {"min-lr", required_argument, NULL, OPT_MINLR},
         {"resume", required_argument, NULL, OPT_RESUME}, {"backend", required_argument, NULL, OPT_BACKEND},
         {"benchmark", required_argument, NULL, OPT_BENCH}, {"quiet", no_argument, NULL, 'q'},
+        {"backbone", required_argument, NULL, OPT_BACKBONE}, {"weights", required_argument, NULL, OPT_WEIGHTS},
+        {"head", required_argument, NULL, OPT_HEAD}, {"feature-cache", required_argument, NULL, OPT_FCACHE},
+        {"fine-tune", required_argument, NULL, OPT_FT},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     train_opts o;
@@ -259,6 +315,9 @@ int cmd_train(int argc, char **argv)
     int nesterov = 0, bench_steps = 0;
     optim_kind kind = OPTIM_ADAM;
     view v = {isatty(STDOUT_FILENO), 0, 0, 0};
+    transfer_opts topts;
+    transfer_opts_defaults(&topts);
+    int img_given = 0;
     cd_err err;
     cd_err_clear(&err);
     int c;
@@ -280,6 +339,7 @@ int cmd_train(int argc, char **argv)
         case OPT_IMG:
             if (parse_int(optarg, 8, 1024, &o.img_size) < 0)
                 return cli_usage_error("train", "--img-size needs an integer 8..1024, not '%s'", optarg);
+            img_given = 1;
             break;
         case OPT_OPT:
             if (optim_kind_parse(optarg, &kind) < 0)
@@ -355,6 +415,17 @@ int cmd_train(int argc, char **argv)
             if (parse_int(optarg, 1, 1000000, &bench_steps) < 0)
                 return cli_usage_error("train", "--benchmark needs a positive number of steps, not '%s'", optarg);
             break;
+        case OPT_BACKBONE: topts.backbone = optarg; break;
+        case OPT_WEIGHTS: topts.weights_path = optarg; break;
+        case OPT_HEAD:
+            if (transfer_head_parse(optarg, &topts.head, &err) < 0)
+                return cli_usage_error("train", "--head: %s", err.msg);
+            break;
+        case OPT_FCACHE: topts.cache_dir = optarg; break;
+        case OPT_FT:
+            if (parse_int(optarg, 0, 100, &topts.fine_tune) < 0)
+                return cli_usage_error("train", "--fine-tune needs an integer 0..100, not '%s'", optarg);
+            break;
         case 'q': v.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         case ':': return cli_usage_error("train", "option '%s' needs a value", argv[optind - 1]);
@@ -389,6 +460,11 @@ int cmd_train(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
 
+    if (strcmp(o.arch, "transfer") == 0) {
+        if (!img_given)
+            o.img_size = 0; /* the backbone's own size */
+        return run_transfer(&o, &topts);
+    }
     train_result res;
     int rc = train_run(&o, &res, &err);
     signal(SIGINT, SIG_DFL);

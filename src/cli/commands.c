@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 /* One line per command; each is defined in cli/cmd_<name>.c. */
+int cmd_evaluate(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_split(int argc, char **argv);
@@ -17,6 +18,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_export_feedback(int argc, char **argv);
 
 const cli_command cli_commands[] = {
+    {"evaluate", "accuracy, AUC, log loss and speed over a folder of labelled photos", cmd_evaluate},
     {"predict", "tell whether photos show a cat or a dog", cmd_predict},
     {"version", "print the version and the libraries in use", cmd_version},
     {"split", "split labelled photos into train/validation/test folders", cmd_split},

@@ -88,8 +88,8 @@ static void flip_input(float *x, int h, int w, int c)
 static int load_input(const char *path, int s, cd_preprocess pre, float *dst, cd_err *err)
 {
     image_decode_opts dopts = {0};
-    dopts.hint_width = s;
-    dopts.hint_height = s;
+    dopts.hint_width = IMAGE_DECODE_HINT(s); /* as the predictor and the dataset iterator */
+    dopts.hint_height = IMAGE_DECODE_HINT(s);
     image img = {0}, rs = {0};
     if (image_decode_file(path, &dopts, &img, NULL, NULL, err) != 0)
         return -1;
@@ -206,7 +206,9 @@ int transfer_features_key(const char *weights_sha256, int img_size, transfer_poo
     char hex[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    snprintf(key, TRANSFER_KEY_MAX, "weights=%.64s size=%d pool=%s variants=%d n=%zu list=%s",
+    /* "decode=hint2x": images decoded as IMAGE_DECODE_HINT says (a cache made
+     * with another decoding is not reused). */
+    snprintf(key, TRANSFER_KEY_MAX, "decode=hint2x weights=%.64s size=%d pool=%s variants=%d n=%zu list=%s",
              weights_sha256, img_size, pool == TRANSFER_POOL_FLATTEN ? "flatten" : "gapgmp",
              variants, n, hex);
     return 0;

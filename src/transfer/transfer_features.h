@@ -8,14 +8,14 @@
  *                         average first), so one cache serves all three heads;
  *   flatten           ->  Flatten of the map (H*W*C floats per image).
  * Images are read as the predictor reads them (predict/predictor.h): decoded
- * with the input size as hint, resized (bilinear) to S x S, preprocessed as the
+ * with IMAGE_DECODE_HINT of the input size, resized (bilinear) to S x S, preprocessed as the
  * backbone wants; variant 1 is the same input flipped horizontally (the only
  * augmentation a cache of frozen features can hold exactly; it is also what
  * test-time augmentation averages).
  *
  * A cache can be saved to and loaded from a file (raw float32 with a small
- * header and a key: backbone weights' SHA-256, input size, pooling, variants and
- * a SHA-256 of the image list), so a second run on the same data skips
+ * header and a key: the decoding rule, backbone weights' SHA-256, input size,
+ * pooling, variants and a SHA-256 of the image list), so a second run on the same data skips
  * extraction.  A file whose key differs is not used (it is recomputed).
  */
 #ifndef CATDOG_TRANSFER_TRANSFER_FEATURES_H

@@ -1,8 +1,8 @@
 /*
  * pages.h - the HTML pages, written into a strbuf.
  *
- * Every page uses the same frame (page_begin/page_end): MaterializeCSS and the
- * program's own catdog.css/catdog.js, all from /static (nothing from outside;
+ * Every page uses the same frame (page_begin/page_end): MaterializeCSS's
+ * stylesheet and the program's own catdog.css/catdog.js, all from /static (nothing from outside;
  * the CSP forbids it anyway), a navigation bar with the language switch, and a
  * viewport meta so phones get a readable layout.  Pages work without
  * JavaScript: forms are plain posts, the probability bar is CSS.

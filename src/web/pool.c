@@ -39,10 +39,24 @@ struct pool {
     int n_workers;
 };
 
+/* One forward pass per session on a blank picture, so the first real photo
+ * does not pay for setting up the compute (primitive creation, buffers). */
+static void warm_up(worker *w)
+{
+    unsigned char px[16 * 16 * 3];
+    memset(px, 128, sizeof px);
+    image img = {16, 16, px};
+    for (int m = 0; m < w->p->reg->n; m++) {
+        prediction out;
+        predictor_classify_images(w->sessions[m], &img, 1, &out, NULL);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
     pool *p = w->p;
+    warm_up(w);
     for (;;) {
         pthread_mutex_lock(&p->lock);
         while (p->count == 0 && !p->stopping)

@@ -1,5 +1,8 @@
 /*
  * registry.c - loading the served models once (see registry.h).
+ *
+ * Files go through transfer_load, which composes a shipped transfer model
+ * (head only) with its backbone weights and reads any other Keras file as is.
  */
 #include "web/registry.h"
 
@@ -10,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "modelfile/keras.h"
+#include "transfer/transfer_model.h"
 
 predictor *registry_load_one(const char *dir, const char *file, const predictor_opts *opts,
                              registry_embedded_fn embedded, char *source, size_t source_size, cd_err *err)
@@ -18,19 +22,31 @@ predictor *registry_load_one(const char *dir, const char *file, const predictor_
     snprintf(path, sizeof path, "%s/%s", dir, file);
     snprintf(source, source_size, "%s", path);
     struct stat st;
-    if (stat(path, &st) == 0 || errno != ENOENT)
-        return predictor_load(path, opts, err); /* present (or unreadable: let the loader say why) */
-    size_t len = 0;
-    const void *bytes = embedded ? embedded(file, &len) : NULL;
-    if (!bytes) {
-        cd_err_set(err, CD_ERR_NOTFOUND, "%s not found", path);
-        return NULL;
+    model *m;
+    if (stat(path, &st) == 0 || errno != ENOENT) {
+        /* Present (or unreadable: the loader says why).  transfer_load composes a
+         * shipped transfer model with its backbone and loads anything else as a
+         * plain Keras file. */
+        m = transfer_load(path, NULL, err);
+    } else {
+        size_t len = 0;
+        const void *bytes = embedded ? embedded(file, &len) : NULL;
+        if (!bytes) {
+            cd_err_set(err, CD_ERR_NOTFOUND, "%s not found%s", path,
+                       embedded ? " and this program has no built-in copy of it" : "");
+            return NULL;
+        }
+        snprintf(source, source_size, "built-in models/%s", file);
+        m = keras_load_memory(bytes, len, source, err);
     }
-    snprintf(source, source_size, "built-in models/%s", file);
-    model *m = keras_load_memory(bytes, len, source, err);
     if (!m)
         return NULL;
-    return predictor_new(m, opts, err);
+    predictor *p = predictor_new(m, opts, err);
+    if (!p) {
+        cd_err_wrap(err, "%s", source);
+        model_free(m);
+    }
+    return p;
 }
 
 /* Fills the descriptive fields of rm from its predictor. */

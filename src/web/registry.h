@@ -3,8 +3,9 @@
  *
  *   binary    models/binary.h5, always: from the models folder, else from the copy
  *             built into the program (the `embedded` hook), else start-up fails.
- *   transfer  models/transfer.h5 when it loads (it needs its backbone weights);
- *             otherwise `transfer_off` says in one line why it is off.
+ *   transfer  models/transfer.h5 when it loads (it is composed with its backbone
+ *             weights, found as transfer/transfer_weights.h says); otherwise
+ *             `transfer_off` says in one line why it is off.
  *
  * Every model goes through registry_load_one, so a new source (an embedded
  * copy, another folder) plugs in at one place.  The registry is read-only

@@ -4,8 +4,9 @@
  *
  * Security headers: a Content-Security-Policy that lets pages load nothing
  * from outside (scripts, styles, images and form targets are 'self' only;
- * blob: images for the drag-and-drop preview), no MIME sniffing, no referrer,
- * no framing.
+ * blob: images for the drag-and-drop preview), no MIME sniffing, no referrer
+ * to other sites (same-origin, so our own form posts carry a real Origin for
+ * the feedback check), no framing.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,7 +63,7 @@ static int add_headers(http_req *r, struct MHD_Response *resp)
 {
     int ok = MHD_add_response_header(resp, "Content-Security-Policy", CSP) == MHD_YES &&
              MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES &&
-             MHD_add_response_header(resp, "Referrer-Policy", "no-referrer") == MHD_YES &&
+             MHD_add_response_header(resp, "Referrer-Policy", "same-origin") == MHD_YES &&
              MHD_add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES &&
              MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
                                      r->cache_control ? r->cache_control : "no-store") == MHD_YES;

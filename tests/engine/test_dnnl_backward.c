@@ -309,6 +309,41 @@ static void test_finite_differences(void **state)
     model_free(m);
 }
 
+/* With 2 threads a batch is split into slices run side by side (gradients
+ * summed, dropout masks drawn where the whole batch would draw them); a batch
+ * smaller than the thread count runs unsplit.  Alternating both on one runner
+ * must track the reference step for step (same dropout stream). */
+static void test_split_and_unsplit_batches(void **state)
+{
+    (void)state;
+    model *m = binary_like(26, 0.5f);
+    const int max = 5, sizes[5] = {5, 1, 3, 2, 5};
+    size_t in1 = td_in_size(m);
+    float *x = malloc(in1 * max * sizeof *x), y1[5], y2[5], dy[5];
+    assert_non_null(x);
+    runner *rd = td_runner(m, RUNNER_DNNL, max, 1, 2, 1);
+    runner *rr = td_runner(m, RUNNER_REF, max, 1, 1, 1);
+    for (int k = 0; k < 5; k++) {
+        int n = sizes[k];
+        td_fill(x, in1 * (size_t)n, 0.0f, 1.0f, 40u + (uint64_t)k);
+        td_fill(dy, (size_t)n, -1.0f, 1.0f, 50u + (uint64_t)k);
+        td_forward(rd, x, n, y1);
+        td_forward(rr, x, n, y2);
+        td_assert_close("output", y1, y2, (size_t)n, TD_TOL);
+        const float *a = runner_activation(rd, 9), *b = runner_activation(rr, 9); /* dropout */
+        assert_non_null(a);
+        assert_non_null(b);
+        td_assert_close("dropout activation", a, b, 64 * (size_t)n, TD_TOL);
+        td_backward(rd, dy);
+        td_backward(rr, dy);
+        compare_grads(m, rd, rr);
+    }
+    runner_free(rd);
+    runner_free(rr);
+    free(x);
+    model_free(m);
+}
+
 /* Backward before any forward, and on an inference runner, are errors. */
 static void test_backward_misuse(void **state)
 {
@@ -337,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_activation_layer_gradients),
         cmocka_unit_test(test_frozen_layers),
         cmocka_unit_test(test_finite_differences),
+        cmocka_unit_test(test_split_and_unsplit_batches),
         cmocka_unit_test(test_backward_misuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,264 @@
+/*
+ * cmd_evaluate.c - `catdog evaluate --model M --data DIR`: accuracy and friends
+ * over a folder with one subfolder per class (cats = 0, dogs = 1, alphabetical
+ * as Keras' flow_from_directory).
+ *
+ * Photos go through the same predictor as `predict` and the web service, in
+ * batches; unreadable photos are counted and listed, never fatal.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli/cli_model_opts.h"
+#include "cli/commands.h"
+#include "data/dataset.h"
+#include "train/metrics.h"
+
+static const char usage[] =
+    "Usage: catdog evaluate --data DIR [options]\n"
+    "Classifies every photo under DIR/<class>/ (cats = 0, dogs = 1) and prints accuracy,\n"
+    "per-class precision/recall/F1, the confusion matrix, ROC AUC, log loss and images/s.\n\n"
+    "Options:\n"
+    "  --data DIR           folder with cats/ and dogs/ (e.g. a split's test/)\n" CLI_MODEL_HELP
+    "  --batch N            images per forward pass (default 32)\n"
+    "  --json               one JSON object with accuracy, n, auc, log_loss, images_per_second, ...\n"
+    "  -h, --help           this help\n";
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void progress(size_t done, size_t total, double t0)
+{
+    double el = now_s() - t0;
+    double rate = el > 0 ? (double)done / el : 0;
+    int width = 30, fill = total ? (int)((double)width * (double)done / (double)total) : width;
+    fprintf(stderr, "\r%zu/%zu [", done, total);
+    for (int i = 0; i < width; i++)
+        fputc(i < fill ? '=' : (i == fill ? '>' : '.'), stderr);
+    fprintf(stderr, "] %.0f img/s, ETA %.0fs ", rate, rate > 0 ? (double)(total - done) / rate : 0.0);
+    if (done == total)
+        fputc('\n', stderr);
+}
+
+typedef struct eval_result {
+    size_t n;                 /* photos classified */
+    size_t confusion[2][2];   /* [true][predicted] */
+    double log_loss, auc, seconds;
+    int auc_ok;
+} eval_result;
+
+static void print_text(const eval_result *r, const dataset *d, size_t n_failed,
+                       const char *const *failed)
+{
+    double acc = r->n ? (double)(r->confusion[0][0] + r->confusion[1][1]) / (double)r->n : 0;
+    printf("photos:      %zu classified, %zu unreadable\n", r->n, n_failed);
+    printf("accuracy:    %.4f\n", acc);
+    printf("%-8s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
+    for (int c = 0; c < 2; c++) {
+        size_t tp = r->confusion[c][c], fp = r->confusion[1 - c][c], fn = r->confusion[c][1 - c];
+        double prec = tp + fp ? (double)tp / (double)(tp + fp) : 0;
+        double rec = tp + fn ? (double)tp / (double)(tp + fn) : 0;
+        double f1 = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0;
+        printf("%-8s %9.4f %9.4f %9.4f %8zu\n", d->class_names[c], prec, rec, f1, tp + fn);
+    }
+    printf("confusion (rows true, columns predicted):\n%-8s %8s %8s\n", "", d->class_names[0],
+           d->class_names[1]);
+    for (int t = 0; t < 2; t++)
+        printf("%-8s %8zu %8zu\n", d->class_names[t], r->confusion[t][0], r->confusion[t][1]);
+    if (r->auc_ok)
+        printf("roc auc:     %.4f\n", r->auc);
+    else
+        printf("roc auc:     undefined (only one class present)\n");
+    printf("log loss:    %.4f\n", r->log_loss);
+    printf("speed:       %.1f images/s (%.2f s)\n", r->seconds > 0 ? (double)r->n / r->seconds : 0,
+           r->seconds);
+    for (size_t i = 0; i < n_failed; i++)
+        printf("unreadable:  %s\n", failed[i]);
+}
+
+static int print_json(const eval_result *r, const dataset *d, size_t n_failed,
+                      const char *const *failed)
+{
+    double acc = r->n ? (double)(r->confusion[0][0] + r->confusion[1][1]) / (double)r->n : 0;
+    json_t *o = json_object(), *classes = json_object(), *cm = json_array(), *bad = json_array();
+    if (!o || !classes || !cm || !bad)
+        goto oom;
+    for (int c = 0; c < 2; c++) {
+        size_t tp = r->confusion[c][c], fp = r->confusion[1 - c][c], fn = r->confusion[c][1 - c];
+        double prec = tp + fp ? (double)tp / (double)(tp + fp) : 0;
+        double rec = tp + fn ? (double)tp / (double)(tp + fn) : 0;
+        double f1 = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0;
+        json_t *row = json_pack("[I,I]", (json_int_t)r->confusion[c][0], (json_int_t)r->confusion[c][1]);
+        json_t *cls = json_pack("{s:f,s:f,s:f,s:I}", "precision", prec, "recall", rec, "f1", f1,
+                                "support", (json_int_t)(tp + fn));
+        if (!row || !cls || json_array_append_new(cm, row) || json_object_set_new(classes, d->class_names[c], cls))
+            goto oom;
+    }
+    for (size_t i = 0; i < n_failed; i++)
+        if (json_array_append_new(bad, json_string(failed[i])))
+            goto oom;
+    if (json_object_set_new(o, "accuracy", json_real(acc)) ||
+        json_object_set_new(o, "n", json_integer((json_int_t)r->n)) ||
+        json_object_set_new(o, "auc", r->auc_ok ? json_real(r->auc) : json_null()) ||
+        json_object_set_new(o, "log_loss", json_real(r->log_loss)) ||
+        json_object_set_new(o, "images_per_second",
+                            json_real(r->seconds > 0 ? (double)r->n / r->seconds : 0)) ||
+        json_object_set_new(o, "seconds", json_real(r->seconds)) ||
+        json_object_set_new(o, "classes", classes) || json_object_set_new(o, "confusion", cm) ||
+        json_object_set_new(o, "unreadable", bad))
+        goto oom_owned;
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    fputc('\n', stdout);
+    json_decref(o);
+    return 0;
+oom:
+    json_decref(classes);
+    json_decref(cm);
+    json_decref(bad);
+oom_owned:
+    json_decref(o);
+    return cli_fail("out of memory writing JSON");
+}
+
+int cmd_evaluate(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_MODEL_LONG_OPTIONS,
+        {"data", required_argument, NULL, 'd'},
+        {"batch", required_argument, NULL, 'b'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    cli_model_opts mo = {0};
+    const char *dir = NULL;
+    int json = 0, batch = 32, opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int r = cli_model_opt("evaluate", opt, optarg, &mo);
+        if (r < 0)
+            return 2;
+        if (r > 0)
+            continue;
+        switch (opt) {
+        case 'd': dir = optarg; break;
+        case 'j': json = 1; break;
+        case 'b': {
+            char *end;
+            long b = strtol(optarg, &end, 10);
+            if (*end || b < 1 || b > 4096)
+                return cli_usage_error("evaluate", "--batch wants a number from 1 to 4096, not '%s'", optarg);
+            batch = (int)b;
+            break;
+        }
+        case 'h': fputs(usage, stdout); return 0;
+        default: return cli_usage_error("evaluate", "unknown option");
+        }
+    }
+    if (!dir)
+        return cli_usage_error("evaluate", "--data DIR is required");
+    if (optind < argc)
+        return cli_usage_error("evaluate", "unexpected argument '%s'", argv[optind]);
+
+    cd_err err;
+    cd_err_clear(&err);
+    dataset *d = dataset_open(dir, &err);
+    if (!d)
+        return cli_fail("%s", err.msg);
+    if (d->n_classes != 2) {
+        int nc = d->n_classes;
+        dataset_free(d);
+        return cli_fail("%s has %d class folders; evaluate expects two (cats, dogs)", dir, nc);
+    }
+    int status = 1;
+    predictor *p = cli_model_load(&mo);
+    predictor_session *s = NULL;
+    image *imgs = calloc((size_t)batch, sizeof *imgs);
+    prediction *preds = calloc((size_t)batch, sizeof *preds);
+    size_t *idx = calloc((size_t)batch, sizeof *idx);
+    float *scores = calloc(d->n ? d->n : 1, sizeof *scores);
+    float *labels = calloc(d->n ? d->n : 1, sizeof *labels);
+    const char **failed = calloc(d->n ? d->n : 1, sizeof *failed);
+    if (!p)
+        goto out;
+    if (!imgs || !preds || !idx || !scores || !labels || !failed) {
+        cli_fail("out of memory for %zu photos", d->n);
+        goto out;
+    }
+    if (!(s = predictor_session_new(p, batch, &err))) {
+        cli_fail("%s", err.msg);
+        goto out;
+    }
+    int h, w, c;
+    model_input_shape(predictor_model(p), &h, &w, &c);
+    image_decode_opts dopts = {.max_pixels = mo.popts.max_pixels, .hint_width = IMAGE_DECODE_HINT(w), .hint_height = IMAGE_DECODE_HINT(h)};
+    int tty = isatty(STDERR_FILENO) && !json;
+    eval_result r = {0};
+    size_t n_failed = 0;
+    double t0 = now_s();
+    for (size_t start = 0; start < d->n; start += (size_t)batch) {
+        size_t end = start + (size_t)batch < d->n ? start + (size_t)batch : d->n;
+        int k = 0;
+        for (size_t i = start; i < end; i++) {
+            cd_err_clear(&err);
+            if (image_decode_file(d->paths[i], &dopts, &imgs[k], NULL, NULL, &err) != 0) {
+                failed[n_failed++] = d->paths[i];
+                if (!json)
+                    fprintf(stderr, "%scatdog: skipping %s\n", tty ? "\n" : "", err.msg);
+                continue;
+            }
+            idx[k++] = i;
+        }
+        if (k > 0 && predictor_classify_images(s, imgs, k, preds, &err) != 0) {
+            for (int j = 0; j < k; j++)
+                image_free(&imgs[j]);
+            cli_fail("%s", err.msg);
+            goto out;
+        }
+        for (int j = 0; j < k; j++) {
+            image_free(&imgs[j]);
+            int truth = d->labels[idx[j]];
+            float pd = preds[j].p_dog;
+            scores[r.n] = pd;
+            labels[r.n] = (float)truth;
+            r.n++;
+            r.confusion[truth][preds[j].label]++;
+            double pc = pd < 1e-7f ? 1e-7 : (pd > 1 - 1e-7f ? 1 - 1e-7 : (double)pd);
+            r.log_loss -= truth ? log(pc) : log(1 - pc);
+        }
+        if (tty)
+            progress(end, d->n, t0);
+    }
+    r.seconds = now_s() - t0;
+    if (r.n)
+        r.log_loss /= (double)r.n;
+    r.auc_ok = metrics_roc_auc(scores, labels, r.n, &r.auc, NULL) == 0;
+    if (json)
+        status = print_json(&r, d, n_failed, failed);
+    else {
+        print_text(&r, d, n_failed, failed);
+        status = 0;
+    }
+out:
+    free(imgs);
+    free(preds);
+    free(idx);
+    free(scores);
+    free(labels);
+    free(failed);
+    predictor_session_free(s);
+    predictor_free(p);
+    dataset_free(d);
+    return status;
+}

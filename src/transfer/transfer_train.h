@@ -1,0 +1,66 @@
+/*
+ * transfer_train.h - `catdog train --arch transfer`: a pretrained, frozen
+ * backbone, its features computed once and cached, and a small head trained on
+ * the cache.
+ *
+ * transfer_train takes the same train_opts as the training loop (train/train.h:
+ * data_dir, out_path, img_size, epochs, batch, optimizer, seed, threads,
+ * early stopping, schedule, backend, stop flag, progress callback) plus
+ * transfer_opts, and:
+ *   1. checks the data folders and that the output can be written;
+ *   2. loads the backbone with verified weights (transfer_weights.h);
+ *   3. gets the features of train/, validation/ and test/ (when present) from
+ *      the disk cache (transfer_opts.cache_dir) or by running the backbone once
+ *      per image and variant (transfer_features.h): train/ gets the flipped
+ *      variant too when the augmentation asks for horizontal_flip (each epoch
+ *      then picks one variant per image at random), test/ always (test-time
+ *      augmentation is reported next to the plain result);
+ *   4. trains the head (transfer_head.h) on the cached features with the given
+ *      optimizer, per epoch validation loss/accuracy, the best weights by
+ *      validation loss kept, history CSV + SVG written next to out_path as the
+ *      training loop does (<out>.history.csv, <out>.svg), same progress events;
+ *   5. saves the shipped head-only file at out_path (transfer_model.h) with the
+ *      test accuracy, and evaluates on test/.
+ * Other augmentations than a horizontal flip cannot be cached exactly and are
+ * refused.  Fine-tuning of backbone blocks (fine_tune > 0) is not implemented
+ * yet and is refused with a message saying so.
+ */
+#ifndef CATDOG_TRANSFER_TRANSFER_TRAIN_H
+#define CATDOG_TRANSFER_TRANSFER_TRAIN_H
+
+#include "core/error.h"
+#include "train/train.h"
+#include "transfer/transfer_features.h"
+#include "transfer/transfer_head.h"
+
+typedef void (*transfer_stage_fn)(const char *part, size_t done, size_t total, int from_cache,
+                                  void *ctx);
+
+typedef struct transfer_opts {
+    const char *backbone;          /* "squeezenet" (default) or "vgg16" */
+    const char *weights_path;      /* explicit weights file, or NULL to search */
+    transfer_head_spec head;       /* default transfer_head_default() */
+    int fine_tune;                 /* backbone blocks to unfreeze; 0 (only 0 for now) */
+    const char *cache_dir;         /* folder for feature caches, or NULL (memory only) */
+    int extract_batch;             /* images per backbone forward pass (default 32) */
+    transfer_stage_fn extract_progress;  /* may be NULL: "train"/"validation"/"test" progress */
+    void *extract_ctx;
+} transfer_opts;
+
+void transfer_opts_defaults(transfer_opts *t);
+
+typedef struct transfer_result {
+    train_result train;            /* as train_run fills it (test_* plain, no TTA) */
+    double test_accuracy_tta;      /* with the flipped image averaged in (NaN without test/) */
+    double test_auc_tta;
+    double extract_seconds;        /* wall time of feature extraction (0 when all cached) */
+    size_t extracted_images;       /* backbone forward passes run (images x variants) */
+    double head_seconds;           /* wall time of head training */
+    size_t feature_size;           /* floats the head takes per image */
+} transfer_result;
+
+/* Runs the above.  Returns 0 (also when interrupted: res->train.interrupted)
+ * or -1 with err filled. */
+int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result *res, cd_err *err);
+
+#endif

@@ -1,0 +1,358 @@
+/*
+ * test_store_history.c - the upload folder (content names, dedup, crash-safe
+ * writes, strict names) and the SQLite history (rows, paging, feedback,
+ * persistence), plus the small pure helpers the pages rely on (file-name
+ * sanitising, language negotiation).
+ */
+#include "test_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "web/history.h"
+#include "web/i18n.h"
+#include "web/store.h"
+#include "web/upload.h"
+
+static char *make_tmpdir(void)
+{
+    char *dir = strdup("/tmp/catdog-store-XXXXXX");
+    assert_non_null(dir);
+    assert_non_null(mkdtemp(dir));
+    return dir;
+}
+
+static void remove_tree(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int count_entries(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void test_sha256_known_answer(void **state)
+{
+    (void)state;
+    char hex[STORE_SHA_HEX];
+    cd_err err;
+    assert_int_equal(store_sha256_hex((const unsigned char *)"abc", 3, hex, &err), 0);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(store_sha256_hex((const unsigned char *)"", 0, hex, &err), 0);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+static void test_names_are_strict(void **state)
+{
+    (void)state;
+    assert_true(store_name_valid("ba7816bf.jpg"));
+    assert_true(store_name_valid("cat.1.jpg"));
+    assert_true(store_name_valid("My_Photo-2.png"));
+    const char *bad[] = {"", ".", "..", "../x.jpg", "a/b.jpg", ".hidden", "a b.jpg", "a\\b", "x%2F", "\xd0\xba.jpg",
+                         "a\nb"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(store_name_valid(bad[i]));
+    char longname[STORE_NAME_MAX + 2];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_false(store_name_valid(longname));
+    longname[STORE_NAME_MAX] = '\0';
+    assert_true(store_name_valid(longname));
+}
+
+static void test_put_stores_once_by_content(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/up", dir);
+    cd_err err;
+    store *s = store_new(sub, &err); /* creates the folder */
+    assert_non_null(s);
+    const unsigned char photo[] = "\xff\xd8\xff\xe0 not really a jpeg";
+    char sha[STORE_SHA_HEX], name[STORE_NAME_MAX + 1];
+    assert_int_equal(store_sha256_hex(photo, sizeof photo, sha, &err), 0);
+    int existed = -1, e = -1;
+    assert_int_equal(store_put(s, photo, sizeof photo, sha, "jpg", name, &existed, &e, &err), 0);
+    assert_int_equal(existed, 0);
+    char want[80];
+    snprintf(want, sizeof want, "%s.jpg", sha);
+    assert_string_equal(name, want);
+    assert_int_equal(store_put(s, photo, sizeof photo, sha, "jpg", name, &existed, &e, &err), 0);
+    assert_int_equal(existed, 1);
+    assert_int_equal(count_entries(sub, sha), 1);
+    assert_int_equal(count_entries(sub, ".tmp-"), 0);
+
+    size_t len = 0;
+    unsigned char *back = store_read(s, name, 1 << 20, &len, &err);
+    assert_non_null(back);
+    assert_int_equal(len, sizeof photo);
+    assert_memory_equal(back, photo, len);
+    free(back);
+    /* limits and refusals */
+    assert_null(store_read(s, name, 3, &len, &err));
+    assert_int_equal(err.code, CD_ERR_LIMIT);
+    assert_null(store_read(s, "../up/x", 1 << 20, &len, &err));
+    assert_int_equal(err.code, CD_ERR_INVALID);
+    assert_null(store_read(s, "nothere.jpg", 1 << 20, &len, &err));
+    assert_int_equal(err.code, CD_ERR_NOTFOUND);
+    /* a symlink in the folder is not followed */
+    char link[700];
+    snprintf(link, sizeof link, "%s/link.jpg", sub);
+    assert_int_equal(symlink("/etc/passwd", link), 0);
+    assert_null(store_read(s, "link.jpg", 1 << 20, &len, &err));
+
+    /* subfolders (thumbnails, export classes) */
+    assert_int_equal(store_put_named(s, "thumbs", "t.jpg", photo, 4, &err), 0);
+    back = store_read_sub(s, "thumbs", "t.jpg", 100, &len, &err);
+    assert_non_null(back);
+    assert_int_equal(len, 4);
+    free(back);
+    assert_int_equal(store_remove_named(s, "thumbs", "t.jpg", &err), 0);
+    assert_int_equal(store_remove_named(s, "thumbs", "t.jpg", &err), 0); /* absent is fine */
+    assert_null(store_read_sub(s, "thumbs", "t.jpg", 100, &len, &err));
+    store_free(s);
+    remove_tree(dir);
+    free(dir);
+}
+
+static void test_failed_write_leaves_nothing(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    cd_err err;
+    store *s = store_new(dir, &err);
+    assert_non_null(s);
+    /* A file-size limit makes the write fail part way, as a full disk would. */
+    struct rlimit old, small = {4096, 4096};
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small.rlim_max = old.rlim_max;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    size_t n = 100000;
+    unsigned char *big = calloc(1, n);
+    assert_non_null(big);
+    char sha[STORE_SHA_HEX], name[STORE_NAME_MAX + 1];
+    assert_int_equal(store_sha256_hex(big, n, sha, &err), 0);
+    int existed, sys_errno = 0;
+    int rc = store_put(s, big, n, sha, "png", name, &existed, &sys_errno, &err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(rc, -1);
+    assert_int_equal(sys_errno, EFBIG);
+    assert_int_equal(err.code, CD_ERR_IO);
+    assert_non_null(strstr(err.msg, "write"));
+    assert_int_equal(count_entries(dir, sha), 0);
+    assert_int_equal(count_entries(dir, ".tmp-"), 0);
+    free(big);
+
+    /* Temporaries left by a crash are removed by the folder's owner. */
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s/.tmp-abc.jpg-0001", dir);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(store_remove_stale(s), 1);
+    assert_int_equal(count_entries(dir, ".tmp-"), 0);
+    store_free(s);
+    remove_tree(dir);
+    free(dir);
+}
+
+static history_rec rec(const char *sha, const char *name, const char *model, double p_dog)
+{
+    history_rec r;
+    memset(&r, 0, sizeof r);
+    r.time = 1700000000.5;
+    snprintf(r.sha256, sizeof r.sha256, "%s", sha);
+    snprintf(r.file, sizeof r.file, "%s.jpg", sha);
+    snprintf(r.name, sizeof r.name, "%s", name);
+    r.size = 1234;
+    r.width = 200;
+    r.height = 150;
+    snprintf(r.model, sizeof r.model, "%s", model);
+    r.p_dog = p_dog;
+    r.label = p_dog >= 0.5;
+    r.latency_ms = 2.5;
+    return r;
+}
+
+typedef struct seen {
+    int n;
+    char files[8][140];
+    int feedback[8];
+} seen;
+
+static int collect(const history_rec *r, void *ctx)
+{
+    seen *s = ctx;
+    snprintf(s->files[s->n], sizeof s->files[0], "%s", r->file);
+    s->feedback[s->n++] = r->feedback;
+    return 0;
+}
+
+static void test_history_rows_paging_feedback_and_restart(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/h.db", dir);
+    cd_err err;
+    history *h = history_open(path, &err);
+    assert_non_null(h);
+    history_rec a = rec("aaaa", "кот.jpg", "binary", 0.1), b = rec("bbbb", "dog's \"photo\".png", "transfer", 0.9),
+                c = rec("aaaa", "same photo again", "binary", 0.2);
+    assert_int_equal(history_add(h, &a, &err), 0);
+    assert_int_equal(history_add(h, &b, &err), 0);
+    assert_int_equal(history_add(h, &c, &err), 0);
+    assert_true(a.id > 0 && b.id > a.id && c.id > b.id);
+    long long n = 0;
+    assert_int_equal(history_count(h, &n, &err), 0);
+    assert_int_equal(n, 3);
+
+    history_rec rows[3];
+    int got = 0;
+    assert_int_equal(history_list(h, 0, 2, rows, &got, &err), 0);
+    assert_int_equal(got, 2);
+    assert_int_equal(rows[0].id, c.id); /* newest first */
+    assert_int_equal(rows[1].id, b.id);
+    assert_string_equal(rows[1].name, "dog's \"photo\".png");
+    assert_string_equal(rows[1].model, "transfer");
+    assert_int_equal(rows[1].label, 1);
+    assert_true(rows[1].p_dog > 0.89 && rows[1].p_dog < 0.91);
+    assert_int_equal(rows[1].width, 200);
+    assert_int_equal(rows[1].height, 150);
+    assert_int_equal(rows[1].size, 1234);
+    assert_int_equal(rows[1].feedback, HISTORY_NO_FEEDBACK);
+    assert_int_equal(history_list(h, 2, 2, rows, &got, &err), 0);
+    assert_int_equal(got, 1);
+    assert_string_equal(rows[0].name, "кот.jpg");
+
+    /* feedback: stored, replaced, cleared; unknown rows refused */
+    assert_int_equal(history_set_feedback(h, a.id, 1, &err), 0);
+    assert_int_equal(history_set_feedback(h, b.id, 0, &err), 0);
+    assert_int_equal(history_set_feedback(h, 9999, 0, &err), -1);
+    assert_int_equal(err.code, CD_ERR_NOTFOUND);
+    history_rec one;
+    assert_int_equal(history_get(h, a.id, &one, &err), 0);
+    assert_int_equal(one.feedback, 1);
+    assert_true(one.feedback_time > 1.6e9);
+    /* the same photo corrected again later: the newer answer wins in the export */
+    sleep(1);
+    assert_int_equal(history_set_feedback(h, c.id, 0, &err), 0);
+    seen s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(history_each_feedback(h, collect, &s, &err), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.files[0], "bbbb.jpg");
+    assert_int_equal(s.feedback[0], 0);
+    assert_string_equal(s.files[1], "aaaa.jpg");
+    assert_int_equal(s.feedback[1], 0);
+    assert_int_equal(history_set_feedback(h, b.id, HISTORY_NO_FEEDBACK, &err), 0);
+
+    assert_int_equal(history_set_meta(h, "upload_dir", "/srv/photos", &err), 0);
+    history_close(h);
+
+    /* everything is there after reopening */
+    h = history_open(path, &err);
+    assert_non_null(h);
+    assert_int_equal(history_count(h, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(history_get(h, b.id, &one, &err), 0);
+    assert_int_equal(one.feedback, HISTORY_NO_FEEDBACK);
+    char meta[64];
+    assert_int_equal(history_get_meta(h, "upload_dir", meta, sizeof meta, &err), 0);
+    assert_string_equal(meta, "/srv/photos");
+    assert_int_equal(history_get_meta(h, "nothing", meta, sizeof meta, &err), 0);
+    assert_string_equal(meta, "");
+    history_close(h);
+
+    /* a file that is not a database is refused with its name */
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/not.db", dir);
+    FILE *f = fopen(bad, "w");
+    assert_non_null(f);
+    fputs("this is not an SQLite database, just text long enough to have a header.....", f);
+    fclose(f);
+    assert_null(history_open(bad, &err));
+    assert_non_null(strstr(err.msg, "not.db"));
+    remove_tree(dir);
+    free(dir);
+}
+
+static void test_client_names_are_sanitised(void **state)
+{
+    (void)state;
+    char out[32];
+    upload_sanitize_name("C:\\Users\\me\\cat.jpg", out, sizeof out);
+    assert_string_equal(out, "cat.jpg");
+    upload_sanitize_name("../../etc/passwd", out, sizeof out);
+    assert_string_equal(out, "passwd");
+    upload_sanitize_name("a\nb\tc\x7f.jpg", out, sizeof out);
+    assert_string_equal(out, "abc.jpg");
+    upload_sanitize_name("bad\xff\xfe utf8.jpg", out, sizeof out);
+    assert_string_equal(out, "bad?? utf8.jpg");
+    upload_sanitize_name("  кот.jpg  ", out, sizeof out);
+    assert_string_equal(out, "кот.jpg");
+    upload_sanitize_name("", out, sizeof out);
+    assert_string_equal(out, "upload");
+    upload_sanitize_name("dir/", out, sizeof out);
+    assert_string_equal(out, "upload");
+    upload_sanitize_name("..", out, sizeof out);
+    assert_string_equal(out, "upload");
+    upload_sanitize_name(NULL, out, sizeof out);
+    assert_string_equal(out, "upload");
+    /* cut at a character boundary: 10 two-byte letters into 8 bytes -> 3 letters + NUL */
+    char small[8];
+    upload_sanitize_name("кккккккккк", small, sizeof small);
+    assert_string_equal(small, "ккк");
+}
+
+static void test_language_negotiation(void **state)
+{
+    (void)state;
+    assert_int_equal(i18n_from_accept(NULL), LANG_RU);
+    assert_int_equal(i18n_from_accept(""), LANG_RU);
+    assert_int_equal(i18n_from_accept("en-US,en;q=0.9"), LANG_EN);
+    assert_int_equal(i18n_from_accept("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7"), LANG_RU);
+    assert_int_equal(i18n_from_accept("en;q=0.3, ru;q=0.8"), LANG_RU);
+    assert_int_equal(i18n_from_accept("de-DE,en;q=0.5"), LANG_EN);
+    assert_int_equal(i18n_from_accept("fr, de"), LANG_RU);
+    assert_int_equal(i18n_from_accept("en, ru"), LANG_EN);
+    assert_int_equal(i18n_parse("EN"), LANG_EN);
+    assert_int_equal(i18n_parse("xx"), -1);
+    assert_string_equal(i18n(LANG_EN, I18N_VERDICT_DOG), "The Dog is at the picture");
+    assert_string_equal(i18n(LANG_EN, I18N_VERDICT_CAT), "The Cat is at the picture");
+    assert_string_equal(i18n(LANG_RU, I18N_TITLE_UPLOAD), "Загрузите ваше фото");
+    assert_string_equal(i18n(LANG_EN, I18N_HELP_TITLE), "File didn't load");
+    assert_string_equal(i18n_reason(LANG_EN, "too_large"), "The file is too large.");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_known_answer),
+        cmocka_unit_test(test_names_are_strict),
+        cmocka_unit_test(test_put_stores_once_by_content),
+        cmocka_unit_test(test_failed_write_leaves_nothing),
+        cmocka_unit_test(test_history_rows_paging_feedback_and_restart),
+        cmocka_unit_test(test_client_names_are_sanitised),
+        cmocka_unit_test(test_language_negotiation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
