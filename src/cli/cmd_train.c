@@ -487,9 +487,10 @@ int cmd_train(int argc, char **argv)
     if (rc < 0)
         return cli_fail("train: %s", err.msg);
     if (res.interrupted) {
-        printf("Interrupted after %d complete epoch%s. Resume with:\n  catdog train --data %s --out %s "
-               "--epochs %d --resume %s\n",
-               res.epochs_done, res.epochs_done == 1 ? "" : "s", o.data_dir, o.out_path, o.epochs, res.last_path);
+        printf("Interrupted after %d complete epoch%s; checkpoint saved.\n"
+               "Resume with the same options plus --resume %s\n"
+               "(or --epochs %d --resume %s to only evaluate the best model on the test split).\n",
+               res.epochs_done, res.epochs_done == 1 ? "" : "s", res.last_path, res.epochs_done, res.last_path);
         return 130;
     }
     char t[32];
