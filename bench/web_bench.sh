@@ -15,7 +15,10 @@
 #   CATDOG_BENCH_CONNS    wrk connections for catdog (32)
 #   CATDOG_BENCH_THREADS  catdog serve --threads (default: one per core)
 #   CATDOG_BENCH_CPUS     taskset CPU list for the servers (e.g. 0-1), to measure on 2 cores
-# Servers bind 127.0.0.1 on free ports and are stopped at the end.
+# Besides requests/s (which depend on whatever else the machine runs), the
+# table gives each server's CPU time per upload and what that allows on two
+# idle cores (2000 / CPU ms).  Servers bind 127.0.0.1 on free ports and are
+# stopped at the end.
 set -euo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -75,12 +78,23 @@ else
 fi
 AVG=$(xargs stat -c %s <"$WORK/photos.txt" | awk '{s+=$1} END {printf "%.1f", s/NR/1024}')
 
-# run_wrk NAME URL CONNS -> one RESULT line in $WORK/NAME.result
+# CPU seconds (user + system) the process PID has used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+
+# run_wrk NAME URL CONNS SERVER_PID -> one RESULT line in $WORK/NAME.result,
+# with the server's CPU milliseconds per answered upload appended (cpu_ms=).
+# On a shared machine requests/s depend on the other load; CPU per upload does
+# not, and 2000 / cpu_ms is what two idle cores would sustain.
 run_wrk() {
-    local name=$1 url=$2 conns=$3
+    local name=$1 url=$2 conns=$3 pid=$4 c0 c1
+    c0=$(cpu_seconds "$pid")
     wrk -t2 -c"$conns" -d"${SECS}s" --timeout 30s --latency -s bench/web_upload.lua "$url" -- "$WORK/photos.txt" \
         >"$WORK/$name.wrk" 2>&1 || true
+    c1=$(cpu_seconds "$pid")
     grep '^RESULT' "$WORK/$name.wrk" >"$WORK/$name.result" || { cat "$WORK/$name.wrk"; echo "RESULT requests=0 rps=0 p50_ms=0 p99_ms=0 non200=0 errors=0" >"$WORK/$name.result"; }
+    awk -v c0="$c0" -v c1="$c1" '{ n = 0; for (i = 1; i <= NF; i++) if ($i ~ /^requests=/) { split($i, a, "="); n = a[2] }
+        printf "%s cpu_ms=%.2f\n", $0, (n > 0 ? (c1 - c0) * 1000 / n : 0) }' "$WORK/$name.result" >"$WORK/$name.tmp"
+    mv "$WORK/$name.tmp" "$WORK/$name.result"
 }
 field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" "$WORK/$1.result"; }
 
@@ -95,8 +109,8 @@ ${PIN[@]+"${PIN[@]}"} "$BIN" serve --port "$PORT" --models "$WORK/models" --uplo
 PIDS+=($!)
 wait_up "http://127.0.0.1:$PORT/healthz" "${PIDS[-1]}" || { cat "$WORK/catdog.log"; exit 1; }
 # Warm-up: every photo once (stores them; later requests are deduplicated, as repeat uploads are).
-SECS_SAVE=$SECS; SECS=2; run_wrk catdog_warm "http://127.0.0.1:$PORT/api/v1/predict" 8; SECS=$SECS_SAVE
-run_wrk catdog "http://127.0.0.1:$PORT/api/v1/predict" "$CONNS"
+SECS_SAVE=$SECS; SECS=2; run_wrk catdog_warm "http://127.0.0.1:$PORT/api/v1/predict" 8 "${PIDS[-1]}"; SECS=$SECS_SAVE
+run_wrk catdog "http://127.0.0.1:$PORT/api/v1/predict" "$CONNS" "${PIDS[-1]}"
 FIRST=$(head -n 1 "$WORK/photos.txt")
 CATDOG_P=$(curl -s -F "inputfile=@$FIRST" "http://127.0.0.1:$PORT/api/v1/predict" |
     "$PY" -c 'import json,sys; j=json.load(sys.stdin); print("%.4f" % j["probabilities"]["dog"])')
@@ -116,16 +130,22 @@ if [ $PEER_OK = 1 ]; then
             FLASK_P=$(curl -s -F "inputfile=@$FIRST" "http://127.0.0.1:$PORT/api/v1/predict" |
                 "$PY" -c 'import json,sys; j=json.load(sys.stdin); p=j["probability"]; print("%.4f" % (p if j["label"]=="dog" else 1-p))')
         fi
-        run_wrk "flask_$mode" "http://127.0.0.1:$PORT/api/v1/predict" 8
+        run_wrk "flask_$mode" "http://127.0.0.1:$PORT/api/v1/predict" 8 "${PIDS[-1]}"
         kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
     done
 else
     echo "web bench: the Flask peer needs /usr/bin/python3 with flask, torch, h5py and PIL (make bench installs them)"
 fi
 
-printf '\n%-38s %10s %10s %10s %8s\n' "server (wrk connections)" "uploads/s" "p50 ms" "p99 ms" "non-200"
-row() { printf '%-38s %10s %10s %10s %8s\n' "$1" "$(field "$2" rps)" "$(field "$2" p50_ms)" "$(field "$2" p99_ms)" \
-    "$(($(field "$2" non200) + $(field "$2" errors)))"; }
+echo "load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '\n%-38s %10s %9s %9s %8s %12s %14s\n' "server (wrk connections)" "uploads/s" "p50 ms" "p99 ms" "non-200" \
+    "CPU ms/upl" "=> 2-core /s"
+row() {
+    local cpu
+    cpu=$(field "$2" cpu_ms)
+    printf '%-38s %10s %9s %9s %8s %12s %14s\n' "$1" "$(field "$2" rps)" "$(field "$2" p50_ms)" "$(field "$2" p99_ms)" \
+        "$(($(field "$2" non200) + $(field "$2" errors)))" "$cpu" "$(awk -v c="$cpu" 'BEGIN { if (c > 0) printf "%.0f", 2000 / c }')"
+}
 row "catdog serve ($CONNS)" catdog
 if [ $PEER_OK = 1 ]; then
     row "Flask + PyTorch, model at start-up (8)" flask_startup
@@ -134,5 +154,7 @@ if [ $PEER_OK = 1 ]; then
     awk -v a="$(field catdog rps)" -v b="$(field flask_startup rps)" -v c="$(field flask_per-request rps)" 'BEGIN {
         if (b > 0) printf "catdog / Flask (load once):        %.1fx uploads/s\n", a / b;
         if (c > 0) printf "catdog / Flask (load per request): %.1fx uploads/s\n", a / c; }'
+    awk -v a="$(field catdog cpu_ms)" -v b="$(field flask_startup cpu_ms)" -v c="$(field flask_per-request cpu_ms)" 'BEGIN {
+        if (a > 0) printf "CPU per upload, Flask / catdog:    %.1fx (load once), %.1fx (load per request)\n", b / a, c / a; }'
     echo "P(dog) of $(basename "$FIRST"): catdog $CATDOG_P, Flask peer $FLASK_P"
 fi
