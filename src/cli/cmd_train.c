@@ -75,7 +75,10 @@ static void usage(FILE *out)
           "      --head SPEC          gap|gmp|gapgmp|flatten, then dense=N, dropout=R, input-dropout=R\n"
           "                           (default gap,dense=256,dropout=0.5)\n"
           "      --feature-cache DIR  keep the backbone's features in DIR for later runs\n"
-          "      --fine-tune N        unfreeze the last N backbone blocks (not implemented yet)\n"
+          "      --fine-tune N        then train the last N backbone blocks (Fire modules / VGG\n"
+          "                           blocks) with the head, from the photos (default 0: none)\n"
+          "      --fine-tune-epochs N epochs of that (default 3)\n"
+          "      --fine-tune-lr X     its learning rate (default 0.0001)\n"
           "  --img-size defaults to the backbone's (squeezenet 224, vgg16 150); of the\n"
           "  augmentations only flip applies (each photo's features are cached as is and flipped).\n",
           out);
@@ -270,6 +273,10 @@ static int run_transfer(train_opts *o, transfer_opts *t)
     fmt_time(r.train.seconds, ts, sizeof ts);
     printf("Backbone features: %zu forward passes in %.1f s; head training %.1f s; total %s.\n",
            r.extracted_images, r.extract_seconds, r.head_seconds, ts);
+    if (t->fine_tune > 0)
+        printf("Fine-tuning (%.1f s): %s.\n", r.finetune_seconds,
+               r.finetune_best_epoch > 0 ? "kept, it improved the validation loss"
+                                          : "discarded, the validation loss did not improve");
     if (r.train.best_epoch > 0)
         printf("Best epoch %d: val_loss %.4f, val_acc %.4f; saved %s (history %s, %s).\n",
                r.train.best_epoch, r.train.best_val_loss, r.train.best_val_accuracy, o->out_path,
@@ -286,7 +293,7 @@ int cmd_train(int argc, char **argv)
     enum {
         OPT_IMG = 256, OPT_OPT, OPT_LR, OPT_MOM, OPT_NEST, OPT_WD, OPT_AUG, OPT_SEED, OPT_THREADS,
         OPT_WORKERS, OPT_CACHE, OPT_NOCACHE, OPT_ES, OPT_SCHED, OPT_PF, OPT_PP, OPT_MINLR, OPT_RESUME,
-        OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT
+        OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT, OPT_FTE, OPT_FTLR
     };
     static const struct option longopts[] = {
         {"arch", required_argument, NULL, 'a'},       {"data", required_argument, NULL, 'd'},
@@ -304,7 +311,8 @@ int cmd_train(int argc, char **argv)
         {"benchmark", required_argument, NULL, OPT_BENCH}, {"quiet", no_argument, NULL, 'q'},
         {"backbone", required_argument, NULL, OPT_BACKBONE}, {"weights", required_argument, NULL, OPT_WEIGHTS},
         {"head", required_argument, NULL, OPT_HEAD}, {"feature-cache", required_argument, NULL, OPT_FCACHE},
-        {"fine-tune", required_argument, NULL, OPT_FT},
+        {"fine-tune", required_argument, NULL, OPT_FT}, {"fine-tune-epochs", required_argument, NULL, OPT_FTE},
+        {"fine-tune-lr", required_argument, NULL, OPT_FTLR},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     train_opts o;
@@ -425,6 +433,14 @@ int cmd_train(int argc, char **argv)
         case OPT_FT:
             if (parse_int(optarg, 0, 100, &topts.fine_tune) < 0)
                 return cli_usage_error("train", "--fine-tune needs an integer 0..100, not '%s'", optarg);
+            break;
+        case OPT_FTE:
+            if (parse_int(optarg, 1, 100000, &topts.fine_tune_epochs) < 0)
+                return cli_usage_error("train", "--fine-tune-epochs needs a positive integer, not '%s'", optarg);
+            break;
+        case OPT_FTLR:
+            if (parse_float(optarg, &topts.fine_tune_lr) < 0 || !(topts.fine_tune_lr > 0))
+                return cli_usage_error("train", "--fine-tune-lr needs a positive number, not '%s'", optarg);
             break;
         case 'q': v.quiet = 1; break;
         case 'h': usage(stdout); return 0;

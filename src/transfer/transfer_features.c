@@ -84,6 +84,12 @@ static void flip_input(float *x, int h, int w, int c)
     }
 }
 
+void transfer_flip_batch(float *x, int n, int s)
+{
+    for (int i = 0; i < n; i++)
+        flip_input(x + (size_t)i * s * s * 3, s, s, 3);
+}
+
 /* Decodes, resizes and preprocesses one file into dst (S*S*3 floats). */
 static int load_input(const char *path, int s, cd_preprocess pre, float *dst, cd_err *err)
 {

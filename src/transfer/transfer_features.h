@@ -46,6 +46,9 @@ void transfer_features_free(transfer_features *f);   /* frees x and y; f reusabl
  * it the output (see above).  0 or -1. */
 int transfer_extractor_append(model *m, transfer_pool pool, cd_err *err);
 
+/* Mirrors n inputs of s x s x 3 floats (NHWC) left-right in place. */
+void transfer_flip_batch(float *x, int n, int s);
+
 /* For the gap/gmp/gapgmp heads: which part of an extractor vector of `dim`
  * floats the head takes (offset and length).  flatten takes all. */
 void transfer_features_slice(transfer_pool pool, size_t dim, size_t *offset, size_t *len);

@@ -75,8 +75,9 @@ model *transfer_compose(const model *backbone, const char *cut, const model *tai
             goto fail;
         for (int j = 0; j < l.n_inputs; j++)
             l.inputs[j] = l.inputs[j] == 0 ? c : c + l.inputs[j];
-        /* Fine-tuned backbone layers stay inside the backbone's nested model. */
-        if (model_find(backbone, l.name) >= 0)
+        /* Fine-tuned backbone layers stay inside the backbone's nested model;
+         * head layers (named head_*, transfer_head.h) are top level. */
+        if (strncmp(l.name, "head_", 5) != 0)
             snprintf(l.scope, sizeof l.scope, "%s", backbone->name);
         else
             l.scope[0] = 0;

@@ -25,9 +25,9 @@
  * transfer_load() composes it: the backbone is built at catdog_img_size, its
  * weights found and verified (transfer_weights.h) and required to have the
  * recorded SHA-256, the layers up to the cut are kept, the tail appended.  The
- * result is one ordinary model: backbone layers carry scope = the backbone's
- * name (summaries and Keras files show it as a nested model), head layers are
- * top level.  Any other Keras file is loaded with keras_load, so callers can
+ * result is one ordinary model: backbone layers (fine-tuned ones included:
+ * every layer not named head_*) carry scope = the backbone's name (summaries
+ * and Keras files show it as a nested model), head layers are top level.  Any other Keras file is loaded with keras_load, so callers can
  * use transfer_load for every model file.
  *
  * transfer_export() writes the composed model with keras_save: one file, no

@@ -24,6 +24,7 @@
 #include "train/history.h"
 #include "train/loss.h"
 #include "train/metrics.h"
+#include "transfer/transfer_finetune.h"
 #include "transfer/transfer_model.h"
 #include "transfer/transfer_weights.h"
 
@@ -33,6 +34,8 @@ void transfer_opts_defaults(transfer_opts *t)
     t->backbone = "squeezenet";
     transfer_head_default(&t->head);
     t->extract_batch = 32;
+    t->fine_tune_epochs = 3;
+    t->fine_tune_lr = 1e-4f;
 }
 
 static double now_s(void)
@@ -456,38 +459,64 @@ out:
     return rc;
 }
 
-/* The composed model from the trained head, saved in its shipped form. */
-static int save_model(run *r, double test_accuracy, cd_err *err)
+/* The composed model: the backbone up to its feature map, then the trained head. */
+static model *build_composed(run *r, cd_err *err)
 {
     int c = model_find(r->backbone, r->cut);
     const layer *cl = &r->backbone->layers[c];
     model *tail = model_new("transfer_head", err);
     model *m = NULL;
-    int rc = -1;
     if (!tail)
-        return -1;
+        return NULL;
     layer in = layer_template(LAYER_INPUT, "backbone_features", -1);
     in.in_h = cl->out_h;
     in.in_w = cl->out_w;
     in.in_c = cl->out_c;
-    if (model_add(tail, &in, err) < 0 || transfer_head_append(tail, 0, &r->t->head, err) < 0 ||
-        model_infer_shapes(tail, err) != 0 || transfer_copy_params(tail, r->head, err) != 0)
-        goto out;
-    tail->test_accuracy = test_accuracy;
-    if (!(m = transfer_compose(r->backbone, r->cut, tail, err)))
-        goto out;
+    if (model_add(tail, &in, err) >= 0 && transfer_head_append(tail, 0, &r->t->head, err) >= 0 &&
+        model_infer_shapes(tail, err) == 0 && transfer_copy_params(tail, r->head, err) == 0)
+        m = transfer_compose(r->backbone, r->cut, tail, err);
+    model_free(tail);
+    return m;
+}
+
+/* Saves composed model m in its shipped form, cut at `cut`. */
+static int save_model(run *r, model *m, const char *cut, double test_accuracy, cd_err *err)
+{
+    m->test_accuracy = test_accuracy;
     transfer_meta meta;
     memset(&meta, 0, sizeof meta);
     snprintf(meta.backbone, sizeof meta.backbone, "%s", r->b->name);
     snprintf(meta.backbone_file, sizeof meta.backbone_file, "%s", r->b->file);
     memcpy(meta.backbone_sha256, r->wf.sha256, sizeof meta.backbone_sha256);
-    snprintf(meta.cut, sizeof meta.cut, "%s", r->cut);
+    snprintf(meta.cut, sizeof meta.cut, "%s", cut);
     meta.img_size = r->img_size;
     transfer_head_format(&r->t->head, meta.head, sizeof meta.head);
-    rc = transfer_save(m, &meta, r->o->out_path, err);
-out:
-    model_free(m);
-    model_free(tail);
+    return transfer_save(m, &meta, r->o->out_path, err);
+}
+
+/* Test metrics of composed model m on the test photos (fine-tuned models:
+ * their backbone changed, so the cached features no longer apply). */
+static int evaluate_images(run *r, const model *m, eval *ev, size_t *n, cd_err *err)
+{
+    size_t cap = r->parts[2].d->n;
+    float *z = malloc(cap * sizeof(float)), *zf = malloc(cap * sizeof(float));
+    float *y = malloc(cap * sizeof(float));
+    int rc = z && zf && y ? 0 : cd_err_set(err, CD_ERR_NOMEM, "out of memory");
+    if (rc == 0)
+        rc = transfer_model_logits(m, r->parts[2].d, r->o, z, zf, y, n, err);
+    if (rc == 0) {
+        ev->loss = loss_bce_logits(z, y, (int)*n, NULL);
+        ev->accuracy = metrics_binary_accuracy(z, y, *n, 0.0f);
+        for (size_t i = 0; i < *n; i++)
+            zf[i] = 0.5f * (loss_sigmoid(z[i]) + loss_sigmoid(zf[i]));
+        ev->accuracy_tta = metrics_binary_accuracy(zf, y, *n, 0.5f);
+        if (metrics_roc_auc(z, y, *n, &ev->auc, err) != 0 ||
+            metrics_roc_auc(zf, y, *n, &ev->auc_tta, err) != 0)
+            rc = -1;
+    }
+    free(z);
+    free(zf);
+    free(y);
     return rc;
 }
 
@@ -503,14 +532,12 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
     history_init(&r.hist);
     double t_all = now_s();
     int rc = -1;
+    model *composed = NULL;
 
     if (!o->data_dir || !o->out_path)
         return cd_err_set(err, CD_ERR_INVALID, "transfer: --data and --out are required");
     if (o->epochs < 1 || o->batch < 1)
         return cd_err_set(err, CD_ERR_INVALID, "transfer: epochs and batch must be positive");
-    if (t->fine_tune > 0)
-        return cd_err_set(err, CD_ERR_UNSUPPORTED,
-                          "transfer: --fine-tune is not implemented yet (train the head only)");
     if (o->resume_path)
         return cd_err_set(err, CD_ERR_UNSUPPORTED,
                           "transfer: --resume is not supported (a head trains in seconds from the "
@@ -603,15 +630,54 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
         goto out;
     }
 
-    /* 4. Test, then the shipped file with its test accuracy. */
+    /* 4. Optionally fine-tune the last blocks with the head. */
+    if (!(composed = build_composed(&r, err)))
+        goto out;
+    char cut[LAYER_NAME_MAX];
+    snprintf(cut, sizeof cut, "%s", r.cut);
+    int fine_tuned = 0;
+    if (t->fine_tune > 0 && !res->train.interrupted) {
+        transfer_finetune_opts fo = {0};
+        fo.o = o;
+        fo.blocks = t->fine_tune;
+        fo.epochs = t->fine_tune_epochs;
+        fo.lr = t->fine_tune_lr;
+        fo.flip = flip;
+        fo.epoch_offset = res->train.epochs_done;
+        fo.total_epochs = res->train.epochs_done + t->fine_tune_epochs;
+        fo.start_val_loss = res->train.best_val_loss;
+        transfer_finetune_result fr;
+        double t0 = now_s();
+        if (transfer_finetune(&composed, r.b->name, r.parts[0].d, r.parts[1].d, &fo, &r.hist, &fr,
+                              err) != 0)
+            goto out;
+        res->finetune_seconds = now_s() - t0;
+        res->finetune_best_epoch = fr.best_epoch;
+        res->train.epochs_done += fr.epochs_done;
+        res->train.interrupted = fr.interrupted;
+        if (fr.best_epoch > 0) {
+            fine_tuned = 1;
+            res->train.best_epoch = fr.best_epoch;
+            res->train.best_val_loss = fr.best_val_loss;
+            res->train.best_val_accuracy = fr.best_val_accuracy;
+            if (transfer_finetune_cut(composed, r.b->name, t->fine_tune, cut, sizeof cut, err) != 0)
+                goto out;
+        }
+        if (write_history(&r, err) != 0)
+            goto out;
+    }
+
+    /* 5. Test, then the shipped file with its test accuracy. */
     double test_acc = -1.0;
     if (r.parts[2].d && !res->train.interrupted) {
         eval ev;
-        if (evaluate(&r, &r.parts[2].f, 1, &ev, err) != 0)
+        size_t tn = r.parts[2].f.n;
+        if ((fine_tuned ? evaluate_images(&r, composed, &ev, &tn, err)
+                        : evaluate(&r, &r.parts[2].f, 1, &ev, err)) != 0)
             goto out;
         train_result *tr = &res->train;
         tr->has_test = 1;
-        tr->test_n = r.parts[2].f.n;
+        tr->test_n = tn;
         tr->test_loss = ev.loss;
         tr->test_accuracy = ev.accuracy;
         tr->test_auc = ev.auc;
@@ -626,7 +692,7 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
         p.test_auc = ev.auc;
         emit(&r, &p);
     }
-    if (save_model(&r, test_acc, err) != 0)
+    if (save_model(&r, composed, cut, test_acc, err) != 0)
         goto out;
     {
         train_progress p = {0};
@@ -637,6 +703,7 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
     rc = 0;
 out:
     res->train.seconds = now_s() - t_all;
+    model_free(composed);
     history_free(&r.hist);
     model_free(r.head);
     model_free(r.backbone);

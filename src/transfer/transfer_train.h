@@ -21,9 +21,14 @@
  *      training loop does (<out>.history.csv, <out>.svg), same progress events;
  *   5. saves the shipped head-only file at out_path (transfer_model.h) with the
  *      test accuracy, and evaluates on test/.
+ *   6. with fine_tune = N > 0, after the head: the last N backbone blocks and
+ *      the head train on together from the photos (transfer_finetune.h: the
+ *      frozen front runs each step, no cache), fine_tune_epochs epochs at
+ *      fine_tune_lr, kept only when validation loss improves on the head's;
+ *      test is then evaluated from the photos, and the shipped file holds
+ *      the fine-tuned blocks too.
  * Other augmentations than a horizontal flip cannot be cached exactly and are
- * refused.  Fine-tuning of backbone blocks (fine_tune > 0) is not implemented
- * yet and is refused with a message saying so.
+ * refused.
  */
 #ifndef CATDOG_TRANSFER_TRANSFER_TRAIN_H
 #define CATDOG_TRANSFER_TRANSFER_TRAIN_H
@@ -40,7 +45,9 @@ typedef struct transfer_opts {
     const char *backbone;          /* "squeezenet" (default) or "vgg16" */
     const char *weights_path;      /* explicit weights file, or NULL to search */
     transfer_head_spec head;       /* default transfer_head_default() */
-    int fine_tune;                 /* backbone blocks to unfreeze; 0 (only 0 for now) */
+    int fine_tune;                 /* last backbone blocks to fine-tune after the head; 0 = none */
+    int fine_tune_epochs;          /* default 3 */
+    float fine_tune_lr;            /* default 1e-4 (the optimizer of train_opts) */
     const char *cache_dir;         /* folder for feature caches, or NULL (memory only) */
     int extract_batch;             /* images per backbone forward pass (default 32) */
     transfer_stage_fn extract_progress;  /* may be NULL: "train"/"validation"/"test" progress */
@@ -56,6 +63,8 @@ typedef struct transfer_result {
     double extract_seconds;        /* wall time of feature extraction (0 when all cached) */
     size_t extracted_images;       /* backbone forward passes run (images x variants) */
     double head_seconds;           /* wall time of head training */
+    double finetune_seconds;       /* wall time of fine-tuning (0 without) */
+    int finetune_best_epoch;       /* 0: fine-tuning did not beat the head alone (or none) */
     size_t feature_size;           /* floats the head takes per image */
 } transfer_result;
 

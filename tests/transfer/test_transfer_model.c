@@ -15,6 +15,7 @@
 #include "engine/runner.h"
 #include "modelfile/keras.h"
 #include "transfer/transfer_features.h"
+#include "transfer/transfer_finetune.h"
 #include "transfer/transfer_head.h"
 #include "transfer/transfer_model.h"
 #include "transfer/transfer_weights.h"
@@ -485,6 +486,30 @@ static void test_random_vgg16_transfer_round_trip(void **state)
     model_free(v);
 }
 
+static void test_fine_tune_cuts(void **state)
+{
+    (void)state;
+    cd_err err;
+    char cut[LAYER_NAME_MAX];
+    model *sq = arch_squeezenet(64, &err);
+    model *vgg = arch_vgg16(64, &err);
+    assert_non_null(sq);
+    assert_non_null(vgg);
+    assert_int_equal(transfer_finetune_cut(sq, "squeezenet", 1, cut, sizeof cut, &err), 0);
+    assert_string_equal(cut, "fire8/concat");
+    assert_int_equal(transfer_finetune_cut(sq, "squeezenet", 4, cut, sizeof cut, &err), 0);
+    assert_string_equal(cut, "pool5");
+    assert_int_equal(transfer_finetune_cut(sq, "squeezenet", 8, cut, sizeof cut, &err), 0);
+    assert_string_equal(cut, "pool1");
+    assert_int_equal(transfer_finetune_cut(sq, "squeezenet", 9, cut, sizeof cut, &err), -1);
+    assert_non_null(strstr(err.msg, "8 Fire modules"));
+    assert_int_equal(transfer_finetune_cut(vgg, "vgg16", 1, cut, sizeof cut, &err), 0);
+    assert_string_equal(cut, "block4_pool");
+    assert_int_equal(transfer_finetune_cut(vgg, "vgg16", 5, cut, sizeof cut, &err), -1);
+    model_free(sq);
+    model_free(vgg);
+}
+
 /* Removes this run's scratch folders. */
 static int cleanup(void **state)
 {
@@ -505,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_shipped_file_composes_and_exports_to_the_same_probabilities),
         cmocka_unit_test(test_shipped_file_refuses_other_backbone_weights),
         cmocka_unit_test(test_random_vgg16_transfer_round_trip),
+        cmocka_unit_test(test_fine_tune_cuts),
     };
     return cmocka_run_group_tests(tests, NULL, cleanup);
 }

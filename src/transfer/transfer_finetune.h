@@ -1,0 +1,58 @@
+/*
+ * transfer_finetune.h - internal to transfer/: the second phase of
+ * transfer_train, fine-tuning the last blocks of the backbone together with
+ * the head once the head has converged on cached features.
+ *
+ * The composed model is split at the input of the first block to unfreeze
+ * (SqueezeNet: Fire modules fire2..fire9, VGG16: blocks block1..block5):
+ *   front  backbone layers up to the cut, frozen, run in inference mode;
+ *   tail   the unfrozen blocks and the head (transfer_tail), trained.
+ * Each step runs the front on a batch of photos (flip-augmented when asked),
+ * then the tail forward and backward on the front's activations, so no
+ * gradient is ever computed for the frozen part.  Validation loss decides the
+ * best epoch; when no epoch beats the model as it came in, it is kept.
+ */
+#ifndef CATDOG_TRANSFER_TRANSFER_FINETUNE_H
+#define CATDOG_TRANSFER_TRANSFER_FINETUNE_H
+
+#include "core/error.h"
+#include "data/dataset.h"
+#include "engine/model.h"
+#include "train/history.h"
+#include "train/train.h"
+
+/* The layer whose output feeds the first of the last `blocks` blocks of a
+ * composed model with backbone `backbone` ("squeezenet", "vgg16"); written to
+ * cut.  0, or -1 (CD_ERR_INVALID) when blocks is out of range. */
+int transfer_finetune_cut(const model *m, const char *backbone, int blocks, char *cut, size_t n,
+                          cd_err *err);
+
+typedef struct transfer_finetune_opts {
+    const train_opts *o;        /* batch, seed, threads, backend, optimizer kind, stop, progress */
+    int blocks;
+    int epochs;
+    float lr;
+    int flip;                   /* horizontal flip augmentation */
+    int epoch_offset;           /* epochs already done (numbering of progress and history) */
+    int total_epochs;           /* for progress */
+    double start_val_loss;      /* the incoming model's validation loss (to beat) */
+} transfer_finetune_opts;
+
+typedef struct transfer_finetune_result {
+    int epochs_done;
+    int best_epoch;             /* 0 = no epoch beat the incoming model */
+    double best_val_loss, best_val_accuracy;
+    int interrupted;
+} transfer_finetune_result;
+
+/* Fine-tunes *m (replaced by the fine-tuned model, whose backbone layers after
+ * the cut are trainable) and appends a history row per epoch.  0 or -1. */
+int transfer_finetune(model **m, const char *backbone, const dataset *train, const dataset *val,
+                      const transfer_finetune_opts *fo, history *hist, transfer_finetune_result *res,
+                      cd_err *err);
+
+/* Logits of m on every photo of d, as is and (flipped != NULL) mirrored. */
+int transfer_model_logits(const model *m, const dataset *d, const train_opts *o, float *logits,
+                          float *flipped, float *labels, size_t *n, cd_err *err);
+
+#endif
