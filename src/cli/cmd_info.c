@@ -15,6 +15,7 @@
 #include "engine/arch.h"
 #include "engine/model.h"
 #include "modelfile/keras.h"
+#include "transfer/transfer_model.h"
 
 static void usage(FILE *out)
 {
@@ -92,7 +93,12 @@ int cmd_info(int argc, char **argv)
     if (is_file(name)) {
         if (weights)
             return cli_usage_error("info", "--weights goes with a built-in architecture, not a file");
-        m = keras_load_sized(name, img_size, &err);
+        transfer_meta meta;
+        int probe = transfer_file_probe(name, &meta, &err);
+        if (probe < 0)
+            return cli_fail("%s", err.msg);
+        /* A shipped transfer file holds only the head: show it composed with its backbone. */
+        m = probe ? transfer_load(name, NULL, &err) : keras_load_sized(name, img_size, &err);
     } else if (strcmp(name, "binary") == 0 || strcmp(name, "vgg16") == 0 ||
                strcmp(name, "squeezenet") == 0) {
         int size = img_size ? img_size : (strcmp(name, "binary") == 0 ? 150 : 224);

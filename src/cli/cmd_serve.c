@@ -180,8 +180,10 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0)
         return cli_fail("serve: cannot block SIGINT/SIGTERM");
-    /* A client closing its socket must not kill the server. */
+    /* A client closing its socket must not kill the server, nor a file-size
+     * limit: both become errors of the request at hand. */
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
 
     cd_err err;
     cd_err_clear(&err);

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "modelfile/keras.h"
+#include "transfer/transfer_model.h"
 
 struct predictor {
     model *model;            /* owned */
@@ -81,7 +81,9 @@ predictor *predictor_new(model *m, const predictor_opts *opts, cd_err *err)
 
 predictor *predictor_load(const char *path, const predictor_opts *opts, cd_err *err)
 {
-    model *m = keras_load(path, err);
+    /* transfer_load composes a shipped transfer model (head only) with its
+     * backbone weights, and loads any other Keras file as keras_load does. */
+    model *m = transfer_load(path, NULL, err);
     if (!m)
         return NULL;
     predictor *p = predictor_new(m, opts, err);

@@ -46,7 +46,8 @@ typedef struct prediction {
 /* Takes ownership of m (freed by predictor_free).  opts may be NULL. */
 predictor *predictor_new(model *m, const predictor_opts *opts, cd_err *err);
 
-/* Loads a Keras .h5 file (see modelfile/keras.h) and wraps it. */
+/* Loads a Keras .h5 file (see modelfile/keras.h; a shipped transfer model is
+ * composed with its backbone weights, see transfer/transfer_model.h) and wraps it. */
 predictor *predictor_load(const char *path, const predictor_opts *opts, cd_err *err);
 
 void predictor_free(predictor *p);

@@ -158,7 +158,8 @@ enum MHD_Result handle_healthz(http_req *r)
 enum MHD_Result handle_metrics(http_req *r)
 {
     http_server *s = r->srv;
-    metrics_gauges g = {pool_depth(s->pool), pool_capacity(s->pool), atomic_load(&s->in_flight), s->reg->n};
+    metrics_gauges g = {pool_depth(s->pool), pool_capacity(s->pool), pool_running(s->pool), pool_workers(s->pool),
+                        atomic_load(&s->in_flight), s->reg->n};
     strbuf b;
     strbuf_init(&b);
     metrics_render(s->metrics, &g, &b);

@@ -233,9 +233,12 @@ void metrics_render(metrics *m, const metrics_gauges *g, strbuf *out)
                   "catdog_queue_depth %d\n"
                   "# HELP catdog_queue_capacity Queue size beyond which uploads get 503.\n"
                   "# TYPE catdog_queue_capacity gauge\ncatdog_queue_capacity %d\n"
+                  "# HELP catdog_workers_busy Inference workers classifying a photo now.\n"
+                  "# TYPE catdog_workers_busy gauge\ncatdog_workers_busy %d\n"
+                  "# HELP catdog_workers Inference workers.\n# TYPE catdog_workers gauge\ncatdog_workers %d\n"
                   "# HELP catdog_requests_in_flight Requests being handled.\n"
                   "# TYPE catdog_requests_in_flight gauge\ncatdog_requests_in_flight %d\n"
                   "# HELP catdog_models_loaded Models serving predictions.\n"
                   "# TYPE catdog_models_loaded gauge\ncatdog_models_loaded %d\n",
-                  g->queue_depth, g->queue_capacity, g->in_flight, g->models_loaded);
+                  g->queue_depth, g->queue_capacity, g->workers_busy, g->workers, g->in_flight, g->models_loaded);
 }

@@ -9,7 +9,8 @@
  *   catdog_prediction_duration_seconds{model}         histogram (decode + resize + forward)
  *   catdog_uploads_rejected_total{reason}             counter (the API error codes)
  *   catdog_events_total{event}                        counter (db_error, store_error, stored, deduplicated, ...)
- *   catdog_queue_depth, catdog_queue_capacity, catdog_requests_in_flight   gauges (given at render time)
+ *   catdog_queue_depth, catdog_queue_capacity, catdog_workers_busy, catdog_workers,
+ *   catdog_requests_in_flight, catdog_models_loaded      gauges (given at render time)
  *
  * Routes are the fixed table the server passes in (indices), so label values
  * are never taken from client input.  Model, reason and event names are small
@@ -40,6 +41,8 @@ unsigned long long metrics_event_count(metrics *m, const char *event);
 typedef struct metrics_gauges {
     int queue_depth;
     int queue_capacity;
+    int workers_busy;
+    int workers;
     int in_flight;
     int models_loaded;
 } metrics_gauges;

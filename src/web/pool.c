@@ -34,6 +34,7 @@ struct pool {
     pthread_cond_t not_empty;
     job **ring;
     int cap, head, count;
+    int running;
     int stopping;
     worker *workers;
     int n_workers;
@@ -68,11 +69,13 @@ static void *worker_main(void *arg)
         job *j = p->ring[p->head];
         p->head = (p->head + 1) % p->cap;
         p->count--;
+        p->running++;
         pthread_mutex_unlock(&p->lock);
 
         int rc = predictor_classify(w->sessions[j->model], j->bytes, j->len, j->out, j->err);
 
         pthread_mutex_lock(&p->lock);
+        p->running--;
         j->rc = rc;
         j->done = 1;
         pthread_cond_signal(&j->cv);
@@ -187,6 +190,14 @@ int pool_depth(pool *p)
 {
     pthread_mutex_lock(&p->lock);
     int n = p->count;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+int pool_running(pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int n = p->running;
     pthread_mutex_unlock(&p->lock);
     return n;
 }

@@ -38,6 +38,7 @@ pool_status pool_classify(pool *p, int model_index, const unsigned char *bytes, 
                           cd_err *err);
 
 int pool_depth(pool *p);     /* photos waiting now */
+int pool_running(pool *p);   /* photos being classified now */
 int pool_capacity(const pool *p);
 int pool_workers(const pool *p);
 

@@ -86,5 +86,21 @@ assert o['images_per_second']>0
 check "text output has the verdict and p_dog" bash -c \
     "'$bin' predict '$shared/data/dogs-vs-cats/train/cat.7900.jpg' | grep -Eq ': (cat|dog) \(p_dog=0\.[0-9]{4}, '"
 
+# The shipped transfer model (head only in the file) is composed with the SqueezeNet weights
+# from ../shared/weights when given to predict, and info shows the composed model.
+if [ -f "$src/models/transfer.h5" ] && [ -f "$shared/weights/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5" ]; then
+    (cd "$src" && "$bin" predict --json --model models/transfer.h5 \
+        "$shared/data/dogs-vs-cats/train/cat.7990.jpg" "$shared/data/dogs-vs-cats/train/dog.7991.jpg") \
+        >"$tmp/tr.json" 2>"$tmp/err"
+    check "transfer model composes and tells this cat and this dog apart" $py -c "
+import json
+rows=[json.loads(l) for l in open('$tmp/tr.json')]
+assert [r['label'] for r in rows]==['cat','dog'], rows
+assert rows[0]['probability']<0.2 and rows[1]['probability']>0.8
+"
+    (cd "$src" && "$bin" info models/transfer.h5) >"$tmp/info.txt"
+    check "info shows the composed transfer model (985,665 parameters)" grep -q "Total params: 985,665" "$tmp/info.txt"
+fi
+
 echo "$fail failed"
 [ $fail -eq 0 ]

@@ -88,6 +88,24 @@ check(/^The (Cat|Dog) is at the picture$/.test(dog.verdict), `dog: a verdict is 
 check(/^\d+\.\d%$/.test(dog.prob), `dog: a probability is shown (${dog.prob})`);
 if (checkVerdicts) check(dog.verdict === 'The Dog is at the picture', `dog photo gets the dog verdict ("${dog.verdict}")`);
 
+// Both models side by side, when the transfer model is served.
+await page.goto(`${base}/template?lang=en`);
+const both = page.locator('input[name="model"][value="both"]');
+if (await both.isEnabled()) {
+  await page.check('input[name="model"][value="both"]', { force: true });
+  await page.setInputFiles('#inputfile', process.env.DOG_PHOTO);
+  await Promise.all([page.waitForNavigation(), page.click('#submit')]);
+  const models = await page.locator('.verdict .model-name').allTextContents();
+  check(models.join(',') === 'binary,transfer', `both models: one verdict card each (${models.join(',')})`);
+  if (checkVerdicts) {
+    const t = (await page.locator('.verdict[data-model="transfer"] .verdict-text').textContent()).trim();
+    check(t === 'The Dog is at the picture', `transfer model: dog photo gets the dog verdict ("${t}")`);
+  }
+  await page.screenshot({ path: path.join(shots, 'result-both.png'), fullPage: true });
+} else {
+  console.log('# transfer model not served (backbone weights not found): skipping the side-by-side check');
+}
+
 // A file that is not an image: the help page.
 await page.goto(`${base}/template?lang=en`);
 await page.setInputFiles('#inputfile', process.env.NOT_IMAGE);

@@ -18,6 +18,8 @@ CHECK_VERDICTS=0
 if [ -f "$CATDOG_SOURCE_DIR/models/binary.h5" ]; then
     MODELS="$CATDOG_SOURCE_DIR/models"
     CHECK_VERDICTS=1
+    # The transfer model's backbone weights (it is served too when they are found).
+    [ -d "$SHARED/weights" ] && export CATDOG_WEIGHTS_DIR="$SHARED/weights"
 else
     echo "# models/binary.h5 is not there yet: serving a random-weights model; verdict correctness not checked"
     make_model "$WORK/models"

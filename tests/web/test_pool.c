@@ -163,15 +163,16 @@ static void test_full_queue_is_refused_at_once(void **state)
     size_t big_len;
     unsigned char *big = encode(3000, 2000, 1, &big_len, 1);
     int verified = 0;
-    for (int attempt = 0; attempt < 5 && !verified; attempt++) {
+    for (int attempt = 0; attempt < 10 && !verified; attempt++) {
         cd_err err;
         pool *p = pool_new(f->reg, 1, 1, &err);
         assert_non_null(p);
         slow_job a = {p, big, big_len, 0, -2}, b = {p, big, big_len, 0, -2};
         pthread_t ta, tb;
         assert_int_equal(pthread_create(&ta, NULL, run_slow, &a), 0);
-        /* Give the worker time to take a; whether it did is checked below. */
-        usleep(20000);
+        /* wait until the worker has taken a */
+        while (pool_running(p) == 0 && !atomic_load(&a.done))
+            usleep(1000);
         assert_int_equal(pthread_create(&tb, NULL, run_slow, &b), 0);
         while (pool_depth(p) != 1 && !atomic_load(&b.done))
             usleep(1000);
@@ -197,7 +198,7 @@ static void test_full_queue_is_refused_at_once(void **state)
     }
     free(big);
     if (!verified)
-        fail_msg("could not observe a full queue in 5 attempts (the large photo decoded too fast)");
+        fail_msg("could not observe a full queue in 10 attempts (the large photo decoded too fast)");
 }
 
 int main(void)

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# bench/web_bench.sh [BUILD_DIR] - the web service's speed (a benchmark, not a test).
+#
+# Drives `catdog serve` with wrk (Debian) posting 200x200 JPEG uploads to
+# /api/v1/predict (bench/web_upload.lua: multipart, a different photo each
+# request), then, in the same run, a peer built the way the seed was: Flask
+# (python3-flask) with the same network in PyTorch (python3-torch), weights from
+# the same .h5, once loading the model on every request (as the seed did) and
+# once at start-up.  Prints requests/s, p50 and p99 latency and the ratios.
+#
+# Model: models/binary.h5 when present, else a random-weights binary CNN (the
+# same arithmetic).  Photos: 200 of ../shared/data/dogs-vs-cats/train (already
+# 200x200), else made-up ones.  Environment:
+#   CATDOG_BENCH_SECONDS  seconds per wrk run (10)
+#   CATDOG_BENCH_CONNS    wrk connections for catdog (32)
+#   CATDOG_BENCH_THREADS  catdog serve --threads (default: one per core)
+#   CATDOG_BENCH_CPUS     taskset CPU list for the servers (e.g. 0-1), to measure on 2 cores
+# Besides requests/s (which depend on whatever else the machine runs), the
+# table gives each server's CPU time per upload and what that allows on two
+# idle cores (2000 / CPU ms).  Servers bind 127.0.0.1 on free ports and are
+# stopped at the end.
+set -euo pipefail
+BUILD=${1:-build}
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BIN="$ROOT/$BUILD/catdog"
+SECS=${CATDOG_BENCH_SECONDS:-10}
+CONNS=${CATDOG_BENCH_CONNS:-32}
+PY=/usr/bin/python3
+SHARED=${CATDOG_SHARED:-$ROOT/../shared}
+[ -x "$BIN" ] || { echo "web_bench: build first (make build): $BIN missing" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "web_bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+PIN=()
+if [ -n "${CATDOG_BENCH_CPUS:-}" ]; then PIN=(taskset -c "$CATDOG_BENCH_CPUS"); fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/catdog-webbench.XXXXXX")
+PIDS=()
+cleanup() {
+    for p in ${PIDS[@]+"${PIDS[@]}"}; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_up() { # URL PID
+    for _ in $(seq 1 300); do
+        curl -s -o /dev/null "$1" && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# ---- model and photos ----
+mkdir -p "$WORK/models"
+if [ -f models/binary.h5 ]; then
+    cp models/binary.h5 "$WORK/models/binary.h5"
+    MODEL_NOTE="models/binary.h5"
+else
+    "$ROOT/$BUILD/web_test_fixtures" model "$WORK/models/binary.h5"
+    MODEL_NOTE="random-weights binary CNN (models/binary.h5 not present)"
+fi
+: >"$WORK/photos.txt"
+if [ -d "$SHARED/data/dogs-vs-cats/train" ]; then
+    for i in $(seq 0 99); do
+        echo "$SHARED/data/dogs-vs-cats/train/cat.$i.jpg" >>"$WORK/photos.txt"
+        echo "$SHARED/data/dogs-vs-cats/train/dog.$i.jpg" >>"$WORK/photos.txt"
+    done
+    PHOTO_NOTE="200 photos of ../shared (200x200 JPEG)"
+else
+    mkdir -p "$WORK/photos"
+    for i in $(seq 1 200); do
+        "$ROOT/$BUILD/web_test_fixtures" jpeg 200 200 "$i" "$WORK/photos/p$i.jpg"
+        echo "$WORK/photos/p$i.jpg" >>"$WORK/photos.txt"
+    done
+    PHOTO_NOTE="200 made-up 200x200 JPEGs (../shared absent)"
+fi
+AVG=$(xargs stat -c %s <"$WORK/photos.txt" | awk '{s+=$1} END {printf "%.1f", s/NR/1024}')
+
+# CPU seconds (user + system) the process PID has used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+
+# run_wrk NAME URL CONNS SERVER_PID -> one RESULT line in $WORK/NAME.result,
+# with the server's CPU milliseconds per answered upload appended (cpu_ms=).
+# On a shared machine requests/s depend on the other load; CPU per upload does
+# not, and 2000 / cpu_ms is what two idle cores would sustain.
+run_wrk() {
+    local name=$1 url=$2 conns=$3 pid=$4 c0 c1
+    c0=$(cpu_seconds "$pid")
+    wrk -t2 -c"$conns" -d"${SECS}s" --timeout 30s --latency -s bench/web_upload.lua "$url" -- "$WORK/photos.txt" \
+        >"$WORK/$name.wrk" 2>&1 || true
+    c1=$(cpu_seconds "$pid")
+    grep '^RESULT' "$WORK/$name.wrk" >"$WORK/$name.result" || { cat "$WORK/$name.wrk"; echo "RESULT requests=0 rps=0 p50_ms=0 p99_ms=0 non200=0 errors=0" >"$WORK/$name.result"; }
+    awk -v c0="$c0" -v c1="$c1" '{ n = 0; for (i = 1; i <= NF; i++) if ($i ~ /^requests=/) { split($i, a, "="); n = a[2] }
+        printf "%s cpu_ms=%.2f\n", $0, (n > 0 ? (c1 - c0) * 1000 / n : 0) }' "$WORK/$name.result" >"$WORK/$name.tmp"
+    mv "$WORK/$name.tmp" "$WORK/$name.result"
+}
+field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" "$WORK/$1.result"; }
+
+echo "web bench: $MODEL_NOTE; $PHOTO_NOTE, ${AVG} KiB average; ${SECS} s per run; $(nproc) cores${CATDOG_BENCH_CPUS:+, servers pinned to CPUs $CATDOG_BENCH_CPUS}"
+
+# ---- catdog ----
+PORT=$(free_port)
+THREADS_ARG=()
+[ -z "${CATDOG_BENCH_THREADS:-}" ] || THREADS_ARG=(--threads "$CATDOG_BENCH_THREADS")
+${PIN[@]+"${PIN[@]}"} "$BIN" serve --port "$PORT" --models "$WORK/models" --upload-dir "$WORK/up" --db "$WORK/catdog.db" \
+    --queue 1024 ${THREADS_ARG[@]+"${THREADS_ARG[@]}"} >"$WORK/catdog.out" 2>"$WORK/catdog.log" &
+PIDS+=($!)
+wait_up "http://127.0.0.1:$PORT/healthz" "${PIDS[-1]}" || { cat "$WORK/catdog.log"; exit 1; }
+# Warm-up: every photo once (stores them; later requests are deduplicated, as repeat uploads are).
+SECS_SAVE=$SECS; SECS=2; run_wrk catdog_warm "http://127.0.0.1:$PORT/api/v1/predict" 8 "${PIDS[-1]}"; SECS=$SECS_SAVE
+run_wrk catdog "http://127.0.0.1:$PORT/api/v1/predict" "$CONNS" "${PIDS[-1]}"
+FIRST=$(head -n 1 "$WORK/photos.txt")
+CATDOG_P=$(curl -s -F "inputfile=@$FIRST" "http://127.0.0.1:$PORT/api/v1/predict" |
+    "$PY" -c 'import json,sys; j=json.load(sys.stdin); print("%.4f" % j["probabilities"]["dog"])')
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
+# ---- the Flask peer ----
+PEER_OK=1
+"$PY" -c 'import flask, torch, h5py, PIL' 2>/dev/null || PEER_OK=0
+if [ $PEER_OK = 1 ]; then
+    for mode in startup per-request; do
+        PORT=$(free_port)
+        ${PIN[@]+"${PIN[@]}"} "$PY" bench/web_flask_peer.py --model "$WORK/models/binary.h5" --mode "$mode" --port "$PORT" \
+            --upload-dir "$WORK/flask-up-$mode" >"$WORK/flask-$mode.log" 2>&1 &
+        PIDS+=($!)
+        wait_up "http://127.0.0.1:$PORT/healthz" "${PIDS[-1]}" || { cat "$WORK/flask-$mode.log"; exit 1; }
+        if [ "$mode" = startup ]; then
+            FLASK_P=$(curl -s -F "inputfile=@$FIRST" "http://127.0.0.1:$PORT/api/v1/predict" |
+                "$PY" -c 'import json,sys; j=json.load(sys.stdin); p=j["probability"]; print("%.4f" % (p if j["label"]=="dog" else 1-p))')
+        fi
+        run_wrk "flask_$mode" "http://127.0.0.1:$PORT/api/v1/predict" 8 "${PIDS[-1]}"
+        kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+    done
+else
+    echo "web bench: the Flask peer needs /usr/bin/python3 with flask, torch, h5py and PIL (make bench installs them)"
+fi
+
+echo "load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '\n%-38s %10s %9s %9s %8s %12s %14s\n' "server (wrk connections)" "uploads/s" "p50 ms" "p99 ms" "non-200" \
+    "CPU ms/upl" "=> 2-core /s"
+row() {
+    local cpu
+    cpu=$(field "$2" cpu_ms)
+    printf '%-38s %10s %9s %9s %8s %12s %14s\n' "$1" "$(field "$2" rps)" "$(field "$2" p50_ms)" "$(field "$2" p99_ms)" \
+        "$(($(field "$2" non200) + $(field "$2" errors)))" "$cpu" "$(awk -v c="$cpu" 'BEGIN { if (c > 0) printf "%.0f", 2000 / c }')"
+}
+row "catdog serve ($CONNS)" catdog
+if [ $PEER_OK = 1 ]; then
+    row "Flask + PyTorch, model at start-up (8)" flask_startup
+    row "Flask + PyTorch, model per request (8)" flask_per-request
+    echo
+    awk -v a="$(field catdog rps)" -v b="$(field flask_startup rps)" -v c="$(field flask_per-request rps)" 'BEGIN {
+        if (b > 0) printf "catdog / Flask (load once):        %.1fx uploads/s\n", a / b;
+        if (c > 0) printf "catdog / Flask (load per request): %.1fx uploads/s\n", a / c; }'
+    awk -v a="$(field catdog cpu_ms)" -v b="$(field flask_startup cpu_ms)" -v c="$(field flask_per-request cpu_ms)" 'BEGIN {
+        if (a > 0) printf "CPU per upload, Flask / catdog:    %.1fx (load once), %.1fx (load per request)\n", b / a, c / a; }'
+    echo "P(dog) of $(basename "$FIRST"): catdog $CATDOG_P, Flask peer $FLASK_P"
+fi
