@@ -44,7 +44,7 @@ static void usage(FILE *out)
           "  --threads N            inference workers (default: one per core)\n"
           "  --queue N              photos allowed to wait before 503 (default 8 per worker)\n"
           "  --max-connections N    simultaneous connections (default 256)\n"
-          "  --timeout SECONDS      idle connection timeout (default 30)\n"
+          "  --timeout SECONDS      idle timeout, and the time allowed for a request's headers (default 30)\n"
           "  --request-timeout SECONDS  longest a request may take to arrive (default 120)\n"
           "  --backend B            dnnl (default) or ref (plain C reference, slow)\n"
           "  --assets DIR           folder with web/static and node_modules (default: found)\n"

@@ -5,9 +5,10 @@
  * Start-up loads the models once (registry.h), opens the upload folder
  * (store.h) and the history database (history.h), starts the inference pool
  * (pool.h) and then listens.  Connections get a thread each (bounded by
- * max_connections, idle ones dropped after timeout_s, and any request that is
- * still sending its body after request_timeout_s cut off); photos go through
- * the bounded inference queue, so overload answers 503 + Retry-After.
+ * max_connections; idle ones dropped after timeout_s; one that has not sent a
+ * request's headers within timeout_s cut off (conn_watch.h); a request still
+ * sending its body after request_timeout_s cut off); photos go through the
+ * bounded inference queue, so overload answers 503 + Retry-After.
  *
  * Routes (see routes.c):  GET / -> /template, GET /template, POST /template/upload,
  * GET /upload/<file>, GET /error, GET /history, POST /history/<id>/feedback,
@@ -44,7 +45,7 @@ typedef struct http_config {
     runner_backend backend;    /* RUNNER_DNNL (default) or RUNNER_REF */
     int queue;                 /* photos allowed to wait; 0 = 8 per worker */
     int max_connections;       /* 0 = 256 */
-    int timeout_s;             /* idle connection timeout; 0 = 30 s */
+    int timeout_s;             /* idle timeout, and time allowed for a request's headers; 0 = 30 s */
     int request_timeout_s;     /* longest a request may take to arrive; 0 = 120 s */
     FILE *log;                 /* request log; NULL = none */
     registry_embedded_fn embedded; /* built-in copy of models/binary.h5, or NULL */

@@ -152,6 +152,9 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     r->t_start = http_now();
     *con_cls = r;
     atomic_fetch_add(&s->in_flight, 1);
+    const union MHD_ConnectionInfo *sc = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (sc)
+        conn_watch_request_started(s->watch, sc->socket_context);
 
     int method_ok; /* 0 = 405, answered in dispatch (r->allow is set) */
     r->handler = routes_match(method, url, &r->route, &r->tail, &r->body_kind, &method_ok, &r->allow);
@@ -294,11 +297,35 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_log(s, "%s %s %s %d %zu %zu %.1fms%s%s%s", ip, r->method, path, r->responded ? r->status : 0, r->bytes_in,
              r->bytes_out, secs * 1000.0, r->note[0] ? " " : "", r->note, end);
     metrics_request(s->metrics, (int)r->route, r->responded ? r->status : 0, secs, r->bytes_in, r->bytes_out);
+    const union MHD_ConnectionInfo *sc = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (sc)
+        conn_watch_request_done(s->watch, sc->socket_context);
     if (r->body_reserved)
         atomic_fetch_sub(&s->body_held, r->body_reserved);
     free(r->body);
     free(r);
     atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* Connections open and close: registered with the header watchdog. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? conn_watch_add(s->watch, ci->connect_fd) : NULL;
+    } else {
+        conn_watch_remove(s->watch, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static void on_cut(void *ctx, double waited_s)
+{
+    http_server *s = ctx;
+    metrics_event(s->metrics, "slow_headers_cut");
+    http_log(s, "closed a connection that sent no complete request headers in %.0f s", waited_s);
 }
 
 /* MHD's own messages (bind failures, ...) go to the log; during start-up the
@@ -320,6 +347,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 static void free_parts(http_server *s)
 {
+    conn_watch_free(s->watch);
     pool_free(s->pool);
     history_close(s->hist);
     store_free(s->store);
@@ -389,6 +417,9 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     s->pool = pool_new(s->reg, s->cfg.threads, s->cfg.queue, err);
     if (!s->pool)
         goto fail;
+    s->watch = conn_watch_new(s->cfg.timeout_s, on_cut, s, err);
+    if (!s->watch)
+        goto fail;
 
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", s->cfg.port);
@@ -410,7 +441,8 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
         flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)s->cfg.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        (unsigned)s->cfg.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)(2 * 1024 * 1024), MHD_OPTION_END);
     freeaddrinfo(ai);

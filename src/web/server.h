@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "web/conn_watch.h"
 #include "web/history.h"
 #include "web/http_server.h"
 #include "web/i18n.h"
@@ -68,6 +69,7 @@ struct http_server {
     store *store;
     history *hist;
     metrics *metrics;
+    conn_watch *watch;         /* cuts off connections slow to send headers */
     int have_materialize;      /* node_modules/materialize-css found */
     size_t body_budget;        /* bytes of request bodies held at once, at most */
     atomic_size_t body_held;

@@ -173,5 +173,27 @@ expect_status 200 "upload while a slow client is connected"
 wait $SLOW || fail "a client sending one byte a second was not cut off"
 grep -q 'body still arriving after 3 s' "$WORK/server.err" || fail "the slow client's cut-off is not logged"
 ok "a slow client is cut off after --request-timeout; others are served meanwhile"
+
+# A client trickling its request headers one byte a second (never idle) is
+# cut off once it has not completed them within --timeout (5 s).
+(
+    trap '' PIPE
+    exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+    header='GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
+    for i in $(seq 0 40); do
+        printf '%s' "${header:$i:1}" >&5 2>/dev/null || exit 0
+        sleep 1
+    done
+    exit 1
+) &
+SLOW=$!
+sleep 0.5
+req GET /healthz
+expect_status 200 "served while a client trickles its headers"
+wait $SLOW || fail "a client trickling its headers was not cut off"
+grep -q 'closed a connection that sent no complete request headers' "$WORK/server.err" || fail "the cut-off is not logged"
+req GET /metrics
+body_has 'catdog_events_total{event="slow_headers_cut"} 1' "header cut-off counted"
+ok "a client trickling its headers is cut off after --timeout"
 stop_server
 echo "all $N_CHECKS checks passed"
