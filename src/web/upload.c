@@ -99,10 +99,11 @@ void upload_sanitize_name(const char *in, char *out, size_t out_size)
         o--;
     memmove(out, out + start, o - start);
     o -= start;
-    if (o == 0 || strcmp(out, ".") == 0 || (o == 2 && out[0] == '.' && out[1] == '.'))
+    if (out_size == 0)
+        return;
+    out[o] = '\0'; /* terminate before comparing: the caller's buffer need not be zeroed */
+    if (o == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
         snprintf(out, out_size, "upload");
-    else
-        out[o] = '\0';
 }
 
 /* Copies a short form value, trimmed. */

@@ -184,12 +184,16 @@ static void test_full_queue_is_refused_at_once(void **state)
         if (a_running && b_waiting) {
             assert_int_equal(st, POOL_BUSY);
             assert_int_equal(err.code, CD_ERR_LIMIT);
-            verified = 1;
         }
         pthread_join(ta, NULL);
         pthread_join(tb, NULL);
-        assert_int_equal(a.status, POOL_OK);
-        assert_int_equal(b.status, POOL_OK);
+        /* On a loaded machine the worker may not have taken a before b came,
+         * so b found the queue full: that attempt shows nothing, try again. */
+        if (a_running && b_waiting) {
+            assert_int_equal(a.status, POOL_OK);
+            assert_int_equal(b.status, POOL_OK);
+            verified = 1;
+        }
         pool_free(p);
     }
     free(big);

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# tests/fuzz/fuzz_run.sh HARNESS - one bounded libFuzzer run of build-fuzz/fuzz/fuzz_HARNESS.
+#
+# Used by the ctest tests tests/fuzz/test_run_<harness>.sh (short runs, part of
+# `make test`) and by `make fuzz` (long runs).  It builds nothing: the fuzzers
+# come from build-fuzz (`make fuzz-build`), the seeds from the normal build's
+# fuzz_test_fuzz_seeds, which writes them.  Exit 77 (ctest: skipped) with a
+# message when the fuzzers were not built (no clang/libFuzzer).
+#
+# Environment:
+#   CATDOG_FUZZ_SECONDS  run time (default 30)
+#   CATDOG_FUZZ_BUILD    the fuzz build folder (default <source>/build-fuzz)
+#   CATDOG_BIN           the normal build's catdog (ctest sets it); its folder holds the seeds test
+#   CATDOG_SOURCE_DIR    the source tree (ctest sets it)
+#
+# The growing corpus is kept in build-fuzz/corpus/HARNESS (so runs build on each
+# other), crashes go to build-fuzz/artifacts/, the log to build-fuzz/logs/HARNESS.log.
+# Inputs already known to have crashed (tests/fuzz/cases/HARNESS) are fuzzed too.
+# fuzz/HARNESS.dict is libFuzzer's dictionary and fuzz/HARNESS.options extra
+# flags, one a line.  A harness whose options say -ignore_crashes=1 (the raw
+# HDF5 one, whose finds are mostly libhdf5's) keeps going after a crash; each
+# crash is then replayed and blamed on the first frame that is not the
+# sanitizer's or libc's: in catdog's code -> the test fails; in a system
+# library -> listed as a third-party finding (docs/SECURITY.md), not a failure.
+set -euo pipefail
+h=${1:?usage: fuzz_run.sh HARNESS}
+src=${CATDOG_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+fb=${CATDOG_FUZZ_BUILD:-$src/build-fuzz}
+secs=${CATDOG_FUZZ_SECONDS:-30}
+bin=$fb/fuzz/fuzz_$h
+if [ ! -x "$bin" ]; then
+  if command -v clang >/dev/null 2>&1; then
+    echo "SKIP: $bin not built (run 'make fuzz-build'; needs clang and libFuzzer: libclang-rt-14-dev)"
+  else
+    echo "SKIP: clang not found, so the libFuzzer harnesses are not built (install clang-14 libfuzzer-14-dev)"
+  fi
+  exit 77
+fi
+seeds_test=$(dirname "${CATDOG_BIN:-$src/build/catdog}")/fuzz_test_fuzz_seeds
+if [ ! -x "$seeds_test" ]; then
+  echo "FAIL: $seeds_test (the seed writer) is missing; build the normal build first" >&2
+  exit 1
+fi
+
+mkdir -p "$fb/corpus/$h" "$fb/artifacts" "$fb/logs"
+# Seeds are rewritten each run (they are cheap and must match the current code).
+rm -rf "$fb/seeds/$h"
+CATDOG_FUZZ_SEEDS=$fb/seeds "$seeds_test" >"$fb/logs/seeds-$h.log" 2>&1 ||
+  { cat "$fb/logs/seeds-$h.log" >&2; echo "FAIL: seed writer failed" >&2; exit 1; }
+dirs=("$fb/corpus/$h" "$fb/seeds/$h")
+[ -d "$src/tests/fuzz/cases/$h" ] && dirs+=("$src/tests/fuzz/cases/$h")
+opts=(-max_total_time="$secs" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1
+      -artifact_prefix="$fb/artifacts/$h-")
+[ -f "$src/fuzz/$h.dict" ] && opts+=(-dict="$src/fuzz/$h.dict")
+triage=0
+if [ -f "$src/fuzz/$h.options" ]; then
+  while read -r o; do [ -n "$o" ] && opts+=("$o"); done <"$src/fuzz/$h.options"
+  grep -qx -- '-ignore_crashes=1' "$src/fuzz/$h.options" && triage=1
+fi
+log=$fb/logs/$h.log
+stamp=$fb/logs/$h.start
+touch "$stamp"
+
+echo "fuzz_$h: ${secs}s, corpus $(ls "$fb/corpus/$h" | wc -l) + seeds $(ls "$fb/seeds/$h" | wc -l)"
+rc=0
+# libFuzzer's own reports go to the log; sanitizer suppressions as in the ASan suite.
+# allocator_may_return_null: a huge malloc fails as it does under glibc (callers
+# must cope) instead of aborting.  Stacks are unwound fast (full unwinding costs
+# 8x in the HDF5 harnesses), so they stop at the first frame of a library built
+# without frame pointers; the ASan suite replays seeds with full stacks.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$src/tests/sanitizers/lsan.supp:print_suppressions=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:suppressions=$src/tests/sanitizers/ubsan.supp}
+"$bin" "${opts[@]}" "${dirs[@]}" >"$log" 2>&1 || rc=$?
+# Plain runs print stat::number_of_executed_units; fork mode "#N: cov: ..." lines.
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+[ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\): cov:.*/\1/p' "$log" | tail -n 1)
+echo "fuzz_$h: exit $rc, ${execs:-?} executions, corpus now $(ls "$fb/corpus/$h" | wc -l)"
+
+# The first frame of a report's first stack that is not the sanitizer's,
+# libFuzzer's, libc's or an allocator's: "FUNC LOCATION".
+blame() {
+  awk '/^ *#[0-9]+ 0x[0-9a-f]+ / {
+         if ($3 == "in") { fn = $4; loc = $5 } else { fn = "?"; loc = $3 }
+         if (fn ~ /^(malloc|calloc|realloc|free|posix_memalign|operator|str[a-z]*dup|strn?len|strn?cmp|memcpy|memmove|memset|memcmp|__interceptor_|__asan|__sanitizer|__lsan|__ubsan|fuzzer::|__libc|__GI_|abort|raise|H5MM_|H5FL_)/) next
+         if (loc ~ /libc\.so/) next
+         print fn, loc; exit }'
+}
+if [ "$triage" = 1 ]; then
+  ours=0 theirs=0 sigs=""
+  for a in $(find "$fb/artifacts" -name "$h-*" -newer "$stamp" 2>/dev/null); do
+    report=$("$bin" -timeout=25 -rss_limit_mb=2048 "$a" 2>&1 || true)
+    if ! printf '%s\n' "$report" | grep -q "ERROR"; then
+      echo "  not reproducible alone: $(basename "$a") ($(stat -c %s "$a") bytes)"
+      continue
+    fi
+    frame=$(printf '%s\n' "$report" | blame)
+    kind=$(printf '%s\n' "$report" | grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer|UndefinedBehaviorSanitizer): [a-z-]+|runtime error' || echo "?")
+    case "$frame" in
+      *"/lib/"*".so"*)
+        theirs=$((theirs + 1))
+        sigs+="$kind in ${frame%% *} (${frame##*/}"$'\n' ;;
+      *)
+        ours=$((ours + 1))
+        echo "  CATDOG: $(basename "$a"): $kind at ${frame:-unknown frame}" >&2 ;;
+    esac
+  done
+  echo "fuzz_$h: $theirs crash(es) in system libraries, $ours in catdog"
+  [ -z "$sigs" ] || printf '%s' "$sigs" | sort | uniq -c | sed 's/^/  third-party: /'
+
+  [ "$ours" = 0 ] || { echo "FAIL: fuzz_$h found crashes in catdog's code (log: $log)" >&2; exit 1; }
+  exit 0
+fi
+if [ "$rc" != 0 ]; then
+  grep -E "ERROR|SUMMARY|fuzz check failed|Test unit written|==[0-9]+==" "$log" | head -n 20 >&2 || true
+  echo "FAIL: fuzz_$h found a crash (full log: $log). Reproduce with: $bin ARTIFACT;" \
+       "then add the input to tests/fuzz/cases/$h/ and a regression test." >&2
+  exit 1
+fi
