@@ -60,7 +60,10 @@ fuzz: build fuzz-build
 bench: deps
 	@CATDOG_BENCH_DEPS=1 scripts/install-deps.sh
 	@$(MAKE) --no-print-directory build
-	@bench/run.sh $(BUILD)
+	@bench/run.sh $(BUILD)             # engine: inference and training step vs PyTorch
+	@bench/train_bench.sh $(BUILD)     # training throughput and one epoch vs PyTorch
+	@bench/transfer_bench.sh $(BUILD)  # SqueezeNet feature extraction vs PyTorch
+	@bench/web_bench.sh $(BUILD)       # uploads/s with wrk vs the Flask peers
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

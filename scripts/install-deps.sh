@@ -10,7 +10,7 @@ PKGS=(
   libdnnl-dev libopenblas-dev libhdf5-dev libjansson-dev
   libjpeg-dev libpng-dev libwebp-dev libexif-dev
   libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
-  libcmocka-dev valgrind
+  libcmocka-dev valgrind curl
   clang libfuzzer-14-dev libclang-rt-14-dev
   chromium
   python3-h5py python3-numpy

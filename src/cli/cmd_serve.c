@@ -37,6 +37,7 @@ static void usage(FILE *out)
           "  --host ADDR            address to listen on (default 127.0.0.1)\n"
           "  --port N               port (default 8080; 0 = any free port)\n"
           "  --models DIR           folder with binary.h5 [and transfer.h5] (default models)\n"
+          "  --weights FILE         the transfer model's backbone weights (default: searched for)\n"
           "  --upload-dir DIR       where photos are kept (default saveimages)\n"
           "  --db FILE              SQLite history (default catdog.db)\n"
           "  --max-upload SIZE      largest photo, e.g. 16M, 512K (default 16M)\n"
@@ -91,11 +92,12 @@ static int parse_int(const char *s, int min, int max, int *out)
 int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
-           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND };
+           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
         {"models", required_argument, NULL, O_MODELS},
+        {"weights", required_argument, NULL, O_WEIGHTS},
         {"upload-dir", required_argument, NULL, O_UPLOAD},
         {"db", required_argument, NULL, O_DB},
         {"max-upload", required_argument, NULL, O_MAXUP},
@@ -126,6 +128,7 @@ int cmd_serve(int argc, char **argv)
                 return cli_usage_error("serve", "--port must be 0..65535, not '%s'", optarg);
             break;
         case O_MODELS: cfg.models_dir = optarg; break;
+        case O_WEIGHTS: cfg.weights = optarg; break;
         case O_UPLOAD: cfg.upload_dir = optarg; break;
         case O_DB: cfg.db_path = optarg; break;
         case O_MAXUP:

@@ -36,6 +36,7 @@ typedef struct http_config {
     const char *host;          /* address to bind; "127.0.0.1" when NULL */
     int port;                  /* 0 = any free port (see http_server_port) */
     const char *models_dir;    /* "models" when NULL */
+    const char *weights;       /* transfer model's backbone weights file; NULL = searched for */
     const char *upload_dir;    /* "saveimages" when NULL */
     const char *db_path;       /* "catdog.db" when NULL */
     const char *assets_dir;    /* folder holding web/static and node_modules; NULL = look for it */

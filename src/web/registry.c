@@ -16,7 +16,8 @@
 #include "transfer/transfer_model.h"
 
 predictor *registry_load_one(const char *dir, const char *file, const predictor_opts *opts,
-                             registry_embedded_fn embedded, char *source, size_t source_size, cd_err *err)
+                             registry_embedded_fn embedded, const char *weights, char *source, size_t source_size,
+                             cd_err *err)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -27,7 +28,8 @@ predictor *registry_load_one(const char *dir, const char *file, const predictor_
         /* Present (or unreadable: the loader says why).  transfer_load composes a
          * shipped transfer model with its backbone and loads anything else as a
          * plain Keras file. */
-        m = transfer_load(path, NULL, err);
+        transfer_load_opts topts = {weights};
+        m = transfer_load(path, &topts, err);
     } else {
         size_t len = 0;
         const void *bytes = embedded ? embedded(file, &len) : NULL;
@@ -62,7 +64,8 @@ static void describe(registry_model *rm)
     rm->test_accuracy = m->test_accuracy;
 }
 
-registry *registry_load(const char *dir, const predictor_opts *opts, registry_embedded_fn embedded, cd_err *err)
+registry *registry_load(const char *dir, const predictor_opts *opts, registry_embedded_fn embedded,
+                        const char *weights, cd_err *err)
 {
     registry *r = calloc(1, sizeof *r);
     if (!r) {
@@ -71,7 +74,7 @@ registry *registry_load(const char *dir, const predictor_opts *opts, registry_em
     }
     registry_model *b = &r->models[0];
     snprintf(b->name, sizeof b->name, "binary");
-    b->pred = registry_load_one(dir, "binary.h5", opts, embedded, b->source, sizeof b->source, err);
+    b->pred = registry_load_one(dir, "binary.h5", opts, embedded, NULL, b->source, sizeof b->source, err);
     if (!b->pred) {
         free(r);
         return NULL;
@@ -83,7 +86,7 @@ registry *registry_load(const char *dir, const predictor_opts *opts, registry_em
     cd_err terr;
     cd_err_clear(&terr);
     snprintf(t->name, sizeof t->name, "transfer");
-    t->pred = registry_load_one(dir, "transfer.h5", opts, NULL, t->source, sizeof t->source, &terr);
+    t->pred = registry_load_one(dir, "transfer.h5", opts, NULL, weights, t->source, sizeof t->source, &terr);
     if (t->pred) {
         describe(t);
         r->n = 2;

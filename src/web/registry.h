@@ -45,14 +45,17 @@ typedef struct registry {
 } registry;
 
 /* Loads the models from `dir` (see above).  opts applies to every model (threads
- * per session, pixel limit).  NULL with err when binary cannot be loaded. */
-registry *registry_load(const char *dir, const predictor_opts *opts, registry_embedded_fn embedded, cd_err *err);
+ * per session, pixel limit); weights names the transfer model's backbone
+ * weights file (NULL: searched for).  NULL with err when binary cannot be loaded. */
+registry *registry_load(const char *dir, const predictor_opts *opts, registry_embedded_fn embedded,
+                        const char *weights, cd_err *err);
 void registry_free(registry *r);
 
 /* Loads one model: `dir`/`file` when the file exists, else the embedded copy of
  * `file` when there is one.  *source receives where it came from. */
 predictor *registry_load_one(const char *dir, const char *file, const predictor_opts *opts,
-                             registry_embedded_fn embedded, char *source, size_t source_size, cd_err *err);
+                             registry_embedded_fn embedded, const char *weights, char *source, size_t source_size,
+                             cd_err *err);
 
 /* Index of the model called name, or -1. */
 int registry_find(const registry *r, const char *name);

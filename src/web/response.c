@@ -89,7 +89,7 @@ static enum MHD_Result queue(http_req *r, int status, struct MHD_Response *resp,
     if (res == MHD_YES) {
         r->responded = 1;
         r->status = status;
-        r->bytes_out = len;
+        r->bytes_out = strcmp(r->method, "HEAD") == 0 ? 0 : len; /* no body goes out for HEAD */
     }
     return res;
 }

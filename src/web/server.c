@@ -368,6 +368,7 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     s->cfg.models_dir = keep(s->models_buf, sizeof s->models_buf, cfg->models_dir, "models");
     s->cfg.upload_dir = keep(s->upload_buf, sizeof s->upload_buf, cfg->upload_dir, "saveimages");
     s->cfg.db_path = keep(s->db_buf, sizeof s->db_buf, cfg->db_path, "catdog.db");
+    s->cfg.weights = NULL; /* used during start-up only (registry_load) */
     if (!s->cfg.max_upload)
         s->cfg.max_upload = HTTP_DEFAULT_MAX_UPLOAD;
     if (s->cfg.threads <= 0) {
@@ -394,7 +395,7 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     popts.threads = 1;
     popts.backend = s->cfg.backend;
     popts.max_pixels = s->cfg.max_pixels;
-    s->reg = registry_load(s->cfg.models_dir, &popts, cfg->embedded, err);
+    s->reg = registry_load(s->cfg.models_dir, &popts, cfg->embedded, cfg->weights, err);
     if (!s->reg)
         goto fail;
     if (s->reg->transfer_off[0])

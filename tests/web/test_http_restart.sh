@@ -78,6 +78,7 @@ ok "export-feedback writes corrected photos into cats/ and dogs/ (newest answer 
 # others are still queued or being received.
 stop_server
 start_server --threads 1 --queue 64
+for i in $(seq 1 12); do photo png 2000 1500 $((20 + i)) >/dev/null; done # made before the burst
 pids=()
 for i in $(seq 1 12); do
     curl -s --max-time 120 -o "$WORK/term$i.json" -w '%{http_code}' \
@@ -85,11 +86,15 @@ for i in $(seq 1 12); do
         "$BASE/api/v1/predict" >"$WORK/term$i.status" &
     pids+=($!)
 done
+# Wait until the server is busy with at least half of them (the /metrics
+# request itself counts as one in flight).
+busy=0
 for _ in $(seq 1 1200); do
-    if grep -qs 200 "$WORK"/term*.status; then break; fi
+    n=$(curl -s "$BASE/metrics" | sed -n 's/^catdog_requests_in_flight \([0-9]*\)$/\1/p')
+    if [ "${n:-0}" -ge 7 ]; then busy=1; break; fi
     sleep 0.05
 done
-grep -qs 200 "$WORK"/term*.status || fail "no upload was answered"
+[ $busy = 1 ] || fail "the uploads never got in flight together"
 stop_server TERM # returns once the server has exited, with status 0
 wait "${pids[@]}" || true
 grep -q 'SIGTERM received' "$WORK/server.err" || fail "no SIGTERM message"
@@ -107,6 +112,7 @@ check_acknowledged term 12
 ok "SIGTERM during uploads: all $ACKED acknowledged predictions are in the history, photos whole"
 
 # ---- kill -9 while uploads are in flight ----
+for i in $(seq 1 12); do photo png 2000 1500 $((40 + i)) >/dev/null; done
 pids=()
 for i in $(seq 1 12); do
     curl -s --max-time 120 -o "$WORK/kill$i.json" -w '%{http_code}' \

@@ -55,7 +55,7 @@ static int setup(void **state)
     predictor_opts o;
     memset(&o, 0, sizeof o);
     o.threads = 1;
-    f->reg = registry_load(f->dir, &o, NULL, &err);
+    f->reg = registry_load(f->dir, &o, NULL, NULL, &err);
     if (!f->reg)
         fail_msg("%s", err.msg);
     assert_int_equal(f->reg->n, 1);
