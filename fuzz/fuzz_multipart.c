@@ -5,12 +5,12 @@
  *
  * Input: the Content-Type value up to the first '\n' (at most 256 bytes),
  * then the body.  multipart_boundary reads the header; multipart_parse splits
- * the body (with the server's 8 parts and with 1); every file name goes
+ * the body (with the server's 16 parts and with 1); every file name goes
  * through upload_sanitize_name.  Checks: a boundary is 1..70 bytes; parts
  * point inside the body and never contain a delimiter line (RFC 2046: CRLF
  * "--" boundary, then "--" or blanks and CRLF); their header fields
  * are terminated; parsing with room for one part agrees with parsing with
- * room for eight (same part, or CD_ERR_LIMIT when there were more); a
+ * room for sixteen (same part, or CD_ERR_LIMIT when there were more); a
  * sanitized name is valid UTF-8, without '/', '\\' or control characters,
  * and never "", "." or "..".
  */
@@ -20,7 +20,7 @@
 #include "web/multipart.h"
 #include "web/upload.h"
 
-#define MAX_PARTS 8
+#define MAX_PARTS 16 /* as web/upload.c */
 
 /* The promises of upload_sanitize_name, checked on its output. */
 void fuzz_check_sanitized(const char *s, size_t size)

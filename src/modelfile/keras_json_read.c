@@ -21,6 +21,7 @@
 #include "modelfile/keras_internal.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,6 +58,14 @@ static const char *jstr(json_t *obj, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* A JSON integer as an int; one an int cannot hold gives -1, which every
+ * caller refuses (sizes must be positive), instead of wrapping around. */
+static int jint(json_t *v)
+{
+    json_int_t x = json_integer_value(v);
+    return x >= INT_MIN && x <= INT_MAX ? (int)x : -1;
+}
+
 /* An int or a list of two ints ("kernel_size": 3 or [3, 3]).  Absent or null
  * gives `def` for both.  0 or -1 (not that form). */
 static int jpair(json_t *cfg, const char *key, int out[2], int def)
@@ -67,13 +76,13 @@ static int jpair(json_t *cfg, const char *key, int out[2], int def)
         return 0;
     }
     if (json_is_integer(v)) {
-        out[0] = out[1] = (int)json_integer_value(v);
+        out[0] = out[1] = jint(v);
         return out[0] > 0 ? 0 : -1;
     }
     if (json_is_array(v) && json_array_size(v) == 2 && json_is_integer(json_array_get(v, 0)) &&
         json_is_integer(json_array_get(v, 1))) {
-        out[0] = (int)json_integer_value(json_array_get(v, 0));
-        out[1] = (int)json_integer_value(json_array_get(v, 1));
+        out[0] = jint(json_array_get(v, 0));
+        out[1] = jint(json_array_get(v, 1));
         return out[0] > 0 && out[1] > 0 ? 0 : -1;
     }
     return -1;
@@ -155,7 +164,7 @@ static int add_input(builder *b, json_t *cfg, const char *name, const char *scop
     int d[3];
     for (int i = 0; i < 3; i++) {
         json_t *v = json_array_get(shape, (size_t)i + 1);
-        d[i] = json_is_integer(v) ? (int)json_integer_value(v) : 0;
+        d[i] = json_is_integer(v) ? jint(v) : 0;
     }
     if (b->img_size > 0)
         d[0] = d[1] = b->img_size;
@@ -191,9 +200,9 @@ static int add_keras_layer(builder *b, const char *cls, json_t *cfg, const char 
         json_t *f = json_object_get(cfg, "filters");
         int dil[2];
         l.kind = LAYER_CONV2D;
-        if (!json_is_integer(f) || json_integer_value(f) <= 0)
+        if (!json_is_integer(f) || jint(f) <= 0)
             return bad(b, CD_ERR_FORMAT, name, "%s", "Conv2D without a valid 'filters'");
-        l.filters = (int)json_integer_value(f);
+        l.filters = jint(f);
         if (jpair(cfg, "kernel_size", l.kernel, -1) != 0 || l.kernel[0] < 1)
             return bad(b, CD_ERR_FORMAT, name, "%s", "Conv2D without a valid 'kernel_size'");
         if (jpair(cfg, "strides", l.strides, 1) != 0)
@@ -233,9 +242,9 @@ static int add_keras_layer(builder *b, const char *cls, json_t *cfg, const char 
     } else if (strcmp(cls, "Dense") == 0) {
         json_t *u = json_object_get(cfg, "units");
         l.kind = LAYER_DENSE;
-        if (!json_is_integer(u) || json_integer_value(u) <= 0)
+        if (!json_is_integer(u) || jint(u) <= 0)
             return bad(b, CD_ERR_FORMAT, name, "%s", "Dense without valid 'units'");
-        l.units = (int)json_integer_value(u);
+        l.units = jint(u);
         if (parse_act(b, cfg, name, &l.act))
             return -1;
         l.use_bias = jbool(cfg, "use_bias", 1);

@@ -61,7 +61,12 @@ static hid_t open_path(const char *path, cd_err *err)
     }
     unsigned char head[8];
     size_t got = fread(head, 1, sizeof head, f);
+    int read_errno = ferror(f) ? errno : 0; /* EISDIR: fopen takes a folder on Linux */
     fclose(f);
+    if (read_errno) {
+        cd_err_set(err, CD_ERR_IO, "%s: %s", path, strerror(read_errno));
+        return -1;
+    }
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
         (void)H5Eclear2(H5E_DEFAULT);

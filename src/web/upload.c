@@ -281,7 +281,9 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
             http_log(s, "error: storing an upload: %s", err.msg);
             if (sys_errno == ENOSPC || sys_errno == EDQUOT)
                 return fail(f, 507, "storage_full", "no space left to store the photo");
-            return fail(f, 500, "storage_error", "the photo could not be stored");
+            /* Any other system error (a read-only or unwritable folder, EIO) is
+             * still the storage failing: 507 Insufficient Storage, as issue 6 asks. */
+            return fail(f, sys_errno ? 507 : 500, "storage_error", "the photo could not be stored");
         }
         metrics_event(s->metrics, res->existed ? "deduplicated" : "stored");
     }

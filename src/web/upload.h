@@ -9,7 +9,8 @@
  *   classify  checks it by content (JPEG/PNG/WebP magic), runs each chosen
  *             model through the worker pool (corrupt/truncated -> 422, too many
  *             pixels -> 413, queue full -> 503),
- *   store     keeps it as <sha256>.<ext> (disk full -> 507, nothing partial),
+ *   store     keeps it as <sha256>.<ext> (disk full or folder not writable -> 507,
+ *             nothing partial),
  *   record    adds one history row per model.  A database failure does not cost
  *             the user the verdict: it is logged and counted, and the answer goes out.
  *

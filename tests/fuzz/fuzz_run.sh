@@ -17,11 +17,12 @@
 # other), crashes go to build-fuzz/artifacts/, the log to build-fuzz/logs/HARNESS.log.
 # Inputs already known to have crashed (tests/fuzz/cases/HARNESS) are fuzzed too.
 # fuzz/HARNESS.dict is libFuzzer's dictionary and fuzz/HARNESS.options extra
-# flags, one a line.  A harness whose options say -ignore_crashes=1 (the raw
-# HDF5 one, whose finds are mostly libhdf5's) keeps going after a crash; each
-# crash is then replayed and blamed on the first frame that is not the
-# sanitizer's or libc's: in catdog's code -> the test fails; in a system
-# library -> listed as a third-party finding (docs/SECURITY.md), not a failure.
+# flags, one a line ('#' starts a comment line).  A harness whose options say
+# -ignore_crashes=1 (the raw HDF5 one, whose finds are mostly libhdf5's) keeps
+# going after a crash; each crash is then replayed and blamed on the first
+# frame that is not the sanitizer's or libc's: in catdog's code -> the test fails; in a system
+# library -> listed as a third-party finding (docs/SECURITY.md), not a failure;
+# an out-of-memory report (-ignore_ooms in its options) -> listed too.
 set -euo pipefail
 h=${1:?usage: fuzz_run.sh HARNESS}
 src=${CATDOG_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -54,7 +55,7 @@ opts=(-max_total_time="$secs" -timeout=25 -rss_limit_mb=2048 -print_final_stats=
 [ -f "$src/fuzz/$h.dict" ] && opts+=(-dict="$src/fuzz/$h.dict")
 triage=0
 if [ -f "$src/fuzz/$h.options" ]; then
-  while read -r o; do [ -n "$o" ] && opts+=("$o"); done <"$src/fuzz/$h.options"
+  while read -r o; do case "$o" in ''|'#'*) ;; *) opts+=("$o") ;; esac; done <"$src/fuzz/$h.options"
   grep -qx -- '-ignore_crashes=1' "$src/fuzz/$h.options" && triage=1
 fi
 log=$fb/logs/$h.log
@@ -82,12 +83,12 @@ echo "fuzz_$h: exit $rc, ${execs:-?} executions, corpus now $(ls "$fb/corpus/$h"
 blame() {
   awk '/^ *#[0-9]+ 0x[0-9a-f]+ / {
          if ($3 == "in") { fn = $4; loc = $5 } else { fn = "?"; loc = $3 }
-         if (fn ~ /^(malloc|calloc|realloc|free|posix_memalign|operator|str[a-z]*dup|strn?len|strn?cmp|memcpy|memmove|memset|memcmp|__interceptor_|__asan|__sanitizer|__lsan|__ubsan|fuzzer::|__libc|__GI_|abort|raise|H5MM_|H5FL_)/) next
-         if (loc ~ /libc\.so/) next
+         if (fn ~ /^(malloc|calloc|realloc|free|posix_memalign|operator|str[a-z]*dup|strn?len|strn?cmp|memcpy|memmove|memset|memcmp|__mem|__str|__interceptor_|__asan|__sanitizer|__lsan|__ubsan|fuzzer::|__libc|__GI_|abort|raise|H5MM_|H5FL_)/) next
+         if (loc ~ /libc\.so|sysdeps\//) next
          print fn, loc; exit }'
 }
 if [ "$triage" = 1 ]; then
-  ours=0 theirs=0 sigs=""
+  ours=0 theirs=0 ooms=0 sigs=""
   for a in $(find "$fb/artifacts" -name "$h-*" -newer "$stamp" 2>/dev/null); do
     report=$("$bin" -timeout=25 -rss_limit_mb=2048 "$a" 2>&1 || true)
     if ! printf '%s\n' "$report" | grep -q "ERROR"; then
@@ -96,7 +97,10 @@ if [ "$triage" = 1 ]; then
     fi
     frame=$(printf '%s\n' "$report" | blame)
     kind=$(printf '%s\n' "$report" | grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer|UndefinedBehaviorSanitizer): [a-z-]+|runtime error' || echo "?")
-    case "$frame" in
+    case "$kind:$frame" in
+      *"libFuzzer: out-of-memory"*)
+        ooms=$((ooms + 1))
+        sigs+="out-of-memory (-ignore_ooms) in ${frame%% *}"$'\n' ;;
       *"/lib/"*".so"*)
         theirs=$((theirs + 1))
         sigs+="$kind in ${frame%% *} (${frame##*/}"$'\n' ;;
@@ -105,8 +109,8 @@ if [ "$triage" = 1 ]; then
         echo "  CATDOG: $(basename "$a"): $kind at ${frame:-unknown frame}" >&2 ;;
     esac
   done
-  echo "fuzz_$h: $theirs crash(es) in system libraries, $ours in catdog"
-  [ -z "$sigs" ] || printf '%s' "$sigs" | sort | uniq -c | sed 's/^/  third-party: /'
+  echo "fuzz_$h: $theirs crash(es) in system libraries, $ooms out-of-memory, $ours in catdog"
+  [ -z "$sigs" ] || printf '%s' "$sigs" | sort | uniq -c | sed 's/^/  listed: /'
 
   [ "$ours" = 0 ] || { echo "FAIL: fuzz_$h found crashes in catdog's code (log: $log)" >&2; exit 1; }
   exit 0

@@ -9,7 +9,9 @@
 
 #include <dirent.h>
 
+#include "engine/model.h"
 #include "fuzz/fuzz.h"
+#include "modelfile/keras.h"
 #include "web/upload.h"
 
 typedef int (*harness_fn)(const uint8_t *data, size_t size);
@@ -72,11 +74,59 @@ static void test_sanitize_name_refuses_dots_whatever_the_buffer_held(void **stat
     assert_string_equal(out, "...");
 }
 
+/* keras_json, cases/keras_json/dense-units-over-int-max: sizes beyond an int
+ * were cast to int and wrapped around, so "units": 22147483647 built a Dense
+ * of 672,647,167 units (an 8 GB kernel; libFuzzer's out-of-memory report) and
+ * 4294967297 one of a single unit.  They are refused now, naming the field. */
+static void test_keras_sizes_beyond_int_are_refused_not_wrapped(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"\"units\":4294967297", "units"},
+        {"\"units\":22147483647", "units"},
+        {"\"units\":-4294967295", "units"},
+    };
+    char json[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(json, sizeof json,
+                 "{\"class_name\":\"Sequential\",\"config\":[{\"class_name\":\"Flatten\",\"config\":"
+                 "{\"name\":\"f\",\"batch_input_shape\":[null,2,2,3]}},{\"class_name\":\"Dense\","
+                 "\"config\":{\"name\":\"d\",%s}}]}",
+                 cases[i][0]);
+        cd_err err;
+        model *m = keras_from_json(json, "wrap.json", &err);
+        if (m)
+            fail_msg("%s accepted (Dense of %d units)", cases[i][0], m->layers[m->n_layers - 1].units);
+        assert_int_equal(err.code, CD_ERR_FORMAT);
+        assert_non_null(strstr(err.msg, cases[i][1]));
+    }
+    static const char *const conv[] = {"\"kernel_size\":4294967299", "\"kernel_size\":[3,4294967299]",
+                                       "\"filters\":4294967298", "\"strides\":[1,4294967297]"};
+    for (size_t i = 0; i < sizeof conv / sizeof conv[0]; i++) {
+        snprintf(json, sizeof json,
+                 "{\"class_name\":\"Sequential\",\"config\":[{\"class_name\":\"Conv2D\",\"config\":"
+                 "{\"name\":\"c\",\"batch_input_shape\":[null,8,8,3],\"filters\":2,\"kernel_size\":3,%s}}]}",
+                 conv[i]);
+        cd_err err;
+        model *m = keras_from_json(json, "wrap.json", &err);
+        if (m)
+            fail_msg("%s accepted (kernel %dx%d, %d filters)", conv[i], m->layers[1].kernel[0],
+                     m->layers[1].kernel[1], m->layers[1].filters);
+        assert_int_equal(err.code, CD_ERR_FORMAT);
+    }
+    /* The input's size, too. */
+    cd_err err;
+    assert_null(keras_from_json("{\"class_name\":\"Sequential\",\"config\":[{\"class_name\":\"Flatten\","
+                                "\"config\":{\"name\":\"f\",\"batch_input_shape\":[null,4294967298,2,3]}}]}",
+                                "wrap.json", &err));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_saved_cases_pass_their_harness),
         cmocka_unit_test(test_sanitize_name_refuses_dots_whatever_the_buffer_held),
+        cmocka_unit_test(test_keras_sizes_beyond_int_are_refused_not_wrapped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
