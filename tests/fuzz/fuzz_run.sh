@@ -96,7 +96,7 @@ if [ "$triage" = 1 ]; then
       continue
     fi
     frame=$(printf '%s\n' "$report" | blame)
-    kind=$(printf '%s\n' "$report" | grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer|UndefinedBehaviorSanitizer): [a-z-]+|runtime error' || echo "?")
+    kind=$(printf '%s\n' "$report" | grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer|UndefinedBehaviorSanitizer): [A-Za-z-]+|runtime error' || echo "?")
     case "$kind:$frame" in
       *"libFuzzer: out-of-memory"*)
         ooms=$((ooms + 1))
