@@ -80,8 +80,8 @@ enum MHD_Result handle_api_models(http_req *r)
         }
     }
     json_t *off = json_array();
-    if (off && reg->transfer_off[0])
-        json_array_append_new(off, json_pack("{s:s,s:s}", "name", "transfer", "reason", reg->transfer_off));
+    for (int i = 0; off && i < reg->n_off; i++)
+        json_array_append_new(off, json_pack("{s:s,s:s}", "name", reg->off[i].name, "reason", reg->off[i].reason));
     json_t *j = list && off ? json_pack("{s:o,s:o}", "models", list, "unavailable", off) : NULL;
     if (!j) {
         json_decref(list);
@@ -107,6 +107,8 @@ static long long query_int(http_req *r, const char *name, long long lo, long lon
 enum MHD_Result handle_api_history(http_req *r)
 {
     http_server *s = r->srv;
+    if (!s->hist)
+        return http_api_error(r, 503, "db_unavailable", s->hist_off);
     int limit = (int)query_int(r, "limit", 1, 100, 20);
     long long offset = query_int(r, "offset", 0, (1LL << 62), 0);
     history_rec *rows = calloc((size_t)limit, sizeof *rows);
@@ -150,8 +152,9 @@ enum MHD_Result handle_healthz(http_req *r)
 {
     http_server *s = r->srv;
     int stopping = atomic_load(&s->stopping);
-    json_t *j = json_pack("{s:s,s:i,s:i,s:i}", "status", stopping ? "stopping" : "ok", "models", s->reg->n,
-                          "queue_depth", pool_depth(s->pool), "workers", pool_workers(s->pool));
+    json_t *j = json_pack("{s:s,s:i,s:s,s:i,s:i}", "status", stopping ? "stopping" : "ok", "models", s->reg->n,
+                          "history", s->hist ? "ok" : "off", "queue_depth", pool_depth(s->pool), "workers",
+                          pool_workers(s->pool));
     return http_respond_json(r, stopping ? 503 : 200, j);
 }
 
@@ -159,7 +162,7 @@ enum MHD_Result handle_metrics(http_req *r)
 {
     http_server *s = r->srv;
     metrics_gauges g = {pool_depth(s->pool), pool_capacity(s->pool), pool_running(s->pool), pool_workers(s->pool),
-                        atomic_load(&s->in_flight), s->reg->n};
+                        atomic_load(&s->in_flight), s->reg->n, s->hist != NULL};
     strbuf b;
     strbuf_init(&b);
     metrics_render(s->metrics, &g, &b);

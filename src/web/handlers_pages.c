@@ -95,6 +95,8 @@ enum MHD_Result handle_history(http_req *r)
         if (page < 1 || *end)
             page = 1;
     }
+    if (!s->hist)
+        return http_refuse_page(r, 503, "db_unavailable", s->hist_off);
     long long total = 0;
     cd_err err;
     if (history_count(s->hist, &total, &err) != 0) {
@@ -159,6 +161,8 @@ enum MHD_Result handle_feedback(http_req *r)
         value = HISTORY_NO_FEEDBACK;
     else
         return http_refuse_page(r, 400, "bad_request", "label must be cat, dog or none");
+    if (!s->hist)
+        return http_refuse_page(r, 503, "db_unavailable", s->hist_off);
     cd_err err;
     if (history_set_feedback(s->hist, id, value, &err) != 0) {
         if (err.code == CD_ERR_NOTFOUND)

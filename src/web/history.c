@@ -43,6 +43,12 @@ static int db_fail(history *h, cd_err *err, const char *what)
     return cd_err_set(err, CD_ERR_BACKEND, "database %s: %s: %s", h->path, what, sqlite3_errmsg(h->db));
 }
 
+/* The calls on a NULL history (a database the caller could not open). */
+static int not_open(cd_err *err)
+{
+    return cd_err_set(err, CD_ERR_IO, "the history database is not open");
+}
+
 history *history_open(const char *path, cd_err *err)
 {
     history *h = calloc(1, sizeof *h);
@@ -91,6 +97,8 @@ void history_close(history *h)
 
 int history_set_meta(history *h, const char *key, const char *value, cd_err *err)
 {
+    if (!h)
+        return not_open(err);
     pthread_mutex_lock(&h->lock);
     sqlite3_stmt *st = NULL;
     int rc = -1;
@@ -108,6 +116,8 @@ int history_set_meta(history *h, const char *key, const char *value, cd_err *err
 
 int history_get_meta(history *h, const char *key, char *out, size_t out_size, cd_err *err)
 {
+    if (!h)
+        return not_open(err);
     pthread_mutex_lock(&h->lock);
     sqlite3_stmt *st = NULL;
     int rc = -1;
@@ -134,6 +144,8 @@ int history_get_meta(history *h, const char *key, char *out, size_t out_size, cd
 
 int history_add(history *h, history_rec *rec, cd_err *err)
 {
+    if (!h)
+        return not_open(err);
     pthread_mutex_lock(&h->lock);
     sqlite3_stmt *st = NULL;
     int rc = -1;
@@ -171,6 +183,8 @@ out:
 
 int history_count(history *h, long long *n, cd_err *err)
 {
+    if (!h)
+        return not_open(err);
     pthread_mutex_lock(&h->lock);
     sqlite3_stmt *st = NULL;
     int rc = -1;
@@ -215,6 +229,8 @@ static void read_row(sqlite3_stmt *st, history_rec *r)
 
 int history_list(history *h, long long offset, int limit, history_rec *out, int *n, cd_err *err)
 {
+    if (!h)
+        return not_open(err);
     *n = 0;
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT %s FROM predictions ORDER BY id DESC LIMIT ? OFFSET ?", COLUMNS);
@@ -242,6 +258,8 @@ out:
 
 int history_get(history *h, long long id, history_rec *out, cd_err *err)
 {
+    if (!h)
+        return not_open(err);
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT %s FROM predictions WHERE id = ?", COLUMNS);
     pthread_mutex_lock(&h->lock);
@@ -267,6 +285,8 @@ int history_get(history *h, long long id, history_rec *out, cd_err *err)
 
 int history_set_feedback(history *h, long long id, int label, cd_err *err)
 {
+    if (!h)
+        return not_open(err);
     pthread_mutex_lock(&h->lock);
     sqlite3_stmt *st = NULL;
     int rc = -1;
@@ -297,6 +317,8 @@ int history_set_feedback(history *h, long long id, int label, cd_err *err)
 
 int history_each_feedback(history *h, history_each_fn fn, void *ctx, cd_err *err)
 {
+    if (!h)
+        return not_open(err);
     char sql[640];
     snprintf(sql, sizeof sql,
              "SELECT %s FROM predictions p WHERE feedback IS NOT NULL AND id = ("

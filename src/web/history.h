@@ -13,6 +13,9 @@
  *
  * Thread-safe: one connection guarded by a mutex (SQLite's writes serialize
  * anyway).  history_close finalizes everything and closes the connection.
+ * Every call also accepts a NULL history (a database that could not be
+ * opened) and fails with CD_ERR_IO, so a server running without its
+ * database degrades to "not recorded" instead of crashing.
  */
 #ifndef CATDOG_WEB_HISTORY_H
 #define CATDOG_WEB_HISTORY_H

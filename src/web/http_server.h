@@ -2,13 +2,17 @@
  * http_server.h - `catdog serve`: the web page, the JSON API and the history,
  * on libmicrohttpd.
  *
- * Start-up loads the models once (registry.h), opens the upload folder
+ * Start-up loads the models once (registry.h: whatever loads is served; it
+ * fails only when no model loads), opens the upload folder
  * (store.h) and the history database (history.h), starts the inference pool
  * (pool.h) and then listens.  Connections get a thread each (bounded by
  * max_connections; idle ones dropped after timeout_s; one that has not sent a
  * request's headers within timeout_s cut off (conn_watch.h); a request still
  * sending its body after request_timeout_s cut off); photos go through the
- * bounded inference queue, so overload answers 503 + Retry-After.
+ * bounded inference queue, so overload answers 503 + Retry-After.  A history
+ * database that cannot be opened does not stop the start-up: verdicts are
+ * served unrecorded, /healthz says "history": "off", /metrics has
+ * catdog_history_up 0, and the history routes answer 503 db_unavailable.
  *
  * Routes (see routes.c):  GET / -> /template, GET /template, POST /template/upload,
  * GET /upload/<file>, GET /error, GET /history, POST /history/<id>/feedback,
@@ -17,7 +21,8 @@
  *
  * The server writes one line per request (and errors with their cause) to
  * cfg->log; it never prints anywhere else.  Start-up remarks a user should see
- * (a model that is off and why, missing front-end assets) are returned by
+ * (a model that is off or replaced by its built-in copy and why, the history
+ * being off, missing front-end assets) are returned by
  * http_server_notes for the caller to print.
  */
 #ifndef CATDOG_WEB_HTTP_SERVER_H

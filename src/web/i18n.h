@@ -73,6 +73,8 @@ typedef enum i18n_lang { LANG_RU = 0, LANG_EN = 1 } i18n_lang;
     X(ERR_unknown_model, "Нет такой модели.", "There is no such model.")                                     \
     X(ERR_model_not_loaded, "Эта модель сейчас не загружена.", "That model is not loaded now.")              \
     X(ERR_not_found, "Файл не найден.", "File not found.")                                                   \
+    X(ERR_db_unavailable, "История сейчас недоступна: база данных не открыта.",                              \
+      "The history is not available now: its database is not open.")                                        \
     X(ERR_internal, "Внутренняя ошибка сервера.", "Internal server error.")
 
 typedef enum i18n_key {

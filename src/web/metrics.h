@@ -10,7 +10,8 @@
  *   catdog_uploads_rejected_total{reason}             counter (the API error codes)
  *   catdog_events_total{event}                        counter (db_error, store_error, stored, deduplicated, ...)
  *   catdog_queue_depth, catdog_queue_capacity, catdog_workers_busy, catdog_workers,
- *   catdog_requests_in_flight, catdog_models_loaded      gauges (given at render time)
+ *   catdog_requests_in_flight, catdog_models_loaded,
+ *   catdog_history_up                                   gauges (given at render time)
  *
  * Routes are the fixed table the server passes in (indices), so label values
  * are never taken from client input.  Model, reason and event names are small
@@ -45,6 +46,7 @@ typedef struct metrics_gauges {
     int workers;
     int in_flight;
     int models_loaded;
+    int history_up;            /* 1 = predictions are recorded, 0 = the database is not open */
 } metrics_gauges;
 
 void metrics_render(metrics *m, const metrics_gauges *g, strbuf *out);

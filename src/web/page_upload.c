@@ -42,12 +42,13 @@ void page_upload(strbuf *b, const page_frame *f, const registry *reg, size_t max
                   i18n(L, I18N_TITLE_UPLOAD), i18n(L, I18N_HEADING_UPLOAD), i18n(L, I18N_CHOOSE_FILE),
                   i18n(L, I18N_DROP_HERE), i18n(L, I18N_UPLOAD_HINT), limit);
 
+    int have_binary = registry_find(reg, "binary") >= 0;
     int have_transfer = registry_find(reg, "transfer") >= 0;
     const char *best = reg->models[reg->best].name;
     strbuf_printf(b, "<fieldset class=\"models\"><legend>%s</legend>\n", i18n(L, I18N_MODEL));
-    model_choice(b, L, "binary", I18N_MODEL_binary, 1, strcmp(best, "binary") == 0);
+    model_choice(b, L, "binary", I18N_MODEL_binary, have_binary, strcmp(best, "binary") == 0);
     model_choice(b, L, "transfer", I18N_MODEL_transfer, have_transfer, strcmp(best, "transfer") == 0);
-    model_choice(b, L, "both", I18N_MODEL_both, have_transfer, 0);
+    model_choice(b, L, "both", I18N_MODEL_both, have_binary && have_transfer, 0);
     strbuf_printf(b,
                   "</fieldset>\n"
                   "<button class=\"btn-large waves-effect waves-light\" type=\"submit\" id=\"submit\">%s</button>\n"

@@ -15,32 +15,11 @@
 #include "modelfile/keras.h"
 #include "transfer/transfer_model.h"
 
-predictor *registry_load_one(const char *dir, const char *file, const predictor_opts *opts,
-                             registry_embedded_fn embedded, const char *weights, char *source, size_t source_size,
-                             cd_err *err)
+/* A predictor for the Keras model in memory (bytes borrowed); source names it. */
+static predictor *from_memory(const void *bytes, size_t len, const char *source, const predictor_opts *opts,
+                              cd_err *err)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    snprintf(source, source_size, "%s", path);
-    struct stat st;
-    model *m;
-    if (stat(path, &st) == 0 || errno != ENOENT) {
-        /* Present (or unreadable: the loader says why).  transfer_load composes a
-         * shipped transfer model with its backbone and loads anything else as a
-         * plain Keras file. */
-        transfer_load_opts topts = {weights};
-        m = transfer_load(path, &topts, err);
-    } else {
-        size_t len = 0;
-        const void *bytes = embedded ? embedded(file, &len) : NULL;
-        if (!bytes) {
-            cd_err_set(err, CD_ERR_NOTFOUND, "%s not found%s", path,
-                       embedded ? " and this program has no built-in copy of it" : "");
-            return NULL;
-        }
-        snprintf(source, source_size, "built-in models/%s", file);
-        m = keras_load_memory(bytes, len, source, err);
-    }
+    model *m = keras_load_memory(bytes, len, source, err);
     if (!m)
         return NULL;
     predictor *p = predictor_new(m, opts, err);
@@ -49,6 +28,56 @@ predictor *registry_load_one(const char *dir, const char *file, const predictor_
         model_free(m);
     }
     return p;
+}
+
+/* A predictor for the file at path (a shipped transfer model is composed with
+ * its backbone weights; anything else is read as a plain Keras file). */
+static predictor *from_file(const char *path, const predictor_opts *opts, const char *weights, cd_err *err)
+{
+    transfer_load_opts topts = {weights};
+    model *m = transfer_load(path, &topts, err);
+    if (!m)
+        return NULL;
+    predictor *p = predictor_new(m, opts, err);
+    if (!p) {
+        cd_err_wrap(err, "%s", path);
+        model_free(m);
+    }
+    return p;
+}
+
+/* Loads one model: `dir`/`file` when the file exists, else (or when it exists
+ * but cannot be loaded) the embedded copy of `file` when there is one.
+ * *source receives where it came from; when a broken file was replaced by the
+ * built-in copy, note (note_size bytes) says which file failed and why, else
+ * note[0] is '\0'. */
+static predictor *load_one(const char *dir, const char *file, const predictor_opts *opts,
+                           registry_embedded_fn embedded, const char *weights, char *source, size_t source_size,
+                           char *note, size_t note_size, cd_err *err)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    snprintf(source, source_size, "%s", path);
+    note[0] = '\0';
+    size_t len = 0;
+    const void *bytes = embedded ? embedded(file, &len) : NULL;
+    struct stat st;
+    if (stat(path, &st) == 0 || errno != ENOENT) {
+        /* Present (or unreadable: the loader says why). */
+        predictor *p = from_file(path, opts, weights, err);
+        if (p || !bytes)
+            return p;
+        /* Broken on disk: the copy built into the program is the model the
+         * operator shipped, so serve it rather than nothing, and say so. */
+        snprintf(note, note_size, "model %.20s: %s; serving the built-in copy instead", file, err->msg);
+        cd_err_clear(err);
+    } else if (!bytes) {
+        cd_err_set(err, CD_ERR_NOTFOUND, "%s not found%s", path,
+                   embedded ? " and this program has no built-in copy of it" : "");
+        return NULL;
+    }
+    snprintf(source, source_size, "built-in models/%s", file);
+    return from_memory(bytes, len, source, opts, err);
 }
 
 /* Fills the descriptive fields of rm from its predictor. */
@@ -64,6 +93,31 @@ static void describe(registry_model *rm)
     rm->test_accuracy = m->test_accuracy;
 }
 
+/* Loads models/<name>.h5 into the next free slot of r, or records why it is off. */
+static void load_model(registry *r, const char *dir, const char *name, const predictor_opts *opts,
+                       registry_embedded_fn embedded, const char *weights)
+{
+    char file[32];
+    snprintf(file, sizeof file, "%s.h5", name);
+    registry_model *m = &r->models[r->n];
+    cd_err err;
+    cd_err_clear(&err);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->pred = load_one(dir, file, opts, embedded, weights, m->source, sizeof m->source, r->notes[r->n_notes],
+                       sizeof r->notes[0], &err);
+    if (r->notes[r->n_notes][0])
+        r->n_notes++;
+    if (m->pred) {
+        describe(m);
+        r->n++;
+        return;
+    }
+    registry_off *off = &r->off[r->n_off++];
+    snprintf(off->name, sizeof off->name, "%s", name);
+    snprintf(off->reason, sizeof off->reason, "%s model off: %s", name, err.msg);
+    memset(m, 0, sizeof *m);
+}
+
 registry *registry_load(const char *dir, const predictor_opts *opts, registry_embedded_fn embedded,
                         const char *weights, cd_err *err)
 {
@@ -72,29 +126,14 @@ registry *registry_load(const char *dir, const predictor_opts *opts, registry_em
         cd_err_set(err, CD_ERR_NOMEM, "out of memory loading models");
         return NULL;
     }
-    registry_model *b = &r->models[0];
-    snprintf(b->name, sizeof b->name, "binary");
-    b->pred = registry_load_one(dir, "binary.h5", opts, embedded, NULL, b->source, sizeof b->source, err);
-    if (!b->pred) {
+    /* Only binary has a built-in copy; transfer needs its backbone weights. */
+    load_model(r, dir, "binary", opts, embedded, NULL);
+    load_model(r, dir, "transfer", opts, NULL, weights);
+    if (r->n == 0) {
+        cd_err_set(err, CD_ERR_NOTFOUND, "no model can be served: %s; %s", r->off[0].reason, r->off[1].reason);
         free(r);
         return NULL;
     }
-    describe(b);
-    r->n = 1;
-
-    registry_model *t = &r->models[1];
-    cd_err terr;
-    cd_err_clear(&terr);
-    snprintf(t->name, sizeof t->name, "transfer");
-    t->pred = registry_load_one(dir, "transfer.h5", opts, NULL, weights, t->source, sizeof t->source, &terr);
-    if (t->pred) {
-        describe(t);
-        r->n = 2;
-    } else {
-        snprintf(r->transfer_off, sizeof r->transfer_off, "transfer model off: %s", terr.msg);
-        memset(t, 0, sizeof *t);
-    }
-
     r->best = 0;
     for (int i = 1; i < r->n; i++)
         if (r->models[i].test_accuracy > r->models[r->best].test_accuracy)
@@ -117,4 +156,12 @@ int registry_find(const registry *r, const char *name)
         if (strcmp(r->models[i].name, name) == 0)
             return i;
     return -1;
+}
+
+const char *registry_off_reason(const registry *r, const char *name)
+{
+    for (int i = 0; i < r->n_off; i++)
+        if (strcmp(r->off[i].name, name) == 0)
+            return r->off[i].reason;
+    return NULL;
 }

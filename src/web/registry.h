@@ -1,14 +1,20 @@
 /*
  * registry.h - the models the service serves, loaded once at start-up.
  *
- *   binary    models/binary.h5, always: from the models folder, else from the copy
- *             built into the program (the `embedded` hook), else start-up fails.
+ *   binary    models/binary.h5 from the models folder.  When that file is
+ *             missing, or present but unloadable (truncated, garbage, a folder),
+ *             the copy built into the program (the `embedded` hook) is served
+ *             instead, and for a broken file a start-up note says which file
+ *             failed and why.  With no built-in copy, binary is off.
  *   transfer  models/transfer.h5 when it loads (it is composed with its backbone
- *             weights, found as transfer/transfer_weights.h says); otherwise
- *             `transfer_off` says in one line why it is off.
+ *             weights, found as transfer/transfer_weights.h says).
  *
- * Every model goes through registry_load_one, so a new source (an embedded
- * copy, another folder) plugs in at one place.  The registry is read-only
+ * A model that cannot be served is listed in `off` with a one-line reason
+ * naming the file; the others are served.  Start-up fails only when no model
+ * at all can be loaded.
+ *
+ * Every model goes through one loader (registry.c, load_one), so a new source
+ * (an embedded copy, another folder) plugs in at one place.  The registry is read-only
  * after loading and shared by all threads (each worker makes its own
  * predictor_session).
  */
@@ -37,27 +43,34 @@ typedef struct registry_model {
     double test_accuracy;     /* recorded at training; negative when unknown */
 } registry_model;
 
+typedef struct registry_off {
+    char name[16];            /* "binary", "transfer" */
+    char reason[600];         /* why it is not served, naming the file */
+} registry_off;
+
 typedef struct registry {
     registry_model models[REGISTRY_MAX];
     int n;
     int best;                 /* index of the default model: highest recorded test accuracy */
-    char transfer_off[600];   /* why the transfer model is not loaded; "" when it is */
+    registry_off off[REGISTRY_MAX]; /* the models not served, and why */
+    int n_off;
+    char notes[REGISTRY_MAX][700]; /* start-up notes, e.g. a broken file replaced by the built-in copy */
+    int n_notes;
 } registry;
 
 /* Loads the models from `dir` (see above).  opts applies to every model (threads
  * per session, pixel limit); weights names the transfer model's backbone
- * weights file (NULL: searched for).  NULL with err when binary cannot be loaded. */
+ * weights file (NULL: searched for).  NULL with err (every model's reason) when
+ * no model can be loaded. */
 registry *registry_load(const char *dir, const predictor_opts *opts, registry_embedded_fn embedded,
                         const char *weights, cd_err *err);
 void registry_free(registry *r);
 
-/* Loads one model: `dir`/`file` when the file exists, else the embedded copy of
- * `file` when there is one.  *source receives where it came from. */
-predictor *registry_load_one(const char *dir, const char *file, const predictor_opts *opts,
-                             registry_embedded_fn embedded, const char *weights, char *source, size_t source_size,
-                             cd_err *err);
-
 /* Index of the model called name, or -1. */
 int registry_find(const registry *r, const char *name);
+
+/* Why the model called name is not served (borrowed), or NULL when it is
+ * served or was never known. */
+const char *registry_off_reason(const registry *r, const char *name);
 
 #endif

@@ -32,7 +32,7 @@ static const char *keep(char *buf, size_t size, const char *src, const char *dfl
 static void add_note(http_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add_note(http_server *s, const char *fmt, ...)
 {
-    if (s->n_notes >= SERVER_MAX_NOTES)
+    if (s->n_notes >= SERVER_MAX_NOTES - 1)
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -345,6 +345,28 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop ---- */
 
+/* Opens the history database.  A database that is corrupt, locked or
+ * unopenable does not stop the service: verdicts are still given (unrecorded),
+ * the reason is logged once here and on every request that would have
+ * written, and counted as db_error in /metrics. */
+static void open_history(http_server *s)
+{
+    cd_err err;
+    cd_err_clear(&err);
+    s->hist = history_open(s->cfg.db_path, &err);
+    char abs_upload[PATH_MAX];
+    if (s->hist && realpath(s->cfg.upload_dir, abs_upload) &&
+        history_set_meta(s->hist, "upload_dir", abs_upload, &err) != 0) {
+        history_close(s->hist);
+        s->hist = NULL;
+    }
+    if (s->hist)
+        return;
+    snprintf(s->hist_off, sizeof s->hist_off, "history off: %s", err.msg);
+    metrics_event(s->metrics, "db_error");
+    add_note(s, "%s; verdicts are served but not recorded", s->hist_off);
+}
+
 static void free_parts(http_server *s)
 {
     conn_watch_free(s->watch);
@@ -398,23 +420,20 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     s->reg = registry_load(s->cfg.models_dir, &popts, cfg->embedded, cfg->weights, err);
     if (!s->reg)
         goto fail;
-    if (s->reg->transfer_off[0])
-        add_note(s, "%s", s->reg->transfer_off);
+    for (int i = 0; i < s->reg->n_notes; i++)
+        add_note(s, "%s", s->reg->notes[i]);
+    for (int i = 0; i < s->reg->n_off; i++)
+        add_note(s, "%s", s->reg->off[i].reason);
     s->store = store_new(s->cfg.upload_dir, err);
     if (!s->store)
         goto fail;
     int stale = store_remove_stale(s->store);
     if (stale > 0)
         add_note(s, "removed %d unfinished upload(s) left in %s by an earlier crash", stale, s->cfg.upload_dir);
-    s->hist = history_open(s->cfg.db_path, err);
-    if (!s->hist)
-        goto fail;
-    char abs_upload[PATH_MAX];
-    if (realpath(s->cfg.upload_dir, abs_upload) && history_set_meta(s->hist, "upload_dir", abs_upload, err) != 0)
-        goto fail;
     s->metrics = metrics_new(routes_metric_names(), ROUTE_COUNT, err);
     if (!s->metrics)
         goto fail;
+    open_history(s);
     s->pool = pool_new(s->reg, s->cfg.threads, s->cfg.queue, err);
     if (!s->pool)
         goto fail;

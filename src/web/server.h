@@ -67,7 +67,8 @@ struct http_server {
     registry *reg;
     pool *pool;
     store *store;
-    history *hist;
+    history *hist;             /* NULL when the database could not be opened: verdicts go out unrecorded */
+    char hist_off[600];        /* why hist is NULL; "" when it is open */
     metrics *metrics;
     conn_watch *watch;         /* cuts off connections slow to send headers */
     int have_materialize;      /* node_modules/materialize-css found */
@@ -75,7 +76,7 @@ struct http_server {
     atomic_size_t body_held;
     atomic_int in_flight;
     atomic_int stopping;
-    char notes[SERVER_MAX_NOTES][640];
+    char notes[SERVER_MAX_NOTES][720]; /* the last one is scratch for libmicrohttpd's start-up error */
     int n_notes;
 };
 

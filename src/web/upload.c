@@ -218,9 +218,9 @@ int upload_pick_models(const registry *reg, const char *choice, int allow_both, 
         idx[(*n)++] = i;
         return 0;
     }
-    if (strcmp(choice, "transfer") == 0)
-        return fail(f, 404, "model_not_loaded", "%s",
-                    reg->transfer_off[0] ? reg->transfer_off : "the transfer model is not loaded");
+    const char *off = registry_off_reason(reg, choice);
+    if (off)
+        return fail(f, 404, "model_not_loaded", "%s", off);
     return fail(f, 400, "unknown_model", "no model called '%.40s' (use binary%s)", choice,
                 allow_both ? ", transfer or both" : " or transfer");
 }
@@ -307,7 +307,7 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
         if (history_add(s->hist, &rec, &err) != 0) {
             /* The verdict still goes out; the failure is logged and counted. */
             metrics_event(s->metrics, "db_error");
-            http_log(s, "error: recording a prediction: %s", err.msg);
+            http_log(s, "error: recording a prediction: %s", s->hist ? err.msg : s->hist_off);
             res->db_failed = 1;
         } else {
             v->history_id = rec.id;

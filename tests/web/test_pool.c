@@ -59,7 +59,8 @@ static int setup(void **state)
     if (!f->reg)
         fail_msg("%s", err.msg);
     assert_int_equal(f->reg->n, 1);
-    assert_non_null(strstr(f->reg->transfer_off, "transfer.h5"));
+    assert_non_null(registry_off_reason(f->reg, "transfer"));
+    assert_non_null(strstr(registry_off_reason(f->reg, "transfer"), "transfer.h5"));
     predictor_session *s = predictor_session_new(f->reg->models[0].pred, 1, &err);
     assert_non_null(s);
     for (int i = 0; i < 8; i++) {
