@@ -11,6 +11,7 @@
  */
 #include "engine/model.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -133,10 +134,11 @@ int model_output_index(const model *m)
 /* ---- shape inference ---------------------------------------------------- */
 
 /* Output length of a window op along one axis; -1 when the input is too small. */
+/* Output length of a window over `in` (64-bit: a config may give any int). */
 static int window_out(int in, int k, int s, layer_pad pad)
 {
     if (pad == PAD_SAME)
-        return (in + s - 1) / s;
+        return (int)(((long long)in + s - 1) / s);
     if (in < k)
         return -1;
     return (in - k) / s + 1;
@@ -166,15 +168,35 @@ static int param_ensure(const model *m, layer *l, int p, const char *what, int r
     return 0;
 }
 
-/* Kernel (and bias when use_bias) of Conv2D / Dense. */
+/* Kernel (and bias when use_bias) of Conv2D / Dense.  *left is how many more
+ * parameters the model may have (MODEL_MAX_PARAMS); it is checked before
+ * allocating and reduced by this layer's count. */
 static int params_ensure(const model *m, layer *l, int rank, const int *kdims, int units,
-                         cd_err *err)
+                         size_t *left, cd_err *err)
 {
     int want = l->use_bias ? 2 : 1;
     if (!l->use_bias && l->params[1]) {
         return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': has a bias but use_bias is off",
                           l->name);
     }
+    size_t count = l->use_bias ? (size_t)units : 0, kernel = 1;
+    for (int i = 0; i < rank; i++) {
+        if (kdims[i] > 0 && kernel > MODEL_MAX_PARAMS / (size_t)kdims[i]) {
+            kernel = MODEL_MAX_PARAMS + 1;
+            break;
+        }
+        kernel *= kdims[i] > 0 ? (size_t)kdims[i] : 1;
+    }
+    count += kernel;
+    if (count > *left) {
+        char shape[64];
+        tensor_shape_str(rank, kdims, shape, sizeof shape);
+        return cd_err_set(err, CD_ERR_LIMIT,
+                          "layer '%s': a kernel of shape %s takes the model over the limit of %zu "
+                          "parameters",
+                          l->name, shape, MODEL_MAX_PARAMS);
+    }
+    *left -= count;
     if (param_ensure(m, l, 0, "kernel", rank, kdims, err) != 0)
         return -1;
     if (l->use_bias && param_ensure(m, l, 1, "bias", 1, &units, err) != 0)
@@ -226,7 +248,7 @@ static int infer_window(const model *m, layer *l, const layer *in, int kh, int k
 static int infer_concat(const model *m, layer *l, cd_err *err)
 {
     const layer *a = &m->layers[l->inputs[0]];
-    int c = 0;
+    long long c = 0;
     for (int i = 0; i < l->n_inputs; i++) {
         const layer *b = &m->layers[l->inputs[i]];
         if (b->out_rank != a->out_rank || b->out_h != a->out_h || b->out_w != a->out_w)
@@ -236,11 +258,13 @@ static int infer_concat(const model *m, layer *l, cd_err *err)
                               b->out_w);
         c += b->out_c;
     }
-    set_out(l, a->out_h, a->out_w, c, a->out_rank);
+    if (c > INT_MAX)
+        return cd_err_set(err, CD_ERR_LIMIT, "layer '%s': %lld channels is too many", l->name, c);
+    set_out(l, a->out_h, a->out_w, (int)c, a->out_rank);
     return 0;
 }
 
-static int infer_layer(model *m, int idx, cd_err *err)
+static int infer_layer(model *m, int idx, size_t *params_left, cd_err *err)
 {
     layer *l = &m->layers[idx];
     const layer *in = l->n_inputs > 0 ? &m->layers[l->inputs[0]] : NULL;
@@ -277,7 +301,7 @@ static int infer_layer(model *m, int idx, cd_err *err)
         if (infer_window(m, l, in, l->kernel[0], l->kernel[1], err) != 0)
             return -1;
         int k[4] = {l->kernel[0], l->kernel[1], in->out_c, l->filters};
-        return params_ensure(m, l, 4, k, l->filters, err);
+        return params_ensure(m, l, 4, k, l->filters, params_left, err);
     }
     case LAYER_MAXPOOL2D:
     case LAYER_AVGPOOL2D:
@@ -308,7 +332,7 @@ static int infer_layer(model *m, int idx, cd_err *err)
                               l->name, in->name, in->out_h, in->out_w, in->out_c);
         set_out(l, 1, 1, l->units, 2);
         int k[2] = {in->out_c, l->units};
-        return params_ensure(m, l, 2, k, l->units, err);
+        return params_ensure(m, l, 2, k, l->units, params_left, err);
     }
     case LAYER_ACTIVATION:
     case LAYER_DROPOUT:
@@ -336,6 +360,7 @@ int model_infer_shapes(model *m, cd_err *err)
     if (m->output >= m->n_layers)
         return cd_err_set(err, CD_ERR_INVALID, "model '%s': output layer %d does not exist",
                           m->name, m->output);
+    size_t params_left = MODEL_MAX_PARAMS;
     for (int i = 0; i < m->n_layers; i++) {
         layer *l = &m->layers[i];
         for (int j = 0; j < l->n_inputs; j++)
@@ -343,8 +368,15 @@ int model_infer_shapes(model *m, cd_err *err)
                 return cd_err_set(err, CD_ERR_INVALID,
                                   "layer '%s': input %d is not an earlier layer", l->name,
                                   l->inputs[j]);
-        if (infer_layer(m, i, err) != 0)
+        if (infer_layer(m, i, &params_left, err) != 0)
             return -1;
+        /* Every later size (Flatten's units, buffer sizes) is bounded by this. */
+        if (layer_out_size(l) > MODEL_MAX_LAYER_VALUES)
+            return cd_err_set(err, CD_ERR_LIMIT,
+                              "layer '%s': its output %dx%dx%d (%zu values per image) is over the "
+                              "limit of %zu",
+                              l->name, l->out_h, l->out_w, l->out_c, layer_out_size(l),
+                              MODEL_MAX_LAYER_VALUES);
     }
     return 0;
 }

@@ -32,6 +32,16 @@
 #define MODEL_NAME_MAX 96
 #define MODEL_ARCH_MAX 32
 
+/* What a model may ask for, checked by model_infer_shapes before anything is
+ * allocated.  A Keras config is a few bytes of JSON that can ask for
+ * terabytes; these turn "too large" into an error naming the layer, instead of
+ * an allocation failure (or a lazily overcommitted calloc) later, and keep
+ * every size the engine computes within an int.  They are generous: VGG16
+ * with its classifier has 138 M parameters, and its widest layer holds 3.2 M
+ * values per image (224x224x64). */
+#define MODEL_MAX_PARAMS ((size_t)1 << 30)       /* 1 Gi parameters: 4 GiB of float32 */
+#define MODEL_MAX_LAYER_VALUES ((size_t)1 << 28) /* one layer's output for one image: 1 GiB */
+
 typedef struct model {
     char name[MODEL_NAME_MAX];   /* Keras model name ("sequential_1", "vgg16") */
     char arch[MODEL_ARCH_MAX];   /* "binary", "vgg16", "squeezenet", "transfer", "custom" */
@@ -69,7 +79,8 @@ int model_output_index(const model *m);
  * parameters (zeros) and checks present ones.  Errors name the layer and the
  * shapes: "layer 'dense_1': kernel has shape (100, 64), expected (6272, 64)" or
  * "layer 'max_pooling2d_3': input 1x1 is smaller than the pool 2x2 (input size
- * 30x30 too small for this architecture)". */
+ * 30x30 too small for this architecture)".  A model over MODEL_MAX_PARAMS or a
+ * layer output over MODEL_MAX_LAYER_VALUES is CD_ERR_LIMIT, before allocating. */
 int model_infer_shapes(model *m, cd_err *err);
 
 /* Input shape (without batch). */

@@ -265,6 +265,80 @@ static void test_concat_sums_channels_and_checks_sizes(void **state)
     model_free(m);
 }
 
+/* A model may not ask for more than MODEL_MAX_PARAMS parameters or a layer
+ * output over MODEL_MAX_LAYER_VALUES: refused before allocating, naming the
+ * layer; sizes that would overflow an int (SAME padding over a huge stride, a
+ * wide Dense, Flatten of a huge map) are refused the same way. */
+static void test_size_limits_refuse_before_allocating(void **state)
+{
+    (void)state;
+    cd_err err;
+    /* A Dense of 2^28 inputs x 8 units = 2^31 parameters. */
+    model *m = model_new("wide", NULL);
+    int i = add_input(m, 1 << 14, 1 << 14, 1);
+    i = add_simple(m, LAYER_FLATTEN, "flatten", i);
+    add_dense(m, "dense_huge", i, 8, ACT_LINEAR);
+    assert_int_equal(model_infer_shapes(m, &err), -1);
+    assert_int_equal(err.code, CD_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "layer 'dense_huge'"));
+    assert_non_null(strstr(err.msg, "(268435456, 8)"));
+    assert_null(m->layers[2].params[0]);
+    model_free(m);
+
+    /* Many layers each under the limit, together over it. */
+    m = model_new("deep", NULL);
+    i = add_input(m, 1, 1, 16384);
+    i = add_simple(m, LAYER_FLATTEN, "flatten", i);
+    char name[16];
+    for (int k = 0; k < 5; k++) {
+        snprintf(name, sizeof name, "dense_%d", k);
+        i = add_dense(m, name, i, 16384, ACT_LINEAR); /* 2^28 + 2^14 parameters each */
+    }
+    assert_int_equal(model_infer_shapes(m, &err), -1);
+    assert_int_equal(err.code, CD_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "layer 'dense_3'"));
+    assert_null(m->layers[5].params[0]);
+    model_free(m);
+
+    /* An input or a convolution output over the per-layer limit. */
+    m = model_new("big_input", NULL);
+    add_input(m, 100000, 100000, 3);
+    assert_int_equal(model_infer_shapes(m, &err), -1);
+    assert_int_equal(err.code, CD_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "layer 'input_1'"));
+    assert_non_null(strstr(err.msg, "100000x100000x3"));
+    model_free(m);
+    m = model_new("big_conv", NULL);
+    i = add_input(m, 4096, 4096, 3);
+    add_conv(m, "conv_wide", i, 64, 3, 1, PAD_SAME, ACT_RELU);
+    assert_int_equal(model_infer_shapes(m, &err), -1);
+    assert_int_equal(err.code, CD_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "layer 'conv_wide'"));
+    model_free(m);
+
+    /* SAME padding with a stride near INT_MAX: no overflow, output 1x1. */
+    m = model_new("stride", NULL);
+    i = add_input(m, 64, 64, 3);
+    add_pool(m, LAYER_MAXPOOL2D, "pool", i, 2, 2147483647, PAD_SAME);
+    if (model_infer_shapes(m, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_shape(m, "pool", 1, 1, 3, 4);
+    model_free(m);
+
+    /* INT_MAX filters: refused from the count, before any allocation. */
+    m = model_new("overflow", NULL);
+    i = add_input(m, 8, 8, 3);
+    layer l = layer_template(LAYER_CONV2D, "conv_overflow", i);
+    l.filters = 2147483647;
+    l.kernel[0] = l.kernel[1] = 1;
+    l.padding = PAD_SAME;
+    model_add(m, &l, NULL);
+    assert_int_equal(model_infer_shapes(m, &err), -1);
+    assert_int_equal(err.code, CD_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "layer 'conv_overflow'"));
+    model_free(m);
+}
+
 static void test_model_add_checks_names_and_inputs(void **state)
 {
     (void)state;
@@ -446,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_too_small_input_is_a_clear_error),
         cmocka_unit_test(test_same_and_valid_padding_follow_tensorflow),
         cmocka_unit_test(test_concat_sums_channels_and_checks_sizes),
+        cmocka_unit_test(test_size_limits_refuse_before_allocating),
         cmocka_unit_test(test_model_add_checks_names_and_inputs),
         cmocka_unit_test(test_glorot_init_is_seeded_and_bounded),
         cmocka_unit_test(test_summary_matches_keras_layout),

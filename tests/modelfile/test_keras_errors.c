@@ -225,6 +225,11 @@ static void test_config_errors_from_json(void **state)
          "\"inbound_nodes\":[[[\"in\",0,0,{}]]]}],"
          "\"input_layers\":[[\"in\",0,0]],\"output_layers\":[[\"f\",0,0],[\"g\",0,0]]}}",
          "several outputs", CD_ERR_UNSUPPORTED},
+        /* A few bytes of JSON asking for 3.6 G parameters: refused, not allocated. */
+        {SEQ_HEAD CONV1 ",{\"class_name\":\"Flatten\",\"config\":{\"name\":\"f\"}},"
+                        "{\"class_name\":\"Dense\",\"config\":{\"name\":\"dense_big\","
+                        "\"units\":1000000}}]}}",
+         "over the limit", CD_ERR_LIMIT},
         /* Dense straight after a convolution: the engine names the layer. */
         {SEQ_HEAD CONV1 ",{\"class_name\":\"Dense\",\"config\":{\"name\":\"dense_9\","
                         "\"units\":2}}]}}",
