@@ -98,6 +98,10 @@ static enum MHD_Result refuse(http_req *r, int status, const char *code, const c
     return http_refuse_page(r, status, code, message);
 }
 
+/* How many bytes past the limit a chunked body is read (and discarded) so
+ * that its sender gets a 413 instead of a closed connection. */
+#define DRAIN_MAX ((size_t)16 << 20)
+
 static size_t body_limit(const http_req *r)
 {
     const http_server *s = r->srv;
@@ -191,13 +195,21 @@ static enum MHD_Result receive(http_req *r, const char *data, size_t n)
                  s->cfg.request_timeout_s);
         return MHD_NO;
     }
+    if (r->body_too_large) {
+        /* Draining a chunked body that went over the limit (below). */
+        return r->bytes_in <= r->body_limit + DRAIN_MAX ? MHD_YES : MHD_NO;
+    }
     if (r->body_len + n > r->body_limit) {
-        /* No Content-Length (chunked) or a client sending more than it declared. */
+        /* No Content-Length (chunked): libmicrohttpd cannot answer in the middle
+         * of a body, so the rest is read and thrown away (up to DRAIN_MAX more
+         * bytes, keeping nothing) and 413 goes out when it ends; a client still
+         * sending after that has its connection closed. */
         free(r->body);
         r->body = NULL;
         r->body_len = r->body_cap = 0;
-        refuse_too_large(r);
-        return r->responded ? MHD_YES : MHD_NO;
+        r->body_too_large = 1;
+        snprintf(r->note, sizeof r->note, "too_large (chunked body over the limit)");
+        return r->bytes_in <= r->body_limit + DRAIN_MAX ? MHD_YES : MHD_NO;
     }
     if (r->body_kind == BODY_NONE)
         return MHD_YES; /* not used: count it, keep nothing */
@@ -230,7 +242,9 @@ static enum MHD_Result dispatch(http_req *r)
     if (r->responded)
         return MHD_YES;
     enum MHD_Result res;
-    if (!r->handler && r->allow)
+    if (r->body_too_large)
+        res = refuse_too_large(r);
+    else if (!r->handler && r->allow)
         res = refuse(r, 405, "method_not_allowed", "this address does not take that method");
     else if (!r->handler)
         res = handle_not_found(r);

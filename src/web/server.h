@@ -97,7 +97,7 @@ struct http_req {
     unsigned char *body;
     size_t body_len, body_cap, body_limit, body_reserved;
     size_t bytes_in;
-    int body_too_large;
+    int body_too_large;        /* refused (or being drained) as over the limit */
     /* response */
     int status;
     size_t bytes_out;
