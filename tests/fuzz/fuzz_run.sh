@@ -8,7 +8,7 @@
 # message when the fuzzers were not built (no clang/libFuzzer).
 #
 # Environment:
-#   CATDOG_FUZZ_SECONDS  run time (default 30)
+#   CATDOG_FUZZ_SECONDS  run time (default 60)
 #   CATDOG_FUZZ_BUILD    the fuzz build folder (default <source>/build-fuzz)
 #   CATDOG_BIN           the normal build's catdog (ctest sets it); its folder holds the seeds test
 #   CATDOG_SOURCE_DIR    the source tree (ctest sets it)
@@ -27,7 +27,7 @@ set -euo pipefail
 h=${1:?usage: fuzz_run.sh HARNESS}
 src=${CATDOG_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 fb=${CATDOG_FUZZ_BUILD:-$src/build-fuzz}
-secs=${CATDOG_FUZZ_SECONDS:-30}
+secs=${CATDOG_FUZZ_SECONDS:-60}
 bin=$fb/fuzz/fuzz_$h
 if [ ! -x "$bin" ]; then
   if command -v clang >/dev/null 2>&1; then
