@@ -16,11 +16,11 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 set +e
 "$BIN" export --out "$T/x.h5" 2>"$T/err"; rc=$?
 set -e
-[ $rc = 2 ] || fail "missing --model: exit $rc, expected 2"
+[ $rc = 2 ] || fail "missing --model: exit $rc, expected 2; stderr: $(cat "$T/err")"
 set +e
-"$BIN" export --model "$SRC/models/transfer.h5" --out "$SRC/models/transfer.h5" 2>/dev/null; rc=$?
+"$BIN" export --model "$SRC/models/transfer.h5" --out "$SRC/models/transfer.h5" 2>"$T/err"; rc=$?
 set -e
-[ $rc = 2 ] || fail "--out equal to --model: exit $rc, expected 2"
+[ $rc = 2 ] || fail "--out equal to --model: exit $rc, expected 2; stderr: $(cat "$T/err")"
 
 # No backbone anywhere: exit 1, the message names the weights file and the search.
 mkdir -p "$T/home" "$T/empty" "$T/cwd/sub"
@@ -28,7 +28,7 @@ set +e
 (cd "$T/cwd/sub" && HOME="$T/home" CATDOG_WEIGHTS_DIR="$T/empty" \
   "$BIN" export --model "$SRC/models/transfer.h5" --out "$T/x.h5") 2>"$T/err"; rc=$?
 set -e
-[ $rc = 1 ] || fail "missing backbone: exit $rc, expected 1"
+[ $rc = 1 ] || fail "missing backbone: exit $rc, expected 1; stderr: $(cat "$T/err")"
 grep -q "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5 not found" "$T/err" || { cat "$T/err"; fail "message"; }
 grep -q "$T/empty" "$T/err" || fail "the message does not list \$CATDOG_WEIGHTS_DIR"
 [ ! -e "$T/x.h5" ] || fail "a failed export wrote a file"
