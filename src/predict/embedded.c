@@ -50,11 +50,6 @@ predictor *predictor_load_default(const char *path, const predictor_opts *opts,
     }
     if (source)
         *source = "the model built into the program";
-    model *m = keras_load_memory(buf, len, "embedded binary.h5", err);
-    if (!m)
-        return NULL;
-    predictor *p = predictor_new(m, opts, err);
-    if (!p)
-        model_free(m);
-    return p;
+    return predictor_adopt(keras_load_memory(buf, len, "embedded binary.h5", err), opts, "embedded binary.h5",
+                           err);
 }

@@ -83,12 +83,16 @@ predictor *predictor_load(const char *path, const predictor_opts *opts, cd_err *
 {
     /* transfer_load composes a shipped transfer model (head only) with its
      * backbone weights, and loads any other Keras file as keras_load does. */
-    model *m = transfer_load(path, NULL, err);
+    return predictor_adopt(transfer_load(path, NULL, err), opts, path, err);
+}
+
+predictor *predictor_adopt(model *m, const predictor_opts *opts, const char *source, cd_err *err)
+{
     if (!m)
         return NULL;
     predictor *p = predictor_new(m, opts, err);
     if (!p) {
-        cd_err_wrap(err, "%s", path);
+        cd_err_wrap(err, "%s", source);
         model_free(m);
     }
     return p;

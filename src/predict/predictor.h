@@ -46,6 +46,12 @@ typedef struct prediction {
 /* Takes ownership of m (freed by predictor_free).  opts may be NULL. */
 predictor *predictor_new(model *m, const predictor_opts *opts, cd_err *err);
 
+/* predictor_new for a model just loaded from `source` (a path or a name for
+ * messages), taken over in every case: NULL m (the loader failed, err already
+ * set) gives NULL; when predictor_new fails, m is freed and err is prefixed
+ * with source.  Lets a caller write predictor_adopt(load(...), ...). */
+predictor *predictor_adopt(model *m, const predictor_opts *opts, const char *source, cd_err *err);
+
 /* Loads a Keras .h5 file (see modelfile/keras.h; a shipped transfer model is
  * composed with its backbone weights, see transfer/transfer_model.h) and wraps it. */
 predictor *predictor_load(const char *path, const predictor_opts *opts, cd_err *err);

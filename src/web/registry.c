@@ -15,37 +15,6 @@
 #include "modelfile/keras.h"
 #include "transfer/transfer_model.h"
 
-/* A predictor for the Keras model in memory (bytes borrowed); source names it. */
-static predictor *from_memory(const void *bytes, size_t len, const char *source, const predictor_opts *opts,
-                              cd_err *err)
-{
-    model *m = keras_load_memory(bytes, len, source, err);
-    if (!m)
-        return NULL;
-    predictor *p = predictor_new(m, opts, err);
-    if (!p) {
-        cd_err_wrap(err, "%s", source);
-        model_free(m);
-    }
-    return p;
-}
-
-/* A predictor for the file at path (a shipped transfer model is composed with
- * its backbone weights; anything else is read as a plain Keras file). */
-static predictor *from_file(const char *path, const predictor_opts *opts, const char *weights, cd_err *err)
-{
-    transfer_load_opts topts = {weights};
-    model *m = transfer_load(path, &topts, err);
-    if (!m)
-        return NULL;
-    predictor *p = predictor_new(m, opts, err);
-    if (!p) {
-        cd_err_wrap(err, "%s", path);
-        model_free(m);
-    }
-    return p;
-}
-
 /* Loads one model: `dir`/`file` when the file exists, else (or when it exists
  * but cannot be loaded) the embedded copy of `file` when there is one.
  * *source receives where it came from; when a broken file was replaced by the
@@ -63,8 +32,11 @@ static predictor *load_one(const char *dir, const char *file, const predictor_op
     const void *bytes = embedded ? embedded(file, &len) : NULL;
     struct stat st;
     if (stat(path, &st) == 0 || errno != ENOENT) {
-        /* Present (or unreadable: the loader says why). */
-        predictor *p = from_file(path, opts, weights, err);
+        /* Present (or unreadable: the loader says why).  transfer_load composes
+         * a shipped transfer model with its backbone weights and reads anything
+         * else as a plain Keras file. */
+        transfer_load_opts topts = {weights};
+        predictor *p = predictor_adopt(transfer_load(path, &topts, err), opts, path, err);
         if (p || !bytes)
             return p;
         /* Broken on disk: the copy built into the program is the model the
@@ -77,7 +49,7 @@ static predictor *load_one(const char *dir, const char *file, const predictor_op
         return NULL;
     }
     snprintf(source, source_size, "built-in models/%s", file);
-    return from_memory(bytes, len, source, opts, err);
+    return predictor_adopt(keras_load_memory(bytes, len, source, err), opts, source, err);
 }
 
 /* Fills the descriptive fields of rm from its predictor. */
