@@ -167,6 +167,29 @@ static dnnl_memory_t main_dst(dn_plan *p, dn_node *nd, const dnnl_memory_desc_t 
     return m;
 }
 
+/* The step shared by Conv2D and Dense once nd->fwd_pd and nd->src are set:
+ * the weights (user layout user_md, wanted layout w_md) and bias memories,
+ * the output (dst_md), the primitive with its arguments, and the separate
+ * softmax when the layer has one.  `units` is the bias length. */
+static int add_weighted_step(dn_plan *p, dn_node *nd, const layer *l, const dnnl_memory_desc_t *user_md,
+                             const dnnl_memory_desc_t *w_md, const dnnl_memory_desc_t *dst_md, dnnl_dim_t units,
+                             cd_err *err)
+{
+    nd->w = weights_for(p, nd, l, user_md, w_md, err);
+    if (!nd->w || bias_for(p, nd, l, units, err))
+        return -1;
+    dnnl_memory_t dst = main_dst(p, nd, dst_md, err);
+    if (!dst)
+        return -1;
+    dn_step *st = dn_steps_prim(&p->fwd, &p->pool, nd->fwd_pd, l->name, err, 3, DNNL_ARG_SRC, nd->src,
+                                DNNL_ARG_WEIGHTS, nd->w, DNNL_ARG_DST, dst);
+    if (!st || (nd->b && dn_step_arg(st, DNNL_ARG_BIAS, nd->b, err)))
+        return -1;
+    if (nd->act == ACT_SOFTMAX && build_softmax(p, nd, l, dst, 0, err))
+        return -1;
+    return 0;
+}
+
 static int build_conv(dn_plan *p, int i, cd_err *err)
 {
     const layer *l = &p->m->layers[i];
@@ -236,17 +259,7 @@ static int build_conv(dn_plan *p, int i, cd_err *err)
     nd->src = as_layout(p, in->mem, &src_md, l->name, err);
     if (!nd->src)
         goto fail;
-    nd->w = weights_for(p, nd, l, &user_md, &w_md, err);
-    if (!nd->w || bias_for(p, nd, l, oc, err))
-        goto fail;
-    dnnl_memory_t dst = main_dst(p, nd, &dst_md, err);
-    if (!dst)
-        goto fail;
-    dn_step *st = dn_steps_prim(&p->fwd, &p->pool, nd->fwd_pd, l->name, err, 3, DNNL_ARG_SRC,
-                                nd->src, DNNL_ARG_WEIGHTS, nd->w, DNNL_ARG_DST, dst);
-    if (!st || (nd->b && dn_step_arg(st, DNNL_ARG_BIAS, nd->b, err)))
-        goto fail;
-    if (nd->act == ACT_SOFTMAX && build_softmax(p, nd, l, dst, 0, err))
+    if (add_weighted_step(p, nd, l, &user_md, &w_md, &dst_md, oc, err))
         goto fail;
     rc = 0;
 fail:
@@ -276,20 +289,8 @@ static int build_dense(dn_plan *p, int i, cd_err *err)
     if ((size_t)l->params[0]->dims[0] != in_features || l->params[0]->dims[1] != units)
         return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': kernel does not match %zu inputs",
                           l->name, in_features);
-    /* A 4-D input (a flattened or globally pooled map) is read in its own layout;
-     * the weights are then {units, C, H, W} and Keras' [H*W*C, units] kernel is
-     * exactly their HWIO order. */
-    if (in->md.ndims == 4) {
-        dnnl_dims_t wd = {units, in->md.dims[1], in->md.dims[2], in->md.dims[3]};
-        if (dn_md(&w_md, 4, wd, dnnl_format_tag_any, l->name, err) ||
-            dn_md(&user_md, 4, wd, dnnl_hwio, l->name, err))
-            return -1;
-    } else {
-        dnnl_dims_t wd = {units, in->md.dims[1]};
-        if (dn_md(&w_md, 2, wd, dnnl_format_tag_any, l->name, err) ||
-            dn_md(&user_md, 2, wd, dnnl_io, l->name, err))
-            return -1;
-    }
+    if (dn_dense_weight_mds(&in->md, units, &w_md, &user_md, l->name, err))
+        return -1;
     dnnl_dims_t dd = {n, units};
     if (dn_md(&b_md, 1, &units, dnnl_a, l->name, err) ||
         dn_md(&dst_md, 2, dd, dnnl_format_tag_any, l->name, err))
@@ -306,17 +307,7 @@ static int build_dense(dn_plan *p, int i, cd_err *err)
     w_md = dn_pd_md(nd->fwd_pd, dnnl_query_weights_md, 0);
     dst_md = dn_pd_md(nd->fwd_pd, dnnl_query_dst_md, 0);
     nd->src = in->mem;
-    nd->w = weights_for(p, nd, l, &user_md, &w_md, err);
-    if (!nd->w || bias_for(p, nd, l, units, err))
-        goto fail;
-    dnnl_memory_t dst = main_dst(p, nd, &dst_md, err);
-    if (!dst)
-        goto fail;
-    dn_step *st = dn_steps_prim(&p->fwd, &p->pool, nd->fwd_pd, l->name, err, 3, DNNL_ARG_SRC,
-                                nd->src, DNNL_ARG_WEIGHTS, nd->w, DNNL_ARG_DST, dst);
-    if (!st || (nd->b && dn_step_arg(st, DNNL_ARG_BIAS, nd->b, err)))
-        goto fail;
-    if (nd->act == ACT_SOFTMAX && build_softmax(p, nd, l, dst, 0, err))
+    if (add_weighted_step(p, nd, l, &user_md, &w_md, &dst_md, units, err))
         goto fail;
     rc = 0;
 fail:

@@ -329,17 +329,8 @@ static int dense_bwd(dn_plan *p, int i, cd_err *err)
         return -1;
     dnnl_memory_desc_t d_have = dn_mem_md(dpre);
     dnnl_dim_t units = l->units;
-    if (in->md.ndims == 4) {
-        dnnl_dims_t wd = {units, in->md.dims[1], in->md.dims[2], in->md.dims[3]};
-        if (dn_md(&w_md, 4, wd, dnnl_format_tag_any, l->name, err) ||
-            dn_md(&user_md, 4, wd, dnnl_hwio, l->name, err))
-            return -1;
-    } else {
-        dnnl_dims_t wd = {units, in->md.dims[1]};
-        if (dn_md(&w_md, 2, wd, dnnl_format_tag_any, l->name, err) ||
-            dn_md(&user_md, 2, wd, dnnl_io, l->name, err))
-            return -1;
-    }
+    if (dn_dense_weight_mds(&in->md, units, &w_md, &user_md, l->name, err))
+        return -1;
     if (dn_md(&dst_md, 2, d_have.dims, dnnl_format_tag_any, l->name, err) ||
         dn_md(&b_md, 1, &units, dnnl_a, l->name, err))
         return -1;

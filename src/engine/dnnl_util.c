@@ -337,6 +337,19 @@ fail:
     return -1;
 }
 
+int dn_dense_weight_mds(const dnnl_memory_desc_t *in_md, dnnl_dim_t units, dnnl_memory_desc_t *any,
+                        dnnl_memory_desc_t *user, const char *lname, cd_err *err)
+{
+    if (in_md->ndims == 4) {
+        dnnl_dims_t wd = {units, in_md->dims[1], in_md->dims[2], in_md->dims[3]};
+        return dn_md(any, 4, wd, dnnl_format_tag_any, lname, err) || dn_md(user, 4, wd, dnnl_hwio, lname, err)
+                   ? -1
+                   : 0;
+    }
+    dnnl_dims_t wd = {units, in_md->dims[1]};
+    return dn_md(any, 2, wd, dnnl_format_tag_any, lname, err) || dn_md(user, 2, wd, dnnl_io, lname, err) ? -1 : 0;
+}
+
 int dn_md_plain_view(dnnl_memory_desc_t *out, const dnnl_memory_desc_t *md, dnnl_dim_t ld,
                      dnnl_dim_t offset, const char *lname, cd_err *err)
 {

@@ -158,6 +158,14 @@ int dn_steps_reorder(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_memory_t s
 int dn_md(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag,
           const char *lname, cd_err *err);
 
+/* A Dense layer's weight descriptors for an input described by in_md: `any`
+ * (for oneDNN to choose) and `user` (Keras' [in, units] kernel as it sits in
+ * memory).  A 4-D input (a flattened or globally pooled map) is read in its
+ * own layout; the weights are then {units, C, H, W} and Keras' [H*W*C, units]
+ * kernel is exactly their HWIO order. */
+int dn_dense_weight_mds(const dnnl_memory_desc_t *in_md, dnnl_dim_t units, dnnl_memory_desc_t *any,
+                        dnnl_memory_desc_t *user, const char *lname, cd_err *err);
+
 /* A plain row-major view of the logical tensor md describes, as runner.h exposes
  * activations: a 4-D {N,C,H,W} tensor as NHWC, a 2-D {N,C} as NC, with rows
  * `ld` floats apart (ld = 0: packed) and starting `offset` floats in. */
