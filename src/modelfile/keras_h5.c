@@ -421,6 +421,35 @@ hid_t keras_h5_create_group(hid_t loc, const char *path, cd_err *err)
     return g;
 }
 
+/* Creates dataset `path` (file type ftype, the given space; groups on the way
+ * created) and writes data (memory type mtype) into it. */
+static int write_dataset(hid_t loc, const char *path, hid_t ftype, hid_t mtype, hid_t space, const void *data,
+                         cd_err *err)
+{
+    hid_t lcpl = make_lcpl();
+    hid_t ds = (space < 0 || lcpl < 0) ? -1 : H5Dcreate2(loc, path, ftype, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = 0;
+    if (ds < 0 || H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+        char msg[256];
+        keras_h5_errmsg(msg, sizeof msg);
+        rc = cd_err_set(err, CD_ERR_BACKEND, "cannot write dataset '%s' (%s)", path, msg);
+    }
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (lcpl >= 0)
+        H5Pclose(lcpl);
+    return rc;
+}
+
+int keras_h5_write_int64(hid_t loc, const char *path, long long value, cd_err *err)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    int rc = write_dataset(loc, path, H5T_STD_I64LE, H5T_NATIVE_LLONG, space, &value, err);
+    if (space >= 0)
+        H5Sclose(space);
+    return rc;
+}
+
 int keras_h5_write_floats(hid_t loc, const char *path, int rank, const int *dims,
                           const float *data, cd_err *err)
 {
@@ -430,20 +459,7 @@ int keras_h5_write_floats(hid_t loc, const char *path, int rank, const int *dims
     for (int i = 0; i < rank; i++)
         hd[i] = (hsize_t)dims[i];
     hid_t space = H5Screate_simple(rank, hd, NULL);
-    hid_t lcpl = make_lcpl();
-    hid_t ds = (space < 0 || lcpl < 0)
-                   ? -1
-                   : H5Dcreate2(loc, path, H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = 0;
-    if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
-        char msg[256];
-        keras_h5_errmsg(msg, sizeof msg);
-        rc = cd_err_set(err, CD_ERR_BACKEND, "cannot write dataset '%s' (%s)", path, msg);
-    }
-    if (ds >= 0)
-        H5Dclose(ds);
-    if (lcpl >= 0)
-        H5Pclose(lcpl);
+    int rc = write_dataset(loc, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, space, data, err);
     if (space >= 0)
         H5Sclose(space);
     return rc;

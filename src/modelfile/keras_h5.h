@@ -72,6 +72,10 @@ int keras_h5_write_double_attr(hid_t obj, const char *name, double value, cd_err
 int keras_h5_write_floats(hid_t loc, const char *path, int rank, const int *dims,
                           const float *data, cd_err *err);
 
+/* Writes a 64-bit integer scalar dataset at `path` below loc (Keras keeps an
+ * optimizer's iteration count so).  0 or -1. */
+int keras_h5_write_int64(hid_t loc, const char *path, long long value, cd_err *err);
+
 /* Creates group `path` below loc (intermediate groups created).  Caller closes
  * it with H5Gclose.  Negative with err filled on failure. */
 hid_t keras_h5_create_group(hid_t loc, const char *path, cd_err *err);

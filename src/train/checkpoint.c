@@ -3,7 +3,8 @@
  * Keras .h5 file (see checkpoint.h), with HDF5 and jansson.
  *
  * Strings are stored as fixed-length attributes, as h5py writes Python bytes,
- * so Keras and h5py read them back as it expects.
+ * so Keras and h5py read them back as it expects; the attribute and dataset
+ * plumbing is modelfile/keras_h5.h's, shared with the model saver.
  */
 #include "train/checkpoint.h"
 
@@ -14,27 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "modelfile/keras_h5.h"
+
 #define OPT_GROUP "optimizer_weights"
-
-/* HDF5 prints an error stack on every failed call unless told not to; library
- * code must not print, so each entry point silences it and restores it after. */
-typedef struct h5_quiet {
-    H5E_auto2_t func;
-    void *data;
-} h5_quiet;
-
-static h5_quiet h5_quiet_begin(void)
-{
-    h5_quiet q = {NULL, NULL};
-    H5Eget_auto2(H5E_DEFAULT, &q.func, &q.data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    return q;
-}
-
-static void h5_quiet_end(h5_quiet q)
-{
-    H5Eset_auto2(H5E_DEFAULT, q.func, q.data);
-}
 
 void train_state_init(train_state *st, float lr, unsigned long long seed)
 {
@@ -44,225 +27,6 @@ void train_state_init(train_state *st, float lr, unsigned long long seed)
     st->best_val_loss = HUGE_VAL;
     st->seed = seed;
     snprintf(st->loss, sizeof st->loss, "binary_crossentropy");
-}
-
-/* ---- HDF5 helpers ---- */
-
-static int attr_delete_if_exists(hid_t obj, const char *name)
-{
-    htri_t ex = H5Aexists(obj, name);
-    if (ex < 0)
-        return -1;
-    if (ex > 0 && H5Adelete(obj, name) < 0)
-        return -1;
-    return 0;
-}
-
-static int write_string_attr(hid_t obj, const char *name, const char *value)
-{
-    if (attr_delete_if_exists(obj, name) < 0)
-        return -1;
-    size_t len = strlen(value);
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0)
-        return -1;
-    int rc = -1;
-    hid_t sp = -1, a = -1;
-    if (H5Tset_size(t, len ? len : 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0)
-        goto out;
-    if ((sp = H5Screate(H5S_SCALAR)) < 0)
-        goto out;
-    if ((a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0)
-        goto out;
-    if (H5Awrite(a, t, len ? value : "") < 0)
-        goto out;
-    rc = 0;
-out:
-    if (a >= 0)
-        H5Aclose(a);
-    if (sp >= 0)
-        H5Sclose(sp);
-    H5Tclose(t);
-    return rc;
-}
-
-/* Reads a scalar string attribute (fixed or variable length) into a malloc'd
- * string; NULL when absent or unreadable (*missing set when absent). */
-static char *read_string_attr(hid_t obj, const char *name, int *missing)
-{
-    *missing = 0;
-    htri_t ex = H5Aexists(obj, name);
-    if (ex <= 0) {
-        *missing = ex == 0;
-        return NULL;
-    }
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        return NULL;
-    hid_t ft = H5Aget_type(a);
-    char *out = NULL;
-    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING) {
-        if (H5Tis_variable_str(ft) > 0) {
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, H5T_VARIABLE);
-            char *v = NULL;
-            if (H5Aread(a, mt, &v) >= 0 && v) {
-                out = strdup(v);
-                H5free_memory(v);
-            }
-            H5Tclose(mt);
-        } else {
-            size_t sz = H5Tget_size(ft);
-            out = calloc(sz + 1, 1);
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, sz);
-            H5Tset_strpad(mt, H5T_STR_NULLPAD); /* NULLTERM would drop the last character */
-            if (out && H5Aread(a, mt, out) < 0) {
-                free(out);
-                out = NULL;
-            }
-            H5Tclose(mt);
-        }
-    }
-    if (ft >= 0)
-        H5Tclose(ft);
-    H5Aclose(a);
-    return out;
-}
-
-/* A dataset at a slash-separated path under grp, intermediate groups created. */
-static int write_dataset(hid_t grp, const char *name, hid_t type, int rank, const hsize_t *dims,
-                         const void *data)
-{
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    if (lcpl < 0)
-        return -1;
-    int rc = -1;
-    hid_t sp = -1, ds = -1;
-    if (H5Pset_create_intermediate_group(lcpl, 1) < 0)
-        goto out;
-    sp = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
-    if (sp < 0)
-        goto out;
-    ds = H5Dcreate2(grp, name, type, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    if (ds < 0)
-        goto out;
-    if (H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-        goto out;
-    rc = 0;
-out:
-    if (ds >= 0)
-        H5Dclose(ds);
-    if (sp >= 0)
-        H5Sclose(sp);
-    H5Pclose(lcpl);
-    return rc;
-}
-
-/* Writes `names` (n strings) as a fixed-length string array attribute. */
-static int write_names_attr(hid_t obj, const char *attr, char **names, size_t n)
-{
-    size_t maxlen = 1;
-    for (size_t i = 0; i < n; i++)
-        if (strlen(names[i]) > maxlen)
-            maxlen = strlen(names[i]);
-    char *buf = calloc(n ? n : 1, maxlen);
-    if (!buf)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        memcpy(buf + i * maxlen, names[i], strlen(names[i]));
-    int rc = -1;
-    hid_t t = H5Tcopy(H5T_C_S1), sp = -1, a = -1;
-    hsize_t d = n;
-    if (t < 0 || H5Tset_size(t, maxlen) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0)
-        goto out;
-    if ((sp = H5Screate_simple(1, &d, NULL)) < 0)
-        goto out;
-    if ((a = H5Acreate2(obj, attr, t, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0)
-        goto out;
-    if (H5Awrite(a, t, buf) < 0)
-        goto out;
-    rc = 0;
-out:
-    if (a >= 0)
-        H5Aclose(a);
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (t >= 0)
-        H5Tclose(t);
-    free(buf);
-    return rc;
-}
-
-/* Reads a 1-D fixed- or variable-length string array attribute; *n set. */
-static char **read_names_attr(hid_t obj, const char *attr, size_t *n)
-{
-    *n = 0;
-    if (H5Aexists(obj, attr) <= 0)
-        return NULL;
-    hid_t a = H5Aopen(obj, attr, H5P_DEFAULT);
-    if (a < 0)
-        return NULL;
-    hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
-    char **out = NULL;
-    hssize_t cnt = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
-    if (ft < 0 || cnt < 0 || H5Tget_class(ft) != H5T_STRING)
-        goto done;
-    out = calloc((size_t)cnt + 1, sizeof *out);
-    if (!out)
-        goto done;
-    if (H5Tis_variable_str(ft) > 0) {
-        char **v = calloc((size_t)cnt + 1, sizeof *v);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, H5T_VARIABLE);
-        if (v && H5Aread(a, mt, v) >= 0) {
-            for (hssize_t i = 0; i < cnt; i++) {
-                out[i] = strdup(v[i] ? v[i] : "");
-                H5free_memory(v[i]);
-            }
-        }
-        H5Tclose(mt);
-        free(v);
-    } else {
-        size_t sz = H5Tget_size(ft);
-        char *buf = calloc((size_t)cnt, sz);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, sz);
-        H5Tset_strpad(mt, H5T_STR_NULLPAD);
-        if (buf && H5Aread(a, mt, buf) >= 0)
-            for (hssize_t i = 0; i < cnt; i++) {
-                out[i] = calloc(sz + 1, 1);
-                if (out[i])
-                    memcpy(out[i], buf + (size_t)i * sz, sz);
-            }
-        H5Tclose(mt);
-        free(buf);
-    }
-    for (hssize_t i = 0; i < cnt; i++)
-        if (!out[i]) {
-            for (hssize_t j = 0; j < cnt; j++)
-                free(out[j]);
-            free(out);
-            out = NULL;
-            goto done;
-        }
-    *n = (size_t)cnt;
-done:
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (ft >= 0)
-        H5Tclose(ft);
-    H5Aclose(a);
-    return out;
-}
-
-static void free_names(char **names, size_t n)
-{
-    if (!names)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
 }
 
 /* ---- JSON ---- */
@@ -343,8 +107,9 @@ static int checkpoint_write_impl(const char *path, const optim_opts *oo, const o
         cd_err_set(err, CD_ERR_NOMEM, "%s: out of memory writing the training state", path);
         goto out;
     }
-    if (write_string_attr(f, "training_config", tc) < 0 || write_string_attr(f, "catdog_train_state", sj) < 0) {
-        cd_err_set(err, CD_ERR_BACKEND, "%s: cannot write the training_config attribute", path);
+    if (keras_h5_write_str_attr(f, "training_config", tc, err) < 0 ||
+        keras_h5_write_str_attr(f, "catdog_train_state", sj, err) < 0) {
+        cd_err_wrap(err, "%s", path);
         goto out;
     }
     htri_t ex = H5Lexists(f, OPT_GROUP, H5P_DEFAULT);
@@ -383,37 +148,28 @@ static int checkpoint_write_impl(const char *path, const optim_opts *oo, const o
         else
             snprintf(names[i], 96, "training/%s/Variable_%zu:0", cls, i - 1);
     }
-    long long it = optim_iterations(o);
-    if (write_dataset(g, names[0], H5T_NATIVE_LLONG, 0, NULL, &it) < 0) {
-        cd_err_set(err, CD_ERR_BACKEND, "%s: cannot write %s", path, names[0]);
-        goto out;
-    }
+    if (keras_h5_write_int64(g, names[0], optim_iterations(o), err) < 0)
+        goto fail_path;
     for (size_t i = 0; i < n_slots; i++) {
         optim_slot_info s;
         optim_slot(o, i, &s);
-        hsize_t dims[TENSOR_MAX_RANK];
-        for (int d = 0; d < s.shape_of->rank; d++)
-            dims[d] = (hsize_t)s.shape_of->dims[d];
-        if (write_dataset(g, names[1 + i], H5T_NATIVE_FLOAT, s.shape_of->rank, dims, s.data) < 0) {
-            cd_err_set(err, CD_ERR_BACKEND, "%s: cannot write %s", path, names[1 + i]);
-            goto out;
-        }
+        if (keras_h5_write_floats(g, names[1 + i], s.shape_of->rank, s.shape_of->dims, s.data, err) < 0)
+            goto fail_path;
     }
     for (size_t i = 0; i < n_vhats; i++) {
-        hsize_t one = 1;
+        int one = 1;
         float zero = 0.0f;
-        if (write_dataset(g, names[1 + n_slots + i], H5T_NATIVE_FLOAT, 1, &one, &zero) < 0) {
-            cd_err_set(err, CD_ERR_BACKEND, "%s: cannot write %s", path, names[1 + n_slots + i]);
-            goto out;
-        }
+        if (keras_h5_write_floats(g, names[1 + n_slots + i], 1, &one, &zero, err) < 0)
+            goto fail_path;
     }
-    if (write_names_attr(g, "weight_names", names, n_names) < 0) {
-        cd_err_set(err, CD_ERR_BACKEND, "%s: cannot write %s/weight_names", path, OPT_GROUP);
-        goto out;
-    }
+    if (keras_h5_write_strs_attr(g, "weight_names", (const char *const *)names, (int)n_names, err) < 0)
+        goto fail_path;
     rc = 0;
+    goto out;
+fail_path:
+    cd_err_wrap(err, "%s: %s", path, OPT_GROUP);
 out:
-    free_names(names, n_names);
+    keras_h5_free_strs(names, (int)n_names);
     if (g >= 0)
         H5Gclose(g);
     free(tc);
@@ -436,14 +192,14 @@ static int checkpoint_read_config_impl(const char *path, optim_opts *oo, train_s
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         return cd_err_set(err, CD_ERR_IO, "%s: cannot open as HDF5", path);
-    int missing = 0, rc = -1;
-    char *sj = read_string_attr(f, "catdog_train_state", &missing);
-    char *tc = NULL;
+    int rc = -1;
+    char *sj = NULL, *tc = NULL;
     json_t *js = NULL, *jt = NULL;
-    if (!sj) {
-        cd_err_set(err, missing ? CD_ERR_NOTFOUND : CD_ERR_FORMAT,
-                   "%s: %s catdog_train_state attribute (not a catdog training checkpoint)", path,
-                   missing ? "no" : "unreadable");
+    int got = keras_h5_read_str_attr(f, "catdog_train_state", &sj, path, err);
+    if (got <= 0) {
+        if (got == 0)
+            cd_err_set(err, CD_ERR_NOTFOUND, "%s: no catdog_train_state attribute (not a catdog training checkpoint)",
+                       path);
         goto out;
     }
     json_error_t je;
@@ -477,8 +233,10 @@ static int checkpoint_read_config_impl(const char *path, optim_opts *oo, train_s
     st->seed = json_is_string(jsd) ? strtoull(json_string_value(jsd), NULL, 10) : 0;
     oo->weight_decay = (float)jnum(js, "weight_decay", 0.0);
 
-    tc = read_string_attr(f, "training_config", &missing);
-    if (tc && (jt = json_loads(tc, 0, &je)) != NULL) {
+    /* training_config adds the optimizer's hyper-parameters; without it (or
+     * unreadable) the optimizer's defaults stand, as in Keras. */
+    cd_err terr;
+    if (keras_h5_read_str_attr(f, "training_config", &tc, path, &terr) > 0 && (jt = json_loads(tc, 0, &je)) != NULL) {
         json_t *cfg = json_object_get(json_object_get(jt, "optimizer_config"), "config");
         if (json_is_object(cfg)) {
             oo->lr = (float)jnum(cfg, "lr", oo->lr);
@@ -509,7 +267,7 @@ static int checkpoint_read_optimizer_impl(const char *path, optim *o, cd_err *er
         return cd_err_set(err, CD_ERR_IO, "%s: cannot open as HDF5", path);
     int rc = -1;
     hid_t g = -1;
-    size_t n_names = 0;
+    int n_names = 0;
     char **names = NULL;
     htri_t ex = H5Lexists(f, OPT_GROUP, H5P_DEFAULT);
     if (ex <= 0) {
@@ -520,13 +278,14 @@ static int checkpoint_read_optimizer_impl(const char *path, optim *o, cd_err *er
         cd_err_set(err, CD_ERR_FORMAT, "%s: cannot open %s", path, OPT_GROUP);
         goto out;
     }
-    names = read_names_attr(g, "weight_names", &n_names);
-    if (!names) {
-        cd_err_set(err, CD_ERR_FORMAT, "%s: %s has no weight_names", path, OPT_GROUP);
+    int got = keras_h5_read_strs_attr(g, "weight_names", &names, &n_names, path, err);
+    if (got <= 0) {
+        if (got == 0)
+            cd_err_set(err, CD_ERR_FORMAT, "%s: %s has no weight_names", path, OPT_GROUP);
         goto out;
     }
     size_t n_slots = optim_n_slots(o), k = 0;
-    for (size_t i = 0; i < n_names; i++) {
+    for (int i = 0; i < n_names; i++) {
         hid_t ds = H5Dopen2(g, names[i], H5P_DEFAULT);
         if (ds < 0) {
             cd_err_set(err, CD_ERR_FORMAT, "%s: optimizer weight '%s' is listed but missing", path, names[i]);
@@ -571,34 +330,30 @@ static int checkpoint_read_optimizer_impl(const char *path, optim *o, cd_err *er
     }
     rc = 1;
 out:
-    free_names(names, n_names);
+    keras_h5_free_strs(names, n_names);
     if (g >= 0)
         H5Gclose(g);
     H5Fclose(f);
     return rc;
 }
 
+/* Library code must not print: libhdf5's error stack printing is turned off
+ * at every entry point (keras_h5.h says why that is safe). */
 int checkpoint_write(const char *path, const optim_opts *oo, const optim *o, const train_state *st,
                      cd_err *err)
 {
-    h5_quiet q = h5_quiet_begin();
-    int rc = checkpoint_write_impl(path, oo, o, st, err);
-    h5_quiet_end(q);
-    return rc;
+    keras_h5_quiet();
+    return checkpoint_write_impl(path, oo, o, st, err);
 }
 
 int checkpoint_read_config(const char *path, optim_opts *oo, train_state *st, cd_err *err)
 {
-    h5_quiet q = h5_quiet_begin();
-    int rc = checkpoint_read_config_impl(path, oo, st, err);
-    h5_quiet_end(q);
-    return rc;
+    keras_h5_quiet();
+    return checkpoint_read_config_impl(path, oo, st, err);
 }
 
 int checkpoint_read_optimizer(const char *path, optim *o, cd_err *err)
 {
-    h5_quiet q = h5_quiet_begin();
-    int rc = checkpoint_read_optimizer_impl(path, o, err);
-    h5_quiet_end(q);
-    return rc;
+    keras_h5_quiet();
+    return checkpoint_read_optimizer_impl(path, o, err);
 }

@@ -122,6 +122,14 @@ static void test_adam_state_round_trips(void **state)
     H5Dclose(ds);
     ds = H5Dopen2(h, "optimizer_weights/Adam/iterations:0", H5P_DEFAULT);
     assert_true(ds >= 0);
+    /* a scalar 64-bit integer, as Keras' K.variable(0, dtype='int64') saves */
+    hid_t ty = H5Dget_type(ds);
+    assert_int_equal(H5Tget_class(ty), H5T_INTEGER);
+    assert_int_equal((int)H5Tget_size(ty), 8);
+    H5Tclose(ty);
+    sp = H5Dget_space(ds);
+    assert_int_equal(H5Sget_simple_extent_ndims(sp), 0);
+    H5Sclose(sp);
     H5Dclose(ds);
     H5Fclose(h);
 
