@@ -3,6 +3,7 @@
  */
 #include "train/metrics.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 size_t metrics_binary_correct(const float *scores, const float *labels, size_t n, float threshold)
@@ -81,4 +82,21 @@ int metrics_roc_auc(const float *scores, const float *labels, size_t n, double *
     double u = rank_sum - (double)npos * (double)(npos + 1) / 2.0;
     *auc = u / ((double)npos * (double)nneg);
     return 0;
+}
+
+void metrics_tally_add(metrics_tally *t, double loss, int n, size_t correct)
+{
+    t->loss_sum += loss * n;
+    t->correct += correct;
+    t->seen += (size_t)n;
+}
+
+double metrics_tally_loss(const metrics_tally *t)
+{
+    return t->seen ? t->loss_sum / (double)t->seen : NAN;
+}
+
+double metrics_tally_accuracy(const metrics_tally *t)
+{
+    return t->seen ? (double)t->correct / (double)t->seen : NAN;
 }

@@ -23,6 +23,21 @@ double metrics_binary_accuracy(const float *scores, const float *labels, size_t 
 /* Number of correct predictions (same rule), for accumulating over batches. */
 size_t metrics_binary_correct(const float *scores, const float *labels, size_t n, float threshold);
 
+/* Running means over an epoch's batches, as a training progress line reports
+ * them.  Every training loop (train/, transfer/) keeps one, so "loss" and
+ * "accuracy" mean the same everywhere. */
+typedef struct metrics_tally {
+    double loss_sum;       /* sum of per-sample losses */
+    size_t correct, seen;
+} metrics_tally;
+
+/* Adds a batch of n samples with mean loss `loss` and `correct` right answers. */
+void metrics_tally_add(metrics_tally *t, double loss, int n, size_t correct);
+
+/* The means so far; NAN when nothing was added. */
+double metrics_tally_loss(const metrics_tally *t);
+double metrics_tally_accuracy(const metrics_tally *t);
+
 /* Fraction of the n rows of k scores whose argmax is labels[i] (class index). */
 double metrics_categorical_accuracy(const float *scores, const int *labels, size_t n, int k);
 

@@ -19,6 +19,7 @@
 #include "modelfile/keras.h"
 #include "train/checkpoint.h"
 #include "train/history.h"
+#include "train/metrics.h"
 
 #define PATH_MAX_LEN 4096
 
@@ -363,8 +364,7 @@ static int run_epoch_steps(session *s, int e, double t0, double *loss_out, doubl
     p.lr = optim_lr(s->opt);
     if (dataset_iter_begin_epoch(s->itrain, e, err) < 0)
         goto out;
-    double loss_sum = 0.0;
-    size_t seen = 0, correct = 0;
+    metrics_tally tally = {0};
     long long skip = s->st.step_in_epoch;
     size_t step = 0;
     const float *x, *y;
@@ -375,6 +375,7 @@ static int run_epoch_steps(session *s, int e, double t0, double *loss_out, doubl
             continue; /* done before the interruption this run resumes */
         if (runner_forward(r, x, n, s->logits, err) < 0)
             goto out;
+        size_t correct = 0;
         double l = train_batch_loss(s->logits, y, n, s->k, s->grad, s->onehot, &correct);
         if (!isfinite(l)) {
             cd_err_set(err, CD_ERR_INVALID,
@@ -384,12 +385,11 @@ static int run_epoch_steps(session *s, int e, double t0, double *loss_out, doubl
         if (runner_backward(r, s->grad, err) < 0 || optim_step(s->opt, s->m, train_runner_grad, r, err) < 0)
             goto out;
         runner_params_changed(r);
-        loss_sum += l * n;
-        seen += (size_t)n;
+        metrics_tally_add(&tally, l, n, correct);
         s->st.step_in_epoch = (long long)step;
         p.step = step;
-        p.loss = loss_sum / (double)seen;
-        p.accuracy = (double)correct / (double)seen;
+        p.loss = metrics_tally_loss(&tally);
+        p.accuracy = metrics_tally_accuracy(&tally);
         p.seconds = train_now() - t0;
         emit(s, &p);
         if (o->stop && *o->stop) {
@@ -399,8 +399,8 @@ static int run_epoch_steps(session *s, int e, double t0, double *loss_out, doubl
     }
     if (got < 0)
         goto out;
-    *loss_out = seen ? loss_sum / (double)seen : NAN;
-    *acc_out = seen ? (double)correct / (double)seen : NAN;
+    *loss_out = metrics_tally_loss(&tally);
+    *acc_out = metrics_tally_accuracy(&tally);
     rc = 0;
 out:
     runner_free(r);

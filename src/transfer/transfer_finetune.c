@@ -220,8 +220,8 @@ static int ft_epoch(const transfer_finetune_opts *fo, const model *front, model 
     p.epochs = fo->total_epochs;
     p.steps = dataset_iter_batches(it);
     p.lr = optim_lr(opt);
-    double t0 = now_s(), loss_sum = 0;
-    size_t seen = 0, correct = 0;
+    double t0 = now_s();
+    metrics_tally tally = {0};
     const float *x, *y;
     int n, got;
     while ((got = dataset_iter_next(it, &x, &y, &n, err)) == 1) {
@@ -235,12 +235,10 @@ static int ft_epoch(const transfer_finetune_opts *fo, const model *front, model 
         if (runner_backward(rt, g, err) != 0 || optim_step(opt, tail, runner_grad, &gc, err) != 0)
             goto out;
         runner_params_changed(rt);
-        correct += metrics_binary_correct(z, y, (size_t)n, 0.0f);
-        loss_sum += l * n;
-        seen += (size_t)n;
+        metrics_tally_add(&tally, l, n, metrics_binary_correct(z, y, (size_t)n, 0.0f));
         p.step++;
-        p.loss = loss_sum / (double)seen;
-        p.accuracy = (double)correct / (double)seen;
+        p.loss = metrics_tally_loss(&tally);
+        p.accuracy = metrics_tally_accuracy(&tally);
         p.seconds = now_s() - t0;
         emit(o, &p);
         if (o->stop && *o->stop) {
@@ -250,8 +248,8 @@ static int ft_epoch(const transfer_finetune_opts *fo, const model *front, model 
     }
     if (got < 0)
         goto out;
-    *loss_out = seen ? loss_sum / (double)seen : NAN;
-    *acc_out = seen ? (double)correct / (double)seen : NAN;
+    *loss_out = metrics_tally_loss(&tally);
+    *acc_out = metrics_tally_accuracy(&tally);
     rc = 0;
 out:
     free(act);

@@ -272,8 +272,8 @@ static int train_epoch(run *r, optim *opt, int e, double t0, double *loss_out, d
     p.epochs = o->epochs;
     p.steps = (f->n + (size_t)batch - 1) / (size_t)batch;
     p.lr = optim_lr(opt);
-    double loss_sum = 0;
-    size_t seen = 0, correct = 0, step = 0;
+    metrics_tally tally = {0};
+    size_t step = 0;
     for (size_t i = 0; i < f->n; i += (size_t)batch) {
         int n = (int)((f->n - i) < (size_t)batch ? (f->n - i) : (size_t)batch);
         for (int k = 0; k < n; k++) {
@@ -297,12 +297,10 @@ static int train_epoch(run *r, optim *opt, int e, double t0, double *loss_out, d
         if (runner_backward(rn, g, err) != 0 || optim_step(opt, r->head, runner_grad, &gc, err) != 0)
             goto out;
         runner_params_changed(rn);
-        correct += metrics_binary_correct(z, y, (size_t)n, 0.0f);
-        loss_sum += l * n;
-        seen += (size_t)n;
+        metrics_tally_add(&tally, l, n, metrics_binary_correct(z, y, (size_t)n, 0.0f));
         p.step = ++step;
-        p.loss = loss_sum / (double)seen;
-        p.accuracy = (double)correct / (double)seen;
+        p.loss = metrics_tally_loss(&tally);
+        p.accuracy = metrics_tally_accuracy(&tally);
         p.seconds = now_s() - t0;
         emit(r, &p);
         if (o->stop && *o->stop) {
@@ -310,8 +308,8 @@ static int train_epoch(run *r, optim *opt, int e, double t0, double *loss_out, d
             goto out;
         }
     }
-    *loss_out = seen ? loss_sum / (double)seen : NAN;
-    *acc_out = seen ? (double)correct / (double)seen : NAN;
+    *loss_out = metrics_tally_loss(&tally);
+    *acc_out = metrics_tally_accuracy(&tally);
     rc = 0;
 out:
     runner_free(rn);

@@ -117,6 +117,20 @@ static void test_auc_ranks_with_ties(void **state)
     assert_int_equal(err.code, CD_ERR_INVALID);
 }
 
+/* The epoch means weigh each batch by its size: a last partial batch counts
+ * for what it holds, not as a full one. */
+static void test_tally_weighs_batches_by_size(void **state)
+{
+    (void)state;
+    metrics_tally t = {0};
+    assert_true(isnan(metrics_tally_loss(&t)));
+    assert_true(isnan(metrics_tally_accuracy(&t)));
+    metrics_tally_add(&t, 0.5, 32, 24); /* a full batch */
+    metrics_tally_add(&t, 2.0, 8, 2);   /* the last, partial one */
+    assert_float_equal(metrics_tally_loss(&t), (0.5 * 32 + 2.0 * 8) / 40.0, 1e-12);
+    assert_float_equal(metrics_tally_accuracy(&t), 26.0 / 40.0, 1e-12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -126,6 +140,7 @@ int main(void)
         cmocka_unit_test(test_cce_value_and_gradient),
         cmocka_unit_test(test_accuracy_thresholds),
         cmocka_unit_test(test_auc_ranks_with_ties),
+        cmocka_unit_test(test_tally_weighs_batches_by_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
