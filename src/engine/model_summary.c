@@ -81,6 +81,26 @@ static int top_level_is_chain(const model *m)
     return 1;
 }
 
+/* The layer whose activation leaves nested model `scope`: the model's output
+ * when it lies inside, else the one a layer outside reads; `last` (the scope's
+ * last layer) when neither (a nested model nobody reads). */
+static int scope_output(const model *m, const char *scope, int last)
+{
+    int out = model_output_index(m);
+    if (out >= 0 && strcmp(m->layers[out].scope, scope) == 0)
+        return out;
+    for (int j = 0; j < m->n_layers; j++) {
+        if (strcmp(m->layers[j].scope, scope) == 0)
+            continue;
+        for (int k = 0; k < m->layers[j].n_inputs; k++) {
+            int src = m->layers[j].inputs[k];
+            if (strcmp(m->layers[src].scope, scope) == 0)
+                return src;
+        }
+    }
+    return last;
+}
+
 /* 1 when an earlier layer has the same scope (its Model line is printed). */
 static int scope_seen_before(const model *m, int idx)
 {
@@ -116,7 +136,7 @@ void model_summary(const model *m, FILE *out)
                 }
             }
             snprintf(name, sizeof name, "%s (Model)", l->scope);
-            shape_text(&m->layers[last], shape, sizeof shape);
+            shape_text(&m->layers[scope_output(m, l->scope, last)], shape, sizeof shape);
             snprintf(params, sizeof params, "%zu", sum);
         } else {
             if (l->kind == LAYER_INPUT && chain)

@@ -156,12 +156,27 @@ static json_t *top_ref(writer *w, int idx, int with_kwargs)
                        : json_pack("[s, i, i]", name, node, 0);
 }
 
-/* A name for a synthesized InputLayer, unused by the model. */
+/* 1 when `name` is a layer's or a nested model's name: both share Keras'
+ * namespace in a functional config. */
+static int name_taken(const model *m, const char *name)
+{
+    if (model_find(m, name) >= 0)
+        return 1;
+    for (int i = 0; i < m->n_layers; i++)
+        if (strcmp(m->layers[i].scope, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* A name for a synthesized InputLayer, used by no layer and no nested model.
+ * A long base is cut to leave room for the suffix: cut by snprintf instead,
+ * "<95-char scope>_input" would come out as the scope's own name. */
 static void fresh_input_name(const model *m, const char *base, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s_input", base);
-    for (int k = 2; model_find(m, buf) >= 0; k++)
-        snprintf(buf, size, "%s_input_%d", base, k);
+    int keep = (int)size - 1 - (int)sizeof "_input_2147483647";
+    snprintf(buf, size, "%.*s_input", keep, base);
+    for (int k = 2; name_taken(m, buf); k++)
+        snprintf(buf, size, "%.*s_input_%d", keep, base, k);
 }
 
 /* A scoped item as a functional Model ({"class_name", "config"}; the caller

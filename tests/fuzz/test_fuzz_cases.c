@@ -12,6 +12,7 @@
 #include "engine/model.h"
 #include "fuzz/fuzz.h"
 #include "modelfile/keras.h"
+#include "modelfile/keras_internal.h"
 #include "web/upload.h"
 
 typedef int (*harness_fn)(const uint8_t *data, size_t size);
@@ -121,12 +122,67 @@ static void test_keras_sizes_beyond_int_are_refused_not_wrapped(void **state)
                                 "wrap.json", &err));
 }
 
+/* keras_json, cases/keras_json/nested-model-long-name-input-collision: a
+ * Sequential whose only layer is a nested model with a 95-character name and
+ * a layer past its output, which catdog writes back as a functional model.
+ * The writer gives that outer model an InputLayer named "<scope>_input",
+ * which snprintf cut back to exactly the nested model's name; read back, the
+ * output reference resolved to that InputLayer (192 outputs instead of 18).
+ * The synthesized name now keeps room for its suffix and avoids scope names. */
+static void test_long_nested_model_name_round_trips(void **state)
+{
+    (void)state;
+    char name[96];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"class_name\":\"Sequential\",\"config\":{\"name\":\"outer\",\"layers\":[{\"class_name\":"
+             "\"Model\",\"config\":{\"name\":\"%s\",\"layers\":[{\"class_name\":\"InputLayer\",\"name\":"
+             "\"img\",\"config\":{\"name\":\"img\",\"batch_input_shape\":[null,8,8,3]},\"inbound_nodes\":[]},"
+             "{\"class_name\":\"Conv2D\",\"name\":\"c\",\"config\":{\"name\":\"c\",\"filters\":2,"
+             "\"kernel_size\":3},\"inbound_nodes\":[[[\"img\",0,0,{}]]]},{\"class_name\":\"MaxPooling2D\","
+             "\"name\":\"p\",\"config\":{\"name\":\"p\",\"pool_size\":[2,2]},\"inbound_nodes\":"
+             "[[[\"c\",0,0,{}]]]},{\"class_name\":\"MaxPooling2D\",\"name\":\"q\",\"config\":{\"name\":"
+             "\"q\",\"pool_size\":[3,3]},\"inbound_nodes\":[[[\"c\",0,0,{}]]]}],\"input_layers\":"
+             "[[\"img\",0,0]],\"output_layers\":[[\"p\",0,0]]}}]}}",
+             name);
+    cd_err err;
+    model *m = keras_from_json(json, "long.json", &err);
+    if (!m)
+        fail_msg("%s", err.msg);
+    assert_int_equal(model_output_size(m), 3 * 3 * 2);
+    /* The summary shows the nested model's output, not its last layer (q). */
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *mem = open_memstream(&text, &text_len);
+    assert_non_null(mem);
+    model_summary(m, mem);
+    assert_int_equal(fclose(mem), 0);
+    if (!strstr(text, "(None, 3, 3, 2)"))
+        fail_msg("summary lacks the nested output shape:\n%s", text);
+    free(text);
+    char *out = keras_json_config(m, &err);
+    if (!out)
+        fail_msg("%s", err.msg);
+    model *back = keras_from_json(out, "round trip", &err);
+    if (!back)
+        fail_msg("%s\n%s", err.msg, out);
+    assert_int_equal(back->n_layers, m->n_layers);
+    assert_int_equal(model_output_size(back), 3 * 3 * 2);
+    assert_int_equal(model_output_index(back), model_output_index(m));
+    model_free(back);
+    free(out);
+    model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_saved_cases_pass_their_harness),
         cmocka_unit_test(test_sanitize_name_refuses_dots_whatever_the_buffer_held),
         cmocka_unit_test(test_keras_sizes_beyond_int_are_refused_not_wrapped),
+        cmocka_unit_test(test_long_nested_model_name_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
