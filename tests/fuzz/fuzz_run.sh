@@ -79,11 +79,12 @@ execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 echo "fuzz_$h: exit $rc, ${execs:-?} executions, corpus now $(ls "$fb/corpus/$h" | wc -l)"
 
 # The first frame of a report's first stack that is not the sanitizer's,
-# libFuzzer's, libc's or an allocator's: "FUNC LOCATION".
+# libFuzzer's (its main reading the input, first in an RSS out-of-memory
+# report), libc's or an allocator's: "FUNC LOCATION".
 blame() {
   awk '/^ *#[0-9]+ 0x[0-9a-f]+ / {
          if ($3 == "in") { fn = $4; loc = $5 } else { fn = "?"; loc = $3 }
-         if (fn ~ /^(malloc|calloc|realloc|free|posix_memalign|operator|str[a-z]*dup|strn?len|strn?cmp|memcpy|memmove|memset|memcmp|__mem|__str|__interceptor_|__asan|__sanitizer|__lsan|__ubsan|fuzzer::|__libc|__GI_|abort|raise|H5MM_|H5FL_)/) next
+         if (fn ~ /^(malloc|calloc|realloc|free|posix_memalign|operator|str[a-z]*dup|strn?len|strn?cmp|memcpy|memmove|memset|memcmp|__mem|__str|__interceptor_|__asan|__sanitizer|__lsan|__ubsan|fuzzer::|__libc|__GI_|abort|raise|main$|_start$|H5MM_|H5FL_)/) next
          if (loc ~ /libc\.so|sysdeps\//) next
          print fn, loc; exit }'
 }
