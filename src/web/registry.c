@@ -30,6 +30,7 @@ static predictor *load_one(const char *dir, const char *file, const predictor_op
     note[0] = '\0';
     size_t len = 0;
     const void *bytes = embedded ? embedded(file, &len) : NULL;
+    char disk_err[CD_ERR_MSG_MAX] = "";
     struct stat st;
     if (stat(path, &st) == 0 || errno != ENOENT) {
         /* Present (or unreadable: the loader says why).  transfer_load composes
@@ -41,7 +42,7 @@ static predictor *load_one(const char *dir, const char *file, const predictor_op
             return p;
         /* Broken on disk: the copy built into the program is the model the
          * operator shipped, so serve it rather than nothing, and say so. */
-        snprintf(note, note_size, "model %.20s: %s; serving the built-in copy instead", file, err->msg);
+        snprintf(disk_err, sizeof disk_err, "%s", err->msg);
         cd_err_clear(err);
     } else if (!bytes) {
         cd_err_set(err, CD_ERR_NOTFOUND, "%s not found%s", path,
@@ -49,7 +50,14 @@ static predictor *load_one(const char *dir, const char *file, const predictor_op
         return NULL;
     }
     snprintf(source, source_size, "built-in models/%s", file);
-    return predictor_adopt(keras_load_memory(bytes, len, source, err), opts, source, err);
+    predictor *p = predictor_adopt(keras_load_memory(bytes, len, source, err), opts, source, err);
+    if (disk_err[0]) {
+        if (p)
+            snprintf(note, note_size, "model %.20s: %s; serving the built-in copy instead", file, disk_err);
+        else
+            cd_err_wrap(err, "%s; and the built-in copy", disk_err);
+    }
+    return p;
 }
 
 /* Fills the descriptive fields of rm from its predictor. */

@@ -28,7 +28,7 @@
 #include "web/store.h"
 #include "web/strbuf.h"
 
-#define SERVER_MAX_NOTES 8
+#define SERVER_MAX_NOTES 12
 #define SMALL_FORM_MAX (16 * 1024)       /* urlencoded forms: feedback, language */
 #define MULTIPART_OVERHEAD (64 * 1024)   /* room for part headers and other fields */
 

@@ -34,6 +34,15 @@ static const void *builtin(const char *file, size_t *len)
     return g_builtin;
 }
 
+/* A hook whose built-in copy is itself broken. */
+static const void *builtin_broken(const char *file, size_t *len)
+{
+    static const char junk[] = "not a model either";
+    (void)file;
+    *len = sizeof junk;
+    return junk;
+}
+
 static void path_in(const fixture *f, const char *name, char *out, size_t size)
 {
     snprintf(out, size, "%s/%s", f->dir, name);
@@ -132,6 +141,29 @@ static void test_broken_binary_uses_builtin(void **state)
     registry_free(r);
 }
 
+/* Broken on disk and a broken built-in copy: binary is off, the reason names
+ * both, and no note claims the built-in copy is served. */
+static void test_broken_binary_and_broken_builtin(void **state)
+{
+    fixture *f = *state;
+    write_garbage(f, "binary.h5");
+    copy_good(f, "transfer.h5");
+    cd_err err;
+    registry *r = load(f, builtin_broken, &err);
+    if (!r)
+        fail_msg("%s", err.msg);
+    assert_int_equal(r->n, 1);
+    assert_string_equal(r->models[0].name, "transfer");
+    assert_int_equal(r->n_notes, 0);
+    const char *why = registry_off_reason(r, "binary");
+    assert_non_null(why);
+    char path[160];
+    path_in(f, "binary.h5", path, sizeof path);
+    assert_non_null(strstr(why, path));
+    assert_non_null(strstr(why, "built-in"));
+    registry_free(r);
+}
+
 /* A missing binary.h5 with a built-in copy: served, no note (nothing broke). */
 static void test_missing_binary_uses_builtin_quietly(void **state)
 {
@@ -208,6 +240,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_broken_binary_uses_builtin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broken_binary_and_broken_builtin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_binary_uses_builtin_quietly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broken_binary_serves_transfer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_loadable_fails, setup, teardown),
