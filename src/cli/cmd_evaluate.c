@@ -11,13 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "cli/cli_model_opts.h"
 #include "cli/commands.h"
+#include "core/clock.h"
 #include "data/dataset.h"
 #include "train/metrics.h"
 
@@ -31,16 +31,9 @@ static const char usage[] =
     "  --json               one JSON object with accuracy, n, auc, log_loss, images_per_second, ...\n"
     "  -h, --help           this help\n";
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void progress(size_t done, size_t total, double t0)
 {
-    double el = now_s() - t0;
+    double el = cd_monotonic_s() - t0;
     double rate = el > 0 ? (double)done / el : 0;
     int width = 30, fill = total ? (int)((double)width * (double)done / (double)total) : width;
     fprintf(stderr, "\r%zu/%zu [", done, total);
@@ -206,7 +199,7 @@ int cmd_evaluate(int argc, char **argv)
     int tty = isatty(STDERR_FILENO) && !json;
     eval_result r = {0};
     size_t n_failed = 0;
-    double t0 = now_s();
+    double t0 = cd_monotonic_s();
     for (size_t start = 0; start < d->n; start += (size_t)batch) {
         size_t end = start + (size_t)batch < d->n ? start + (size_t)batch : d->n;
         int k = 0;
@@ -240,7 +233,7 @@ int cmd_evaluate(int argc, char **argv)
         if (tty)
             progress(end, d->n, t0);
     }
-    r.seconds = now_s() - t0;
+    r.seconds = cd_monotonic_s() - t0;
     if (r.n)
         r.log_loss /= (double)r.n;
     r.auc_ok = metrics_roc_auc(scores, labels, r.n, &r.auc, NULL) == 0;

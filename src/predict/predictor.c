@@ -10,8 +10,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "transfer/transfer_model.h"
 
 struct predictor {
@@ -29,13 +29,6 @@ struct predictor_session {
     float *input;      /* owned: runner batch x in_h x in_w x in_c */
     float *output;     /* owned: runner batch x out_size */
 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 predictor *predictor_new(model *m, const predictor_opts *opts, cd_err *err)
 {
@@ -180,7 +173,7 @@ int predictor_classify_images(predictor_session *s, const image *imgs, int n, pr
     if (n < 1 || n > s->max_batch)
         return cd_err_set(err, CD_ERR_INVALID, "batch of %d images; this session takes 1..%d", n,
                           s->max_batch);
-    double t0 = now_ms();
+    double t0 = cd_monotonic_s();
     size_t per = (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
     for (int i = 0; i < n; i++) {
         float *dst = s->input + (size_t)i * per;
@@ -203,7 +196,7 @@ int predictor_classify_images(predictor_session *s, const image *imgs, int n, pr
     }
     if (runner_forward(s->runner, s->input, run_n, s->output, err) != 0)
         return -1;
-    double per_image_ms = (now_ms() - t0) / n;
+    double per_image_ms = (cd_monotonic_s() - t0) * 1e3 / n;
     for (int i = 0; i < n; i++) {
         float pd = dog_probability(p, s->output + (size_t)i * p->out_size);
         if (p->opts.tta_flip)
@@ -222,7 +215,7 @@ int predictor_classify(predictor_session *s, const unsigned char *bytes, size_t 
                        prediction *out, cd_err *err)
 {
     const predictor *p = s->p;
-    double t0 = now_ms();
+    double t0 = cd_monotonic_s();
     image_decode_opts dopts = {
         .max_pixels = p->opts.max_pixels,
         .hint_width = IMAGE_DECODE_HINT(p->in_w),
@@ -239,6 +232,6 @@ int predictor_classify(predictor_session *s, const unsigned char *bytes, size_t 
     out->format = image_sniff(bytes, len);
     out->width = w;
     out->height = h;
-    out->elapsed_ms = now_ms() - t0;
+    out->elapsed_ms = (cd_monotonic_s() - t0) * 1e3;
     return 0;
 }

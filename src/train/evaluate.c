@@ -7,8 +7,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "train/loss.h"
 #include "train/metrics.h"
 
@@ -138,13 +138,6 @@ const tensor *train_runner_grad(const void *ctx, int layer, int param)
     return runner_param_grad((const runner *)ctx, layer, param);
 }
 
-double train_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int train_benchmark(model *m, int batch, int steps, const optim_opts *oo, runner_backend backend,
                     int threads, double *images_per_s, double *s_per_step, cd_err *err)
 {
@@ -184,7 +177,7 @@ int train_benchmark(model *m, int batch, int steps, const optim_opts *oo, runner
     double t0 = 0.0;
     for (int i = 0; i < steps + 2; i++) {
         if (i == 2)
-            t0 = train_now();
+            t0 = cd_monotonic_s();
         size_t correct = 0;
         if (runner_forward(r, x, batch, logits, err) < 0)
             goto out;
@@ -193,7 +186,7 @@ int train_benchmark(model *m, int batch, int steps, const optim_opts *oo, runner
             goto out;
         runner_params_changed(r);
     }
-    double dt = train_now() - t0;
+    double dt = cd_monotonic_s() - t0;
     *s_per_step = dt / steps;
     *images_per_s = (double)batch * steps / dt;
     rc = 0;

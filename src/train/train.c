@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "engine/arch.h"
 #include "modelfile/keras.h"
 #include "train/checkpoint.h"
@@ -390,7 +391,7 @@ static int run_epoch_steps(session *s, int e, double t0, double *loss_out, doubl
         p.step = step;
         p.loss = metrics_tally_loss(&tally);
         p.accuracy = metrics_tally_accuracy(&tally);
-        p.seconds = train_now() - t0;
+        p.seconds = cd_monotonic_s() - t0;
         emit(s, &p);
         if (o->stop && *o->stop) {
             rc = 1;
@@ -432,7 +433,7 @@ static int run_epochs(session *s, cd_err *err)
             s->st.lr = cosine_lr(s, e);
             optim_set_lr(s->opt, s->st.lr);
         }
-        double t0 = train_now();
+        double t0 = cd_monotonic_s();
         train_progress p = {0};
         p.event = TRAIN_EV_EPOCH_BEGIN;
         p.epoch = e + 1;
@@ -460,7 +461,7 @@ static int run_epochs(session *s, cd_err *err)
             return save_last(s, err);
         }
         /* The epoch is complete: update the loop state, then save. */
-        history_row row = {e + 1, loss, acc, ev.loss, ev.accuracy, optim_lr(s->opt), train_now() - t0};
+        history_row row = {e + 1, loss, acc, ev.loss, ev.accuracy, optim_lr(s->opt), cd_monotonic_s() - t0};
         if (history_append(&s->hist, &row, err) < 0)
             return -1;
         s->st.epochs_done = e + 1;
@@ -505,7 +506,7 @@ static int run_epochs(session *s, cd_err *err)
         p.accuracy = acc;
         p.val_loss = ev.loss;
         p.val_accuracy = ev.accuracy;
-        p.seconds = train_now() - t0;
+        p.seconds = cd_monotonic_s() - t0;
         p.lr = used_lr;
         p.next_lr = s->st.lr;
         p.improved = improved;
@@ -588,7 +589,7 @@ static int check_opts(const train_opts *o, cd_err *err)
 
 int train_run(const train_opts *o, train_result *res, cd_err *err)
 {
-    double t_start = train_now();
+    double t_start = cd_monotonic_s();
     memset(res, 0, sizeof *res);
     res->best_val_loss = HUGE_VAL;
     if (check_opts(o, err) < 0)
@@ -664,6 +665,6 @@ out:
     if (s.out_created && !s.out_written && !s.have_best)
         unlink(o->out_path);
     session_free(&s);
-    res->seconds = train_now() - t_start;
+    res->seconds = cd_monotonic_s() - t_start;
     return rc;
 }

@@ -27,7 +27,4 @@ int train_eval_pass(runner *r, dataset_iter *it, int epoch, int batch, int k, in
  * runner_param_grad gives them. */
 const tensor *train_runner_grad(const void *ctx, int layer, int param);
 
-/* Monotonic seconds, for epoch times and the benchmark. */
-double train_now(void);
-
 #endif

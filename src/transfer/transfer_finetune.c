@@ -10,20 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "train/loss.h"
 #include "train/metrics.h"
 #include "train/optim.h"
 #include "transfer/transfer_features.h"
 #include "transfer/transfer_model.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 int transfer_finetune_cut(const model *m, const char *backbone, int blocks, char *cut, size_t n,
                           cd_err *err)
@@ -220,7 +213,7 @@ static int ft_epoch(const transfer_finetune_opts *fo, const model *front, model 
     p.epochs = fo->total_epochs;
     p.steps = dataset_iter_batches(it);
     p.lr = optim_lr(opt);
-    double t0 = now_s();
+    double t0 = cd_monotonic_s();
     metrics_tally tally = {0};
     const float *x, *y;
     int n, got;
@@ -239,7 +232,7 @@ static int ft_epoch(const transfer_finetune_opts *fo, const model *front, model 
         p.step++;
         p.loss = metrics_tally_loss(&tally);
         p.accuracy = metrics_tally_accuracy(&tally);
-        p.seconds = now_s() - t0;
+        p.seconds = cd_monotonic_s() - t0;
         emit(o, &p);
         if (o->stop && *o->stop) {
             rc = 1;
@@ -307,7 +300,7 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
         p.steps = dataset_iter_batches(it);
         p.lr = fo->lr;
         emit(o, &p);
-        double t0 = now_s(), loss = 0, acc = 0;
+        double t0 = cd_monotonic_s(), loss = 0, acc = 0;
         int st = ft_epoch(fo, front, tail, opt, it, e, &loss, &acc, err);
         if (st < 0)
             goto out;
@@ -322,7 +315,7 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
             goto out;
         double vl = loss_bce_logits(z, lab, (int)n, NULL);
         double va = metrics_binary_accuracy(z, lab, n, 0.0f);
-        history_row row = {fo->epoch_offset + e + 1, loss, acc, vl, va, fo->lr, now_s() - t0};
+        history_row row = {fo->epoch_offset + e + 1, loss, acc, vl, va, fo->lr, cd_monotonic_s() - t0};
         if (history_append(hist, &row, err) != 0)
             goto out;
         int improved = vl < best_loss;
@@ -341,7 +334,7 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
         p.accuracy = acc;
         p.val_loss = vl;
         p.val_accuracy = va;
-        p.seconds = now_s() - t0;
+        p.seconds = cd_monotonic_s() - t0;
         p.next_lr = fo->lr;
         p.improved = improved;
         emit(o, &p);

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "data/dataset.h"
 #include "train/history.h"
 #include "train/loss.h"
@@ -36,13 +36,6 @@ void transfer_opts_defaults(transfer_opts *t)
     t->extract_batch = 32;
     t->fine_tune_epochs = 3;
     t->fine_tune_lr = 1e-4f;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* splitmix64: shuffles and variant picks as a pure function of the seed. */
@@ -141,11 +134,11 @@ static int part_features(run *r, part *p, int variants, cd_err *err)
     eo.stop = r->o->stop;
     eo.progress = on_extract;
     eo.progress_ctx = &pc;
-    double t0 = now_s();
+    double t0 = cd_monotonic_s();
     if (transfer_extract(r->backbone, (const char *const *)d->paths, d->labels, d->n, &eo, &p->f,
                          err) != 0)
         return cd_err_wrap(err, "%s features", p->name);
-    r->res->extract_seconds += now_s() - t0;
+    r->res->extract_seconds += cd_monotonic_s() - t0;
     r->res->extracted_images += p->f.n * (size_t)variants;
     if (p->f.n == 0)
         return cd_err_set(err, CD_ERR_FORMAT, "%s: no readable image", p->name);
@@ -301,7 +294,7 @@ static int train_epoch(run *r, optim *opt, int e, double t0, double *loss_out, d
         p.step = ++step;
         p.loss = metrics_tally_loss(&tally);
         p.accuracy = metrics_tally_accuracy(&tally);
-        p.seconds = now_s() - t0;
+        p.seconds = cd_monotonic_s() - t0;
         emit(r, &p);
         if (o->stop && *o->stop) {
             rc = 1;
@@ -374,7 +367,7 @@ static int train_head(run *r, cd_err *err)
     double best_loss = HUGE_VAL;
     int since_best = 0, plateau_wait = 0;
     float lr0 = o->optim.lr;
-    double t_start = now_s();
+    double t_start = cd_monotonic_s();
     for (int e = 0; e < o->epochs; e++) {
         if (o->schedule == TRAIN_SCHEDULE_COSINE) {
             double lo = o->min_lr, hi = lr0;
@@ -389,7 +382,7 @@ static int train_head(run *r, cd_err *err)
         p.step = p.steps;
         p.lr = optim_lr(opt);
         emit(r, &p);
-        double t0 = now_s(), loss = 0, acc = 0;
+        double t0 = cd_monotonic_s(), loss = 0, acc = 0;
         int st = train_epoch(r, opt, e, t0, &loss, &acc, err);
         if (st < 0)
             goto out;
@@ -403,7 +396,7 @@ static int train_head(run *r, cd_err *err)
         if (evaluate(r, &r->parts[1].f, 0, &ev, err) != 0)
             goto out;
         float used_lr = optim_lr(opt);
-        history_row row = {e + 1, loss, acc, ev.loss, ev.accuracy, used_lr, now_s() - t0};
+        history_row row = {e + 1, loss, acc, ev.loss, ev.accuracy, used_lr, cd_monotonic_s() - t0};
         if (history_append(&r->hist, &row, err) != 0)
             goto out;
         int improved = ev.loss < best_loss;
@@ -431,7 +424,7 @@ static int train_head(run *r, cd_err *err)
         p.accuracy = acc;
         p.val_loss = ev.loss;
         p.val_accuracy = ev.accuracy;
-        p.seconds = now_s() - t0;
+        p.seconds = cd_monotonic_s() - t0;
         p.lr = used_lr;
         p.next_lr = optim_lr(opt);
         p.improved = improved;
@@ -446,7 +439,7 @@ static int train_head(run *r, cd_err *err)
     }
     if (tr->best_epoch > 0)
         restore(r->head, best);
-    r->res->head_seconds = now_s() - t_start;
+    r->res->head_seconds = cd_monotonic_s() - t_start;
     rc = 0;
 out:
     if (best)
@@ -528,7 +521,7 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
     r.t = t;
     r.res = res;
     history_init(&r.hist);
-    double t_all = now_s();
+    double t_all = cd_monotonic_s();
     int rc = -1;
     model *composed = NULL;
 
@@ -645,11 +638,11 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
         fo.total_epochs = res->train.epochs_done + t->fine_tune_epochs;
         fo.start_val_loss = res->train.best_val_loss;
         transfer_finetune_result fr;
-        double t0 = now_s();
+        double t0 = cd_monotonic_s();
         if (transfer_finetune(&composed, r.b->name, r.parts[0].d, r.parts[1].d, &fo, &r.hist, &fr,
                               err) != 0)
             goto out;
-        res->finetune_seconds = now_s() - t0;
+        res->finetune_seconds = cd_monotonic_s() - t0;
         res->finetune_best_epoch = fr.best_epoch;
         res->train.epochs_done += fr.epochs_done;
         res->train.interrupted = fr.interrupted;
@@ -700,7 +693,7 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
     }
     rc = 0;
 out:
-    res->train.seconds = now_s() - t_all;
+    res->train.seconds = cd_monotonic_s() - t_all;
     model_free(composed);
     history_free(&r.hist);
     model_free(r.head);

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "core/clock.h"
+
 struct conn_watch_entry {
     int fd;
     double since;           /* when it started waiting for headers */
@@ -27,13 +29,6 @@ struct conn_watch {
     void *ctx;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void *watch_main(void *arg)
 {
     conn_watch *w = arg;
@@ -47,7 +42,7 @@ static void *watch_main(void *arg)
             until.tv_nsec -= 1000000000;
         }
         pthread_cond_timedwait(&w->wake, &w->lock, &until);
-        double now = now_s();
+        double now = cd_monotonic_s();
         for (conn_watch_entry *e = w->head; e; e = e->next)
             if (e->waiting && !e->cut && now - e->since > w->deadline_s) {
                 shutdown(e->fd, SHUT_RDWR);
@@ -107,7 +102,7 @@ conn_watch_entry *conn_watch_add(conn_watch *w, int fd)
     if (!e)
         return NULL;
     e->fd = fd;
-    e->since = now_s();
+    e->since = cd_monotonic_s();
     e->waiting = 1;
     pthread_mutex_lock(&w->lock);
     e->next = w->head;
@@ -133,7 +128,7 @@ void conn_watch_request_done(conn_watch *w, conn_watch_entry *e)
         return;
     pthread_mutex_lock(&w->lock);
     e->waiting = 1;
-    e->since = now_s();
+    e->since = cd_monotonic_s();
     pthread_mutex_unlock(&w->lock);
 }
 

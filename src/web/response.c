@@ -20,13 +20,6 @@ static const char CSP[] = "default-src 'none'; script-src 'self'; style-src 'sel
                           "font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
                           "frame-ancestors 'none'";
 
-double http_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 void http_log(http_server *s, const char *fmt, ...)
 {
     FILE *f = s->cfg.log;

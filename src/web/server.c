@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "web/server.h"
 
 /* Copies src (or dflt when src is NULL) into buf and returns buf. */
@@ -153,7 +154,7 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     r->conn = conn;
     r->url = url;
     r->method = method;
-    r->t_start = http_now();
+    r->t_start = cd_monotonic_s();
     *con_cls = r;
     atomic_fetch_add(&s->in_flight, 1);
     const union MHD_ConnectionInfo *sc = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -190,7 +191,7 @@ static enum MHD_Result receive(http_req *r, const char *data, size_t n)
     r->bytes_in += n;
     if (r->responded)
         return MHD_YES; /* already answered (refused): discard */
-    if (s->cfg.request_timeout_s > 0 && http_now() - r->t_start > s->cfg.request_timeout_s) {
+    if (s->cfg.request_timeout_s > 0 && cd_monotonic_s() - r->t_start > s->cfg.request_timeout_s) {
         snprintf(r->note, sizeof r->note, "body still arriving after %d s: connection closed",
                  s->cfg.request_timeout_s);
         return MHD_NO;
@@ -293,7 +294,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
-    double secs = http_now() - r->t_start;
+    double secs = cd_monotonic_s() - r->t_start;
     char ip[INET6_ADDRSTRLEN] = "-";
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
@@ -517,8 +518,8 @@ void http_server_stop(http_server *s, int grace_s)
     atomic_store(&s->stopping, 1);
     MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
     /* Requests already started (an upload being received or classified) finish. */
-    double until = http_now() + (grace_s > 0 ? grace_s : 0);
-    while (atomic_load(&s->in_flight) > 0 && http_now() < until)
+    double until = cd_monotonic_s() + (grace_s > 0 ? grace_s : 0);
+    while (atomic_load(&s->in_flight) > 0 && cd_monotonic_s() < until)
         usleep(10 * 1000);
     int left = atomic_load(&s->in_flight);
     if (left > 0)

@@ -129,7 +129,6 @@ enum MHD_Result http_api_error(http_req *r, int status, const char *code, const 
 enum MHD_Result http_redirect(http_req *r, int status, const char *location);
 const char *http_query(http_req *r, const char *key);
 const char *http_header(http_req *r, const char *key);
-double http_now(void);
 /* Writes one line to the server log (thread-safe, no trailing newline needed). */
 void http_log(http_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "image/image.h"
 #include "web/multipart.h"
 
@@ -225,13 +225,6 @@ int upload_pick_models(const registry *reg, const char *choice, int allow_both, 
                 allow_both ? ", transfer or both" : " or transfer");
 }
 
-static double wall_time(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int upload_process(http_server *s, const upload_photo *photo, const int *models, int n_models,
                    const char *already_stored, upload_result *res, upload_failure *f)
 {
@@ -288,7 +281,7 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
         metrics_event(s->metrics, res->existed ? "deduplicated" : "stored");
     }
 
-    double now = wall_time();
+    double now = cd_wall_s();
     for (int i = 0; i < res->n; i++) {
         upload_verdict *v = &res->v[i];
         history_rec rec;
