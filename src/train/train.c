@@ -389,9 +389,7 @@ static int run_epoch_steps(session *s, int e, double t0, double *loss_out, doubl
         metrics_tally_add(&tally, l, n, correct);
         s->st.step_in_epoch = (long long)step;
         p.step = step;
-        p.loss = metrics_tally_loss(&tally);
-        p.accuracy = metrics_tally_accuracy(&tally);
-        p.seconds = cd_monotonic_s() - t0;
+        train_progress_means(&p, &tally, cd_monotonic_s() - t0);
         emit(s, &p);
         if (o->stop && *o->stop) {
             rc = 1;
@@ -667,4 +665,11 @@ out:
     session_free(&s);
     res->seconds = cd_monotonic_s() - t_start;
     return rc;
+}
+
+void train_progress_means(train_progress *p, const metrics_tally *t, double seconds)
+{
+    p->loss = metrics_tally_loss(t);
+    p->accuracy = metrics_tally_accuracy(t);
+    p->seconds = seconds;
 }

@@ -46,6 +46,7 @@
 #include "data/augment.h"
 #include "engine/model.h"
 #include "engine/runner.h"
+#include "train/metrics.h"
 #include "train/optim.h"
 
 typedef enum train_schedule {
@@ -90,6 +91,11 @@ typedef struct train_progress {
 } train_progress;
 
 typedef void (*train_progress_fn)(const train_progress *p, void *ctx);
+
+/* A STEP event's figures: the epoch's running means from t, and `seconds`
+ * since the epoch began.  Every training loop (train/, transfer/) reports
+ * through it. */
+void train_progress_means(train_progress *p, const metrics_tally *t, double seconds);
 
 typedef struct train_opts {
     const char *data_dir;        /* DIR with train/ and validation/ (and test/) */

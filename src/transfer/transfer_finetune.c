@@ -230,9 +230,7 @@ static int ft_epoch(const transfer_finetune_opts *fo, const model *front, model 
         runner_params_changed(rt);
         metrics_tally_add(&tally, l, n, metrics_binary_correct(z, y, (size_t)n, 0.0f));
         p.step++;
-        p.loss = metrics_tally_loss(&tally);
-        p.accuracy = metrics_tally_accuracy(&tally);
-        p.seconds = cd_monotonic_s() - t0;
+        train_progress_means(&p, &tally, cd_monotonic_s() - t0);
         emit(o, &p);
         if (o->stop && *o->stop) {
             rc = 1;

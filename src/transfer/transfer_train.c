@@ -292,9 +292,7 @@ static int train_epoch(run *r, optim *opt, int e, double t0, double *loss_out, d
         runner_params_changed(rn);
         metrics_tally_add(&tally, l, n, metrics_binary_correct(z, y, (size_t)n, 0.0f));
         p.step = ++step;
-        p.loss = metrics_tally_loss(&tally);
-        p.accuracy = metrics_tally_accuracy(&tally);
-        p.seconds = cd_monotonic_s() - t0;
+        train_progress_means(&p, &tally, cd_monotonic_s() - t0);
         emit(r, &p);
         if (o->stop && *o->stop) {
             rc = 1;
