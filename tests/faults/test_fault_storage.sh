@@ -42,12 +42,8 @@ BEFORE=$(history_total)
 mount -o remount,ro "$MNT_UP" || fail "cannot remount the upload tmpfs read-only"
 P2=$(photo jpeg 120 90 2)
 SHA2=$(sha256_of "$P2")
-req POST /api/v1/predict -F "inputfile=@$P2"
-expect_status 507 "upload to a read-only folder (API)"
-json_check 'j["error"]["code"] == "storage_error" and j["error"]["message"]' "507 JSON error"
-req POST /template/upload -F "inputfile=@$P2" -H 'Accept-Language: en'
-expect_status 507 "upload to a read-only folder (form)"
-body_has 'data-code="storage_error"' "the help page gives the reason"
+api_refusal 507 storage_error -F "inputfile=@$P2"
+form_refusal 507 storage_error -F "inputfile=@$P2"
 grep -q "error: storing an upload: .*Read-only file system" "$WORK/server.err" ||
     fail "the cause is not logged"
 [ ! -e "$MNT_UP/photos/$SHA2.jpg" ] || fail "a refused photo was stored"

@@ -149,4 +149,26 @@ json_check() {
     [ "$(json "bool($1)" "$f")" = True ] || fail "$2: $1 is false for $(head -c 600 "$f")"
 }
 
+# api_refusal STATUS CODE curl-args...: POST /api/v1/predict with the args is
+# refused with STATUS and the JSON error CODE, with a message.
+api_refusal() { # status code curl-args...
+    local want=$1 code=$2
+    shift 2
+    req POST /api/v1/predict "$@"
+    expect_status "$want" "API refusal $code"
+    json_check "j['error']['code'] == '$code' and len(j['error']['message']) > 0" "API refusal $code"
+}
+
+# form_refusal STATUS CODE curl-args...: the upload form with the args is
+# refused with STATUS and the help page naming CODE, with the link back.
+form_refusal() { # status code curl-args... ; checks the help page
+    local want=$1 code=$2
+    shift 2
+    req POST /template/upload -H 'Accept-Language: en' "$@"
+    expect_status "$want" "form refusal $code"
+    body_has "File didn't load" "refusal $code shows the help page"
+    body_has "data-code=\"$code\"" "refusal $code names its reason"
+    body_has "Push to load correct 'name'.jpg file" "refusal $code links back"
+}
+
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }

@@ -71,12 +71,8 @@ truncate -s 150000 "$BIG"
 [ "$(stat -c %s "$BIG")" -gt "$(df -B1 --output=avail "$MNT" | tail -n 1)" ] || fail "the disk is not full enough for the test"
 req GET /api/v1/history
 BEFORE=$(json 'j["total"]')
-req POST /api/v1/predict -F "inputfile=@$BIG"
-expect_status 507 "upload to a full disk (API)"
-json_check 'j["error"]["code"] == "storage_full"' "507 JSON"
-req POST /template/upload -F "inputfile=@$BIG" -H 'Accept-Language: en'
-expect_status 507 "upload to a full disk (form)"
-body_has 'data-code="storage_full"' "the help page says the disk is full"
+api_refusal 507 storage_full -F "inputfile=@$BIG"
+form_refusal 507 storage_full -F "inputfile=@$BIG"
 ! ls -a "$MNT/up" | grep -q '^\.tmp-' || fail "a partial file was left on the full disk"
 [ ! -e "$MNT/up/$(sha256_of "$BIG").jpg" ] || fail "a photo was stored on a full disk"
 req GET /api/v1/history

@@ -128,15 +128,6 @@ expect_status 404 "missing photo"
 ok "photos and thumbnails"
 
 # ---- form refusals: the help page with the reason and the right status ----
-form_refusal() { # status code curl-args... ; checks the help page
-    local want=$1 code=$2
-    shift 2
-    req POST /template/upload -H 'Accept-Language: en' "$@"
-    expect_status "$want" "form refusal $code"
-    body_has "File didn't load" "refusal $code shows the help page"
-    body_has "data-code=\"$code\"" "refusal $code names its reason"
-    body_has "Push to load correct 'name'.jpg file" "refusal $code links back"
-}
 form_refusal 400 no_file -F model=binary
 form_refusal 400 no_file -F "inputfile=;filename=" # a file input left empty
 form_refusal 400 no_file -F "photo=@$CAT"
@@ -173,13 +164,6 @@ req POST /api/v1/predict --data-binary "@$CAT" -H 'Content-Type: image/webp'
 expect_status 200 "API raw body typed webp but holding a JPEG: judged by content"
 ok "POST /api/v1/predict (raw image/png, content decides)"
 
-api_refusal() { # status code curl-args...
-    local want=$1 code=$2
-    shift 2
-    req POST /api/v1/predict "$@"
-    expect_status "$want" "API refusal $code"
-    json_check "j['error']['code'] == '$code' and len(j['error']['message']) > 0" "API refusal $code"
-}
 api_refusal 400 no_file -F model=binary
 api_refusal 400 no_file
 api_refusal 400 no_file -F "file=@$CAT"
