@@ -36,13 +36,60 @@ static inline const char *test_shared_dir(void)
     return buf;
 }
 
+/* Skips. cmocka's skip() only marks a test SKIPPED: the binary still exits 0
+ * and ctest would say "Passed" for a binary that checked nothing.  So every
+ * skip goes through TEST_SKIP, which records it, and cmocka_run_group_tests
+ * (redefined below for every test that includes this header) makes the binary
+ * exit 77, ctest's SKIP_RETURN_CODE for the C tests, when some test skipped
+ * and none failed, with the reason on one line.  A failure still wins. */
+#define TEST_SKIP_EXIT 77
+
+typedef struct {
+    int count;         /* tests skipped so far */
+    char first[256];   /* the first one's reason */
+} test_skips;
+
+/* The binary's skip record: one per test program (each is one translation unit). */
+static inline test_skips *test_skip_record(void)
+{
+    static test_skips record;
+    return &record;
+}
+
+/* Records a skip with a printf-style reason and leaves the current test. */
+#define TEST_SKIP(...)                                                                       \
+    do {                                                                                     \
+        test_skips *ts_ = test_skip_record();                                                \
+        char why_[256];                                                                      \
+        snprintf(why_, sizeof why_, __VA_ARGS__);                                            \
+        fprintf(stderr, "SKIP: %s\n", why_);                                                 \
+        if (ts_->count++ == 0)                                                               \
+            snprintf(ts_->first, sizeof ts_->first, "%s", why_);                             \
+        skip();                                                                              \
+    } while (0)
+
+/* cmocka's group runner, then 77 when tests skipped and none failed. */
+static inline int test_run_group(const char *name, const struct CMUnitTest *tests, size_t n,
+                                 CMFixtureFunction setup, CMFixtureFunction teardown)
+{
+    int failed = _cmocka_run_group_tests(name, tests, n, setup, teardown);
+    const test_skips *s = test_skip_record();
+    if (failed != 0 || s->count == 0)
+        return failed;
+    printf("SKIP: %d of %zu tests skipped: %s\n", s->count, n, s->first);
+    fflush(stdout);
+    return TEST_SKIP_EXIT;
+}
+#undef cmocka_run_group_tests
+#define cmocka_run_group_tests(group_tests, group_setup, group_teardown)                     \
+    test_run_group(#group_tests, group_tests, sizeof(group_tests) / sizeof((group_tests)[0]), \
+                   group_setup, group_teardown)
+
 /* Skips the current test with a clear message when ../shared is absent. */
 #define TEST_REQUIRE_SHARED(var)                                                             \
     const char *var = test_shared_dir();                                                     \
-    if (!var) {                                                                              \
-        fprintf(stderr, "SKIP: ../shared not found (set CATDOG_SHARED to the shared folder)\n"); \
-        skip();                                                                              \
-    }
+    if (!var)                                                                                \
+        TEST_SKIP("../shared not found (set CATDOG_SHARED to the shared folder)")
 
 /* Reads a whole file into a malloc'd buffer (caller frees); NULL if unreadable. */
 static inline unsigned char *test_read_file(const char *path, size_t *len)

@@ -393,10 +393,8 @@ static void test_shared_split_has_8000_per_class(void **state)
     TEST_REQUIRE_SHARED(shared);
     char src[PATH_MAX + 64], dst[PATH_MAX + 64];
     snprintf(src, sizeof src, "%s/data/dogs-vs-cats/train", shared);
-    if (access(src, R_OK) != 0) {
-        fprintf(stderr, "SKIP: %s not found\n", src);
-        skip();
-    }
+    if (access(src, R_OK) != 0)
+        TEST_SKIP("%s not found", src);
     snprintf(dst, sizeof dst, "%s/split", f->root);
     split_opts so;
     split_opts_default(&so);

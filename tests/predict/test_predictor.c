@@ -218,10 +218,8 @@ static void test_default_model_loads_from_file_or_embedded_copy(void **state)
     (void)state;
     const void *buf;
     size_t len;
-    if (!embedded_model(&buf, &len)) {
-        fprintf(stderr, "SKIP: built without models/binary.h5, nothing embedded\n");
-        skip();
-    }
+    if (!embedded_model(&buf, &len))
+        TEST_SKIP("built without models/binary.h5, nothing embedded");
     cd_err err;
     const char *source = NULL;
     char cwd[4096];
