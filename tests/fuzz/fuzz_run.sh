@@ -4,8 +4,9 @@
 # Used by the ctest tests tests/fuzz/test_run_<harness>.sh (short runs, part of
 # `make test`) and by `make fuzz` (long runs).  It builds nothing: the fuzzers
 # come from build-fuzz (`make fuzz-build`), the seeds from the normal build's
-# fuzz_test_fuzz_seeds, which writes them.  Exit 77 (ctest: skipped) with a
-# message when the fuzzers were not built (no clang/libFuzzer).
+# fuzz_test_fuzz_seeds, which writes them.  Fails with a message when the
+# fuzzers were not built: clang and libFuzzer come with scripts/install-deps.sh,
+# so their absence is a broken setup, not a reason to skip.
 #
 # Environment:
 #   CATDOG_FUZZ_SECONDS  run time (default 60)
@@ -31,11 +32,11 @@ secs=${CATDOG_FUZZ_SECONDS:-60}
 bin=$fb/fuzz/fuzz_$h
 if [ ! -x "$bin" ]; then
   if command -v clang >/dev/null 2>&1; then
-    echo "SKIP: $bin not built (run 'make fuzz-build'; needs clang and libFuzzer: libclang-rt-14-dev)"
+    echo "FAIL: $bin not built (run 'make fuzz-build'; needs clang and libFuzzer: libclang-rt-14-dev)" >&2
   else
-    echo "SKIP: clang not found, so the libFuzzer harnesses are not built (install clang-14 libfuzzer-14-dev)"
+    echo "FAIL: clang not found, so the libFuzzer harnesses are not built (run scripts/install-deps.sh: clang libfuzzer-14-dev)" >&2
   fi
-  exit 77
+  exit 1
 fi
 seeds_test=$(dirname "${CATDOG_BIN:-$src/build/catdog}")/fuzz_test_fuzz_seeds
 if [ ! -x "$seeds_test" ]; then

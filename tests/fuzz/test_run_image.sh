@@ -1,3 +1,3 @@
 #!/usr/bin/env bash
-# ctest: a short libFuzzer run of fuzz/fuzz_image.c (see fuzz_run.sh; skips without clang).
+# ctest: a short libFuzzer run of fuzz/fuzz_image.c (see fuzz_run.sh; fails without clang).
 exec bash "$(dirname "$0")/fuzz_run.sh" image

@@ -7,12 +7,13 @@
 # in optimizer_weights for the head only, since the backbone was frozen),
 # loads in `catdog info` with Keras' counts: 16,812,353 total, 2,097,665
 # trainable, 14,714,688 non-trainable.  Without optimizer state the config
-# alone makes everything trainable, as in Keras.  Skips without h5py/numpy.
+# alone makes everything trainable, as in Keras.  Fails without h5py/numpy
+# (scripts/install-deps.sh installs them).
 set -euo pipefail
 PY=/usr/bin/python3
 if ! [ -x "$PY" ] || ! "$PY" -c 'import h5py, numpy' 2>/dev/null; then
-  echo "SKIP: python3-h5py / python3-numpy not installed"
-  exit 77
+  echo "FAIL: python3-h5py / python3-numpy not installed (run scripts/install-deps.sh)" >&2
+  exit 1
 fi
 BIN=${CATDOG_BIN:-build/catdog}
 tmp=$(mktemp -d /tmp/catdog-mf-seed-XXXXXX)

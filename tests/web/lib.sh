@@ -46,16 +46,17 @@ ok() { N_CHECKS=$((N_CHECKS + 1)); echo "ok $N_CHECKS - $*"; }
 
 require_tools() {
     for t in "$@"; do
-        command -v "$t" >/dev/null 2>&1 || skip "'$t' is not installed (needed by this test)"
+        command -v "$t" >/dev/null 2>&1 || fail "'$t' is not installed (needed by this test; scripts/install-deps.sh)"
     done
 }
 
-# make_model DIR: a random-weights binary.h5 in DIR (skips when the pipeline cannot make one).
+# make_model DIR: a random-weights binary.h5 in DIR (the build makes the fixture
+# program, so failing to make one is a failure, not a skip).
 make_model() {
     mkdir -p "$1"
-    [ -x "$FIXTURES" ] || skip "$FIXTURES was not built"
+    [ -x "$FIXTURES" ] || fail "$FIXTURES was not built"
     "$FIXTURES" model "$1/binary.h5" 2>"$WORK/fixture.err" ||
-        skip "cannot make a test model: $(cat "$WORK/fixture.err")"
+        fail "cannot make a test model: $(cat "$WORK/fixture.err")"
 }
 
 # photo jpeg|png W H SEED -> prints the path of a new photo in $WORK/photos.

@@ -10,9 +10,10 @@
 # models/binary.h5; with a random-weights model only their shape is.
 . "$(dirname "$0")/lib.sh"
 require_tools node python3
-[ -x /usr/bin/chromium ] || skip "/usr/bin/chromium is not installed (Debian package chromium)"
+# Both come with scripts/install-deps.sh: missing, the setup is broken (a failure).
+[ -x /usr/bin/chromium ] || fail "/usr/bin/chromium is not installed (run scripts/install-deps.sh: Debian package chromium)"
 [ -d "$CATDOG_SOURCE_DIR/node_modules/playwright-core" ] ||
-    skip "npm playwright-core is not installed (run npm install in $CATDOG_SOURCE_DIR)"
+    fail "npm playwright-core is not installed (run scripts/install-deps.sh, or npm install in $CATDOG_SOURCE_DIR)"
 
 CHECK_VERDICTS=0
 if [ -f "$CATDOG_SOURCE_DIR/models/binary.h5" ]; then

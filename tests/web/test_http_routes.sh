@@ -80,7 +80,7 @@ if [ -d "$CATDOG_SOURCE_DIR/node_modules/materialize-css/dist" ]; then
     body_has 'href="/static/materialize/css/materialize.min.css"' "the page links MaterializeCSS"
     ok "MaterializeCSS served from node_modules under /static"
 else
-    echo "# node_modules/materialize-css absent (npm install not run): skipping its checks"
+    fail "node_modules/materialize-css absent (run scripts/install-deps.sh, or npm install in $CATDOG_SOURCE_DIR)"
 fi
 for bad in '/static/../CMakeLists.txt' '/static/..%2F..%2FCMakeLists.txt' '/static/.hidden' '/static/' \
     '/static/materialize/../../package.json' '/static/a//b'; do
