@@ -13,11 +13,11 @@ PKGS=(
   libcmocka-dev valgrind curl
   clang libfuzzer-14-dev libclang-rt-14-dev
   chromium
-  python3-h5py python3-numpy
+  python3-h5py python3-numpy python3-pil
 )
 # Benchmarks' peers (PyTorch, Flask, wrk) are only needed by `make bench`.
 if [ "${CATDOG_BENCH_DEPS:-0}" = 1 ]; then
-  PKGS+=(python3-torch python3-flask python3-pil wrk)
+  PKGS+=(python3-torch python3-flask wrk)
 fi
 
 missing=()
