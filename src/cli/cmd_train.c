@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
@@ -18,15 +19,64 @@
 #include "train/train.h"
 #include "transfer/transfer_train.h"
 
-/* Set by SIGINT; the library polls it through train_opts.stop.  A signal
- * handler can only reach a file-scope variable: the one global in this room. */
-static volatile sig_atomic_t g_stop = 0;
+/* Exit status when a second Ctrl-C stops training at once (130: the first one's
+ * graceful stop, checkpoint saved). */
+#define EXIT_STOPPED_NOW 3
 
+/* What the SIGINT handler reaches.  A signal handler can only reach file-scope
+ * variables: these are the only globals in this room.  stop is the flag the
+ * library polls through train_opts.stop; the paths are filled before the
+ * handler is installed and only read by it. */
+static volatile sig_atomic_t g_stop = 0;
+static struct {
+    int out_is_new;          /* --out did not exist: an empty one is the writability probe's */
+    char out[4096];          /* --out */
+    char tmp[2][4100];       /* where saves write before their rename: --out's and the checkpoint's */
+} g_files;
+
+/* The first Ctrl-C asks the library to stop after the current step and save
+ * the resume checkpoint; a second one (say the step is long) stops at once with
+ * EXIT_STOPPED_NOW.  Nothing half-written is left in place: model files are
+ * written to "<path>.tmp" and renamed (modelfile/keras_save.c), so the files on
+ * disk are those of the last completed save; the handler removes a save's
+ * temporary file, and the empty --out the library's writability probe made
+ * (which the library removes itself when it returns).  Only async-signal-safe
+ * calls (write, stat, unlink, _exit). */
 static void on_sigint(int sig)
 {
     (void)sig;
+    if (g_stop) {
+        for (int i = 0; i < 2; i++)
+            if (g_files.tmp[i][0])
+                unlink(g_files.tmp[i]);
+        struct stat st;
+        if (g_files.out_is_new && stat(g_files.out, &st) == 0 && st.st_size == 0)
+            unlink(g_files.out);
+        static const char now[] = "\ncatdog train: second Ctrl-C: stopped at once without saving (the files "
+                                  "on disk are those of the last completed save)\n";
+        if (write(STDERR_FILENO, now, sizeof now - 1) < 0) {
+            /* nothing more can be done about a failed message */
+        }
+        _exit(EXIT_STOPPED_NOW);
+    }
     g_stop = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C kills at once */
+    static const char first[] = "\ncatdog train: Ctrl-C: stopping after the current step and saving the "
+                                "checkpoint (Ctrl-C again to stop at once)\n";
+    if (write(STDERR_FILENO, first, sizeof first - 1) < 0) {
+        /* the stop goes ahead without the message */
+    }
+}
+
+/* Fills g_files for the handler; before it is installed. */
+static void note_files(const char *out_path)
+{
+    struct stat st;
+    g_files.out_is_new = stat(out_path, &st) != 0;
+    snprintf(g_files.out, sizeof g_files.out, "%s", out_path);
+    snprintf(g_files.tmp[0], sizeof g_files.tmp[0], "%s.tmp", out_path);
+    char last[4096];
+    train_sibling_path(out_path, ".last.h5", last, sizeof last);
+    snprintf(g_files.tmp[1], sizeof g_files.tmp[1], "%s.tmp", last);
 }
 
 static void usage(FILE *out)
@@ -37,7 +87,8 @@ static void usage(FILE *out)
           "present (make DIR with `catdog split`).  Also writes, next to FILE:\n"
           "  FILE.last.h5 (resume checkpoint with optimizer state; '.h5' replaced),\n"
           "  FILE.history.csv and FILE.svg (loss and accuracy per epoch).\n"
-          "Ctrl-C stops after the current step and saves the resume checkpoint.\n"
+          "Ctrl-C stops after the current step and saves the resume checkpoint (exit status\n"
+          "130); a second Ctrl-C stops at once without saving (exit status 3).\n"
           "\n"
           "Options:\n"
           "  -a, --arch NAME          built-in architecture: binary (default), vgg16, squeezenet;\n"
@@ -470,6 +521,7 @@ int cmd_train(int argc, char **argv)
     o.stop = &g_stop;
     o.progress = on_progress;
     o.progress_ctx = &v;
+    note_files(o.out_path);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
