@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_fault_storage.sh - the server's storage failing under it (issue 6, §3).
-# tests/web/test_http_faults.sh covers a full upload disk and a locked
-# database; this covers the rest:
+# tests/web/test_http_full_disk.sh covers a full upload disk and
+# tests/web/test_http_faults.sh a locked database; this covers the rest:
 #   - the upload folder becomes read-only (a tmpfs remounted ro: root bypasses
 #     file permissions, a read-only mount it cannot): the upload is refused with
 #     507 and a clear error (API and form), no file is left, nothing reaches the
