@@ -306,11 +306,14 @@ class KerasFile:
         self.height, self.width, self.channels = int(shape[0]), int(shape[1]), int(shape[2])
 
     def forward_nhwc(self, x):
-        """x: N x H x W x C float array -> N x outputs float64 array."""
+        """x: N x H x W x C float array -> the outputs as a float64 array, NHWC
+        when they are feature maps (catdog's and Keras' layout)."""
         t = torch.from_numpy(np.ascontiguousarray(x)).to(DTYPE).permute(0, 3, 1, 2)
         with torch.no_grad():
             y = self.net(t)
-        return y.numpy()
+        if y.dim() == 4:
+            y = y.permute(0, 2, 3, 1)
+        return np.ascontiguousarray(y.numpy())
 
     def photo_input(self, path):
         return photo_input(path, self.width, self.height, self.preprocess)
