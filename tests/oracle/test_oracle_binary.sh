@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # tests/oracle/test_oracle_binary.sh - the shipped models/binary.h5, read by the
 # independent reader (keras_reader.py: h5py + PyTorch, photos prepared with
-# Pillow), gives catdog's P(dog) on real photos within $TOL; and the reader can
+# Pillow), gives catdog's P(dog) on real photos within $TOL (a large one
+# decoded at reduced scale among them); and the reader can
 # see a fault: the same file with one conv kernel transposed (a writer that
 # swapped the kernel's H and W axes) must disagree with catdog's predictions
 # from the intact file.
 source "$(dirname "$0")/lib.sh"
+
+# Plus a 3000x2000 JPEG made here from a real photo: catdog decodes it at 1/4
+# DCT scale (IMAGE_DECODE_HINT), the reader through Pillow's draft().  (Decoded
+# at full scale instead, its P(dog) moves by 6.6e-5: the check can tell.)
+"$PY" "$ORACLE/large_photo.py" "$SHARED/data/dogs-vs-cats/train/dog.1.jpg" "$T/large.jpg" 3000 2000 ||
+  fail "cannot make the large photo"
+PHOTOS+=("$T/large.jpg")
 
 oracle "$SRC/models/binary.h5" "$SRC/models/binary.h5" || fail "binary.h5: catdog and the reader disagree"
 
