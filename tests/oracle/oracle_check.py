@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 
+sys.dont_write_bytecode = True  # a test leaves nothing in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import keras_reader  # noqa: E402
 
