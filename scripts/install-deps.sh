@@ -13,11 +13,13 @@ PKGS=(
   libcmocka-dev valgrind curl
   clang libfuzzer-14-dev libclang-rt-14-dev
   chromium
-  python3-h5py python3-numpy python3-pil
+  python3-h5py python3-numpy
+  # The tests' independent Keras reader (tests/oracle/keras_reader.py).
+  python3-torch python3-pil
 )
-# Benchmarks' peers (PyTorch, Flask, wrk) are only needed by `make bench`.
+# Benchmarks' peers (Flask, wrk) are only needed by `make bench`.
 if [ "${CATDOG_BENCH_DEPS:-0}" = 1 ]; then
-  PKGS+=(python3-torch python3-flask wrk)
+  PKGS+=(python3-flask wrk)
 fi
 
 missing=()

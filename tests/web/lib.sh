@@ -100,7 +100,10 @@ start_server() {
     done
 }
 
-# stop_server [SIGNAL]: stops the server (SIGTERM by default) and checks it exits 0.
+# stop_server [SIGNAL]: stops the server (SIGTERM by default) and checks how it
+# ended: status 0 after SIGTERM (a clean shutdown); after any other signal,
+# killed by that signal (128 + its number), so a crash on the way (139 for
+# SIGSEGV, 134 for an abort) is a failure, not "some non-zero status".
 stop_server() {
     local sig=${1:-TERM}
     [ -n "$SERVER_PID" ] || return 0
@@ -108,7 +111,12 @@ stop_server() {
     local rc=0
     wait "$SERVER_PID" || rc=$?
     SERVER_PID=""
-    [ "$sig" != TERM ] || [ $rc -eq 0 ] || fail "the server exited with status $rc after SIGTERM"
+    if [ "$sig" = TERM ]; then
+        [ $rc -eq 0 ] || fail "the server exited with status $rc after SIGTERM"
+    else
+        local want=$((128 + $(kill -l "$sig")))
+        [ $rc -eq $want ] || fail "the server exited with status $rc after SIG$sig, expected $want (killed by it)"
+    fi
 }
 
 # req METHOD PATH [curl options...]: sets STATUS, writes the body to $WORK/body
