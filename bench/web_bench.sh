@@ -131,11 +131,14 @@ if [ "$MODEL" = transfer ] && ! grep -q 'model transfer' "$WORK/catdog.log"; the
 fi
 # Warm-up: every photo once (stores them; later requests are deduplicated, as repeat uploads are).
 SECS_SAVE=$SECS; SECS=2; run_wrk catdog_warm "http://127.0.0.1:$PORT/api/v1/predict" 8 "${PIDS[-1]}"; SECS=$SECS_SAVE
+# The server's own counts before and after the run: how many uploads it answered 200 and how
+# many it refused 503 (wrk's own count of non-200 answers is not relied on).
+curl -s -o "$WORK/catdog.metrics0" "http://127.0.0.1:$PORT/metrics" || : >"$WORK/catdog.metrics0"
 run_wrk catdog "http://127.0.0.1:$PORT/api/v1/predict" "$CONNS" "${PIDS[-1]}"
 FIRST=$(head -n 1 "$WORK/photos.txt")
 CATDOG_P=$(curl -s -F "inputfile=@$FIRST" "http://127.0.0.1:$PORT/api/v1/predict" |
     "$PY" -c 'import json,sys; j=json.load(sys.stdin); print("%.4f" % j["probabilities"]["dog"])')
-curl -s -o "$WORK/catdog.metrics" "http://127.0.0.1:$PORT/metrics" || : >"$WORK/catdog.metrics"
+curl -s -o "$WORK/catdog.metrics1" "http://127.0.0.1:$PORT/metrics" || : >"$WORK/catdog.metrics1"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 # ---- the Flask peer ----
@@ -169,11 +172,16 @@ row() {
         "$(($(field "$2" non200) + $(field "$2" errors)))" "$cpu" "$(awk -v c="$cpu" 'BEGIN { if (c > 0) printf "%.0f", 2000 / c }')"
 }
 row "catdog serve ($CONNS)" catdog
-awk -v opts="${SERVE_ARGS[*]:-(default options)}" '
-    /^catdog_uploads_rejected_total\{reason="busy"\}/ { busy = $2 }
-    /^catdog_batch_size_sum/ { photos += $2 } /^catdog_batch_size_count/ { batches += $2 }
-    END { printf "catdog serve %s: %d uploads refused 503 busy", opts, busy;
-          if (batches > 0) printf ", %.2f photos per forward pass", photos / batches; printf "\n" }' "$WORK/catdog.metrics"
+# shellcheck disable=SC2016
+awk -v opts="${SERVE_ARGS[*]:-(default options)}" -v secs="$SECS" '
+    FNR == 1 { f++ }
+    /^catdog_http_requests_total\{route="\/api\/v1\/predict",status="200"\}/ { ok[f] = $2 }
+    /^catdog_uploads_rejected_total\{reason="busy"\}/ { busy[f] = $2 }
+    /^catdog_batch_size_sum/ { photos[f] += $2 } /^catdog_batch_size_count/ { batches[f] += $2 }
+    END { printf "catdog serve %s, in the %s s run: %d answered 200 (%.1f/s), %d refused 503 busy",
+                 opts, secs, ok[2] - ok[1], (ok[2] - ok[1]) / secs, busy[2] - busy[1];
+          if (batches[2] > batches[1]) printf ", %.2f photos per forward pass", (photos[2] - photos[1]) / (batches[2] - batches[1]);
+          printf "\n" }' "$WORK/catdog.metrics0" "$WORK/catdog.metrics1"
 if [ $PEER_OK = 1 ]; then
     row "Flask + PyTorch, model at start-up (8)" flask_startup
     row "Flask + PyTorch, model per request (8)" flask_per-request

@@ -44,7 +44,7 @@ static void usage(FILE *out)
           "  --max-pixels N         largest photo in pixels (default 64000000)\n"
           "  --threads N            inference workers (default: one per core)\n"
           "  --max-batch N          largest batch of photos per forward pass, a power of two up to 64\n"
-          "                         (default 8); batches run in sizes 1, 2, 4, ... N\n"
+          "                         (default 2; see README for why); batches run in sizes 1, 2, 4, ... N\n"
           "  --batch-timeout MS     how long a worker lets a batch fill before running it (default 1 ms;\n"
           "                         0 = run what is there at once)\n"
           "  --max-wait SECONDS     answer 503 + Retry-After when a photo's expected wait for a worker\n"

@@ -52,7 +52,7 @@ typedef struct http_config {
     int threads;               /* inference workers; 0 = one per core */
     runner_backend backend;    /* RUNNER_DNNL (default) or RUNNER_REF */
     int queue;                 /* photos allowed to wait at once; 0 = max_connections (no limit of its own) */
-    int max_batch;             /* largest batch per forward pass, a power of two; 0 = 8 (pool.h) */
+    int max_batch;             /* largest batch per forward pass, a power of two; 0 = 2 (pool.h) */
     double batch_timeout_s;    /* how long a batch may wait to fill; 0 = 1 ms, < 0 = never wait */
     double max_wait_s;         /* expected wait beyond which uploads get 503; 0 = 2 s */
     int max_connections;       /* 0 = 256 */
