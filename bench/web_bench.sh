@@ -21,6 +21,9 @@
 #                         (default none: serve's own batching and admission)
 #   CATDOG_BENCH_PEERS    0 = catdog only, skip the Flask peers (1)
 # BUILD_DIR may be absolute (another build of catdog, e.g. an older commit's).
+# The "uploads/s" column counts every answer wrk read (503s included); the line after the table
+# gives the server's own count of 200 answers and 503 refusals during the run.  Results of the
+# batching and admission work (before / after, both models): README, "Serving under load".
 # Besides requests/s (which depend on whatever else the machine runs), the
 # table gives each server's CPU time per upload and what that allows on two
 # idle cores (2000 / CPU ms).  Servers bind 127.0.0.1 on free ports and are
