@@ -124,9 +124,11 @@ static void observe(pool *p, int model, int n, double per_photo_s)
     *e = *e > 0 ? (1 - EWMA_ALPHA) * *e + EWMA_ALPHA * per_photo_s : per_photo_s;
 }
 
-/* Runs every batch size once on blank pictures, twice: the first compiles
- * the engine's plan for that size (so no photo pays for it), the second seeds
- * the time estimate for it. */
+/* Runs every batch size on blank pictures: the first run compiles the engine's
+ * plan for that size (so no photo pays for it), the fastest of the next three
+ * seeds the time estimate for it -- the fastest, because on a shared machine a
+ * single run can be descheduled and one such sample would make admission
+ * refuse photos until batches of that size had run. */
 static void warm_up(worker *w)
 {
     pool *p = w->p;
@@ -139,10 +141,16 @@ static void warm_up(worker *w)
         for (int n = 1; n <= p->o.max_batch; n *= 2) {
             if (predictor_classify_images(w->sessions[m], imgs, n, w->outs, NULL) != 0)
                 continue;
-            double t0 = cd_monotonic_s();
-            if (predictor_classify_images(w->sessions[m], imgs, n, w->outs, NULL) != 0)
+            double dt = -1;
+            for (int r = 0; r < 3; r++) {
+                double t0 = cd_monotonic_s();
+                if (predictor_classify_images(w->sessions[m], imgs, n, w->outs, NULL) != 0)
+                    break;
+                double t = cd_monotonic_s() - t0;
+                dt = dt < 0 || t < dt ? t : dt;
+            }
+            if (dt < 0)
                 continue;
-            double dt = cd_monotonic_s() - t0;
             pthread_mutex_lock(&p->lock);
             observe(p, m, n, dt / n);
             pthread_mutex_unlock(&p->lock);
