@@ -15,6 +15,15 @@
 #   CATDOG_BENCH_CONNS    wrk connections for catdog (32)
 #   CATDOG_BENCH_THREADS  catdog serve --threads (default: one per core)
 #   CATDOG_BENCH_CPUS     taskset CPU list for the servers (e.g. 0-1), to measure on 2 cores
+#   CATDOG_BENCH_MODEL    binary (default) or transfer: the model catdog serves (transfer needs
+#                         models/transfer.h5 and its SqueezeNet weights; the peers stay binary)
+#   CATDOG_BENCH_SERVE_ARGS  more `catdog serve` options, e.g. "--max-batch 16 --max-wait 1"
+#                         (default none: serve's own batching and admission)
+#   CATDOG_BENCH_PEERS    0 = catdog only, skip the Flask peers (1)
+# BUILD_DIR may be absolute (another build of catdog, e.g. an older commit's).
+# The "uploads/s" column counts every answer wrk read (503s included); the line after the table
+# gives the server's own count of 200 answers and 503 refusals during the run.  Results of the
+# batching and admission work (before / after, both models): README, "Serving under load".
 # Besides requests/s (which depend on whatever else the machine runs), the
 # table gives each server's CPU time per upload and what that allows on two
 # idle cores (2000 / CPU ms).  Servers bind 127.0.0.1 on free ports and are
@@ -23,7 +32,10 @@ set -euo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-BIN="$ROOT/$BUILD/catdog"
+case $BUILD in /*) BUILD_ABS=$BUILD ;; *) BUILD_ABS=$ROOT/$BUILD ;; esac
+BIN="$BUILD_ABS/catdog"
+MODEL=${CATDOG_BENCH_MODEL:-binary}
+read -r -a SERVE_ARGS <<<"${CATDOG_BENCH_SERVE_ARGS:-}"
 SECS=${CATDOG_BENCH_SECONDS:-10}
 CONNS=${CATDOG_BENCH_CONNS:-32}
 PY=/usr/bin/python3
@@ -58,9 +70,18 @@ if [ -f models/binary.h5 ]; then
     cp models/binary.h5 "$WORK/models/binary.h5"
     MODEL_NOTE="models/binary.h5"
 else
-    "$ROOT/$BUILD/web_test_fixtures" model "$WORK/models/binary.h5"
+    "$BUILD_ABS/web_test_fixtures" model "$WORK/models/binary.h5"
     MODEL_NOTE="random-weights binary CNN (models/binary.h5 not present)"
 fi
+case $MODEL in
+binary) ;;
+transfer)
+    [ -f models/transfer.h5 ] || { echo "web_bench: CATDOG_BENCH_MODEL=transfer needs models/transfer.h5" >&2; exit 1; }
+    cp models/transfer.h5 "$WORK/models/transfer.h5"
+    MODEL_NOTE="models/transfer.h5 (SqueezeNet 1.1 at 224, serve's default model) for catdog, $MODEL_NOTE for the peers"
+    ;;
+*) echo "web_bench: CATDOG_BENCH_MODEL must be binary or transfer, not '$MODEL'" >&2; exit 1 ;;
+esac
 : >"$WORK/photos.txt"
 if [ -d "$SHARED/data/dogs-vs-cats/train" ]; then
     for i in $(seq 0 99); do
@@ -71,7 +92,7 @@ if [ -d "$SHARED/data/dogs-vs-cats/train" ]; then
 else
     mkdir -p "$WORK/photos"
     for i in $(seq 1 200); do
-        "$ROOT/$BUILD/web_test_fixtures" jpeg 200 200 "$i" "$WORK/photos/p$i.jpg"
+        "$BUILD_ABS/web_test_fixtures" jpeg 200 200 "$i" "$WORK/photos/p$i.jpg"
         echo "$WORK/photos/p$i.jpg" >>"$WORK/photos.txt"
     done
     PHOTO_NOTE="200 made-up 200x200 JPEGs (../shared absent)"
@@ -105,20 +126,27 @@ PORT=$(free_port)
 THREADS_ARG=()
 [ -z "${CATDOG_BENCH_THREADS:-}" ] || THREADS_ARG=(--threads "$CATDOG_BENCH_THREADS")
 ${PIN[@]+"${PIN[@]}"} "$BIN" serve --port "$PORT" --models "$WORK/models" --upload-dir "$WORK/up" --db "$WORK/catdog.db" \
-    --queue 1024 ${THREADS_ARG[@]+"${THREADS_ARG[@]}"} >"$WORK/catdog.out" 2>"$WORK/catdog.log" &
+    ${THREADS_ARG[@]+"${THREADS_ARG[@]}"} ${SERVE_ARGS[@]+"${SERVE_ARGS[@]}"} >"$WORK/catdog.out" 2>"$WORK/catdog.log" &
 PIDS+=($!)
 wait_up "http://127.0.0.1:$PORT/healthz" "${PIDS[-1]}" || { cat "$WORK/catdog.log"; exit 1; }
+if [ "$MODEL" = transfer ] && ! grep -q 'model transfer' "$WORK/catdog.log"; then
+    echo "web_bench: catdog serve did not load the transfer model:" >&2; cat "$WORK/catdog.log" >&2; exit 1
+fi
 # Warm-up: every photo once (stores them; later requests are deduplicated, as repeat uploads are).
 SECS_SAVE=$SECS; SECS=2; run_wrk catdog_warm "http://127.0.0.1:$PORT/api/v1/predict" 8 "${PIDS[-1]}"; SECS=$SECS_SAVE
+# The server's own counts before and after the run: how many uploads it answered 200 and how
+# many it refused 503 (wrk's own count of non-200 answers is not relied on).
+curl -s -o "$WORK/catdog.metrics0" "http://127.0.0.1:$PORT/metrics" || : >"$WORK/catdog.metrics0"
 run_wrk catdog "http://127.0.0.1:$PORT/api/v1/predict" "$CONNS" "${PIDS[-1]}"
 FIRST=$(head -n 1 "$WORK/photos.txt")
 CATDOG_P=$(curl -s -F "inputfile=@$FIRST" "http://127.0.0.1:$PORT/api/v1/predict" |
     "$PY" -c 'import json,sys; j=json.load(sys.stdin); print("%.4f" % j["probabilities"]["dog"])')
+curl -s -o "$WORK/catdog.metrics1" "http://127.0.0.1:$PORT/metrics" || : >"$WORK/catdog.metrics1"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 # ---- the Flask peer ----
-PEER_OK=1
-"$PY" -c 'import flask, torch, h5py, PIL' 2>/dev/null || PEER_OK=0
+PEER_OK=${CATDOG_BENCH_PEERS:-1}
+[ "$PEER_OK" = 0 ] || "$PY" -c 'import flask, torch, h5py, PIL' 2>/dev/null || PEER_OK=0
 if [ $PEER_OK = 1 ]; then
     for mode in startup per-request; do
         PORT=$(free_port)
@@ -133,7 +161,7 @@ if [ $PEER_OK = 1 ]; then
         run_wrk "flask_$mode" "http://127.0.0.1:$PORT/api/v1/predict" 8 "${PIDS[-1]}"
         kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
     done
-else
+elif [ "${CATDOG_BENCH_PEERS:-1}" != 0 ]; then
     echo "web bench: the Flask peer needs /usr/bin/python3 with flask, torch, h5py and PIL (make bench installs them)"
 fi
 
@@ -147,6 +175,16 @@ row() {
         "$(($(field "$2" non200) + $(field "$2" errors)))" "$cpu" "$(awk -v c="$cpu" 'BEGIN { if (c > 0) printf "%.0f", 2000 / c }')"
 }
 row "catdog serve ($CONNS)" catdog
+# shellcheck disable=SC2016
+awk -v opts="${SERVE_ARGS[*]:-(default options)}" -v secs="$SECS" '
+    FNR == 1 { f++ }
+    /^catdog_http_requests_total\{route="\/api\/v1\/predict",status="200"\}/ { ok[f] = $2 }
+    /^catdog_uploads_rejected_total\{reason="busy"\}/ { busy[f] = $2 }
+    /^catdog_batch_size_sum/ { photos[f] += $2 } /^catdog_batch_size_count/ { batches[f] += $2 }
+    END { printf "catdog serve %s, in the %s s run: %d answered 200 (%.1f/s), %d refused 503 busy",
+                 opts, secs, ok[2] - ok[1], (ok[2] - ok[1]) / secs, busy[2] - busy[1];
+          if (batches[2] > batches[1]) printf ", %.2f photos per forward pass", (photos[2] - photos[1]) / (batches[2] - batches[1]);
+          printf "\n" }' "$WORK/catdog.metrics0" "$WORK/catdog.metrics1"
 if [ $PEER_OK = 1 ]; then
     row "Flask + PyTorch, model at start-up (8)" flask_startup
     row "Flask + PyTorch, model per request (8)" flask_per-request

@@ -43,7 +43,14 @@ static void usage(FILE *out)
           "  --max-upload SIZE      largest photo, e.g. 16M, 512K (default 16M)\n"
           "  --max-pixels N         largest photo in pixels (default 64000000)\n"
           "  --threads N            inference workers (default: one per core)\n"
-          "  --queue N              photos allowed to wait before 503 (default 8 per worker)\n"
+          "  --max-batch N          largest batch of photos per forward pass, a power of two up to 64\n"
+          "                         (default 2; see README for why); batches run in sizes 1, 2, 4, ... N\n"
+          "  --batch-timeout MS     how long a worker lets a batch fill before running it (default 1 ms;\n"
+          "                         0 = run what is there at once)\n"
+          "  --max-wait SECONDS     answer 503 + Retry-After when a photo's expected wait for a worker\n"
+          "                         (measured time per photo x photos ahead / workers) exceeds this\n"
+          "                         (default 2)\n"
+          "  --queue N              also refuse when N photos already wait (default: --max-connections)\n"
           "  --max-connections N    simultaneous connections (default 256)\n"
           "  --timeout SECONDS      idle timeout, and the time allowed for a request's headers (default 30)\n"
           "  --request-timeout SECONDS  longest a request may take to arrive (default 120)\n"
@@ -89,10 +96,22 @@ static int parse_int(const char *s, int min, int max, int *out)
     return 0;
 }
 
+/* A decimal number in [min, max] ("1", "0.5", "2.5"). */
+static int parse_seconds(const char *s, double min, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= min && v <= max))
+        return -1;
+    *out = v;
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
-           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS };
+           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCH, O_BATCHTIMEOUT, O_MAXWAIT };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -104,6 +123,9 @@ int cmd_serve(int argc, char **argv)
         {"max-pixels", required_argument, NULL, O_MAXPIX},
         {"threads", required_argument, NULL, O_THREADS},
         {"queue", required_argument, NULL, O_QUEUE},
+        {"max-batch", required_argument, NULL, O_MAXBATCH},
+        {"batch-timeout", required_argument, NULL, O_BATCHTIMEOUT},
+        {"max-wait", required_argument, NULL, O_MAXWAIT},
         {"max-connections", required_argument, NULL, O_MAXCONN},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"request-timeout", required_argument, NULL, O_REQTIMEOUT},
@@ -119,6 +141,7 @@ int cmd_serve(int argc, char **argv)
     cfg.embedded = embedded_copy;
     int c;
     long long v;
+    double d;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -148,6 +171,21 @@ int cmd_serve(int argc, char **argv)
         case O_QUEUE:
             if (parse_int(optarg, 1, 1 << 20, &cfg.queue) != 0)
                 return cli_usage_error("serve", "--queue must be a positive number, not '%s'", optarg);
+            break;
+        case O_MAXBATCH:
+            if (parse_int(optarg, 1, 64, &cfg.max_batch) != 0 || (cfg.max_batch & (cfg.max_batch - 1)) != 0)
+                return cli_usage_error("serve", "--max-batch must be a power of two from 1 to 64, not '%s'", optarg);
+            break;
+        case O_BATCHTIMEOUT:
+            if (parse_seconds(optarg, 0, 1000, &d) != 0)
+                return cli_usage_error("serve", "--batch-timeout must be 0..1000 milliseconds, not '%s'", optarg);
+            /* 0 in the config means the default; "never wait" is negative. */
+            cfg.batch_timeout_s = d > 0 ? d / 1000.0 : -1;
+            break;
+        case O_MAXWAIT:
+            if (parse_seconds(optarg, 0.001, 3600, &d) != 0)
+                return cli_usage_error("serve", "--max-wait must be 0.001..3600 seconds, not '%s'", optarg);
+            cfg.max_wait_s = d;
             break;
         case O_MAXCONN:
             if (parse_int(optarg, 1, 1 << 16, &cfg.max_connections) != 0)

@@ -28,6 +28,10 @@ struct predictor_session {
     int max_batch;     /* images per forward; doubled internally for TTA */
     float *input;      /* owned: runner batch x in_h x in_w x in_c */
     float *output;     /* owned: runner batch x out_size */
+    image *imgs;       /* owned: max_batch decoded photos (predictor_classify_batch) */
+    int *which;        /* owned: max_batch indices of the photos that decoded */
+    prediction *preds; /* owned: max_batch verdicts of those */
+    prediction *info;  /* owned: max_batch photos' size and decode time */
 };
 
 predictor *predictor_new(model *m, const predictor_opts *opts, cd_err *err)
@@ -121,7 +125,11 @@ predictor_session *predictor_session_new(predictor *p, int max_batch, cd_err *er
     size_t in_floats = (size_t)run_batch * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
     s->input = malloc(in_floats * sizeof *s->input);
     s->output = malloc((size_t)run_batch * p->out_size * sizeof *s->output);
-    if (!s->input || !s->output) {
+    s->imgs = calloc((size_t)max_batch, sizeof *s->imgs);
+    s->which = calloc((size_t)max_batch, sizeof *s->which);
+    s->preds = calloc((size_t)max_batch, sizeof *s->preds);
+    s->info = calloc((size_t)max_batch, sizeof *s->info);
+    if (!s->input || !s->output || !s->imgs || !s->which || !s->preds || !s->info) {
         cd_err_set(err, CD_ERR_NOMEM, "out of memory for a batch of %d images at %dx%d", run_batch,
                    p->in_w, p->in_h);
         predictor_session_free(s);
@@ -143,8 +151,14 @@ void predictor_session_free(predictor_session *s)
     runner_free(s->runner);
     free(s->input);
     free(s->output);
+    free(s->imgs);
+    free(s->which);
+    free(s->preds);
+    free(s->info);
     free(s);
 }
+
+int predictor_session_max_batch(const predictor_session *s) { return s->max_batch; }
 
 /* Mirrors one HWC float image left-right in place. */
 static void flip_input(float *x, int h, int w, int c)
@@ -211,19 +225,73 @@ int predictor_classify_images(predictor_session *s, const image *imgs, int n, pr
     return 0;
 }
 
-int predictor_classify(predictor_session *s, const unsigned char *bytes, size_t len,
-                       prediction *out, cd_err *err)
+/* Decodes one photo as every front end does: the pixel limit, and a reduced
+ * JPEG scale only when the photo is much larger than the model's input. */
+static int decode(const predictor *p, const unsigned char *bytes, size_t len, image *img, int *w, int *h,
+                  cd_err *err)
 {
-    const predictor *p = s->p;
-    double t0 = cd_monotonic_s();
     image_decode_opts dopts = {
         .max_pixels = p->opts.max_pixels,
         .hint_width = IMAGE_DECODE_HINT(p->in_w),
         .hint_height = IMAGE_DECODE_HINT(p->in_h),
     };
+    return image_decode(bytes, len, &dopts, img, w, h, err);
+}
+
+int predictor_classify_batch(predictor_session *s, const unsigned char *const *bytes, const size_t *lens, int n,
+                             prediction *out, int *rc, cd_err *errs)
+{
+    const predictor *p = s->p;
+    if (n < 1 || n > s->max_batch) {
+        for (int i = 0; i < n; i++) {
+            rc[i] = -1;
+            cd_err_set(&errs[i], CD_ERR_INVALID, "batch of %d photos; this session takes 1..%d", n, s->max_batch);
+        }
+        return -1;
+    }
+    int k = 0, failed = 0;
+    for (int i = 0; i < n; i++) {
+        double t0 = cd_monotonic_s();
+        memset(&s->imgs[k], 0, sizeof s->imgs[k]);
+        rc[i] = decode(p, bytes[i], lens[i], &s->imgs[k], &s->info[i].width, &s->info[i].height, &errs[i]);
+        s->info[i].elapsed_ms = (cd_monotonic_s() - t0) * 1e3;
+        if (rc[i] == 0)
+            s->which[k++] = i;
+        else
+            failed = 1;
+    }
+    if (k == 0)
+        return -1;
+    double t0 = cd_monotonic_s();
+    cd_err batch_err;
+    cd_err_clear(&batch_err);
+    int frc = predictor_classify_images(s, s->imgs, k, s->preds, &batch_err);
+    double share_ms = (cd_monotonic_s() - t0) * 1e3 / k;
+    for (int j = 0; j < k; j++) {
+        int i = s->which[j];
+        image_free(&s->imgs[j]);
+        if (frc != 0) {
+            rc[i] = -1;
+            errs[i] = batch_err;
+            continue;
+        }
+        out[i] = s->preds[j];
+        out[i].format = image_sniff(bytes[i], lens[i]);
+        out[i].width = s->info[i].width;
+        out[i].height = s->info[i].height;
+        out[i].elapsed_ms = s->info[i].elapsed_ms + share_ms;
+    }
+    return failed || frc != 0 ? -1 : 0;
+}
+
+int predictor_classify(predictor_session *s, const unsigned char *bytes, size_t len,
+                       prediction *out, cd_err *err)
+{
+    const predictor *p = s->p;
+    double t0 = cd_monotonic_s();
     image img = {0};
     int w, h;
-    if (image_decode(bytes, len, &dopts, &img, &w, &h, err) != 0)
+    if (decode(p, bytes, len, &img, &w, &h, err) != 0)
         return -1;
     int rc = predictor_classify_images(s, &img, 1, out, err);
     image_free(&img);

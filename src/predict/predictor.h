@@ -75,6 +75,19 @@ void predictor_session_free(predictor_session *s);
 int predictor_classify(predictor_session *s, const unsigned char *bytes, size_t len,
                        prediction *out, cd_err *err);
 
+/* Classifies n (1..max_batch) encoded photos with one forward pass (a server
+ * batching what arrives together).  Each photo is decoded and resized alone,
+ * so its P(dog) does not depend on its batch-mates beyond the last bits of the
+ * forward pass.  A photo that cannot be decoded gets rc[i] = -1 and errs[i]
+ * (the others still run); out[i].elapsed_ms is its own decode plus its share
+ * (1/batch) of the batch's resize + forward.  Returns 0 when every photo was
+ * classified, -1 otherwise (the forward pass itself failing sets every rc[i]). */
+int predictor_classify_batch(predictor_session *s, const unsigned char *const *bytes, const size_t *lens, int n,
+                             prediction *out, int *rc, cd_err *errs);
+
+/* A session's largest batch. */
+int predictor_session_max_batch(const predictor_session *s);
+
 /* Classifies up to max_batch already decoded images in one forward pass. */
 int predictor_classify_images(predictor_session *s, const image *imgs, int n,
                               prediction *out, cd_err *err);

@@ -36,7 +36,7 @@ enum MHD_Result handle_api_predict(http_req *r)
         upload_process(s, &photo, models, n, NULL, &res, &f) != 0) {
         metrics_reject(s->metrics, f.code);
         if (f.status == 503)
-            r->retry_after = "1";
+            r->retry_after = f.retry_after[0] ? f.retry_after : "1";
         return http_api_error(r, f.status, f.code, f.message);
     }
     const upload_verdict *v = &res.v[0];
@@ -161,8 +161,16 @@ enum MHD_Result handle_healthz(http_req *r)
 enum MHD_Result handle_metrics(http_req *r)
 {
     http_server *s = r->srv;
-    metrics_gauges g = {pool_depth(s->pool), pool_capacity(s->pool), pool_running(s->pool), pool_workers(s->pool),
-                        atomic_load(&s->in_flight), s->reg->n, s->hist != NULL};
+    metrics_gauges g = {.queue_depth = pool_depth(s->pool),
+                        .expected_wait_s = pool_expected_wait(s->pool, s->reg->best),
+                        .max_wait_s = pool_max_wait(s->pool),
+                        .max_batch = pool_max_batch(s->pool),
+                        .queue_capacity = pool_capacity(s->pool),
+                        .workers_busy = pool_running(s->pool),
+                        .workers = pool_workers(s->pool),
+                        .in_flight = atomic_load(&s->in_flight),
+                        .models_loaded = s->reg->n,
+                        .history_up = s->hist != NULL};
     strbuf b;
     strbuf_init(&b);
     metrics_render(s->metrics, &g, &b);

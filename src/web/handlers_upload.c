@@ -15,7 +15,7 @@ static enum MHD_Result refused(http_req *r, const upload_failure *f)
 {
     metrics_reject(r->srv->metrics, f->code);
     if (f->status == 503)
-        r->retry_after = "1";
+        r->retry_after = f->retry_after[0] ? f->retry_after : "1";
     return http_refuse_page(r, f->status, f->code, f->message);
 }
 

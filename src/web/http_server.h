@@ -9,7 +9,9 @@
  * max_connections; idle ones dropped after timeout_s; one that has not sent a
  * request's headers within timeout_s cut off (conn_watch.h); a request still
  * sending its body after request_timeout_s cut off); photos go through the
- * bounded inference queue, so overload answers 503 + Retry-After.  A history
+ * inference pool, which batches what arrives together and admits a photo
+ * while its expected wait is under max_wait_s, so overload answers 503 +
+ * Retry-After (pool.h).  A history
  * database that cannot be opened does not stop the start-up: verdicts are
  * served unrecorded, /healthz says "history": "off", /metrics has
  * catdog_history_up 0, and the history routes answer 503 db_unavailable.
@@ -49,7 +51,10 @@ typedef struct http_config {
     long max_pixels;           /* largest photo in pixels; 0 = the image decoder's default */
     int threads;               /* inference workers; 0 = one per core */
     runner_backend backend;    /* RUNNER_DNNL (default) or RUNNER_REF */
-    int queue;                 /* photos allowed to wait; 0 = 8 per worker */
+    int queue;                 /* photos allowed to wait at once; 0 = max_connections (no limit of its own) */
+    int max_batch;             /* largest batch per forward pass, a power of two; 0 = 2 (pool.h) */
+    double batch_timeout_s;    /* how long a batch may wait to fill; 0 = 1 ms, < 0 = never wait */
+    double max_wait_s;         /* expected wait beyond which uploads get 503; 0 = 2 s */
     int max_connections;       /* 0 = 256 */
     int timeout_s;             /* idle timeout, and time allowed for a request's headers; 0 = 30 s */
     int request_timeout_s;     /* longest a request may take to arrive; 0 = 120 s */

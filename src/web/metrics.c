@@ -18,6 +18,9 @@
 
 static const double BUCKETS[N_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                           0.25,  0.5,    1,     2.5,  5,     10,   30};
+/* Batch sizes run are powers of two (pool.h). */
+#define N_BATCH_BUCKETS 7
+static const double BATCH_BUCKETS[N_BATCH_BUCKETS] = {1, 2, 4, 8, 16, 32, 64};
 
 typedef struct histogram {
     unsigned long long counts[N_BUCKETS + 1]; /* last: +Inf */
@@ -34,6 +37,8 @@ typedef struct model_stats {
     char name[NAME_LEN];
     unsigned long long by_label[2];
     histogram latency;
+    histogram batch_size;  /* BATCH_BUCKETS */
+    histogram queue_wait;  /* seconds from queued to taken by a worker */
 } model_stats;
 
 struct metrics {
@@ -82,6 +87,16 @@ void metrics_free(metrics *m)
     free(m);
 }
 
+static void observe_in(histogram *h, const double *bounds, int n_bounds, double v)
+{
+    int i = 0;
+    while (i < n_bounds && v > bounds[i])
+        i++;
+    h->counts[i]++;
+    h->sum += v;
+    h->n++;
+}
+
 static void observe(histogram *h, double v)
 {
     int i = 0;
@@ -119,22 +134,46 @@ static named_counter *named(named_counter *t, int *n, const char *name)
     return &t[(*n)++];
 }
 
+/* Under the lock: the model's record, added when new; NULL when the table is full. */
+static model_stats *model_named(metrics *m, const char *model)
+{
+    for (int i = 0; i < m->n_models; i++)
+        if (strcmp(m->models[i].name, model) == 0)
+            return &m->models[i];
+    if (m->n_models >= (int)(sizeof m->models / sizeof m->models[0]))
+        return NULL;
+    model_stats *s = &m->models[m->n_models++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, NAME_LEN, "%s", model);
+    return s;
+}
+
 void metrics_prediction(metrics *m, const char *model, int label, double seconds)
 {
     pthread_mutex_lock(&m->lock);
-    model_stats *s = NULL;
-    for (int i = 0; i < m->n_models; i++)
-        if (strcmp(m->models[i].name, model) == 0)
-            s = &m->models[i];
-    if (!s && m->n_models < (int)(sizeof m->models / sizeof m->models[0])) {
-        s = &m->models[m->n_models++];
-        memset(s, 0, sizeof *s);
-        snprintf(s->name, NAME_LEN, "%s", model);
-    }
+    model_stats *s = model_named(m, model);
     if (s) {
         s->by_label[label ? 1 : 0]++;
         observe(&s->latency, seconds);
     }
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_batch(metrics *m, const char *model, int size)
+{
+    pthread_mutex_lock(&m->lock);
+    model_stats *s = model_named(m, model);
+    if (s)
+        observe_in(&s->batch_size, BATCH_BUCKETS, N_BATCH_BUCKETS, size);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_queue_wait(metrics *m, const char *model, double seconds)
+{
+    pthread_mutex_lock(&m->lock);
+    model_stats *s = model_named(m, model);
+    if (s)
+        observe(&s->queue_wait, seconds);
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -167,19 +206,25 @@ unsigned long long metrics_event_count(metrics *m, const char *event)
     return n;
 }
 
-static void render_histogram(strbuf *out, const char *name, const char *label, const char *value,
-                             const histogram *h)
+static void render_histogram_in(strbuf *out, const char *name, const char *label, const char *value,
+                                const histogram *h, const double *bounds, int n_bounds)
 {
     unsigned long long cum = 0;
-    for (int i = 0; i <= N_BUCKETS; i++) {
+    for (int i = 0; i <= n_bounds; i++) {
         cum += h->counts[i];
-        if (i < N_BUCKETS)
-            strbuf_printf(out, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label, value, BUCKETS[i], cum);
+        if (i < n_bounds)
+            strbuf_printf(out, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label, value, bounds[i], cum);
         else
             strbuf_printf(out, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", name, label, value, cum);
     }
     strbuf_printf(out, "%s_sum{%s=\"%s\"} %.6f\n%s_count{%s=\"%s\"} %llu\n", name, label, value, h->sum, name,
                   label, value, h->n);
+}
+
+static void render_histogram(strbuf *out, const char *name, const char *label, const char *value,
+                             const histogram *h)
+{
+    render_histogram_in(out, name, label, value, h, BUCKETS, N_BUCKETS);
 }
 
 void metrics_render(metrics *m, const metrics_gauges *g, strbuf *out)
@@ -218,6 +263,18 @@ void metrics_render(metrics *m, const metrics_gauges *g, strbuf *out)
     for (int i = 0; i < m->n_models; i++)
         render_histogram(out, "catdog_prediction_duration_seconds", "model", m->models[i].name,
                          &m->models[i].latency);
+    strbuf_puts(out, "# HELP catdog_batch_size Photos per forward pass (dynamic batching), by model.\n"
+                     "# TYPE catdog_batch_size histogram\n");
+    for (int i = 0; i < m->n_models; i++)
+        if (m->models[i].batch_size.n)
+            render_histogram_in(out, "catdog_batch_size", "model", m->models[i].name, &m->models[i].batch_size,
+                                BATCH_BUCKETS, N_BATCH_BUCKETS);
+    strbuf_puts(out, "# HELP catdog_queue_wait_seconds Time a photo waited for a worker, by model.\n"
+                     "# TYPE catdog_queue_wait_seconds histogram\n");
+    for (int i = 0; i < m->n_models; i++)
+        if (m->models[i].queue_wait.n)
+            render_histogram(out, "catdog_queue_wait_seconds", "model", m->models[i].name,
+                             &m->models[i].queue_wait);
     strbuf_puts(out, "# HELP catdog_uploads_rejected_total Uploads refused, by reason.\n"
                      "# TYPE catdog_uploads_rejected_total counter\n");
     for (int i = 0; i < m->n_rejects; i++)
@@ -231,9 +288,15 @@ void metrics_render(metrics *m, const metrics_gauges *g, strbuf *out)
     strbuf_printf(out,
                   "# HELP catdog_queue_depth Photos waiting for a worker.\n# TYPE catdog_queue_depth gauge\n"
                   "catdog_queue_depth %d\n"
-                  "# HELP catdog_queue_capacity Queue size beyond which uploads get 503.\n"
+                  "# HELP catdog_expected_wait_seconds Wait a photo for the default model would be expected to "
+                  "see now.\n# TYPE catdog_expected_wait_seconds gauge\ncatdog_expected_wait_seconds %.6f\n"
+                  "# HELP catdog_max_wait_seconds Expected wait beyond which uploads get 503 (--max-wait).\n"
+                  "# TYPE catdog_max_wait_seconds gauge\ncatdog_max_wait_seconds %g\n"
+                  "# HELP catdog_max_batch Largest batch per forward pass (--max-batch).\n"
+                  "# TYPE catdog_max_batch gauge\ncatdog_max_batch %d\n"
+                  "# HELP catdog_queue_capacity Photos allowed to wait at once, beyond which uploads get 503.\n"
                   "# TYPE catdog_queue_capacity gauge\ncatdog_queue_capacity %d\n"
-                  "# HELP catdog_workers_busy Inference workers classifying a photo now.\n"
+                  "# HELP catdog_workers_busy Photos being classified now (in the workers' running batches).\n"
                   "# TYPE catdog_workers_busy gauge\ncatdog_workers_busy %d\n"
                   "# HELP catdog_workers Inference workers.\n# TYPE catdog_workers gauge\ncatdog_workers %d\n"
                   "# HELP catdog_requests_in_flight Requests being handled.\n"
@@ -243,6 +306,6 @@ void metrics_render(metrics *m, const metrics_gauges *g, strbuf *out)
                   "# HELP catdog_history_up 1 when predictions are recorded in the history database, 0 when it is "
                   "not open.\n"
                   "# TYPE catdog_history_up gauge\ncatdog_history_up %d\n",
-                  g->queue_depth, g->queue_capacity, g->workers_busy, g->workers, g->in_flight, g->models_loaded,
+                  g->queue_depth, g->expected_wait_s, g->max_wait_s, g->max_batch, g->queue_capacity, g->workers_busy, g->workers, g->in_flight, g->models_loaded,
                   g->history_up);
 }

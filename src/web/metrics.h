@@ -7,9 +7,12 @@
  *   catdog_http_received_bytes_total / _sent_bytes_total
  *   catdog_predictions_total{model,label}             counter
  *   catdog_prediction_duration_seconds{model}         histogram (decode + resize + forward)
+ *   catdog_batch_size{model}                          histogram (photos per forward pass)
+ *   catdog_queue_wait_seconds{model}                  histogram (queued -> taken by a worker)
  *   catdog_uploads_rejected_total{reason}             counter (the API error codes)
  *   catdog_events_total{event}                        counter (db_error, store_error, stored, deduplicated, ...)
- *   catdog_queue_depth, catdog_queue_capacity, catdog_workers_busy, catdog_workers,
+ *   catdog_queue_depth, catdog_expected_wait_seconds, catdog_max_wait_seconds,
+ *   catdog_max_batch, catdog_queue_capacity, catdog_workers_busy, catdog_workers,
  *   catdog_requests_in_flight, catdog_models_loaded,
  *   catdog_history_up                                   gauges (given at render time)
  *
@@ -34,6 +37,9 @@ void metrics_free(metrics *m);
 void metrics_request(metrics *m, int route, int status, double seconds, size_t bytes_in, size_t bytes_out);
 void metrics_prediction(metrics *m, const char *model, int label, double seconds);
 void metrics_reject(metrics *m, const char *reason);
+/* One batch of `size` photos run by a worker, and one photo's wait for it. */
+void metrics_batch(metrics *m, const char *model, int size);
+void metrics_queue_wait(metrics *m, const char *model, double seconds);
 void metrics_event(metrics *m, const char *event);
 
 /* A counter's current value (tests and the health page); 0 when never counted. */
@@ -41,6 +47,9 @@ unsigned long long metrics_event_count(metrics *m, const char *event);
 
 typedef struct metrics_gauges {
     int queue_depth;
+    double expected_wait_s;    /* for a photo for the default model, now */
+    double max_wait_s;
+    int max_batch;
     int queue_capacity;
     int workers_busy;
     int workers;

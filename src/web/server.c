@@ -412,10 +412,12 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         s->cfg.threads = n > 0 ? (int)n : 1;
     }
-    if (s->cfg.queue <= 0)
-        s->cfg.queue = 8 * s->cfg.threads;
     if (s->cfg.max_connections <= 0)
         s->cfg.max_connections = 256;
+    /* Admission is by expected wait (pool.h); the count limit is only the
+     * memory guard, and a connection can hold one photo at a time. */
+    if (s->cfg.queue <= 0)
+        s->cfg.queue = s->cfg.max_connections;
     if (s->cfg.timeout_s <= 0)
         s->cfg.timeout_s = 30;
     if (s->cfg.request_timeout_s <= 0)
@@ -449,7 +451,13 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     if (!s->metrics)
         goto fail;
     open_history(s);
-    s->pool = pool_new(s->reg, s->cfg.threads, s->cfg.queue, err);
+    pool_opts po = {.workers = s->cfg.threads, .max_queue = s->cfg.queue, .max_batch = s->cfg.max_batch,
+                    .batch_timeout_s = s->cfg.batch_timeout_s == 0 ? -1 /* default */
+                                       : s->cfg.batch_timeout_s < 0 ? 0 /* never wait */
+                                                                    : s->cfg.batch_timeout_s,
+                    .max_wait_s = s->cfg.max_wait_s,
+                    .metrics = s->metrics};
+    s->pool = pool_new_opts(s->reg, &po, err);
     if (!s->pool)
         goto fail;
     s->watch = conn_watch_new(s->cfg.timeout_s, on_cut, s, err);

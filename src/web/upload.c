@@ -21,6 +21,7 @@ static int fail(upload_failure *f, int status, const char *code, const char *fmt
 {
     f->status = status;
     f->code = code;
+    f->retry_after[0] = '\0';
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(f->message, sizeof f->message, fmt, ap);
@@ -241,9 +242,13 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
         cd_err_clear(&err);
         v->model = models[i];
         v->history_id = -1;
-        pool_status st = pool_classify(s->pool, models[i], photo->bytes, photo->len, &v->pred, &err);
-        if (st == POOL_BUSY)
-            return fail(f, 503, "busy", "%s", err.msg);
+        pool_ticket t;
+        pool_status st = pool_submit(s->pool, models[i], photo->bytes, photo->len, &v->pred, &t, &err);
+        if (st == POOL_BUSY) {
+            fail(f, 503, "busy", "%s", err.msg);
+            snprintf(f->retry_after, sizeof f->retry_after, "%d", t.retry_after_s);
+            return -1;
+        }
         if (st != POOL_OK) {
             switch (err.code) {
             case CD_ERR_FORMAT:

@@ -31,6 +31,7 @@ typedef struct upload_failure {
     int status;            /* 400, 413, 415, 422, 500, 503, 507 */
     const char *code;      /* "no_file", "empty_file", "not_an_image", ... (static) */
     char message[CD_ERR_MSG_MAX];
+    char retry_after[12];  /* 503: the Retry-After seconds (the inference pool's estimate) */
 } upload_failure;
 
 typedef struct upload_photo {

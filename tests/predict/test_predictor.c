@@ -150,6 +150,89 @@ static void test_classify_bytes_decodes_and_reports_format_and_size(void **state
     free(path);
 }
 
+/* Batching must not change a photo's verdict: each photo of a batch (decoded
+ * and resized alone, one forward pass for all) gets what it gets alone within
+ * 1e-5, on the oneDNN engine whose plans differ per batch size; a photo that
+ * cannot be decoded fails alone and its batch-mates are still classified. */
+static void test_batch_gives_each_photo_what_it_gets_alone(void **state)
+{
+    (void)state;
+    char *path = save_random_model();
+    cd_err err;
+    predictor *p = predictor_load(path, NULL, &err);
+    assert_non_null(p);
+    predictor_session *one = predictor_session_new(p, 1, &err);
+    predictor_session *many = predictor_session_new(p, 8, &err);
+    assert_non_null(one);
+    assert_non_null(many);
+    assert_int_equal(predictor_session_max_batch(many), 8);
+    enum { N = 8 };
+    unsigned char *bytes[N];
+    size_t lens[N];
+    float alone[N];
+    for (int i = 0; i < N; i++) {
+        image photo = make_photo(60 + 13 * i, 40 + 7 * i);
+        for (size_t k = 0; k < (size_t)photo.width * photo.height * 3; k++)
+            photo.rgb[k] = (unsigned char)(photo.rgb[k] + 31 * i); /* different content per photo */
+        bytes[i] = NULL;
+        assert_int_equal(image_encode_png(&photo, &bytes[i], &lens[i], &err), 0);
+        image_free(&photo);
+        prediction pr;
+        assert_int_equal(predictor_classify(one, bytes[i], lens[i], &pr, &err), 0);
+        alone[i] = pr.p_dog;
+    }
+    for (int n = 1; n <= N; n *= 2) {
+        prediction out[N];
+        int rc[N];
+        cd_err errs[N];
+        assert_int_equal(predictor_classify_batch(many, (const unsigned char *const *)bytes, lens, n, out, rc, errs),
+                         0);
+        for (int i = 0; i < n; i++) {
+            assert_int_equal(rc[i], 0);
+            assert_true(fabsf(out[i].p_dog - alone[i]) <= 1e-5f);
+            assert_int_equal(out[i].label, out[i].p_dog >= 0.5f);
+            assert_int_equal(out[i].format, IMAGE_FORMAT_PNG);
+            assert_int_equal(out[i].width, 60 + 13 * i);
+            assert_int_equal(out[i].height, 40 + 7 * i);
+        }
+    }
+    /* The batch-mates' verdicts differ (else the comparison above shows little). */
+    assert_true(fabsf(alone[0] - alone[N - 1]) > 1e-4f);
+
+    const unsigned char junk[] = "this is not a photo at all";
+    const unsigned char *mixed[N];
+    size_t mixed_lens[N];
+    for (int i = 0; i < N; i++) {
+        mixed[i] = i == 3 ? junk : bytes[i];
+        mixed_lens[i] = i == 3 ? sizeof junk : lens[i];
+    }
+    prediction out[N];
+    int rc[N];
+    cd_err errs[N];
+    assert_int_equal(predictor_classify_batch(many, mixed, mixed_lens, N, out, rc, errs), -1);
+    for (int i = 0; i < N; i++) {
+        if (i == 3) {
+            assert_int_equal(rc[i], -1);
+            assert_int_equal(errs[i].code, CD_ERR_FORMAT);
+        } else {
+            assert_int_equal(rc[i], 0);
+            assert_true(fabsf(out[i].p_dog - alone[i]) <= 1e-5f);
+        }
+    }
+    /* More than the session takes: refused, every photo told why. */
+    assert_int_equal(predictor_classify_batch(one, (const unsigned char *const *)bytes, lens, 2, out, rc, errs), -1);
+    assert_int_equal(rc[0], -1);
+    assert_int_equal(errs[1].code, CD_ERR_INVALID);
+
+    for (int i = 0; i < N; i++)
+        free(bytes[i]);
+    predictor_session_free(one);
+    predictor_session_free(many);
+    predictor_free(p);
+    unlink(path);
+    free(path);
+}
+
 static void test_tta_averages_photo_and_its_mirror(void **state)
 {
     (void)state;
@@ -241,6 +324,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify_images_matches_hand_pipeline_on_both_backends),
         cmocka_unit_test(test_classify_bytes_decodes_and_reports_format_and_size),
+        cmocka_unit_test(test_batch_gives_each_photo_what_it_gets_alone),
         cmocka_unit_test(test_tta_averages_photo_and_its_mirror),
         cmocka_unit_test(test_preprocess_override_changes_the_input),
         cmocka_unit_test(test_model_with_three_outputs_is_refused),

@@ -6,6 +6,7 @@
  */
 #include "test_util.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -104,8 +105,8 @@ static void *call_many(void *arg)
         cd_err err;
         if (pool_classify(c->p, 0, c->f->photos[i], c->f->lens[i], &p, &err) != POOL_OK)
             c->failures++;
-        else if (p.p_dog != c->f->expected[i] || p.label != (p.p_dog >= 0.5f))
-            c->mismatches++;
+        else if (fabsf(p.p_dog - c->f->expected[i]) > 1e-5f || p.label != (p.p_dog >= 0.5f))
+            c->mismatches++; /* batched: the forward pass may differ in the last bits, no more */
     }
     return NULL;
 }
