@@ -23,20 +23,30 @@
 #define LAYER_MAX_INPUTS 8
 #define LAYER_MAX_PARAMS 2
 
+/* Every layer kind, once: X(enum name, its op in engine/op_*.c).  The enum
+ * below, the op table (op.c) and its externs (op.h) are generated from this
+ * list, so adding a kind is one row here, its op file, and its Keras row
+ * (modelfile/keras_layers.c) -- see docs/ARCHITECTURE.md.  New kinds go at the
+ * end: files do not store kind numbers, but tests may. */
+#define LAYER_KINDS(X)                                                                         \
+    X(LAYER_INPUT, op_input)                   /* InputLayer: holds the input shape */         \
+    X(LAYER_CONV2D, op_conv2d)                 /* Conv2D */                                    \
+    X(LAYER_MAXPOOL2D, op_maxpool2d)           /* MaxPooling2D */                              \
+    X(LAYER_AVGPOOL2D, op_avgpool2d)           /* AveragePooling2D (padding not averaged) */   \
+    X(LAYER_GLOBAL_AVGPOOL2D, op_global_avgpool2d) /* GlobalAveragePooling2D */                \
+    X(LAYER_GLOBAL_MAXPOOL2D, op_global_maxpool2d) /* GlobalMaxPooling2D */                    \
+    X(LAYER_FLATTEN, op_flatten)               /* Flatten (NHWC order, as channels_last) */    \
+    X(LAYER_DENSE, op_dense)                   /* Dense */                                     \
+    X(LAYER_ACTIVATION, op_activation)         /* Activation */                                \
+    X(LAYER_DROPOUT, op_dropout)               /* Dropout: identity at inference */            \
+    X(LAYER_CONCAT, op_concat)                 /* Concatenate along the channel axis */
+
+#define LAYER_KIND_ENUM(KIND, op) KIND,
 typedef enum layer_kind {
-    LAYER_INPUT = 0,        /* InputLayer: no computation, holds the input shape */
-    LAYER_CONV2D,           /* Conv2D */
-    LAYER_MAXPOOL2D,        /* MaxPooling2D */
-    LAYER_AVGPOOL2D,        /* AveragePooling2D (Keras: padding excluded from the average) */
-    LAYER_GLOBAL_AVGPOOL2D, /* GlobalAveragePooling2D */
-    LAYER_GLOBAL_MAXPOOL2D, /* GlobalMaxPooling2D */
-    LAYER_FLATTEN,          /* Flatten (NHWC order, as Keras channels_last) */
-    LAYER_DENSE,            /* Dense */
-    LAYER_ACTIVATION,       /* Activation */
-    LAYER_DROPOUT,          /* Dropout: identity at inference, inverted dropout in training */
-    LAYER_CONCAT,           /* Concatenate along the channel axis */
+    LAYER_KINDS(LAYER_KIND_ENUM)
     LAYER_KIND_COUNT
 } layer_kind;
+#undef LAYER_KIND_ENUM
 
 typedef enum layer_act {
     ACT_LINEAR = 0,
