@@ -9,8 +9,7 @@
  * The moving statistics are never trainable (Keras counts them as
  * non-trainable).  Training uses the moving statistics too (the layer in
  * inference mode, as a frozen base model runs it in Keras): the reference
- * backward gives dx and gamma/beta gradients; oneDNN has no backward for
- * it yet, so a training plan that needs one is refused naming the layer.
+ * and oneDNN backwards give dx and gamma/beta gradients.
  */
 #include <math.h>
 
@@ -159,8 +158,11 @@ static int bn_dn_forward(dn_plan *p, int i, cd_err *err)
                               "layer '%s': parameters missing (run shape inference)", l->name);
     if (dn_md(&vmd, 1, &c, dnnl_a, l->name, err))
         return -1;
-    DN_CHECK(dnnl_batch_normalization_forward_desc_init(&d, dnnl_forward_inference, &in->md,
-                                                        l->epsilon, flags),
+    /* training: forward_training so that the backward can take it as its hint
+     * (the moving statistics are still used: use_global_stats) */
+    DN_CHECK(dnnl_batch_normalization_forward_desc_init(
+                 &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference, &in->md,
+                 l->epsilon, flags),
              err, "batch normalization descriptor", l->name);
     attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
     if (!attr)
@@ -180,7 +182,81 @@ static int bn_dn_forward(dn_plan *p, int i, cd_err *err)
     if (!st || (bn_gamma(l) >= 0 && dn_step_arg(st, DNNL_ARG_SCALE, nd->pmem[bn_gamma(l)], err)) ||
         (bn_beta(l) >= 0 && dn_step_arg(st, DNNL_ARG_SHIFT, nd->pmem[bn_beta(l)], err)))
         goto fail;
+    nd->fwd_pd = pd; /* kept for the backward's hint; the plan destroys it */
+    pd = NULL;
     rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* Backward with the moving statistics held constant, as the reference: the
+ * input's gradient, and gamma's and beta's (diff_scale / diff_shift) written
+ * straight into the runner's gradient tensors (1-D, the same layout). */
+static int bn_dn_backward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    const dn_node *in = &p->nodes[l->inputs[0]];
+    int r = in->root, direct, rc = -1;
+    tensor *const *g = &p->cfg.grads[LAYER_MAX_PARAMS * i];
+    int want_params = dn_needs_weight_grad(p, i);
+    if (!p->nodes[r].wants && !want_params)
+        return 0;
+    dnnl_batch_normalization_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_memory_desc_t vmd;
+    dnnl_dim_t c = l->out_c;
+    unsigned flags = dnnl_use_global_stats;
+    if (bn_gamma(l) >= 0)
+        flags |= dnnl_use_scale;
+    if (bn_beta(l) >= 0)
+        flags |= dnnl_use_shift;
+    if (dn_md(&vmd, 1, &c, dnnl_a, l->name, err))
+        return -1;
+    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    if (!attr)
+        goto fail;
+    /* dnnl_backward also gives diff_scale / diff_shift; backward_data only dx */
+    DN_CHECK(dnnl_batch_normalization_backward_desc_init(
+                 &d, want_params ? dnnl_backward : dnnl_backward_data, &nd->md, &in->md,
+                 l->epsilon, flags),
+             err, "batch normalization backward descriptor", l->name);
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, nd->fwd_pd), err,
+             "batch normalization backward", l->name);
+    dnnl_memory_desc_t smd = dn_pd_md(pd, dnnl_query_diff_src_md, 0);
+    dnnl_memory_t ds;
+    if (p->nodes[r].wants) {
+        ds = dn_grad_target(p, r, &smd, &direct, err);
+    } else {
+        direct = -1; /* nothing upstream learns: a scratch buffer, dropped */
+        ds = dn_mem(&p->pool, p->cfg.eng, &smd, NULL, err);
+    }
+    if (!ds)
+        goto fail;
+    dn_step *st = dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 5, DNNL_ARG_SRC, in->mem,
+                                DNNL_ARG_MEAN, nd->pmem[bn_mean(l)], DNNL_ARG_VARIANCE,
+                                nd->pmem[bn_var(l)], DNNL_ARG_DIFF_DST, nd->diff,
+                                DNNL_ARG_DIFF_SRC, ds);
+    if (!st)
+        goto fail;
+    if (bn_gamma(l) >= 0 && dn_step_arg(st, DNNL_ARG_SCALE, nd->pmem[bn_gamma(l)], err))
+        goto fail;
+    if (bn_beta(l) >= 0 && dn_step_arg(st, DNNL_ARG_SHIFT, nd->pmem[bn_beta(l)], err))
+        goto fail;
+    for (int k = 0; want_params && k < 2; k++) {
+        int idx = k == 0 ? bn_gamma(l) : bn_beta(l);
+        if (idx < 0 || !g[idx])
+            continue;
+        dnnl_memory_t gm = dn_mem(&p->pool, p->cfg.eng, &vmd, g[idx]->data, err);
+        if (!gm || dn_step_arg(st, k == 0 ? DNNL_ARG_DIFF_SCALE : DNNL_ARG_DIFF_SHIFT, gm, err))
+            goto fail;
+    }
+    rc = direct >= 0 ? dn_grad_done(p, r, ds, direct, l->name, err) : 0;
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
@@ -195,6 +271,7 @@ const layer_op op_batchnorm = {
     .ref_forward = bn_ref_forward,
     .ref_backward = bn_ref_backward,
     .dn_forward = bn_dn_forward,
+    .dn_backward = bn_dn_backward,
     .param_name = bn_param_name,
     .trainable_params = bn_trainable_params,
     .init_params = bn_init_params,

@@ -178,6 +178,46 @@ static void test_batchnorm_reference_gradients(void **state)
     model_free(m);
 }
 
+/* Training through BN: oneDNN's conv kernel, gamma and beta gradients equal
+ * the reference's, with and without gamma; and a BN after a frozen input
+ * needs no backward at all. */
+static void test_batchnorm_gradients_match_reference(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 2; variant++) {
+        model *m = td_model(5, 4, 2);
+        int c = td_conv(m, 0, 16, 3, 3, 1, 1, PAD_SAME, ACT_RELU, 1);
+        int b = td_bn(m, c, 1, variant == 0, 0.001f);
+        int x = td_pool(m, b, LAYER_MAXPOOL2D, 2, 2, 2, 2, PAD_VALID);
+        x = td_simple(m, x, LAYER_FLATTEN);
+        td_dense(m, x, 2, ACT_LINEAR, 1);
+        td_finish(m, 9 + (uint64_t)variant);
+        bn_fill(&m->layers[b], 40 + (uint64_t)variant);
+        const int n = 3;
+        float in[3 * 40], dy[6], y[6];
+        td_fill(in, sizeof in / sizeof in[0], -1.0f, 1.0f, 4);
+        td_fill(dy, 6, -1.0f, 1.0f, 5);
+        runner *rr = td_runner(m, RUNNER_REF, n, 1, 1, 0);
+        runner *rd = td_runner(m, RUNNER_DNNL, n, 1, 1, 0);
+        cd_err err;
+        td_forward(rr, in, n, y);
+        td_forward(rd, in, n, y);
+        if (runner_backward(rr, dy, &err) != 0 || runner_backward(rd, dy, &err) != 0)
+            fail_msg("%s", err.msg);
+        const int which[4][2] = {{c, 0}, {c, 1}, {b, 0}, {b, 1}};
+        for (int t = 0; t < (variant == 0 ? 4 : 3); t++) {
+            const tensor *a = runner_param_grad(rd, which[t][0], which[t][1]);
+            const tensor *e = runner_param_grad(rr, which[t][0], which[t][1]);
+            assert_non_null(a);
+            assert_non_null(e);
+            td_assert_close("gradient", a->data, e->data, a->size, TD_TOL);
+        }
+        runner_free(rr);
+        runner_free(rd);
+        model_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_batchnorm_matches_reference),
         cmocka_unit_test(test_batchnorm_param_names_and_counts),
         cmocka_unit_test(test_batchnorm_reference_gradients),
+        cmocka_unit_test(test_batchnorm_gradients_match_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
