@@ -48,7 +48,8 @@
     X(LAYER_SUBTRACT, op_subtract)             /* Subtract: first minus second */               \
     X(LAYER_MULTIPLY, op_multiply)             /* Multiply: element-wise product */             \
     X(LAYER_AVERAGE, op_average)               /* Average: element-wise mean */                 \
-    X(LAYER_MAXIMUM, op_maximum)               /* Maximum: element-wise maximum */
+    X(LAYER_MAXIMUM, op_maximum)               /* Maximum: element-wise maximum */              \
+    X(LAYER_CROPPING2D, op_cropping2d)         /* Cropping2D */
 
 #define LAYER_KIND_ENUM(KIND, op) KIND,
 typedef enum layer_kind {
@@ -92,7 +93,8 @@ typedef struct layer {
     int center, scale;  /* BatchNormalization: has beta / gamma */
     int axis;           /* BatchNormalization: the axis Keras gave (-1 or the last) */
     float rescale[2];   /* Rescaling: scale, offset */
-    int pad4[4];        /* ZeroPadding2D: top, bottom, left, right */
+    int pad4[4];        /* ZeroPadding2D, Cropping2D: top, bottom, left, right */
+    int keepdims;       /* global pooling: output (N, 1, 1, C) instead of (N, C) */
     int trainable;      /* 0 = frozen: no gradient, no optimizer state */
 
     /* input shape, only for LAYER_INPUT (the model's input, without batch) */

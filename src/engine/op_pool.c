@@ -34,7 +34,7 @@ static int global_pool_infer(const model *m, layer *l, size_t *params_left, cd_e
     if (in->out_rank != 4)
         return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': %s needs a 4-D input", l->name,
                           layer_kind_name(l->kind));
-    op_set_out(l, 1, 1, in->out_c, 2);
+    op_set_out(l, 1, 1, in->out_c, l->keepdims ? 4 : 2);
     return op_no_params(l, err);
 }
 

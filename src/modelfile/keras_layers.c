@@ -4,14 +4,15 @@
  *
  * Read: Keras 2.x and tf.keras spellings.  Classes: InputLayer (read by
  * keras_json_read.c, it carries the model input), Conv2D (Convolution2D),
- * MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
- * Flatten, Dense, Activation, Dropout, Concatenate, BatchNormalization,
- * Rescaling, ZeroPadding2D, the merges Add, Subtract, Multiply, Average,
- * Maximum, and the plain ReLU / Softmax layers (as Activation).  Layers
- * that are the identity at inference (augmentation, noise, spatial dropout:
- * keras_inference_identity) are read as no layer at all.  A configuration catdog does not compute
- * (dilation, groups, another data_format or axis...) is refused with an error
- * naming the layer, never ignored.
+ * MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D
+ * (keepdims too), Flatten, Dense, Activation, Dropout, Concatenate,
+ * BatchNormalization, Rescaling, ZeroPadding2D, Cropping2D, the merges Add,
+ * Subtract, Multiply, Average, Maximum, and the plain ReLU / Softmax layers
+ * (as Activation).  Layers that are the identity at inference (augmentation,
+ * noise, spatial dropout: keras_inference_identity) are read as no layer at
+ * all.  A configuration catdog does not compute (dilation, groups, another
+ * data_format or axis...) is refused with an error naming the layer, never
+ * ignored.
  *
  * Write: the fields Keras 2.2.4's from_config expects for each class.
  *
@@ -159,9 +160,7 @@ static int read_pool(const keras_rd *rd, json_t *cfg, const char *name, layer *l
 
 static int read_global_pool(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
 {
-    (void)l;
-    if (keras_jbool(cfg, "keepdims", 0))
-        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s", "keepdims=True is not supported");
+    l->keepdims = keras_jbool(cfg, "keepdims", 0);
     return check_channels_last(rd, cfg, name);
 }
 
@@ -273,10 +272,12 @@ static int read_rescaling(const keras_rd *rd, json_t *cfg, const char *name, lay
     return 0;
 }
 
-/* Keras: padding is n, [h, w] (both sides) or [[top, bottom], [left, right]]. */
-static int read_zeropad(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+/* Keras: padding (cropping) is n, [h, w] (both sides) or [[top, bottom],
+ * [left, right]]. */
+static int read_pad4(const keras_rd *rd, json_t *cfg, const char *name, const char *key,
+                     layer *l)
 {
-    json_t *p = json_object_get(cfg, "padding");
+    json_t *p = json_object_get(cfg, key);
     int ok = 0;
     if (json_is_integer(p)) {
         l->pad4[0] = l->pad4[1] = l->pad4[2] = l->pad4[3] = keras_jint(p);
@@ -300,14 +301,25 @@ static int read_zeropad(const keras_rd *rd, json_t *cfg, const char *name, layer
     for (int k = 0; ok && k < 4; k++)
         ok = l->pad4[k] >= 0;
     if (!ok)
-        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'padding'");
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "bad '%s'", key);
     return check_channels_last(rd, cfg, name);
+}
+
+static int read_zeropad(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    return read_pad4(rd, cfg, name, "padding", l);
+}
+
+static int read_cropping(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    return read_pad4(rd, cfg, name, "cropping", l);
 }
 
 static const keras_reader readers[] = {
     {"BatchNormalization", LAYER_BATCHNORM, 0, read_batchnorm},
     {"Rescaling", LAYER_RESCALING, 0, read_rescaling},
     {"ZeroPadding2D", LAYER_ZEROPAD2D, 0, read_zeropad},
+    {"Cropping2D", LAYER_CROPPING2D, 0, read_cropping},
     {"Add", LAYER_ADD, 1, NULL},
     {"Subtract", LAYER_SUBTRACT, 1, NULL},
     {"Multiply", LAYER_MULTIPLY, 1, NULL},
@@ -427,6 +439,13 @@ static void write_channels_last(json_t *c, const layer *l, int *oom)
     set(c, "data_format", json_string("channels_last"), oom);
 }
 
+static void write_global_pool(json_t *c, const layer *l, int *oom)
+{
+    set(c, "data_format", json_string("channels_last"), oom);
+    if (l->keepdims) /* Keras 2.2.4 has no keepdims: written only when it matters */
+        set(c, "keepdims", json_true(), oom);
+}
+
 static void write_activation(json_t *c, const layer *l, int *oom)
 {
     set(c, "activation", json_string(layer_act_name(l->act)), oom);
@@ -470,11 +489,20 @@ static void write_rescaling(json_t *c, const layer *l, int *oom)
     set(c, "offset", json_real(l->rescale[1]), oom);
 }
 
+static void write_pad4(json_t *c, const layer *l, const char *key, int *oom)
+{
+    set(c, key, json_pack("[[ii][ii]]", l->pad4[0], l->pad4[1], l->pad4[2], l->pad4[3]), oom);
+    set(c, "data_format", json_string("channels_last"), oom);
+}
+
 static void write_zeropad(json_t *c, const layer *l, int *oom)
 {
-    set(c, "padding", json_pack("[[ii][ii]]", l->pad4[0], l->pad4[1], l->pad4[2], l->pad4[3]),
-        oom);
-    set(c, "data_format", json_string("channels_last"), oom);
+    write_pad4(c, l, "padding", oom);
+}
+
+static void write_cropping(json_t *c, const layer *l, int *oom)
+{
+    write_pad4(c, l, "cropping", oom);
 }
 
 typedef void (*keras_writer)(json_t *c, const layer *l, int *oom);
@@ -484,8 +512,8 @@ static const keras_writer writers[] = {
     [LAYER_CONV2D] = write_conv2d,
     [LAYER_MAXPOOL2D] = write_pool,
     [LAYER_AVGPOOL2D] = write_pool,
-    [LAYER_GLOBAL_AVGPOOL2D] = write_channels_last,
-    [LAYER_GLOBAL_MAXPOOL2D] = write_channels_last,
+    [LAYER_GLOBAL_AVGPOOL2D] = write_global_pool,
+    [LAYER_GLOBAL_MAXPOOL2D] = write_global_pool,
     [LAYER_FLATTEN] = write_channels_last,
     [LAYER_DENSE] = write_dense,
     [LAYER_ACTIVATION] = write_activation,
@@ -499,6 +527,7 @@ static const keras_writer writers[] = {
     [LAYER_MULTIPLY] = write_nothing,
     [LAYER_AVERAGE] = write_nothing,
     [LAYER_MAXIMUM] = write_nothing,
+    [LAYER_CROPPING2D] = write_cropping,
 };
 _Static_assert(sizeof writers / sizeof writers[0] == LAYER_KIND_COUNT,
                "every layer kind needs a Keras writer row");

@@ -179,6 +179,32 @@ static void test_zeropadding_forms_read_and_write(void **state)
 
 /* A residual Add and a Subtract in a functional model: read, written back as
  * a functional config, read again with the same inputs. */
+/* Cropping2D and GlobalAveragePooling2D(keepdims=True) read, written, read. */
+static void test_cropping_and_keepdims_round_trip(void **state)
+{
+    (void)state;
+    char json[1024] =
+        "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", \"layers\": ["
+        "{\"class_name\": \"Cropping2D\", \"config\": {\"name\": \"cr\", "
+        "\"cropping\": [[1, 0], [2, 1]], \"batch_input_shape\": [null, 5, 6, 2]}},"
+        "{\"class_name\": \"GlobalAveragePooling2D\", \"config\": {\"name\": \"g\", "
+        "\"keepdims\": true}}]}}";
+    for (int pass = 0; pass < 2; pass++) {
+        model *m = from_json(json);
+        assert_int_equal(m->layers[1].kind, LAYER_CROPPING2D);
+        assert_int_equal(m->layers[1].out_h, 4);
+        assert_int_equal(m->layers[1].out_w, 3);
+        assert_int_equal(m->layers[2].out_rank, 4);
+        cd_err err;
+        char *out = keras_json_config(m, &err);
+        if (!out)
+            fail_msg("%s", err.msg);
+        snprintf(json, sizeof json, "%s", out);
+        free(out);
+        model_free(m);
+    }
+}
+
 static void test_merge_layers_round_trip(void **state)
 {
     (void)state;
@@ -247,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_functional_augmentation_is_identity),
         cmocka_unit_test(test_zeropadding_forms_read_and_write),
         cmocka_unit_test(test_merge_layers_round_trip),
+        cmocka_unit_test(test_cropping_and_keepdims_round_trip),
         cmocka_unit_test(test_batchnorm_unsupported_options_name_the_layer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
