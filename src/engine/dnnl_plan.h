@@ -66,6 +66,7 @@ typedef struct dn_node {
     dnnl_memory_t mask;         /* dropout mask, layout of the input */
     dnnl_memory_t w_user, w, wb;/* kernel: Keras layout, forward layout, backward-data layout */
     dnnl_memory_t b;            /* bias, read in place from the model */
+    dnnl_memory_t pmem[LAYER_MAX_PARAMS]; /* other parameters read in place (re-pointed by refresh) */
     dnnl_dims_t strides, pad_l, pad_r, kernel;
     dnnl_alg_kind_t conv_alg;   /* convolution: direct or Winograd */
 
@@ -81,7 +82,7 @@ typedef struct dn_plan_cfg {
     const uint64_t *rng;        /* dropout generator state (borrowed, training only; the
                                    runner advances it after each forward, see
                                    dn_plan.mask_per_sample) */
-    tensor **grads;             /* [n_layers * 2]: gradient tensors, NULL where none (borrowed) */
+    tensor **grads;             /* [n_layers * LAYER_MAX_PARAMS]: gradient tensors, NULL where none (borrowed) */
 } dn_plan_cfg;
 
 typedef struct dn_plan {
@@ -125,5 +126,56 @@ const float *dn_plan_activation(dn_plan *p, dnnl_stream_t s, int i);
 
 /* Internal to dnnl_plan*.c: builds the backward steps (dnnl_plan_bwd.c). */
 int dn_plan_build_backward(dn_plan *p, cd_err *err);
+
+/* ---- internal: the building blocks the kinds' builders (op_*.c) share ----
+ * Forward (dnnl_plan.c).  A builder of layer i fills p->nodes[i].md and .mem
+ * (its output), appends its primitives to p->fwd and keeps in the node what
+ * its backward builder needs. */
+
+/* TF's output size and padding for one spatial dimension (pl/pr may differ). */
+int dn_tf_padding(int in, int k, int s, layer_pad pad, dnnl_dim_t *pl, dnnl_dim_t *pr);
+/* The eltwise algorithm of an activation (its use_dst_for_bwd variant when
+ * use_dst); 0 for linear and softmax. */
+dnnl_alg_kind_t dn_act_alg(layer_act a, int use_dst);
+/* `src` in layout want: itself, or a new buffer filled by a forward reorder. */
+dnnl_memory_t dn_as_layout(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t *want,
+                           const char *lname, cd_err *err);
+/* Checks that a Conv2D/Dense layer has its kernel (and bias). */
+int dn_check_params(const layer *l, cd_err *err);
+/* Softmax over axis 1 of src into a new output (flat: src is a flattened map). */
+int dn_build_softmax(dn_plan *p, dn_node *nd, const layer *l, dnnl_memory_t src, int flat,
+                     cd_err *err);
+/* Conv2D/Dense once nd->fwd_pd and nd->src are set: weights (Keras layout
+ * user_md, wanted w_md), bias of `units`, output dst_md, the primitive, and a
+ * separate softmax when the layer has one. */
+int dn_add_weighted_step(dn_plan *p, dn_node *nd, const layer *l,
+                         const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *w_md,
+                         const dnnl_memory_desc_t *dst_md, dnnl_dim_t units, cd_err *err);
+
+/* Backward (dnnl_plan_bwd.c).  Layer i's gradient is p->nodes[i].diff; a
+ * builder adds its input's gradient to root r = p->nodes[l->inputs[j]].root
+ * (only when p->nodes[r].wants) through dn_grad_target + dn_grad_done, or
+ * dn_grad_add for a view. */
+dnnl_memory_t dn_grad_target(dn_plan *p, int r, const dnnl_memory_desc_t *md, int *direct,
+                             cd_err *err);
+int dn_grad_done(dn_plan *p, int r, dnnl_memory_t m, int direct, const char *lname, cd_err *err);
+int dn_grad_add(dn_plan *p, int r, dnnl_memory_t m, const char *lname, cd_err *err);
+/* `src` in layout want, reordered by a backward step when needed. */
+dnnl_memory_t dn_bwd_layout(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t *want,
+                            const char *lname, cd_err *err);
+/* diff_src = f'(dst) * diff_dst on layout md (hint: the forward eltwise, or NULL). */
+int dn_eltwise_bwd(dn_plan *p, const layer *l, layer_act act, const dnnl_memory_desc_t *md,
+                   const_dnnl_primitive_desc_t hint, dnnl_memory_t diff_dst, dnnl_memory_t dst,
+                   dnnl_memory_t diff_src, cd_err *err);
+int dn_softmax_bwd(dn_plan *p, const layer *l, const dn_node *nd,
+                   const dnnl_memory_desc_t *diff_src_md, dnnl_memory_t diff_src, cd_err *err);
+/* The gradient before a Conv2D/Dense layer's own activation. */
+dnnl_memory_t dn_pre_activation_grad(dn_plan *p, int i, cd_err *err);
+/* Weights (+bias) gradients from pd_w, the data gradient from pd_d (either NULL). */
+int dn_weighted_bwd(dn_plan *p, int i, dnnl_memory_t dpre, const_dnnl_primitive_desc_t pd_w,
+                    const_dnnl_primitive_desc_t pd_d, const dnnl_memory_desc_t *user_md,
+                    cd_err *err);
+/* 1 when layer i's parameters get a gradient. */
+int dn_needs_weight_grad(const dn_plan *p, int i);
 
 #endif

@@ -1,28 +1,10 @@
 /*
- * layer.c - names and sizes of layer kinds and activations (see layer.h).
+ * layer.c - activation names and layer sizes (see layer.h); the kinds' names
+ * are in their ops (op.c).
  */
 #include "engine/layer.h"
 
 #include <string.h>
-
-const char *layer_kind_name(layer_kind kind)
-{
-    switch (kind) {
-    case LAYER_INPUT: return "InputLayer";
-    case LAYER_CONV2D: return "Conv2D";
-    case LAYER_MAXPOOL2D: return "MaxPooling2D";
-    case LAYER_AVGPOOL2D: return "AveragePooling2D";
-    case LAYER_GLOBAL_AVGPOOL2D: return "GlobalAveragePooling2D";
-    case LAYER_GLOBAL_MAXPOOL2D: return "GlobalMaxPooling2D";
-    case LAYER_FLATTEN: return "Flatten";
-    case LAYER_DENSE: return "Dense";
-    case LAYER_ACTIVATION: return "Activation";
-    case LAYER_DROPOUT: return "Dropout";
-    case LAYER_CONCAT: return "Concatenate";
-    case LAYER_KIND_COUNT: break;
-    }
-    return "Unknown";
-}
 
 static const char *const act_names[] = {"linear", "relu", "sigmoid", "softmax", "tanh"};
 

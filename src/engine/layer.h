@@ -11,8 +11,9 @@
  * so the same buffers serve both and the summary prints Keras' shapes.
  *
  * Parameters follow Keras' order and layouts (see tensor.h): params[0] is the
- * kernel, params[1] the bias (when use_bias).  Layers without weights have
- * n_params == 0.
+ * kernel, params[1] the bias (when use_bias); BatchNormalization holds
+ * [gamma (when scale), beta (when center), moving_mean, moving_variance].
+ * Layers without weights have n_params == 0.
  */
 #ifndef CATDOG_ENGINE_LAYER_H
 #define CATDOG_ENGINE_LAYER_H
@@ -21,22 +22,41 @@
 
 #define LAYER_NAME_MAX 96
 #define LAYER_MAX_INPUTS 8
-#define LAYER_MAX_PARAMS 2
+#define LAYER_MAX_PARAMS 4
 
+/* Every layer kind, once: X(enum name, its op in engine/op_*.c).  The enum
+ * below, the op table (op.c) and its externs (op.h) are generated from this
+ * list, so adding a kind is one row here, its op file, and its Keras row
+ * (modelfile/keras_layers.c) -- see docs/ARCHITECTURE.md.  New kinds go at the
+ * end: files do not store kind numbers, but tests may. */
+#define LAYER_KINDS(X)                                                                         \
+    X(LAYER_INPUT, op_input)                   /* InputLayer: holds the input shape */         \
+    X(LAYER_CONV2D, op_conv2d)                 /* Conv2D */                                    \
+    X(LAYER_MAXPOOL2D, op_maxpool2d)           /* MaxPooling2D */                              \
+    X(LAYER_AVGPOOL2D, op_avgpool2d)           /* AveragePooling2D (padding not averaged) */   \
+    X(LAYER_GLOBAL_AVGPOOL2D, op_global_avgpool2d) /* GlobalAveragePooling2D */                \
+    X(LAYER_GLOBAL_MAXPOOL2D, op_global_maxpool2d) /* GlobalMaxPooling2D */                    \
+    X(LAYER_FLATTEN, op_flatten)               /* Flatten (NHWC order, as channels_last) */    \
+    X(LAYER_DENSE, op_dense)                   /* Dense */                                     \
+    X(LAYER_ACTIVATION, op_activation)         /* Activation */                                \
+    X(LAYER_DROPOUT, op_dropout)               /* Dropout: identity at inference */            \
+    X(LAYER_CONCAT, op_concat)                 /* Concatenate along the channel axis */         \
+    X(LAYER_BATCHNORM, op_batchnorm)           /* BatchNormalization (moving statistics) */     \
+    X(LAYER_RESCALING, op_rescaling)           /* Rescaling: x * scale + offset */              \
+    X(LAYER_ZEROPAD2D, op_zeropad2d)           /* ZeroPadding2D */                              \
+    X(LAYER_ADD, op_add)                       /* Add: inputs of one shape, summed */           \
+    X(LAYER_SUBTRACT, op_subtract)             /* Subtract: first minus second */               \
+    X(LAYER_MULTIPLY, op_multiply)             /* Multiply: element-wise product */             \
+    X(LAYER_AVERAGE, op_average)               /* Average: element-wise mean */                 \
+    X(LAYER_MAXIMUM, op_maximum)               /* Maximum: element-wise maximum */              \
+    X(LAYER_CROPPING2D, op_cropping2d)         /* Cropping2D */
+
+#define LAYER_KIND_ENUM(KIND, op) KIND,
 typedef enum layer_kind {
-    LAYER_INPUT = 0,        /* InputLayer: no computation, holds the input shape */
-    LAYER_CONV2D,           /* Conv2D */
-    LAYER_MAXPOOL2D,        /* MaxPooling2D */
-    LAYER_AVGPOOL2D,        /* AveragePooling2D (Keras: padding excluded from the average) */
-    LAYER_GLOBAL_AVGPOOL2D, /* GlobalAveragePooling2D */
-    LAYER_GLOBAL_MAXPOOL2D, /* GlobalMaxPooling2D */
-    LAYER_FLATTEN,          /* Flatten (NHWC order, as Keras channels_last) */
-    LAYER_DENSE,            /* Dense */
-    LAYER_ACTIVATION,       /* Activation */
-    LAYER_DROPOUT,          /* Dropout: identity at inference, inverted dropout in training */
-    LAYER_CONCAT,           /* Concatenate along the channel axis */
+    LAYER_KINDS(LAYER_KIND_ENUM)
     LAYER_KIND_COUNT
 } layer_kind;
+#undef LAYER_KIND_ENUM
 
 typedef enum layer_act {
     ACT_LINEAR = 0,
@@ -68,7 +88,13 @@ typedef struct layer {
     layer_pad padding;  /* Conv2D and pooling */
     int use_bias;       /* Conv2D, Dense */
     layer_act act;      /* Conv2D, Dense (fused), Activation */
-    float rate;         /* Dropout */
+    float rate;         /* Dropout; BatchNormalization: momentum (kept for Keras) */
+    float epsilon;      /* BatchNormalization */
+    int center, scale;  /* BatchNormalization: has beta / gamma */
+    int axis;           /* BatchNormalization: the axis Keras gave (-1 or the last) */
+    float rescale[2];   /* Rescaling: scale, offset */
+    int pad4[4];        /* ZeroPadding2D, Cropping2D: top, bottom, left, right */
+    int keepdims;       /* global pooling: output (N, 1, 1, C) instead of (N, C) */
     int trainable;      /* 0 = frozen: no gradient, no optimizer state */
 
     /* input shape, only for LAYER_INPUT (the model's input, without batch) */
@@ -91,6 +117,13 @@ const char *layer_act_name(layer_act act);
 
 /* Parses a Keras activation name; returns 0 or -1 when unknown. */
 int layer_act_parse(const char *name, layer_act *out);
+
+/* Keras' name of parameter k of l ("kernel", "bias", "gamma", "moving_mean"...). */
+const char *layer_param_name(const layer *l, int k);
+
+/* How many of l's parameters a Keras summary counts as trainable when the
+ * layer is (BatchNormalization's moving statistics never are). */
+int layer_trainable_params(const layer *l);
 
 /* Number of parameters (floats) the layer holds; 0 when it has none. */
 size_t layer_param_count(const layer *l);

@@ -3,13 +3,12 @@
  * initialising its parameters (see model.h).  The summary printer lives in
  * model_summary.c.
  *
- * Shape rules are Keras/TensorFlow's:
- *   Conv2D / pooling, padding 'valid': out = floor((in - k) / s) + 1 (in >= k)
- *                     padding 'same':  out = ceil(in / s)
- *   Flatten, Dense, global pooling give (N, C) vectors (out_rank 2, out_h = out_w = 1).
- *   Concatenate joins channels of inputs with equal H and W.
+ * Each kind's shape rule (Keras/TensorFlow's) is in its op file (op_*.c);
+ * this file walks the graph and applies the checks every layer shares.
  */
 #include "engine/model.h"
+
+#include "engine/op.h"
 
 #include <limits.h>
 #include <math.h>
@@ -63,14 +62,9 @@ layer layer_template(layer_kind kind, const char *name, int input)
     }
     l.trainable = 1;
     l.use_bias = 1;
-    /* Pooling strides default to the pool size (Keras): 0 means "same as pool"
-     * and model_infer_shapes resolves it, so a caller that only sets pool gets
-     * Keras' behaviour. */
-    if (kind == LAYER_MAXPOOL2D || kind == LAYER_AVGPOOL2D) {
-        l.strides[0] = l.strides[1] = 0;
-    } else {
-        l.strides[0] = l.strides[1] = 1;
-    }
+    l.strides[0] = l.strides[1] = 1;
+    if ((int)kind >= 0 && kind < LAYER_KIND_COUNT && layer_op_of(kind)->defaults)
+        layer_op_of(kind)->defaults(&l);
     return l;
 }
 
@@ -133,223 +127,18 @@ int model_output_index(const model *m)
 
 /* ---- shape inference ---------------------------------------------------- */
 
-/* Output length of a window op along one axis; -1 when the input is too small. */
-/* Output length of a window over `in` (64-bit: a config may give any int). */
-static int window_out(int in, int k, int s, layer_pad pad)
-{
-    if (pad == PAD_SAME)
-        return (int)(((long long)in + s - 1) / s);
-    if (in < k)
-        return -1;
-    return (in - k) / s + 1;
-}
-
-/* Allocates param p with the expected shape, or checks the one present. */
-static int param_ensure(const model *m, layer *l, int p, const char *what, int rank,
-                        const int *dims, cd_err *err)
-{
-    if (!l->params[p]) {
-        l->params[p] = tensor_new(rank, dims, err);
-        if (!l->params[p])
-            return cd_err_wrap(err, "layer '%s': %s", l->name, what);
-        return 0;
-    }
-    tensor want = {.rank = rank};
-    for (int i = 0; i < rank; i++)
-        want.dims[i] = dims[i];
-    if (!tensor_same_shape(l->params[p], &want)) {
-        char found[64], expected[64];
-        tensor_shape_str(l->params[p]->rank, l->params[p]->dims, found, sizeof found);
-        tensor_shape_str(rank, dims, expected, sizeof expected);
-        (void)m;
-        return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': %s has shape %s, expected %s", l->name,
-                          what, found, expected);
-    }
-    return 0;
-}
-
-/* Kernel (and bias when use_bias) of Conv2D / Dense.  *left is how many more
- * parameters the model may have (MODEL_MAX_PARAMS); it is checked before
- * allocating and reduced by this layer's count. */
-static int params_ensure(const model *m, layer *l, int rank, const int *kdims, int units,
-                         size_t *left, cd_err *err)
-{
-    int want = l->use_bias ? 2 : 1;
-    if (!l->use_bias && l->params[1]) {
-        return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': has a bias but use_bias is off",
-                          l->name);
-    }
-    size_t count = l->use_bias ? (size_t)units : 0, kernel = 1;
-    for (int i = 0; i < rank; i++) {
-        if (kdims[i] > 0 && kernel > MODEL_MAX_PARAMS / (size_t)kdims[i]) {
-            kernel = MODEL_MAX_PARAMS + 1;
-            break;
-        }
-        kernel *= kdims[i] > 0 ? (size_t)kdims[i] : 1;
-    }
-    count += kernel;
-    if (count > *left) {
-        char shape[64];
-        tensor_shape_str(rank, kdims, shape, sizeof shape);
-        return cd_err_set(err, CD_ERR_LIMIT,
-                          "layer '%s': a kernel of shape %s takes the model over the limit of %zu "
-                          "parameters",
-                          l->name, shape, MODEL_MAX_PARAMS);
-    }
-    *left -= count;
-    if (param_ensure(m, l, 0, "kernel", rank, kdims, err) != 0)
-        return -1;
-    if (l->use_bias && param_ensure(m, l, 1, "bias", 1, &units, err) != 0)
-        return -1;
-    l->n_params = want;
-    return 0;
-}
-
-static int no_params(layer *l, cd_err *err)
-{
-    for (int p = 0; p < LAYER_MAX_PARAMS; p++)
-        if (l->params[p])
-            return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': a %s layer has no weights", l->name,
-                              layer_kind_name(l->kind));
-    l->n_params = 0;
-    return 0;
-}
-
-static void set_out(layer *l, int h, int w, int c, int rank)
-{
-    l->out_h = h;
-    l->out_w = w;
-    l->out_c = c;
-    l->out_rank = rank;
-}
-
-static int infer_window(const model *m, layer *l, const layer *in, int kh, int kw, cd_err *err)
-{
-    const char *what = l->kind == LAYER_CONV2D ? "kernel" : "pool";
-    if (in->out_rank != 4)
-        return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': %s needs a 4-D (N, H, W, C) input",
-                          l->name, layer_kind_name(l->kind));
-    if (kh <= 0 || kw <= 0 || l->strides[0] <= 0 || l->strides[1] <= 0)
-        return cd_err_set(err, CD_ERR_INVALID, "layer '%s': bad %s %dx%d or strides %dx%d",
-                          l->name, what, kh, kw, l->strides[0], l->strides[1]);
-    int oh = window_out(in->out_h, kh, l->strides[0], l->padding);
-    int ow = window_out(in->out_w, kw, l->strides[1], l->padding);
-    if (oh <= 0 || ow <= 0) {
-        const layer *first = &m->layers[0];
-        return cd_err_set(err, CD_ERR_SHAPE,
-                          "layer '%s': input %dx%d is smaller than the %s %dx%d "
-                          "(input size %dx%d too small for this architecture)",
-                          l->name, in->out_h, in->out_w, what, kh, kw, first->in_h, first->in_w);
-    }
-    set_out(l, oh, ow, l->kind == LAYER_CONV2D ? l->filters : in->out_c, 4);
-    return 0;
-}
-
-static int infer_concat(const model *m, layer *l, cd_err *err)
-{
-    const layer *a = &m->layers[l->inputs[0]];
-    long long c = 0;
-    for (int i = 0; i < l->n_inputs; i++) {
-        const layer *b = &m->layers[l->inputs[i]];
-        if (b->out_rank != a->out_rank || b->out_h != a->out_h || b->out_w != a->out_w)
-            return cd_err_set(err, CD_ERR_SHAPE,
-                              "layer '%s': inputs '%s' (%dx%d) and '%s' (%dx%d) differ in size",
-                              l->name, a->name, a->out_h, a->out_w, b->name, b->out_h,
-                              b->out_w);
-        c += b->out_c;
-    }
-    if (c > INT_MAX)
-        return cd_err_set(err, CD_ERR_LIMIT, "layer '%s': %lld channels is too many", l->name, c);
-    set_out(l, a->out_h, a->out_w, (int)c, a->out_rank);
-    return 0;
-}
-
+/* One layer's shape and parameters: the checks every kind shares, then its op. */
 static int infer_layer(model *m, int idx, size_t *params_left, cd_err *err)
 {
     layer *l = &m->layers[idx];
-    const layer *in = l->n_inputs > 0 ? &m->layers[l->inputs[0]] : NULL;
-
-    if (l->kind != LAYER_CONCAT && l->kind != LAYER_INPUT && l->n_inputs != 1)
+    if ((int)l->kind < 0 || l->kind >= LAYER_KIND_COUNT)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED, "layer '%s': unknown layer kind %d", l->name,
+                          (int)l->kind);
+    const layer_op *op = layer_op_of(l->kind);
+    if (!(op->flags & OP_MULTI_INPUT) && l->kind != LAYER_INPUT && l->n_inputs != 1)
         return cd_err_set(err, CD_ERR_INVALID, "layer '%s': %s takes exactly one input", l->name,
-                          layer_kind_name(l->kind));
-    switch (l->kind) {
-    case LAYER_INPUT:
-        if (!in) {
-            if (idx != 0)
-                return cd_err_set(err, CD_ERR_UNSUPPORTED,
-                                  "layer '%s': a second model input is not supported", l->name);
-            if (l->in_h <= 0 || l->in_w <= 0 || l->in_c <= 0)
-                return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': bad input shape %dx%dx%d",
-                                  l->name, l->in_h, l->in_w, l->in_c);
-            set_out(l, l->in_h, l->in_w, l->in_c, 4);
-        } else {
-            /* A nested model's InputLayer inside the flat graph: identity. */
-            if (l->n_inputs != 1)
-                return cd_err_set(err, CD_ERR_INVALID, "layer '%s': bad inputs", l->name);
-            if (l->in_h > 0 && (l->in_h != in->out_h || l->in_w != in->out_w ||
-                                l->in_c != in->out_c))
-                return cd_err_set(err, CD_ERR_SHAPE,
-                                  "layer '%s': expects input %dx%dx%d, gets %dx%dx%d", l->name,
-                                  l->in_h, l->in_w, l->in_c, in->out_h, in->out_w, in->out_c);
-            set_out(l, in->out_h, in->out_w, in->out_c, in->out_rank);
-        }
-        return no_params(l, err);
-    case LAYER_CONV2D: {
-        if (l->filters <= 0)
-            return cd_err_set(err, CD_ERR_INVALID, "layer '%s': filters must be positive",
-                              l->name);
-        if (infer_window(m, l, in, l->kernel[0], l->kernel[1], err) != 0)
-            return -1;
-        int k[4] = {l->kernel[0], l->kernel[1], in->out_c, l->filters};
-        return params_ensure(m, l, 4, k, l->filters, params_left, err);
-    }
-    case LAYER_MAXPOOL2D:
-    case LAYER_AVGPOOL2D:
-        if (l->strides[0] == 0 && l->strides[1] == 0) {
-            l->strides[0] = l->pool[0];
-            l->strides[1] = l->pool[1];
-        }
-        if (infer_window(m, l, in, l->pool[0], l->pool[1], err) != 0)
-            return -1;
-        return no_params(l, err);
-    case LAYER_GLOBAL_AVGPOOL2D:
-    case LAYER_GLOBAL_MAXPOOL2D:
-        if (in->out_rank != 4)
-            return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': %s needs a 4-D input", l->name,
-                              layer_kind_name(l->kind));
-        set_out(l, 1, 1, in->out_c, 2);
-        return no_params(l, err);
-    case LAYER_FLATTEN:
-        set_out(l, 1, 1, (int)layer_out_size(in), 2);
-        return no_params(l, err);
-    case LAYER_DENSE: {
-        if (l->units <= 0)
-            return cd_err_set(err, CD_ERR_INVALID, "layer '%s': units must be positive", l->name);
-        if (in->out_rank != 2)
-            return cd_err_set(err, CD_ERR_SHAPE,
-                              "layer '%s': Dense needs a 2-D input, '%s' gives (None, %d, %d, %d)"
-                              " (add a Flatten)",
-                              l->name, in->name, in->out_h, in->out_w, in->out_c);
-        set_out(l, 1, 1, l->units, 2);
-        int k[2] = {in->out_c, l->units};
-        return params_ensure(m, l, 2, k, l->units, params_left, err);
-    }
-    case LAYER_ACTIVATION:
-    case LAYER_DROPOUT:
-        if (l->kind == LAYER_DROPOUT && (l->rate < 0.0f || l->rate >= 1.0f))
-            return cd_err_set(err, CD_ERR_INVALID, "layer '%s': dropout rate %g not in [0, 1)",
-                              l->name, (double)l->rate);
-        set_out(l, in->out_h, in->out_w, in->out_c, in->out_rank);
-        return no_params(l, err);
-    case LAYER_CONCAT:
-        if (infer_concat(m, l, err) != 0)
-            return -1;
-        return no_params(l, err);
-    case LAYER_KIND_COUNT:
-        break;
-    }
-    return cd_err_set(err, CD_ERR_UNSUPPORTED, "layer '%s': unknown layer kind %d", l->name,
-                      (int)l->kind);
+                          op->keras_class);
+    return op->infer(m, l, params_left, err);
 }
 
 int model_infer_shapes(model *m, cd_err *err)
@@ -400,10 +189,11 @@ void model_param_counts(const model *m, size_t *total, size_t *trainable, size_t
 {
     size_t all = 0, train = 0;
     for (int i = 0; i < m->n_layers; i++) {
-        size_t n = layer_param_count(&m->layers[i]);
-        all += n;
-        if (m->layers[i].trainable)
-            train += n;
+        const layer *l = &m->layers[i];
+        all += layer_param_count(l);
+        if (l->trainable)
+            for (int p = 0; p < layer_trainable_params(l) && p < l->n_params; p++)
+                train += l->params[p] ? l->params[p]->size : 0;
     }
     if (total) *total = all;
     if (trainable) *trainable = train;
@@ -432,7 +222,11 @@ void model_init_params(model *m, unsigned long long seed)
     uint64_t state = seed;
     for (int i = 0; i < m->n_layers; i++) {
         layer *l = &m->layers[i];
-        if (l->kind != LAYER_CONV2D && l->kind != LAYER_DENSE)
+        if (layer_op_of(l->kind)->init_params) {
+            layer_op_of(l->kind)->init_params(l);
+            continue;
+        }
+        if (!(layer_op_of(l->kind)->flags & OP_GLOROT))
             continue;
         tensor *k = l->n_params > 0 ? l->params[0] : NULL;
         if (k) {

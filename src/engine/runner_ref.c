@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/ref_ops.h"
+#include "engine/op.h"
 #include "engine/runner_impl.h"
 
 typedef struct ref_state {
@@ -93,7 +93,7 @@ static int init_training(runner *r, ref_state *s, cd_err *err)
                     return -1;
         if (s->needs_grad[i] && !(s->grad[i] = alloc_floats(size, err)))
             return -1;
-        if (l->kind == LAYER_DROPOUT && !(s->mask[i] = alloc_floats(size, err)))
+        if ((layer_op_of(l->kind)->flags & OP_REF_MASK) && !(s->mask[i] = alloc_floats(size, err)))
             return -1;
         biggest = size > biggest ? size : biggest;
     }
@@ -138,7 +138,7 @@ static int ref_init(runner *r, cd_err *err)
 static layer_act layer_effective_act(const runner *r, int idx)
 {
     const layer *l = &r->model->layers[idx];
-    if (l->kind != LAYER_CONV2D && l->kind != LAYER_DENSE && l->kind != LAYER_ACTIVATION)
+    if (!(layer_op_of(l->kind)->flags & OP_FUSED_ACT))
         return ACT_LINEAR;
     if (r->opts.output_logits && idx == model_output_index(r->model) &&
         (l->act == ACT_SIGMOID || l->act == ACT_SOFTMAX))
@@ -146,81 +146,38 @@ static layer_act layer_effective_act(const runner *r, int idx)
     return l->act;
 }
 
-static ref_win window_of(const layer *l, const layer *in, int n)
+/* The gradient buffer of input j of layer l, or NULL when nothing upstream learns. */
+static float *input_grad(ref_state *s, const layer *l, int j)
 {
-    ref_win w = {
-        .n = n, .ih = in->out_h, .iw = in->out_w, .ic = in->out_c,
-        .oh = l->out_h, .ow = l->out_w, .oc = l->out_c,
-        .kh = l->kind == LAYER_CONV2D ? l->kernel[0] : l->pool[0],
-        .kw = l->kind == LAYER_CONV2D ? l->kernel[1] : l->pool[1],
-        .sh = l->strides[0], .sw = l->strides[1],
-    };
-    ref_win_pads(&w, l->padding);
-    return w;
+    int src = l->inputs[j];
+    return s->needs_grad[src] ? s->grad[src] : NULL;
+}
+
+/* What layer idx's op reads and writes (see op_ref_io); backward fields only
+ * when `backward`. */
+static op_ref_io io_of(runner *r, ref_state *s, int idx, int n, int backward)
+{
+    const layer *l = &r->model->layers[idx];
+    op_ref_io io = {.m = r->model, .l = l, .n = n, .y = s->act[idx],
+                    .training = r->opts.training, .rng = &s->rng,
+                    .mask = s->mask ? s->mask[idx] : NULL};
+    for (int j = 0; j < l->n_inputs; j++) {
+        io.x[j] = s->act[l->inputs[j]];
+        if (backward)
+            io.dx[j] = input_grad(s, l, j);
+    }
+    if (backward)
+        for (int p = 0; p < LAYER_MAX_PARAMS; p++)
+            io.dparam[p] = s->pgrad[idx * LAYER_MAX_PARAMS + p];
+    return io;
 }
 
 static void forward_layer(runner *r, ref_state *s, int idx, int n)
 {
     const layer *l = &r->model->layers[idx];
-    const layer *in = l->n_inputs ? &r->model->layers[l->inputs[0]] : NULL;
-    const float *x = in ? s->act[l->inputs[0]] : NULL;
-    float *y = s->act[idx];
-    size_t rows = (size_t)n * l->out_h * l->out_w;
-    size_t size = rows * (size_t)l->out_c;
-    const float *bias = l->use_bias && l->n_params > 1 ? l->params[1]->data : NULL;
-
-    switch (l->kind) {
-    case LAYER_INPUT:
-    case LAYER_FLATTEN:
-    case LAYER_ACTIVATION:
-        if (x)
-            memcpy(y, x, size * sizeof *y);
-        break;
-    case LAYER_CONV2D: {
-        ref_win w = window_of(l, in, n);
-        ref_conv2d_forward(&w, x, l->params[0]->data, bias, y);
-        break;
-    }
-    case LAYER_DENSE:
-        ref_dense_forward(n, in->out_c, l->units, x, l->params[0]->data, bias, y);
-        break;
-    case LAYER_MAXPOOL2D: {
-        ref_win w = window_of(l, in, n);
-        ref_maxpool_forward(&w, x, y);
-        break;
-    }
-    case LAYER_AVGPOOL2D: {
-        ref_win w = window_of(l, in, n);
-        ref_avgpool_forward(&w, x, y);
-        break;
-    }
-    case LAYER_GLOBAL_AVGPOOL2D:
-        ref_global_avgpool_forward(n, in->out_h * in->out_w, in->out_c, x, y);
-        break;
-    case LAYER_GLOBAL_MAXPOOL2D:
-        ref_global_maxpool_forward(n, in->out_h * in->out_w, in->out_c, x, y);
-        break;
-    case LAYER_DROPOUT:
-        if (r->opts.training && l->rate > 0.0f) {
-            ref_dropout_mask(size, l->rate, &s->rng, s->mask[idx]);
-            ref_mul(size, x, s->mask[idx], y);
-        } else {
-            memcpy(y, x, size * sizeof *y);
-        }
-        break;
-    case LAYER_CONCAT: {
-        int offset = 0;
-        for (int j = 0; j < l->n_inputs; j++) {
-            int c = r->model->layers[l->inputs[j]].out_c;
-            ref_concat_forward(rows, c, l->out_c, offset, s->act[l->inputs[j]], y);
-            offset += c;
-        }
-        break;
-    }
-    case LAYER_KIND_COUNT:
-        break;
-    }
-    ref_act_forward(layer_effective_act(r, idx), rows, l->out_c, y);
+    op_ref_io io = io_of(r, s, idx, n, 0);
+    layer_op_of(l->kind)->ref_forward(&io);
+    ref_act_forward(layer_effective_act(r, idx), op_ref_rows(&io), l->out_c, io.y);
 }
 
 static int ref_forward(runner *r, const float *input, int n, float *output, cd_err *err)
@@ -237,98 +194,18 @@ static int ref_forward(runner *r, const float *input, int n, float *output, cd_e
     return 0;
 }
 
-/* The gradient buffer of input j of layer l, or NULL when nothing upstream learns. */
-static float *input_grad(ref_state *s, const layer *l, int j)
-{
-    int src = l->inputs[j];
-    return s->needs_grad[src] ? s->grad[src] : NULL;
-}
-
 static void backward_layer(runner *r, ref_state *s, int idx)
 {
-    const model *m = r->model;
-    const layer *l = &m->layers[idx];
-    const int n = s->n;
-    const layer *in = l->n_inputs ? &m->layers[l->inputs[0]] : NULL;
-    const float *x = in ? s->act[l->inputs[0]] : NULL;
-    float *dx = in ? input_grad(s, l, 0) : NULL;
-    size_t rows = (size_t)n * l->out_h * l->out_w;
-    size_t size = rows * (size_t)l->out_c;
-    tensor *dk = s->pgrad[idx * LAYER_MAX_PARAMS];
-    tensor *db = s->pgrad[idx * LAYER_MAX_PARAMS + 1];
-
+    const layer *l = &r->model->layers[idx];
+    op_ref_io io = io_of(r, s, idx, s->n, 1);
     /* Through the fused (or standalone) activation first. */
-    const float *dy = s->grad[idx];
+    io.dy = s->grad[idx];
     layer_act act = layer_effective_act(r, idx);
     if (act != ACT_LINEAR) {
-        ref_act_backward(act, rows, l->out_c, s->act[idx], dy, s->scratch);
-        dy = s->scratch;
+        ref_act_backward(act, op_ref_rows(&io), l->out_c, s->act[idx], io.dy, s->scratch);
+        io.dy = s->scratch;
     }
-
-    switch (l->kind) {
-    case LAYER_INPUT:
-    case LAYER_FLATTEN:
-    case LAYER_ACTIVATION:
-        if (dx)
-            ref_acc(size, dy, dx);
-        break;
-    case LAYER_CONV2D: {
-        ref_win w = window_of(l, in, n);
-        if (dk)
-            ref_conv2d_backward_weights(&w, x, dy, dk->data, db ? db->data : NULL);
-        if (dx)
-            ref_conv2d_backward_data(&w, dy, l->params[0]->data, dx);
-        break;
-    }
-    case LAYER_DENSE:
-        if (dk)
-            ref_dense_backward_weights(n, in->out_c, l->units, x, dy, dk->data,
-                                       db ? db->data : NULL);
-        if (dx)
-            ref_dense_backward_data(n, in->out_c, l->units, dy, l->params[0]->data, dx);
-        break;
-    case LAYER_MAXPOOL2D:
-        if (dx) {
-            ref_win w = window_of(l, in, n);
-            ref_maxpool_backward(&w, x, dy, dx);
-        }
-        break;
-    case LAYER_AVGPOOL2D:
-        if (dx) {
-            ref_win w = window_of(l, in, n);
-            ref_avgpool_backward(&w, dy, dx);
-        }
-        break;
-    case LAYER_GLOBAL_AVGPOOL2D:
-        if (dx)
-            ref_global_avgpool_backward(n, in->out_h * in->out_w, in->out_c, dy, dx);
-        break;
-    case LAYER_GLOBAL_MAXPOOL2D:
-        if (dx)
-            ref_global_maxpool_backward(n, in->out_h * in->out_w, in->out_c, x, dy, dx);
-        break;
-    case LAYER_DROPOUT:
-        if (dx) {
-            if (l->rate > 0.0f)
-                ref_mul_acc(size, dy, s->mask[idx], dx);
-            else
-                ref_acc(size, dy, dx);
-        }
-        break;
-    case LAYER_CONCAT: {
-        int offset = 0;
-        for (int j = 0; j < l->n_inputs; j++) {
-            int c = m->layers[l->inputs[j]].out_c;
-            float *dxj = input_grad(s, l, j);
-            if (dxj)
-                ref_concat_backward(rows, c, l->out_c, offset, dy, dxj);
-            offset += c;
-        }
-        break;
-    }
-    case LAYER_KIND_COUNT:
-        break;
-    }
+    layer_op_of(l->kind)->ref_backward(&io);
 }
 
 static int ref_backward(runner *r, const float *d_output, cd_err *err)

@@ -13,9 +13,7 @@
  *   nesting is deeper), and their InputLayer stands for whatever feeds the
  *   nested model, so no copy is made.
  *
- * Layer classes: InputLayer, Conv2D, MaxPooling2D, AveragePooling2D,
- * GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dense, Activation,
- * Dropout, Concatenate, and the plain ReLU / Softmax layers (as Activation).
+ * Layer classes: InputLayer here, the others by their rows in keras_layers.c.
  * Anything else is refused with an error naming the class and the layer.
  */
 #include "modelfile/keras_internal.h"
@@ -26,6 +24,7 @@
 #include <string.h>
 
 #include "modelfile/keras.h"
+#include "modelfile/keras_layers.h"
 
 typedef struct builder {
     model *m;
@@ -52,91 +51,10 @@ static int map_find(const name_map *nm, const char *name)
     return -1;
 }
 
-static const char *jstr(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* A JSON integer as an int; one an int cannot hold gives -1, which every
- * caller refuses (sizes must be positive), instead of wrapping around. */
-static int jint(json_t *v)
-{
-    json_int_t x = json_integer_value(v);
-    return x >= INT_MIN && x <= INT_MAX ? (int)x : -1;
-}
-
-/* An int or a list of two ints ("kernel_size": 3 or [3, 3]).  Absent or null
- * gives `def` for both.  0 or -1 (not that form). */
-static int jpair(json_t *cfg, const char *key, int out[2], int def)
-{
-    json_t *v = json_object_get(cfg, key);
-    if (!v || json_is_null(v)) {
-        out[0] = out[1] = def;
-        return 0;
-    }
-    if (json_is_integer(v)) {
-        out[0] = out[1] = jint(v);
-        return out[0] > 0 ? 0 : -1;
-    }
-    if (json_is_array(v) && json_array_size(v) == 2 && json_is_integer(json_array_get(v, 0)) &&
-        json_is_integer(json_array_get(v, 1))) {
-        out[0] = jint(json_array_get(v, 0));
-        out[1] = jint(json_array_get(v, 1));
-        return out[0] > 0 && out[1] > 0 ? 0 : -1;
-    }
-    return -1;
-}
-
 static int bad(builder *b, cd_code code, const char *layer_name, const char *fmt, const char *arg)
 {
-    char what[256];
-    snprintf(what, sizeof what, fmt, arg);
-    if (layer_name)
-        return cd_err_set(b->err, code, "%s: layer '%s': %s", b->src, layer_name, what);
-    return cd_err_set(b->err, code, "%s: %s", b->src, what);
-}
-
-static int check_channels_last(builder *b, json_t *cfg, const char *name)
-{
-    const char *df = jstr(cfg, "data_format");
-    if (df && strcmp(df, "channels_last") != 0)
-        return bad(b, CD_ERR_UNSUPPORTED, name,
-                   "data_format '%s' is not supported (catdog computes channels_last, NHWC)", df);
-    return 0;
-}
-
-static int parse_padding(builder *b, json_t *cfg, const char *name, layer_pad *out)
-{
-    const char *p = jstr(cfg, "padding");
-    if (!p || strcmp(p, "valid") == 0)
-        *out = PAD_VALID;
-    else if (strcmp(p, "same") == 0)
-        *out = PAD_SAME;
-    else
-        return bad(b, CD_ERR_UNSUPPORTED, name, "padding '%s' is not supported", p);
-    return 0;
-}
-
-static int parse_act(builder *b, json_t *cfg, const char *name, layer_act *out)
-{
-    json_t *v = json_object_get(cfg, "activation");
-    if (!v || json_is_null(v)) {
-        *out = ACT_LINEAR;
-        return 0;
-    }
-    if (!json_is_string(v))
-        return bad(b, CD_ERR_UNSUPPORTED, name, "%s activation is not supported", "a custom");
-    if (layer_act_parse(json_string_value(v), out) != 0)
-        return bad(b, CD_ERR_UNSUPPORTED, name, "activation '%s' is not supported",
-                   json_string_value(v));
-    return 0;
-}
-
-static int jbool(json_t *cfg, const char *key, int def)
-{
-    json_t *v = json_object_get(cfg, key);
-    return json_is_boolean(v) ? json_is_true(v) : def;
+    keras_rd rd = {b->src, b->err};
+    return keras_rd_bad(&rd, code, layer_name, fmt, arg);
 }
 
 static int add_layer(builder *b, layer *l)
@@ -164,7 +82,7 @@ static int add_input(builder *b, json_t *cfg, const char *name, const char *scop
     int d[3];
     for (int i = 0; i < 3; i++) {
         json_t *v = json_array_get(shape, (size_t)i + 1);
-        d[i] = json_is_integer(v) ? jint(v) : 0;
+        d[i] = json_is_integer(v) ? keras_jint(v) : 0;
     }
     if (b->img_size > 0)
         d[0] = d[1] = b->img_size;
@@ -181,113 +99,33 @@ static int add_input(builder *b, json_t *cfg, const char *name, const char *scop
     return add_layer(b, &l);
 }
 
-/* One computing layer of class `cls` with config cfg reading `inputs`. */
+/* One computing layer of class `cls` with config cfg reading `inputs`; the
+ * class's own configuration is read by its row in keras_layers.c. */
 static int add_keras_layer(builder *b, const char *cls, json_t *cfg, const char *name,
                            const int *inputs, int n_inputs, const char *scope, int trainable)
 {
     layer l = layer_template(LAYER_INPUT, name, -1);
     snprintf(l.scope, sizeof l.scope, "%s", scope);
-    l.trainable = trainable && jbool(cfg, "trainable", 1);
+    l.trainable = trainable && keras_jbool(cfg, "trainable", 1);
     if (n_inputs > LAYER_MAX_INPUTS)
         return bad(b, CD_ERR_UNSUPPORTED, name, "more than %s inputs", "8");
     for (int i = 0; i < n_inputs; i++)
         l.inputs[i] = inputs[i];
     l.n_inputs = n_inputs;
-    if (n_inputs != 1 && strcmp(cls, "Concatenate") != 0)
+    const keras_reader *r = keras_reader_find(cls);
+    if (n_inputs == 1 && keras_inference_identity(cls))
+        return inputs[0]; /* the layer stands for its input */
+    if (n_inputs != 1 && !(r && r->multi_input))
         return bad(b, CD_ERR_UNSUPPORTED, name, "%s takes exactly one input", cls);
-
-    if (strcmp(cls, "Conv2D") == 0 || strcmp(cls, "Convolution2D") == 0) {
-        json_t *f = json_object_get(cfg, "filters");
-        int dil[2];
-        l.kind = LAYER_CONV2D;
-        if (!json_is_integer(f) || jint(f) <= 0)
-            return bad(b, CD_ERR_FORMAT, name, "%s", "Conv2D without a valid 'filters'");
-        l.filters = jint(f);
-        if (jpair(cfg, "kernel_size", l.kernel, -1) != 0 || l.kernel[0] < 1)
-            return bad(b, CD_ERR_FORMAT, name, "%s", "Conv2D without a valid 'kernel_size'");
-        if (jpair(cfg, "strides", l.strides, 1) != 0)
-            return bad(b, CD_ERR_FORMAT, name, "%s", "bad 'strides'");
-        if (jpair(cfg, "dilation_rate", dil, 1) != 0 || dil[0] != 1 || dil[1] != 1)
-            return bad(b, CD_ERR_UNSUPPORTED, name, "%s", "dilated convolution is not supported");
-        json_t *g = json_object_get(cfg, "groups");
-        if (json_is_integer(g) && json_integer_value(g) != 1)
-            return bad(b, CD_ERR_UNSUPPORTED, name, "%s", "grouped convolution is not supported");
-        if (check_channels_last(b, cfg, name) || parse_padding(b, cfg, name, &l.padding) ||
-            parse_act(b, cfg, name, &l.act))
-            return -1;
-        l.use_bias = jbool(cfg, "use_bias", 1);
-    } else if (strcmp(cls, "MaxPooling2D") == 0 || strcmp(cls, "AveragePooling2D") == 0) {
-        l.kind = cls[0] == 'M' ? LAYER_MAXPOOL2D : LAYER_AVGPOOL2D;
-        if (jpair(cfg, "pool_size", l.pool, 2) != 0)
-            return bad(b, CD_ERR_FORMAT, name, "%s", "bad 'pool_size'");
-        if (jpair(cfg, "strides", l.strides, -1) != 0)
-            return bad(b, CD_ERR_FORMAT, name, "%s", "bad 'strides'");
-        if (l.strides[0] == -1) { /* Keras: strides None means the pool size */
-            l.strides[0] = l.pool[0];
-            l.strides[1] = l.pool[1];
-        }
-        if (check_channels_last(b, cfg, name) || parse_padding(b, cfg, name, &l.padding))
-            return -1;
-    } else if (strcmp(cls, "GlobalAveragePooling2D") == 0 ||
-               strcmp(cls, "GlobalMaxPooling2D") == 0) {
-        l.kind = cls[6] == 'A' ? LAYER_GLOBAL_AVGPOOL2D : LAYER_GLOBAL_MAXPOOL2D;
-        if (jbool(cfg, "keepdims", 0))
-            return bad(b, CD_ERR_UNSUPPORTED, name, "%s", "keepdims=True is not supported");
-        if (check_channels_last(b, cfg, name))
-            return -1;
-    } else if (strcmp(cls, "Flatten") == 0) {
-        l.kind = LAYER_FLATTEN;
-        if (check_channels_last(b, cfg, name))
-            return -1;
-    } else if (strcmp(cls, "Dense") == 0) {
-        json_t *u = json_object_get(cfg, "units");
-        l.kind = LAYER_DENSE;
-        if (!json_is_integer(u) || jint(u) <= 0)
-            return bad(b, CD_ERR_FORMAT, name, "%s", "Dense without valid 'units'");
-        l.units = jint(u);
-        if (parse_act(b, cfg, name, &l.act))
-            return -1;
-        l.use_bias = jbool(cfg, "use_bias", 1);
-    } else if (strcmp(cls, "Activation") == 0) {
-        l.kind = LAYER_ACTIVATION;
-        if (parse_act(b, cfg, name, &l.act))
-            return -1;
-    } else if (strcmp(cls, "ReLU") == 0) {
-        json_t *mv = json_object_get(cfg, "max_value");
-        json_t *ns = json_object_get(cfg, "negative_slope");
-        json_t *th = json_object_get(cfg, "threshold");
-        if ((mv && !json_is_null(mv)) || (ns && json_number_value(ns) != 0.0) ||
-            (th && json_number_value(th) != 0.0))
-            return bad(b, CD_ERR_UNSUPPORTED, name, "%s",
-                       "ReLU with max_value, negative_slope or threshold is not supported");
-        l.kind = LAYER_ACTIVATION;
-        l.act = ACT_RELU;
-    } else if (strcmp(cls, "Softmax") == 0) {
-        json_t *ax = json_object_get(cfg, "axis");
-        if (ax && json_integer_value(ax) != -1)
-            return bad(b, CD_ERR_UNSUPPORTED, name, "%s", "softmax over an axis other than -1");
-        l.kind = LAYER_ACTIVATION;
-        l.act = ACT_SOFTMAX;
-    } else if (strcmp(cls, "Dropout") == 0) {
-        json_t *r = json_object_get(cfg, "rate");
-        l.kind = LAYER_DROPOUT;
-        l.rate = json_is_number(r) ? (float)json_number_value(r) : 0.5f;
-        if (l.rate < 0.0f || l.rate >= 1.0f)
-            return bad(b, CD_ERR_FORMAT, name, "%s", "Dropout rate outside [0, 1)");
-    } else if (strcmp(cls, "Concatenate") == 0) {
-        json_t *ax = json_object_get(cfg, "axis");
-        long long axis = json_is_integer(ax) ? json_integer_value(ax) : -1;
-        l.kind = LAYER_CONCAT;
-        if (axis != -1 && axis != 3)
-            return bad(b, CD_ERR_UNSUPPORTED, name, "%s",
-                       "Concatenate along an axis other than channels (-1)");
-        if (n_inputs < 2)
-            return bad(b, CD_ERR_FORMAT, name, "%s", "Concatenate with fewer than two inputs");
-    } else {
+    if (!r) {
         char what[160];
         snprintf(what, sizeof what, "layer class '%s' is not supported", cls);
         return bad(b, CD_ERR_UNSUPPORTED, name, "%s", what);
     }
+    l.kind = r->kind;
+    keras_rd rd = {b->src, b->err};
+    if (r->read && r->read(&rd, cfg, name, &l) != 0)
+        return -1;
     return add_layer(b, &l);
 }
 
@@ -320,9 +158,9 @@ static int build_seq(builder *b, json_t *config, const char *scope, int trainabl
     size_t i;
     json_t *entry;
     json_array_foreach(layers, i, entry) {
-        const char *cls = jstr(entry, "class_name");
+        const char *cls = keras_jstr(entry, "class_name");
         json_t *cfg = json_object_get(entry, "config");
-        const char *name = cfg ? jstr(cfg, "name") : NULL;
+        const char *name = cfg ? keras_jstr(cfg, "name") : NULL;
         if (!cls || !json_is_object(cfg) || !name) {
             if (cls && is_network_class(cls) && json_is_array(cfg))
                 name = "sequential"; /* a nested Keras 2.2 Sequential has no name */
@@ -418,11 +256,11 @@ static int build_func(builder *b, json_t *config, const char *scope, int trainab
             if (done[i])
                 continue;
             json_t *entry = json_array_get(layers, i);
-            const char *cls = jstr(entry, "class_name");
-            const char *name = jstr(entry, "name");
+            const char *cls = keras_jstr(entry, "class_name");
+            const char *name = keras_jstr(entry, "name");
             json_t *cfg = json_object_get(entry, "config");
             if (!name && json_is_object(cfg))
-                name = jstr(cfg, "name");
+                name = keras_jstr(cfg, "name");
             if (!cls || !name || !cfg) {
                 bad(b, CD_ERR_FORMAT, NULL, "%s", "a layer entry without class_name/name/config");
                 goto out_free;
@@ -482,7 +320,7 @@ static int build_func(builder *b, json_t *config, const char *scope, int trainab
             for (size_t i = 0; i < n; i++) {
                 if (!done[i]) {
                     json_t *entry = json_array_get(layers, i);
-                    const char *name = jstr(entry, "name");
+                    const char *name = keras_jstr(entry, "name");
                     bad(b, CD_ERR_FORMAT, name ? name : "?", "%s",
                         "its inputs name layers that do not exist (or form a cycle)");
                     break;
@@ -513,7 +351,7 @@ out_free:
 static int build_net(builder *b, json_t *entry, const char *scope, int trainable,
                      const int *feeds, int n_feeds, int *out)
 {
-    const char *cls = jstr(entry, "class_name");
+    const char *cls = keras_jstr(entry, "class_name");
     json_t *config = json_object_get(entry, "config");
     if (!cls || !config)
         return bad(b, CD_ERR_FORMAT, NULL, "%s", "the config has no class_name/config");
@@ -521,7 +359,7 @@ static int build_net(builder *b, json_t *entry, const char *scope, int trainable
         return bad(b, CD_ERR_UNSUPPORTED, NULL, "%s", "models nested too deeply");
     /* A nested model frozen as a whole (model.trainable = False) freezes its layers. */
     if (json_is_object(config))
-        trainable = trainable && jbool(config, "trainable", 1);
+        trainable = trainable && keras_jbool(config, "trainable", 1);
     int rc;
     if (strcmp(cls, "Sequential") == 0)
         rc = build_seq(b, config, scope, trainable, feeds, n_feeds, out);
@@ -545,12 +383,12 @@ model *keras_json_build(const char *json, const char *source_name, int img_size,
     }
     model *m = NULL;
     json_t *config = json_object_get(root, "config");
-    const char *cls = jstr(root, "class_name");
+    const char *cls = keras_jstr(root, "class_name");
     if (!cls || !config) {
         cd_err_set(err, CD_ERR_FORMAT, "%s: model config has no class_name/config", src);
         goto fail;
     }
-    const char *name = json_is_object(config) ? jstr(config, "name") : NULL;
+    const char *name = json_is_object(config) ? keras_jstr(config, "name") : NULL;
     if (!(m = model_new(name ? name : "sequential", err)))
         goto fail;
     builder b = {m, src, img_size, err, 0};

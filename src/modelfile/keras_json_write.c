@@ -12,7 +12,8 @@
  * hold the model input gets an InputLayer of its own whose shape is that of the
  * layer feeding it.  As Keras does, a reference to a nested model's output uses
  * node index 1 (node 0 is the model's own internal call).
- * Every layer config carries the fields Keras 2.2.4's from_config expects.
+ * Every layer config carries the fields Keras 2.2.4's from_config expects;
+ * the fields of each kind are written by its row in keras_layers.c.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "modelfile/keras_internal.h"
+#include "modelfile/keras_layers.h"
 
 /* Builds JSON with jansson; every json_*_new may return NULL on OOM, and the
  * setters accept NULL values by failing, which we detect once at the end via
@@ -40,17 +42,6 @@ static void jappend(writer *w, json_t *arr, json_t *val)
 {
     if (!arr || !val || json_array_append_new(arr, val) != 0)
         w->oom = 1;
-}
-
-static json_t *jpair(int a, int b)
-{
-    return json_pack("[ii]", a, b);
-}
-
-static json_t *glorot_uniform(void)
-{
-    return json_pack("{s:s, s:{s:f, s:s, s:s, s:n}}", "class_name", "VarianceScaling", "config",
-                     "scale", 1.0, "mode", "fan_avg", "distribution", "uniform", "seed");
 }
 
 static json_t *batch_shape(const layer *l)
@@ -84,56 +75,7 @@ static json_t *layer_config(writer *w, const layer *l, json_t *in_shape)
     if (in_shape)
         jset(w, c, "batch_input_shape", in_shape);
     jset(w, c, "dtype", json_string("float32"));
-    switch (l->kind) {
-    case LAYER_CONV2D:
-        jset(w, c, "filters", json_integer(l->filters));
-        jset(w, c, "kernel_size", jpair(l->kernel[0], l->kernel[1]));
-        jset(w, c, "strides", jpair(l->strides[0], l->strides[1]));
-        jset(w, c, "padding", json_string(l->padding == PAD_SAME ? "same" : "valid"));
-        jset(w, c, "data_format", json_string("channels_last"));
-        jset(w, c, "dilation_rate", jpair(1, 1));
-        jset(w, c, "activation", json_string(layer_act_name(l->act)));
-        jset(w, c, "use_bias", json_boolean(l->use_bias));
-        goto weights_config;
-    case LAYER_DENSE:
-        jset(w, c, "units", json_integer(l->units));
-        jset(w, c, "activation", json_string(layer_act_name(l->act)));
-        jset(w, c, "use_bias", json_boolean(l->use_bias));
-    weights_config:
-        jset(w, c, "kernel_initializer", glorot_uniform());
-        jset(w, c, "bias_initializer", json_pack("{s:s, s:{}}", "class_name", "Zeros", "config"));
-        jset(w, c, "kernel_regularizer", json_null());
-        jset(w, c, "bias_regularizer", json_null());
-        jset(w, c, "activity_regularizer", json_null());
-        jset(w, c, "kernel_constraint", json_null());
-        jset(w, c, "bias_constraint", json_null());
-        break;
-    case LAYER_MAXPOOL2D:
-    case LAYER_AVGPOOL2D:
-        jset(w, c, "pool_size", jpair(l->pool[0], l->pool[1]));
-        jset(w, c, "padding", json_string(l->padding == PAD_SAME ? "same" : "valid"));
-        jset(w, c, "strides", jpair(l->strides[0], l->strides[1]));
-        jset(w, c, "data_format", json_string("channels_last"));
-        break;
-    case LAYER_GLOBAL_AVGPOOL2D:
-    case LAYER_GLOBAL_MAXPOOL2D:
-    case LAYER_FLATTEN:
-        jset(w, c, "data_format", json_string("channels_last"));
-        break;
-    case LAYER_ACTIVATION:
-        jset(w, c, "activation", json_string(layer_act_name(l->act)));
-        break;
-    case LAYER_DROPOUT:
-        jset(w, c, "rate", json_real(l->rate));
-        jset(w, c, "noise_shape", json_null());
-        jset(w, c, "seed", json_null());
-        break;
-    case LAYER_CONCAT:
-        jset(w, c, "axis", json_integer(-1));
-        break;
-    default:
-        break;
-    }
+    keras_layer_write(c, l, &w->oom);
     return c;
 }
 

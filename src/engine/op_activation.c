@@ -1,0 +1,90 @@
+/*
+ * op_activation.c - Activation (and Keras' plain ReLU / Softmax layers, read
+ * as Activation): the activation itself is applied by the runners from
+ * l->act, as they do for the one fused into Conv2D/Dense, so the reference
+ * forward is a copy; oneDNN builds an eltwise or softmax primitive, or shares
+ * the input's memory when the activation is linear.
+ */
+#include "engine/dnnl_plan.h"
+#include "engine/op.h"
+
+static int activation_alias(const layer *l, int training, layer_act act)
+{
+    (void)l;
+    (void)training;
+    return act == ACT_LINEAR;
+}
+
+static int activation_dn_forward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    const dn_node *in = &p->nodes[l->inputs[0]];
+    if (nd->act == ACT_SOFTMAX)
+        return dn_build_softmax(p, nd, l, in->mem, p->m->layers[l->inputs[0]].out_rank == 2, err);
+
+    dnnl_eltwise_desc_t d;
+    dnnl_primitive_attr_t attr = NULL;
+    int rc = -1;
+    /* training uses the use_dst variants so backward needs only the output */
+    DN_CHECK(dnnl_eltwise_forward_desc_init(
+                 &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference,
+                 dn_act_alg(nd->act, p->cfg.training), &in->md, 0.0f, 0.0f),
+             err, "eltwise descriptor", l->name);
+    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    if (!attr)
+        goto fail;
+    DN_CHECK(dnnl_primitive_desc_create(&nd->fwd_pd, &d, attr, p->cfg.eng, NULL), err, "eltwise",
+             l->name);
+    nd->md = in->md;
+    nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
+    if (!nd->mem || !dn_steps_prim(&p->fwd, &p->pool, nd->fwd_pd, l->name, err, 2, DNNL_ARG_SRC,
+                                   in->mem, DNNL_ARG_DST, nd->mem))
+        goto fail;
+    rc = 0;
+fail:
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+static int activation_dn_backward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    const dn_node *in = &p->nodes[l->inputs[0]];
+    int r = in->root, direct;
+    if (!p->nodes[r].wants)
+        return 0;
+    if (nd->act == ACT_SOFTMAX && nd->plain) {
+        /* softmax ran on an NHWC copy seen as 2-D; bring the gradient back */
+        dnnl_memory_t g2 = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
+        dnnl_memory_desc_t v4;
+        if (!g2 || dn_softmax_bwd(p, l, nd, &nd->md, g2, err) ||
+            dn_md_plain_view(&v4, &in->md, 0, 0, l->name, err))
+            return -1;
+        dnnl_memory_t g4 = dn_mem(&p->pool, p->cfg.eng, &v4, dn_mem_ptr(g2), err);
+        return g4 ? dn_grad_add(p, r, g4, l->name, err) : -1;
+    }
+    dnnl_memory_t ds = dn_grad_target(p, r, &in->md, &direct, err);
+    if (!ds)
+        return -1;
+    if (nd->act == ACT_SOFTMAX) {
+        if (dn_softmax_bwd(p, l, nd, &in->md, ds, err))
+            return -1;
+    } else if (dn_eltwise_bwd(p, l, nd->act, &in->md, nd->fwd_pd, nd->diff, nd->mem, ds, err)) {
+        return -1;
+    }
+    return dn_grad_done(p, r, ds, direct, l->name, err);
+}
+
+const layer_op op_activation = {
+    .keras_class = "Activation",
+    .flags = OP_FUSED_ACT,
+    .infer = op_infer_same,
+    .ref_forward = op_ref_copy_forward,
+    .ref_backward = op_ref_copy_backward,
+    .dn_alias = activation_alias,
+    .dn_forward = activation_dn_forward,
+    .dn_backward = activation_dn_backward,
+};

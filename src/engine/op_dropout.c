@@ -1,0 +1,137 @@
+/*
+ * op_dropout.c - Dropout: identity at inference; in training, inverted dropout
+ * (each value kept with probability 1 - rate and scaled by 1 / (1 - rate)).
+ * The reference draws its mask from the runner's splitmix64 stream; oneDNN
+ * draws it in NHWC order too, so both backends drop the same values.
+ */
+#include "engine/dnnl_plan.h"
+#include "engine/op.h"
+
+static int dropout_infer(const model *m, layer *l, size_t *params_left, cd_err *err)
+{
+    if (l->rate < 0.0f || l->rate >= 1.0f)
+        return cd_err_set(err, CD_ERR_INVALID, "layer '%s': dropout rate %g not in [0, 1)",
+                          l->name, (double)l->rate);
+    return op_infer_same(m, l, params_left, err);
+}
+
+static void dropout_ref_forward(const op_ref_io *io)
+{
+    size_t size = op_ref_rows(io) * (size_t)io->l->out_c;
+    if (io->training && io->l->rate > 0.0f) {
+        ref_dropout_mask(size, io->l->rate, io->rng, io->mask);
+        ref_mul(size, io->x[0], io->mask, io->y);
+    } else {
+        op_ref_copy_forward(io);
+    }
+}
+
+static void dropout_ref_backward(const op_ref_io *io)
+{
+    size_t size = op_ref_rows(io) * (size_t)io->l->out_c;
+    if (!io->dx[0])
+        return;
+    if (io->l->rate > 0.0f)
+        ref_mul_acc(size, io->dy, io->mask, io->dx[0]);
+    else
+        ref_acc(size, io->dy, io->dx[0]);
+}
+
+static int dropout_alias(const layer *l, int training, layer_act act)
+{
+    (void)act;
+    return !training || l->rate == 0.0f;
+}
+
+/* Training-mode dropout: out = in * mask, the mask drawn in NHWC order (so it
+ * does not depend on oneDNN's layout choice) and reordered to the input's layout. */
+static int dropout_dn_forward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    const dn_node *in = &p->nodes[l->inputs[0]];
+    dnnl_binary_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_memory_desc_t plain;
+    int rc = -1;
+
+    if (!(l->rate < 1.0f))
+        return cd_err_set(err, CD_ERR_INVALID, "layer '%s': dropout rate %g must be below 1",
+                          l->name, (double)l->rate);
+    if (dn_md_plain_view(&plain, &in->md, 0, 0, l->name, err))
+        return -1;
+    dnnl_memory_t user = dn_mem(&p->pool, p->cfg.eng, &plain, NULL, err);
+    if (!user)
+        return -1;
+    dn_step *ms = dn_steps_push(&p->fwd, DN_STEP_MASK, err);
+    if (!ms)
+        return -1;
+    ms->buf = dn_mem_ptr(user);
+    ms->per_sample = dn_md_elems(&plain) / (size_t)p->n;
+    ms->prefix = p->mask_per_sample;
+    ms->rate = l->rate;
+    ms->rng = p->cfg.rng;
+    ms->slice = p->slice;
+    p->mask_per_sample += ms->per_sample;
+    nd->mask = dn_as_layout(p, user, &in->md, l->name, err);
+    if (!nd->mask)
+        return -1;
+    DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_mul, &in->md, &in->md, &in->md), err,
+             "binary descriptor", l->name);
+    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    if (!attr)
+        goto fail;
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary", l->name);
+    nd->md = in->md;
+    nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
+    if (!nd->mem || !dn_steps_prim(&p->fwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, in->mem,
+                                   DNNL_ARG_SRC_1, nd->mask, DNNL_ARG_DST, nd->mem))
+        goto fail;
+    rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+static int dropout_dn_backward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    const dn_node *in = &p->nodes[l->inputs[0]];
+    int r = in->root, direct, rc = -1;
+    if (!p->nodes[r].wants)
+        return 0;
+    dnnl_binary_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    if (!attr)
+        return -1;
+    DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_mul, &in->md, &in->md, &in->md), err,
+             "binary descriptor", l->name);
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary", l->name);
+    dnnl_memory_t ds = dn_grad_target(p, r, &in->md, &direct, err);
+    if (!ds || !dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, nd->diff,
+                              DNNL_ARG_SRC_1, nd->mask, DNNL_ARG_DST, ds))
+        goto fail;
+    rc = dn_grad_done(p, r, ds, direct, l->name, err);
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+const layer_op op_dropout = {
+    .keras_class = "Dropout",
+    .flags = OP_REF_MASK,
+    .infer = dropout_infer,
+    .ref_forward = dropout_ref_forward,
+    .ref_backward = dropout_ref_backward,
+    .dn_alias = dropout_alias,
+    .dn_forward = dropout_dn_forward,
+    .dn_backward = dropout_dn_backward,
+};

@@ -1,0 +1,263 @@
+/*
+ * op_pool.c - the four poolings: MaxPooling2D, AveragePooling2D (Keras leaves
+ * padded cells out of the average), GlobalAveragePooling2D, GlobalMaxPooling2D.
+ * They share one oneDNN builder each way; the reference kernels are in
+ * ref_pool.c.  Pooling strides default to the pool size (Keras), which
+ * layer_template marks with 0 and shape inference resolves.
+ */
+#include "engine/dnnl_plan.h"
+#include "engine/op.h"
+
+/* Strides 0 mean "the pool size" (Keras' default), resolved by pool_infer, so
+ * a caller that only sets pool gets Keras' behaviour. */
+static void pool_defaults(layer *l)
+{
+    l->strides[0] = l->strides[1] = 0;
+}
+
+static int pool_infer(const model *m, layer *l, size_t *params_left, cd_err *err)
+{
+    (void)params_left;
+    if (l->strides[0] == 0 && l->strides[1] == 0) {
+        l->strides[0] = l->pool[0];
+        l->strides[1] = l->pool[1];
+    }
+    if (op_infer_window(m, l, l->pool[0], l->pool[1], -1, "pool", err) != 0)
+        return -1;
+    return op_no_params(l, err);
+}
+
+static int global_pool_infer(const model *m, layer *l, size_t *params_left, cd_err *err)
+{
+    (void)params_left;
+    const layer *in = op_in(m, l, 0);
+    if (in->out_rank != 4)
+        return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': %s needs a 4-D input", l->name,
+                          layer_kind_name(l->kind));
+    op_set_out(l, 1, 1, in->out_c, l->keepdims ? 4 : 2);
+    return op_no_params(l, err);
+}
+
+static void maxpool_ref_forward(const op_ref_io *io)
+{
+    ref_win w = op_ref_window(io, io->l->pool[0], io->l->pool[1]);
+    ref_maxpool_forward(&w, io->x[0], io->y);
+}
+
+static void maxpool_ref_backward(const op_ref_io *io)
+{
+    if (io->dx[0]) {
+        ref_win w = op_ref_window(io, io->l->pool[0], io->l->pool[1]);
+        ref_maxpool_backward(&w, io->x[0], io->dy, io->dx[0]);
+    }
+}
+
+static void avgpool_ref_forward(const op_ref_io *io)
+{
+    ref_win w = op_ref_window(io, io->l->pool[0], io->l->pool[1]);
+    ref_avgpool_forward(&w, io->x[0], io->y);
+}
+
+static void avgpool_ref_backward(const op_ref_io *io)
+{
+    if (io->dx[0]) {
+        ref_win w = op_ref_window(io, io->l->pool[0], io->l->pool[1]);
+        ref_avgpool_backward(&w, io->dy, io->dx[0]);
+    }
+}
+
+static void global_avgpool_ref_forward(const op_ref_io *io)
+{
+    const layer *in = op_in(io->m, io->l, 0);
+    ref_global_avgpool_forward(io->n, in->out_h * in->out_w, in->out_c, io->x[0], io->y);
+}
+
+static void global_avgpool_ref_backward(const op_ref_io *io)
+{
+    const layer *in = op_in(io->m, io->l, 0);
+    if (io->dx[0])
+        ref_global_avgpool_backward(io->n, in->out_h * in->out_w, in->out_c, io->dy, io->dx[0]);
+}
+
+static void global_maxpool_ref_forward(const op_ref_io *io)
+{
+    const layer *in = op_in(io->m, io->l, 0);
+    ref_global_maxpool_forward(io->n, in->out_h * in->out_w, in->out_c, io->x[0], io->y);
+}
+
+static void global_maxpool_ref_backward(const op_ref_io *io)
+{
+    const layer *in = op_in(io->m, io->l, 0);
+    if (io->dx[0])
+        ref_global_maxpool_backward(io->n, in->out_h * in->out_w, in->out_c, io->x[0], io->dy,
+                                    io->dx[0]);
+}
+
+static int pool_dn_forward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    const dn_node *in = &p->nodes[l->inputs[0]];
+    dnnl_pooling_v2_desc_t d;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_memory_desc_t dst_md;
+    int rc = -1;
+    int global = l->kind == LAYER_GLOBAL_AVGPOOL2D || l->kind == LAYER_GLOBAL_MAXPOOL2D;
+    int is_max = l->kind == LAYER_MAXPOOL2D || l->kind == LAYER_GLOBAL_MAXPOOL2D;
+
+    if (in->md.ndims != 4 || p->m->layers[l->inputs[0]].out_rank != 4)
+        return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': pooling needs a 4-D input", l->name);
+    dnnl_dim_t n = p->n, c = in->md.dims[1], ih = in->md.dims[2], iw = in->md.dims[3];
+    int oh, ow;
+    if (global) {
+        nd->kernel[0] = ih;
+        nd->kernel[1] = iw;
+        nd->strides[0] = nd->strides[1] = 1;
+        nd->pad_l[0] = nd->pad_l[1] = nd->pad_r[0] = nd->pad_r[1] = 0;
+        oh = ow = 1;
+    } else {
+        nd->kernel[0] = l->pool[0];
+        nd->kernel[1] = l->pool[1];
+        nd->strides[0] = l->strides[0];
+        nd->strides[1] = l->strides[1];
+        oh = dn_tf_padding((int)ih, l->pool[0], l->strides[0], l->padding, &nd->pad_l[0], &nd->pad_r[0]);
+        ow = dn_tf_padding((int)iw, l->pool[1], l->strides[1], l->padding, &nd->pad_l[1], &nd->pad_r[1]);
+        if (oh <= 0 || ow <= 0 || oh != l->out_h || ow != l->out_w)
+            return cd_err_set(err, CD_ERR_SHAPE,
+                              "layer '%s': output %dx%d does not follow from input %ldx%ld",
+                              l->name, l->out_h, l->out_w, (long)ih, (long)iw);
+    }
+    dnnl_dims_t dd = {n, c, oh, ow}, dil = {0, 0};
+    if (dn_md(&dst_md, 4, dd, dnnl_format_tag_any, l->name, err))
+        return -1;
+    DN_CHECK(dnnl_pooling_v2_forward_desc_init(
+                 &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference,
+                 is_max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding, &in->md, &dst_md,
+                 nd->strides, nd->kernel, dil, nd->pad_l, nd->pad_r),
+             err, "pooling descriptor", l->name);
+    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    if (!attr)
+        goto fail;
+    DN_CHECK(dnnl_primitive_desc_create(&nd->fwd_pd, &d, attr, p->cfg.eng, NULL), err, "pooling",
+             l->name);
+    nd->md = dn_pd_md(nd->fwd_pd, dnnl_query_dst_md, 0);
+    nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
+    if (!nd->mem)
+        goto fail;
+    dn_step *st = dn_steps_prim(&p->fwd, &p->pool, nd->fwd_pd, l->name, err, 2, DNNL_ARG_SRC,
+                                in->mem, DNNL_ARG_DST, nd->mem);
+    if (!st)
+        goto fail;
+    dnnl_memory_desc_t ws_md = dn_pd_md(nd->fwd_pd, dnnl_query_workspace_md, 0);
+    if (dnnl_memory_desc_get_size(&ws_md) > 0) {
+        nd->ws = dn_mem(&p->pool, p->cfg.eng, &ws_md, NULL, err);
+        /* st may have moved: dn_mem does not touch the step list */
+        if (!nd->ws || dn_step_arg(st, DNNL_ARG_WORKSPACE, nd->ws, err))
+            goto fail;
+    }
+    if (nd->post_relu) {
+        /* the ReLU moved here from the convolution before (swap_relu_maxpool) */
+        dnnl_eltwise_desc_t ed;
+        dnnl_primitive_desc_t epd = NULL;
+        DN_CHECK(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_training,
+                                                dnnl_eltwise_relu_use_dst_for_bwd, &nd->md, 0.0f,
+                                                0.0f),
+                 err, "eltwise descriptor", l->name);
+        DN_CHECK(dnnl_primitive_desc_create(&epd, &ed, attr, p->cfg.eng, NULL), err, "eltwise",
+                 l->name);
+        st = dn_steps_prim(&p->fwd, &p->pool, epd, l->name, err, 2, DNNL_ARG_SRC, nd->mem,
+                           DNNL_ARG_DST, nd->mem);
+        dnnl_primitive_desc_destroy(epd);
+        if (!st)
+            goto fail;
+    }
+    rc = 0;
+fail:
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+static int pool_dn_backward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    const dn_node *in = &p->nodes[l->inputs[0]];
+    int r = in->root, direct;
+    if (!p->nodes[r].wants)
+        return 0;
+    int is_max = l->kind == LAYER_MAXPOOL2D || l->kind == LAYER_GLOBAL_MAXPOOL2D;
+    dnnl_pooling_v2_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_dims_t dil = {0, 0};
+    int rc = -1;
+    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    if (!attr)
+        goto fail;
+    DN_CHECK(dnnl_pooling_v2_backward_desc_init(
+                 &d, is_max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding, &in->md,
+                 &nd->md, nd->strides, nd->kernel, dil, nd->pad_l, nd->pad_r),
+             err, "pooling backward descriptor", l->name);
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, nd->fwd_pd), err,
+             "pooling backward", l->name);
+    /* the ReLU moved behind this pooling (swap_relu_maxpool), in place */
+    if (nd->post_relu &&
+        dn_eltwise_bwd(p, l, ACT_RELU, &nd->md, NULL, nd->diff, nd->mem, nd->diff, err))
+        goto fail;
+    dnnl_memory_desc_t smd = dn_pd_md(pd, dnnl_query_diff_src_md, 0);
+    dnnl_memory_desc_t dmd = dn_pd_md(pd, dnnl_query_diff_dst_md, 0);
+    dnnl_memory_t dd = dn_bwd_layout(p, nd->diff, &dmd, l->name, err);
+    dnnl_memory_t ds = dd ? dn_grad_target(p, r, &smd, &direct, err) : NULL;
+    if (!ds)
+        goto fail;
+    dn_step *st = dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 2, DNNL_ARG_DIFF_DST, dd,
+                                DNNL_ARG_DIFF_SRC, ds);
+    if (!st || (nd->ws && dn_step_arg(st, DNNL_ARG_WORKSPACE, nd->ws, err)))
+        goto fail;
+    rc = dn_grad_done(p, r, ds, direct, l->name, err);
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+const layer_op op_maxpool2d = {
+    .keras_class = "MaxPooling2D",
+    .defaults = pool_defaults,
+    .infer = pool_infer,
+    .ref_forward = maxpool_ref_forward,
+    .ref_backward = maxpool_ref_backward,
+    .dn_forward = pool_dn_forward,
+    .dn_backward = pool_dn_backward,
+};
+
+const layer_op op_avgpool2d = {
+    .keras_class = "AveragePooling2D",
+    .defaults = pool_defaults,
+    .infer = pool_infer,
+    .ref_forward = avgpool_ref_forward,
+    .ref_backward = avgpool_ref_backward,
+    .dn_forward = pool_dn_forward,
+    .dn_backward = pool_dn_backward,
+};
+
+const layer_op op_global_avgpool2d = {
+    .keras_class = "GlobalAveragePooling2D",
+    .infer = global_pool_infer,
+    .ref_forward = global_avgpool_ref_forward,
+    .ref_backward = global_avgpool_ref_backward,
+    .dn_forward = pool_dn_forward,
+    .dn_backward = pool_dn_backward,
+};
+
+const layer_op op_global_maxpool2d = {
+    .keras_class = "GlobalMaxPooling2D",
+    .infer = global_pool_infer,
+    .ref_forward = global_maxpool_ref_forward,
+    .ref_backward = global_maxpool_ref_backward,
+    .dn_forward = pool_dn_forward,
+    .dn_backward = pool_dn_backward,
+};

@@ -1,0 +1,540 @@
+/*
+ * keras_layers.c - how Keras spells each layer kind in a model config (see
+ * keras_layers.h): one reader per Keras class, one writer per kind.
+ *
+ * Read: Keras 2.x and tf.keras spellings.  Classes: InputLayer (read by
+ * keras_json_read.c, it carries the model input), Conv2D (Convolution2D),
+ * MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D
+ * (keepdims too), Flatten, Dense, Activation, Dropout, Concatenate,
+ * BatchNormalization, Rescaling, ZeroPadding2D, Cropping2D, the merges Add,
+ * Subtract, Multiply, Average, Maximum, and the plain ReLU / Softmax layers
+ * (as Activation).  Layers that are the identity at inference (augmentation,
+ * noise, spatial dropout: keras_inference_identity) are read as no layer at
+ * all.  A configuration catdog does not compute (dilation, groups, another
+ * data_format or axis...) is refused with an error naming the layer, never
+ * ignored.
+ *
+ * Write: the fields Keras 2.2.4's from_config expects for each class.
+ *
+ * Adding a kind: a reader row (and its function) and a writer row here; the
+ * writer table is indexed by kind and a _Static_assert keeps it as long as
+ * the kind list (engine/layer.h), so a kind without a Keras row does not build.
+ */
+#include "modelfile/keras_layers.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- small JSON readers ----------------------------------------------- */
+
+const char *keras_jstr(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int keras_jint(json_t *v)
+{
+    json_int_t x = json_integer_value(v);
+    return x >= INT_MIN && x <= INT_MAX ? (int)x : -1;
+}
+
+int keras_jbool(json_t *obj, const char *key, int def)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_boolean(v) ? json_is_true(v) : def;
+}
+
+int keras_rd_bad(const keras_rd *rd, cd_code code, const char *layer_name, const char *fmt,
+                 const char *arg)
+{
+    char what[256];
+    snprintf(what, sizeof what, fmt, arg);
+    if (layer_name)
+        return cd_err_set(rd->err, code, "%s: layer '%s': %s", rd->src, layer_name, what);
+    return cd_err_set(rd->err, code, "%s: %s", rd->src, what);
+}
+
+/* An int or a list of two ints ("kernel_size": 3 or [3, 3]).  Absent or null
+ * gives `def` for both.  0 or -1 (not that form). */
+static int jpair(json_t *cfg, const char *key, int out[2], int def)
+{
+    json_t *v = json_object_get(cfg, key);
+    if (!v || json_is_null(v)) {
+        out[0] = out[1] = def;
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        out[0] = out[1] = keras_jint(v);
+        return out[0] > 0 ? 0 : -1;
+    }
+    if (json_is_array(v) && json_array_size(v) == 2 && json_is_integer(json_array_get(v, 0)) &&
+        json_is_integer(json_array_get(v, 1))) {
+        out[0] = keras_jint(json_array_get(v, 0));
+        out[1] = keras_jint(json_array_get(v, 1));
+        return out[0] > 0 && out[1] > 0 ? 0 : -1;
+    }
+    return -1;
+}
+
+static int check_channels_last(const keras_rd *rd, json_t *cfg, const char *name)
+{
+    const char *df = keras_jstr(cfg, "data_format");
+    if (df && strcmp(df, "channels_last") != 0)
+        return keras_rd_bad(
+            rd, CD_ERR_UNSUPPORTED, name,
+            "data_format '%s' is not supported (catdog computes channels_last, NHWC)", df);
+    return 0;
+}
+
+static int parse_padding(const keras_rd *rd, json_t *cfg, const char *name, layer_pad *out)
+{
+    const char *p = keras_jstr(cfg, "padding");
+    if (!p || strcmp(p, "valid") == 0)
+        *out = PAD_VALID;
+    else if (strcmp(p, "same") == 0)
+        *out = PAD_SAME;
+    else
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "padding '%s' is not supported", p);
+    return 0;
+}
+
+static int parse_act(const keras_rd *rd, json_t *cfg, const char *name, layer_act *out)
+{
+    json_t *v = json_object_get(cfg, "activation");
+    if (!v || json_is_null(v)) {
+        *out = ACT_LINEAR;
+        return 0;
+    }
+    if (!json_is_string(v))
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s activation is not supported",
+                            "a custom");
+    if (layer_act_parse(json_string_value(v), out) != 0)
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "activation '%s' is not supported",
+                            json_string_value(v));
+    return 0;
+}
+
+/* ---- readers, one per Keras class ------------------------------------- */
+
+static int read_conv2d(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *f = json_object_get(cfg, "filters");
+    int dil[2];
+    if (!json_is_integer(f) || keras_jint(f) <= 0)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "Conv2D without a valid 'filters'");
+    l->filters = keras_jint(f);
+    if (jpair(cfg, "kernel_size", l->kernel, -1) != 0 || l->kernel[0] < 1)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "Conv2D without a valid 'kernel_size'");
+    if (jpair(cfg, "strides", l->strides, 1) != 0)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'strides'");
+    if (jpair(cfg, "dilation_rate", dil, 1) != 0 || dil[0] != 1 || dil[1] != 1)
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "dilated convolution is not supported");
+    json_t *g = json_object_get(cfg, "groups");
+    if (json_is_integer(g) && json_integer_value(g) != 1)
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "grouped convolution is not supported");
+    if (check_channels_last(rd, cfg, name) || parse_padding(rd, cfg, name, &l->padding) ||
+        parse_act(rd, cfg, name, &l->act))
+        return -1;
+    l->use_bias = keras_jbool(cfg, "use_bias", 1);
+    return 0;
+}
+
+static int read_pool(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    if (jpair(cfg, "pool_size", l->pool, 2) != 0)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'pool_size'");
+    if (jpair(cfg, "strides", l->strides, -1) != 0)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'strides'");
+    if (l->strides[0] == -1) { /* Keras: strides None means the pool size */
+        l->strides[0] = l->pool[0];
+        l->strides[1] = l->pool[1];
+    }
+    if (check_channels_last(rd, cfg, name) || parse_padding(rd, cfg, name, &l->padding))
+        return -1;
+    return 0;
+}
+
+static int read_global_pool(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    l->keepdims = keras_jbool(cfg, "keepdims", 0);
+    return check_channels_last(rd, cfg, name);
+}
+
+static int read_flatten(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    (void)l;
+    return check_channels_last(rd, cfg, name);
+}
+
+static int read_dense(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *u = json_object_get(cfg, "units");
+    if (!json_is_integer(u) || keras_jint(u) <= 0)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "Dense without valid 'units'");
+    l->units = keras_jint(u);
+    if (parse_act(rd, cfg, name, &l->act))
+        return -1;
+    l->use_bias = keras_jbool(cfg, "use_bias", 1);
+    return 0;
+}
+
+static int read_activation(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    return parse_act(rd, cfg, name, &l->act);
+}
+
+static int read_relu(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *mv = json_object_get(cfg, "max_value");
+    json_t *ns = json_object_get(cfg, "negative_slope");
+    json_t *th = json_object_get(cfg, "threshold");
+    if ((mv && !json_is_null(mv)) || (ns && json_number_value(ns) != 0.0) ||
+        (th && json_number_value(th) != 0.0))
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "ReLU with max_value, negative_slope or threshold is not supported");
+    l->act = ACT_RELU;
+    return 0;
+}
+
+static int read_softmax(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *ax = json_object_get(cfg, "axis");
+    if (ax && json_integer_value(ax) != -1)
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "softmax over an axis other than -1");
+    l->act = ACT_SOFTMAX;
+    return 0;
+}
+
+static int read_dropout(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *r = json_object_get(cfg, "rate");
+    l->rate = json_is_number(r) ? (float)json_number_value(r) : 0.5f;
+    if (l->rate < 0.0f || l->rate >= 1.0f)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "Dropout rate outside [0, 1)");
+    return 0;
+}
+
+static int read_concat(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *ax = json_object_get(cfg, "axis");
+    long long axis = json_is_integer(ax) ? json_integer_value(ax) : -1;
+    if (axis != -1 && axis != 3)
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "Concatenate along an axis other than channels (-1)");
+    if (l->n_inputs < 2)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s",
+                            "Concatenate with fewer than two inputs");
+    return 0;
+}
+
+/* Keras: axis -1 (or the last axis, also as a one-element list), momentum,
+ * epsilon 1e-3, center and scale on by default. */
+static int read_batchnorm(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *ax = json_object_get(cfg, "axis");
+    if (json_is_array(ax) && json_array_size(ax) == 1)
+        ax = json_array_get(ax, 0);
+    if (ax && !json_is_integer(ax))
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "BatchNormalization over several axes is not supported");
+    l->axis = ax ? keras_jint(ax) : -1;
+    json_t *mo = json_object_get(cfg, "momentum");
+    json_t *ep = json_object_get(cfg, "epsilon");
+    l->rate = json_is_number(mo) ? (float)json_number_value(mo) : 0.99f;
+    l->epsilon = json_is_number(ep) ? (float)json_number_value(ep) : 1e-3f;
+    if (!(l->epsilon > 0.0f))
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "epsilon must be positive");
+    l->center = keras_jbool(cfg, "center", 1);
+    l->scale = keras_jbool(cfg, "scale", 1);
+    /* Keras 3: synchronized is a training option; renorm changes training only too */
+    if (keras_jbool(cfg, "renorm", 0))
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "BatchNormalization with renorm is not supported");
+    return 0;
+}
+
+/* Keras: scale and offset are numbers (a per-channel list is refused). */
+static int read_rescaling(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *sc = json_object_get(cfg, "scale");
+    json_t *of = json_object_get(cfg, "offset");
+    if (!json_is_number(sc) || (of && !json_is_null(of) && !json_is_number(of)))
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "Rescaling needs a number 'scale' and 'offset' (per-channel lists are "
+                            "not supported)");
+    l->rescale[0] = (float)json_number_value(sc);
+    l->rescale[1] = json_is_number(of) ? (float)json_number_value(of) : 0.0f;
+    return 0;
+}
+
+/* Keras: padding (cropping) is n, [h, w] (both sides) or [[top, bottom],
+ * [left, right]]. */
+static int read_pad4(const keras_rd *rd, json_t *cfg, const char *name, const char *key,
+                     layer *l)
+{
+    json_t *p = json_object_get(cfg, key);
+    int ok = 0;
+    if (json_is_integer(p)) {
+        l->pad4[0] = l->pad4[1] = l->pad4[2] = l->pad4[3] = keras_jint(p);
+        ok = 1;
+    } else if (json_is_array(p) && json_array_size(p) == 2) {
+        ok = 1;
+        for (int a = 0; a < 2; a++) {
+            json_t *v = json_array_get(p, (size_t)a);
+            if (json_is_integer(v)) {
+                l->pad4[2 * a] = l->pad4[2 * a + 1] = keras_jint(v);
+            } else if (json_is_array(v) && json_array_size(v) == 2 &&
+                       json_is_integer(json_array_get(v, 0)) &&
+                       json_is_integer(json_array_get(v, 1))) {
+                l->pad4[2 * a] = keras_jint(json_array_get(v, 0));
+                l->pad4[2 * a + 1] = keras_jint(json_array_get(v, 1));
+            } else {
+                ok = 0;
+            }
+        }
+    }
+    for (int k = 0; ok && k < 4; k++)
+        ok = l->pad4[k] >= 0;
+    if (!ok)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "bad '%s'", key);
+    return check_channels_last(rd, cfg, name);
+}
+
+static int read_zeropad(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    return read_pad4(rd, cfg, name, "padding", l);
+}
+
+static int read_cropping(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    return read_pad4(rd, cfg, name, "cropping", l);
+}
+
+static const keras_reader readers[] = {
+    {"BatchNormalization", LAYER_BATCHNORM, 0, read_batchnorm},
+    {"Rescaling", LAYER_RESCALING, 0, read_rescaling},
+    {"ZeroPadding2D", LAYER_ZEROPAD2D, 0, read_zeropad},
+    {"Cropping2D", LAYER_CROPPING2D, 0, read_cropping},
+    {"Add", LAYER_ADD, 1, NULL},
+    {"Subtract", LAYER_SUBTRACT, 1, NULL},
+    {"Multiply", LAYER_MULTIPLY, 1, NULL},
+    {"Average", LAYER_AVERAGE, 1, NULL},
+    {"Maximum", LAYER_MAXIMUM, 1, NULL},
+    {"Conv2D", LAYER_CONV2D, 0, read_conv2d},
+    {"Convolution2D", LAYER_CONV2D, 0, read_conv2d},
+    {"MaxPooling2D", LAYER_MAXPOOL2D, 0, read_pool},
+    {"AveragePooling2D", LAYER_AVGPOOL2D, 0, read_pool},
+    {"GlobalAveragePooling2D", LAYER_GLOBAL_AVGPOOL2D, 0, read_global_pool},
+    {"GlobalMaxPooling2D", LAYER_GLOBAL_MAXPOOL2D, 0, read_global_pool},
+    {"Flatten", LAYER_FLATTEN, 0, read_flatten},
+    {"Dense", LAYER_DENSE, 0, read_dense},
+    {"Activation", LAYER_ACTIVATION, 0, read_activation},
+    {"ReLU", LAYER_ACTIVATION, 0, read_relu},
+    {"Softmax", LAYER_ACTIVATION, 0, read_softmax},
+    {"Dropout", LAYER_DROPOUT, 0, read_dropout},
+    {"Concatenate", LAYER_CONCAT, 1, read_concat},
+};
+
+const keras_reader *keras_reader_find(const char *cls)
+{
+    for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++)
+        if (strcmp(readers[i].class_name, cls) == 0)
+            return &readers[i];
+    return NULL;
+}
+
+/* Active only in training; at inference each passes its input through
+ * unchanged (RandomCrop is not here: at inference it crops to its size). */
+static const char *const identity_classes[] = {
+    "RandomFlip",    "RandomRotation", "RandomZoom",     "RandomTranslation",
+    "RandomContrast", "RandomBrightness", "SpatialDropout2D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout",
+};
+
+int keras_inference_identity(const char *cls)
+{
+    for (size_t i = 0; i < sizeof identity_classes / sizeof identity_classes[0]; i++)
+        if (strcmp(identity_classes[i], cls) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- writers, one per kind -------------------------------------------- */
+
+static void set(json_t *obj, const char *key, json_t *val, int *oom)
+{
+    if (!obj || !val || json_object_set_new(obj, key, val) != 0)
+        *oom = 1;
+}
+
+static json_t *pair(int a, int b)
+{
+    return json_pack("[ii]", a, b);
+}
+
+static json_t *padding_name(layer_pad p)
+{
+    return json_string(p == PAD_SAME ? "same" : "valid");
+}
+
+/* The initializer, regularizer and constraint keys of a layer with a kernel. */
+static void write_weights_config(json_t *c, int *oom)
+{
+    set(c, "kernel_initializer",
+        json_pack("{s:s, s:{s:f, s:s, s:s, s:n}}", "class_name", "VarianceScaling", "config",
+                  "scale", 1.0, "mode", "fan_avg", "distribution", "uniform", "seed"),
+        oom);
+    set(c, "bias_initializer", json_pack("{s:s, s:{}}", "class_name", "Zeros", "config"), oom);
+    set(c, "kernel_regularizer", json_null(), oom);
+    set(c, "bias_regularizer", json_null(), oom);
+    set(c, "activity_regularizer", json_null(), oom);
+    set(c, "kernel_constraint", json_null(), oom);
+    set(c, "bias_constraint", json_null(), oom);
+}
+
+static void write_nothing(json_t *c, const layer *l, int *oom)
+{
+    (void)c;
+    (void)l;
+    (void)oom;
+}
+
+static void write_conv2d(json_t *c, const layer *l, int *oom)
+{
+    set(c, "filters", json_integer(l->filters), oom);
+    set(c, "kernel_size", pair(l->kernel[0], l->kernel[1]), oom);
+    set(c, "strides", pair(l->strides[0], l->strides[1]), oom);
+    set(c, "padding", padding_name(l->padding), oom);
+    set(c, "data_format", json_string("channels_last"), oom);
+    set(c, "dilation_rate", pair(1, 1), oom);
+    set(c, "activation", json_string(layer_act_name(l->act)), oom);
+    set(c, "use_bias", json_boolean(l->use_bias), oom);
+    write_weights_config(c, oom);
+}
+
+static void write_dense(json_t *c, const layer *l, int *oom)
+{
+    set(c, "units", json_integer(l->units), oom);
+    set(c, "activation", json_string(layer_act_name(l->act)), oom);
+    set(c, "use_bias", json_boolean(l->use_bias), oom);
+    write_weights_config(c, oom);
+}
+
+static void write_pool(json_t *c, const layer *l, int *oom)
+{
+    set(c, "pool_size", pair(l->pool[0], l->pool[1]), oom);
+    set(c, "padding", padding_name(l->padding), oom);
+    set(c, "strides", pair(l->strides[0], l->strides[1]), oom);
+    set(c, "data_format", json_string("channels_last"), oom);
+}
+
+static void write_channels_last(json_t *c, const layer *l, int *oom)
+{
+    (void)l;
+    set(c, "data_format", json_string("channels_last"), oom);
+}
+
+static void write_global_pool(json_t *c, const layer *l, int *oom)
+{
+    set(c, "data_format", json_string("channels_last"), oom);
+    if (l->keepdims) /* Keras 2.2.4 has no keepdims: written only when it matters */
+        set(c, "keepdims", json_true(), oom);
+}
+
+static void write_activation(json_t *c, const layer *l, int *oom)
+{
+    set(c, "activation", json_string(layer_act_name(l->act)), oom);
+}
+
+static void write_dropout(json_t *c, const layer *l, int *oom)
+{
+    set(c, "rate", json_real(l->rate), oom);
+    set(c, "noise_shape", json_null(), oom);
+    set(c, "seed", json_null(), oom);
+}
+
+static void write_concat(json_t *c, const layer *l, int *oom)
+{
+    (void)l;
+    set(c, "axis", json_integer(-1), oom);
+}
+
+static void write_batchnorm(json_t *c, const layer *l, int *oom)
+{
+    set(c, "axis", json_integer(-1), oom);
+    set(c, "momentum", json_real(l->rate), oom);
+    set(c, "epsilon", json_real(l->epsilon), oom);
+    set(c, "center", json_boolean(l->center), oom);
+    set(c, "scale", json_boolean(l->scale), oom);
+    set(c, "beta_initializer", json_pack("{s:s, s:{}}", "class_name", "Zeros", "config"), oom);
+    set(c, "gamma_initializer", json_pack("{s:s, s:{}}", "class_name", "Ones", "config"), oom);
+    set(c, "moving_mean_initializer", json_pack("{s:s, s:{}}", "class_name", "Zeros", "config"),
+        oom);
+    set(c, "moving_variance_initializer",
+        json_pack("{s:s, s:{}}", "class_name", "Ones", "config"), oom);
+    set(c, "beta_regularizer", json_null(), oom);
+    set(c, "gamma_regularizer", json_null(), oom);
+    set(c, "beta_constraint", json_null(), oom);
+    set(c, "gamma_constraint", json_null(), oom);
+}
+
+static void write_rescaling(json_t *c, const layer *l, int *oom)
+{
+    set(c, "scale", json_real(l->rescale[0]), oom);
+    set(c, "offset", json_real(l->rescale[1]), oom);
+}
+
+static void write_pad4(json_t *c, const layer *l, const char *key, int *oom)
+{
+    set(c, key, json_pack("[[ii][ii]]", l->pad4[0], l->pad4[1], l->pad4[2], l->pad4[3]), oom);
+    set(c, "data_format", json_string("channels_last"), oom);
+}
+
+static void write_zeropad(json_t *c, const layer *l, int *oom)
+{
+    write_pad4(c, l, "padding", oom);
+}
+
+static void write_cropping(json_t *c, const layer *l, int *oom)
+{
+    write_pad4(c, l, "cropping", oom);
+}
+
+typedef void (*keras_writer)(json_t *c, const layer *l, int *oom);
+
+static const keras_writer writers[] = {
+    [LAYER_INPUT] = write_nothing, /* keras_json_write.c writes the input's shape */
+    [LAYER_CONV2D] = write_conv2d,
+    [LAYER_MAXPOOL2D] = write_pool,
+    [LAYER_AVGPOOL2D] = write_pool,
+    [LAYER_GLOBAL_AVGPOOL2D] = write_global_pool,
+    [LAYER_GLOBAL_MAXPOOL2D] = write_global_pool,
+    [LAYER_FLATTEN] = write_channels_last,
+    [LAYER_DENSE] = write_dense,
+    [LAYER_ACTIVATION] = write_activation,
+    [LAYER_DROPOUT] = write_dropout,
+    [LAYER_CONCAT] = write_concat,
+    [LAYER_BATCHNORM] = write_batchnorm,
+    [LAYER_RESCALING] = write_rescaling,
+    [LAYER_ZEROPAD2D] = write_zeropad,
+    [LAYER_ADD] = write_nothing,
+    [LAYER_SUBTRACT] = write_nothing,
+    [LAYER_MULTIPLY] = write_nothing,
+    [LAYER_AVERAGE] = write_nothing,
+    [LAYER_MAXIMUM] = write_nothing,
+    [LAYER_CROPPING2D] = write_cropping,
+};
+_Static_assert(sizeof writers / sizeof writers[0] == LAYER_KIND_COUNT,
+               "every layer kind needs a Keras writer row");
+
+void keras_layer_write(json_t *c, const layer *l, int *oom)
+{
+    if ((int)l->kind < 0 || l->kind >= LAYER_KIND_COUNT || !writers[l->kind])
+        return;
+    writers[l->kind](c, l, oom);
+}
