@@ -15,6 +15,7 @@
 #   CATDOG_BENCH_CONNS    wrk connections for catdog (32)
 #   CATDOG_BENCH_THREADS  catdog serve --threads (default: one per core)
 #   CATDOG_BENCH_CPUS     taskset CPU list for the servers (e.g. 0-1), to measure on 2 cores
+#   CATDOG_BENCH_PEER     0 skips the Flask peer (catdog alone, e.g. to compare two builds)
 # Besides requests/s (which depend on whatever else the machine runs), the
 # table gives each server's CPU time per upload and what that allows on two
 # idle cores (2000 / CPU ms).  Servers bind 127.0.0.1 on free ports and are
@@ -117,8 +118,8 @@ CATDOG_P=$(curl -s -F "inputfile=@$FIRST" "http://127.0.0.1:$PORT/api/v1/predict
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 # ---- the Flask peer ----
-PEER_OK=1
-"$PY" -c 'import flask, torch, h5py, PIL' 2>/dev/null || PEER_OK=0
+PEER_OK=${CATDOG_BENCH_PEER:-1}
+[ "$PEER_OK" = 0 ] || "$PY" -c 'import flask, torch, h5py, PIL' 2>/dev/null || PEER_OK=0
 if [ $PEER_OK = 1 ]; then
     for mode in startup per-request; do
         PORT=$(free_port)
@@ -133,7 +134,7 @@ if [ $PEER_OK = 1 ]; then
         run_wrk "flask_$mode" "http://127.0.0.1:$PORT/api/v1/predict" 8 "${PIDS[-1]}"
         kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
     done
-else
+elif [ "${CATDOG_BENCH_PEER:-1}" != 0 ]; then
     echo "web bench: the Flask peer needs /usr/bin/python3 with flask, torch, h5py and PIL (make bench installs them)"
 fi
 

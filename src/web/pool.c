@@ -170,10 +170,11 @@ pool_status pool_classify(pool *p, int model_index, const unsigned char *bytes, 
 
     pthread_mutex_lock(&p->lock);
     if (p->count >= p->cap || p->stopping) {
+        int waiting = p->count; /* read under the lock (TSan: workers change it) */
         pthread_mutex_unlock(&p->lock);
         pthread_cond_destroy(&j.cv);
         cd_err_set(err, CD_ERR_LIMIT, "all %d inference workers are busy and %d photos are waiting", p->n_workers,
-                   p->count);
+                   waiting);
         return POOL_BUSY;
     }
     p->ring[(p->head + p->count) % p->cap] = &j;
