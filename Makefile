@@ -4,6 +4,7 @@
 #                whole suite again under ASan + UBSan (test-asan)
 # Hardening (fuzz/README.md, docs/SECURITY.md):
 #   make test-asan                 the suite in build-asan (-DCATDOG_SANITIZE=ON)
+#   make test-tsan                 the threaded tests in build-tsan (-DCATDOG_TSAN=ON)
 #   make fuzz-build                the libFuzzer harnesses in build-fuzz (clang)
 #   make fuzz [FUZZ_SECONDS=600] [FUZZ_HARNESSES="image ..."]   long fuzz runs, one at a time
 BUILD ?= build
@@ -12,7 +13,7 @@ CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 FUZZ_SECONDS ?= 600
 FUZZ_HARNESSES ?= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all deps build run test bench clean asan test-asan fuzz-build fuzz
+.PHONY: all deps build run test bench clean asan test-asan test-tsan fuzz-build fuzz
 
 all: build
 
@@ -44,6 +45,20 @@ test-asan: deps
 
 asan: test-asan
 
+# ThreadSanitizer (build-tsan, -DCATDOG_TSAN=ON) on the tests that run threads:
+# the inference pool, the HTTP server (script tests drive a TSan-built catdog),
+# predictor sessions and the training data loader.  Any report fails the run
+# and is printed from build-tsan/tsan-reports/ (tests/sanitizers/tsan.supp).
+TSAN_TESTS ?= ^(web/test_pool|web/test_http_(routes|limits|faults|restart)|faults/test_fault_clients|predict/test_predictor|data/test_dataset)$$
+TSAN_TARGETS ?= catdog web_test_fixtures web_test_pool predict_test_predictor data_test_dataset
+test-tsan: deps
+	@[ -f build-tsan/Makefile ] || cmake -S . -B build-tsan $(CMAKE_FLAGS) -DCATDOG_TSAN=ON >/dev/null
+	@cmake --build build-tsan -j $(JOBS) --target $(TSAN_TARGETS) -- --no-print-directory
+	@rm -rf build-tsan/tsan-reports && mkdir -p build-tsan/tsan-reports
+	@cd build-tsan && rc=0; ctest --output-on-failure -j $(JOBS) --timeout 2400 -R '$(TSAN_TESTS)' || rc=1; \
+	  if [ -n "$$(ls tsan-reports)" ]; then cat tsan-reports/*; echo "test-tsan: ThreadSanitizer reports above"; rc=1; fi; \
+	  exit $$rc
+
 # clang + libFuzzer come from scripts/install-deps.sh: without them this fails,
 # and so do the fuzz tests (a missing tool is a failure, not a skip).
 FUZZ_PROBE = printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }' | \
@@ -69,4 +84,4 @@ bench: deps
 	@bench/web_bench.sh $(BUILD)       # uploads/s with wrk vs the Flask peers
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

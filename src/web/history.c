@@ -16,7 +16,16 @@ struct history {
     char path[256];
 };
 
-static const char SCHEMA[] =
+/* The schema's history, one migration per version: MIGRATIONS[v] takes a
+ * database at user_version v to v + 1, and HISTORY_SCHEMA_VERSION is where
+ * they end.  Never edit a migration that has shipped; add the next one.
+ *
+ * 0 -> 1: catdog before versioning created these tables without stamping a
+ * version, so a version-0 file is either new (empty) or that unversioned
+ * layout, and the same IF NOT EXISTS statements serve both; the columns are
+ * then checked by check_layout, so a version-0 file of some other program's
+ * making is refused instead of failing every insert later. */
+static const char *const MIGRATIONS[HISTORY_SCHEMA_VERSION] = {
     "CREATE TABLE IF NOT EXISTS predictions("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " time REAL NOT NULL,"
@@ -33,7 +42,8 @@ static const char SCHEMA[] =
     " feedback TEXT CHECK (feedback IN ('cat','dog')),"
     " feedback_time REAL);"
     "CREATE INDEX IF NOT EXISTS predictions_sha256 ON predictions(sha256);"
-    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+};
 
 static const char COLUMNS[] = "id, time, sha256, file, name, size, width, height, model, p_dog, label,"
                               " latency_ms, feedback, feedback_time";
@@ -47,6 +57,95 @@ static int db_fail(history *h, cd_err *err, const char *what)
 static int not_open(cd_err *err)
 {
     return cd_err_set(err, CD_ERR_IO, "the history database is not open");
+}
+
+/* *version receives the file's PRAGMA user_version (0 for a new file). */
+static int read_version(history *h, int *version, cd_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(h->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        *version = sqlite3_column_int(st, 0);
+        rc = 0;
+    } else {
+        db_fail(h, err, "reading the schema version");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int refuse_newer(history *h, int version, cd_err *err)
+{
+    return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                      "database %s has schema version %d, but this catdog knows versions up to %d: it was "
+                      "written by a newer catdog; run that newer catdog, or give this one another --db file "
+                      "(the file was left untouched)",
+                      h->path, version, HISTORY_SCHEMA_VERSION);
+}
+
+/* Brings the file from `version` to HISTORY_SCHEMA_VERSION in one IMMEDIATE
+ * transaction (the write lock first, so two processes opening the same old
+ * file cannot both migrate it; the version is read again under the lock).  A
+ * crash or an error part-way leaves the file at its old version, whole. */
+static int migrate(history *h, cd_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
+        cd_err_set(err, CD_ERR_BACKEND, "database %s: starting the schema migration: %s", h->path,
+                   msg ? msg : sqlite3_errmsg(h->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    int version = 0;
+    if (read_version(h, &version, err) != 0)
+        goto rollback;
+    if (version > HISTORY_SCHEMA_VERSION) {
+        refuse_newer(h, version, err);
+        goto rollback;
+    }
+    for (int v = version; v < HISTORY_SCHEMA_VERSION; v++)
+        if (sqlite3_exec(h->db, MIGRATIONS[v], NULL, NULL, &msg) != SQLITE_OK) {
+            cd_err_set(err, CD_ERR_BACKEND,
+                       "database %s: migrating the schema from version %d to %d failed: %s (a file that is not a "
+                       "catdog history cannot be migrated; give another --db file)",
+                       h->path, v, v + 1, msg ? msg : sqlite3_errmsg(h->db));
+            sqlite3_free(msg);
+            goto rollback;
+        }
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", HISTORY_SCHEMA_VERSION);
+    if (sqlite3_exec(h->db, sql, NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(h->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+        cd_err_set(err, CD_ERR_BACKEND, "database %s: finishing the schema migration: %s", h->path,
+                   msg ? msg : sqlite3_errmsg(h->db));
+        sqlite3_free(msg);
+        goto rollback;
+    }
+    return 0;
+rollback:
+    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/* Every column and table this file reads, present: preparing a query that
+ * names them all fails on the first one missing. */
+static int check_layout(history *h, cd_err *err)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s FROM predictions LIMIT 0", COLUMNS);
+    const char *const queries[] = {sql, "SELECT key, value FROM meta LIMIT 0"};
+    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(h->db, queries[i], -1, &st, NULL);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_OK)
+            return cd_err_set(err, CD_ERR_FORMAT,
+                              "database %s is not a catdog history of schema version %d (%s); give another "
+                              "--db file",
+                              h->path, HISTORY_SCHEMA_VERSION, sqlite3_errmsg(h->db));
+    }
+    return 0;
 }
 
 history *history_open(const char *path, cd_err *err)
@@ -71,14 +170,32 @@ history *history_open(const char *path, cd_err *err)
         return NULL;
     }
     sqlite3_busy_timeout(h->db, 5000);
+    /* A file from a newer catdog is refused before anything is written to it
+     * (not even the journal mode), so that catdog still finds it as it left it. */
+    int version = 0;
+    if (read_version(h, &version, err) != 0 ||
+        (version > HISTORY_SCHEMA_VERSION && refuse_newer(h, version, err) != 0)) {
+        history_close(h);
+        return NULL;
+    }
     char *msg = NULL;
     /* journal_mode returns a row; exec ignores it.  A database that cannot switch
-     * to WAL (read-only, unsupported filesystem) still works in its current mode. */
-    if (sqlite3_exec(h->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg) !=
-            SQLITE_OK ||
-        sqlite3_exec(h->db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) {
+     * to WAL (read-only, unsupported filesystem) still works in its current mode.
+     *
+     * synchronous=FULL: a prediction is acknowledged to the client only after
+     * history_add returns, so its row must then survive a power loss, not just
+     * a killed process.  In WAL mode NORMAL syncs the WAL only at checkpoints,
+     * so a power cut can roll back up to a checkpoint's worth (1000 pages) of
+     * acknowledged rows; FULL syncs the WAL at every commit (one fsync per
+     * insert, measured in docs/SECURITY.md "Durable acknowledgements").
+     * Checkpoints stay automatic: they copy rows that are already durable. */
+    if (sqlite3_exec(h->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg) != SQLITE_OK) {
         cd_err_set(err, CD_ERR_BACKEND, "database %s: %s", path, msg ? msg : sqlite3_errmsg(h->db));
         sqlite3_free(msg);
+        history_close(h);
+        return NULL;
+    }
+    if ((version < HISTORY_SCHEMA_VERSION && migrate(h, err) != 0) || check_layout(h, err) != 0) {
         history_close(h);
         return NULL;
     }

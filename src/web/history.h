@@ -5,8 +5,14 @@
  * the client's original name (sanitised), size in bytes and pixels, which model,
  * P(dog), the verdict, how long it took, and the user's feedback ("actually a
  * cat / dog") when given.  The database survives restarts; WAL keeps readers
- * (the history page) from blocking the writer, and synchronous=NORMAL makes a
- * committed row survive a killed process.
+ * (the history page) from blocking the writer, and synchronous=FULL makes a
+ * row durable (through a power loss, not only a killed process) before
+ * history_add returns, so the service acknowledges only what it has kept.
+ *
+ * The file carries its schema version in PRAGMA user_version.  history_open
+ * migrates an older file (0 = the unversioned layout of catdog before
+ * versioning) to HISTORY_SCHEMA_VERSION, keeping its rows, and refuses a file
+ * from a newer catdog (naming both versions) without writing to it.
  *
  * The `meta` table remembers the upload folder, so `catdog export-feedback`
  * finds the photos without being told where they are.
@@ -23,6 +29,7 @@
 #include "core/error.h"
 
 #define HISTORY_NO_FEEDBACK (-1)
+#define HISTORY_SCHEMA_VERSION 1 /* PRAGMA user_version this catdog writes */
 
 typedef struct history history;
 
@@ -42,7 +49,10 @@ typedef struct history_rec {
     double feedback_time;  /* 0 when none */
 } history_rec;
 
-/* Opens (creating) the database at path, sets WAL, creates the schema. */
+/* Opens (creating) the database at path, sets WAL + synchronous=FULL, and
+ * creates or migrates the schema.  NULL with err when the file cannot be
+ * opened, is not a catdog history, or has a newer schema version than
+ * HISTORY_SCHEMA_VERSION (CD_ERR_UNSUPPORTED; the file is left untouched). */
 history *history_open(const char *path, cd_err *err);
 void history_close(history *h);
 

@@ -353,7 +353,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    if (!s->daemon)
+    /* pthread_equal first: s->starting is the start-up thread's own. */
+    if (pthread_equal(pthread_self(), s->starter) && s->starting)
         snprintf(s->notes[SERVER_MAX_NOTES - 1], sizeof s->notes[0], "%s", msg);
     http_log(s, "libmicrohttpd: %s", msg);
 }
@@ -480,6 +481,8 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
                      MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    s->starter = pthread_self(); /* before MHD creates a thread that may read it */
+    s->starting = 1;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -488,6 +491,7 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
         on_connection, s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)(2 * 1024 * 1024), MHD_OPTION_END);
+    s->starting = 0;
     freeaddrinfo(ai);
     if (!s->daemon) {
         cd_err_set(err, CD_ERR_IO, "cannot listen on %s:%d: %s", s->cfg.host, s->cfg.port,

@@ -12,6 +12,7 @@
 #ifndef CATDOG_WEB_SERVER_H
 #define CATDOG_WEB_SERVER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
@@ -78,6 +79,12 @@ struct http_server {
     atomic_int stopping;
     char notes[SERVER_MAX_NOTES][720]; /* the last one is scratch for libmicrohttpd's start-up error */
     int n_notes;
+    /* The thread inside MHD_start_daemon, and whether it still is: only that
+     * thread writes the start-up error note (MHD's own threads, already
+     * running before MHD_start_daemon returns, must not; TSan found them
+     * reading `daemon` while it was being assigned). */
+    pthread_t starter;
+    int starting;
 };
 
 typedef struct http_req http_req;

@@ -207,6 +207,15 @@ int store_put(store *s, const unsigned char *bytes, size_t len, const char *sha_
     struct stat st;
     if (fstatat(s->dirfd, name_out, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
         (size_t)st.st_size == len) {
+        /* Another request may have renamed this file into place and not yet
+         * synced the folder: sync it here too, so this upload is never
+         * acknowledged with a photo a power cut could still take away
+         * (on a folder with nothing pending this is cheap). */
+        if (fsync(s->dirfd) != 0) {
+            if (sys_errno)
+                *sys_errno = errno;
+            return cd_err_set(err, CD_ERR_IO, "cannot sync folder %s: %s", s->dir, strerror(errno));
+        }
         if (existed)
             *existed = 1;
         return 0;

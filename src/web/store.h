@@ -6,7 +6,9 @@
  * stored once.  Writing goes to a temporary file in the same folder, which is
  * fsync'd, renamed into place and followed by an fsync of the folder: after a
  * crash the folder holds whole photos or nothing (stale temporaries from a
- * crash are removed when the store is opened).
+ * crash are removed when the store is opened).  store_put returns only once
+ * the photo and its directory entry are on disk, even when it found the photo
+ * already there, so an upload is acknowledged only with a durable photo.
  *
  * Names accepted from URLs (GET /upload/<name>, /photos/<name>) go through
  * store_name_valid, and files are opened relative to the folder with

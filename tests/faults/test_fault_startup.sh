@@ -6,7 +6,7 @@
 #   - a broken transfer.h5: binary is served, transfer is listed as off;
 #   - a broken or missing binary.h5: the copy built into the program is
 #     served instead, and the log names the broken file and the reason;
-#   - a corrupt or unopenable database: verdicts still go out, unrecorded;
+#   - a corrupt, unopenable or newer-version database: verdicts still go out, unrecorded;
 #     the reason is logged and counted in /metrics, /api/v1/history says 503.
 # (With no model loadable at all the start-up fails: tests/web/test_registry.c,
 # which can build a registry without the built-in copy.)
@@ -127,8 +127,14 @@ models "$GOOD" -
 head -c 20000 /dev/urandom >"$WORK/corrupt.db"
 cp "$WORK/corrupt.db" "$WORK/corrupt.db.orig"
 mkdir "$WORK/dir.db"
+# A history written by a newer catdog (schema version 99): refused by name with
+# both versions and what to do, and left byte for byte as it was.
+python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("CREATE TABLE future(x)"); c.execute("PRAGMA user_version = 99"); c.commit()' \
+    "$WORK/newer.db"
+cp "$WORK/newer.db" "$WORK/newer.db.orig"
 for c in "corrupt:$WORK/corrupt.db:file is not a database" "folder:$WORK/dir.db:" \
-         "missing folder:$WORK/no/such/dir/catdog.db:"; do
+         "missing folder:$WORK/no/such/dir/catdog.db:" \
+         "newer:$WORK/newer.db:has schema version 99, but this catdog knows versions up to 1: it was written by a newer catdog; run that newer catdog, or give this one another --db file"; do
     kind=${c%%:*} rest=${c#*:}
     db=${rest%%:*} why=${rest#*:}
     start_server --db "$db"
@@ -157,5 +163,6 @@ for c in "corrupt:$WORK/corrupt.db:file is not a database" "folder:$WORK/dir.db:
     : >"$WORK/server.err"
 done
 cmp -s "$WORK/corrupt.db" "$WORK/corrupt.db.orig" || fail "the corrupt database was modified"
-ok "a corrupt, folder or unreachable database: verdicts served unrecorded, logged, counted (db_error, history_up 0), history 503"
+cmp -s "$WORK/newer.db" "$WORK/newer.db.orig" || fail "the newer database was modified"
+ok "a corrupt, folder, unreachable or newer-version database: verdicts served unrecorded, logged, counted (db_error, history_up 0), history 503"
 echo "all $N_CHECKS checks passed"

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "web/history.h"
 #include "web/i18n.h"
 #include "web/store.h"
@@ -295,6 +297,153 @@ static void test_history_rows_paging_feedback_and_restart(void **state)
     free(dir);
 }
 
+/* Runs sql on the file at path with SQLite directly (not through history.c). */
+static void sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_free(msg);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* The first column of the first row of sql on the file at path. */
+static long long sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long long v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    return v;
+}
+
+/* The layout catdog wrote before the schema had a version, written here as it
+ * shipped (a frozen copy, so a later change to history.c cannot change what
+ * "old" means), with two rows and the upload folder recorded. */
+static const char OLD_LAYOUT[] =
+    "PRAGMA journal_mode=WAL;"
+    "CREATE TABLE predictions(id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, sha256 TEXT NOT NULL,"
+    " file TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL, width INTEGER NOT NULL,"
+    " height INTEGER NOT NULL, model TEXT NOT NULL, p_dog REAL NOT NULL,"
+    " label TEXT NOT NULL CHECK (label IN ('cat','dog')), latency_ms REAL NOT NULL,"
+    " feedback TEXT CHECK (feedback IN ('cat','dog')), feedback_time REAL);"
+    "CREATE INDEX predictions_sha256 ON predictions(sha256);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "INSERT INTO predictions(time, sha256, file, name, size, width, height, model, p_dog, label, latency_ms,"
+    " feedback, feedback_time) VALUES"
+    " (1.7e9, 'aaaa', 'aaaa.jpg', 'old cat.jpg', 10, 20, 30, 'binary', 0.25, 'cat', 5.0, 'dog', 1.7e9 + 5),"
+    " (1.7e9 + 1, 'bbbb', 'bbbb.png', 'old dog.png', 11, 21, 31, 'transfer', 0.75, 'dog', 6.0, NULL, NULL);"
+    "INSERT INTO meta VALUES ('upload_dir', '/srv/old');";
+
+static void test_history_migrates_an_unversioned_file(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/old.db", dir);
+    sql_exec(path, OLD_LAYOUT);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 0);
+
+    cd_err err;
+    history *h = history_open(path, &err);
+    if (!h)
+        fail_msg("the old layout is refused: %s", err.msg);
+    long long n = 0;
+    assert_int_equal(history_count(h, &n, &err), 0);
+    assert_int_equal(n, 2);
+    history_rec one;
+    assert_int_equal(history_get(h, 1, &one, &err), 0);
+    assert_string_equal(one.name, "old cat.jpg");
+    assert_int_equal(one.feedback, 1);
+    assert_int_equal(history_get(h, 2, &one, &err), 0);
+    assert_string_equal(one.model, "transfer");
+    assert_int_equal(one.label, 1);
+    assert_int_equal(one.feedback, HISTORY_NO_FEEDBACK);
+    char meta[64];
+    assert_int_equal(history_get_meta(h, "upload_dir", meta, sizeof meta, &err), 0);
+    assert_string_equal(meta, "/srv/old");
+    /* and it takes new rows after the old ones */
+    history_rec c = rec("cccc", "new.jpg", "binary", 0.5);
+    assert_int_equal(history_add(h, &c, &err), 0);
+    assert_int_equal(c.id, 3);
+    history_close(h);
+
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), HISTORY_SCHEMA_VERSION);
+    assert_int_equal(sql_int(path, "SELECT COUNT(*) FROM predictions"), 3);
+    /* reopening a current file changes nothing */
+    h = history_open(path, &err);
+    assert_non_null(h);
+    history_close(h);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), HISTORY_SCHEMA_VERSION);
+
+    /* a new file is stamped with the current version */
+    char fresh[600];
+    snprintf(fresh, sizeof fresh, "%s/new.db", dir);
+    h = history_open(fresh, &err);
+    assert_non_null(h);
+    history_close(h);
+    assert_int_equal(sql_int(fresh, "PRAGMA user_version"), HISTORY_SCHEMA_VERSION);
+    remove_tree(dir);
+    free(dir);
+}
+
+static void test_history_refuses_newer_or_foreign_files(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/newer.db", dir);
+    sql_exec(path, OLD_LAYOUT);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA journal_mode=DELETE; PRAGMA user_version = %d;", HISTORY_SCHEMA_VERSION + 1);
+    sql_exec(path, sql);
+    struct stat before;
+    assert_int_equal(stat(path, &before), 0);
+
+    cd_err err;
+    assert_null(history_open(path, &err));
+    assert_int_equal(err.code, CD_ERR_UNSUPPORTED);
+    char want[64];
+    snprintf(want, sizeof want, "schema version %d", HISTORY_SCHEMA_VERSION + 1);
+    if (!strstr(err.msg, path) || !strstr(err.msg, want) || !strstr(err.msg, "newer catdog") ||
+        !strstr(err.msg, "another --db"))
+        fail_msg("the refusal does not name the file, its version, why and what to do: %s", err.msg);
+    snprintf(want, sizeof want, "up to %d", HISTORY_SCHEMA_VERSION);
+    if (!strstr(err.msg, want))
+        fail_msg("the refusal does not name this catdog's version: %s", err.msg);
+    /* untouched: still version N+1, still in rollback-journal mode, both rows */
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), HISTORY_SCHEMA_VERSION + 1);
+    assert_int_equal(sql_int(path, "SELECT COUNT(*) FROM predictions"), 2);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "delete");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    /* an unversioned file of some other program's making: refused at open,
+     * not by every insert later, and left at version 0 */
+    snprintf(path, sizeof path, "%s/foreign.db", dir);
+    sql_exec(path, "CREATE TABLE predictions(id INTEGER PRIMARY KEY, what TEXT);"
+                   "INSERT INTO predictions(what) VALUES ('rain tomorrow');");
+    assert_null(history_open(path, &err));
+    if (!strstr(err.msg, path) || !strstr(err.msg, "not a catdog history"))
+        fail_msg("a foreign file is not refused by name: %s", err.msg);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 0);
+    assert_int_equal(sql_int(path, "SELECT COUNT(*) FROM predictions"), 1);
+    remove_tree(dir);
+    free(dir);
+}
+
 static void test_client_names_are_sanitised(void **state)
 {
     (void)state;
@@ -351,6 +500,8 @@ int main(void)
         cmocka_unit_test(test_put_stores_once_by_content),
         cmocka_unit_test(test_failed_write_leaves_nothing),
         cmocka_unit_test(test_history_rows_paging_feedback_and_restart),
+        cmocka_unit_test(test_history_migrates_an_unversioned_file),
+        cmocka_unit_test(test_history_refuses_newer_or_foreign_files),
         cmocka_unit_test(test_client_names_are_sanitised),
         cmocka_unit_test(test_language_negotiation),
     };
