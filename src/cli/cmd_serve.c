@@ -42,6 +42,7 @@ static void usage(FILE *out)
           "  --db FILE              SQLite history (default catdog.db)\n"
           "  --max-upload SIZE      largest photo, e.g. 16M, 512K (default 16M)\n"
           "  --max-pixels N         largest photo in pixels (default 64000000)\n"
+          "  --max-batch-photos N   photos in one API request (default 16)\n"
           "  --threads N            inference workers (default: one per core)\n"
           "  --queue N              photos allowed to wait before 503 (default 8 per worker)\n"
           "  --max-connections N    simultaneous connections (default 256)\n"
@@ -92,7 +93,7 @@ static int parse_int(const char *s, int min, int max, int *out)
 int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
-           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS };
+           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCHPHOTOS };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -102,6 +103,7 @@ int cmd_serve(int argc, char **argv)
         {"db", required_argument, NULL, O_DB},
         {"max-upload", required_argument, NULL, O_MAXUP},
         {"max-pixels", required_argument, NULL, O_MAXPIX},
+        {"max-batch-photos", required_argument, NULL, O_MAXBATCHPHOTOS},
         {"threads", required_argument, NULL, O_THREADS},
         {"queue", required_argument, NULL, O_QUEUE},
         {"max-connections", required_argument, NULL, O_MAXCONN},
@@ -140,6 +142,10 @@ int cmd_serve(int argc, char **argv)
             if ((v = parse_size(optarg)) < 0)
                 return cli_usage_error("serve", "--max-pixels must be a positive number, not '%s'", optarg);
             cfg.max_pixels = (long)v;
+            break;
+        case O_MAXBATCHPHOTOS:
+            if (parse_int(optarg, 1, 1024, &cfg.max_batch_photos) != 0)
+                return cli_usage_error("serve", "--max-batch-photos must be 1..1024, not '%s'", optarg);
             break;
         case O_THREADS:
             if (parse_int(optarg, 1, 1024, &cfg.threads) != 0)

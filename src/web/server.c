@@ -88,7 +88,8 @@ static void pick_language(http_req *r)
 static int is_api(const http_req *r)
 {
     return r->route == ROUTE_API_PREDICT || r->route == ROUTE_API_MODELS || r->route == ROUTE_API_HISTORY ||
-           r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS;
+           r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS || r->route == ROUTE_API_OPENAPI ||
+           r->route == ROUTE_TF_MODEL || r->route == ROUTE_TF_PREDICT;
 }
 
 /* Refuses in the route's own language: JSON for the API, the help page otherwise. */
@@ -106,6 +107,8 @@ static enum MHD_Result refuse(http_req *r, int status, const char *code, const c
 static size_t body_limit(const http_req *r)
 {
     const http_server *s = r->srv;
+    if (r->body_kind == BODY_JSON) /* base64 makes 3 bytes 4 */
+        return s->cfg.max_upload / 3 * 4 + 4 + MULTIPART_OVERHEAD;
     if (r->body_kind != BODY_UPLOAD)
         return SMALL_FORM_MAX;
     /* A raw photo may be max_upload bytes; a form adds part headers around it. */
@@ -113,6 +116,12 @@ static size_t body_limit(const http_req *r)
     if (ct && strncasecmp(ct, "multipart/", 10) == 0)
         return s->cfg.max_upload + MULTIPART_OVERHEAD;
     return s->cfg.max_upload;
+}
+
+/* Bodies that may be photos count against the server's body budget. */
+static int holds_photos(const http_req *r)
+{
+    return r->body_kind == BODY_UPLOAD || r->body_kind == BODY_JSON;
 }
 
 /* Takes `n` more bytes from the body budget; 0 when they fit. */
@@ -177,7 +186,7 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
         if (errno == 0 && *end == '\0' && n > 0) {
             if (n > r->body_limit)
                 return refuse_too_large(r);
-            if (r->body_kind == BODY_UPLOAD && reserve_body(r, (size_t)n) != 0)
+            if (holds_photos(r) && reserve_body(r, (size_t)n) != 0)
                 return refuse_busy(r, "too many uploads are being received at once");
         }
     }
@@ -220,7 +229,7 @@ static enum MHD_Result receive(http_req *r, const char *data, size_t n)
             cap *= 2;
         if (cap > r->body_limit)
             cap = r->body_limit;
-        if (r->body_kind == BODY_UPLOAD && cap > r->body_reserved && reserve_body(r, cap - r->body_reserved) != 0) {
+        if (holds_photos(r) && cap > r->body_reserved && reserve_body(r, cap - r->body_reserved) != 0) {
             refuse_busy(r, "too many uploads are being received at once");
             return r->responded ? MHD_YES : MHD_NO;
         }
@@ -420,6 +429,8 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
         s->cfg.timeout_s = 30;
     if (s->cfg.request_timeout_s <= 0)
         s->cfg.request_timeout_s = 120;
+    if (s->cfg.max_batch_photos <= 0)
+        s->cfg.max_batch_photos = HTTP_DEFAULT_MAX_BATCH_PHOTOS;
     s->body_budget = 32 * (s->cfg.max_upload + MULTIPART_OVERHEAD);
     atomic_init(&s->body_held, 0);
     atomic_init(&s->in_flight, 0);
