@@ -6,6 +6,7 @@
  * inherit the mask) and taken here with sigwait, so no handler and no global
  * flag is needed.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -51,6 +52,8 @@ static void usage(FILE *out)
           "  --backend B            dnnl (default) or ref (plain C reference, slow)\n"
           "  --assets DIR           folder with web/static and node_modules (default: found)\n"
           "  -h, --help             this help\n\n"
+          "Every option that takes a value can also be set in the environment as\n"
+          "CATDOG_<OPTION> (e.g. CATDOG_MAX_UPLOAD=8M); the command line wins.\n"
           "Stops on Ctrl-C or SIGTERM after the requests in flight are answered.\n",
           out);
 }
@@ -90,6 +93,48 @@ static int parse_int(const char *s, int min, int max, int *out)
     return 0;
 }
 
+/* argv with "--option value" inserted after argv[0] for every option taking
+ * a value that is set in the environment as CATDOG_<OPTION> (--max-upload ->
+ * CATDOG_MAX_UPLOAD), for service managers.  The array (not the strings) is
+ * malloc'd and lives until the program ends; NULL when out of memory. */
+static char **with_environment(const struct option *opts, int argc, char **argv, int *out_argc)
+{
+    int n_opts = 0;
+    while (opts[n_opts].name)
+        n_opts++;
+    char **out = calloc((size_t)argc + 2 * (size_t)n_opts + 1, sizeof *out);
+    if (!out)
+        return NULL;
+    int n = 0;
+    out[n++] = argv[0];
+    for (const struct option *o = opts; o->name; o++) {
+        if (o->has_arg != required_argument)
+            continue;
+        char name[64] = "CATDOG_";
+        size_t k = strlen(name);
+        for (const char *p = o->name; *p && k + 1 < sizeof name; p++)
+            name[k++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+        name[k] = '\0';
+        const char *value = getenv(name);
+        if (!value)
+            continue;
+        /* "--name=value" keeps a value starting with '-' from being read as an option. */
+        size_t len = strlen(o->name) + strlen(value) + 4;
+        char *arg = malloc(len);
+        if (!arg) {
+            free(out);
+            return NULL;
+        }
+        snprintf(arg, len, "--%s=%s", o->name, value);
+        out[n++] = arg;
+    }
+    for (int i = 1; i < argc; i++)
+        out[n++] = argv[i];
+    out[n] = NULL;
+    *out_argc = n;
+    return out;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
@@ -114,6 +159,12 @@ int cmd_serve(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* CATDOG_<OPTION> variables become options placed before the command
+     * line's, so the command line wins (getopt keeps the last value). */
+    char **args = with_environment(opts, argc, argv, &argc);
+    if (!args)
+        return cli_fail("serve: out of memory reading the environment");
+    argv = args;
     http_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.port = 8080;

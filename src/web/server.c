@@ -47,16 +47,43 @@ static int is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* <prefix>/share/catdog for a program installed as <prefix>/bin/catdog (make
+ * install puts the web assets and the models there), found from the program's
+ * own path so an installed copy works from any folder.  0 when it exists. */
+static int installed_share(char *out, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    char joined[PATH_MAX + 32];
+    snprintf(joined, sizeof joined, "%s/../share/catdog", exe);
+    char *real = realpath(joined, NULL); /* names it without "bin/..", as the notes show it */
+    if (!real)
+        return -1;
+    int w = snprintf(out, size, "%s", real);
+    free(real);
+    return w > 0 && (size_t)w < size && is_dir(out) ? 0 : -1;
+}
+
 /* The folder holding web/static and node_modules: the configured one, the
- * working directory when it has them, else the source tree the program was
- * built from. */
+ * working directory when it has them, the installed share folder next to the
+ * program, else the source tree the program was built from. */
 static void find_assets(http_server *s, const char *configured)
 {
-    char probe[1200];
+    char probe[1200], share[1024];
     if (configured) {
         keep(s->assets_buf, sizeof s->assets_buf, configured, ".");
     } else if (is_dir("web/static")) {
         keep(s->assets_buf, sizeof s->assets_buf, ".", ".");
+    } else if (installed_share(share, sizeof share) == 0 &&
+               snprintf(probe, sizeof probe, "%s/web/static", share) > 0 && is_dir(probe)) {
+        keep(s->assets_buf, sizeof s->assets_buf, share, ".");
     } else {
         keep(s->assets_buf, sizeof s->assets_buf, CATDOG_SOURCE_DIR, ".");
     }
@@ -411,7 +438,13 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     }
     s->cfg = *cfg;
     s->cfg.host = keep(s->host_buf, sizeof s->host_buf, cfg->host, "127.0.0.1");
-    s->cfg.models_dir = keep(s->models_buf, sizeof s->models_buf, cfg->models_dir, "models");
+    /* Default models: ./models, else the installed ones beside the program. */
+    char share[1024], installed_models[1100];
+    const char *models = "models";
+    if (!cfg->models_dir && !is_dir("models") && installed_share(share, sizeof share) == 0 &&
+        snprintf(installed_models, sizeof installed_models, "%s/models", share) > 0 && is_dir(installed_models))
+        models = installed_models;
+    s->cfg.models_dir = keep(s->models_buf, sizeof s->models_buf, cfg->models_dir, models);
     s->cfg.upload_dir = keep(s->upload_buf, sizeof s->upload_buf, cfg->upload_dir, "saveimages");
     s->cfg.db_path = keep(s->db_buf, sizeof s->db_buf, cfg->db_path, "catdog.db");
     s->cfg.weights = NULL; /* used during start-up only (registry_load) */
