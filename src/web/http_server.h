@@ -43,11 +43,12 @@
 typedef struct http_config {
     const char *host;          /* address to bind; "127.0.0.1" when NULL */
     int port;                  /* 0 = any free port (see http_server_port) */
-    const char *models_dir;    /* "models" when NULL */
+    const char *models_dir;    /* NULL: ./models, else <prefix>/share/catdog/models beside an installed program */
     const char *weights;       /* transfer model's backbone weights file; NULL = searched for */
     const char *upload_dir;    /* "saveimages" when NULL */
     const char *db_path;       /* "catdog.db" when NULL */
-    const char *assets_dir;    /* folder holding web/static and node_modules; NULL = look for it */
+    const char *assets_dir;    /* folder holding web/static and node_modules; NULL = look for it (., the
+                                  installed <prefix>/share/catdog, the source tree) */
     size_t max_upload;         /* largest photo (and request body) in bytes; 0 = 16 MiB */
     int max_batch_photos;      /* photos in one API request (multipart or TF :predict); 0 = 16 */
     long max_pixels;           /* largest photo in pixels; 0 = the image decoder's default */
