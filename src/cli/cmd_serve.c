@@ -94,19 +94,23 @@ static int parse_int(const char *s, int min, int max, int *out)
     return 0;
 }
 
-/* argv with "--option value" inserted after argv[0] for every option taking
+/* argv with "--option=value" inserted after argv[0] for every option taking
  * a value that is set in the environment as CATDOG_<OPTION> (--max-upload ->
- * CATDOG_MAX_UPLOAD), for service managers.  The array (not the strings) is
- * malloc'd and lives until the program ends; NULL when out of memory. */
-static char **with_environment(const struct option *opts, int argc, char **argv, int *out_argc)
+ * CATDOG_MAX_UPLOAD), for service managers.  *owned lists the strings made
+ * here (getopt may reorder argv); release() frees both.  NULL when out of memory. */
+static char **with_environment(const struct option *opts, int argc, char **argv, int *out_argc, char ***owned)
 {
     int n_opts = 0;
     while (opts[n_opts].name)
         n_opts++;
-    char **out = calloc((size_t)argc + 2 * (size_t)n_opts + 1, sizeof *out);
-    if (!out)
+    char **out = calloc((size_t)argc + (size_t)n_opts + 1, sizeof *out);
+    char **mine = calloc((size_t)n_opts + 1, sizeof *mine);
+    if (!out || !mine) {
+        free(out);
+        free(mine);
         return NULL;
-    int n = 0;
+    }
+    int n = 0, n_mine = 0;
     out[n++] = argv[0];
     for (const struct option *o = opts; o->name; o++) {
         if (o->has_arg != required_argument)
@@ -123,17 +127,32 @@ static char **with_environment(const struct option *opts, int argc, char **argv,
         size_t len = strlen(o->name) + strlen(value) + 4;
         char *arg = malloc(len);
         if (!arg) {
+            for (int i = 0; i < n_mine; i++)
+                free(mine[i]);
+            free(mine);
             free(out);
             return NULL;
         }
         snprintf(arg, len, "--%s=%s", o->name, value);
         out[n++] = arg;
+        mine[n_mine++] = arg;
     }
     for (int i = 1; i < argc; i++)
         out[n++] = argv[i];
     out[n] = NULL;
     *out_argc = n;
+    *owned = mine;
     return out;
+}
+
+/* Frees with_environment's arrays and strings; returns rc. */
+static int release(char **args, char **owned, int rc)
+{
+    for (char **p = owned; *p; p++)
+        free(*p);
+    free(owned);
+    free(args);
+    return rc;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -162,7 +181,8 @@ int cmd_serve(int argc, char **argv)
     };
     /* CATDOG_<OPTION> variables become options placed before the command
      * line's, so the command line wins (getopt keeps the last value). */
-    char **args = with_environment(opts, argc, argv, &argc);
+    char **owned = NULL;
+    char **args = with_environment(opts, argc, argv, &argc, &owned);
     if (!args)
         return cli_fail("serve: out of memory reading the environment");
     argv = args;
@@ -179,7 +199,7 @@ int cmd_serve(int argc, char **argv)
         case O_HOST: cfg.host = optarg; break;
         case O_PORT:
             if (parse_int(optarg, 0, 65535, &cfg.port) != 0)
-                return cli_usage_error("serve", "--port must be 0..65535, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--port must be 0..65535, not '%s'", optarg));
             break;
         case O_MODELS: cfg.models_dir = optarg; break;
         case O_WEIGHTS: cfg.weights = optarg; break;
@@ -187,37 +207,37 @@ int cmd_serve(int argc, char **argv)
         case O_DB: cfg.db_path = optarg; break;
         case O_MAXUP:
             if ((v = parse_size(optarg)) < 0 || v > 1024LL * 1024 * 1024)
-                return cli_usage_error("serve", "--max-upload must be a size like 16M (at most 1G), not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--max-upload must be a size like 16M (at most 1G), not '%s'", optarg));
             cfg.max_upload = (size_t)v;
             break;
         case O_MAXPIX:
             if ((v = parse_size(optarg)) < 0)
-                return cli_usage_error("serve", "--max-pixels must be a positive number, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--max-pixels must be a positive number, not '%s'", optarg));
             cfg.max_pixels = (long)v;
             break;
         case O_MAXBATCHPHOTOS:
             if (parse_int(optarg, 1, 1024, &cfg.max_batch_photos) != 0)
-                return cli_usage_error("serve", "--max-batch-photos must be 1..1024, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--max-batch-photos must be 1..1024, not '%s'", optarg));
             break;
         case O_THREADS:
             if (parse_int(optarg, 1, 1024, &cfg.threads) != 0)
-                return cli_usage_error("serve", "--threads must be 1..1024, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--threads must be 1..1024, not '%s'", optarg));
             break;
         case O_QUEUE:
             if (parse_int(optarg, 1, 1 << 20, &cfg.queue) != 0)
-                return cli_usage_error("serve", "--queue must be a positive number, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--queue must be a positive number, not '%s'", optarg));
             break;
         case O_MAXCONN:
             if (parse_int(optarg, 1, 1 << 16, &cfg.max_connections) != 0)
-                return cli_usage_error("serve", "--max-connections must be 1..65536, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--max-connections must be 1..65536, not '%s'", optarg));
             break;
         case O_TIMEOUT:
             if (parse_int(optarg, 1, 86400, &cfg.timeout_s) != 0)
-                return cli_usage_error("serve", "--timeout must be 1..86400 seconds, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--timeout must be 1..86400 seconds, not '%s'", optarg));
             break;
         case O_REQTIMEOUT:
             if (parse_int(optarg, 1, 86400, &cfg.request_timeout_s) != 0)
-                return cli_usage_error("serve", "--request-timeout must be 1..86400 seconds, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--request-timeout must be 1..86400 seconds, not '%s'", optarg));
             break;
         case O_ASSETS: cfg.assets_dir = optarg; break;
         case O_BACKEND:
@@ -226,21 +246,21 @@ int cmd_serve(int argc, char **argv)
             else if (strcmp(optarg, "ref") == 0)
                 cfg.backend = RUNNER_REF;
             else
-                return cli_usage_error("serve", "--backend must be dnnl or ref, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--backend must be dnnl or ref, not '%s'", optarg));
             break;
-        case 'h': usage(stdout); return 0;
-        default: return cli_usage_error("serve", "unknown option");
+        case 'h': usage(stdout); return release(args, owned, 0);
+        default: return release(args, owned, cli_usage_error("serve", "unknown option"));
         }
     }
     if (optind < argc)
-        return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+        return release(args, owned, cli_usage_error("serve", "unexpected argument '%s'", argv[optind]));
 
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0)
-        return cli_fail("serve: cannot block SIGINT/SIGTERM");
+        return release(args, owned, cli_fail("serve: cannot block SIGINT/SIGTERM"));
     /* A client closing its socket must not kill the server, nor a file-size
      * limit: both become errors of the request at hand. */
     signal(SIGPIPE, SIG_IGN);
@@ -250,7 +270,7 @@ int cmd_serve(int argc, char **argv)
     cd_err_clear(&err);
     http_server *srv = http_server_start(&cfg, &err);
     if (!srv)
-        return cli_fail("serve: %s", err.msg);
+        return release(args, owned, cli_fail("serve: %s", err.msg));
     for (int i = 0; http_server_note(srv, i); i++)
         fprintf(stderr, "catdog serve: %s\n", http_server_note(srv, i));
     const registry *reg = http_server_models(srv);
@@ -270,5 +290,5 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "catdog serve: %s received, finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, GRACE_SECONDS);
     fprintf(stderr, "catdog serve: stopped\n");
-    return 0;
+    return release(args, owned, 0);
 }
