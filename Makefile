@@ -2,6 +2,7 @@
 #   make run   - install what is missing, build, start the main job
 #   make test  - install what is missing, build, run every test (ctest), then the
 #                whole suite again under ASan + UBSan (test-asan)
+#   make install [PREFIX=/usr/local] [DESTDIR=...], make uninstall
 # Hardening (fuzz/README.md, docs/SECURITY.md):
 #   make test-asan                 the suite in build-asan (-DCATDOG_SANITIZE=ON)
 #   make test-tsan                 the threaded tests in build-tsan (-DCATDOG_TSAN=ON)
@@ -13,7 +14,19 @@ CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 FUZZ_SECONDS ?= 600
 FUZZ_HARNESSES ?= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all deps build run test bench clean asan test-asan test-tsan fuzz-build fuzz
+.PHONY: all deps build run test bench clean asan test-asan test-tsan fuzz-build fuzz install uninstall
+
+# make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]: see CMakeLists.txt for what
+# goes where; make uninstall [DESTDIR=...] removes exactly the files the last
+# install wrote (cmake's manifest lists them without DESTDIR: give the same one).
+PREFIX ?= /usr/local
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+uninstall:
+	@[ -f $(BUILD)/install_manifest.txt ] || { echo "uninstall: nothing installed from $(BUILD) (no install_manifest.txt)"; exit 1; }
+	@while IFS= read -r f || [ -n "$$f" ]; do rm -f -- "$(DESTDIR)$$f" && echo "-- Removed: $(DESTDIR)$$f"; done <$(BUILD)/install_manifest.txt
+	@rm -f $(BUILD)/install_manifest.txt
 
 all: build
 

@@ -140,7 +140,7 @@ curl -s -o "$WORK/catdog.metrics0" "http://127.0.0.1:$PORT/metrics" || : >"$WORK
 run_wrk catdog "http://127.0.0.1:$PORT/api/v1/predict" "$CONNS" "${PIDS[-1]}"
 FIRST=$(head -n 1 "$WORK/photos.txt")
 CATDOG_P=$(curl -s -F "inputfile=@$FIRST" "http://127.0.0.1:$PORT/api/v1/predict" |
-    "$PY" -c 'import json,sys; j=json.load(sys.stdin); print("%.4f" % j["probabilities"]["dog"])')
+    "$PY" -c 'import json,sys; j=json.load(sys.stdin); print("%.4f" % j["p_dog"])')
 curl -s -o "$WORK/catdog.metrics1" "http://127.0.0.1:$PORT/metrics" || : >"$WORK/catdog.metrics1"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
@@ -156,7 +156,7 @@ if [ $PEER_OK = 1 ]; then
         wait_up "http://127.0.0.1:$PORT/healthz" "${PIDS[-1]}" || { cat "$WORK/flask-$mode.log"; exit 1; }
         if [ "$mode" = startup ]; then
             FLASK_P=$(curl -s -F "inputfile=@$FIRST" "http://127.0.0.1:$PORT/api/v1/predict" |
-                "$PY" -c 'import json,sys; j=json.load(sys.stdin); p=j["probability"]; print("%.4f" % (p if j["label"]=="dog" else 1-p))')
+                "$PY" -c 'import json,sys; j=json.load(sys.stdin); print("%.4f" % j["p_dog"])')
         fi
         run_wrk "flask_$mode" "http://127.0.0.1:$PORT/api/v1/predict" 8 "${PIDS[-1]}"
         kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true

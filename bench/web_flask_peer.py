@@ -11,7 +11,7 @@ to the model's input, scaled by 1/255 and classified.
   --mode startup       loads it once when the app starts.
 
 POST /api/v1/predict (multipart field inputfile) answers
-{"label": ..., "probability": ...}.  Serves with Flask's threaded server.
+{"label": ..., "p_dog": ..., "confidence": ...} (the names of catdog's API).  Serves with Flask's threaded server.
 """
 import argparse
 import os
@@ -96,7 +96,7 @@ def main():
         with torch.no_grad():
             p = float(net(x)[0, 0])
         label = "dog" if p >= 0.5 else "cat"
-        return jsonify(label=label, probability=p if p >= 0.5 else 1 - p)
+        return jsonify(label=label, p_dog=p, confidence=p if p >= 0.5 else 1 - p)
 
     @app.route("/healthz")
     def healthz():

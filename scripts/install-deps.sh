@@ -13,6 +13,7 @@ PKGS=(
   libcmocka-dev valgrind curl
   clang libfuzzer-14-dev libclang-rt-14-dev
   chromium
+  systemd man-db
   python3-h5py python3-numpy
   # The tests' independent Keras reader (tests/oracle/keras_reader.py).
   python3-torch python3-pil

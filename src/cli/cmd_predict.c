@@ -15,7 +15,8 @@ static const char usage[] =
     "Tells for each photo (JPEG, PNG or WebP) whether it shows a cat or a dog.\n"
     "Prints the verdict, the probability of dog and the milliseconds taken.\n\n"
     "Options:\n" CLI_MODEL_HELP
-    "  --json               one JSON object a line: file, label, probability, ...\n"
+    "  --json               one JSON object a line: file, label, p_dog,\n"
+    "                       confidence (of the label), ...\n"
     "  -h, --help           this help\n\n"
     "Exit status: 0 when every photo was classified, 1 when some could not be read.\n";
 

@@ -6,6 +6,7 @@
  * inherit the mask) and taken here with sigwait, so no handler and no global
  * flag is needed.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -36,12 +37,14 @@ static void usage(FILE *out)
           "Serves the upload page, the JSON API and the history on HTTP.\n\n"
           "  --host ADDR            address to listen on (default 127.0.0.1)\n"
           "  --port N               port (default 8080; 0 = any free port)\n"
-          "  --models DIR           folder with binary.h5 [and transfer.h5] (default models)\n"
+          "  --models DIR           folder with binary.h5 [and transfer.h5] (default ./models, else\n"
+          "                         <prefix>/share/catdog/models of an installed catdog)\n"
           "  --weights FILE         the transfer model's backbone weights (default: searched for)\n"
           "  --upload-dir DIR       where photos are kept (default saveimages)\n"
           "  --db FILE              SQLite history (default catdog.db)\n"
           "  --max-upload SIZE      largest photo, e.g. 16M, 512K (default 16M)\n"
           "  --max-pixels N         largest photo in pixels (default 64000000)\n"
+          "  --max-batch-photos N   photos in one API request (default 16)\n"
           "  --threads N            inference workers (default: one per core)\n"
           "  --max-batch N          largest batch of photos per forward pass, a power of two up to 64\n"
           "                         (default 2; see README for why); batches run in sizes 1, 2, 4, ... N\n"
@@ -57,6 +60,8 @@ static void usage(FILE *out)
           "  --backend B            dnnl (default) or ref (plain C reference, slow)\n"
           "  --assets DIR           folder with web/static and node_modules (default: found)\n"
           "  -h, --help             this help\n\n"
+          "Every option that takes a value can also be set in the environment as\n"
+          "CATDOG_<OPTION> (e.g. CATDOG_MAX_UPLOAD=8M); the command line wins.\n"
           "Stops on Ctrl-C or SIGTERM after the requests in flight are answered.\n",
           out);
 }
@@ -108,10 +113,71 @@ static int parse_seconds(const char *s, double min, double max, double *out)
     return 0;
 }
 
+/* argv with "--option=value" inserted after argv[0] for every option taking
+ * a value that is set in the environment as CATDOG_<OPTION> (--max-upload ->
+ * CATDOG_MAX_UPLOAD), for service managers.  *owned lists the strings made
+ * here (getopt may reorder argv); release() frees both.  NULL when out of memory. */
+static char **with_environment(const struct option *opts, int argc, char **argv, int *out_argc, char ***owned)
+{
+    int n_opts = 0;
+    while (opts[n_opts].name)
+        n_opts++;
+    char **out = calloc((size_t)argc + (size_t)n_opts + 1, sizeof *out);
+    char **mine = calloc((size_t)n_opts + 1, sizeof *mine);
+    if (!out || !mine) {
+        free(out);
+        free(mine);
+        return NULL;
+    }
+    int n = 0, n_mine = 0;
+    out[n++] = argv[0];
+    for (const struct option *o = opts; o->name; o++) {
+        if (o->has_arg != required_argument)
+            continue;
+        char name[64] = "CATDOG_";
+        size_t k = strlen(name);
+        for (const char *p = o->name; *p && k + 1 < sizeof name; p++)
+            name[k++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+        name[k] = '\0';
+        const char *value = getenv(name);
+        if (!value)
+            continue;
+        /* "--name=value" keeps a value starting with '-' from being read as an option. */
+        size_t len = strlen(o->name) + strlen(value) + 4;
+        char *arg = malloc(len);
+        if (!arg) {
+            for (int i = 0; i < n_mine; i++)
+                free(mine[i]);
+            free(mine);
+            free(out);
+            return NULL;
+        }
+        snprintf(arg, len, "--%s=%s", o->name, value);
+        out[n++] = arg;
+        mine[n_mine++] = arg;
+    }
+    for (int i = 1; i < argc; i++)
+        out[n++] = argv[i];
+    out[n] = NULL;
+    *out_argc = n;
+    *owned = mine;
+    return out;
+}
+
+/* Frees with_environment's arrays and strings; returns rc. */
+static int release(char **args, char **owned, int rc)
+{
+    for (char **p = owned; *p; p++)
+        free(*p);
+    free(owned);
+    free(args);
+    return rc;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
-           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCH, O_BATCHTIMEOUT, O_MAXWAIT };
+           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCH, O_BATCHTIMEOUT, O_MAXWAIT, O_MAXBATCHPHOTOS };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -121,6 +187,7 @@ int cmd_serve(int argc, char **argv)
         {"db", required_argument, NULL, O_DB},
         {"max-upload", required_argument, NULL, O_MAXUP},
         {"max-pixels", required_argument, NULL, O_MAXPIX},
+        {"max-batch-photos", required_argument, NULL, O_MAXBATCHPHOTOS},
         {"threads", required_argument, NULL, O_THREADS},
         {"queue", required_argument, NULL, O_QUEUE},
         {"max-batch", required_argument, NULL, O_MAXBATCH},
@@ -134,6 +201,13 @@ int cmd_serve(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* CATDOG_<OPTION> variables become options placed before the command
+     * line's, so the command line wins (getopt keeps the last value). */
+    char **owned = NULL;
+    char **args = with_environment(opts, argc, argv, &argc, &owned);
+    if (!args)
+        return cli_fail("serve: out of memory reading the environment");
+    argv = args;
     http_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.port = 8080;
@@ -148,7 +222,7 @@ int cmd_serve(int argc, char **argv)
         case O_HOST: cfg.host = optarg; break;
         case O_PORT:
             if (parse_int(optarg, 0, 65535, &cfg.port) != 0)
-                return cli_usage_error("serve", "--port must be 0..65535, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--port must be 0..65535, not '%s'", optarg));
             break;
         case O_MODELS: cfg.models_dir = optarg; break;
         case O_WEIGHTS: cfg.weights = optarg; break;
@@ -156,48 +230,52 @@ int cmd_serve(int argc, char **argv)
         case O_DB: cfg.db_path = optarg; break;
         case O_MAXUP:
             if ((v = parse_size(optarg)) < 0 || v > 1024LL * 1024 * 1024)
-                return cli_usage_error("serve", "--max-upload must be a size like 16M (at most 1G), not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--max-upload must be a size like 16M (at most 1G), not '%s'", optarg));
             cfg.max_upload = (size_t)v;
             break;
         case O_MAXPIX:
             if ((v = parse_size(optarg)) < 0)
-                return cli_usage_error("serve", "--max-pixels must be a positive number, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--max-pixels must be a positive number, not '%s'", optarg));
             cfg.max_pixels = (long)v;
+            break;
+        case O_MAXBATCHPHOTOS:
+            if (parse_int(optarg, 1, 1024, &cfg.max_batch_photos) != 0)
+                return release(args, owned, cli_usage_error("serve", "--max-batch-photos must be 1..1024, not '%s'", optarg));
             break;
         case O_THREADS:
             if (parse_int(optarg, 1, 1024, &cfg.threads) != 0)
-                return cli_usage_error("serve", "--threads must be 1..1024, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--threads must be 1..1024, not '%s'", optarg));
             break;
         case O_QUEUE:
             if (parse_int(optarg, 1, 1 << 20, &cfg.queue) != 0)
-                return cli_usage_error("serve", "--queue must be a positive number, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--queue must be a positive number, not '%s'", optarg));
             break;
         case O_MAXBATCH:
             if (parse_int(optarg, 1, 64, &cfg.max_batch) != 0 || (cfg.max_batch & (cfg.max_batch - 1)) != 0)
-                return cli_usage_error("serve", "--max-batch must be a power of two from 1 to 64, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--max-batch must be a power of two from 1 to 64, not '%s'", optarg));
             break;
         case O_BATCHTIMEOUT:
             if (parse_seconds(optarg, 0, 1000, &d) != 0)
-                return cli_usage_error("serve", "--batch-timeout must be 0..1000 milliseconds, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--batch-timeout must be 0..1000 milliseconds, not '%s'", optarg));
             /* 0 in the config means the default; "never wait" is negative. */
             cfg.batch_timeout_s = d > 0 ? d / 1000.0 : -1;
             break;
         case O_MAXWAIT:
             if (parse_seconds(optarg, 0.001, 3600, &d) != 0)
-                return cli_usage_error("serve", "--max-wait must be 0.001..3600 seconds, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--max-wait must be 0.001..3600 seconds, not '%s'", optarg));
             cfg.max_wait_s = d;
             break;
         case O_MAXCONN:
             if (parse_int(optarg, 1, 1 << 16, &cfg.max_connections) != 0)
-                return cli_usage_error("serve", "--max-connections must be 1..65536, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--max-connections must be 1..65536, not '%s'", optarg));
             break;
         case O_TIMEOUT:
             if (parse_int(optarg, 1, 86400, &cfg.timeout_s) != 0)
-                return cli_usage_error("serve", "--timeout must be 1..86400 seconds, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--timeout must be 1..86400 seconds, not '%s'", optarg));
             break;
         case O_REQTIMEOUT:
             if (parse_int(optarg, 1, 86400, &cfg.request_timeout_s) != 0)
-                return cli_usage_error("serve", "--request-timeout must be 1..86400 seconds, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--request-timeout must be 1..86400 seconds, not '%s'", optarg));
             break;
         case O_ASSETS: cfg.assets_dir = optarg; break;
         case O_BACKEND:
@@ -206,21 +284,21 @@ int cmd_serve(int argc, char **argv)
             else if (strcmp(optarg, "ref") == 0)
                 cfg.backend = RUNNER_REF;
             else
-                return cli_usage_error("serve", "--backend must be dnnl or ref, not '%s'", optarg);
+                return release(args, owned, cli_usage_error("serve", "--backend must be dnnl or ref, not '%s'", optarg));
             break;
-        case 'h': usage(stdout); return 0;
-        default: return cli_usage_error("serve", "unknown option");
+        case 'h': usage(stdout); return release(args, owned, 0);
+        default: return release(args, owned, cli_usage_error("serve", "unknown option"));
         }
     }
     if (optind < argc)
-        return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+        return release(args, owned, cli_usage_error("serve", "unexpected argument '%s'", argv[optind]));
 
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0)
-        return cli_fail("serve: cannot block SIGINT/SIGTERM");
+        return release(args, owned, cli_fail("serve: cannot block SIGINT/SIGTERM"));
     /* A client closing its socket must not kill the server, nor a file-size
      * limit: both become errors of the request at hand. */
     signal(SIGPIPE, SIG_IGN);
@@ -230,7 +308,7 @@ int cmd_serve(int argc, char **argv)
     cd_err_clear(&err);
     http_server *srv = http_server_start(&cfg, &err);
     if (!srv)
-        return cli_fail("serve: %s", err.msg);
+        return release(args, owned, cli_fail("serve: %s", err.msg));
     for (int i = 0; http_server_note(srv, i); i++)
         fprintf(stderr, "catdog serve: %s\n", http_server_note(srv, i));
     const registry *reg = http_server_models(srv);
@@ -250,5 +328,5 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "catdog serve: %s received, finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, GRACE_SECONDS);
     fprintf(stderr, "catdog serve: stopped\n");
-    return 0;
+    return release(args, owned, 0);
 }

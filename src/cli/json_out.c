@@ -16,9 +16,12 @@ static void emit(FILE *out, json_t *obj)
 
 void json_out_prediction_line(FILE *out, const char *file, const prediction *p, const model *m)
 {
-    emit(out, json_pack("{s:s, s:s, s:f, s:{s:f, s:f}, s:i, s:i, s:s, s:s, s:f}", "file", file,
-                        "label", predictor_label_name(p->label), "probability", (double)p->p_dog,
-                        "probabilities", "cat", 1.0 - (double)p->p_dog, "dog", (double)p->p_dog,
+    /* The names mean what they mean in the API and the history (docs/API.md):
+     * p_dog = P(dog), confidence = the probability of the label. */
+    double p_dog = (double)p->p_dog;
+    emit(out, json_pack("{s:s, s:s, s:f, s:f, s:{s:f, s:f}, s:i, s:i, s:s, s:s, s:f}", "file", file,
+                        "label", predictor_label_name(p->label), "p_dog", p_dog, "confidence",
+                        p->label ? p_dog : 1.0 - p_dog, "probabilities", "cat", 1.0 - (double)p->p_dog, "dog", (double)p->p_dog,
                         "width", p->width, "height", p->height, "format",
                         image_format_name(p->format), "model", m->arch, "elapsed_ms",
                         p->elapsed_ms));

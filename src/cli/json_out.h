@@ -10,7 +10,7 @@
 #include "engine/model.h"
 #include "predict/predictor.h"
 
-/* {"file":..,"label":"dog","probability":0.97,"probabilities":{"cat":..,"dog":..},
+/* {"file":..,"label":"dog","p_dog":0.97,"confidence":0.97,"probabilities":{"cat":..,"dog":..},
  *  "width":..,"height":..,"format":"jpeg","model":"binary","elapsed_ms":..} + newline */
 void json_out_prediction_line(FILE *out, const char *file, const prediction *p, const model *m);
 

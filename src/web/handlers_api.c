@@ -1,5 +1,6 @@
 /*
- * handlers_api.c - the JSON API: POST /api/v1/predict, GET /api/v1/models,
+ * handlers_api.c - the JSON API: POST /api/v1/predict (one photo, or several in
+ * one form), GET /api/v1/models,
  * GET /api/v1/history, GET /healthz and GET /metrics (Prometheus text).  Errors are
  * {"error":{"code","message"}} with the matching status.
  */
@@ -25,30 +26,21 @@ static json_t *prob(double p)
     return rounded(p, 6);
 }
 
-enum MHD_Result handle_api_predict(http_req *r)
+/* One photo's verdict as the API shows it (docs/API.md): label, p_dog = P(dog),
+ * confidence = the probability of the label; NULL when out of memory. */
+static json_t *verdict_json(const http_server *s, const upload_photo *photo, const upload_result *res)
 {
-    http_server *s = r->srv;
-    upload_photo photo;
-    upload_failure f;
-    int models[REGISTRY_MAX], n = 0;
-    upload_result res;
-    if (upload_extract(r, 1, &photo, &f) != 0 || upload_pick_models(s->reg, photo.model, 0, models, &n, &f) != 0 ||
-        upload_process(s, &photo, models, n, NULL, &res, &f) != 0) {
-        metrics_reject(s->metrics, f.code);
-        if (f.status == 503)
-            r->retry_after = f.retry_after[0] ? f.retry_after : "1";
-        return http_api_error(r, f.status, f.code, f.message);
-    }
-    const upload_verdict *v = &res.v[0];
+    const upload_verdict *v = &res->v[0];
     double p_dog = v->pred.p_dog;
-    const char *label = predictor_label_name(v->pred.label);
     json_t *j = json_object();
-    int ok = j && json_object_set_new(j, "label", json_string(label)) == 0 &&
-             json_object_set_new(j, "probability", prob(v->pred.label ? p_dog : 1.0 - p_dog)) == 0 &&
+    int ok = j && json_object_set_new(j, "label", json_string(predictor_label_name(v->pred.label))) == 0 &&
+             json_object_set_new(j, "p_dog", prob(p_dog)) == 0 &&
+             json_object_set_new(j, "confidence", prob(v->pred.label ? p_dog : 1.0 - p_dog)) == 0 &&
              json_object_set_new(j, "probabilities", json_pack("{s:o,s:o}", "cat", prob(1.0 - p_dog), "dog",
                                                                prob(p_dog))) == 0 &&
              json_object_set_new(j, "model", json_string(s->reg->models[v->model].name)) == 0 &&
-             json_object_set_new(j, "sha256", json_string(res.sha256)) == 0 &&
+             json_object_set_new(j, "name", json_string(photo->name)) == 0 &&
+             json_object_set_new(j, "sha256", json_string(res->sha256)) == 0 &&
              json_object_set_new(j, "elapsed_ms", rounded(v->pred.elapsed_ms, 3)) == 0 &&
              json_object_set_new(j, "width", json_integer(v->pred.width)) == 0 &&
              json_object_set_new(j, "height", json_integer(v->pred.height)) == 0 &&
@@ -56,11 +48,78 @@ enum MHD_Result handle_api_predict(http_req *r)
              json_object_set_new(j, "id", v->history_id > 0 ? json_integer(v->history_id) : json_null()) == 0;
     if (!ok) {
         json_decref(j);
-        return http_api_error(r, 500, "internal", "out of memory");
+        return NULL;
     }
-    snprintf(r->note, sizeof r->note, "%s %s p_dog=%.4f%s", res.file, label, p_dog,
-             res.db_failed ? " (not recorded: database error)" : "");
+    return j;
+}
+
+static json_t *error_json(const upload_failure *f)
+{
+    return json_pack("{s:i,s:{s:s,s:s}}", "status", f->status, "error", "code", f->code, "message", f->message);
+}
+
+/* Several photos in one form: each is judged on its own, and the answer lists
+ * them in the order sent, a verdict or that photo's error each. */
+static enum MHD_Result predict_batch(http_req *r, const upload_photo *photos, int n, const int *models)
+{
+    http_server *s = r->srv;
+    json_t *list = json_array();
+    int n_ok = 0;
+    for (int i = 0; list && i < n; i++) {
+        upload_result res;
+        upload_failure f;
+        json_t *item;
+        if (upload_process(s, &photos[i], models, 1, NULL, &res, &f) != 0) {
+            metrics_reject(s->metrics, f.code);
+            item = error_json(&f);
+            if (item && json_object_set_new(item, "name", json_string(photos[i].name)) != 0) {
+                json_decref(item);
+                item = NULL;
+            }
+        } else {
+            n_ok++;
+            item = verdict_json(s, &photos[i], &res);
+        }
+        if (!item || json_array_append_new(list, item) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    json_t *j = list ? json_pack("{s:o}", "results", list) : NULL;
+    if (!j)
+        return http_api_error(r, 500, "internal", "out of memory");
+    snprintf(r->note, sizeof r->note, "batch of %d photos, %d classified", n, n_ok);
     return http_respond_json(r, 200, j);
+}
+
+enum MHD_Result handle_api_predict(http_req *r)
+{
+    http_server *s = r->srv;
+    int max = s->cfg.max_batch_photos;
+    upload_photo *photos = calloc((size_t)max, sizeof *photos);
+    if (!photos)
+        return http_api_error(r, 500, "internal", "out of memory");
+    upload_failure f;
+    int models[REGISTRY_MAX], n_models = 0, n = 0;
+    upload_result res;
+    enum MHD_Result out;
+    if (upload_extract_many(r, 1, max, photos, &n, &f) != 0 ||
+        upload_pick_models(s->reg, photos[0].model, 0, models, &n_models, &f) != 0 ||
+        (n == 1 && upload_process(s, &photos[0], models, n_models, NULL, &res, &f) != 0)) {
+        metrics_reject(s->metrics, f.code);
+        if (f.status == 503)
+            r->retry_after = f.retry_after[0] ? f.retry_after : "1";
+        out = http_api_error(r, f.status, f.code, f.message);
+    } else if (n > 1) {
+        out = predict_batch(r, photos, n, models);
+    } else {
+        json_t *j = verdict_json(s, &photos[0], &res);
+        snprintf(r->note, sizeof r->note, "%s %s p_dog=%.4f%s", res.file, predictor_label_name(res.v[0].pred.label),
+                 res.v[0].pred.p_dog, res.db_failed ? " (not recorded: database error)" : "");
+        out = j ? http_respond_json(r, 200, j) : http_api_error(r, 500, "internal", "out of memory");
+    }
+    free(photos);
+    return out;
 }
 
 enum MHD_Result handle_api_models(http_req *r)
@@ -126,10 +185,10 @@ enum MHD_Result handle_api_history(http_req *r)
     json_t *items = json_array();
     for (int i = 0; items && i < n; i++) {
         const history_rec *h = &rows[i];
-        json_t *o = json_pack("{s:I,s:o,s:s,s:s,s:s,s:I,s:i,s:i,s:s,s:o,s:s,s:o,s:o}", "id", (json_int_t)h->id,
+        json_t *o = json_pack("{s:I,s:o,s:s,s:s,s:s,s:I,s:i,s:i,s:s,s:o,s:o,s:s,s:o,s:o}", "id", (json_int_t)h->id,
                               "time", rounded(h->time, 3), "sha256", h->sha256, "file", h->file, "name", h->name, "size",
                               (json_int_t)h->size, "width", h->width, "height", h->height, "model", h->model, "p_dog",
-                              prob(h->p_dog), "label", predictor_label_name(h->label), "latency_ms",
+                              prob(h->p_dog), "confidence", prob(h->label ? h->p_dog : 1.0 - h->p_dog), "label", predictor_label_name(h->label), "latency_ms",
                               rounded(h->latency_ms, 3),
                               "feedback",
                               h->feedback == HISTORY_NO_FEEDBACK ? json_null()
@@ -146,6 +205,16 @@ enum MHD_Result handle_api_history(http_req *r)
     if (!j)
         return http_api_error(r, 500, "internal", "out of memory");
     return http_respond_json(r, 200, j);
+}
+
+/* docs/openapi.json, linked into the program by CMakeLists.txt (.incbin). */
+extern const char catdog_openapi_start[], catdog_openapi_end[];
+
+enum MHD_Result handle_api_openapi(http_req *r)
+{
+    r->cache_control = "no-cache";
+    return http_respond(r, 200, "application/json", catdog_openapi_start,
+                        (size_t)(catdog_openapi_end - catdog_openapi_start));
 }
 
 enum MHD_Result handle_healthz(http_req *r)

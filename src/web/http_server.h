@@ -19,7 +19,9 @@
  * Routes (see routes.c):  GET / -> /template, GET /template, POST /template/upload,
  * GET /upload/<file>, GET /error, GET /history, POST /history/<id>/feedback,
  * GET /photos/<file>, GET /thumbs/<file>, GET /static/..., POST /api/v1/predict,
- * GET /api/v1/models, GET /api/v1/history, GET /healthz, GET /metrics.
+ * GET /api/v1/models, GET /api/v1/history, GET /api/v1/openapi.json, GET /healthz,
+ * GET /metrics, and TF Serving's REST API: GET /v1/models/{name}[/metadata],
+ * POST /v1/models/{name}:predict.  docs/API.md documents them all.
  *
  * The server writes one line per request (and errors with their cause) to
  * cfg->log; it never prints anywhere else.  Start-up remarks a user should see
@@ -38,16 +40,19 @@
 #include "web/registry.h"
 
 #define HTTP_DEFAULT_MAX_UPLOAD (16u * 1024 * 1024)
+#define HTTP_DEFAULT_MAX_BATCH_PHOTOS 16
 
 typedef struct http_config {
     const char *host;          /* address to bind; "127.0.0.1" when NULL */
     int port;                  /* 0 = any free port (see http_server_port) */
-    const char *models_dir;    /* "models" when NULL */
+    const char *models_dir;    /* NULL: ./models, else <prefix>/share/catdog/models beside an installed program */
     const char *weights;       /* transfer model's backbone weights file; NULL = searched for */
     const char *upload_dir;    /* "saveimages" when NULL */
     const char *db_path;       /* "catdog.db" when NULL */
-    const char *assets_dir;    /* folder holding web/static and node_modules; NULL = look for it */
-    size_t max_upload;         /* largest photo in bytes; 0 = 16 MiB */
+    const char *assets_dir;    /* folder holding web/static and node_modules; NULL = look for it (., the
+                                  installed <prefix>/share/catdog, the source tree) */
+    size_t max_upload;         /* largest photo (and request body) in bytes; 0 = 16 MiB */
+    int max_batch_photos;      /* photos in one API request (multipart or TF :predict); 0 = 16 */
     long max_pixels;           /* largest photo in pixels; 0 = the image decoder's default */
     int threads;               /* inference workers; 0 = one per core */
     runner_backend backend;    /* RUNNER_DNNL (default) or RUNNER_REF */

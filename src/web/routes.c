@@ -13,30 +13,31 @@
 
 typedef struct route {
     route_id id;
-    const char *method;  /* "GET" also answers HEAD */
-    const char *path;
-    int prefix;          /* 1: path is a prefix, the rest goes to tail */
+    route_info info;     /* method ("GET" also answers HEAD), path, prefix (1: the rest goes to tail) */
     body_kind body;
     http_handler fn;
 } route;
 
 static const route ROUTES[] = {
-    {ROUTE_ROOT, "GET", "/", 0, BODY_NONE, handle_root},
-    {ROUTE_TEMPLATE, "GET", "/template", 0, BODY_NONE, handle_template},
-    {ROUTE_TEMPLATE_UPLOAD, "POST", "/template/upload", 0, BODY_UPLOAD, handle_template_upload},
-    {ROUTE_UPLOAD_FILE, "GET", "/upload/", 1, BODY_NONE, handle_upload_file},
-    {ROUTE_ERROR, "GET", "/error", 0, BODY_NONE, handle_error_page},
-    {ROUTE_HISTORY, "GET", "/history", 0, BODY_NONE, handle_history},
-    {ROUTE_FEEDBACK, "POST", "/history/", 1, BODY_FORM, handle_feedback},
-    {ROUTE_PHOTO, "GET", "/photos/", 1, BODY_NONE, handle_photo},
-    {ROUTE_THUMB, "GET", "/thumbs/", 1, BODY_NONE, handle_thumb},
-    {ROUTE_STATIC, "GET", "/static/", 1, BODY_NONE, handle_static},
-    {ROUTE_FAVICON, "GET", "/favicon.ico", 0, BODY_NONE, handle_favicon},
-    {ROUTE_API_PREDICT, "POST", "/api/v1/predict", 0, BODY_UPLOAD, handle_api_predict},
-    {ROUTE_API_MODELS, "GET", "/api/v1/models", 0, BODY_NONE, handle_api_models},
-    {ROUTE_API_HISTORY, "GET", "/api/v1/history", 0, BODY_NONE, handle_api_history},
-    {ROUTE_HEALTHZ, "GET", "/healthz", 0, BODY_NONE, handle_healthz},
-    {ROUTE_METRICS, "GET", "/metrics", 0, BODY_NONE, handle_metrics},
+    {ROUTE_ROOT, {"GET", "/", 0}, BODY_NONE, handle_root},
+    {ROUTE_TEMPLATE, {"GET", "/template", 0}, BODY_NONE, handle_template},
+    {ROUTE_TEMPLATE_UPLOAD, {"POST", "/template/upload", 0}, BODY_UPLOAD, handle_template_upload},
+    {ROUTE_UPLOAD_FILE, {"GET", "/upload/", 1}, BODY_NONE, handle_upload_file},
+    {ROUTE_ERROR, {"GET", "/error", 0}, BODY_NONE, handle_error_page},
+    {ROUTE_HISTORY, {"GET", "/history", 0}, BODY_NONE, handle_history},
+    {ROUTE_FEEDBACK, {"POST", "/history/", 1}, BODY_FORM, handle_feedback},
+    {ROUTE_PHOTO, {"GET", "/photos/", 1}, BODY_NONE, handle_photo},
+    {ROUTE_THUMB, {"GET", "/thumbs/", 1}, BODY_NONE, handle_thumb},
+    {ROUTE_STATIC, {"GET", "/static/", 1}, BODY_NONE, handle_static},
+    {ROUTE_FAVICON, {"GET", "/favicon.ico", 0}, BODY_NONE, handle_favicon},
+    {ROUTE_API_PREDICT, {"POST", "/api/v1/predict", 0}, BODY_UPLOAD, handle_api_predict},
+    {ROUTE_API_MODELS, {"GET", "/api/v1/models", 0}, BODY_NONE, handle_api_models},
+    {ROUTE_API_HISTORY, {"GET", "/api/v1/history", 0}, BODY_NONE, handle_api_history},
+    {ROUTE_HEALTHZ, {"GET", "/healthz", 0}, BODY_NONE, handle_healthz},
+    {ROUTE_METRICS, {"GET", "/metrics", 0}, BODY_NONE, handle_metrics},
+    {ROUTE_API_OPENAPI, {"GET", "/api/v1/openapi.json", 0}, BODY_NONE, handle_api_openapi},
+    {ROUTE_TF_MODEL, {"GET", "/v1/models/", 1}, BODY_NONE, handle_tf_model},
+    {ROUTE_TF_PREDICT, {"POST", "/v1/models/", 1}, BODY_JSON, handle_tf_predict},
 };
 
 #define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
@@ -58,8 +59,16 @@ static const char *const METRIC_NAMES[ROUTE_COUNT] = {
     [ROUTE_API_HISTORY] = "/api/v1/history",
     [ROUTE_HEALTHZ] = "/healthz",
     [ROUTE_METRICS] = "/metrics",
+    [ROUTE_API_OPENAPI] = "/api/v1/openapi.json",
+    [ROUTE_TF_MODEL] = "/v1/models/{name}",
+    [ROUTE_TF_PREDICT] = "/v1/models/{name}:predict",
     [ROUTE_OTHER] = "other",
 };
+
+const route_info *routes_list(int i)
+{
+    return i >= 0 && (size_t)i < N_ROUTES ? &ROUTES[i].info : NULL;
+}
 
 const char *const *routes_metric_names(void)
 {
@@ -68,22 +77,22 @@ const char *const *routes_metric_names(void)
 
 static int path_matches(const route *rt, const char *url, const char **tail)
 {
-    size_t n = strlen(rt->path);
-    if (rt->prefix) {
-        if (strncmp(url, rt->path, n) != 0 || url[n] == '\0')
+    size_t n = strlen(rt->info.path);
+    if (rt->info.prefix) {
+        if (strncmp(url, rt->info.path, n) != 0 || url[n] == '\0')
             return 0;
         *tail = url + n;
         return 1;
     }
     *tail = "";
-    return strcmp(url, rt->path) == 0;
+    return strcmp(url, rt->info.path) == 0;
 }
 
 static int method_matches(const route *rt, const char *method)
 {
-    if (strcmp(rt->method, method) == 0)
+    if (strcmp(rt->info.method, method) == 0)
         return 1;
-    return strcmp(rt->method, "GET") == 0 && strcmp(method, "HEAD") == 0;
+    return strcmp(rt->info.method, "GET") == 0 && strcmp(method, "HEAD") == 0;
 }
 
 http_handler routes_match(const char *method, const char *url, route_id *id, const char **tail, body_kind *body,
@@ -110,7 +119,7 @@ http_handler routes_match(const char *method, const char *url, route_id *id, con
     if (path_hit) {
         *id = path_hit->id;
         *method_ok = 0;
-        *allow = strcmp(path_hit->method, "GET") == 0 ? "GET, HEAD" : path_hit->method;
+        *allow = strcmp(path_hit->info.method, "GET") == 0 ? "GET, HEAD" : path_hit->info.method;
         return NULL;
     }
     *id = ROUTE_OTHER;

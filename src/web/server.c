@@ -47,16 +47,43 @@ static int is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* <prefix>/share/catdog for a program installed as <prefix>/bin/catdog (make
+ * install puts the web assets and the models there), found from the program's
+ * own path so an installed copy works from any folder.  0 when it exists. */
+static int installed_share(char *out, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    char joined[PATH_MAX + 32];
+    snprintf(joined, sizeof joined, "%s/../share/catdog", exe);
+    char *real = realpath(joined, NULL); /* names it without "bin/..", as the notes show it */
+    if (!real)
+        return -1;
+    int w = snprintf(out, size, "%s", real);
+    free(real);
+    return w > 0 && (size_t)w < size && is_dir(out) ? 0 : -1;
+}
+
 /* The folder holding web/static and node_modules: the configured one, the
- * working directory when it has them, else the source tree the program was
- * built from. */
+ * working directory when it has them, the installed share folder next to the
+ * program, else the source tree the program was built from. */
 static void find_assets(http_server *s, const char *configured)
 {
-    char probe[1200];
+    char probe[1200], share[1024];
     if (configured) {
         keep(s->assets_buf, sizeof s->assets_buf, configured, ".");
     } else if (is_dir("web/static")) {
         keep(s->assets_buf, sizeof s->assets_buf, ".", ".");
+    } else if (installed_share(share, sizeof share) == 0 &&
+               snprintf(probe, sizeof probe, "%s/web/static", share) > 0 && is_dir(probe)) {
+        keep(s->assets_buf, sizeof s->assets_buf, share, ".");
     } else {
         keep(s->assets_buf, sizeof s->assets_buf, CATDOG_SOURCE_DIR, ".");
     }
@@ -88,7 +115,8 @@ static void pick_language(http_req *r)
 static int is_api(const http_req *r)
 {
     return r->route == ROUTE_API_PREDICT || r->route == ROUTE_API_MODELS || r->route == ROUTE_API_HISTORY ||
-           r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS;
+           r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS || r->route == ROUTE_API_OPENAPI ||
+           r->route == ROUTE_TF_MODEL || r->route == ROUTE_TF_PREDICT;
 }
 
 /* Refuses in the route's own language: JSON for the API, the help page otherwise. */
@@ -106,6 +134,8 @@ static enum MHD_Result refuse(http_req *r, int status, const char *code, const c
 static size_t body_limit(const http_req *r)
 {
     const http_server *s = r->srv;
+    if (r->body_kind == BODY_JSON) /* base64 makes 3 bytes 4 */
+        return s->cfg.max_upload / 3 * 4 + 4 + MULTIPART_OVERHEAD;
     if (r->body_kind != BODY_UPLOAD)
         return SMALL_FORM_MAX;
     /* A raw photo may be max_upload bytes; a form adds part headers around it. */
@@ -113,6 +143,12 @@ static size_t body_limit(const http_req *r)
     if (ct && strncasecmp(ct, "multipart/", 10) == 0)
         return s->cfg.max_upload + MULTIPART_OVERHEAD;
     return s->cfg.max_upload;
+}
+
+/* Bodies that may be photos count against the server's body budget. */
+static int holds_photos(const http_req *r)
+{
+    return r->body_kind == BODY_UPLOAD || r->body_kind == BODY_JSON;
 }
 
 /* Takes `n` more bytes from the body budget; 0 when they fit. */
@@ -177,7 +213,7 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
         if (errno == 0 && *end == '\0' && n > 0) {
             if (n > r->body_limit)
                 return refuse_too_large(r);
-            if (r->body_kind == BODY_UPLOAD && reserve_body(r, (size_t)n) != 0)
+            if (holds_photos(r) && reserve_body(r, (size_t)n) != 0)
                 return refuse_busy(r, "too many uploads are being received at once");
         }
     }
@@ -220,7 +256,7 @@ static enum MHD_Result receive(http_req *r, const char *data, size_t n)
             cap *= 2;
         if (cap > r->body_limit)
             cap = r->body_limit;
-        if (r->body_kind == BODY_UPLOAD && cap > r->body_reserved && reserve_body(r, cap - r->body_reserved) != 0) {
+        if (holds_photos(r) && cap > r->body_reserved && reserve_body(r, cap - r->body_reserved) != 0) {
             refuse_busy(r, "too many uploads are being received at once");
             return r->responded ? MHD_YES : MHD_NO;
         }
@@ -403,7 +439,13 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     }
     s->cfg = *cfg;
     s->cfg.host = keep(s->host_buf, sizeof s->host_buf, cfg->host, "127.0.0.1");
-    s->cfg.models_dir = keep(s->models_buf, sizeof s->models_buf, cfg->models_dir, "models");
+    /* Default models: ./models, else the installed ones beside the program. */
+    char share[1024], installed_models[1100];
+    const char *models = "models";
+    if (!cfg->models_dir && !is_dir("models") && installed_share(share, sizeof share) == 0 &&
+        snprintf(installed_models, sizeof installed_models, "%s/models", share) > 0 && is_dir(installed_models))
+        models = installed_models;
+    s->cfg.models_dir = keep(s->models_buf, sizeof s->models_buf, cfg->models_dir, models);
     s->cfg.upload_dir = keep(s->upload_buf, sizeof s->upload_buf, cfg->upload_dir, "saveimages");
     s->cfg.db_path = keep(s->db_buf, sizeof s->db_buf, cfg->db_path, "catdog.db");
     s->cfg.weights = NULL; /* used during start-up only (registry_load) */
@@ -423,6 +465,8 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
         s->cfg.timeout_s = 30;
     if (s->cfg.request_timeout_s <= 0)
         s->cfg.request_timeout_s = 120;
+    if (s->cfg.max_batch_photos <= 0)
+        s->cfg.max_batch_photos = HTTP_DEFAULT_MAX_BATCH_PHOTOS;
     s->body_budget = 32 * (s->cfg.max_upload + MULTIPART_OVERHEAD);
     atomic_init(&s->body_held, 0);
     atomic_init(&s->in_flight, 0);

@@ -50,6 +50,9 @@ typedef enum route_id {
     ROUTE_API_HISTORY,
     ROUTE_HEALTHZ,
     ROUTE_METRICS,
+    ROUTE_API_OPENAPI,
+    ROUTE_TF_MODEL,     /* GET /v1/models/{name}[/metadata] (TF Serving's REST API) */
+    ROUTE_TF_PREDICT,   /* POST /v1/models/{name}:predict */
     ROUTE_OTHER,   /* no such page (404) */
     ROUTE_COUNT
 } route_id;
@@ -57,7 +60,8 @@ typedef enum route_id {
 typedef enum body_kind {
     BODY_NONE,     /* GET-like: a body is not expected (a small one is read and ignored) */
     BODY_FORM,     /* small urlencoded form, up to SMALL_FORM_MAX */
-    BODY_UPLOAD    /* a photo: multipart or raw, up to max_upload (+ multipart overhead) */
+    BODY_UPLOAD,   /* a photo: multipart or raw, up to max_upload (+ multipart overhead) */
+    BODY_JSON      /* JSON holding base64 photos: up to max_upload once encoded (4/3) (+ overhead) */
 } body_kind;
 
 struct http_server {
@@ -118,6 +122,15 @@ struct http_req {
 };
 
 /* --- routes.c --- */
+/* One row of the route table, as routes_list shows it (the OpenAPI test and
+ * docs check every route is documented). */
+typedef struct route_info {
+    const char *method;
+    const char *path;
+    int prefix;
+} route_info;
+/* The i-th route, or NULL past the last. */
+const route_info *routes_list(int i);
 /* Finds the route for method + path; *tail gets the rest of a prefix route.
  * Returns the handler (NULL for ROUTE_OTHER), sets *id, *body and *method_ok
  * (0 when the path exists but not for this method: answer 405 with *allow). */
@@ -156,6 +169,9 @@ enum MHD_Result handle_api_models(http_req *r);
 enum MHD_Result handle_api_history(http_req *r);
 enum MHD_Result handle_healthz(http_req *r);
 enum MHD_Result handle_metrics(http_req *r);
+enum MHD_Result handle_api_openapi(http_req *r);
+enum MHD_Result handle_tf_model(http_req *r);
+enum MHD_Result handle_tf_predict(http_req *r);
 enum MHD_Result handle_not_found(http_req *r);
 
 /* A refused request of a page route: the help page with the reason and status.

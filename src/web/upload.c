@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -122,72 +123,115 @@ static void copy_value(char *out, size_t size, const unsigned char *v, size_t n)
     out[n] = '\0';
 }
 
-static int is_raw_image_type(const char *ct)
+/* A raw body is a photo when it says it is an image of any kind, or just bytes:
+ * the content decides what it is (upload_process sniffs it). */
+static int is_raw_photo_type(const char *ct)
 {
-    static const char *const types[] = {"image/jpeg", "image/png", "image/webp", "image/jpg"};
+    static const char *const types[] = {"image/", "application/octet-stream"};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         size_t n = strlen(types[i]);
-        if (strncasecmp(ct, types[i], n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
-            return 1;
+        if (strncasecmp(ct, types[i], n) != 0)
+            continue;
+        if (types[i][n - 1] == '/')
+            return ct[n] != '\0' && ct[n] != ';' && ct[n] != ' ';
+        return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
     }
     return 0;
 }
 
-int upload_extract(http_req *r, int allow_raw, upload_photo *photo, upload_failure *f)
+/* The photos of a multipart body: every file in the field inputfile, in order,
+ * at most max_files of them. */
+static int extract_multipart(http_req *r, const char *ct, int max_files, upload_photo *photos, int *n_photos,
+                             upload_failure *f)
 {
-    memset(photo, 0, sizeof *photo);
+    char boundary[MULTIPART_BOUNDARY_MAX + 1];
+    cd_err err;
+    if (multipart_boundary(ct, boundary, sizeof boundary, &err) != 0)
+        return fail(f, 400, "bad_request", "%s", err.msg);
+    /* Room for every photo plus a few plain fields (model, ...); one more part
+     * than that is a form nobody's page sends. */
+    int max_parts = max_files + MAX_PARTS;
+    multipart_part *parts = calloc((size_t)max_parts, sizeof *parts);
+    if (!parts)
+        return fail(f, 500, "internal", "out of memory");
+    int n = 0;
+    if (multipart_parse(r->body ? r->body : (const unsigned char *)"", r->body_len, boundary, parts, max_parts, &n,
+                        &err) != 0) {
+        free(parts);
+        return fail(f, 400, err.code == CD_ERR_LIMIT ? "too_many_files" : "bad_request", "%s", err.msg);
+    }
+    /* The photos are the field inputfile; a file in any other field is one
+     * file too many. */
+    int n_files = 0, n_inputs = 0;
+    const char *stray = NULL;
+    for (int i = 0; i < n; i++) {
+        const multipart_part *p = &parts[i];
+        if (strcmp(p->name, "model") == 0 && !p->has_filename) {
+            copy_value(photos[0].model, sizeof photos[0].model, p->data, p->len);
+            continue;
+        }
+        int is_input = strcmp(p->name, "inputfile") == 0;
+        if (!p->has_filename && !is_input)
+            continue; /* other plain fields are ignored */
+        /* A file input left empty arrives as filename="" with no bytes. */
+        if (p->has_filename && p->filename[0] == '\0' && p->len == 0)
+            continue;
+        n_files++;
+        if (!is_input) {
+            stray = p->name;
+            continue;
+        }
+        if (n_inputs < max_files) {
+            upload_photo *ph = &photos[n_inputs];
+            ph->bytes = p->data;
+            ph->len = p->len;
+            upload_sanitize_name(p->filename, ph->name, sizeof ph->name);
+        }
+        n_inputs++;
+    }
+    int rc = 0;
+    if (n_inputs == 0)
+        rc = fail(f, 400, "no_file", "the form has no file in the field inputfile");
+    else if (stray && max_files == 1)
+        rc = fail(f, 400, "too_many_files", "%d files were sent; send one photo in the field inputfile", n_files);
+    else if (stray)
+        rc = fail(f, 400, "too_many_files", "a file was sent in the field '%.60s'; send photos in the field inputfile",
+                  stray);
+    else if (n_inputs > max_files && max_files == 1)
+        rc = fail(f, 400, "too_many_files", "%d files were sent; send one photo in the field inputfile", n_files);
+    else if (n_inputs > max_files)
+        rc = fail(f, 400, "too_many_files", "%d photos were sent; at most %d per request (--max-batch-photos)",
+                  n_inputs, max_files);
+    for (int i = 0; rc == 0 && i < n_inputs; i++)
+        if (photos[i].len > r->srv->cfg.max_upload)
+            rc = fail(f, 413, "too_large", "the photo is %zu bytes, over the %zu-byte limit", photos[i].len,
+                      r->srv->cfg.max_upload);
+    free(parts);
+    if (rc == 0) {
+        *n_photos = n_inputs;
+        for (int i = 1; i < n_inputs; i++)
+            memcpy(photos[i].model, photos[0].model, sizeof photos[i].model);
+    }
+    return rc;
+}
+
+int upload_extract_many(http_req *r, int allow_raw, int max_photos, upload_photo *photos, int *n_photos,
+                        upload_failure *f)
+{
+    *n_photos = 0;
+    memset(photos, 0, (size_t)max_photos * sizeof *photos);
     const char *ct = http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     const char *qmodel = http_query(r, "model");
     if (qmodel)
-        snprintf(photo->model, sizeof photo->model, "%s", qmodel);
+        snprintf(photos[0].model, sizeof photos[0].model, "%s", qmodel);
 
-    if (ct && strncasecmp(ct, "multipart/", 10) == 0) {
-        char boundary[MULTIPART_BOUNDARY_MAX + 1];
-        cd_err err;
-        if (multipart_boundary(ct, boundary, sizeof boundary, &err) != 0)
-            return fail(f, 400, "bad_request", "%s", err.msg);
-        multipart_part parts[MAX_PARTS];
-        int n = 0;
-        if (multipart_parse(r->body ? r->body : (const unsigned char *)"", r->body_len, boundary, parts, MAX_PARTS,
-                            &n, &err) != 0)
-            return fail(f, 400, err.code == CD_ERR_LIMIT ? "too_many_files" : "bad_request", "%s", err.msg);
-        /* The photo is the field inputfile; a file in any other field is one
-         * file too many. */
-        const multipart_part *file = NULL;
-        int n_files = 0;
-        for (int i = 0; i < n; i++) {
-            const multipart_part *p = &parts[i];
-            if (strcmp(p->name, "model") == 0 && !p->has_filename) {
-                copy_value(photo->model, sizeof photo->model, p->data, p->len);
-                continue;
-            }
-            int is_input = strcmp(p->name, "inputfile") == 0;
-            if (!p->has_filename && !is_input)
-                continue; /* other plain fields are ignored */
-            /* A file input left empty arrives as filename="" with no bytes. */
-            if (p->has_filename && p->filename[0] == '\0' && p->len == 0)
-                continue;
-            n_files++;
-            if (is_input)
-                file = p;
-        }
-        if (!file)
-            return fail(f, 400, "no_file", "the form has no file in the field inputfile");
-        if (n_files > 1)
-            return fail(f, 400, "too_many_files", "%d files were sent; send one photo in the field inputfile",
-                        n_files);
-        if (file->len > r->srv->cfg.max_upload)
-            return fail(f, 413, "too_large", "the photo is %zu bytes, over the %zu-byte limit", file->len,
-                        r->srv->cfg.max_upload);
-        photo->bytes = file->data;
-        photo->len = file->len;
-        upload_sanitize_name(file->filename, photo->name, sizeof photo->name);
-        return 0;
-    }
-    if (allow_raw && ct && is_raw_image_type(ct)) {
-        photo->bytes = r->body ? r->body : (const unsigned char *)"";
-        photo->len = r->body_len;
-        upload_sanitize_name(http_query(r, "filename"), photo->name, sizeof photo->name);
+    if (ct && strncasecmp(ct, "multipart/", 10) == 0)
+        return extract_multipart(r, ct, max_photos, photos, n_photos, f);
+    if (allow_raw && ct && is_raw_photo_type(ct)) {
+        photos[0].bytes = r->body ? r->body : (const unsigned char *)"";
+        photos[0].len = r->body_len;
+        upload_sanitize_name(http_query(r, "filename"), photos[0].name, sizeof photos[0].name);
+        *n_photos = 1;
         return 0;
     }
     if (r->body_len == 0)
@@ -196,9 +240,15 @@ int upload_extract(http_req *r, int allow_raw, upload_photo *photo, upload_failu
                               : "no photo: the form has no file in the field inputfile");
     if (allow_raw)
         return fail(f, 415, "unsupported_media_type",
-                    "Content-Type %s is not multipart/form-data, image/jpeg, image/png or image/webp",
+                    "Content-Type %s is not multipart/form-data, image/* or application/octet-stream",
                     ct ? ct : "(none)");
     return fail(f, 400, "no_file", "the upload is not a multipart/form-data form with the field inputfile");
+}
+
+int upload_extract(http_req *r, int allow_raw, upload_photo *photo, upload_failure *f)
+{
+    int n = 0;
+    return upload_extract_many(r, allow_raw, 1, photo, &n, f);
 }
 
 int upload_pick_models(const registry *reg, const char *choice, int allow_both, int *idx, int *n,

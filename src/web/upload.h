@@ -3,9 +3,10 @@
  * shared by the page (POST /template/upload, GET /upload/<file>) and the API
  * (POST /api/v1/predict):
  *
- *   extract   the one photo of the request: the multipart field `inputfile`
- *             (exactly one file), or a raw body with Content-Type image/jpeg,
- *             image/png or image/webp (API only); plus the `model` choice.
+ *   extract   the photos of the request: the multipart field `inputfile`
+ *             (exactly one file for the page; up to --max-batch-photos, in
+ *             order, for the API), or a raw body with Content-Type image/(any) or
+ *             application/octet-stream (API only); plus the `model` choice.
  *   classify  checks it by content (JPEG/PNG/WebP magic), runs each chosen
  *             model through the worker pool (corrupt/truncated -> 422, too many
  *             pixels -> 413, queue full -> 503),
@@ -56,9 +57,16 @@ typedef struct upload_result {
     int db_failed;                   /* 1 = verdicts given but not recorded */
 } upload_result;
 
-/* Finds the photo in r's body.  allow_raw: accept a raw image body (API).
+/* Finds the one photo in r's body.  allow_raw: accept a raw image body (API).
  * Returns 0 or -1 with f filled. */
 int upload_extract(http_req *r, int allow_raw, upload_photo *photo, upload_failure *f);
+
+/* Finds up to max_photos photos (photos[] holds max_photos) in r's body: every
+ * file of the multipart field inputfile in order, or one raw body.  More than
+ * max_photos is 400 too_many_files.  All share the request's model choice.
+ * Returns 0 with *n_photos >= 1, or -1 with f filled. */
+int upload_extract_many(http_req *r, int allow_raw, int max_photos, upload_photo *photos, int *n_photos,
+                        upload_failure *f);
 
 /* Turns a model choice ("", "binary", "transfer", "both") into registry
  * indices.  allow_both: the page may ask for both.  Returns 0 or -1 (400

@@ -55,11 +55,13 @@ if [ $rc -ne 0 ]; then
     check "predict on a shared photo succeeds" false
 fi
 py=/usr/bin/python3
-check "JSON line has file, label, probability" $py -c "
+check "JSON line has file, label, p_dog, confidence (of the label)" $py -c "
 import json,sys
 o=json.loads(open('$tmp/one.json').read())
 assert o['file'].endswith('cat.0.jpg') and o['label'] in ('cat','dog')
-assert 0.0 <= o['probability'] <= 1.0 and abs(o['probabilities']['dog']-o['probability'])<1e-6
+assert 0.0 <= o['p_dog'] <= 1.0 and abs(o['probabilities']['dog']-o['p_dog'])<1e-6
+assert 'probability' not in o and 0.5 <= o['confidence'] <= 1.0
+assert abs(o['confidence'] - (o['p_dog'] if o['label']=='dog' else 1-o['p_dog'])) < 1e-6
 assert o['width']==200 and o['format']=='jpeg'
 "
 
@@ -133,7 +135,7 @@ check "transfer model composes and tells this cat and this dog apart" $py -c "
 import json
 rows=[json.loads(l) for l in open('$tmp/tr.json')]
 assert [r['label'] for r in rows]==['cat','dog'], rows
-assert rows[0]['probability']<0.2 and rows[1]['probability']>0.8
+assert rows[0]['p_dog']<0.2 and rows[1]['p_dog']>0.8
 "
 catdog "$tmp/info.txt" info models/transfer.h5
 check "info on the transfer model exits 0" [ $rc -eq 0 ]

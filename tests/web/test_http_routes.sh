@@ -146,14 +146,15 @@ req POST /api/v1/predict -F "inputfile=@$CAT"
 expect_status 200 "API multipart"
 header_has '^Content-Type: application/json' "JSON type"
 json_check 'j["label"] in ("cat","dog")' "label"
-json_check '0.5 <= j["probability"] <= 1' "probability of the label"
+json_check '0.5 <= j["confidence"] <= 1 and 0 <= j["p_dog"] <= 1 and "probability" not in j' "confidence, p_dog"
 json_check 'abs(j["probabilities"]["cat"] + j["probabilities"]["dog"] - 1) < 1e-5' "probabilities sum to 1"
-json_check 'j["probabilities"][j["label"]] == j["probability"]' "probability is the label's"
+json_check 'j["probabilities"][j["label"]] == j["confidence"] and j["probabilities"]["dog"] == j["p_dog"]' "confidence is the label's, p_dog is P(dog)"
+json_check '(j["label"] == "dog") == (j["p_dog"] >= 0.5)' "label follows p_dog"
 json_check 'j["model"] == "binary"' "model"
 json_check "j['sha256'] == '$CAT_SHA'" "sha256"
 json_check 'j["elapsed_ms"] > 0' "elapsed_ms"
 json_check 'j["width"] == 200 and j["height"] == 200' "size"
-ok "POST /api/v1/predict (multipart): label, probability, probabilities, model, sha256, elapsed_ms"
+ok "POST /api/v1/predict (multipart): label, p_dog, confidence, probabilities, model, sha256, elapsed_ms"
 
 DOG_SHA=$(sha256_of "$DOG")
 req POST '/api/v1/predict?model=binary&filename=dog.png' --data-binary "@$DOG" -H 'Content-Type: image/png'
@@ -173,7 +174,7 @@ api_refusal 415 not_an_image -F "inputfile=@$WORK/notes.txt"
 api_refusal 415 not_an_image --data-binary "@$WORK/notes.txt" -H 'Content-Type: image/jpeg'
 api_refusal 415 unsupported_media_type --data-binary "@$CAT" -H 'Content-Type: text/plain'
 api_refusal 422 corrupt_image -F "inputfile=@$WORK/truncated.jpg"
-api_refusal 400 too_many_files -F "inputfile=@$CAT" -F "inputfile=@$DOG"
+api_refusal 400 too_many_files -F "inputfile=@$CAT" -F "other=@$DOG"
 api_refusal 413 too_many_pixels -F "inputfile=@$BIG_PIXELS"
 api_refusal 400 unknown_model -F "inputfile=@$CAT" -F model=resnet
 req POST '/api/v1/predict?model=both' -F "inputfile=@$CAT"
@@ -218,6 +219,7 @@ expect_status 200 "history API"
 TOTAL=$(json 'j["total"]')
 [ "$TOTAL" -ge 7 ] || fail "expected at least 7 predictions in the history, found $TOTAL"
 json_check 'all(i["model"] == "binary" and i["label"] in ("cat","dog") and 0 <= i["p_dog"] <= 1 for i in j["items"])' "rows"
+json_check 'all(abs(i["confidence"] - (i["p_dog"] if i["label"] == "dog" else 1 - i["p_dog"])) < 1e-6 for i in j["items"])' "confidence"
 json_check "any(i['name'] == 'my cat.jpg' and i['sha256'] == '$CAT_SHA' and i['size'] == $(stat -c %s "$CAT") and i['width'] == 200 for i in j['items'])" "original name, size, sha"
 FIRST_ID=$(json 'j["items"][-1]["id"]')
 req GET /history -H 'Accept-Language: en'
