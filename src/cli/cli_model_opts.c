@@ -55,6 +55,14 @@ int cli_model_opt(const char *cmd, int opt, const char *arg, cli_model_opts *o)
     case CLI_OPT_TTA:
         o->popts.tta_flip = 1;
         return 1;
+    case CLI_OPT_CLASSES:
+        if (strcmp(arg, "cat,dog") == 0 || strcmp(arg, "dog,cat") == 0) {
+            o->popts.classes_swapped = arg[0] == 'd';
+            return 1;
+        }
+        cli_usage_error(cmd, "--classes wants cat,dog or dog,cat (the model's class 0 first), not '%s'",
+                        arg);
+        return -1;
     }
     return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * cli_model_opts.h - the options every inference command shares
- * (--model, --threads, --backend, --preprocess, --resize, --tta) and how they
+ * (--model, --threads, --backend, --preprocess, --resize, --tta, --classes) and how they
  * become predictor_opts.  Used by predict and evaluate so both parse alike.
  */
 #ifndef CATDOG_CLI_MODEL_OPTS_H
@@ -18,6 +18,7 @@ enum {
     CLI_OPT_PREPROCESS,
     CLI_OPT_RESIZE,
     CLI_OPT_TTA,
+    CLI_OPT_CLASSES,
 };
 
 #define CLI_MODEL_LONG_OPTIONS                                        \
@@ -26,7 +27,8 @@ enum {
     {"backend", required_argument, NULL, CLI_OPT_BACKEND},            \
     {"preprocess", required_argument, NULL, CLI_OPT_PREPROCESS},      \
     {"resize", required_argument, NULL, CLI_OPT_RESIZE},              \
-    {"tta", no_argument, NULL, CLI_OPT_TTA}
+    {"tta", no_argument, NULL, CLI_OPT_TTA},                          \
+    {"classes", required_argument, NULL, CLI_OPT_CLASSES}
 
 #define CLI_MODEL_HELP                                                                      \
     "  --model FILE         Keras .h5 model (default: models/binary.h5, else the built-in one)\n" \
@@ -34,7 +36,8 @@ enum {
     "  --backend B          dnnl (default) or ref (plain C reference)\n"                     \
     "  --preprocess P       override the model's preprocessing: rescale, caffe, none\n"      \
     "  --resize F           bilinear (default, antialiased) or nearest (Keras load_img)\n"   \
-    "  --tta                average with the horizontally flipped photo\n"
+    "  --tta                average with the horizontally flipped photo\n"                \
+    "  --classes C          the model's class order: cat,dog (default) or dog,cat\n"
 
 typedef struct cli_model_opts {
     const char *model_path;   /* NULL = default model */

@@ -119,7 +119,10 @@ int cmd_info(int argc, char **argv)
     model_summary(m, stdout);
     model_input_shape(m, &h, &w, &ch);
     printf("Input: %dx%dx%d\n", h, w, ch);
-    printf("Preprocessing: %s\n", cd_preprocess_name(m->preprocess));
+    printf("Preprocessing: %s%s%s%s\n", cd_preprocess_name(m->preprocess),
+           m->preprocess_why[0] ? " (" : "", m->preprocess_why, m->preprocess_why[0] ? ")" : "");
+    printf("Output: %s%s%s%s\n", cd_output_name(m->output_rule), m->output_why[0] ? " (" : "",
+           m->output_why, m->output_why[0] ? ")" : "");
     printf("Architecture: %s\n", m->arch);
     if (m->test_accuracy >= 0)
         printf("Test accuracy: %.4f\n", m->test_accuracy);

@@ -12,6 +12,7 @@
 #include "image/image.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 
 void image_to_input(const image *img, cd_preprocess p, float *dst)
 {
@@ -37,5 +38,43 @@ void image_to_input(const image *img, cd_preprocess p, float *dst)
         for (size_t i = 0; i < 3 * n; i++)
             dst[i] = (float)s[i];
         break;
+    }
+}
+
+int image_luminance(const image *src, image *dst, cd_err *err)
+{
+    const size_t n = (size_t)src->width * (size_t)src->height;
+    unsigned char *out = malloc(n * 3 > 0 ? n * 3 : 1);
+    if (!out)
+        return cd_err_set(err, CD_ERR_NOMEM, "out of memory converting a %dx%d photo to grayscale",
+                          src->width, src->height);
+    const unsigned char *s = src->rgb;
+    for (size_t i = 0; i < n; i++) {
+        /* Pillow's L24 macro (Convert.c): the exact rounding its 'L' images have. */
+        unsigned l = ((unsigned)s[3 * i] * 19595u + (unsigned)s[3 * i + 1] * 38470u +
+                      (unsigned)s[3 * i + 2] * 7471u + 0x8000u) >> 16;
+        out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = (unsigned char)l;
+    }
+    dst->width = src->width;
+    dst->height = src->height;
+    dst->rgb = out;
+    return 0;
+}
+
+void image_to_input_gray(const image *img, cd_preprocess p, float *dst)
+{
+    if (!img || !img->rgb || !dst)
+        return;
+    const size_t n = (size_t)img->width * (size_t)img->height;
+    const unsigned char *s = img->rgb;
+    for (size_t i = 0; i < n; i++) {
+        float l = (float)s[3 * i];
+        /* Not a switch: modes added later (tf, torch) fall back to raw
+         * values here until they say what they do on one channel. */
+        if (p == CD_PRE_RESCALE)
+            l *= 1.0f / 255.0f;
+        else if (p == CD_PRE_CAFFE)
+            l -= (103.939f + 116.779f + 123.68f) / 3.0f;
+        dst[i] = l;
     }
 }

@@ -8,6 +8,7 @@
  *   keras_weights.c     model_weights groups: read onto a model, write from one
  *   keras_arch.c        recognising an architecture, default preprocessing
  *   keras_frozen.c      a Keras 2.2 file's frozen nested model, from its optimizer state
+ *   keras_output.c      the output rule and default preprocessing of a loaded model
  *   keras_load.c        keras_load / keras_load_memory / keras_load_weights
  *   keras_save.c        keras_save / keras_save_ex
  */
@@ -68,5 +69,15 @@ void keras_guess_frozen(model *m, hid_t file);
 /* The preprocessing an architecture expects: caffe for vgg16, squeezenet and
  * transfer, rescale otherwise. */
 cd_preprocess keras_default_preprocess(const char *arch);
+
+/* Sets m->output_rule and output_why from the last activation and, for a
+ * linear one, the loss of training_json (a Keras 2 training_config or Keras 3
+ * compile_config; NULL when the file has none). */
+void keras_decide_output(model *m, const char *training_json);
+
+/* Sets m->preprocess and preprocess_why for a file that does not record it:
+ * none when the model rescales or normalizes itself, else the architecture's
+ * default. */
+void keras_decide_preprocess(model *m);
 
 #endif

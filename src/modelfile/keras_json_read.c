@@ -399,7 +399,8 @@ model *keras_json_build(const char *json, const char *source_name, int img_size,
         goto fail;
     }
     keras_guess_arch(m);
-    m->preprocess = keras_default_preprocess(m->arch);
+    keras_decide_preprocess(m);
+    keras_decide_output(m, NULL);
     json_decref(root);
     return m;
 fail:

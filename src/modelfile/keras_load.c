@@ -133,9 +133,17 @@ static int read_catdog_attrs(model *m, hid_t file, const char *what, cd_err *err
             return -1;
         }
         free(s);
+        snprintf(m->preprocess_why, sizeof m->preprocess_why,
+                 "recorded in the file (catdog_preprocess)");
     } else {
-        m->preprocess = keras_default_preprocess(m->arch);
+        keras_decide_preprocess(m);
     }
+    s = NULL;
+    rc = keras_h5_read_str_attr(file, "training_config", &s, what, err);
+    if (rc < 0)
+        return -1;
+    keras_decide_output(m, rc == 1 ? s : NULL);
+    free(s);
     double acc;
     rc = keras_h5_read_double_attr(file, "catdog_test_accuracy", &acc, what, err);
     if (rc < 0)
