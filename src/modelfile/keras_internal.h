@@ -53,6 +53,30 @@ char *keras_json_config(const model *m, cd_err *err);
  * file in messages. */
 int keras_weights_read(model *m, hid_t group, const char *what, cd_err *err);
 
+/* What catdog reads, for messages about files it does not. */
+#define KERAS_ACCEPTS                                                                      \
+    "catdog reads Keras models: .keras archives (Keras 3), .h5 model files (Keras 2.1-3), " \
+    "and weights-only .h5 files onto an architecture (--config model.json or a built-in)"
+
+/* Loads a Keras 3 .keras archive (keras_zip.c); img_size as keras_load_sized. */
+model *keras_zip_load(const char *path, int img_size, cd_err *err);
+
+/* Keras' naming.to_snake_case ("BatchNormalization" -> "batch_normalization"),
+ * the stem of a Keras 3 weight group's name. */
+void keras_snake_case(const char *cls, char *out, size_t size);
+
+/* 1 when the file starts with a zip signature (PK\3\4 or an empty archive's PK\5\6). */
+int keras_is_zip(const char *path);
+
+/* Opens an in-memory HDF5 file image read-only (libhdf5 copies it); -1 with
+ * err naming `what` when it is not HDF5 or cannot be opened. */
+hid_t keras_open_memory(const void *buf, size_t len, const char *what, cd_err *err);
+
+/* Reads dataset `dname` of group g into parameter k of layer l, checking its
+ * shape against the parameter's. */
+int keras_weights_read_param(hid_t g, const char *dname, layer *l, int k, const char *what,
+                             cd_err *err);
+
 /* Writes m's weights into group in Keras' layout (layer_names, per item a group
  * with weight_names and datasets). */
 int keras_weights_write(const model *m, hid_t group, cd_err *err);

@@ -1,0 +1,354 @@
+/*
+ * keras_zip.c - Keras 3 `.keras` archives: a zip (libzip) holding
+ *   config.json       the model config, as Keras 2's model_config plus
+ *                     "module"/"registered_name"/"build_config" keys, and
+ *                     "compile_config" (the loss, for the output rule)
+ *   metadata.json     {"keras_version": ..., "date_saved": ...}; catdog adds
+ *                     catdog_preprocess / catdog_arch there, Keras ignores them
+ *   model.weights.h5  HDF5, weights grouped by the object tree, not by name:
+ *                       layers/<class>[_<n>]/vars/0..k-1
+ *                     <class> is the layer's class in snake case (Conv2D ->
+ *                     conv2d, BatchNormalization -> batch_normalization) and
+ *                     <n> counts the earlier layers of that class in the same
+ *                     model (none for the first).  A nested model is a group of
+ *                     the same shape (layers/functional/layers/conv2d/vars/0).
+ *                     A Sequential does not list its InputLayer; a functional
+ *                     model does.  vars/i is the layer's i-th weight in Keras'
+ *                     order (kernel, bias; gamma, beta, mean, variance).
+ * The group names differ from the layer names in config.json in most real
+ * files (conv2d_9 is stored as layers/conv2d), so weights are matched by
+ * walking the config in order, as Keras' saving_lib does.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <zip.h>
+
+#include "modelfile/keras.h"
+#include "modelfile/keras_h5.h"
+#include "modelfile/keras_internal.h"
+#include "modelfile/keras_layers.h"
+
+/* An archive entry larger than this is refused before it is read: Keras
+ * models catdog can run are far smaller, and a zip can claim any size. */
+#define ZIP_ENTRY_MAX ((zip_uint64_t)2 << 30)
+#define MAX_NEST 16
+
+/* Reads entry `name` into a NUL-terminated malloc'd buffer.  1 when read, 0
+ * when the archive has no such entry, -1 on error. */
+static int read_entry(zip_t *z, const char *name, char **buf, size_t *len, const char *what,
+                      cd_err *err)
+{
+    zip_stat_t st;
+    zip_stat_init(&st);
+    if (zip_stat(z, name, 0, &st) != 0)
+        return 0;
+    if (!(st.valid & ZIP_STAT_SIZE) || st.size > ZIP_ENTRY_MAX)
+        return cd_err_set(err, CD_ERR_LIMIT, "%s: archive entry %s is too large (over 2 GiB)",
+                          what, name);
+    char *b = malloc((size_t)st.size + 1);
+    if (!b)
+        return cd_err_set(err, CD_ERR_NOMEM, "%s: out of memory reading %s", what, name);
+    zip_file_t *f = zip_fopen(z, name, 0);
+    zip_int64_t got = f ? zip_fread(f, b, st.size) : -1;
+    if (!f || got < 0 || (zip_uint64_t)got != st.size) {
+        cd_err_set(err, CD_ERR_FORMAT, "%s: cannot read %s from the archive (%s)", what, name,
+                   f ? zip_file_strerror(f) : zip_strerror(z));
+        if (f)
+            zip_fclose(f);
+        free(b);
+        return -1;
+    }
+    zip_fclose(f);
+    b[st.size] = '\0';
+    *buf = b;
+    *len = (size_t)st.size;
+    return 1;
+}
+
+/* Keras' naming.to_snake_case: drop non-word characters, "_" before an
+ * uppercase letter that starts a lowercase run (not at the start), then
+ * between a lowercase letter and an uppercase one, then lowercase. */
+void keras_snake_case(const char *cls, char *out, size_t size)
+{
+    char a[160], b[320];
+    size_t n = 0;
+    for (const char *p = cls; *p && n + 1 < sizeof a; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '_')
+            a[n++] = *p;
+    a[n] = '\0';
+#define UP(c) ((c) >= 'A' && (c) <= 'Z')
+#define LO(c) ((c) >= 'a' && (c) <= 'z')
+    /* (.)([A-Z][a-z]+) -> \1_\2, matches not overlapping, left to right */
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        if (i + 2 < n + 0 && UP(a[i + 1]) && LO(a[i + 2])) {
+            size_t j = i + 2;
+            while (j < n && LO(a[j]))
+                j++;
+            b[o++] = a[i];
+            b[o++] = '_';
+            for (size_t k = i + 1; k < j; k++)
+                b[o++] = a[k];
+            i = j;
+        } else {
+            b[o++] = a[i++];
+        }
+    }
+    b[o] = '\0';
+    /* ([a-z])([A-Z]) -> \1_\2, then lowercase */
+    size_t w = 0;
+    for (size_t i = 0; i < o && w + 3 < size;) {
+        if (i + 1 < o && LO(b[i]) && UP(b[i + 1])) {
+            out[w++] = b[i];
+            out[w++] = '_';
+            out[w++] = (char)(b[i + 1] - 'A' + 'a');
+            i += 2;
+        } else {
+            out[w++] = UP(b[i]) ? (char)(b[i] - 'A' + 'a') : b[i];
+            i++;
+        }
+    }
+    out[w] = '\0';
+#undef UP
+#undef LO
+}
+
+/* Per-model counters of class names, for the <class>_<n> group names. */
+typedef struct name_counter {
+    char names[64][96];
+    int counts[64];
+    int n;
+} name_counter;
+
+/* The group name of the next layer of class `cls` ("conv2d", "conv2d_1", ...). */
+static void next_group_name(name_counter *c, const char *cls, char *out, size_t size)
+{
+    char snake[96];
+    keras_snake_case(cls, snake, sizeof snake);
+    for (int i = 0; i < c->n; i++) {
+        if (strcmp(c->names[i], snake) == 0) {
+            snprintf(out, size, "%s_%d", snake, ++c->counts[i]);
+            return;
+        }
+    }
+    if (c->n < 64) {
+        snprintf(c->names[c->n], sizeof c->names[0], "%s", snake);
+        c->counts[c->n++] = 0;
+    }
+    snprintf(out, size, "%s", snake);
+}
+
+static int is_net(const char *cls)
+{
+    return strcmp(cls, "Sequential") == 0 || strcmp(cls, "Functional") == 0 ||
+           strcmp(cls, "Model") == 0;
+}
+
+/* The layer list of a model entry, whether Keras 3 (dict) or a bare list. */
+static json_t *net_layers(json_t *entry)
+{
+    json_t *cfg = json_object_get(entry, "config");
+    return json_is_array(cfg) ? cfg : json_object_get(cfg, "layers");
+}
+
+static const char *entry_name(json_t *entry)
+{
+    const char *name = keras_jstr(entry, "name");
+    json_t *cfg = json_object_get(entry, "config");
+    return name ? name : json_is_object(cfg) ? keras_jstr(cfg, "name") : NULL;
+}
+
+/* Reads the weights of one layer from <group>/vars/0..n-1. */
+static int read_vars(model *m, hid_t group, const char *gpath, const char *lname, int *loaded,
+                     const char *what, cd_err *err)
+{
+    int li = model_find(m, lname);
+    if (li < 0 || m->layers[li].n_params == 0)
+        return 0; /* no weights (InputLayer, Dropout, pooling...) */
+    layer *l = &m->layers[li];
+    char path[512];
+    for (int k = 0; k < l->n_params; k++) {
+        /* H5Lexists wants every group on the way to exist: test them in turn. */
+        char vars[512];
+        snprintf(vars, sizeof vars, "%s/vars", gpath);
+        snprintf(path, sizeof path, "%s/vars/%d", gpath, k);
+        if (H5Lexists(group, gpath, H5P_DEFAULT) <= 0 || H5Lexists(group, vars, H5P_DEFAULT) <= 0 ||
+            H5Lexists(group, path, H5P_DEFAULT) <= 0) {
+            (void)H5Eclear2(H5E_DEFAULT);
+            return cd_err_set(err, CD_ERR_NOTFOUND,
+                              "%s: model.weights.h5 has no %s for layer '%s' (%d weights expected)",
+                              what, path, l->name, l->n_params);
+        }
+        if (keras_weights_read_param(group, path, l, k, what, err) != 0)
+            return -1;
+    }
+    snprintf(path, sizeof path, "%s/vars/%d", gpath, l->n_params);
+    if (H5Lexists(group, path, H5P_DEFAULT) > 0)
+        return cd_err_set(err, CD_ERR_SHAPE, "%s: layer '%s': model.weights.h5 has more than %d weights",
+                          what, l->name, l->n_params);
+    (void)H5Eclear2(H5E_DEFAULT);
+    loaded[li] = 1;
+    return 0;
+}
+
+/* Walks a model entry of the config and its group (prefix "" for the root). */
+static int read_net(model *m, json_t *entry, hid_t file, const char *prefix, int depth, int *loaded,
+                    const char *what, cd_err *err)
+{
+    if (depth > MAX_NEST)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED, "%s: models nested too deeply", what);
+    const char *ncls = keras_jstr(entry, "class_name");
+    int seq = ncls && strcmp(ncls, "Sequential") == 0;
+    json_t *layers = net_layers(entry);
+    if (!json_is_array(layers))
+        return cd_err_set(err, CD_ERR_FORMAT, "%s: config.json: a model without layers", what);
+    name_counter *c = calloc(1, sizeof *c);
+    if (!c)
+        return cd_err_set(err, CD_ERR_NOMEM, "%s: out of memory", what);
+    int rc = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(layers, i, e) {
+        const char *cls = keras_jstr(e, "class_name");
+        const char *name = entry_name(e);
+        if (!cls || !name) {
+            rc = cd_err_set(err, CD_ERR_FORMAT, "%s: config.json: a layer without class_name/name",
+                            what);
+            break;
+        }
+        if (seq && strcmp(cls, "InputLayer") == 0)
+            continue; /* Sequential.layers leaves its InputLayer out */
+        char g[96], path[512];
+        next_group_name(c, cls, g, sizeof g);
+        snprintf(path, sizeof path, "%s%slayers/%s", prefix, prefix[0] ? "/" : "", g);
+        rc = is_net(cls) ? read_net(m, e, file, path, depth + 1, loaded, what, err)
+                         : read_vars(m, file, path, name, loaded, what, err);
+        if (rc != 0)
+            break;
+    }
+    free(c);
+    return rc;
+}
+
+/* Reads model.weights.h5 (an in-memory image) onto m, walking `root`. */
+static int read_weights(model *m, json_t *root, const char *buf, size_t len, const char *what,
+                        cd_err *err)
+{
+    char hwhat[600];
+    snprintf(hwhat, sizeof hwhat, "%s (model.weights.h5)", what);
+    hid_t file = keras_open_memory(buf, len, hwhat, err);
+    if (file < 0)
+        return -1;
+    int *loaded = calloc(m->n_layers > 0 ? (size_t)m->n_layers : 1, sizeof *loaded);
+    int rc = loaded ? read_net(m, root, file, "", 0, loaded, what, err)
+                    : cd_err_set(err, CD_ERR_NOMEM, "%s: out of memory", what);
+    for (int i = 0; rc == 0 && i < m->n_layers; i++)
+        if (m->layers[i].n_params > 0 && !loaded[i])
+            rc = cd_err_set(err, CD_ERR_NOTFOUND,
+                            "%s: no weights for layer '%s' (its config entry was not found)", what,
+                            m->layers[i].name);
+    free(loaded);
+    H5Fclose(file);
+    return rc;
+}
+
+/* catdog's own records in metadata.json (absent in files Keras wrote). */
+static int read_metadata(model *m, const char *meta, const char *what, cd_err *err)
+{
+    json_t *j = meta ? json_loads(meta, 0, NULL) : NULL;
+    const char *pre = j ? keras_jstr(j, "catdog_preprocess") : NULL;
+    const char *arch = j ? keras_jstr(j, "catdog_arch") : NULL;
+    int rc = 0;
+    if (arch && arch[0])
+        snprintf(m->arch, sizeof m->arch, "%s", arch);
+    if (pre) {
+        if (cd_preprocess_parse(pre, &m->preprocess) != 0)
+            rc = cd_err_set(err, CD_ERR_FORMAT, "%s: metadata.json: unknown catdog_preprocess '%s'",
+                            what, pre);
+        else
+            snprintf(m->preprocess_why, sizeof m->preprocess_why,
+                     "recorded in the file (metadata.json catdog_preprocess)");
+    } else {
+        keras_decide_preprocess(m);
+    }
+    json_t *acc = j ? json_object_get(j, "catdog_test_accuracy") : NULL;
+    m->test_accuracy = json_is_number(acc) ? json_number_value(acc) : -1.0;
+    json_decref(j);
+    return rc;
+}
+
+/* Names what a zip without config.json is. */
+static int not_keras_zip(zip_t *z, const char *what, cd_err *err)
+{
+    zip_int64_t n = zip_get_num_entries(z, 0);
+    for (zip_int64_t i = 0; i < n; i++) {
+        const char *nm = zip_get_name(z, (zip_uint64_t)i, 0);
+        size_t l = nm ? strlen(nm) : 0;
+        if (l >= 8 && strcmp(nm + l - 8, "data.pkl") == 0)
+            return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                              "%s: a PyTorch checkpoint (zip with %s), not a Keras model; %s", what,
+                              nm, KERAS_ACCEPTS);
+    }
+    return cd_err_set(err, CD_ERR_FORMAT,
+                      "%s: a zip archive but not a Keras archive (no config.json); %s", what,
+                      KERAS_ACCEPTS);
+}
+
+model *keras_zip_load(const char *path, int img_size, cd_err *err)
+{
+    int zerr = 0;
+    zip_t *z = zip_open(path, ZIP_RDONLY, &zerr);
+    if (!z) {
+        zip_error_t ze;
+        zip_error_init_with_code(&ze, zerr);
+        cd_err_set(err, CD_ERR_FORMAT, "%s: not a readable zip archive (%s)", path,
+                   zip_error_strerror(&ze));
+        zip_error_fini(&ze);
+        return NULL;
+    }
+    char *config = NULL, *meta = NULL, *weights = NULL;
+    size_t config_len, meta_len, weights_len;
+    model *m = NULL;
+    json_t *root = NULL;
+    int rc = read_entry(z, "config.json", &config, &config_len, path, err);
+    if (rc == 0)
+        not_keras_zip(z, path, err);
+    if (rc <= 0)
+        goto out;
+    if (read_entry(z, "metadata.json", &meta, &meta_len, path, err) < 0)
+        goto out;
+    rc = read_entry(z, "model.weights.h5", &weights, &weights_len, path, err);
+    if (rc == 0)
+        cd_err_set(err, CD_ERR_NOTFOUND, "%s: Keras archive without model.weights.h5", path);
+    if (rc <= 0)
+        goto out;
+    if (!(m = keras_json_build(config, path, img_size, err)))
+        goto out;
+    if (!(root = json_loads(config, 0, NULL))) {
+        cd_err_set(err, CD_ERR_FORMAT, "%s: config.json is not valid JSON", path);
+        goto fail;
+    }
+    if (read_weights(m, root, weights, weights_len, path, err) != 0 ||
+        read_metadata(m, meta, path, err) != 0)
+        goto fail;
+    json_t *compile = json_object_get(root, "compile_config");
+    char *cc = json_is_object(compile) ? json_dumps(compile, 0) : NULL;
+    keras_decide_output(m, cc);
+    free(cc);
+    goto out;
+fail:
+    model_free(m);
+    m = NULL;
+out:
+    json_decref(root);
+    free(config);
+    free(meta);
+    free(weights);
+    zip_discard(z);
+    return m;
+}
