@@ -352,3 +352,197 @@ out:
     zip_discard(z);
     return m;
 }
+
+/* Writes one layer's weights as <gpath>/vars/0..n-1 (an empty vars group for
+ * a layer without weights, as Keras writes). */
+static int write_vars(const model *m, hid_t file, const char *gpath, const char *lname,
+                      cd_err *err)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/vars", gpath);
+    hid_t g = keras_h5_create_group(file, path, err);
+    if (g < 0)
+        return -1;
+    int rc = 0;
+    int li = model_find(m, lname);
+    const layer *l = li >= 0 ? &m->layers[li] : NULL;
+    for (int k = 0; l && k < l->n_params && rc == 0; k++) {
+        char d[16];
+        snprintf(d, sizeof d, "%d", k);
+        const tensor *t = l->params[k];
+        rc = t ? keras_h5_write_floats(g, d, t->rank, t->dims, t->data, err)
+               : cd_err_set(err, CD_ERR_INVALID, "layer '%s': weight %d not allocated", l->name, k);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+static int write_net(const model *m, json_t *entry, hid_t file, const char *prefix, int depth,
+                     cd_err *err)
+{
+    if (depth > MAX_NEST)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED, "models nested too deeply");
+    const char *ncls = keras_jstr(entry, "class_name");
+    int seq = ncls && strcmp(ncls, "Sequential") == 0;
+    json_t *layers = net_layers(entry);
+    char vars[512];
+    snprintf(vars, sizeof vars, "%s%svars", prefix, prefix[0] ? "/" : "");
+    hid_t vg = keras_h5_create_group(file, vars, err); /* the model's own (empty) variables */
+    if (vg < 0)
+        return -1;
+    H5Gclose(vg);
+    name_counter *c = calloc(1, sizeof *c);
+    if (!c)
+        return cd_err_set(err, CD_ERR_NOMEM, "out of memory");
+    int rc = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(layers, i, e) {
+        const char *cls = keras_jstr(e, "class_name");
+        const char *name = entry_name(e);
+        if (!cls || !name || (seq && strcmp(cls, "InputLayer") == 0))
+            continue;
+        char g[96], path[512];
+        next_group_name(c, cls, g, sizeof g);
+        snprintf(path, sizeof path, "%s%slayers/%s", prefix, prefix[0] ? "/" : "", g);
+        rc = is_net(cls) ? write_net(m, e, file, path, depth + 1, err)
+                         : write_vars(m, file, path, name, err);
+        if (rc != 0)
+            break;
+    }
+    free(c);
+    return rc;
+}
+
+/* model.weights.h5 built in memory (HDF5's core driver, no backing file). */
+static void *weights_image(const model *m, json_t *root, size_t *len, cd_err *err)
+{
+    keras_h5_quiet();
+    void *buf = NULL;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0) {
+        if (fapl >= 0)
+            H5Pclose(fapl);
+        cd_err_set(err, CD_ERR_BACKEND, "cannot set up an in-memory HDF5 file");
+        return NULL;
+    }
+    hid_t file = H5Fcreate("model.weights.h5", H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (file < 0) {
+        char msg[256];
+        keras_h5_errmsg(msg, sizeof msg);
+        cd_err_set(err, CD_ERR_BACKEND, "cannot create model.weights.h5 in memory (%s)", msg);
+        return NULL;
+    }
+    if (write_net(m, root, file, "", 0, err) == 0 && H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0) {
+        ssize_t n = H5Fget_file_image(file, NULL, 0);
+        if (n > 0 && (buf = malloc((size_t)n)) && H5Fget_file_image(file, buf, (size_t)n) == n) {
+            *len = (size_t)n;
+        } else {
+            free(buf);
+            buf = NULL;
+            cd_err_set(err, n > 0 ? CD_ERR_NOMEM : CD_ERR_BACKEND,
+                       "cannot take the image of model.weights.h5");
+        }
+    } else if (err->code == CD_OK) {
+        cd_err_set(err, CD_ERR_BACKEND, "writing model.weights.h5 failed");
+    }
+    H5Fclose(file);
+    return buf;
+}
+
+/* Adds a buffer as an archive entry (libzip frees it when freep). */
+static int add_entry(zip_t *z, const char *name, const void *data, size_t len, const char *path,
+                     cd_err *err)
+{
+    zip_source_t *s = zip_source_buffer(z, data, len, 0);
+    if (!s || zip_file_add(z, name, s, ZIP_FL_OVERWRITE | ZIP_FL_ENC_UTF_8) < 0) {
+        if (s)
+            zip_source_free(s);
+        return cd_err_set(err, CD_ERR_IO, "%s: cannot add %s to the archive (%s)", path, name,
+                          zip_strerror(z));
+    }
+    return 0;
+}
+
+int keras_save_keras(const model *m, const char *path, cd_err *err)
+{
+    char *config = keras_json_config(m, err);
+    if (!config)
+        return -1;
+    int rc = -1;
+    json_t *root = json_loads(config, 0, NULL);
+    json_t *meta = json_object();
+    char *meta_s = NULL;
+    void *weights = NULL;
+    size_t weights_len = 0;
+    char tmp[4096];
+    zip_t *z = NULL;
+    if (!root || !meta) {
+        cd_err_set(err, CD_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    char date[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&now, &tm) || !strftime(date, sizeof date, "%Y-%m-%d@%H:%M:%S", &tm))
+        snprintf(date, sizeof date, "unknown");
+    /* Keras 3 reads config.json and the weights; metadata says who wrote it. */
+    if (json_object_set_new(meta, "keras_version", json_string("3.5.0")) ||
+        json_object_set_new(meta, "date_saved", json_string(date)) ||
+        json_object_set_new(meta, "catdog_preprocess", json_string(cd_preprocess_name(m->preprocess))) ||
+        json_object_set_new(meta, "catdog_arch", json_string(m->arch)) ||
+        (m->test_accuracy >= 0 &&
+         json_object_set_new(meta, "catdog_test_accuracy", json_real(m->test_accuracy))) ||
+        !(meta_s = json_dumps(meta, JSON_COMPACT))) {
+        cd_err_set(err, CD_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (!(weights = weights_image(m, root, &weights_len, err))) {
+        cd_err_wrap(err, "%s", path);
+        goto out;
+    }
+    /* Written beside the target and renamed over it, so a failed export never
+     * leaves half an archive under the requested name. */
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+        cd_err_set(err, CD_ERR_INVALID, "%s: path too long", path);
+        goto out;
+    }
+    int zerr = 0;
+    if (!(z = zip_open(tmp, ZIP_CREATE | ZIP_TRUNCATE, &zerr))) {
+        zip_error_t ze;
+        zip_error_init_with_code(&ze, zerr);
+        cd_err_set(err, CD_ERR_IO, "%s: cannot create (%s)", tmp, zip_error_strerror(&ze));
+        zip_error_fini(&ze);
+        goto out;
+    }
+    if (add_entry(z, "metadata.json", meta_s, strlen(meta_s), path, err) != 0 ||
+        add_entry(z, "config.json", config, strlen(config), path, err) != 0 ||
+        add_entry(z, "model.weights.h5", weights, weights_len, path, err) != 0) {
+        zip_discard(z);
+        z = NULL;
+        remove(tmp);
+        goto out;
+    }
+    if (zip_close(z) != 0) {
+        cd_err_set(err, CD_ERR_IO, "%s: writing the archive failed (%s)", tmp, zip_strerror(z));
+        zip_discard(z);
+        z = NULL;
+        remove(tmp);
+        goto out;
+    }
+    z = NULL;
+    if (rename(tmp, path) != 0) {
+        cd_err_set(err, CD_ERR_IO, "%s: cannot rename %s over it", path, tmp);
+        remove(tmp);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(weights);
+    free(meta_s);
+    json_decref(meta);
+    json_decref(root);
+    free(config);
+    return rc;
+}
