@@ -129,7 +129,9 @@ typedef struct name_counter {
 static void next_group_name(name_counter *c, const char *cls, char *out, size_t size)
 {
     char snake[96];
-    keras_snake_case(cls, snake, sizeof snake);
+    /* Keras 3 builds a "Model" config (Keras 2's name) as a Functional, and
+     * names the group after the object's class. */
+    keras_snake_case(strcmp(cls, "Model") == 0 ? "Functional" : cls, snake, sizeof snake);
     for (int i = 0; i < c->n; i++) {
         if (strcmp(c->names[i], snake) == 0) {
             snprintf(out, size, "%s_%d", snake, ++c->counts[i]);
@@ -498,6 +500,20 @@ int keras_save_keras(const model *m, const char *path, cd_err *err)
         cd_err_set(err, CD_ERR_NOMEM, "out of memory");
         goto out;
     }
+    /* A linear output keeps its meaning: the loss that says how to read it. */
+    if (m->output_rule != CD_OUT_PROB) {
+        int one = model_output_size(m) == 1;
+        json_t *loss =
+            m->output_rule == CD_OUT_HINGE
+                ? json_string(one ? "hinge" : "categorical_hinge")
+                : json_pack("{s:s, s:s, s:{s:b}}", "module", "keras.losses", "class_name",
+                            one ? "BinaryCrossentropy" : "SparseCategoricalCrossentropy", "config",
+                            "from_logits", 1);
+        if (!loss || json_object_set_new(root, "compile_config", json_pack("{s:o}", "loss", loss))) {
+            cd_err_set(err, CD_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
     if (!(weights = weights_image(m, root, &weights_len, err))) {
         cd_err_wrap(err, "%s", path);
         goto out;
@@ -514,6 +530,14 @@ int keras_save_keras(const model *m, const char *path, cd_err *err)
         zip_error_init_with_code(&ze, zerr);
         cd_err_set(err, CD_ERR_IO, "%s: cannot create (%s)", tmp, zip_error_strerror(&ze));
         zip_error_fini(&ze);
+        goto out;
+    }
+    free(config);
+    if (!(config = json_dumps(root, JSON_COMPACT))) {
+        cd_err_set(err, CD_ERR_NOMEM, "out of memory");
+        zip_discard(z);
+        z = NULL;
+        remove(tmp);
         goto out;
     }
     if (add_entry(z, "metadata.json", meta_s, strlen(meta_s), path, err) != 0 ||
