@@ -38,10 +38,12 @@ static void usage(FILE *out)
           out);
 }
 
+/* Anything on disk goes to the loader, folders too: it names what a folder
+ * given as a model is (a TensorFlow SavedModel). */
 static int is_file(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
+    return stat(path, &st) == 0;
 }
 
 int cmd_info(int argc, char **argv)
