@@ -281,7 +281,7 @@ static void mark_nodes(dn_plan *p)
             nd->act = ACT_LINEAR;
         if (!p->cfg.training || !nd->needed || (l->kind == LAYER_INPUT && l->n_inputs == 0))
             continue;
-        nd->wants = l->trainable && l->n_params > 0 && p->cfg.grads[2 * i] != NULL;
+        nd->wants = l->trainable && l->n_params > 0 && p->cfg.grads[LAYER_MAX_PARAMS * i] != NULL;
         for (int k = 0; k < l->n_inputs; k++)
             if (l->inputs[k] >= 0 && l->inputs[k] < i && p->nodes[l->inputs[k]].wants)
                 nd->wants = 1;
@@ -397,6 +397,10 @@ int dn_plan_refresh(dn_plan *p, dnnl_stream_t s, cd_err *err)
         if (nd->b)
             DN_CHECK(dnnl_memory_set_data_handle(nd->b, l->params[1]->data), err, "set handle",
                      l->name);
+        for (int k = 0; k < LAYER_MAX_PARAMS; k++)
+            if (nd->pmem[k])
+                DN_CHECK(dnnl_memory_set_data_handle(nd->pmem[k], l->params[k]->data), err,
+                         "set handle", l->name);
     }
     if (dn_steps_run(&p->refresh, s, err))
         return -1;

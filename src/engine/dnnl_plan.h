@@ -66,6 +66,7 @@ typedef struct dn_node {
     dnnl_memory_t mask;         /* dropout mask, layout of the input */
     dnnl_memory_t w_user, w, wb;/* kernel: Keras layout, forward layout, backward-data layout */
     dnnl_memory_t b;            /* bias, read in place from the model */
+    dnnl_memory_t pmem[LAYER_MAX_PARAMS]; /* other parameters read in place (re-pointed by refresh) */
     dnnl_dims_t strides, pad_l, pad_r, kernel;
     dnnl_alg_kind_t conv_alg;   /* convolution: direct or Winograd */
 
@@ -81,7 +82,7 @@ typedef struct dn_plan_cfg {
     const uint64_t *rng;        /* dropout generator state (borrowed, training only; the
                                    runner advances it after each forward, see
                                    dn_plan.mask_per_sample) */
-    tensor **grads;             /* [n_layers * 2]: gradient tensors, NULL where none (borrowed) */
+    tensor **grads;             /* [n_layers * LAYER_MAX_PARAMS]: gradient tensors, NULL where none (borrowed) */
 } dn_plan_cfg;
 
 typedef struct dn_plan {

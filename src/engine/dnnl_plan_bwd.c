@@ -166,7 +166,7 @@ static dnnl_memory_t grad_weights_mem(dn_plan *p, const layer *l, const dnnl_mem
                                       const dnnl_memory_desc_t *want, dnnl_memory_t *user_out,
                                       cd_err *err)
 {
-    tensor *g = p->cfg.grads[2 * (l - p->m->layers)];
+    tensor *g = p->cfg.grads[LAYER_MAX_PARAMS * (l - p->m->layers)];
     *user_out = dn_mem(&p->pool, p->cfg.eng, user_md, g->data, err);
     if (!*user_out)
         return NULL;
@@ -177,7 +177,7 @@ static dnnl_memory_t grad_weights_mem(dn_plan *p, const layer *l, const dnnl_mem
 
 static dnnl_memory_t grad_bias_mem(dn_plan *p, const layer *l, cd_err *err)
 {
-    tensor *g = p->cfg.grads[2 * (l - p->m->layers) + 1];
+    tensor *g = p->cfg.grads[LAYER_MAX_PARAMS * (l - p->m->layers) + 1];
     dnnl_memory_desc_t md;
     dnnl_dim_t units = (dnnl_dim_t)g->size;
     if (dn_md(&md, 1, &units, dnnl_a, l->name, err))
@@ -244,7 +244,7 @@ int dn_weighted_bwd(dn_plan *p, int i, dnnl_memory_t dpre, const_dnnl_primitive_
 int dn_needs_weight_grad(const dn_plan *p, int i)
 {
     const layer *l = &p->m->layers[i];
-    return l->trainable && l->n_params > 0 && p->cfg.grads[2 * i] != NULL;
+    return l->trainable && l->n_params > 0 && p->cfg.grads[LAYER_MAX_PARAMS * i] != NULL;
 }
 
 int dn_plan_build_backward(dn_plan *p, cd_err *err)

@@ -11,8 +11,9 @@
  * so the same buffers serve both and the summary prints Keras' shapes.
  *
  * Parameters follow Keras' order and layouts (see tensor.h): params[0] is the
- * kernel, params[1] the bias (when use_bias).  Layers without weights have
- * n_params == 0.
+ * kernel, params[1] the bias (when use_bias); BatchNormalization holds
+ * [gamma (when scale), beta (when center), moving_mean, moving_variance].
+ * Layers without weights have n_params == 0.
  */
 #ifndef CATDOG_ENGINE_LAYER_H
 #define CATDOG_ENGINE_LAYER_H
@@ -21,7 +22,7 @@
 
 #define LAYER_NAME_MAX 96
 #define LAYER_MAX_INPUTS 8
-#define LAYER_MAX_PARAMS 2
+#define LAYER_MAX_PARAMS 4
 
 /* Every layer kind, once: X(enum name, its op in engine/op_*.c).  The enum
  * below, the op table (op.c) and its externs (op.h) are generated from this
@@ -39,7 +40,10 @@
     X(LAYER_DENSE, op_dense)                   /* Dense */                                     \
     X(LAYER_ACTIVATION, op_activation)         /* Activation */                                \
     X(LAYER_DROPOUT, op_dropout)               /* Dropout: identity at inference */            \
-    X(LAYER_CONCAT, op_concat)                 /* Concatenate along the channel axis */
+    X(LAYER_CONCAT, op_concat)                 /* Concatenate along the channel axis */         \
+    X(LAYER_BATCHNORM, op_batchnorm)           /* BatchNormalization (moving statistics) */     \
+    X(LAYER_RESCALING, op_rescaling)           /* Rescaling: x * scale + offset */              \
+    X(LAYER_ZEROPAD2D, op_zeropad2d)           /* ZeroPadding2D */
 
 #define LAYER_KIND_ENUM(KIND, op) KIND,
 typedef enum layer_kind {
@@ -78,7 +82,12 @@ typedef struct layer {
     layer_pad padding;  /* Conv2D and pooling */
     int use_bias;       /* Conv2D, Dense */
     layer_act act;      /* Conv2D, Dense (fused), Activation */
-    float rate;         /* Dropout */
+    float rate;         /* Dropout; BatchNormalization: momentum (kept for Keras) */
+    float epsilon;      /* BatchNormalization */
+    int center, scale;  /* BatchNormalization: has beta / gamma */
+    int axis;           /* BatchNormalization: the axis Keras gave (-1 or the last) */
+    float rescale[2];   /* Rescaling: scale, offset */
+    int pad4[4];        /* ZeroPadding2D: top, bottom, left, right */
     int trainable;      /* 0 = frozen: no gradient, no optimizer state */
 
     /* input shape, only for LAYER_INPUT (the model's input, without batch) */
@@ -101,6 +110,13 @@ const char *layer_act_name(layer_act act);
 
 /* Parses a Keras activation name; returns 0 or -1 when unknown. */
 int layer_act_parse(const char *name, layer_act *out);
+
+/* Keras' name of parameter k of l ("kernel", "bias", "gamma", "moving_mean"...). */
+const char *layer_param_name(const layer *l, int k);
+
+/* How many of l's parameters a Keras summary counts as trainable when the
+ * layer is (BatchNormalization's moving statistics never are). */
+int layer_trainable_params(const layer *l);
 
 /* Number of parameters (floats) the layer holds; 0 when it has none. */
 size_t layer_param_count(const layer *l);

@@ -62,14 +62,9 @@ layer layer_template(layer_kind kind, const char *name, int input)
     }
     l.trainable = 1;
     l.use_bias = 1;
-    /* Pooling strides default to the pool size (Keras): 0 means "same as pool"
-     * and model_infer_shapes resolves it, so a caller that only sets pool gets
-     * Keras' behaviour. */
-    if ((int)kind >= 0 && kind < LAYER_KIND_COUNT && (layer_op_of(kind)->flags & OP_POOL_STRIDES)) {
-        l.strides[0] = l.strides[1] = 0;
-    } else {
-        l.strides[0] = l.strides[1] = 1;
-    }
+    l.strides[0] = l.strides[1] = 1;
+    if ((int)kind >= 0 && kind < LAYER_KIND_COUNT && layer_op_of(kind)->defaults)
+        layer_op_of(kind)->defaults(&l);
     return l;
 }
 
@@ -194,10 +189,11 @@ void model_param_counts(const model *m, size_t *total, size_t *trainable, size_t
 {
     size_t all = 0, train = 0;
     for (int i = 0; i < m->n_layers; i++) {
-        size_t n = layer_param_count(&m->layers[i]);
-        all += n;
-        if (m->layers[i].trainable)
-            train += n;
+        const layer *l = &m->layers[i];
+        all += layer_param_count(l);
+        if (l->trainable)
+            for (int p = 0; p < layer_trainable_params(l) && p < l->n_params; p++)
+                train += l->params[p] ? l->params[p]->size : 0;
     }
     if (total) *total = all;
     if (trainable) *trainable = train;
@@ -226,6 +222,10 @@ void model_init_params(model *m, unsigned long long seed)
     uint64_t state = seed;
     for (int i = 0; i < m->n_layers; i++) {
         layer *l = &m->layers[i];
+        if (layer_op_of(l->kind)->init_params) {
+            layer_op_of(l->kind)->init_params(l);
+            continue;
+        }
         if (!(layer_op_of(l->kind)->flags & OP_GLOROT))
             continue;
         tensor *k = l->n_params > 0 ? l->params[0] : NULL;

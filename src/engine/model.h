@@ -69,8 +69,10 @@ int model_add(model *m, const layer *tmpl, cd_err *err);
 
 /* Convenience: a zeroed layer template of the given kind and name, trainable,
  * strides 1, use_bias 1, with `input` as its single input (or none when -1).
- * Pooling kinds get strides 0, meaning "the pool size" (Keras' default), which
- * model_infer_shapes resolves; set strides explicitly for anything else. */
+ * Then the kind's Keras defaults (its op's `defaults`): pooling kinds get
+ * strides 0, meaning "the pool size", which model_infer_shapes resolves;
+ * BatchNormalization epsilon 1e-3, momentum 0.99, center and scale; Rescaling
+ * scale 1. */
 layer layer_template(layer_kind kind, const char *name, int input);
 
 /* Index of the layer called `name`, or -1. */

@@ -27,6 +27,20 @@ const char *layer_kind_name(layer_kind kind)
     return layer_ops[kind]->keras_class;
 }
 
+const char *layer_param_name(const layer *l, int k)
+{
+    if ((int)l->kind >= 0 && l->kind < LAYER_KIND_COUNT && layer_ops[l->kind]->param_name)
+        return layer_ops[l->kind]->param_name(l, k);
+    return k == 0 ? "kernel" : "bias";
+}
+
+int layer_trainable_params(const layer *l)
+{
+    if ((int)l->kind >= 0 && l->kind < LAYER_KIND_COUNT && layer_ops[l->kind]->trainable_params)
+        return layer_ops[l->kind]->trainable_params(l);
+    return l->n_params;
+}
+
 /* ---- shape inference ---------------------------------------------------- */
 
 int op_window_out(int in, int k, int s, layer_pad pad)
@@ -39,8 +53,7 @@ int op_window_out(int in, int k, int s, layer_pad pad)
     return (in - k) / s + 1;
 }
 
-/* Allocates param p with the expected shape, or checks the one present. */
-static int param_ensure(layer *l, int p, const char *what, int rank, const int *dims, cd_err *err)
+int op_param_ensure(layer *l, int p, const char *what, int rank, const int *dims, cd_err *err)
 {
     if (!l->params[p]) {
         l->params[p] = tensor_new(rank, dims, err);
@@ -86,9 +99,9 @@ int op_params_ensure(layer *l, int rank, const int *kdims, int units, size_t *le
                           l->name, shape, MODEL_MAX_PARAMS);
     }
     *left -= count;
-    if (param_ensure(l, 0, "kernel", rank, kdims, err) != 0)
+    if (op_param_ensure(l, 0, "kernel", rank, kdims, err) != 0)
         return -1;
-    if (l->use_bias && param_ensure(l, 1, "bias", 1, &units, err) != 0)
+    if (l->use_bias && op_param_ensure(l, 1, "bias", 1, &units, err) != 0)
         return -1;
     l->n_params = want;
     return 0;

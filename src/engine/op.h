@@ -37,7 +37,6 @@ enum {
     OP_FUSED_ACT = 1 << 0,   /* applies l->act to its output (Conv2D, Dense, Activation) */
     OP_MULTI_INPUT = 1 << 1, /* takes several inputs (Concatenate); others take exactly one */
     OP_GLOROT = 1 << 2,      /* model_init_params: Glorot-uniform kernel, zero bias */
-    OP_POOL_STRIDES = 1 << 3,/* layer_template: strides 0 = "the pool size" (Keras' default) */
     OP_REF_MASK = 1 << 4     /* reference training keeps a per-layer mask (Dropout) */
 };
 
@@ -75,6 +74,15 @@ typedef struct layer_op {
     int (*dn_alias)(const layer *l, int training, layer_act act);
     int (*dn_forward)(struct dn_plan *p, int i, cd_err *err);
     int (*dn_backward)(struct dn_plan *p, int i, cd_err *err);
+    /* Optional: Keras' name of parameter k (NULL: "kernel", "bias"), the
+     * number of parameters Keras counts as trainable (NULL: all), and the
+     * initial values of a freshly built layer (NULL: Glorot per OP_GLOROT, or
+     * the zeros shape inference allocates). */
+    const char *(*param_name)(const layer *l, int k);
+    int (*trainable_params)(const layer *l);
+    void (*init_params)(layer *l);
+    /* Optional: Keras' defaults for a new layer of the kind (layer_template). */
+    void (*defaults)(layer *l);
 } layer_op;
 
 /* The op of a kind; kind must be valid (< LAYER_KIND_COUNT). */
@@ -91,6 +99,9 @@ int op_window_out(int in, int k, int s, layer_pad pad);
 void op_set_out(layer *l, int h, int w, int c, int rank);
 /* Checks the layer holds no weights; sets n_params = 0. */
 int op_no_params(layer *l, cd_err *err);
+/* Allocates parameter p (zeros) with shape dims, or checks the one present;
+ * `what` names it in errors. */
+int op_param_ensure(layer *l, int p, const char *what, int rank, const int *dims, cd_err *err);
 /* Kernel of `rank` dims kdims (and a bias of `units` when use_bias): allocated
  * zeroed or checked, and charged to *left. */
 int op_params_ensure(layer *l, int rank, const int *kdims, int units, size_t *left, cd_err *err);

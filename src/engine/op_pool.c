@@ -8,6 +8,13 @@
 #include "engine/dnnl_plan.h"
 #include "engine/op.h"
 
+/* Strides 0 mean "the pool size" (Keras' default), resolved by pool_infer, so
+ * a caller that only sets pool gets Keras' behaviour. */
+static void pool_defaults(layer *l)
+{
+    l->strides[0] = l->strides[1] = 0;
+}
+
 static int pool_infer(const model *m, layer *l, size_t *params_left, cd_err *err)
 {
     (void)params_left;
@@ -219,7 +226,7 @@ fail:
 
 const layer_op op_maxpool2d = {
     .keras_class = "MaxPooling2D",
-    .flags = OP_POOL_STRIDES,
+    .defaults = pool_defaults,
     .infer = pool_infer,
     .ref_forward = maxpool_ref_forward,
     .ref_backward = maxpool_ref_backward,
@@ -229,7 +236,7 @@ const layer_op op_maxpool2d = {
 
 const layer_op op_avgpool2d = {
     .keras_class = "AveragePooling2D",
-    .flags = OP_POOL_STRIDES,
+    .defaults = pool_defaults,
     .infer = pool_infer,
     .ref_forward = avgpool_ref_forward,
     .ref_backward = avgpool_ref_backward,

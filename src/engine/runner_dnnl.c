@@ -66,7 +66,7 @@ struct dnnl_impl {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
     dn_threads thr;
-    tensor **grads;             /* [2 * n_layers], NULL where no gradient */
+    tensor **grads;             /* [LAYER_MAX_PARAMS * n_layers], NULL where no gradient */
     dn_cache cache;             /* unsplit plans, T OpenMP threads */
     dn_plan *last;              /* plan of the last unsplit forward */
     int last_split;             /* the last forward was split across parts */
@@ -152,14 +152,14 @@ static void grads_free(const model *m, tensor **g)
 {
     if (!g)
         return;
-    for (int i = 0; i < 2 * m->n_layers; i++)
+    for (int i = 0; i < LAYER_MAX_PARAMS * m->n_layers; i++)
         tensor_free(g[i]);
     free(g);
 }
 
 static tensor **grads_new(const model *m, cd_err *err)
 {
-    tensor **g = calloc((size_t)m->n_layers * 2, sizeof *g);
+    tensor **g = calloc((size_t)m->n_layers * LAYER_MAX_PARAMS, sizeof *g);
     if (!g) {
         cd_err_set(err, CD_ERR_NOMEM, "out of memory");
         return NULL;
@@ -168,11 +168,11 @@ static tensor **grads_new(const model *m, cd_err *err)
         const layer *l = &m->layers[i];
         if (!l->trainable)
             continue;
-        for (int k = 0; k < l->n_params && k < 2; k++) {
+        for (int k = 0; k < l->n_params && k < LAYER_MAX_PARAMS; k++) {
             if (!l->params[k])
                 continue;
-            g[2 * i + k] = tensor_new(l->params[k]->rank, l->params[k]->dims, err);
-            if (!g[2 * i + k]) {
+            g[LAYER_MAX_PARAMS * i + k] = tensor_new(l->params[k]->rank, l->params[k]->dims, err);
+            if (!g[LAYER_MAX_PARAMS * i + k]) {
                 grads_free(m, g);
                 return NULL;
             }
@@ -362,7 +362,7 @@ fail:
 static void parts_sum_grads(dnnl_impl *im)
 {
     const model *m = im->r->model;
-    for (int i = 0; i < 2 * m->n_layers; i++) {
+    for (int i = 0; i < LAYER_MAX_PARAMS * m->n_layers; i++) {
         tensor *g = im->grads[i];
         if (!g)
             continue;
@@ -550,7 +550,7 @@ static const tensor *rd_param_grad(const runner *r, int layer_index, int param)
     if (!im->grads || layer_index < 0 || layer_index >= r->model->n_layers || param < 0 ||
         param > 1)
         return NULL;
-    return im->grads[2 * layer_index + param];
+    return im->grads[LAYER_MAX_PARAMS * layer_index + param];
 }
 
 static void rd_params_changed(runner *r)

@@ -115,6 +115,8 @@ static int add_keras_layer(builder *b, const char *cls, json_t *cfg, const char 
         l.inputs[i] = inputs[i];
     l.n_inputs = n_inputs;
     const keras_reader *r = keras_reader_find(cls);
+    if (n_inputs == 1 && keras_inference_identity(cls))
+        return inputs[0]; /* the layer stands for its input */
     if (n_inputs != 1 && !(r && r->multi_input))
         return bad(b, CD_ERR_UNSUPPORTED, name, "%s takes exactly one input", cls);
     if (!r) {

@@ -5,8 +5,10 @@
  * Read: Keras 2.x and tf.keras spellings.  Classes: InputLayer (read by
  * keras_json_read.c, it carries the model input), Conv2D (Convolution2D),
  * MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
- * Flatten, Dense, Activation, Dropout, Concatenate, and the plain ReLU /
- * Softmax layers (as Activation).  A configuration catdog does not compute
+ * Flatten, Dense, Activation, Dropout, Concatenate, BatchNormalization,
+ * Rescaling, ZeroPadding2D, and the plain ReLU / Softmax layers (as Activation).  Layers
+ * that are the identity at inference (augmentation, noise, spatial dropout:
+ * keras_inference_identity) are read as no layer at all.  A configuration catdog does not compute
  * (dilation, groups, another data_format or axis...) is refused with an error
  * naming the layer, never ignored.
  *
@@ -230,7 +232,81 @@ static int read_concat(const keras_rd *rd, json_t *cfg, const char *name, layer 
     return 0;
 }
 
+/* Keras: axis -1 (or the last axis, also as a one-element list), momentum,
+ * epsilon 1e-3, center and scale on by default. */
+static int read_batchnorm(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *ax = json_object_get(cfg, "axis");
+    if (json_is_array(ax) && json_array_size(ax) == 1)
+        ax = json_array_get(ax, 0);
+    if (ax && !json_is_integer(ax))
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "BatchNormalization over several axes is not supported");
+    l->axis = ax ? keras_jint(ax) : -1;
+    json_t *mo = json_object_get(cfg, "momentum");
+    json_t *ep = json_object_get(cfg, "epsilon");
+    l->rate = json_is_number(mo) ? (float)json_number_value(mo) : 0.99f;
+    l->epsilon = json_is_number(ep) ? (float)json_number_value(ep) : 1e-3f;
+    if (!(l->epsilon > 0.0f))
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "epsilon must be positive");
+    l->center = keras_jbool(cfg, "center", 1);
+    l->scale = keras_jbool(cfg, "scale", 1);
+    /* Keras 3: synchronized is a training option; renorm changes training only too */
+    if (keras_jbool(cfg, "renorm", 0))
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "BatchNormalization with renorm is not supported");
+    return 0;
+}
+
+/* Keras: scale and offset are numbers (a per-channel list is refused). */
+static int read_rescaling(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *sc = json_object_get(cfg, "scale");
+    json_t *of = json_object_get(cfg, "offset");
+    if (!json_is_number(sc) || (of && !json_is_null(of) && !json_is_number(of)))
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "Rescaling needs a number 'scale' and 'offset' (per-channel lists are "
+                            "not supported)");
+    l->rescale[0] = (float)json_number_value(sc);
+    l->rescale[1] = json_is_number(of) ? (float)json_number_value(of) : 0.0f;
+    return 0;
+}
+
+/* Keras: padding is n, [h, w] (both sides) or [[top, bottom], [left, right]]. */
+static int read_zeropad(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *p = json_object_get(cfg, "padding");
+    int ok = 0;
+    if (json_is_integer(p)) {
+        l->pad4[0] = l->pad4[1] = l->pad4[2] = l->pad4[3] = keras_jint(p);
+        ok = 1;
+    } else if (json_is_array(p) && json_array_size(p) == 2) {
+        ok = 1;
+        for (int a = 0; a < 2; a++) {
+            json_t *v = json_array_get(p, (size_t)a);
+            if (json_is_integer(v)) {
+                l->pad4[2 * a] = l->pad4[2 * a + 1] = keras_jint(v);
+            } else if (json_is_array(v) && json_array_size(v) == 2 &&
+                       json_is_integer(json_array_get(v, 0)) &&
+                       json_is_integer(json_array_get(v, 1))) {
+                l->pad4[2 * a] = keras_jint(json_array_get(v, 0));
+                l->pad4[2 * a + 1] = keras_jint(json_array_get(v, 1));
+            } else {
+                ok = 0;
+            }
+        }
+    }
+    for (int k = 0; ok && k < 4; k++)
+        ok = l->pad4[k] >= 0;
+    if (!ok)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'padding'");
+    return check_channels_last(rd, cfg, name);
+}
+
 static const keras_reader readers[] = {
+    {"BatchNormalization", LAYER_BATCHNORM, 0, read_batchnorm},
+    {"Rescaling", LAYER_RESCALING, 0, read_rescaling},
+    {"ZeroPadding2D", LAYER_ZEROPAD2D, 0, read_zeropad},
     {"Conv2D", LAYER_CONV2D, 0, read_conv2d},
     {"Convolution2D", LAYER_CONV2D, 0, read_conv2d},
     {"MaxPooling2D", LAYER_MAXPOOL2D, 0, read_pool},
@@ -252,6 +328,22 @@ const keras_reader *keras_reader_find(const char *cls)
         if (strcmp(readers[i].class_name, cls) == 0)
             return &readers[i];
     return NULL;
+}
+
+/* Active only in training; at inference each passes its input through
+ * unchanged (RandomCrop is not here: at inference it crops to its size). */
+static const char *const identity_classes[] = {
+    "RandomFlip",    "RandomRotation", "RandomZoom",     "RandomTranslation",
+    "RandomContrast", "RandomBrightness", "SpatialDropout2D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout",
+};
+
+int keras_inference_identity(const char *cls)
+{
+    for (size_t i = 0; i < sizeof identity_classes / sizeof identity_classes[0]; i++)
+        if (strcmp(identity_classes[i], cls) == 0)
+            return 1;
+    return 0;
 }
 
 /* ---- writers, one per kind -------------------------------------------- */
@@ -347,6 +439,38 @@ static void write_concat(json_t *c, const layer *l, int *oom)
     set(c, "axis", json_integer(-1), oom);
 }
 
+static void write_batchnorm(json_t *c, const layer *l, int *oom)
+{
+    set(c, "axis", json_integer(-1), oom);
+    set(c, "momentum", json_real(l->rate), oom);
+    set(c, "epsilon", json_real(l->epsilon), oom);
+    set(c, "center", json_boolean(l->center), oom);
+    set(c, "scale", json_boolean(l->scale), oom);
+    set(c, "beta_initializer", json_pack("{s:s, s:{}}", "class_name", "Zeros", "config"), oom);
+    set(c, "gamma_initializer", json_pack("{s:s, s:{}}", "class_name", "Ones", "config"), oom);
+    set(c, "moving_mean_initializer", json_pack("{s:s, s:{}}", "class_name", "Zeros", "config"),
+        oom);
+    set(c, "moving_variance_initializer",
+        json_pack("{s:s, s:{}}", "class_name", "Ones", "config"), oom);
+    set(c, "beta_regularizer", json_null(), oom);
+    set(c, "gamma_regularizer", json_null(), oom);
+    set(c, "beta_constraint", json_null(), oom);
+    set(c, "gamma_constraint", json_null(), oom);
+}
+
+static void write_rescaling(json_t *c, const layer *l, int *oom)
+{
+    set(c, "scale", json_real(l->rescale[0]), oom);
+    set(c, "offset", json_real(l->rescale[1]), oom);
+}
+
+static void write_zeropad(json_t *c, const layer *l, int *oom)
+{
+    set(c, "padding", json_pack("[[ii][ii]]", l->pad4[0], l->pad4[1], l->pad4[2], l->pad4[3]),
+        oom);
+    set(c, "data_format", json_string("channels_last"), oom);
+}
+
 typedef void (*keras_writer)(json_t *c, const layer *l, int *oom);
 
 static const keras_writer writers[] = {
@@ -361,6 +485,9 @@ static const keras_writer writers[] = {
     [LAYER_ACTIVATION] = write_activation,
     [LAYER_DROPOUT] = write_dropout,
     [LAYER_CONCAT] = write_concat,
+    [LAYER_BATCHNORM] = write_batchnorm,
+    [LAYER_RESCALING] = write_rescaling,
+    [LAYER_ZEROPAD2D] = write_zeropad,
 };
 _Static_assert(sizeof writers / sizeof writers[0] == LAYER_KIND_COUNT,
                "every layer kind needs a Keras writer row");

@@ -35,6 +35,11 @@ typedef struct keras_reader {
 /* The reader of Keras class `cls`, or NULL when catdog does not support it. */
 const keras_reader *keras_reader_find(const char *cls);
 
+/* 1 when Keras class `cls` is the identity at inference (augmentation and
+ * noise layers): the reader leaves it out of the graph, so a model exported
+ * again lacks it (it would change nothing catdog computes but training). */
+int keras_inference_identity(const char *cls);
+
 /* Adds l's kind-specific keys to its config object c (name, trainable and
  * dtype are already there).  Sets *oom on an allocation failure. */
 void keras_layer_write(json_t *c, const layer *l, int *oom);

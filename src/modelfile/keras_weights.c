@@ -19,9 +19,16 @@
 #include "modelfile/keras_h5.h"
 #include "modelfile/keras_internal.h"
 
-static const char *param_name(int k)
+/* "kernel, bias" or "gamma, beta, moving_mean, moving_variance": what a
+ * layer's weights are, for messages. */
+static const char *param_list(const layer *l, int from, char *buf, size_t size)
 {
-    return k == 0 ? "kernel" : "bias";
+    buf[0] = '\0';
+    for (int k = from; k < l->n_params; k++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, size - used, "%s%s", k > from ? ", " : "", layer_param_name(l, k));
+    }
+    return buf;
 }
 
 /* Reads dataset `dname` of group g into parameter `k` of layer l, checking
@@ -31,7 +38,7 @@ int keras_weights_read_param(hid_t g, const char *dname, layer *l, int k, const 
     tensor *t = l->params[k];
     if (!t)
         return cd_err_set(err, CD_ERR_INVALID, "%s: layer '%s': %s not allocated (shapes not inferred)",
-                          what, l->name, param_name(k));
+                          what, l->name, layer_param_name(l, k));
     hid_t ds = H5Dopen2(g, dname, H5P_DEFAULT);
     if (ds < 0) {
         char msg[256];
@@ -67,14 +74,14 @@ int keras_weights_read_param(hid_t g, const char *dname, layer *l, int k, const 
             snprintf(found + off, sizeof found - off, "%s)", rank == 1 ? "," : "");
         tensor_shape_str(t->rank, t->dims, expected, sizeof expected);
         rc = cd_err_set(err, CD_ERR_SHAPE, "%s: layer '%s': %s has shape %s in the file, expected %s",
-                        what, l->name, param_name(k), found, expected);
+                        what, l->name, layer_param_name(l, k), found, expected);
         goto done;
     }
     if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0) {
         char msg[256];
         keras_h5_errmsg(msg, sizeof msg);
         rc = cd_err_set(err, CD_ERR_FORMAT, "%s: layer '%s': cannot read %s (%s)", what, l->name,
-                        param_name(k), msg);
+                        layer_param_name(l, k), msg);
     }
 done:
     if (type >= 0)
@@ -130,12 +137,13 @@ static int read_group(model *m, hid_t g, const char *gname, int *loaded, const c
         return 0;
     rc = 0;
     int idx = model_find(m, gname);
+    char plist[96];
     if (idx >= 0 && m->layers[idx].n_params > 0 && !model_has_scope(m, gname)) {
         layer *l = &m->layers[idx];
         if (n_w != l->n_params) {
             rc = cd_err_set(err, CD_ERR_SHAPE, "%s: layer '%s': the file has %d weight%s, expected %d (%s)",
                             what, l->name, n_w, n_w == 1 ? "" : "s", l->n_params,
-                            l->n_params == 2 ? "kernel, bias" : "kernel");
+                            param_list(l, 0, plist, sizeof plist));
         }
         for (int k = 0; rc == 0 && k < n_w; k++) {
             rc = keras_weights_read_param(g, wn[k], l, k, what, err);
@@ -208,12 +216,12 @@ int keras_weights_read(model *m, hid_t group, const char *what, cd_err *err)
         rc = read_group(m, g, names[i], loaded, what, err);
         H5Gclose(g);
     }
+    char plist[96];
     for (int i = 0; rc == 0 && i < m->n_layers; i++) {
         const layer *l = &m->layers[i];
         if (loaded[i] < l->n_params)
-            rc = cd_err_set(err, CD_ERR_NOTFOUND, "%s: missing weights for layer '%s' (%s%s%s)", what,
-                            l->name, loaded[i] == 0 ? "kernel" : "bias",
-                            loaded[i] == 0 && l->n_params == 2 ? ", bias" : "",
+            rc = cd_err_set(err, CD_ERR_NOTFOUND, "%s: missing weights for layer '%s' (%s%s)", what,
+                            l->name, param_list(l, loaded[i], plist, sizeof plist),
                             l->scope[0] ? ", in nested model" : "");
     }
     free(loaded);
@@ -240,7 +248,7 @@ static int write_group(const model *m, hid_t g, int first, int last, int scoped,
                 continue;
             for (int k = 0; k < l->n_params && rc == 0; k++) {
                 char wname[LAYER_NAME_MAX + 16];
-                snprintf(wname, sizeof wname, "%s/%s:0", l->name, param_name(k));
+                snprintf(wname, sizeof wname, "%s/%s:0", l->name, layer_param_name(l, k));
                 if (!(names[n] = strdup(wname))) {
                     rc = cd_err_set(err, CD_ERR_NOMEM, "out of memory");
                     break;
@@ -249,7 +257,7 @@ static int write_group(const model *m, hid_t g, int first, int last, int scoped,
                 const tensor *t = l->params[k];
                 if (!t)
                     rc = cd_err_set(err, CD_ERR_INVALID, "layer '%s': %s not allocated", l->name,
-                                    param_name(k));
+                                    layer_param_name(l, k));
                 else
                     rc = keras_h5_write_floats(g, wname, t->rank, t->dims, t->data, err);
             }

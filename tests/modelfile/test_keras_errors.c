@@ -179,11 +179,10 @@ static void test_unsupported_layer_class_is_named(void **state)
 {
     (void)state;
     char path[128];
-    tmp_path(path, sizeof path, "batchnorm.h5");
+    tmp_path(path, sizeof path, "lstm.h5");
     write_config_file(path, SEQ_HEAD CONV1
-                      ",{\"class_name\":\"BatchNormalization\",\"config\":{\"name\":\"bn_1\"}}]}}");
-    expect_load_error(path, CD_ERR_UNSUPPORTED, "'BatchNormalization' is not supported",
-                      "layer 'bn_1'");
+                      ",{\"class_name\":\"LSTM\",\"config\":{\"name\":\"lstm_1\"}}]}}");
+    expect_load_error(path, CD_ERR_UNSUPPORTED, "'LSTM' is not supported", "layer 'lstm_1'");
 }
 
 static void test_config_errors_from_json(void **state)

@@ -1,0 +1,119 @@
+/*
+ * op_zeropad2d.c - ZeroPadding2D: zero rows above and below, zero columns left
+ * and right of every map (pad4 = top, bottom, left, right).
+ * oneDNN: the output is a plain NHWC buffer zeroed each forward, the input
+ * reordered into its interior (a sub-memory); backward takes the interior of
+ * the gradient back the same way.
+ */
+#include <string.h>
+
+#include "engine/dnnl_plan.h"
+#include "engine/op.h"
+
+static int zeropad_infer(const model *m, layer *l, size_t *params_left, cd_err *err)
+{
+    (void)params_left;
+    const layer *in = op_in(m, l, 0);
+    if (in->out_rank != 4)
+        return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': ZeroPadding2D needs a 4-D input",
+                          l->name);
+    for (int k = 0; k < 4; k++)
+        if (l->pad4[k] < 0 || l->pad4[k] > 1 << 16)
+            return cd_err_set(err, CD_ERR_INVALID, "layer '%s': bad padding %d", l->name,
+                              l->pad4[k]);
+    op_set_out(l, in->out_h + l->pad4[0] + l->pad4[1], in->out_w + l->pad4[2] + l->pad4[3],
+               in->out_c, 4);
+    return op_no_params(l, err);
+}
+
+/* Offset of the first value of input row (b, y) inside the padded output. */
+static size_t interior(const layer *l, int b, int y)
+{
+    return (((size_t)b * (size_t)l->out_h + (size_t)(y + l->pad4[0])) * (size_t)l->out_w +
+            (size_t)l->pad4[2]) *
+           (size_t)l->out_c;
+}
+
+static void zeropad_ref_forward(const op_ref_io *io)
+{
+    const layer *l = io->l, *in = op_in(io->m, l, 0);
+    size_t row = (size_t)in->out_w * (size_t)in->out_c;
+    memset(io->y, 0, op_ref_rows(io) * (size_t)l->out_c * sizeof *io->y);
+    for (int b = 0; b < io->n; b++)
+        for (int y = 0; y < in->out_h; y++)
+            memcpy(io->y + interior(l, b, y),
+                   io->x[0] + ((size_t)b * (size_t)in->out_h + (size_t)y) * row,
+                   row * sizeof *io->y);
+}
+
+static void zeropad_ref_backward(const op_ref_io *io)
+{
+    const layer *l = io->l, *in = op_in(io->m, l, 0);
+    size_t row = (size_t)in->out_w * (size_t)in->out_c;
+    if (!io->dx[0])
+        return;
+    for (int b = 0; b < io->n; b++)
+        for (int y = 0; y < in->out_h; y++)
+            ref_acc(row, io->dy + interior(l, b, y),
+                    io->dx[0] + ((size_t)b * (size_t)in->out_h + (size_t)y) * row);
+}
+
+/* The interior of a padded NHWC map md, as a view of the same buffer. */
+static int interior_md(const layer *l, const dnnl_memory_desc_t *md, const dnnl_memory_desc_t *in,
+                       dnnl_memory_desc_t *view, cd_err *err)
+{
+    dnnl_dims_t offs = {0, 0, l->pad4[0], l->pad4[2]};
+    DN_CHECK(dnnl_memory_desc_init_submemory(view, md, in->dims, offs), err, "sub-memory",
+             l->name);
+    return 0;
+fail:
+    return -1;
+}
+
+static int zeropad_dn_forward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    const dn_node *in = &p->nodes[l->inputs[0]];
+    dnnl_memory_desc_t view;
+    dnnl_dims_t dd = {p->n, l->out_c, l->out_h, l->out_w};
+    if (in->md.ndims != 4)
+        return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': ZeroPadding2D needs a 4-D input",
+                          l->name);
+    if (dn_md(&nd->md, 4, dd, dnnl_nhwc, l->name, err))
+        return -1;
+    nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
+    if (!nd->mem || interior_md(l, &nd->md, &in->md, &view, err))
+        return -1;
+    dn_step *st = dn_steps_push(&p->fwd, DN_STEP_ZERO, err);
+    if (!st)
+        return -1;
+    st->mem = nd->mem;
+    dnnl_memory_t vm = dn_mem(&p->pool, p->cfg.eng, &view, dn_mem_ptr(nd->mem), err);
+    if (!vm || dn_steps_reorder(&p->fwd, &p->pool, p->cfg.eng, in->mem, vm, 0, l->name, err))
+        return -1;
+    return 0;
+}
+
+static int zeropad_dn_backward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    const dn_node *in = &p->nodes[l->inputs[0]];
+    dnnl_memory_desc_t view;
+    if (!p->nodes[in->root].wants)
+        return 0;
+    if (interior_md(l, &nd->md, &in->md, &view, err))
+        return -1;
+    dnnl_memory_t vm = dn_mem(&p->pool, p->cfg.eng, &view, dn_mem_ptr(nd->diff), err);
+    return vm ? dn_grad_add(p, in->root, vm, l->name, err) : -1;
+}
+
+const layer_op op_zeropad2d = {
+    .keras_class = "ZeroPadding2D",
+    .infer = zeropad_infer,
+    .ref_forward = zeropad_ref_forward,
+    .ref_backward = zeropad_ref_backward,
+    .dn_forward = zeropad_dn_forward,
+    .dn_backward = zeropad_dn_backward,
+};
