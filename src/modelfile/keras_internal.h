@@ -61,6 +61,12 @@ int keras_weights_read(model *m, hid_t group, const char *what, cd_err *err);
 /* Loads a Keras 3 .keras archive (keras_zip.c); img_size as keras_load_sized. */
 model *keras_zip_load(const char *path, int img_size, cd_err *err);
 
+/* Reads a Keras 3 weights file (root groups layers/<class>[_n]/vars, as
+ * model.save_weights("x.weights.h5") writes) onto m, walking config_json (the
+ * config m was built from; NULL: catdog's config of m). */
+int keras3_weights_read(model *m, hid_t file, const char *config_json, const char *what,
+                        cd_err *err);
+
 /* Keras' naming.to_snake_case ("BatchNormalization" -> "batch_normalization"),
  * the stem of a Keras 3 weight group's name. */
 void keras_snake_case(const char *cls, char *out, size_t size);

@@ -217,7 +217,12 @@ static model *load_open(hid_t file, const char *what, int img_size, cd_err *err)
         if (H5Aexists(file, "layer_names") > 0)
             cd_err_set(err, CD_ERR_FORMAT,
                        "%s: a weights-only Keras file (no model_config); load it onto an "
-                       "architecture instead",
+                       "architecture instead (--config model.json, or a built-in)",
+                       what);
+        else if (H5Lexists(file, "layers", H5P_DEFAULT) > 0)
+            cd_err_set(err, CD_ERR_FORMAT,
+                       "%s: a Keras 3 weights-only file (.weights.h5); load it onto an "
+                       "architecture instead (--config model.json, or a built-in)",
                        what);
         else
             cd_err_set(err, CD_ERR_FORMAT,
@@ -294,6 +299,16 @@ model *keras_load_memory(const void *buf, size_t len, const char *name, cd_err *
 
 int keras_load_weights(model *m, const char *path, cd_err *err)
 {
+    return keras_load_weights_json(m, NULL, path, err);
+}
+
+int keras_load_weights_json(model *m, const char *config_json, const char *path, cd_err *err)
+{
+    if (keras_is_zip(path))
+        return cd_err_set(err, CD_ERR_INVALID,
+                          "%s: a zip archive (a whole .keras model?), not a weights file; load it "
+                          "as the model instead",
+                          path);
     hid_t file = open_path(path, err);
     if (file < 0)
         return -1;
@@ -307,6 +322,8 @@ int keras_load_weights(model *m, const char *path, cd_err *err)
             H5Gclose(g);
     } else if (H5Aexists(file, "layer_names") > 0) {
         rc = keras_weights_read(m, file, path, err);
+    } else if (H5Lexists(file, "layers", H5P_DEFAULT) > 0) {
+        rc = keras3_weights_read(m, file, config_json, path, err); /* Keras 3 .weights.h5 */
     } else {
         (void)H5Eclear2(H5E_DEFAULT);
         rc = cd_err_set(err, CD_ERR_FORMAT,

@@ -237,15 +237,10 @@ static int read_net(model *m, json_t *entry, hid_t file, const char *prefix, int
     return rc;
 }
 
-/* Reads model.weights.h5 (an in-memory image) onto m, walking `root`. */
-static int read_weights(model *m, json_t *root, const char *buf, size_t len, const char *what,
-                        cd_err *err)
+/* Reads Keras 3 weights (an open model.weights.h5 or .weights.h5) onto m,
+ * walking the model config `root`. */
+static int read_weights_file(model *m, json_t *root, hid_t file, const char *what, cd_err *err)
 {
-    char hwhat[600];
-    snprintf(hwhat, sizeof hwhat, "%s (model.weights.h5)", what);
-    hid_t file = keras_open_memory(buf, len, hwhat, err);
-    if (file < 0)
-        return -1;
     int *loaded = calloc(m->n_layers > 0 ? (size_t)m->n_layers : 1, sizeof *loaded);
     int rc = loaded ? read_net(m, root, file, "", 0, loaded, what, err)
                     : cd_err_set(err, CD_ERR_NOMEM, "%s: out of memory", what);
@@ -255,7 +250,38 @@ static int read_weights(model *m, json_t *root, const char *buf, size_t len, con
                             "%s: no weights for layer '%s' (its config entry was not found)", what,
                             m->layers[i].name);
     free(loaded);
+    return rc;
+}
+
+/* Reads model.weights.h5 (an in-memory image) onto m, walking `root`. */
+static int read_weights(model *m, json_t *root, const char *buf, size_t len, const char *what,
+                        cd_err *err)
+{
+    char hwhat[600];
+    snprintf(hwhat, sizeof hwhat, "%s (model.weights.h5)", what);
+    hid_t file = keras_open_memory(buf, len, hwhat, err);
+    if (file < 0)
+        return -1;
+    int rc = read_weights_file(m, root, file, what, err);
     H5Fclose(file);
+    return rc;
+}
+
+int keras3_weights_read(model *m, hid_t file, const char *config_json, const char *what,
+                        cd_err *err)
+{
+    /* The groups follow the model's structure as the owner's config states it;
+     * without it, catdog's own config of m (the same classes and order, but a
+     * nested Sequential becomes a functional model there). */
+    char *config = config_json ? NULL : keras_json_config(m, err);
+    if (!config_json && !config)
+        return -1;
+    json_t *root = json_loads(config_json ? config_json : config, 0, NULL);
+    free(config);
+    if (!root)
+        return cd_err_set(err, CD_ERR_NOMEM, "%s: out of memory", what);
+    int rc = read_weights_file(m, root, file, what, err);
+    json_decref(root);
     return rc;
 }
 

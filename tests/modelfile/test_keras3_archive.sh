@@ -8,7 +8,9 @@
 #   - `info` names the output rule it chose and why;
 #   - `export --out x.keras` writes an archive whose weight groups are exactly
 #     those Keras 3 derives from its config.json, and which loads back with
-#     the same output (and .h5 likewise); any other extension is refused.
+#     the same output (and .h5 likewise); any other extension is refused;
+#   - weights-only files (Keras 3 .weights.h5, Keras 2 save_weights) load onto
+#     the architecture --config names, with the same output.
 # Needs Debian's /usr/bin/python3 with h5py, numpy and PIL; skips (77) without.
 set -euo pipefail
 BIN=${CATDOG_BIN:?CATDOG_BIN must point at the catdog binary}
@@ -54,6 +56,34 @@ sw=$("$BIN" predict --json --classes dog,cat --model "$T/softmax.keras" "$T/phot
   sed -E 's/.*"probability":([^,]+),.*/\1/')
 close "$sw" "$(awk -v p="$(p_dog "$T/softmax.keras")" 'BEGIN { print 1 - p }')" 2e-6 ||
   fail "--classes dog,cat: P(dog) $sw"
+
+# Weights-only files onto an architecture given by --config: Keras 3's
+# .weights.h5 (model.weights.h5 is that layout) with the archive's config.json,
+# and Keras 2's save_weights layout (model_weights at the root) likewise.
+"$PY" - "$T" <<'PYEOF'
+import sys, zipfile, h5py
+t = sys.argv[1]
+z = zipfile.ZipFile(t + "/softmax.keras")
+open(t + "/model.json", "wb").write(z.read("config.json"))
+open(t + "/softmax.weights.h5", "wb").write(z.read("model.weights.h5"))
+with h5py.File(t + "/rt_softmax.keras.h5", "r") as src, h5py.File(t + "/k2.weights.h5", "w") as dst:
+    for k, v in src["model_weights"].attrs.items():
+        dst.attrs[k] = v
+    for k in src["model_weights"]:
+        src.copy(src["model_weights"][k], dst, name=k)
+PYEOF
+want=$(p_dog "$T/softmax.keras")
+for w in softmax.weights.h5 k2.weights.h5; do
+  got=$("$BIN" predict --json --config "$T/model.json" --model "$T/$w" "$T/photo.png" |
+    sed -E 's/.*"probability":([^,]+),.*/\1/') || fail "$w with --config failed"
+  [ "$got" = "$want" ] || fail "$w with --config: P(dog) $got, the archive gives $want"
+done
+set +e
+"$BIN" predict --model "$T/softmax.weights.h5" "$T/photo.png" 2>"$T/err"; rc=$?
+set -e
+[ $rc != 0 ] && grep -q "Keras 3 weights-only file (.weights.h5); load it onto an architecture" "$T/err" ||
+  fail "a .weights.h5 as a model: exit $rc, $(cat "$T/err")"
+echo "ok: weights-only files with --config"
 
 set +e
 "$BIN" export --model "$T/softmax.keras" --out "$T/x.bin" 2>"$T/err"; rc=$?
