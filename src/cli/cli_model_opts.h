@@ -36,7 +36,7 @@ enum {
     "  --model FILE         Keras .h5 model (default: models/binary.h5, else the built-in one)\n" \
     "  --threads N          compute threads (default: all cores)\n"                          \
     "  --backend B          dnnl (default) or ref (plain C reference)\n"                     \
-    "  --preprocess P       override the model's preprocessing: rescale, caffe, none\n"      \
+    "  --preprocess P       override the model's preprocessing: rescale, caffe, tf, none\n"      \
     "  --resize F           bilinear (default, antialiased) or nearest (Keras load_img)\n"   \
     "  --tta                average with the horizontally flipped photo\n"                \
     "  --classes C          the model's class order: cat,dog (default) or dog,cat\n"        \

@@ -7,6 +7,7 @@
  * NHWC batch item.
  *   rescale: R/255, G/255, B/255 (as R * (1/255), like Keras' rescale)
  *   caffe:   B-103.939, G-116.779, R-123.68 (Keras imagenet_utils 'caffe')
+ *   tf:      R/127.5 - 1, G/127.5 - 1, B/127.5 - 1 (Keras imagenet_utils 'tf')
  *   none:    R, G, B as floats
  */
 #include "image/image.h"
@@ -32,6 +33,11 @@ void image_to_input(const image *img, cd_preprocess p, float *dst)
             dst[3 * i + 1] = (float)s[3 * i + 1] - 116.779f;
             dst[3 * i + 2] = (float)s[3 * i + 0] - 123.68f;
         }
+        break;
+    case CD_PRE_TF:
+        /* imagenet_utils 'tf': x / 127.5 - 1, in float32 as Keras computes it. */
+        for (size_t i = 0; i < 3 * n; i++)
+            dst[i] = (float)s[i] / 127.5f - 1.0f;
         break;
     case CD_PRE_NONE:
     default:
@@ -75,6 +81,8 @@ void image_to_input_gray(const image *img, cd_preprocess p, float *dst)
             l *= 1.0f / 255.0f;
         else if (p == CD_PRE_CAFFE)
             l -= (103.939f + 116.779f + 123.68f) / 3.0f;
+        else if (p == CD_PRE_TF)
+            l = l / 127.5f - 1.0f;
         dst[i] = l;
     }
 }
