@@ -11,7 +11,8 @@ bare ["name", 0, 0] input/output references):
 Weight groups: layers/<snake_case(class)>[_n]/vars/<i> per model, a nested
 model's layers under its own group, as Keras 3's _save_container_state names them.
 
-usage: keras3_fixture.py OUTDIR   (writes softmax.keras, logits.keras, photo.png, expected.tsv)
+usage: keras3_fixture.py OUTDIR   (writes softmax.keras, logits.keras, photo.png, expected.tsv,
+                                     expected_tf.txt)
        keras3_fixture.py --check-layout FILE.keras   (exit 1 unless its weight groups are
                                                        the ones Keras 3 derives from its config)
 """
@@ -155,8 +156,8 @@ def conv2d(x, k, b, pad):
     return np.maximum(y + b, 0)
 
 
-def forward(img, last_act):
-    x = img.astype(np.float64) / 255.0
+def forward(img, last_act, tf_mode=False):
+    x = img.astype(np.float64) / 127.5 - 1.0 if tf_mode else img.astype(np.float64) / 255.0
     x = conv2d(x, *W["feat_conv"], "valid")                 # 30x30x4
     x = x.reshape(15, 2, 15, 2, 4).max(axis=(1, 3))         # 15x15x4
     x = np.concatenate([conv2d(x, *W["branch_a"], "valid"), conv2d(x, *W["branch_b"], "same")], axis=-1)
@@ -230,3 +231,5 @@ with open(os.path.join(out, "expected.tsv"), "w") as f:
             z.write(wpath, "model.weights.h5")
         os.remove(wpath)
         f.write("%s\t%.9f\n" % (fname, forward(img, act)))
+with open(os.path.join(out, "expected_tf.txt"), "w") as f:  # --preprocess tf: x / 127.5 - 1
+    f.write("%.9f\n" % forward(img, "softmax", tf_mode=True))

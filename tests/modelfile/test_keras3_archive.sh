@@ -5,7 +5,8 @@
 # branches; Keras 3 node form; weight groups by class + counter):
 #   - catdog reads both (softmax head; linear head compiled with
 #     from_logits=True) and gives the P(dog) NumPy computes, within 1e-5;
-#   - `info` names the output rule it chose and why;
+#   - `info` names the output rule it chose and why; --preprocess tf and
+#     --classes dog,cat change the result as NumPy says;
 #   - `export --out x.keras` writes an archive whose weight groups are exactly
 #     those Keras 3 derives from its config.json, and which loads back with
 #     the same output (and .h5 likewise); any other extension is refused;
@@ -56,6 +57,11 @@ sw=$("$BIN" predict --json --classes dog,cat --model "$T/softmax.keras" "$T/phot
   sed -E 's/.*"probability":([^,]+),.*/\1/')
 close "$sw" "$(awk -v p="$(p_dog "$T/softmax.keras")" 'BEGIN { print 1 - p }')" 2e-6 ||
   fail "--classes dog,cat: P(dog) $sw"
+
+# --preprocess tf overrides the model's mode: x / 127.5 - 1.
+tf=$("$BIN" predict --json --preprocess tf --model "$T/softmax.keras" "$T/photo.png" |
+  sed -E 's/.*"probability":([^,]+),.*/\1/')
+close "$tf" "$(cat "$T/expected_tf.txt")" 1e-5 || fail "--preprocess tf: P(dog) $tf, NumPy $(cat "$T/expected_tf.txt")"
 
 # Weights-only files onto an architecture given by --config: Keras 3's
 # .weights.h5 (model.weights.h5 is that layout) with the archive's config.json,
