@@ -86,7 +86,8 @@ static hid_t not_a_file(const char *path, cd_err *err)
                    "tf.keras.models.load_model(path).save('model.keras')); %s",
                    path, KERAS_ACCEPTS);
     } else {
-        cd_err_set(err, CD_ERR_IO, "%s: a folder, not a model file; %s", path, KERAS_ACCEPTS);
+        cd_err_set(err, CD_ERR_IO, "%s: %s (a folder, not a model file); %s", path,
+                   strerror(EISDIR), KERAS_ACCEPTS);
     }
     return -1;
 }
