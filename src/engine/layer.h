@@ -43,7 +43,12 @@
     X(LAYER_CONCAT, op_concat)                 /* Concatenate along the channel axis */         \
     X(LAYER_BATCHNORM, op_batchnorm)           /* BatchNormalization (moving statistics) */     \
     X(LAYER_RESCALING, op_rescaling)           /* Rescaling: x * scale + offset */              \
-    X(LAYER_ZEROPAD2D, op_zeropad2d)           /* ZeroPadding2D */
+    X(LAYER_ZEROPAD2D, op_zeropad2d)           /* ZeroPadding2D */                              \
+    X(LAYER_ADD, op_add)                       /* Add: inputs of one shape, summed */           \
+    X(LAYER_SUBTRACT, op_subtract)             /* Subtract: first minus second */               \
+    X(LAYER_MULTIPLY, op_multiply)             /* Multiply: element-wise product */             \
+    X(LAYER_AVERAGE, op_average)               /* Average: element-wise mean */                 \
+    X(LAYER_MAXIMUM, op_maximum)               /* Maximum: element-wise maximum */
 
 #define LAYER_KIND_ENUM(KIND, op) KIND,
 typedef enum layer_kind {

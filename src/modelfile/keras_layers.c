@@ -6,7 +6,8 @@
  * keras_json_read.c, it carries the model input), Conv2D (Convolution2D),
  * MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
  * Flatten, Dense, Activation, Dropout, Concatenate, BatchNormalization,
- * Rescaling, ZeroPadding2D, and the plain ReLU / Softmax layers (as Activation).  Layers
+ * Rescaling, ZeroPadding2D, the merges Add, Subtract, Multiply, Average,
+ * Maximum, and the plain ReLU / Softmax layers (as Activation).  Layers
  * that are the identity at inference (augmentation, noise, spatial dropout:
  * keras_inference_identity) are read as no layer at all.  A configuration catdog does not compute
  * (dilation, groups, another data_format or axis...) is refused with an error
@@ -307,6 +308,11 @@ static const keras_reader readers[] = {
     {"BatchNormalization", LAYER_BATCHNORM, 0, read_batchnorm},
     {"Rescaling", LAYER_RESCALING, 0, read_rescaling},
     {"ZeroPadding2D", LAYER_ZEROPAD2D, 0, read_zeropad},
+    {"Add", LAYER_ADD, 1, NULL},
+    {"Subtract", LAYER_SUBTRACT, 1, NULL},
+    {"Multiply", LAYER_MULTIPLY, 1, NULL},
+    {"Average", LAYER_AVERAGE, 1, NULL},
+    {"Maximum", LAYER_MAXIMUM, 1, NULL},
     {"Conv2D", LAYER_CONV2D, 0, read_conv2d},
     {"Convolution2D", LAYER_CONV2D, 0, read_conv2d},
     {"MaxPooling2D", LAYER_MAXPOOL2D, 0, read_pool},
@@ -488,6 +494,11 @@ static const keras_writer writers[] = {
     [LAYER_BATCHNORM] = write_batchnorm,
     [LAYER_RESCALING] = write_rescaling,
     [LAYER_ZEROPAD2D] = write_zeropad,
+    [LAYER_ADD] = write_nothing,
+    [LAYER_SUBTRACT] = write_nothing,
+    [LAYER_MULTIPLY] = write_nothing,
+    [LAYER_AVERAGE] = write_nothing,
+    [LAYER_MAXIMUM] = write_nothing,
 };
 _Static_assert(sizeof writers / sizeof writers[0] == LAYER_KIND_COUNT,
                "every layer kind needs a Keras writer row");

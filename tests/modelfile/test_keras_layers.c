@@ -3,7 +3,8 @@
  * again with the same configuration; a whole file round trip keeps the BN
  * statistics under Keras' weight names; augmentation layers (identity at
  * inference) are left out of the graph, also inside a nested Sequential and a
- * functional model; ZeroPadding2D's padding forms; BatchNormalization options catdog does not compute are
+ * functional model; ZeroPadding2D's padding forms; Add/Subtract in a
+ * functional model; BatchNormalization options catdog does not compute are
  * refused naming the layer. */
 #include "test_util.h"
 
@@ -176,6 +177,43 @@ static void test_zeropadding_forms_read_and_write(void **state)
     }
 }
 
+/* A residual Add and a Subtract in a functional model: read, written back as
+ * a functional config, read again with the same inputs. */
+static void test_merge_layers_round_trip(void **state)
+{
+    (void)state;
+    const char *json =
+        "{\"class_name\": \"Functional\", \"config\": {\"name\": \"f\", \"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"name\": \"in\", \"config\": {\"name\": \"in\", "
+        "\"batch_input_shape\": [null, 4, 4, 3]}, \"inbound_nodes\": []},"
+        "{\"class_name\": \"Conv2D\", \"name\": \"c\", \"config\": {\"name\": \"c\", "
+        "\"filters\": 3, \"kernel_size\": 1}, \"inbound_nodes\": [[[\"in\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Add\", \"name\": \"add\", \"config\": {\"name\": \"add\"}, "
+        "\"inbound_nodes\": [[[\"in\", 0, 0, {}], [\"c\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Subtract\", \"name\": \"sub\", \"config\": {\"name\": \"sub\"}, "
+        "\"inbound_nodes\": [[[\"add\", 0, 0, {}], [\"c\", 0, 0, {}]]]}],"
+        "\"input_layers\": [[\"in\", 0, 0]], \"output_layers\": [[\"sub\", 0, 0]]}}";
+    model *m = from_json(json);
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(m->n_layers, 4);
+        assert_int_equal(m->layers[2].kind, LAYER_ADD);
+        assert_int_equal(m->layers[2].n_inputs, 2);
+        assert_int_equal(m->layers[2].inputs[0], 0);
+        assert_int_equal(m->layers[2].inputs[1], 1);
+        assert_int_equal(m->layers[3].kind, LAYER_SUBTRACT);
+        assert_int_equal(m->layers[3].inputs[0], 2);
+        assert_int_equal(m->layers[3].inputs[1], 1);
+        cd_err err;
+        char *out = keras_json_config(m, &err);
+        if (!out)
+            fail_msg("%s", err.msg);
+        model_free(m);
+        m = from_json(out);
+        free(out);
+    }
+    model_free(m);
+}
+
 static void test_batchnorm_unsupported_options_name_the_layer(void **state)
 {
     (void)state;
@@ -208,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_batchnorm_file_round_trip_keeps_outputs),
         cmocka_unit_test(test_functional_augmentation_is_identity),
         cmocka_unit_test(test_zeropadding_forms_read_and_write),
+        cmocka_unit_test(test_merge_layers_round_trip),
         cmocka_unit_test(test_batchnorm_unsupported_options_name_the_layer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

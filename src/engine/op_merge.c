@@ -1,0 +1,281 @@
+/*
+ * op_merge.c - Keras' element-wise merge layers over inputs of one shape:
+ * Add, Subtract (exactly two: first minus second), Multiply, Average, Maximum.
+ *
+ * oneDNN: Add, Subtract and Average are one "sum" primitive with scales
+ * (1, -1 or 1/n); Multiply and Maximum a chain of binary primitives, run in
+ * place on the output.  Backward: the reference has all five; oneDNN has
+ * Add, Subtract and Average (the gradient, scaled, goes to every input), and
+ * a training plan through Multiply or Maximum is refused naming the layer.
+ */
+#include "engine/dnnl_plan.h"
+#include "engine/op.h"
+
+static int merge_infer(const model *m, layer *l, size_t *params_left, cd_err *err)
+{
+    (void)params_left;
+    const layer *a = op_in(m, l, 0);
+    if (l->n_inputs < 2 || (l->kind == LAYER_SUBTRACT && l->n_inputs != 2))
+        return cd_err_set(err, CD_ERR_INVALID, "layer '%s': %s takes %s inputs, not %d", l->name,
+                          layer_kind_name(l->kind),
+                          l->kind == LAYER_SUBTRACT ? "exactly two" : "two or more", l->n_inputs);
+    for (int j = 1; j < l->n_inputs; j++) {
+        const layer *b = op_in(m, l, j);
+        if (b->out_rank != a->out_rank || b->out_h != a->out_h || b->out_w != a->out_w ||
+            b->out_c != a->out_c)
+            return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                              "layer '%s': inputs '%s' (%dx%dx%d) and '%s' (%dx%dx%d) differ in "
+                              "shape (broadcasting is not supported)",
+                              l->name, a->name, a->out_h, a->out_w, a->out_c, b->name, b->out_h,
+                              b->out_w, b->out_c);
+    }
+    op_set_out(l, a->out_h, a->out_w, a->out_c, a->out_rank);
+    return op_no_params(l, err);
+}
+
+/* The scale of input j in a sum-like merge. */
+static float merge_scale(const layer *l, int j)
+{
+    if (l->kind == LAYER_SUBTRACT)
+        return j == 0 ? 1.0f : -1.0f;
+    if (l->kind == LAYER_AVERAGE)
+        return 1.0f / (float)l->n_inputs;
+    return 1.0f;
+}
+
+static void sum_ref_forward(const op_ref_io *io)
+{
+    const layer *l = io->l;
+    size_t size = op_ref_rows(io) * (size_t)l->out_c;
+    for (size_t i = 0; i < size; i++) {
+        float s = 0.0f;
+        for (int j = 0; j < l->n_inputs; j++)
+            s += merge_scale(l, j) * io->x[j][i];
+        io->y[i] = s;
+    }
+}
+
+static void sum_ref_backward(const op_ref_io *io)
+{
+    const layer *l = io->l;
+    size_t size = op_ref_rows(io) * (size_t)l->out_c;
+    for (int j = 0; j < l->n_inputs; j++) {
+        float s = merge_scale(l, j);
+        for (size_t i = 0; io->dx[j] && i < size; i++)
+            io->dx[j][i] += s * io->dy[i];
+    }
+}
+
+static void multiply_ref_forward(const op_ref_io *io)
+{
+    size_t size = op_ref_rows(io) * (size_t)io->l->out_c;
+    for (size_t i = 0; i < size; i++) {
+        float p = io->x[0][i];
+        for (int j = 1; j < io->l->n_inputs; j++)
+            p *= io->x[j][i];
+        io->y[i] = p;
+    }
+}
+
+static void multiply_ref_backward(const op_ref_io *io)
+{
+    size_t size = op_ref_rows(io) * (size_t)io->l->out_c;
+    for (int j = 0; j < io->l->n_inputs; j++) {
+        for (size_t i = 0; io->dx[j] && i < size; i++) {
+            float p = io->dy[i];
+            for (int k = 0; k < io->l->n_inputs; k++)
+                if (k != j)
+                    p *= io->x[k][i];
+            io->dx[j][i] += p;
+        }
+    }
+}
+
+static void maximum_ref_forward(const op_ref_io *io)
+{
+    size_t size = op_ref_rows(io) * (size_t)io->l->out_c;
+    for (size_t i = 0; i < size; i++) {
+        float mx = io->x[0][i];
+        for (int j = 1; j < io->l->n_inputs; j++)
+            if (io->x[j][i] > mx)
+                mx = io->x[j][i];
+        io->y[i] = mx;
+    }
+}
+
+/* The gradient goes to the first input holding the maximum. */
+static void maximum_ref_backward(const op_ref_io *io)
+{
+    size_t size = op_ref_rows(io) * (size_t)io->l->out_c;
+    for (size_t i = 0; i < size; i++) {
+        int arg = 0;
+        for (int j = 1; j < io->l->n_inputs; j++)
+            if (io->x[j][i] > io->x[arg][i])
+                arg = j;
+        if (io->dx[arg])
+            io->dx[arg][i] += io->dy[i];
+    }
+}
+
+/* The inputs' memory descriptors, which must all describe one tensor. */
+static int merge_srcs(dn_plan *p, const layer *l, dnnl_memory_desc_t *srcs, cd_err *err)
+{
+    for (int j = 0; j < l->n_inputs; j++) {
+        srcs[j] = p->nodes[l->inputs[j]].md;
+        if (srcs[j].ndims != srcs[0].ndims)
+            return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                              "layer '%s': merging a flattened map with a vector is not "
+                              "supported by oneDNN",
+                              l->name);
+    }
+    return 0;
+}
+
+static int sum_dn_forward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    dnnl_memory_desc_t srcs[LAYER_MAX_INPUTS];
+    float scales[LAYER_MAX_INPUTS];
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    int rc = -1;
+    if (merge_srcs(p, l, srcs, err))
+        return -1;
+    for (int j = 0; j < l->n_inputs; j++)
+        scales[j] = merge_scale(l, j);
+    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    if (!attr)
+        goto fail;
+    DN_CHECK(dnnl_sum_primitive_desc_create(&pd, NULL, l->n_inputs, scales, srcs, attr,
+                                            p->cfg.eng),
+             err, "sum", l->name);
+    nd->md = dn_pd_md(pd, dnnl_query_dst_md, 0);
+    nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
+    if (!nd->mem)
+        goto fail;
+    dn_step *st = dn_steps_prim(&p->fwd, &p->pool, pd, l->name, err, 1, DNNL_ARG_DST, nd->mem);
+    if (!st)
+        goto fail;
+    for (int j = 0; j < l->n_inputs; j++)
+        if (dn_step_arg(st, DNNL_ARG_MULTIPLE_SRC + j, p->nodes[l->inputs[j]].mem, err))
+            goto fail;
+    rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* y = x0 op x1, then y = y op xj in place; every input in x0's layout. */
+static int binary_dn_forward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    dnnl_memory_desc_t srcs[LAYER_MAX_INPUTS];
+    dnnl_alg_kind_t alg = l->kind == LAYER_MULTIPLY ? dnnl_binary_mul : dnnl_binary_max;
+    dnnl_primitive_attr_t attr = NULL;
+    int rc = -1;
+    if (merge_srcs(p, l, srcs, err))
+        return -1;
+    nd->md = srcs[0];
+    nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
+    attr = nd->mem ? dn_attr((dnnl_alg_kind_t)0, l->name, err) : NULL;
+    if (!attr)
+        goto fail;
+    for (int j = 1; j < l->n_inputs; j++) {
+        dnnl_binary_desc_t d;
+        dnnl_primitive_desc_t pd = NULL;
+        dnnl_memory_t b = dn_as_layout(p, p->nodes[l->inputs[j]].mem, &nd->md, l->name, err);
+        if (!b)
+            goto fail;
+        DN_CHECK(dnnl_binary_desc_init(&d, alg, &nd->md, &nd->md, &nd->md), err,
+                 "binary descriptor", l->name);
+        DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary",
+                 l->name);
+        dn_step *st = dn_steps_prim(&p->fwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0,
+                                    j == 1 ? p->nodes[l->inputs[0]].mem : nd->mem,
+                                    DNNL_ARG_SRC_1, b, DNNL_ARG_DST, nd->mem);
+        dnnl_primitive_desc_destroy(pd);
+        if (!st)
+            goto fail;
+    }
+    rc = 0;
+fail:
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* Each input's root gets scale * dy (a scaled copy first when scale != 1). */
+static int sum_dn_backward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    for (int j = 0; j < l->n_inputs; j++) {
+        int r = p->nodes[l->inputs[j]].root;
+        if (!p->nodes[r].wants)
+            continue;
+        float s = merge_scale(l, j);
+        dnnl_memory_t g = nd->diff;
+        if (s != 1.0f) {
+            dnnl_eltwise_desc_t d;
+            dnnl_primitive_desc_t pd = NULL;
+            dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+            if (!attr)
+                return -1;
+            int ok = dnnl_eltwise_forward_desc_init(&d, dnnl_forward_inference,
+                                                    dnnl_eltwise_linear, &nd->md, s, 0.0f) ==
+                         dnnl_success &&
+                     dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL) == dnnl_success;
+            dnnl_primitive_attr_destroy(attr);
+            if (!ok)
+                return cd_err_set(err, CD_ERR_BACKEND, "layer '%s': oneDNN eltwise failed",
+                                  l->name);
+            g = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
+            dn_step *st = g ? dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 2, DNNL_ARG_SRC,
+                                            nd->diff, DNNL_ARG_DST, g)
+                            : NULL;
+            dnnl_primitive_desc_destroy(pd);
+            if (!st)
+                return -1;
+        }
+        if (dn_grad_add(p, r, g, l->name, err))
+            return -1;
+    }
+    return 0;
+}
+
+#define SUM_MERGE(OP, CLASS)                                                                      \
+    const layer_op OP = {                                                                         \
+        .keras_class = CLASS,                                                                     \
+        .flags = OP_MULTI_INPUT,                                                                  \
+        .infer = merge_infer,                                                                     \
+        .ref_forward = sum_ref_forward,                                                           \
+        .ref_backward = sum_ref_backward,                                                         \
+        .dn_forward = sum_dn_forward,                                                             \
+        .dn_backward = sum_dn_backward,                                                           \
+    };
+SUM_MERGE(op_add, "Add")
+SUM_MERGE(op_subtract, "Subtract")
+SUM_MERGE(op_average, "Average")
+
+const layer_op op_multiply = {
+    .keras_class = "Multiply",
+    .flags = OP_MULTI_INPUT,
+    .infer = merge_infer,
+    .ref_forward = multiply_ref_forward,
+    .ref_backward = multiply_ref_backward,
+    .dn_forward = binary_dn_forward,
+};
+
+const layer_op op_maximum = {
+    .keras_class = "Maximum",
+    .flags = OP_MULTI_INPUT,
+    .infer = merge_infer,
+    .ref_forward = maximum_ref_forward,
+    .ref_backward = maximum_ref_backward,
+    .dn_forward = binary_dn_forward,
+};
