@@ -6,7 +6,8 @@ The model (functional, Keras 3 config form: {"args": [keras tensors]} nodes,
 bare ["name", 0, 0] input/output references):
   input 32x32x3 -> nested Sequential "features" [Conv2D 4 3x3 relu, MaxPooling2D 2]
     -> Conv2D "branch_a" 3 1x1 relu  \\
-    -> Conv2D "branch_b" 3 3x3 same relu -> Concatenate
+    -> Conv2D "branch_b" 3 3x3 same relu -> Concatenate "concat"
+    -> Add "residual" (concat + Conv2D "branch_c" 6 1x1 relu of concat)
     -> nested Functional "head" [GlobalAveragePooling2D, Dense 5 relu, Dense 2 (softmax | linear)]
 Weight groups: layers/<snake_case(class)>[_n]/vars/<i> per model, a nested
 model's layers under its own group, as Keras 3's _save_container_state names them.
@@ -79,6 +80,7 @@ W = {  # weights by layer name, Keras order (kernel HWIO / [in, out], bias)
     "feat_conv": [rng.normal(0, 0.3, (3, 3, 3, 4)), rng.normal(0, 0.1, 4)],
     "branch_a": [rng.normal(0, 0.5, (1, 1, 4, 3)), rng.normal(0, 0.1, 3)],
     "branch_b": [rng.normal(0, 0.3, (3, 3, 4, 3)), rng.normal(0, 0.1, 3)],
+    "branch_c": [rng.normal(0, 0.5, (1, 1, 6, 6)), rng.normal(0, 0.1, 6)],
     "head_dense": [rng.normal(0, 0.5, (6, 5)), rng.normal(0, 0.1, 5)],
     "head_out": [rng.normal(0, 0.8, (5, 2)), rng.normal(0, 0.1, 2)],
 }
@@ -102,7 +104,7 @@ def model_config(last_act):
                 dense("head_out", 2, last_act, node("head_dense", shapes=[[None, 5]]))],
                 "input_layers": ["head_in", 0, 0], "output_layers": ["head_out", 0, 0]},
             "registered_name": "Functional", "name": "head",
-            "inbound_nodes": node("concat", shapes=[[None, 15, 15, 6]])}
+            "inbound_nodes": node("residual", shapes=[[None, 15, 15, 6]])}
     outer = {"module": "keras.src.models.functional", "class_name": "Functional",
              "config": {"name": "outer", "trainable": True, "layers": [
                  input_layer("input_layer", [32, 32, 3], True),
@@ -110,6 +112,8 @@ def model_config(last_act):
                  conv("branch_a", 3, 1, "valid", node("features", shapes=[[None, 15, 15, 4]])),
                  conv("branch_b", 3, 3, "same", node("features", shapes=[[None, 15, 15, 4]])),
                  layer("Concatenate", "concat", {"axis": -1}, node("branch_a", "branch_b", shapes=[[None, 15, 15, 3]] * 2)),
+                 conv("branch_c", 6, 1, "valid", node("concat", shapes=[[None, 15, 15, 6]])),
+                 layer("Add", "residual", {}, node("concat", "branch_c", shapes=[[None, 15, 15, 6]] * 2)),
                  head],
                  "input_layers": ["input_layer", 0, 0], "output_layers": ["head", 0, 0]},
              "registered_name": "Functional"}
@@ -161,6 +165,7 @@ def forward(img, last_act, tf_mode=False):
     x = conv2d(x, *W["feat_conv"], "valid")                 # 30x30x4
     x = x.reshape(15, 2, 15, 2, 4).max(axis=(1, 3))         # 15x15x4
     x = np.concatenate([conv2d(x, *W["branch_a"], "valid"), conv2d(x, *W["branch_b"], "same")], axis=-1)
+    x = x + conv2d(x, *W["branch_c"], "valid")               # residual Add
     x = x.mean(axis=(0, 1))
     x = np.maximum(x @ W["head_dense"][0] + W["head_dense"][1], 0)
     z = x @ W["head_out"][0] + W["head_out"][1]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_keras3_archive.sh - Keras 3 .keras archives written here by h5py +
 # zipfile in Keras 3's layout (keras3_fixture.py: a functional model with a
-# nested Sequential, a nested functional model and a Concatenate of two
-# branches; Keras 3 node form; weight groups by class + counter):
+# nested Sequential, a nested functional model, a Concatenate of two
+# branches and a residual Add; Keras 3 node form; weight groups by class +
+# counter):
 #   - catdog reads both (softmax head; linear head compiled with
 #     from_logits=True) and gives the P(dog) NumPy computes, within 1e-5;
 #   - `info` names the output rule it chose and why; --preprocess tf and
