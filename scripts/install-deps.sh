@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(
   build-essential cmake pkg-config
-  libdnnl-dev libopenblas-dev libhdf5-dev libjansson-dev
+  libdnnl-dev libopenblas-dev libhdf5-dev libjansson-dev libzip-dev
   libjpeg-dev libpng-dev libwebp-dev libexif-dev
   libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
   libcmocka-dev valgrind curl

@@ -1,6 +1,6 @@
 /*
  * cli_model_opts.h - the options every inference command shares
- * (--model, --threads, --backend, --preprocess, --resize, --tta) and how they
+ * (--model, --threads, --backend, --preprocess, --resize, --tta, --classes, --config) and how they
  * become predictor_opts.  Used by predict and evaluate so both parse alike.
  */
 #ifndef CATDOG_CLI_MODEL_OPTS_H
@@ -18,6 +18,8 @@ enum {
     CLI_OPT_PREPROCESS,
     CLI_OPT_RESIZE,
     CLI_OPT_TTA,
+    CLI_OPT_CLASSES,
+    CLI_OPT_CONFIG,
 };
 
 #define CLI_MODEL_LONG_OPTIONS                                        \
@@ -26,18 +28,25 @@ enum {
     {"backend", required_argument, NULL, CLI_OPT_BACKEND},            \
     {"preprocess", required_argument, NULL, CLI_OPT_PREPROCESS},      \
     {"resize", required_argument, NULL, CLI_OPT_RESIZE},              \
-    {"tta", no_argument, NULL, CLI_OPT_TTA}
+    {"tta", no_argument, NULL, CLI_OPT_TTA},                          \
+    {"classes", required_argument, NULL, CLI_OPT_CLASSES},            \
+    {"config", required_argument, NULL, CLI_OPT_CONFIG}
 
 #define CLI_MODEL_HELP                                                                      \
     "  --model FILE         Keras .h5 model (default: models/binary.h5, else the built-in one)\n" \
     "  --threads N          compute threads (default: all cores)\n"                          \
     "  --backend B          dnnl (default) or ref (plain C reference)\n"                     \
-    "  --preprocess P       override the model's preprocessing: rescale, caffe, none\n"      \
+    "  --preprocess P       override the model's preprocessing: rescale, caffe, tf, none\n"      \
     "  --resize F           bilinear (default, antialiased) or nearest (Keras load_img)\n"   \
-    "  --tta                average with the horizontally flipped photo\n"
+    "  --tta                average with the horizontally flipped photo\n"                \
+    "  --classes C          the model's class order: cat,dog (default) or dog,cat\n"        \
+    "  --config A           --model is a weights-only file (Keras 3 .weights.h5 or Keras 2\n" \
+    "                       save_weights) for architecture A: a Keras JSON config file\n"   \
+    "                       (model.to_json(), a .keras config.json) or binary/vgg16/squeezenet\n"
 
 typedef struct cli_model_opts {
     const char *model_path;   /* NULL = default model */
+    const char *config_path;  /* --config: model_path holds weights only for this architecture */
     predictor_opts popts;
 } cli_model_opts;
 

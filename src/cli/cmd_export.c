@@ -1,6 +1,7 @@
 /*
  * cmd_export.c - `catdog export --model M --out FILE`: writes one
- * self-contained Keras whole-model file.  A shipped transfer model (head only,
+ * self-contained Keras file: a Keras 3 .keras archive or a whole-model .h5,
+ * by the extension of FILE.  A shipped transfer model (head only,
  * backbone named by file and SHA-256) is composed with its backbone weights
  * first, so FILE loads anywhere without them.  Library: transfer/transfer_model.h.
  */
@@ -15,8 +16,10 @@
 static void usage(FILE *out)
 {
     fputs("Usage: catdog export --model FILE --out FILE [--weights FILE]\n"
-          "Writes MODEL as one self-contained Keras whole-model .h5 file (Keras 2 layout,\n"
-          "readable by Keras and h5py).  A transfer model from `catdog train --arch transfer`\n"
+          "Writes MODEL as one self-contained Keras file; the extension of --out decides:\n"
+          "  .keras  Keras 3 archive (config.json, metadata.json, model.weights.h5)\n"
+          "  .h5     Keras whole-model HDF5 file (Keras 2 layout, readable by Keras and h5py)\n"
+          "A transfer model from `catdog train --arch transfer`\n"
           "keeps only its head and names its backbone; export composes it with the\n"
           "backbone's pretrained weights (found as --weights, $CATDOG_WEIGHTS_DIR,\n"
           "~/.keras/models/, ./weights/, ../shared/weights/; checked by SHA-256) so the\n"
@@ -60,12 +63,21 @@ int cmd_export(int argc, char **argv)
         return cli_usage_error("export", "--model and --out are required");
     if (strcmp(model_path, out_path) == 0)
         return cli_usage_error("export", "--out must differ from --model");
+    /* The extension decides the format; never silently HDF5 under another name. */
+    size_t olen = strlen(out_path);
+    char out_ext = olen > 6 && strcmp(out_path + olen - 6, ".keras") == 0 ? 'k'
+                   : olen > 3 && strcmp(out_path + olen - 3, ".h5") == 0  ? 'h'
+                                                                          : 0;
+    if (!out_ext)
+        return cli_usage_error("export", "--out must end in .keras (Keras 3 archive) or .h5 "
+                                         "(Keras HDF5), not '%s'",
+                               out_path);
     cd_err err;
     cd_err_clear(&err);
     model *m = transfer_load(model_path, &lo, &err);
     if (!m)
         return cli_fail("%s", err.msg);
-    int rc = keras_save(m, out_path, &err);
+    int rc = out_ext == 'k' ? keras_save_keras(m, out_path, &err) : keras_save(m, out_path, &err);
     size_t total, trainable, frozen;
     model_param_counts(m, &total, &trainable, &frozen);
     model_free(m);

@@ -38,10 +38,12 @@ static void usage(FILE *out)
           out);
 }
 
+/* Anything on disk goes to the loader, folders too: it names what a folder
+ * given as a model is (a TensorFlow SavedModel). */
 static int is_file(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
+    return stat(path, &st) == 0;
 }
 
 int cmd_info(int argc, char **argv)
@@ -119,7 +121,10 @@ int cmd_info(int argc, char **argv)
     model_summary(m, stdout);
     model_input_shape(m, &h, &w, &ch);
     printf("Input: %dx%dx%d\n", h, w, ch);
-    printf("Preprocessing: %s\n", cd_preprocess_name(m->preprocess));
+    printf("Preprocessing: %s%s%s%s\n", cd_preprocess_name(m->preprocess),
+           m->preprocess_why[0] ? " (" : "", m->preprocess_why, m->preprocess_why[0] ? ")" : "");
+    printf("Output: %s%s%s%s\n", cd_output_name(m->output_rule), m->output_why[0] ? " (" : "",
+           m->output_why, m->output_why[0] ? ")" : "");
     printf("Architecture: %s\n", m->arch);
     if (m->test_accuracy >= 0)
         printf("Test accuracy: %.4f\n", m->test_accuracy);

@@ -7,6 +7,7 @@
  *   CD_PRE_RESCALE  RGB, x / 255                      (the binary CNN)
  *   CD_PRE_CAFFE    BGR, x - [103.939,116.779,123.68] (VGG16, SqueezeNet; Keras 'caffe' mode)
  *   CD_PRE_NONE     RGB, raw 0..255 floats
+ *   CD_PRE_TF       RGB, x / 127.5 - 1 in [-1, 1]      (Keras 'tf' mode: MobileNet(V2), Inception)
  */
 #ifndef CATDOG_CORE_PREPROCESS_H
 #define CATDOG_CORE_PREPROCESS_H
@@ -14,10 +15,11 @@
 typedef enum cd_preprocess {
     CD_PRE_NONE = 0,
     CD_PRE_RESCALE,
-    CD_PRE_CAFFE
+    CD_PRE_CAFFE,
+    CD_PRE_TF
 } cd_preprocess;
 
-/* "none", "rescale", "caffe". */
+/* "none", "rescale", "caffe", "tf". */
 const char *cd_preprocess_name(cd_preprocess p);
 
 /* Parses a name as above; returns 0 and sets *out, or -1 for an unknown name. */

@@ -26,6 +26,7 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "core/output.h"
 #include "core/preprocess.h"
 #include "engine/layer.h"
 
@@ -51,6 +52,9 @@ typedef struct model {
     int output;                  /* index of the output layer; -1 = last */
     cd_preprocess preprocess;    /* how input pixels must be prepared */
     double test_accuracy;        /* recorded at training time; negative when unknown */
+    cd_output output_rule;       /* how the output row becomes P(dog); set by the file reader */
+    char preprocess_why[96];     /* why `preprocess` was chosen ("" = not said), for `info` */
+    char output_why[96];         /* why `output_rule` was chosen ("" = not said) */
 } model;
 
 /* An empty model named `name` (arch "custom", preprocess none, output -1). */

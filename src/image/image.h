@@ -101,6 +101,19 @@ int image_resize(const image *src, int w, int h, image_filter filter, image *dst
  * dst must hold img->width * img->height * 3 floats. */
 void image_to_input(const image *img, cd_preprocess p, float *dst);
 
+/* The luminance of src as Pillow's Image.convert('L') computes it,
+ * L = (R*19595 + G*38470 + B*7471 + 0x8000) >> 16 (ITU-R 601-2 weights
+ * 0.299/0.587/0.114 in 16-bit fixed point, rounded), written into a new RGB
+ * image dst whose three channels all hold L (image_to_input_gray reads one).
+ * Caller frees dst. */
+int image_luminance(const image *src, image *dst, cd_err *err);
+
+/* image_to_input for a 1-channel model: w*h floats from channel 0 of a
+ * luminance image (image_luminance), with the model's preprocessing applied to
+ * L as to each of R, G, B (caffe: minus the mean of the three means).  dst must
+ * hold img->width * img->height floats. */
+void image_to_input_gray(const image *img, cd_preprocess p, float *dst);
+
 /* Encoders, used by tests, the upload store's thumbnails and training previews.
  * *out is malloc'd (release it with free()); quality is 1..100. */
 int image_encode_jpeg(const image *img, int quality, unsigned char **out, size_t *out_len, cd_err *err);

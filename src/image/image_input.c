@@ -7,11 +7,13 @@
  * NHWC batch item.
  *   rescale: R/255, G/255, B/255 (as R * (1/255), like Keras' rescale)
  *   caffe:   B-103.939, G-116.779, R-123.68 (Keras imagenet_utils 'caffe')
+ *   tf:      R/127.5 - 1, G/127.5 - 1, B/127.5 - 1 (Keras imagenet_utils 'tf')
  *   none:    R, G, B as floats
  */
 #include "image/image.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 
 void image_to_input(const image *img, cd_preprocess p, float *dst)
 {
@@ -32,10 +34,55 @@ void image_to_input(const image *img, cd_preprocess p, float *dst)
             dst[3 * i + 2] = (float)s[3 * i + 0] - 123.68f;
         }
         break;
+    case CD_PRE_TF:
+        /* imagenet_utils 'tf': x / 127.5 - 1, in float32 as Keras computes it. */
+        for (size_t i = 0; i < 3 * n; i++)
+            dst[i] = (float)s[i] / 127.5f - 1.0f;
+        break;
     case CD_PRE_NONE:
     default:
         for (size_t i = 0; i < 3 * n; i++)
             dst[i] = (float)s[i];
         break;
+    }
+}
+
+int image_luminance(const image *src, image *dst, cd_err *err)
+{
+    const size_t n = (size_t)src->width * (size_t)src->height;
+    unsigned char *out = malloc(n * 3 > 0 ? n * 3 : 1);
+    if (!out)
+        return cd_err_set(err, CD_ERR_NOMEM, "out of memory converting a %dx%d photo to grayscale",
+                          src->width, src->height);
+    const unsigned char *s = src->rgb;
+    for (size_t i = 0; i < n; i++) {
+        /* Pillow's L24 macro (Convert.c): the exact rounding its 'L' images have. */
+        unsigned l = ((unsigned)s[3 * i] * 19595u + (unsigned)s[3 * i + 1] * 38470u +
+                      (unsigned)s[3 * i + 2] * 7471u + 0x8000u) >> 16;
+        out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = (unsigned char)l;
+    }
+    dst->width = src->width;
+    dst->height = src->height;
+    dst->rgb = out;
+    return 0;
+}
+
+void image_to_input_gray(const image *img, cd_preprocess p, float *dst)
+{
+    if (!img || !img->rgb || !dst)
+        return;
+    const size_t n = (size_t)img->width * (size_t)img->height;
+    const unsigned char *s = img->rgb;
+    for (size_t i = 0; i < n; i++) {
+        float l = (float)s[3 * i];
+        /* Not a switch: modes added later (tf, torch) fall back to raw
+         * values here until they say what they do on one channel. */
+        if (p == CD_PRE_RESCALE)
+            l *= 1.0f / 255.0f;
+        else if (p == CD_PRE_CAFFE)
+            l -= (103.939f + 116.779f + 123.68f) / 3.0f;
+        else if (p == CD_PRE_TF)
+            l = l / 127.5f - 1.0f;
+        dst[i] = l;
     }
 }

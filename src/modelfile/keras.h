@@ -1,5 +1,11 @@
 /*
- * keras.h - Keras HDF5 model files: load, save, and weights-only import.
+ * keras.h - Keras model files: load, save, and weights-only import.
+ *
+ * keras_load* also read Keras 3 `.keras` archives (zip: config.json,
+ * metadata.json, model.weights.h5), recognised by their zip signature;
+ * keras_save_keras writes one.  Files that are no Keras model get a message
+ * naming what they are (another zip, a PyTorch checkpoint, a TensorFlow.js
+ * model.json, a SavedModel folder) and what catdog reads.
  *
  * Whole-model files are what Keras 2.x `model.save()` writes:
  *   root attrs   model_config (JSON), keras_version, backend, [training_config]
@@ -53,11 +59,21 @@ model *keras_load_memory(const void *buf, size_t len, const char *name, cd_err *
 model *keras_from_json(const char *json, const char *source_name, cd_err *err);
 
 /* Loads weights-only file `path` onto m (by layer name, weights by order; a
- * whole-model file's model_weights are accepted too).  Layers of the file that
+ * whole-model file's model_weights are accepted too; a Keras 3 .weights.h5 is
+ * matched by its class+counter groups, see keras_zip.c).  Layers of the file that
  * m lacks are ignored; every parameter of m must be found, with its shape. */
 int keras_load_weights(model *m, const char *path, cd_err *err);
 
+/* keras_load_weights for m built from config_json (keras_from_json): a Keras 3
+ * weights file is matched by walking that config, as Keras does. */
+int keras_load_weights_json(model *m, const char *config_json, const char *path, cd_err *err);
+
 /* Writes m as a Keras 2 whole-model file that Keras and h5py can read back. */
 int keras_save(const model *m, const char *path, cd_err *err);
+
+/* Writes m as a Keras 3 .keras archive (zip: config.json, metadata.json,
+ * model.weights.h5 in Keras 3's class+counter layout; see keras_zip.c), via a
+ * temporary file renamed over `path`. */
+int keras_save_keras(const model *m, const char *path, cd_err *err);
 
 #endif

@@ -8,6 +8,7 @@
  *   keras_weights.c     model_weights groups: read onto a model, write from one
  *   keras_arch.c        recognising an architecture, default preprocessing
  *   keras_frozen.c      a Keras 2.2 file's frozen nested model, from its optimizer state
+ *   keras_output.c      the output rule and default preprocessing of a loaded model
  *   keras_load.c        keras_load / keras_load_memory / keras_load_weights
  *   keras_save.c        keras_save / keras_save_ex
  */
@@ -52,6 +53,36 @@ char *keras_json_config(const model *m, cd_err *err);
  * file in messages. */
 int keras_weights_read(model *m, hid_t group, const char *what, cd_err *err);
 
+/* What catdog reads, for messages about files it does not. */
+#define KERAS_ACCEPTS                                                                      \
+    "catdog reads Keras models: .keras archives (Keras 3), .h5 model files (Keras 2.1-3), " \
+    "and weights-only .h5 files onto an architecture (--config model.json or a built-in)"
+
+/* Loads a Keras 3 .keras archive (keras_zip.c); img_size as keras_load_sized. */
+model *keras_zip_load(const char *path, int img_size, cd_err *err);
+
+/* Reads a Keras 3 weights file (root groups layers/<class>[_n]/vars, as
+ * model.save_weights("x.weights.h5") writes) onto m, walking config_json (the
+ * config m was built from; NULL: catdog's config of m). */
+int keras3_weights_read(model *m, hid_t file, const char *config_json, const char *what,
+                        cd_err *err);
+
+/* Keras' naming.to_snake_case ("BatchNormalization" -> "batch_normalization"),
+ * the stem of a Keras 3 weight group's name. */
+void keras_snake_case(const char *cls, char *out, size_t size);
+
+/* 1 when the file starts with a zip signature (PK\3\4 or an empty archive's PK\5\6). */
+int keras_is_zip(const char *path);
+
+/* Opens an in-memory HDF5 file image read-only (libhdf5 copies it); -1 with
+ * err naming `what` when it is not HDF5 or cannot be opened. */
+hid_t keras_open_memory(const void *buf, size_t len, const char *what, cd_err *err);
+
+/* Reads dataset `dname` of group g into parameter k of layer l, checking its
+ * shape against the parameter's. */
+int keras_weights_read_param(hid_t g, const char *dname, layer *l, int k, const char *what,
+                             cd_err *err);
+
 /* Writes m's weights into group in Keras' layout (layer_names, per item a group
  * with weight_names and datasets). */
 int keras_weights_write(const model *m, hid_t group, cd_err *err);
@@ -68,5 +99,15 @@ void keras_guess_frozen(model *m, hid_t file);
 /* The preprocessing an architecture expects: caffe for vgg16, squeezenet and
  * transfer, rescale otherwise. */
 cd_preprocess keras_default_preprocess(const char *arch);
+
+/* Sets m->output_rule and output_why from the last activation and, for a
+ * linear one, the loss of training_json (a Keras 2 training_config or Keras 3
+ * compile_config; NULL when the file has none). */
+void keras_decide_output(model *m, const char *training_json);
+
+/* Sets m->preprocess and preprocess_why for a file that does not record it:
+ * none when the model rescales or normalizes itself, else the architecture's
+ * default. */
+void keras_decide_preprocess(model *m);
 
 #endif

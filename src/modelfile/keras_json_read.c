@@ -7,7 +7,9 @@
  *               from batch_input_shape on the first layer, or from a nested
  *               model that is the first layer (the seed's transfer model).
  *   Model / Functional  layers with inbound_nodes ([[["name", node, tensor,
- *               {}], ...]]), input_layers, output_layers.
+ *               {}], ...]], or Keras 3's [{"args": [keras tensors], ...}]),
+ *               input_layers, output_layers (Keras 3: a bare ["name", 0, 0]
+ *               when there is one).
  *   Nested models (Sequential or Model as a layer) are flattened in place: their
  *   layers get layer.scope = the nested model's name (the outermost one when
  *   nesting is deeper), and their InputLayer stands for whatever feeds the
@@ -197,11 +199,48 @@ static int build_seq(builder *b, json_t *config, const char *scope, int trainabl
     return 0;
 }
 
-/* Resolves a node's tensor references ([["name", node, tensor, {}], ...]) to
- * indices.  1 when all are known, 0 when some are not yet, -1 on error. */
+/* Keras 3 writes a node as {"args": [...], "kwargs": {...}} whose arguments
+ * hold tensors {"class_name": "__keras_tensor__", "config": {"keras_history":
+ * [name, node, tensor]}}, alone or in lists (Add, Concatenate).  Appends every
+ * keras_history found in v, in order, to refs (Keras 2's node form). */
+static int collect_history(json_t *v, json_t *refs, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return -1;
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            if (collect_history(e, refs, depth + 1) != 0)
+                return -1;
+        }
+        return 0;
+    }
+    if (!json_is_object(v))
+        return 0;
+    const char *cls = keras_jstr(v, "class_name");
+    json_t *cfg = json_object_get(v, "config");
+    if (cls && strcmp(cls, "__keras_tensor__") == 0 && json_is_object(cfg)) {
+        json_t *h = json_object_get(cfg, "keras_history");
+        return json_is_array(h) ? json_array_append(refs, h) : -1;
+    }
+    return 0;
+}
+
+/* Resolves a node's tensor references ([["name", node, tensor, {}], ...], or
+ * Keras 3's {"args": ...}) to indices.  1 when all are known, 0 when some are
+ * not yet, -1 on error. */
 static int resolve_node(builder *b, json_t *node, const name_map *nm, const char *name,
                         int *inputs, int *n_inputs)
 {
+    if (json_is_object(node)) {
+        json_t *refs = json_array();
+        int rc = refs && collect_history(json_object_get(node, "args"), refs, 0) == 0
+                     ? resolve_node(b, refs, nm, name, inputs, n_inputs)
+                     : bad(b, CD_ERR_FORMAT, name, "%s", "bad inbound_nodes entry");
+        json_decref(refs);
+        return rc;
+    }
     if (!json_is_array(node) || json_array_size(node) == 0)
         return bad(b, CD_ERR_FORMAT, name, "%s", "bad inbound_nodes entry");
     if (json_array_size(node) > LAYER_MAX_INPUTS)
@@ -225,12 +264,28 @@ static int resolve_node(builder *b, json_t *node, const name_map *nm, const char
     return 1;
 }
 
+/* Keras 3 writes a model with one input (output) as the bare reference
+ * ["name", 0, 0]; Keras 2 as the list [["name", 0, 0]].  Returns the list
+ * form (a new array owned by `v` when wrapped, so freed with the config). */
+static json_t *one_ref_list(json_t *v)
+{
+    if (!json_is_array(v) || !json_is_string(json_array_get(v, 0)))
+        return v;
+    json_t *copy = json_deep_copy(v);
+    if (!copy)
+        return NULL;
+    json_array_clear(v);
+    if (json_array_append_new(v, copy) != 0)
+        return NULL;
+    return v;
+}
+
 static int build_func(builder *b, json_t *config, const char *scope, int trainable,
                       const int *feeds, int n_feeds, int *out)
 {
     json_t *layers = json_object_get(config, "layers");
-    json_t *in_layers = json_object_get(config, "input_layers");
-    json_t *out_layers = json_object_get(config, "output_layers");
+    json_t *in_layers = one_ref_list(json_object_get(config, "input_layers"));
+    json_t *out_layers = one_ref_list(json_object_get(config, "output_layers"));
     if (!json_is_array(layers) || json_array_size(layers) == 0 || !json_is_array(in_layers) ||
         !json_is_array(out_layers))
         return bad(b, CD_ERR_FORMAT, NULL, "%s",
@@ -401,7 +456,8 @@ model *keras_json_build(const char *json, const char *source_name, int img_size,
         goto fail;
     }
     keras_guess_arch(m);
-    m->preprocess = keras_default_preprocess(m->arch);
+    keras_decide_preprocess(m);
+    keras_decide_output(m, NULL);
     json_decref(root);
     return m;
 fail:

@@ -50,6 +50,60 @@ static hid_t open_failed(const char *what, cd_err *err)
     return open_failed_msg(what, msg, err);
 }
 
+/* Says what a file that is not HDF5 is, when it is a model format people
+ * confuse with Keras': a zip (Keras 3 archives are read before this), a
+ * PyTorch pickle, a TensorFlow.js model.json. */
+static void not_hdf5(const char *path, const unsigned char *head, size_t got, cd_err *err)
+{
+    if (got >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5)
+        cd_err_set(err, CD_ERR_UNSUPPORTED,
+                   "%s: a PyTorch checkpoint (Python pickle), not a Keras model; %s", path,
+                   KERAS_ACCEPTS);
+    else if (got >= 4 && memcmp(head, "PK\3\4", 4) == 0)
+        cd_err_set(err, CD_ERR_FORMAT, "%s: a zip archive but not a Keras archive; %s", path,
+                   KERAS_ACCEPTS);
+    else if (got >= 1 && head[0] == '{' && strstr(path, ".json"))
+        cd_err_set(err, CD_ERR_UNSUPPORTED,
+                   "%s: a JSON file (a TensorFlow.js model.json, or a bare Keras config), not "
+                   "a model file; %s",
+                   path, KERAS_ACCEPTS);
+    else
+        cd_err_set(err, CD_ERR_FORMAT, "%s: not an HDF5 file%s; %s", path,
+                   got == 0 ? " (empty)" : "", KERAS_ACCEPTS);
+}
+
+/* A folder given as a model: a TensorFlow SavedModel when it holds
+ * saved_model.pb. */
+static hid_t not_a_file(const char *path, cd_err *err)
+{
+    char pb[4096];
+    snprintf(pb, sizeof pb, "%s/saved_model.pb", path);
+    FILE *f = fopen(pb, "rb");
+    if (f) {
+        fclose(f);
+        cd_err_set(err, CD_ERR_UNSUPPORTED,
+                   "%s: a TensorFlow SavedModel folder, not a Keras file (in TensorFlow: "
+                   "tf.keras.models.load_model(path).save('model.keras')); %s",
+                   path, KERAS_ACCEPTS);
+    } else {
+        cd_err_set(err, CD_ERR_IO, "%s: %s (a folder, not a model file); %s", path,
+                   strerror(EISDIR), KERAS_ACCEPTS);
+    }
+    return -1;
+}
+
+int keras_is_zip(const char *path)
+{
+    unsigned char h[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t got = fread(h, 1, sizeof h, f);
+    fclose(f);
+    return got == 4 && h[0] == 'P' && h[1] == 'K' &&
+           ((h[2] == 3 && h[3] == 4) || (h[2] == 5 && h[3] == 6));
+}
+
 static hid_t open_path(const char *path, cd_err *err)
 {
     keras_h5_quiet();
@@ -63,6 +117,8 @@ static hid_t open_path(const char *path, cd_err *err)
     size_t got = fread(head, 1, sizeof head, f);
     int read_errno = ferror(f) ? errno : 0; /* EISDIR: fopen takes a folder on Linux */
     fclose(f);
+    if (read_errno == EISDIR)
+        return not_a_file(path, err);
     if (read_errno) {
         cd_err_set(err, CD_ERR_IO, "%s: %s", path, strerror(read_errno));
         return -1;
@@ -70,15 +126,14 @@ static hid_t open_path(const char *path, cd_err *err)
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
         (void)H5Eclear2(H5E_DEFAULT);
-        cd_err_set(err, CD_ERR_FORMAT, "%s: not an HDF5 file%s", path,
-                   got == 0 ? " (empty)" : "");
+        not_hdf5(path, head, got, err);
         return -1;
     }
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     return file < 0 ? open_failed(path, err) : file;
 }
 
-static hid_t open_memory(const void *buf, size_t len, const char *what, cd_err *err)
+hid_t keras_open_memory(const void *buf, size_t len, const char *what, cd_err *err)
 {
     keras_h5_quiet();
     if (!buf || !has_hdf5_signature(buf, len)) {
@@ -133,9 +188,17 @@ static int read_catdog_attrs(model *m, hid_t file, const char *what, cd_err *err
             return -1;
         }
         free(s);
+        snprintf(m->preprocess_why, sizeof m->preprocess_why,
+                 "recorded in the file (catdog_preprocess)");
     } else {
-        m->preprocess = keras_default_preprocess(m->arch);
+        keras_decide_preprocess(m);
     }
+    s = NULL;
+    rc = keras_h5_read_str_attr(file, "training_config", &s, what, err);
+    if (rc < 0)
+        return -1;
+    keras_decide_output(m, rc == 1 ? s : NULL);
+    free(s);
     double acc;
     rc = keras_h5_read_double_attr(file, "catdog_test_accuracy", &acc, what, err);
     if (rc < 0)
@@ -155,7 +218,12 @@ static model *load_open(hid_t file, const char *what, int img_size, cd_err *err)
         if (H5Aexists(file, "layer_names") > 0)
             cd_err_set(err, CD_ERR_FORMAT,
                        "%s: a weights-only Keras file (no model_config); load it onto an "
-                       "architecture instead",
+                       "architecture instead (--config model.json, or a built-in)",
+                       what);
+        else if (H5Lexists(file, "layers", H5P_DEFAULT) > 0)
+            cd_err_set(err, CD_ERR_FORMAT,
+                       "%s: a Keras 3 weights-only file (.weights.h5); load it onto an "
+                       "architecture instead (--config model.json, or a built-in)",
                        what);
         else
             cd_err_set(err, CD_ERR_FORMAT,
@@ -196,6 +264,8 @@ model *keras_load_sized(const char *path, int img_size, cd_err *err)
         cd_err_set(err, CD_ERR_INVALID, "%s: bad input size %d", path, img_size);
         return NULL;
     }
+    if (keras_is_zip(path))
+        return keras_zip_load(path, img_size, err);
     hid_t file = open_path(path, err);
     if (file < 0)
         return NULL;
@@ -216,7 +286,7 @@ model *keras_load(const char *path, cd_err *err)
 model *keras_load_memory(const void *buf, size_t len, const char *name, cd_err *err)
 {
     const char *what = name ? name : "embedded model";
-    hid_t file = open_memory(buf, len, what, err);
+    hid_t file = keras_open_memory(buf, len, what, err);
     if (file < 0)
         return NULL;
     model *m = load_open(file, what, 0, err);
@@ -230,6 +300,16 @@ model *keras_load_memory(const void *buf, size_t len, const char *name, cd_err *
 
 int keras_load_weights(model *m, const char *path, cd_err *err)
 {
+    return keras_load_weights_json(m, NULL, path, err);
+}
+
+int keras_load_weights_json(model *m, const char *config_json, const char *path, cd_err *err)
+{
+    if (keras_is_zip(path))
+        return cd_err_set(err, CD_ERR_INVALID,
+                          "%s: a zip archive (a whole .keras model?), not a weights file; load it "
+                          "as the model instead",
+                          path);
     hid_t file = open_path(path, err);
     if (file < 0)
         return -1;
@@ -243,6 +323,8 @@ int keras_load_weights(model *m, const char *path, cd_err *err)
             H5Gclose(g);
     } else if (H5Aexists(file, "layer_names") > 0) {
         rc = keras_weights_read(m, file, path, err);
+    } else if (H5Lexists(file, "layers", H5P_DEFAULT) > 0) {
+        rc = keras3_weights_read(m, file, config_json, path, err); /* Keras 3 .weights.h5 */
     } else {
         (void)H5Eclear2(H5E_DEFAULT);
         rc = cd_err_set(err, CD_ERR_FORMAT,

@@ -32,8 +32,8 @@ static const char *param_list(const layer *l, int from, char *buf, size_t size)
 }
 
 /* Reads dataset `dname` of group g into parameter `k` of layer l, checking
- * the shape.  0 or -1. */
-static int read_param(hid_t g, const char *dname, layer *l, int k, const char *what, cd_err *err)
+ * the shape.  0 or -1.  (Also the Keras 3 archive reader's.) */
+int keras_weights_read_param(hid_t g, const char *dname, layer *l, int k, const char *what, cd_err *err)
 {
     tensor *t = l->params[k];
     if (!t)
@@ -146,7 +146,7 @@ static int read_group(model *m, hid_t g, const char *gname, int *loaded, const c
                             param_list(l, 0, plist, sizeof plist));
         }
         for (int k = 0; rc == 0 && k < n_w; k++) {
-            rc = read_param(g, wn[k], l, k, what, err);
+            rc = keras_weights_read_param(g, wn[k], l, k, what, err);
             if (rc == 0)
                 loaded[idx]++;
         }
@@ -165,7 +165,7 @@ static int read_group(model *m, hid_t g, const char *gname, int *loaded, const c
                                 what, l->name, l->n_params);
                 break;
             }
-            rc = read_param(g, wn[k], l, loaded[li], what, err);
+            rc = keras_weights_read_param(g, wn[k], l, loaded[li], what, err);
             if (rc == 0)
                 loaded[li]++;
         }
@@ -178,7 +178,7 @@ static int read_group(model *m, hid_t g, const char *gname, int *loaded, const c
             int li = nested_layer(m, NULL, wn[k]);
             if (li < 0 || loaded[li] >= m->layers[li].n_params)
                 continue;
-            rc = read_param(g, wn[k], &m->layers[li], loaded[li], what, err);
+            rc = keras_weights_read_param(g, wn[k], &m->layers[li], loaded[li], what, err);
             if (rc == 0)
                 loaded[li]++;
         }

@@ -42,9 +42,10 @@ predictor *predictor_new(model *m, const predictor_opts *opts, cd_err *err)
     }
     int h, w, c;
     model_input_shape(m, &h, &w, &c);
-    if (c != 3) {
+    if (c != 3 && c != 1) {
         cd_err_set(err, CD_ERR_SHAPE,
-                   "model '%s' takes %d input channels; photos have 3 (RGB)", m->name, c);
+                   "model '%s' takes %d input channels; catdog feeds 3 (RGB) or 1 (grayscale)",
+                   m->name, c);
         return NULL;
     }
     if (h <= 0 || w <= 0) {
@@ -174,10 +175,42 @@ static void flip_input(float *x, int h, int w, int c)
     }
 }
 
-/* P(dog) from one sample's output row. */
+/* P(dog) from one sample's output row, by the model's output rule; with
+ * --classes dog,cat class 1 is cat. */
 static float dog_probability(const predictor *p, const float *row)
 {
-    return p->out_size == 1 ? row[0] : row[1];
+    double p1 = cd_output_p1(p->model->output_rule, row, (int)p->out_size);
+    return (float)(p->opts.classes_swapped ? 1.0 - p1 : p1);
+}
+
+/* One photo into the model's input: resized when its size differs, then for a
+ * 1-channel model turned into luminance, then preprocessed.  Resizing the RGB
+ * photo before convert('L') is the order that reproduces the reference
+ * outputs of the real grayscale model in ../shared/testdata/keras/real to
+ * 1e-6; converting first differed by up to 0.02. */
+static int prepare_input(const predictor *p, const image *img, float *dst, cd_err *err)
+{
+    image gray = {0}, resized = {0};
+    const image *src = img;
+    if (src->width != p->in_w || src->height != p->in_h) {
+        if (image_resize(src, p->in_w, p->in_h, p->opts.filter, &resized, err) != 0)
+            return -1;
+        src = &resized;
+    }
+    if (p->in_c == 1) {
+        if (image_luminance(src, &gray, err) != 0) {
+            image_free(&resized);
+            return -1;
+        }
+        src = &gray;
+    }
+    if (p->in_c == 1)
+        image_to_input_gray(src, p->preprocess, dst);
+    else
+        image_to_input(src, p->preprocess, dst);
+    image_free(&resized);
+    image_free(&gray);
+    return 0;
 }
 
 int predictor_classify_images(predictor_session *s, const image *imgs, int n, prediction *out,
@@ -190,16 +223,8 @@ int predictor_classify_images(predictor_session *s, const image *imgs, int n, pr
     double t0 = cd_monotonic_s();
     size_t per = (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
     for (int i = 0; i < n; i++) {
-        float *dst = s->input + (size_t)i * per;
-        if (imgs[i].width == p->in_w && imgs[i].height == p->in_h) {
-            image_to_input(&imgs[i], p->preprocess, dst);
-        } else {
-            image resized = {0};
-            if (image_resize(&imgs[i], p->in_w, p->in_h, p->opts.filter, &resized, err) != 0)
-                return -1;
-            image_to_input(&resized, p->preprocess, dst);
-            image_free(&resized);
-        }
+        if (prepare_input(p, &imgs[i], s->input + (size_t)i * per, err) != 0)
+            return -1;
     }
     int run_n = n;
     if (p->opts.tta_flip) {

@@ -8,8 +8,10 @@
  * make one per worker thread.  The command line (predict, evaluate) and the web
  * service both go through here, so a photo gets the same verdict everywhere.
  *
- * Classes follow Keras' flow_from_directory order: cats = 0, dogs = 1; the model's
- * sigmoid output is the probability of "dog".
+ * Classes follow Keras' flow_from_directory order: cats = 0, dogs = 1 (unless
+ * classes_swapped); the output row becomes P(dog) by the model's output rule
+ * (core/output.h: a probability as is, logits through sigmoid/softmax, a hinge
+ * score by its sign).  A 1-channel model gets the photo's luminance.
  */
 #ifndef CATDOG_PREDICT_PREDICTOR_H
 #define CATDOG_PREDICT_PREDICTOR_H
@@ -30,6 +32,7 @@ typedef struct predictor_opts {
     image_filter filter;        /* resize filter; bilinear by default */
     long max_pixels;            /* 0 = IMAGE_DEFAULT_MAX_PIXELS */
     int tta_flip;               /* 1 = average with the horizontally flipped image */
+    int classes_swapped;        /* 1 = the model's class 0 is dog (--classes dog,cat) */
 } predictor_opts;
 
 typedef struct predictor predictor;

@@ -2,7 +2,8 @@
  * registry.c - loading the served models once (see registry.h).
  *
  * Files go through transfer_load, which composes a shipped transfer model
- * (head only) with its backbone weights and reads any other Keras file as is.
+ * (head only) with its backbone weights and reads any other Keras file as is
+ * (Keras 2/3 .h5, Keras 3 .keras).
  */
 #include "web/registry.h"
 
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "modelfile/keras.h"
@@ -98,6 +100,67 @@ static void load_model(registry *r, const char *dir, const char *name, const pre
     memset(m, 0, sizeof *m);
 }
 
+/* 1 for a file the folder scan serves: a Keras model other than the two
+ * named ones, not a weights-only file or a training checkpoint. */
+static int extra_model_file(const char *f)
+{
+    size_t n = strlen(f);
+    int keras = n > 6 && strcmp(f + n - 6, ".keras") == 0;
+    int h5 = n > 3 && strcmp(f + n - 3, ".h5") == 0;
+    if (f[0] == '.' || (!keras && !h5) || strcmp(f, "binary.h5") == 0 ||
+        strcmp(f, "transfer.h5") == 0)
+        return 0;
+    return !(n > 11 && strcmp(f + n - 11, ".weights.h5") == 0) &&
+           !(n > 8 && strcmp(f + n - 8, ".last.h5") == 0);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Serves the folder's other model files (registry.h), each under its name. */
+static void load_extras(registry *r, const char *dir, const predictor_opts *opts, const char *weights)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return; /* no folder: binary's built-in copy is all there is */
+    char *files[64];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 64)
+        if (extra_model_file(e->d_name) && strlen(e->d_name) < 200 && (files[n] = strdup(e->d_name)))
+            n++;
+    closedir(d);
+    qsort(files, (size_t)n, sizeof files[0], cmp_str); /* a stable order for the page and API */
+    for (int i = 0; i < n; i++) {
+        char name[48];
+        size_t stem = strlen(files[i]) - (strrchr(files[i], '.') ? strlen(strrchr(files[i], '.')) : 0);
+        snprintf(name, sizeof name, "%.*s", (int)(stem < sizeof name ? stem : sizeof name - 1), files[i]);
+        if (r->n + r->n_off >= REGISTRY_MAX || registry_find(r, name) >= 0 ||
+            registry_off_reason(r, name)) {
+            free(files[i]);
+            continue; /* full, or x.h5 beside x.keras: the first in name order is served */
+        }
+        registry_model *m = &r->models[r->n];
+        cd_err err;
+        cd_err_clear(&err);
+        snprintf(m->name, sizeof m->name, "%s", name);
+        m->pred = load_one(dir, files[i], opts, NULL, weights, m->source, sizeof m->source,
+                           r->notes[r->n_notes], sizeof r->notes[0], &err);
+        if (m->pred) {
+            describe(m);
+            r->n++;
+        } else {
+            registry_off *off = &r->off[r->n_off++];
+            snprintf(off->name, sizeof off->name, "%s", name);
+            snprintf(off->reason, sizeof off->reason, "%s model off: %s", name, err.msg);
+            memset(m, 0, sizeof *m);
+        }
+        free(files[i]);
+    }
+}
+
 registry *registry_load(const char *dir, const predictor_opts *opts, registry_embedded_fn embedded,
                         const char *weights, cd_err *err)
 {
@@ -109,6 +172,7 @@ registry *registry_load(const char *dir, const predictor_opts *opts, registry_em
     /* Only binary has a built-in copy; transfer needs its backbone weights. */
     load_model(r, dir, "binary", opts, embedded, NULL);
     load_model(r, dir, "transfer", opts, NULL, weights);
+    load_extras(r, dir, opts, weights);
     if (r->n == 0) {
         cd_err_set(err, CD_ERR_NOTFOUND, "no model can be served: %s; %s", r->off[0].reason, r->off[1].reason);
         free(r);

@@ -9,6 +9,11 @@
  *   transfer  models/transfer.h5 when it loads (it is composed with its backbone
  *             weights, found as transfer/transfer_weights.h says).
  *
+ *   others    every other Keras model file in the folder (*.keras, *.h5; not
+ *             *.weights.h5 nor the trainer's *.last.h5 checkpoints), in name
+ *             order, served under its file name without the extension, up to
+ *             REGISTRY_MAX models in all.
+ *
  * A model that cannot be served is listed in `off` with a one-line reason
  * naming the file; the others are served.  Start-up fails only when no model
  * at all can be loaded.
@@ -26,14 +31,14 @@
 #include "core/error.h"
 #include "predict/predictor.h"
 
-#define REGISTRY_MAX 2
+#define REGISTRY_MAX 8
 
 /* Returns the bytes of the built-in copy of models/<file> (borrowed, static), or
  * NULL when the program has none.  May be NULL itself. */
 typedef const void *(*registry_embedded_fn)(const char *file, size_t *len);
 
 typedef struct registry_model {
-    char name[16];            /* "binary", "transfer" */
+    char name[48];            /* "binary", "transfer", or another file's name without extension */
     char source[512];         /* where it came from: a path or "built-in models/binary.h5" */
     predictor *pred;          /* owned */
     char arch[32];            /* the model's architecture record */
@@ -44,7 +49,7 @@ typedef struct registry_model {
 } registry_model;
 
 typedef struct registry_off {
-    char name[16];            /* "binary", "transfer" */
+    char name[48];            /* as registry_model.name */
     char reason[600];         /* why it is not served, naming the file */
 } registry_off;
 

@@ -116,7 +116,7 @@ grep -q '^dense_1 (Dense)              (None, 256)               2097408' <<<"$i
 grep -q '^Total params: 16,812,353$' <<<"$info" || fail "total"
 grep -q '^Trainable params: 2,097,665$' <<<"$info" || fail "trainable"
 grep -q '^Non-trainable params: 14,714,688$' <<<"$info" || fail "non-trainable"
-grep -q '^Preprocessing: caffe$' <<<"$info" || fail "preprocessing"
+grep -qE '^Preprocessing: caffe( |$)' <<<"$info" || fail "preprocessing"
 grep -q '^Architecture: transfer$' <<<"$info" || fail "architecture"
 
 info=$("$BIN" info "$tmp/no_optimizer.h5") || fail "catdog info (no optimizer) failed"
