@@ -11,6 +11,7 @@ PKGS=(
   libjpeg-dev libpng-dev libwebp-dev libexif-dev
   libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
   libcmocka-dev valgrind curl
+  libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   clang libfuzzer-14-dev libclang-rt-14-dev
   chromium
   python3-h5py python3-numpy
