@@ -1,22 +1,36 @@
 /*
  * cmd_export.c - `catdog export --model M --out FILE`: writes one
- * self-contained Keras whole-model file.  A shipped transfer model (head only,
- * backbone named by file and SHA-256) is composed with its backbone weights
- * first, so FILE loads anywhere without them.  Library: transfer/transfer_model.h.
+ * self-contained Keras whole-model file (FILE.h5) or ONNX file (FILE.onnx).
+ * A shipped transfer model (head only, backbone named by file and SHA-256) is
+ * composed with its backbone weights first, so FILE loads anywhere without
+ * them.  Library: transfer/transfer_model.h, modelfile/keras.h, onnx/onnx.h.
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli/commands.h"
 #include "modelfile/keras.h"
+#include "onnx/onnx.h"
 #include "transfer/transfer_model.h"
+
+/* 1 when path ends in ext (any case). */
+static int has_ext(const char *path, const char *ext)
+{
+    size_t n = strlen(path), k = strlen(ext);
+    return n > k && strcasecmp(path + n - k, ext) == 0;
+}
 
 static void usage(FILE *out)
 {
-    fputs("Usage: catdog export --model FILE --out FILE [--weights FILE]\n"
-          "Writes MODEL as one self-contained Keras whole-model .h5 file (Keras 2 layout,\n"
-          "readable by Keras and h5py).  A transfer model from `catdog train --arch transfer`\n"
+    fputs("Usage: catdog export --model FILE --out FILE [--weights FILE] [--opset N]\n"
+          "Writes MODEL as one self-contained file; the extension of --out decides the format:\n"
+          "  .h5    Keras whole-model file (Keras 2 layout, readable by Keras and h5py)\n"
+          "  .onnx  ONNX graph: input [N, 3, H, W] float32 already preprocessed (the mode is in\n"
+          "         metadata_props catdog_preprocess), dynamic batch, output [N, 1] = P(dog)\n"
+          "A transfer model from `catdog train --arch transfer`\n"
           "keeps only its head and names its backbone; export composes it with the\n"
           "backbone's pretrained weights (found as --weights, $CATDOG_WEIGHTS_DIR,\n"
           "~/.keras/models/, ./weights/, ../shared/weights/; checked by SHA-256) so the\n"
@@ -26,6 +40,7 @@ static void usage(FILE *out)
           "  -m, --model FILE     the model to export (required)\n"
           "  -o, --out FILE       the file to write (required; replaced if present)\n"
           "  -w, --weights FILE   the backbone weights file, instead of searching for it\n"
+          "      --opset N        ONNX opset, 11 to 20 (default 13)\n"
           "  -h, --help           show this help\n",
           out);
 }
@@ -36,11 +51,13 @@ int cmd_export(int argc, char **argv)
         {"model", required_argument, NULL, 'm'},
         {"out", required_argument, NULL, 'o'},
         {"weights", required_argument, NULL, 'w'},
+        {"opset", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *model_path = NULL, *out_path = NULL;
     transfer_load_opts lo = {0};
+    onnx_save_opts so = {0};
     int c;
     optind = 1;
     opterr = 0;
@@ -49,6 +66,15 @@ int cmd_export(int argc, char **argv)
         case 'm': model_path = optarg; break;
         case 'o': out_path = optarg; break;
         case 'w': lo.weights_path = optarg; break;
+        case 'O': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (end == optarg || *end || v < ONNX_OPSET_MIN || v > ONNX_OPSET_MAX)
+                return cli_usage_error("export", "--opset wants %d to %d, not '%s'", ONNX_OPSET_MIN,
+                                       ONNX_OPSET_MAX, optarg);
+            so.opset = (int)v;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         case ':': return cli_usage_error("export", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("export", "unknown option '%s'", argv[optind - 1]);
@@ -60,12 +86,18 @@ int cmd_export(int argc, char **argv)
         return cli_usage_error("export", "--model and --out are required");
     if (strcmp(model_path, out_path) == 0)
         return cli_usage_error("export", "--out must differ from --model");
+    int to_onnx = has_ext(out_path, ".onnx");
+    if (!to_onnx && !has_ext(out_path, ".h5"))
+        return cli_usage_error("export", "--out must end in .h5 (Keras) or .onnx (ONNX), not '%s'",
+                               out_path);
+    if (so.opset && !to_onnx)
+        return cli_usage_error("export", "--opset goes with an .onnx output");
     cd_err err;
     cd_err_clear(&err);
     model *m = transfer_load(model_path, &lo, &err);
     if (!m)
         return cli_fail("%s", err.msg);
-    int rc = keras_save(m, out_path, &err);
+    int rc = to_onnx ? onnx_save(m, out_path, &so, &err) : keras_save(m, out_path, &err);
     size_t total, trainable, frozen;
     model_param_counts(m, &total, &trainable, &frozen);
     model_free(m);
