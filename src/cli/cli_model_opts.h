@@ -29,10 +29,10 @@ enum {
     {"tta", no_argument, NULL, CLI_OPT_TTA}
 
 #define CLI_MODEL_HELP                                                                      \
-    "  --model FILE         Keras .h5 model (default: models/binary.h5, else the built-in one)\n" \
+    "  --model FILE         Keras .h5 or ONNX .onnx model (default: models/binary.h5, else built-in)\n" \
     "  --threads N          compute threads (default: all cores)\n"                          \
     "  --backend B          dnnl (default) or ref (plain C reference)\n"                     \
-    "  --preprocess P       override the model's preprocessing: rescale, caffe, none\n"      \
+    "  --preprocess P       override the model's preprocessing: rescale, caffe, torch, none\n"\
     "  --resize F           bilinear (default, antialiased) or nearest (Keras load_img)\n"   \
     "  --tta                average with the horizontally flipped photo\n"
 
