@@ -25,7 +25,7 @@
  * 1, pads that are VALID or TensorFlow's SAME), Relu, Sigmoid, Tanh, Softmax,
  * MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Concat on channels,
  * Flatten, Reshape to [N, -1], Gemm, MatMul (+ Add of a bias), Dropout,
- * Identity, Constant and the shape arithmetic (Shape, Gather, Unsqueeze,
+ * Identity, Pad of zeros, Constant and the shape arithmetic (Shape, Gather, Unsqueeze,
  * Concat, Squeeze of constants) PyTorch emits for x.view(x.size(0), -1).
  * Opsets 11 to 20 of the default domain.  A graph ending in Sigmoid or
  * Softmax gives probabilities; one ending in Gemm/MatMul gives logits, which

@@ -999,6 +999,19 @@ static int op_identity(reader *r)
     return 0;
 }
 
+/* Pad: PyTorch writes a zero Pad before some AveragePools; only that folds. */
+static int op_pad(reader *r)
+{
+    val *p = const_input(r, 1, 1);
+    if (!p)
+        return -1;
+    for (size_t k = 0; k < p->n; k++)
+        if (p->i[k] != 0)
+            NODE_FAIL(r, CD_ERR_UNSUPPORTED, "op Pad (opset %d) with non-zero pads is not supported",
+                      r->opset);
+    return op_identity(r);
+}
+
 static int op_constant(reader *r)
 {
     val *y = output(r, 0);
@@ -1130,6 +1143,7 @@ static int map_node(reader *r)
     if (strcmp(op, "Concat") == 0) return op_concat(r);
     if (strcmp(op, "Dropout") == 0 || strcmp(op, "Identity") == 0) return op_identity(r);
     if (strcmp(op, "Constant") == 0) return op_constant(r);
+    if (strcmp(op, "Pad") == 0) return op_pad(r);
     if (strcmp(op, "Shape") == 0) return op_shape(r);
     if (strcmp(op, "Gather") == 0) return op_gather(r);
     if (strcmp(op, "Unsqueeze") == 0) return op_unsqueeze(r);
