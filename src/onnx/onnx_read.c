@@ -356,10 +356,12 @@ static int decode_tensor(reader *r, const Onnx__TensorProto *t, val *v)
         data = t->int64_data;
         have = t->n_int64_data;
     }
-    if (have != n)
+    if (have != n) {
+        size_t bytes = t->has_raw_data ? t->raw_data.len : have * esize;
         return cd_err_set(r->err, CD_ERR_FORMAT,
-                          "tensor '%.60s' has shape %s (%zu values) but its data holds %s", tn, shp,
-                          n, have == (size_t)-1 ? "a partial value" : "a different count");
+                          "tensor '%.60s' has shape %s (%zu bytes) but its data holds %zu bytes", tn,
+                          shp, n * esize, bytes);
+    }
     /* protobuf-c copies bytes fields into arena blocks, which are 16-byte aligned. */
     if (n == 0)
         data = NULL;
@@ -1284,6 +1286,9 @@ static int index_graph(reader *r, const Onnx__GraphProto *g)
 
 static int read_graph(reader *r, const Onnx__ModelProto *mp)
 {
+    const Onnx__GraphProto *g = mp->graph;
+    if (!g)
+        return cd_err_set(r->err, CD_ERR_FORMAT, "the file holds no graph (not an ONNX model?)");
     int opset = -1;
     for (size_t i = 0; i < mp->n_opset_import; i++) {
         const Onnx__OperatorSetIdProto *os = mp->opset_import[i];
@@ -1295,9 +1300,6 @@ static int read_graph(reader *r, const Onnx__ModelProto *mp)
                           "opset %d of the default domain is not supported (%d to %d)", opset,
                           ONNX_OPSET_MIN, ONNX_OPSET_MAX);
     r->opset = opset;
-    const Onnx__GraphProto *g = mp->graph;
-    if (!g)
-        return cd_err_set(r->err, CD_ERR_FORMAT, "the file holds no graph (not an ONNX model?)");
     char name[MODEL_NAME_MAX];
     snprintf(name, sizeof name, "%s", g->name && g->name[0] ? g->name : "onnx");
     if (!(r->m = model_new(name, r->err)))
