@@ -101,7 +101,7 @@ int cmd_info(int argc, char **argv)
         /* A shipped transfer file holds only the head: show it composed with its
          * backbone.  An .onnx file is read by transfer_load's ONNX branch. */
         transfer_load_opts lo = {.img_size = img_size};
-        m = probe || onnx_is_onnx_path(name) ? transfer_load(name, &lo, &err)
+        m = probe || onnx_is_onnx_file(name) ? transfer_load(name, &lo, &err)
                                              : keras_load_sized(name, img_size, &err);
     } else if (strcmp(name, "binary") == 0 || strcmp(name, "vgg16") == 0 ||
                strcmp(name, "squeezenet") == 0) {

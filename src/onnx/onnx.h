@@ -58,9 +58,11 @@ typedef struct onnx_save_opts {
     int opset;      /* ONNX_OPSET_MIN..ONNX_OPSET_MAX; 0 = ONNX_OPSET_DEFAULT */
 } onnx_save_opts;
 
-/* 1 when the file at path should be read as ONNX: its name ends in ".onnx"
- * (any case) and it is not an HDF5 file.  Reads at most 8 bytes. */
-int onnx_is_onnx_path(const char *path);
+/* 1 when the file at path should be read as ONNX: not an HDF5 file, and
+ * either named *.onnx (any case) or starting the way ONNX writers start a
+ * ModelProto (ir_version 1 to 20 first).  Reads at most 8 bytes; an
+ * unreadable file is judged by its name (the loader then says why). */
+int onnx_is_onnx_file(const char *path);
 
 /* Loads an ONNX model file.  opts may be NULL.  Caller frees with model_free.
  * NULL with err filled ("FILE: ..." one line) on any problem. */

@@ -1384,19 +1384,21 @@ model *onnx_load(const char *path, const onnx_load_opts *opts, cd_err *err)
     return m;
 }
 
-int onnx_is_onnx_path(const char *path)
+int onnx_is_onnx_file(const char *path)
 {
-    size_t n = strlen(path);
-    if (n < 5 || strcasecmp(path + n - 5, ".onnx") != 0)
-        return 0;
-    /* An HDF5 file named .onnx is still HDF5 (the Keras loader says so). */
     unsigned char sig[8] = {0};
+    size_t got = 0;
     FILE *f = fopen(path, "rb");
     if (f) {
-        size_t got = fread(sig, 1, sizeof sig, f);
+        got = fread(sig, 1, sizeof sig, f);
         fclose(f);
-        if (got == 8 && memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0)
-            return 0;
     }
-    return 1;
+    /* An HDF5 file is Keras whatever its name (the Keras loader says what is wrong). */
+    if (got == 8 && memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0)
+        return 0;
+    size_t n = strlen(path);
+    if (n >= 5 && strcasecmp(path + n - 5, ".onnx") == 0)
+        return 1;
+    /* ONNX writers put ModelProto's field 1 (ir_version, a varint: tag 0x08) first. */
+    return got >= 2 && sig[0] == 0x08 && sig[1] >= 1 && sig[1] <= 20;
 }

@@ -241,7 +241,7 @@ model *transfer_load(const char *path, const transfer_load_opts *opts, cd_err *e
         return NULL;
     if (rc == 0) {
         /* Not HDF5 at all: an .onnx file goes to the ONNX reader. */
-        if (onnx_is_onnx_path(path)) {
+        if (onnx_is_onnx_file(path)) {
             onnx_load_opts oo = {opts ? opts->img_size : 0};
             return onnx_load(path, &oo, err);
         }

@@ -8,6 +8,8 @@
  *             failed and why.  With no built-in copy, binary is off.
  *   transfer  models/transfer.h5 when it loads (it is composed with its backbone
  *             weights, found as transfer/transfer_weights.h says).
+ * For either, <name>.onnx (an ONNX classifier, e.g. exported by PyTorch) is
+ * served when <name>.h5 is absent.
  *
  * A model that cannot be served is listed in `off` with a one-line reason
  * naming the file; the others are served.  Start-up fails only when no model

@@ -204,8 +204,8 @@ static void test_export_file_and_load_by_path(void **state)
     cd_err err;
     cd_err_clear(&err);
     assert_int_equal(onnx_save(m, path, NULL, &err), 0);
-    assert_true(onnx_is_onnx_path(path));
-    assert_false(onnx_is_onnx_path(CATDOG_SOURCE_DIR "/models/binary.h5"));
+    assert_true(onnx_is_onnx_file(path));
+    assert_false(onnx_is_onnx_file(CATDOG_SOURCE_DIR "/models/binary.h5"));
     /* transfer_load is where every command loads models: it must dispatch. */
     model *back = transfer_load(path, NULL, &err);
     if (!back)
