@@ -12,6 +12,7 @@ PKGS=(
   libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
   libcmocka-dev valgrind curl
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+  python3-torch   # tests/onnx: PyTorch exports (torch.onnx.export) imported by catdog
   clang libfuzzer-14-dev libclang-rt-14-dev
   chromium
   python3-h5py python3-numpy
