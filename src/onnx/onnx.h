@@ -24,7 +24,8 @@
  * Import (onnx_load): the operators the engine has - Conv (dilation 1, group
  * 1, pads that are VALID or TensorFlow's SAME), Relu, Sigmoid, Tanh, Softmax,
  * MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Concat on channels,
- * Flatten, Reshape to [N, -1], Gemm, MatMul (+ Add of a bias), Dropout,
+ * Flatten, Reshape to [N, -1], Gemm, MatMul (+ Add of a bias),
+ * BatchNormalization folded into the Conv/Gemm before it, Dropout,
  * Identity, Pad of zeros, Constant and the shape arithmetic (Shape, Gather, Unsqueeze,
  * Concat, Squeeze of constants) PyTorch emits for x.view(x.size(0), -1).
  * Opsets 11 to 20 of the default domain.  A graph ending in Sigmoid or

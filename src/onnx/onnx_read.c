@@ -21,6 +21,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1001,6 +1002,59 @@ static int op_identity(reader *r)
     return 0;
 }
 
+/* BatchNormalization (inference) folded into the Conv or Gemm/MatMul before
+ * it, once: y = (x - mean) * scale / sqrt(var + eps) + b.  Only when that
+ * layer is its only reader and has no activation yet (Conv -> BN -> ReLU). */
+static int op_batchnorm(reader *r)
+{
+    val *x = input(r, 0), *sc, *bb, *mean, *var;
+    if (!x || !(sc = const_input(r, 1, 0)) || !(bb = const_input(r, 2, 0)) ||
+        !(mean = const_input(r, 3, 0)) || !(var = const_input(r, 4, 0)))
+        return -1;
+    if (attr_i(r, "training_mode", 0))
+        NODE_FAIL(r, CD_ERR_UNSUPPORTED, "training_mode 1 is not supported");
+    layer *p = x->kind == V_MAP || x->kind == V_VEC ? &r->m->layers[x->layer] : NULL;
+    if (!p || (p->kind != LAYER_CONV2D && p->kind != LAYER_DENSE) || p->act != ACT_LINEAR ||
+        x->uses != 1 || (x->kind == V_VEC && x->rank4))
+        NODE_FAIL(r, CD_ERR_UNSUPPORTED,
+                  "op BatchNormalization (opset %d) is supported only right after a Conv or Gemm "
+                  "it can be folded into",
+                  r->opset);
+    int C = p->kind == LAYER_CONV2D ? p->filters : p->units;
+    if (sc->n != (size_t)C || bb->n != (size_t)C || mean->n != (size_t)C || var->n != (size_t)C)
+        NODE_FAIL(r, CD_ERR_SHAPE, "statistics do not have %d values", C);
+    double eps = attr_f(r, "epsilon", 1e-5f);
+    if (!p->use_bias) {
+        int bd[1] = {C};
+        if (!(p->params[1] = tensor_new(1, bd, r->err)))
+            return -1;
+        p->n_params = 2;
+        p->use_bias = 1;
+    }
+    tensor *k = p->params[0], *b = p->params[1];
+    for (int o = 0; o < C; o++) {
+        double v = var->f[o] + eps;
+        if (!(v > 0))
+            NODE_FAIL(r, CD_ERR_FORMAT, "variance + epsilon of channel %d is not positive", o);
+        double s = sc->f[o] / sqrt(v);
+        b->data[o] = (float)((b->data[o] - mean->f[o]) * s + bb->f[o]);
+    }
+    /* HWIO conv kernels and [in, out] dense kernels both end in the output channel. */
+    for (size_t i = 0; i < k->size; i++) {
+        int o = (int)(i % (size_t)C);
+        k->data[i] = (float)(k->data[i] * (sc->f[o] / sqrt((double)var->f[o] + eps)));
+    }
+    val *y = output(r, 0);
+    if (!y)
+        return -1;
+    const char *nm = y->name;
+    int uses = y->uses;
+    *y = *x;
+    y->name = nm;
+    y->uses = uses;
+    return 0;
+}
+
 /* Pad: PyTorch writes a zero Pad before some AveragePools; only that folds. */
 static int op_pad(reader *r)
 {
@@ -1146,6 +1200,7 @@ static int map_node(reader *r)
     if (strcmp(op, "Dropout") == 0 || strcmp(op, "Identity") == 0) return op_identity(r);
     if (strcmp(op, "Constant") == 0) return op_constant(r);
     if (strcmp(op, "Pad") == 0) return op_pad(r);
+    if (strcmp(op, "BatchNormalization") == 0) return op_batchnorm(r);
     if (strcmp(op, "Shape") == 0) return op_shape(r);
     if (strcmp(op, "Gather") == 0) return op_gather(r);
     if (strcmp(op, "Unsqueeze") == 0) return op_unsqueeze(r);
@@ -1180,8 +1235,8 @@ static int map_input(reader *r, const Onnx__GraphProto *g)
         if (d[i] < 0) {
             if (!r->opts || r->opts->img_size <= 0)
                 return cd_err_set(r->err, CD_ERR_INVALID,
-                                  "input '%.60s' has a dynamic height or width; give the size "
-                                  "(--img-size)",
+                                  "input '%.60s' has a dynamic height or width; export it with a "
+                                  "fixed size (catdog info takes --img-size)",
                                   vi->name);
             d[i] = r->opts->img_size;
         }

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Exports small PyTorch CNNs with torch.onnx.export for tests/onnx/test_onnx_ort.c.
+"""Exports small PyTorch CNNs (one with a BatchNorm2d, randomized statistics) with torch.onnx.export for tests/onnx/test_onnx_ort.c.
 
 Usage: /usr/bin/python3 make_torch_models.py OUT_DIR OPSET
 Writes OUT_DIR/torch_sigmoid.onnx (sigmoid head, torch.flatten -> Flatten) and
@@ -23,8 +23,8 @@ class SigmoidCNN(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 16, 3), nn.ReLU())
+            nn.Conv2d(8, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Conv2d(16, 16, 3), nn.ReLU())
         self.head = nn.Sequential(nn.Linear(16 * 14 * 14, 32), nn.ReLU(), nn.Dropout(0.5),
                                   nn.Linear(32, 1), nn.Sigmoid())
 
@@ -51,11 +51,19 @@ def main():
     sig, logits = SigmoidCNN(), LogitsCNN()
     with torch.no_grad():   # default init gives P(dog) near 0.5 for every photo
         sig.head[3].weight.mul_(40)
+        bn = sig.features[4]   # statistics that matter, not the identity's 0 and 1
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.2, 0.2)
         logits.fc.weight.mul_(40)
     for name, net in (("torch_sigmoid", sig), ("torch_logits", logits)):
         net.eval()
         x = torch.randn(2, 3, 64, 64)
+        # PRESERVE keeps the BatchNormalization node (EVAL would fold it into the
+        # Conv itself), so catdog's own folding is what gets tested.
         torch.onnx.export(net, x, f"{out}/{name}.onnx", opset_version=opset,
+                          training=torch.onnx.TrainingMode.PRESERVE,
                           input_names=["image"], output_names=["out"],
                           dynamic_axes={"image": {0: "N"}, "out": {0: "N"}})
 
