@@ -42,7 +42,9 @@
 /* Stands for the (dynamic) batch size in folded shape arithmetic. */
 #define BATCH_DIM INT64_MIN
 
-typedef enum vkind { V_MAP, V_VEC, V_MAP_NHWC, V_CONST } vkind;
+/* V_DOG: the dog column of a 2-unit layer (what catdog writes as output "p_dog"
+ * for a softmax head); only the graph output may be one. */
+typedef enum vkind { V_MAP, V_VEC, V_MAP_NHWC, V_CONST, V_DOG } vkind;
 
 typedef struct val {
     const char *name;
@@ -635,7 +637,7 @@ static int op_act(reader *r, layer_act act)
     val *x = input(r, 0);
     if (!x)
         return -1;
-    if (x->kind == V_CONST || x->kind == V_MAP_NHWC)
+    if (x->kind != V_MAP && x->kind != V_VEC)
         NODE_FAIL(r, CD_ERR_UNSUPPORTED, "wants a feature map or a vector input");
     if (act == ACT_SOFTMAX) {
         int64_t axis = attr_i(r, "axis", r->opset >= 13 ? -1 : 1);
@@ -1055,6 +1057,37 @@ static int op_batchnorm(reader *r)
     return 0;
 }
 
+/* Slice: only column 1 of a 2-unit vector (P(dog) of a cat/dog softmax,
+ * how catdog exports such heads), which may only be the graph's output. */
+static int op_slice(reader *r)
+{
+    val *x = input(r, 0), *st, *en, *ax;
+    if (!x || !(st = const_input(r, 1, 1)) || !(en = const_input(r, 2, 1)))
+        return -1;
+    if (r->node->n_input < 4 || !(ax = const_input(r, 3, 1)))
+        NODE_FAIL(r, CD_ERR_UNSUPPORTED, "op Slice (opset %d) without axes is not supported", r->opset);
+    if (r->node->n_input > 4 && r->node->input[4][0]) {
+        val *steps = const_input(r, 4, 1);
+        if (!steps || steps->n != 1 || steps->i[0] != 1)
+            NODE_FAIL(r, CD_ERR_UNSUPPORTED, "op Slice (opset %d) with steps is not supported", r->opset);
+    }
+    if (x->kind != V_VEC || x->rank4 || x->chw || x->c != 2 || st->n != 1 || en->n != 1 ||
+        ax->n != 1 || st->i[0] != 1 || en->i[0] < 2 || !(ax->i[0] == 1 || ax->i[0] == -1))
+        NODE_FAIL(r, CD_ERR_UNSUPPORTED,
+                  "op Slice (opset %d) is supported only as column 1 (dog) of a 2-unit output",
+                  r->opset);
+    val *y = output(r, 0);
+    if (!y)
+        return -1;
+    const char *nm = y->name;
+    int uses = y->uses;
+    *y = *x;
+    y->name = nm;
+    y->uses = uses;
+    y->kind = V_DOG;
+    return 0;
+}
+
 /* Pad: PyTorch writes a zero Pad before some AveragePools; only that folds. */
 static int op_pad(reader *r)
 {
@@ -1104,7 +1137,7 @@ static int op_shape(reader *r)
     val *x = input(r, 0), *y;
     if (!x || !(y = output(r, 0)))
         return -1;
-    if (x->kind == V_CONST || attr(r, "start") || attr(r, "end"))
+    if (x->kind == V_CONST || x->kind == V_DOG || attr(r, "start") || attr(r, "end"))
         NODE_FAIL(r, CD_ERR_UNSUPPORTED, "only the whole shape of a computed value is folded");
     int64_t *d = onnx_arena_alloc(&r->scratch, 4 * sizeof *d);
     if (!d)
@@ -1200,6 +1233,7 @@ static int map_node(reader *r)
     if (strcmp(op, "Dropout") == 0 || strcmp(op, "Identity") == 0) return op_identity(r);
     if (strcmp(op, "Constant") == 0) return op_constant(r);
     if (strcmp(op, "Pad") == 0) return op_pad(r);
+    if (strcmp(op, "Slice") == 0) return op_slice(r);
     if (strcmp(op, "BatchNormalization") == 0) return op_batchnorm(r);
     if (strcmp(op, "Shape") == 0) return op_shape(r);
     if (strcmp(op, "Gather") == 0) return op_gather(r);
@@ -1273,6 +1307,10 @@ static int map_output(reader *r, const Onnx__GraphProto *g)
     val *v = lookup(r, g->output[0]->name, 0);
     if (!v || !v->defined)
         return cd_err_set(r->err, CD_ERR_FORMAT, "output '%.60s' is made by no node", g->output[0]->name);
+    if (v->kind == V_DOG) {
+        /* The model keeps its 2 units; the predictor reads P(dog) from unit 1. */
+        v->kind = V_VEC;
+    }
     if (v->kind != V_VEC || (v->c != 1 && v->c != 2))
         return cd_err_set(r->err, CD_ERR_UNSUPPORTED,
                           "output '%.60s' is not (N, 1) or (N, 2); a cat/dog classifier gives one "

@@ -120,6 +120,59 @@ static void test_every_opset_roundtrips(void **state)
     model_free(m);
 }
 
+/* A 2-unit softmax head goes out as its dog column (Slice) and comes back
+ * as the same 2-unit model; SAME padding, AveragePool and a standalone
+ * activation travel too. */
+static void test_softmax_head_roundtrips(void **state)
+{
+    (void)state;
+    cd_err err;
+    cd_err_clear(&err);
+    model *m = model_new("softmax_net", &err);
+    assert_non_null(m);
+    layer in = layer_template(LAYER_INPUT, "in", -1);
+    in.in_h = 17, in.in_w = 15, in.in_c = 3;
+    assert_int_equal(model_add(m, &in, &err), 0);
+    layer c = layer_template(LAYER_CONV2D, "conv", 0);
+    c.filters = 4, c.kernel[0] = c.kernel[1] = 3, c.strides[0] = c.strides[1] = 2;
+    c.padding = PAD_SAME;
+    c.act = ACT_RELU;
+    assert_int_equal(model_add(m, &c, &err), 1);
+    layer p = layer_template(LAYER_AVGPOOL2D, "pool", 1);
+    p.pool[0] = p.pool[1] = 2, p.strides[0] = p.strides[1] = 1, p.padding = PAD_SAME;
+    assert_int_equal(model_add(m, &p, &err), 2);
+    layer t = layer_template(LAYER_ACTIVATION, "tanh", 2);
+    t.act = ACT_TANH;
+    assert_int_equal(model_add(m, &t, &err), 3);
+    layer f = layer_template(LAYER_FLATTEN, "flat", 3);
+    assert_int_equal(model_add(m, &f, &err), 4);
+    layer d = layer_template(LAYER_DENSE, "head", 4);
+    d.units = 2, d.act = ACT_SOFTMAX;
+    assert_int_equal(model_add(m, &d, &err), 5);
+    assert_int_equal(model_infer_shapes(m, &err), 0);
+    model_init_params(m, 99);
+    for (int i = 0; i < 2; i++)   /* biases that matter */
+        m->layers[5].params[1]->data[i] = 0.3f * (float)(i + 1);
+    model *back = roundtrip(m, 0);
+    assert_int_equal(model_output_size(back), 2);
+    float x[17 * 15 * 3], ya[2], yb[2];
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+        x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    runner_opts ro = {.backend = RUNNER_REF, .threads = 1};
+    runner *ra = runner_new(m, 1, &ro, &err), *rb = runner_new(back, 1, &ro, &err);
+    assert_non_null(ra);
+    assert_non_null(rb);
+    assert_int_equal(runner_forward(ra, x, 1, ya, &err), 0);
+    assert_int_equal(runner_forward(rb, x, 1, yb, &err), 0);
+    for (int i = 0; i < 2; i++)
+        assert_true(fabs((double)ya[i] - yb[i]) <= 1e-6);
+    assert_true(fabs((double)ya[1] - 0.5) > 1e-3);
+    runner_free(ra);
+    runner_free(rb);
+    model_free(back);
+    model_free(m);
+}
+
 #define N_PHOTOS 8
 
 /* P(dog) of the photos through model file-or-model; compares the two. */
@@ -223,6 +276,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_binary_roundtrip_same_layers_and_outputs),
         cmocka_unit_test(test_every_opset_roundtrips),
+        cmocka_unit_test(test_softmax_head_roundtrips),
         cmocka_unit_test(test_binary_roundtrip_same_p_dog_on_photos),
         cmocka_unit_test(test_transfer_roundtrip_same_p_dog_on_photos),
         cmocka_unit_test(test_export_file_and_load_by_path),
