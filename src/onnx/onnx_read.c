@@ -110,6 +110,11 @@ static int node_fail(reader *r, cd_code code, const char *what)
 
 static int oom(reader *r)
 {
+    if (r->scratch.refused)
+        return cd_err_set(r->err, CD_ERR_LIMIT,
+                          "the graph needs more than %zu bytes of memory, too much for a file its "
+                          "size",
+                          r->scratch.budget);
     return cd_err_set(r->err, CD_ERR_NOMEM, "out of memory reading the ONNX graph");
 }
 
