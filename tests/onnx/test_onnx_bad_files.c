@@ -258,6 +258,28 @@ static void test_opset_and_output_checked(void **state)
     free(b);
 }
 
+/* 100,000 empty nodes: 2 bytes each on disk, a whole NodeProto each in
+ * memory.  The reader's budget (a multiple of the file's size) refuses it. */
+static void test_decoding_memory_bounded_by_file_size(void **state)
+{
+    (void)state;
+    size_t nodes = 100000, glen = 2 * nodes, n = 0;
+    unsigned char *b = malloc(glen + 16);
+    assert_non_null(b);
+    b[n++] = 0x3a; /* ModelProto.graph (field 7, length-delimited) */
+    for (size_t v = glen; ; v >>= 7) {
+        b[n++] = (unsigned char)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        if (v < 0x80)
+            break;
+    }
+    for (size_t i = 0; i < nodes; i++) {
+        b[n++] = 0x0a; /* GraphProto.node (field 1), empty */
+        b[n++] = 0x00;
+    }
+    expect_error(b, n, CD_ERR_LIMIT, "bytes of memory");
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_two_to_the_forty_elements),
         cmocka_unit_test(test_missing_external_data),
         cmocka_unit_test(test_opset_and_output_checked),
+        cmocka_unit_test(test_decoding_memory_bounded_by_file_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
