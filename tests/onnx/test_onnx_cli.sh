@@ -3,7 +3,8 @@
 # (and its usage errors: unknown extension, bad --opset), then the exported file
 # taken by predict, evaluate and info (same verdicts and P(dog) as the .h5; the
 # preprocessing recorded in metadata_props), a file detected as ONNX by its
-# bytes whatever its name, and a broken .onnx refused with one line.
+# bytes whatever its name, a broken .onnx refused with one line, and the
+# export accepted by onnx.checker (full check) with its input/output shapes.
 # Skips (77) without ../shared (its photos).
 set -euo pipefail
 BIN=${CATDOG_BIN:?CATDOG_BIN must point at the catdog binary}
@@ -25,6 +26,24 @@ grep -q "\.onnx" "$T/err" || fail "unknown extension: message does not name .onn
 "$BIN" export --model "$SRC/models/binary.h5" --out "$T/binary.onnx" >"$T/out"
 grep -q "1212513 parameters" "$T/out" || fail "export output: $(cat "$T/out")"
 "$BIN" export --model "$SRC/models/binary.h5" --out "$T/binary17.onnx" --opset 17 >/dev/null
+
+# ONNX's own checker (Debian python3-onnx), with shape inference, when present.
+if /usr/bin/python3 -c 'import onnx' 2>/dev/null; then
+  /usr/bin/python3 - "$T/binary.onnx" "$T/binary17.onnx" <<'PY' || fail "onnx.checker refuses the export"
+import sys, onnx
+for p in sys.argv[1:]:
+    m = onnx.load(p)
+    onnx.checker.check_model(m, full_check=True)
+    props = {e.key: e.value for e in m.metadata_props}
+    assert props["catdog_preprocess"] == "rescale", props
+    dims = [d.dim_param or d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["N", 3, 150, 150], dims
+    dims = [d.dim_param or d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim]
+    assert dims == ["N", 1], dims
+PY
+else
+  echo "note: python3-onnx missing, onnx.checker not run"
+fi
 
 "$BIN" info "$T/binary.onnx" >"$T/info"
 grep -q "Preprocessing: rescale" "$T/info" || fail "info: preprocessing not read from metadata_props"
