@@ -252,6 +252,7 @@ static int shape_str(const int64_t *dims, int rank, char *buf, size_t n)
 /* Reads the external data of t (data_location EXTERNAL) into the scratch arena. */
 static const void *read_external(reader *r, const Onnx__TensorProto *t, size_t bytes)
 {
+    const char *tn = t->name ? t->name : "";
     const char *where = NULL;
     long long off = 0, length = -1;
     for (size_t i = 0; i < t->n_external_data; i++) {
@@ -268,26 +269,26 @@ static const void *read_external(reader *r, const Onnx__TensorProto *t, size_t b
     if (!r->dir) {
         cd_err_set(r->err, CD_ERR_UNSUPPORTED,
                    "tensor '%.60s' keeps its data in an external file; load the model from a path",
-                   t->name);
+                   tn);
         return NULL;
     }
     /* The location is relative to the model's folder and must stay inside it. */
     if (!where || !where[0] || where[0] == '/' || strstr(where, "..")) {
         cd_err_set(r->err, CD_ERR_FORMAT, "tensor '%.60s': bad external data location '%.60s'",
-                   t->name, where ? where : "");
+                   tn, where ? where : "");
         return NULL;
     }
     if (off < 0 || (length >= 0 && (size_t)length != bytes)) {
         cd_err_set(r->err, CD_ERR_FORMAT,
                    "tensor '%.60s': external data offset %lld / length %lld do not fit its %zu bytes",
-                   t->name, off, length, bytes);
+                   tn, off, length, bytes);
         return NULL;
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", r->dir, where);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        cd_err_set(r->err, CD_ERR_NOTFOUND, "tensor '%.60s': external data file %.200s: %s", t->name,
+        cd_err_set(r->err, CD_ERR_NOTFOUND, "tensor '%.60s': external data file %.200s: %s", tn,
                    path, strerror(errno));
         return NULL;
     }
@@ -299,11 +300,11 @@ static const void *read_external(reader *r, const Onnx__TensorProto *t, size_t b
         cd_err_set(r->err, CD_ERR_FORMAT,
                    "tensor '%.60s': external data file %.200s holds %lld bytes, fewer than offset "
                    "%lld + %zu",
-                   t->name, path, size, off, bytes);
+                   tn, path, size, off, bytes);
     } else if (!(buf = onnx_arena_alloc(&r->scratch, bytes ? bytes : 1))) {
         oom(r);
     } else if (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(buf, 1, bytes, f) != bytes) {
-        cd_err_set(r->err, CD_ERR_IO, "tensor '%.60s': cannot read %.200s", t->name, path);
+        cd_err_set(r->err, CD_ERR_IO, "tensor '%.60s': cannot read %.200s", tn, path);
         buf = NULL;
     }
     fclose(f);
