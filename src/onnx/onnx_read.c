@@ -221,7 +221,8 @@ static size_t attr_ints(reader *r, const char *name, int64_t *out, size_t max)
     if (!a)
         return 0;
     size_t n = a->n_ints < max ? a->n_ints : max;
-    memcpy(out, a->ints, n * sizeof *out);
+    if (n)   /* an empty list has no array (memcpy from NULL is undefined) */
+        memcpy(out, a->ints, n * sizeof *out);
     return a->n_ints > max ? max + 1 : n;
 }
 
@@ -231,7 +232,8 @@ static const char *attr_s(reader *r, const char *name, char *buf, size_t n)
     if (!a || !a->has_s)
         return NULL;
     size_t k = a->s.len < n - 1 ? a->s.len : n - 1;
-    memcpy(buf, a->s.data, k);
+    if (k)
+        memcpy(buf, a->s.data, k);
     buf[k] = '\0';
     return buf;
 }
