@@ -1451,6 +1451,10 @@ static model *load(const void *bytes, size_t len, const char *source, const char
                        "truncated or not protobuf)", source);
     } else if (read_graph(&r, mp) != 0) {
         cd_err_wrap(err, "%s", source);
+        /* Names from the file are quoted in messages; keep them one printable line. */
+        for (char *c = err->msg; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
     } else {
         m = r.m;
         r.m = NULL;
