@@ -921,6 +921,9 @@ static int op_add(reader *r)
     return 0;
 }
 
+/* Dropout and Identity (below); a one-input Concat is one. */
+static int op_identity(reader *r);
+
 static int op_concat(reader *r)
 {
     const Onnx__NodeProto *nd = r->node;
@@ -961,6 +964,8 @@ static int op_concat(reader *r)
         y->i = d;
         return 0;
     }
+    if (nd->n_input == 1)   /* a concatenation of one value is that value */
+        return op_identity(r);
     int maps = in[0]->kind == V_MAP;
     int ok = maps ? (axis == 1 || axis == -3) : (axis == 1 || (axis == -1 && !in[0]->rank4));
     if (!ok)
