@@ -37,6 +37,7 @@ int fuzz_keras_h5_raw_one(const uint8_t *data, size_t size);
 int fuzz_keras_json_one(const uint8_t *data, size_t size);
 int fuzz_multipart_one(const uint8_t *data, size_t size);
 int fuzz_http_fields_one(const uint8_t *data, size_t size);
+int fuzz_onnx_one(const uint8_t *data, size_t size);
 
 /* Fails unless s (in a buffer of `size` bytes) keeps upload_sanitize_name's
  * promises (fuzz_multipart.c). */

@@ -11,6 +11,8 @@ PKGS=(
   libjpeg-dev libpng-dev libwebp-dev libexif-dev
   libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
   libcmocka-dev valgrind curl
+  libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+  python3-torch   # tests/onnx: PyTorch exports (torch.onnx.export) imported by catdog
   clang libfuzzer-14-dev libclang-rt-14-dev
   chromium
   systemd man-db
@@ -37,10 +39,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Front-end assets (MaterializeCSS) and the browser-test driver come from npm.
+# Front-end assets (MaterializeCSS), the browser-test driver and ONNX Runtime (the ONNX tests'
+# oracle) come from npm.  --ignore-scripts: onnxruntime-node's install script downloads CUDA
+# libraries; its CPU library ships in the package and needs no script.
 if [ -f package.json ]; then
   if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]; then
     echo "install-deps: npm install"
-    npm install --no-audit --no-fund --loglevel=error >/dev/null
+    npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
   fi
 fi

@@ -41,7 +41,7 @@ int cli_model_opt(const char *cmd, int opt, const char *arg, cli_model_opts *o)
         return 1;
     case CLI_OPT_PREPROCESS:
         if (cd_preprocess_parse(arg, &o->popts.preprocess) != 0) {
-            cli_usage_error(cmd, "--preprocess wants rescale, caffe, tf or none, not '%s'", arg);
+            cli_usage_error(cmd, "--preprocess wants rescale, caffe, tf, torch or none, not '%s'", arg);
             return -1;
         }
         o->popts.override_preprocess = 1;

@@ -33,10 +33,10 @@ enum {
     {"config", required_argument, NULL, CLI_OPT_CONFIG}
 
 #define CLI_MODEL_HELP                                                                      \
-    "  --model FILE         Keras .h5 model (default: models/binary.h5, else the built-in one)\n" \
+    "  --model FILE         Keras .h5 or ONNX .onnx model (default: models/binary.h5, else built-in)\n" \
     "  --threads N          compute threads (default: all cores)\n"                          \
     "  --backend B          dnnl (default) or ref (plain C reference)\n"                     \
-    "  --preprocess P       override the model's preprocessing: rescale, caffe, tf, none\n"      \
+    "  --preprocess P       override the model's preprocessing: rescale, caffe, tf, torch, none\n"\
     "  --resize F           bilinear (default, antialiased) or nearest (Keras load_img)\n"   \
     "  --tta                average with the horizontally flipped photo\n"                \
     "  --classes C          the model's class order: cat,dog (default) or dog,cat\n"        \

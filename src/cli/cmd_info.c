@@ -15,6 +15,7 @@
 #include "engine/arch.h"
 #include "engine/model.h"
 #include "modelfile/keras.h"
+#include "onnx/onnx.h"
 #include "transfer/transfer_model.h"
 
 static void usage(FILE *out)
@@ -24,7 +25,7 @@ static void usage(FILE *out)
           "parameter count, then total, trainable and non-trainable parameters), followed by\n"
           "the input size, the preprocessing the model expects and its architecture.\n"
           "\n"
-          "MODEL is a Keras .h5 whole-model file, or a built-in architecture:\n"
+          "MODEL is a Keras .h5 whole-model file, an ONNX .onnx file, or a built-in architecture:\n"
           "  binary       the seed's CNN (default input 150)\n"
           "  vgg16        Keras VGG16 without top (default input 224)\n"
           "  squeezenet   SqueezeNet 1.1 without top (default input 224)\n"
@@ -99,8 +100,11 @@ int cmd_info(int argc, char **argv)
         int probe = transfer_file_probe(name, &meta, &err);
         if (probe < 0)
             return cli_fail("%s", err.msg);
-        /* A shipped transfer file holds only the head: show it composed with its backbone. */
-        m = probe ? transfer_load(name, NULL, &err) : keras_load_sized(name, img_size, &err);
+        /* A shipped transfer file holds only the head: show it composed with its
+         * backbone.  An .onnx file is read by transfer_load's ONNX branch. */
+        transfer_load_opts lo = {.img_size = img_size};
+        m = probe || onnx_is_onnx_file(name) ? transfer_load(name, &lo, &err)
+                                             : keras_load_sized(name, img_size, &err);
     } else if (strcmp(name, "binary") == 0 || strcmp(name, "vgg16") == 0 ||
                strcmp(name, "squeezenet") == 0) {
         int size = img_size ? img_size : (strcmp(name, "binary") == 0 ? 150 : 224);

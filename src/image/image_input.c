@@ -8,6 +8,8 @@
  *   rescale: R/255, G/255, B/255 (as R * (1/255), like Keras' rescale)
  *   caffe:   B-103.939, G-116.779, R-123.68 (Keras imagenet_utils 'caffe')
  *   tf:      R/127.5 - 1, G/127.5 - 1, B/127.5 - 1 (Keras imagenet_utils 'tf')
+ *   torch:   (R/255 - 0.485) / 0.229, (G/255 - 0.456) / 0.224, (B/255 - 0.406) / 0.225
+ *            (torchvision's ToTensor + Normalize with ImageNet's statistics)
  *   none:    R, G, B as floats
  */
 #include "image/image.h"
@@ -39,6 +41,15 @@ void image_to_input(const image *img, cd_preprocess p, float *dst)
         for (size_t i = 0; i < 3 * n; i++)
             dst[i] = (float)s[i] / 127.5f - 1.0f;
         break;
+    case CD_PRE_TORCH: {
+        /* ToTensor divides by 255 in float32, Normalize subtracts the mean and
+         * divides by the std in float32: the same operations in the same order. */
+        static const float mean[3] = {0.485f, 0.456f, 0.406f};
+        static const float std[3] = {0.229f, 0.224f, 0.225f};
+        for (size_t i = 0; i < 3 * n; i++)
+            dst[i] = ((float)s[i] / 255.0f - mean[i % 3]) / std[i % 3];
+        break;
+    }
     case CD_PRE_NONE:
     default:
         for (size_t i = 0; i < 3 * n; i++)

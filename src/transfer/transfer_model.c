@@ -17,6 +17,7 @@
 
 #include "modelfile/keras.h"
 #include "modelfile/keras_h5.h"
+#include "onnx/onnx.h"
 
 /* A copy of layer l for model_add: its own params (cloned).  0 or -1. */
 static int clone_layer(const layer *l, layer *out, cd_err *err)
@@ -238,8 +239,14 @@ model *transfer_load(const char *path, const transfer_load_opts *opts, cd_err *e
     int rc = transfer_file_probe(path, &meta, err);
     if (rc < 0)
         return NULL;
-    if (rc == 0)
+    if (rc == 0) {
+        /* Not HDF5 at all: an .onnx file goes to the ONNX reader. */
+        if (onnx_is_onnx_file(path)) {
+            onnx_load_opts oo = {opts ? opts->img_size : 0};
+            return onnx_load(path, &oo, err);
+        }
         return keras_load(path, err);
+    }
 
     const transfer_backbone_info *b = transfer_backbone_find(meta.backbone, err);
     if (!b) {

@@ -27,8 +27,9 @@
  * recorded SHA-256, the layers up to the cut are kept, the tail appended.  The
  * result is one ordinary model: backbone layers (fine-tuned ones included:
  * every layer not named head_*) carry scope = the backbone's name (summaries
- * and Keras files show it as a nested model), head layers are top level.  Any other Keras file is loaded with keras_load, so callers can
- * use transfer_load for every model file.
+ * and Keras files show it as a nested model), head layers are top level.  Any other Keras file is loaded with keras_load, and an
+ * .onnx file with onnx_load (onnx/onnx.h), so callers can use transfer_load
+ * for every model file.
  *
  * transfer_export() writes the composed model with keras_save: one file, no
  * backbone lookup needed to load it (keras_load reads it like any model).
@@ -52,6 +53,7 @@ typedef struct transfer_meta {
 
 typedef struct transfer_load_opts {
     const char *weights_path;   /* explicit backbone weights file (--weights), or NULL */
+    int img_size;               /* input size for ONNX graphs with a dynamic H/W; 0 = none */
 } transfer_load_opts;
 
 /* 1 when path is a shipped transfer file (meta filled when not NULL); 0 when
@@ -60,8 +62,8 @@ typedef struct transfer_load_opts {
  * or malformed (err filled). */
 int transfer_file_probe(const char *path, transfer_meta *meta, cd_err *err);
 
-/* Loads a model file: a transfer file composed with its backbone, anything
- * else with keras_load.  opts may be NULL.  Caller frees. */
+/* Loads a model file: a transfer file composed with its backbone, an .onnx
+ * file with onnx_load, anything else with keras_load.  opts may be NULL.  Caller frees. */
 model *transfer_load(const char *path, const transfer_load_opts *opts, cd_err *err);
 
 /* The composed model from a backbone (all of its layers up to `cut`, params

@@ -2,8 +2,8 @@
  * registry.c - loading the served models once (see registry.h).
  *
  * Files go through transfer_load, which composes a shipped transfer model
- * (head only) with its backbone weights and reads any other Keras file as is
- * (Keras 2/3 .h5, Keras 3 .keras).
+ * (head only) with its backbone weights, reads ONNX files (onnx/onnx.h) and
+ * any other Keras file as is (Keras 2/3 .h5, Keras 3 .keras).
  */
 #include "web/registry.h"
 
@@ -38,7 +38,7 @@ static predictor *load_one(const char *dir, const char *file, const predictor_op
         /* Present (or unreadable: the loader says why).  transfer_load composes
          * a shipped transfer model with its backbone weights and reads anything
          * else as a plain Keras file. */
-        transfer_load_opts topts = {weights};
+        transfer_load_opts topts = {.weights_path = weights};
         predictor *p = predictor_adopt(transfer_load(path, &topts, err), opts, path, err);
         if (p || !bytes)
             return p;
@@ -79,8 +79,15 @@ static void describe(registry_model *rm)
 static void load_model(registry *r, const char *dir, const char *name, const predictor_opts *opts,
                        registry_embedded_fn embedded, const char *weights)
 {
-    char file[32];
+    char file[32], probe[1100];
     snprintf(file, sizeof file, "%s.h5", name);
+    /* No <name>.h5 but a <name>.onnx (a PyTorch export, say): serve that. */
+    snprintf(probe, sizeof probe, "%s/%s.onnx", dir, name);
+    struct stat st_h5, st_onnx;
+    char h5_path[1100];
+    snprintf(h5_path, sizeof h5_path, "%s/%s", dir, file);
+    if (stat(h5_path, &st_h5) != 0 && errno == ENOENT && stat(probe, &st_onnx) == 0)
+        snprintf(file, sizeof file, "%s.onnx", name);
     registry_model *m = &r->models[r->n];
     cd_err err;
     cd_err_clear(&err);

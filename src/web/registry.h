@@ -8,6 +8,8 @@
  *             failed and why.  With no built-in copy, binary is off.
  *   transfer  models/transfer.h5 when it loads (it is composed with its backbone
  *             weights, found as transfer/transfer_weights.h says).
+ * For either, <name>.onnx (an ONNX classifier, e.g. exported by PyTorch) is
+ * served when <name>.h5 is absent.
  *
  *   others    every other Keras model file in the folder (*.keras, *.h5; not
  *             *.weights.h5 nor the trainer's *.last.h5 checkpoints), in name

@@ -24,6 +24,7 @@ static const struct {
     {"image", fuzz_image_one},           {"keras_json", fuzz_keras_json_one},
     {"keras_h5", fuzz_keras_h5_one},     {"keras_h5_raw", fuzz_keras_h5_raw_one},
     {"multipart", fuzz_multipart_one},   {"http_fields", fuzz_http_fields_one},
+    {"onnx", fuzz_onnx_one},
 };
 
 static void test_saved_cases_pass_their_harness(void **state)

@@ -28,6 +28,7 @@
 #include "image/image.h"
 #include "modelfile/keras.h"
 #include "modelfile/keras_internal.h"
+#include "onnx/onnx.h"
 #include "web/multipart.h"
 
 /* ---- writing seeds ------------------------------------------------------- */
@@ -267,6 +268,33 @@ static void test_keras_json_seeds(void **state)
     }
 }
 
+/* The small configs exported to ONNX (those with a 1- or 2-unit head, which
+ * the export writes as P(dog)): the ONNX reader's seeds. */
+static void test_onnx_seeds(void **state)
+{
+    (void)state;
+    int written = 0;
+    for (int i = 0; i < FUZZ_N_MODEL_CONFIGS; i++) {
+        const char *name = FUZZ_MODEL_CONFIGS[i][0], *json = FUZZ_MODEL_CONFIGS[i][1];
+        cd_err err;
+        model *m = keras_from_json(json, name, &err);
+        if (!m)
+            fail_msg("config seed %s refused: %s", name, err.msg);
+        model_init_params(m, 7);
+        size_t len = 0;
+        unsigned char *bytes = onnx_save_memory(m, NULL, &len, &err);
+        model_free(m);
+        if (!bytes)
+            continue;
+        char file[128];
+        snprintf(file, sizeof file, "%s.onnx", name);
+        seed("onnx", fuzz_onnx_one, file, bytes, len, 300);
+        free(bytes);
+        written++;
+    }
+    assert_true(written > 0);
+}
+
 /* Whole-model files as keras_save writes them: seeds for the raw harness, and
  * (as one-byte recipes, "start from model i, change nothing") for the
  * structured one. */
@@ -453,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_keras_h5_recipes_reach_the_loader_errors),
         cmocka_unit_test(test_multipart_seeds),
         cmocka_unit_test(test_http_fields_seeds),
+        cmocka_unit_test(test_onnx_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

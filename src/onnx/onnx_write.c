@@ -1,0 +1,559 @@
+/*
+ * onnx_write.c - a catdog model as an ONNX graph (see onnx.h).
+ *
+ * Every layer becomes one or a few NCHW nodes, named after the layer, whose
+ * output value carries the layer's name; weights are converted once (HWIO to
+ * OIHW; Dense kernels stay [in, out] with Gemm's transB = 0).  All protobuf
+ * pieces come from one arena, packed with protobuf-c and freed together.
+ */
+#include "onnx/onnx.h"
+#include "engine/op.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fileio.h"
+#include "onnx/onnx_internal.h"
+
+/* Growable pointer arrays for the graph's nodes, initializers and metadata. */
+typedef struct writer {
+    onnx_arena arena;
+    const model *m;
+    int opset;
+    Onnx__NodeProto **nodes;
+    size_t n_nodes, cap_nodes;
+    Onnx__TensorProto **inits;
+    size_t n_inits, cap_inits;
+    const char **value;  /* per layer: the ONNX value holding its output (NCHW) */
+    cd_err *err;
+} writer;
+
+static int oom(writer *w)
+{
+    return cd_err_set(w->err, CD_ERR_NOMEM, "out of memory writing the ONNX graph");
+}
+
+static int push(writer *w, void ***arr, size_t *n, size_t *cap, void *item)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 64;
+        void **na = onnx_arena_alloc(&w->arena, nc * sizeof *na);
+        if (!na)
+            return oom(w);
+        if (*n)
+            memcpy(na, *arr, *n * sizeof *na);
+        *arr = na;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = item;
+    return 0;
+}
+
+static char *fmt(writer *w, const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 1;
+    char *s = onnx_arena_alloc(&w->arena, n);
+    if (s)
+        snprintf(s, n, "%s%s", a, b);
+    return s;
+}
+
+/* A node with the given inputs (NULL-terminated) and one output. */
+static Onnx__NodeProto *node(writer *w, const char *op, const char *name, const char *const *in,
+                             const char *out)
+{
+    Onnx__NodeProto *n = onnx_arena_alloc(&w->arena, sizeof *n);
+    size_t n_in = 0;
+    while (in[n_in])
+        n_in++;
+    char **ins = onnx_arena_alloc(&w->arena, (n_in + 1) * sizeof *ins);
+    char **outs = onnx_arena_alloc(&w->arena, sizeof *outs);
+    if (!n || !ins || !outs) {
+        oom(w);
+        return NULL;
+    }
+    onnx__node_proto__init(n);
+    for (size_t i = 0; i < n_in; i++)
+        if (!(ins[i] = onnx_arena_strdup(&w->arena, in[i]))) {
+            oom(w);
+            return NULL;
+        }
+    outs[0] = onnx_arena_strdup(&w->arena, out);
+    n->op_type = onnx_arena_strdup(&w->arena, op);
+    n->name = onnx_arena_strdup(&w->arena, name);
+    if (!outs[0] || !n->op_type || !n->name) {
+        oom(w);
+        return NULL;
+    }
+    n->input = ins;
+    n->n_input = n_in;
+    n->output = outs;
+    n->n_output = 1;
+    if (push(w, (void ***)&w->nodes, &w->n_nodes, &w->cap_nodes, n) != 0)
+        return NULL;
+    return n;
+}
+
+static Onnx__AttributeProto *attr(writer *w, Onnx__NodeProto *n, const char *name)
+{
+    Onnx__AttributeProto *a = onnx_arena_alloc(&w->arena, sizeof *a);
+    Onnx__AttributeProto **list = onnx_arena_alloc(&w->arena, (n->n_attribute + 1) * sizeof *list);
+    if (!a || !list || !(name = onnx_arena_strdup(&w->arena, name))) {
+        oom(w);
+        return NULL;
+    }
+    onnx__attribute_proto__init(a);
+    a->name = (char *)name;
+    if (n->n_attribute)
+        memcpy(list, n->attribute, n->n_attribute * sizeof *list);
+    list[n->n_attribute++] = a;
+    n->attribute = list;
+    return a;
+}
+
+static int attr_int(writer *w, Onnx__NodeProto *n, const char *name, int64_t v)
+{
+    Onnx__AttributeProto *a = attr(w, n, name);
+    if (!a)
+        return -1;
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    a->has_i = 1;
+    a->i = v;
+    return 0;
+}
+
+static int attr_ints(writer *w, Onnx__NodeProto *n, const char *name, const int64_t *v, size_t k)
+{
+    Onnx__AttributeProto *a = attr(w, n, name);
+    int64_t *copy = onnx_arena_alloc(&w->arena, k * sizeof *copy);
+    if (!a || !copy)
+        return a ? oom(w) : -1;
+    memcpy(copy, v, k * sizeof *copy);
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    a->ints = copy;
+    a->n_ints = k;
+    return 0;
+}
+
+/* An initializer; `data` (k elements of float or int64) is borrowed until packing. */
+static int init_tensor(writer *w, const char *name, int float_type, const void *data, size_t k,
+                       const int64_t *dims, size_t rank)
+{
+    Onnx__TensorProto *t = onnx_arena_alloc(&w->arena, sizeof *t);
+    int64_t *d = onnx_arena_alloc(&w->arena, (rank ? rank : 1) * sizeof *d);
+    if (!t || !d || !(name = onnx_arena_strdup(&w->arena, name)))
+        return oom(w);
+    onnx__tensor_proto__init(t);
+    memcpy(d, dims, rank * sizeof *d);
+    t->dims = d;
+    t->n_dims = rank;
+    t->has_data_type = 1;
+    t->data_type = float_type ? ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
+                              : ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    t->name = (char *)name;
+    /* raw_data is little-endian: the x86-64 and arm64 hosts catdog runs on. */
+    t->has_raw_data = 1;
+    t->raw_data.data = (uint8_t *)data;
+    t->raw_data.len = k * (float_type ? sizeof(float) : sizeof(int64_t));
+    return push(w, (void ***)&w->inits, &w->n_inits, &w->cap_inits, t);
+}
+
+/* The activation node after a layer; *out becomes its output value. */
+static int act_node(writer *w, const layer *l, layer_act act, const char *in, const char *out)
+{
+    static const char *ops[] = {[ACT_RELU] = "Relu", [ACT_SIGMOID] = "Sigmoid",
+                                [ACT_SOFTMAX] = "Softmax", [ACT_TANH] = "Tanh"};
+    if (act == ACT_LINEAR) {
+        const char *ins[] = {in, NULL};
+        return node(w, "Identity", fmt(w, l->name, "/identity"), ins, out) ? 0 : -1;
+    }
+    if ((int)act < 0 || act > ACT_TANH || !ops[act])
+        return cd_err_set(w->err, CD_ERR_UNSUPPORTED, "layer '%s': activation %d has no ONNX form",
+                          l->name, (int)act);
+    if (act == ACT_SOFTMAX && l->out_rank == 4 && w->opset < 13)
+        return cd_err_set(w->err, CD_ERR_UNSUPPORTED,
+                          "layer '%s': a softmax over the channels of a feature map needs opset 13 "
+                          "or later (got %d)",
+                          l->name, w->opset);
+    const char *ins[] = {in, NULL};
+    Onnx__NodeProto *n = node(w, ops[act], fmt(w, l->name, "/act"), ins, out);
+    if (!n)
+        return -1;
+    if (act == ACT_SOFTMAX && attr_int(w, n, "axis", 1) != 0)
+        return -1;
+    return 0;
+}
+
+/* ONNX pads [top, left, bottom, right] for a window over a layer's input. */
+static void window_pads(const layer *l, const layer *in, int kh, int kw, int64_t pads[4])
+{
+    memset(pads, 0, 4 * sizeof *pads);
+    if (l->padding != PAD_SAME)
+        return;
+    int k[2] = {kh, kw}, size[2] = {in->out_h, in->out_w};
+    for (int d = 0; d < 2; d++) {
+        int s = l->strides[d];
+        int out = (size[d] + s - 1) / s;
+        int total = (out - 1) * s + k[d] - size[d];
+        if (total < 0)
+            total = 0;
+        pads[d] = total / 2;
+        pads[d + 2] = total - total / 2;   /* TensorFlow puts the odd pixel at the end */
+    }
+}
+
+static int write_conv(writer *w, const layer *l, const layer *in, const char *x, const char *y)
+{
+    const tensor *k = l->params[0];
+    int kh = k->dims[0], kw = k->dims[1], ci = k->dims[2], co = k->dims[3];
+    float *oihw = onnx_arena_alloc(&w->arena, k->size * sizeof *oihw);
+    if (!oihw)
+        return oom(w);
+    for (int a = 0; a < kh; a++)
+        for (int b = 0; b < kw; b++)
+            for (int i = 0; i < ci; i++)
+                for (int o = 0; o < co; o++)
+                    oihw[(((size_t)o * ci + i) * kh + a) * kw + b] =
+                        k->data[(((size_t)a * kw + b) * ci + i) * co + o];
+    const char *wname = fmt(w, l->name, "/kernel"), *bname = fmt(w, l->name, "/bias");
+    const char *pre = l->act == ACT_LINEAR ? y : fmt(w, l->name, "/conv");
+    if (!wname || !bname || !pre)
+        return oom(w);
+    int64_t wd[4] = {co, ci, kh, kw}, bd[1] = {co};
+    if (init_tensor(w, wname, 1, oihw, k->size, wd, 4) != 0)
+        return -1;
+    if (l->use_bias && init_tensor(w, bname, 1, l->params[1]->data, (size_t)co, bd, 1) != 0)
+        return -1;
+    const char *ins[] = {x, wname, l->use_bias ? bname : NULL, NULL};
+    Onnx__NodeProto *n = node(w, "Conv", l->name, ins, pre);
+    int64_t ks[2] = {kh, kw}, st[2] = {l->strides[0], l->strides[1]}, pads[4];
+    window_pads(l, in, kh, kw, pads);
+    if (!n || attr_ints(w, n, "kernel_shape", ks, 2) != 0 || attr_ints(w, n, "strides", st, 2) != 0 ||
+        attr_ints(w, n, "pads", pads, 4) != 0)
+        return -1;
+    return l->act == ACT_LINEAR ? 0 : act_node(w, l, l->act, pre, y);
+}
+
+static int write_pool(writer *w, const layer *l, const layer *in, const char *x, const char *y)
+{
+    const char *ins[] = {x, NULL};
+    Onnx__NodeProto *n = node(w, l->kind == LAYER_MAXPOOL2D ? "MaxPool" : "AveragePool", l->name,
+                              ins, y);
+    int64_t ks[2] = {l->pool[0], l->pool[1]}, st[2] = {l->strides[0], l->strides[1]}, pads[4];
+    window_pads(l, in, l->pool[0], l->pool[1], pads);
+    /* AveragePool's count_include_pad defaults to 0: padding excluded, as Keras does. */
+    if (!n || attr_ints(w, n, "kernel_shape", ks, 2) != 0 || attr_ints(w, n, "strides", st, 2) != 0 ||
+        attr_ints(w, n, "pads", pads, 4) != 0)
+        return -1;
+    return 0;
+}
+
+static int write_dense(writer *w, const layer *l, const char *x, const char *y)
+{
+    const tensor *k = l->params[0];
+    const char *wname = fmt(w, l->name, "/kernel"), *bname = fmt(w, l->name, "/bias");
+    const char *pre = l->act == ACT_LINEAR ? y : fmt(w, l->name, "/gemm");
+    if (!wname || !bname || !pre)
+        return oom(w);
+    int64_t wd[2] = {k->dims[0], k->dims[1]}, bd[1] = {k->dims[1]};
+    if (init_tensor(w, wname, 1, k->data, k->size, wd, 2) != 0)
+        return -1;
+    if (l->use_bias && init_tensor(w, bname, 1, l->params[1]->data, (size_t)k->dims[1], bd, 1) != 0)
+        return -1;
+    const char *ins[] = {x, wname, l->use_bias ? bname : NULL, NULL};
+    if (!node(w, "Gemm", l->name, ins, pre))
+        return -1;
+    return l->act == ACT_LINEAR ? 0 : act_node(w, l, l->act, pre, y);
+}
+
+/* Flatten of an NHWC map: Keras flattens (h, w, c), ONNX's Flatten of NCHW
+ * (c, h, w); a Transpose to NHWC first keeps the next Dense's rows valid. */
+static int write_flatten(writer *w, const layer *l, const layer *in, const char *x, const char *y)
+{
+    const char *src = x;
+    if (in->out_rank == 4 && (in->out_h > 1 || in->out_w > 1)) {
+        const char *t = fmt(w, l->name, "/nhwc");
+        const char *ins[] = {x, NULL};
+        Onnx__NodeProto *n = t ? node(w, "Transpose", t, ins, t) : NULL;
+        int64_t perm[4] = {0, 2, 3, 1};
+        if (!n || attr_ints(w, n, "perm", perm, 4) != 0)
+            return -1;
+        src = t;
+    }
+    const char *ins[] = {src, NULL};
+    Onnx__NodeProto *n = node(w, "Flatten", l->name, ins, y);
+    return n ? attr_int(w, n, "axis", 1) : -1;
+}
+
+static int write_layer(writer *w, int i)
+{
+    const model *m = w->m;
+    const layer *l = &m->layers[i];
+    const layer *in = l->n_inputs ? &m->layers[l->inputs[0]] : NULL;
+    const char *x = in ? w->value[l->inputs[0]] : NULL;
+    const char *y = l->name;
+    w->value[i] = y;
+    switch (l->kind) {
+    case LAYER_INPUT:
+        w->value[i] = "input";
+        return 0;
+    case LAYER_CONV2D:
+        return write_conv(w, l, in, x, y);
+    case LAYER_MAXPOOL2D:
+    case LAYER_AVGPOOL2D:
+        return write_pool(w, l, in, x, y);
+    case LAYER_GLOBAL_AVGPOOL2D:
+    case LAYER_GLOBAL_MAXPOOL2D: {
+        /* ONNX keeps the 1x1 map; catdog's global pools give (N, C) vectors. */
+        const char *map = fmt(w, l->name, "/map");
+        const char *ins[] = {x, NULL}, *ins2[] = {map, NULL};
+        if (!map || !node(w, l->kind == LAYER_GLOBAL_AVGPOOL2D ? "GlobalAveragePool" : "GlobalMaxPool",
+                          l->name, ins, map))
+            return -1;
+        Onnx__NodeProto *n = node(w, "Flatten", fmt(w, l->name, "/flatten"), ins2, y);
+        return n ? attr_int(w, n, "axis", 1) : -1;
+    }
+    case LAYER_FLATTEN:
+        return write_flatten(w, l, in, x, y);
+    case LAYER_DENSE:
+        return write_dense(w, l, x, y);
+    case LAYER_ACTIVATION:
+        return act_node(w, l, l->act, x, y);
+    case LAYER_DROPOUT:
+        /* Identity at inference: the value is passed on unchanged. */
+        w->value[i] = x;
+        return 0;
+    case LAYER_CONCAT: {
+        const char *ins[LAYER_MAX_INPUTS + 1] = {0};
+        for (int j = 0; j < l->n_inputs; j++)
+            ins[j] = w->value[l->inputs[j]];
+        Onnx__NodeProto *n = node(w, "Concat", l->name, ins, y);
+        return n ? attr_int(w, n, "axis", 1) : -1;
+    }
+    case LAYER_ADD:
+    case LAYER_AVERAGE:
+    case LAYER_MAXIMUM: {
+        /* Sum, Mean and Max are variadic in ONNX; elementwise, so NCHW changes nothing. */
+        const char *ins[LAYER_MAX_INPUTS + 1] = {0};
+        for (int j = 0; j < l->n_inputs; j++)
+            ins[j] = w->value[l->inputs[j]];
+        const char *op = l->kind == LAYER_ADD ? "Sum" : l->kind == LAYER_AVERAGE ? "Mean" : "Max";
+        return node(w, op, l->name, ins, y) ? 0 : -1;
+    }
+    case LAYER_SUBTRACT:
+    case LAYER_MULTIPLY: {
+        /* Sub and Mul are binary: a chain, the last link named after the layer. */
+        const char *acc = w->value[l->inputs[0]];
+        for (int j = 1; j < l->n_inputs; j++) {
+            char part[24];
+            snprintf(part, sizeof part, "/partial%d", j);
+            const char *out = j + 1 == l->n_inputs ? y : fmt(w, l->name, part);
+            const char *ins[] = {acc, w->value[l->inputs[j]], NULL};
+            if (!out || !node(w, l->kind == LAYER_SUBTRACT ? "Sub" : "Mul", out == y ? l->name : out, ins, out))
+                return -1;
+            acc = out;
+        }
+        return 0;
+    }
+    case LAYER_BATCHNORM:
+    case LAYER_RESCALING:
+    case LAYER_ZEROPAD2D:
+    case LAYER_CROPPING2D:
+        break; /* not written yet: refused below, naming the class */
+    case LAYER_KIND_COUNT:
+        break;
+    }
+    return cd_err_set(w->err, CD_ERR_UNSUPPORTED, "layer '%s' (%s) cannot be exported to ONNX yet", l->name,
+                      layer_op_of(l->kind)->keras_class);
+}
+
+/* A graph input/output: float32 [N, dims...] with N named "N" (dynamic). */
+static Onnx__ValueInfoProto *value_info(writer *w, const char *name, const int64_t *dims, size_t k)
+{
+    onnx_arena *a = &w->arena;
+    Onnx__ValueInfoProto *vi = onnx_arena_alloc(a, sizeof *vi);
+    Onnx__TypeProto *tp = onnx_arena_alloc(a, sizeof *tp);
+    Onnx__TypeProto__Tensor *tt = onnx_arena_alloc(a, sizeof *tt);
+    Onnx__TensorShapeProto *sh = onnx_arena_alloc(a, sizeof *sh);
+    Onnx__TensorShapeProto__Dimension **dl = onnx_arena_alloc(a, (k + 1) * sizeof *dl);
+    if (!vi || !tp || !tt || !sh || !dl) {
+        oom(w);
+        return NULL;
+    }
+    onnx__value_info_proto__init(vi);
+    onnx__type_proto__init(tp);
+    onnx__type_proto__tensor__init(tt);
+    onnx__tensor_shape_proto__init(sh);
+    for (size_t i = 0; i <= k; i++) {
+        Onnx__TensorShapeProto__Dimension *d = onnx_arena_alloc(a, sizeof *d);
+        if (!d) {
+            oom(w);
+            return NULL;
+        }
+        onnx__tensor_shape_proto__dimension__init(d);
+        if (i == 0) {
+            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+            d->dim_param = "N";
+        } else {
+            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            d->dim_value = dims[i - 1];
+        }
+        dl[i] = d;
+    }
+    sh->dim = dl;
+    sh->n_dim = k + 1;
+    tt->has_elem_type = 1;
+    tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    tt->shape = sh;
+    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    tp->tensor_type = tt;
+    vi->name = (char *)name;
+    vi->type = tp;
+    return vi;
+}
+
+/* The graph's tail: output "p_dog" [N, 1] from the output layer's value. */
+static int write_output(writer *w)
+{
+    int o = model_output_index(w->m);
+    const layer *l = &w->m->layers[o];
+    size_t units = layer_out_size(l);
+    if (l->out_rank != 2 || (units != 1 && units != 2))
+        return cd_err_set(w->err, CD_ERR_UNSUPPORTED,
+                          "model '%s': output layer '%s' gives %zu values per image; ONNX export "
+                          "wants a classifier head of 1 (sigmoid) or 2 (softmax) units",
+                          w->m->name, l->name, units);
+    const char *x = w->value[o];
+    if (units == 1) {
+        const char *ins[] = {x, NULL};
+        return node(w, "Identity", "p_dog", ins, "p_dog") ? 0 : -1;
+    }
+    /* Two softmax units (cat, dog): the dog column. */
+    static const int64_t starts[1] = {1}, ends[1] = {2}, axes[1] = {1}, one[1] = {1};
+    if (init_tensor(w, "p_dog/starts", 0, starts, 1, one, 1) != 0 ||
+        init_tensor(w, "p_dog/ends", 0, ends, 1, one, 1) != 0 ||
+        init_tensor(w, "p_dog/axes", 0, axes, 1, one, 1) != 0)
+        return -1;
+    const char *ins[] = {x, "p_dog/starts", "p_dog/ends", "p_dog/axes", NULL};
+    return node(w, "Slice", "p_dog", ins, "p_dog") ? 0 : -1;
+}
+
+static Onnx__StringStringEntryProto *meta(writer *w, const char *k, const char *v)
+{
+    Onnx__StringStringEntryProto *e = onnx_arena_alloc(&w->arena, sizeof *e);
+    if (!e) {
+        oom(w);
+        return NULL;
+    }
+    onnx__string_string_entry_proto__init(e);
+    e->key = onnx_arena_strdup(&w->arena, k);
+    e->value = onnx_arena_strdup(&w->arena, v);
+    return e->key && e->value ? e : NULL;
+}
+
+unsigned char *onnx_save_memory(const model *m, const onnx_save_opts *opts, size_t *len, cd_err *err)
+{
+    int opset = opts && opts->opset ? opts->opset : ONNX_OPSET_DEFAULT;
+    if (opset < ONNX_OPSET_MIN || opset > ONNX_OPSET_MAX) {
+        cd_err_set(err, CD_ERR_INVALID, "ONNX opset %d is not supported (%d to %d)", opset,
+                   ONNX_OPSET_MIN, ONNX_OPSET_MAX);
+        return NULL;
+    }
+    if (m->n_layers < 1 || m->layers[0].kind != LAYER_INPUT || m->layers[0].out_c <= 0) {
+        cd_err_set(err, CD_ERR_INVALID, "model '%s' has no input layer with inferred shapes", m->name);
+        return NULL;
+    }
+    writer w = {.m = m, .opset = opset, .err = err};
+    unsigned char *buf = NULL;
+    w.value = calloc((size_t)m->n_layers, sizeof *w.value);
+    if (!w.value) {
+        oom(&w);
+        return NULL;
+    }
+    for (int i = 0; i < m->n_layers; i++)
+        if (write_layer(&w, i) != 0)
+            goto done;
+    if (write_output(&w) != 0)
+        goto done;
+
+    const layer *in = &m->layers[0];
+    int64_t in_dims[3] = {in->out_c, in->out_h, in->out_w};
+    int64_t out_dims[1] = {1};
+    Onnx__ValueInfoProto *gi = value_info(&w, "input", in_dims, 3);
+    Onnx__ValueInfoProto *go = value_info(&w, "p_dog", out_dims, 1);
+    Onnx__GraphProto *g = onnx_arena_alloc(&w.arena, sizeof *g);
+    Onnx__ModelProto *mp = onnx_arena_alloc(&w.arena, sizeof *mp);
+    Onnx__OperatorSetIdProto *os = onnx_arena_alloc(&w.arena, sizeof *os);
+    Onnx__OperatorSetIdProto **osl = onnx_arena_alloc(&w.arena, sizeof *osl);
+    Onnx__ValueInfoProto **gil = onnx_arena_alloc(&w.arena, sizeof *gil);
+    Onnx__ValueInfoProto **gol = onnx_arena_alloc(&w.arena, sizeof *gol);
+    Onnx__StringStringEntryProto **props = onnx_arena_alloc(&w.arena, 2 * sizeof *props);
+    if (!gi || !go || !g || !mp || !os || !osl || !gil || !gol || !props) {
+        oom(&w);
+        goto done;
+    }
+    if (!(props[0] = meta(&w, "catdog_preprocess", cd_preprocess_name(m->preprocess))) ||
+        !(props[1] = meta(&w, "catdog_arch", m->arch))) {
+        oom(&w);
+        goto done;
+    }
+    onnx__graph_proto__init(g);
+    g->name = (char *)m->name;
+    g->node = w.nodes;
+    g->n_node = w.n_nodes;
+    g->initializer = w.inits;
+    g->n_initializer = w.n_inits;
+    gil[0] = gi;
+    gol[0] = go;
+    g->input = gil;
+    g->n_input = 1;
+    g->output = gol;
+    g->n_output = 1;
+    onnx__operator_set_id_proto__init(os);
+    os->domain = "";
+    os->has_version = 1;
+    os->version = opset;
+    osl[0] = os;
+    onnx__model_proto__init(mp);
+    mp->has_ir_version = 1;
+    mp->ir_version = onnx_ir_version_for_opset(opset);
+    mp->opset_import = osl;
+    mp->n_opset_import = 1;
+    mp->producer_name = "catdog";
+    mp->graph = g;
+    mp->metadata_props = props;
+    mp->n_metadata_props = 2;
+
+    size_t n = onnx__model_proto__get_packed_size(mp);
+    if (n > ONNX_MAX_FILE_BYTES) {
+        cd_err_set(err, CD_ERR_LIMIT, "model '%s' is %zu bytes as ONNX, over protobuf's 2 GiB",
+                   m->name, n);
+        goto done;
+    }
+    buf = malloc(n ? n : 1);
+    if (!buf) {
+        oom(&w);
+        goto done;
+    }
+    *len = onnx__model_proto__pack(mp, buf);
+done:
+    free(w.value);
+    onnx_arena_free(&w.arena);
+    return buf;
+}
+
+int onnx_save(const model *m, const char *path, const onnx_save_opts *opts, cd_err *err)
+{
+    size_t len = 0;
+    unsigned char *buf = onnx_save_memory(m, opts, &len, err);
+    if (!buf) {
+        cd_err_wrap(err, "%s", path);
+        return -1;
+    }
+    int rc = cd_write_file_atomic(path, buf, len, err);
+    free(buf);
+    return rc;
+}

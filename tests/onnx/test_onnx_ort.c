@@ -1,0 +1,286 @@
+/*
+ * test_onnx_ort.c - ONNX Runtime (npm onnxruntime-node) as the independent
+ * oracle for catdog's ONNX files, on real photos from ../shared:
+ *   - catdog's own models exported to ONNX give in ONNX Runtime the P(dog)
+ *     catdog gives with the original .h5 (within 1e-5);
+ *   - small CNNs exported by PyTorch (torch.onnx.export, opsets 13 and 17)
+ *     give in catdog the P(dog) ONNX Runtime gives (within 1e-4).
+ * Both sides get the same preprocessed input: the photo decoded and resized
+ * once, turned into floats by catdog's image_to_input, and written NCHW to a
+ * file that tests/onnx/ort_run.js feeds to ONNX Runtime.
+ * Skips (with the reason on stderr) when ../shared, node, onnxruntime-node or
+ * python3-torch is missing.
+ */
+#include "test_util.h"
+
+#include <math.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "image/image.h"
+#include "onnx/onnx.h"
+#include "predict/predictor.h"
+#include "transfer/transfer_model.h"
+
+#define N_PHOTOS 6
+static const char *photo_names[N_PHOTOS] = {"cat.0.jpg", "cat.1.jpg", "cat.7.jpg",
+                                            "dog.0.jpg", "dog.1.jpg", "dog.7.jpg"};
+
+typedef struct fixture {
+    char dir[256];      /* scratch folder */
+    const char *shared;
+    image photos[N_PHOTOS];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/catdog_onnx_ort_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->shared = test_shared_dir();
+    for (int i = 0; f->shared && i < N_PHOTOS; i++) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/data/dogs-vs-cats/train/%s", f->shared, photo_names[i]);
+        cd_err err;
+        cd_err_clear(&err);
+        assert_int_equal(image_decode_file(path, NULL, &f->photos[i], NULL, NULL, &err), 0);
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    for (int i = 0; i < N_PHOTOS; i++)
+        image_free(&f->photos[i]);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", f->dir);
+    free(f);
+    return 0;
+}
+
+/* P(dog) from one row of a model's raw outputs: a probability, or logits
+ * (sigmoid of one, softmax of two: class 1 = dog). */
+static double p_dog_of(const double *v, int k, int logits)
+{
+    if (!logits)
+        return v[0];
+    if (k == 1)
+        return 1.0 / (1.0 + exp(-v[0]));
+    double m = v[0] > v[1] ? v[0] : v[1];
+    double a = exp(v[0] - m), b = exp(v[1] - m);
+    return b / (a + b);
+}
+
+/* Runs ONNX Runtime on `onnx_path` with the photos prepared for predictor p;
+ * fills ort[] with its P(dog).  Returns 0, or 77 when ONNX Runtime is absent. */
+static int run_ort(fixture *f, const predictor *p, const char *onnx_path, int logits, double *ort)
+{
+    const model *m = predictor_model(p);
+    int h, w, c;
+    model_input_shape(m, &h, &w, &c);
+    size_t per = (size_t)h * w * c;
+    float *hwc = malloc(per * sizeof *hwc), *chw = malloc(N_PHOTOS * per * sizeof *chw);
+    assert_non_null(hwc);
+    assert_non_null(chw);
+    for (int i = 0; i < N_PHOTOS; i++) {
+        image rs = {0};
+        cd_err err;
+        cd_err_clear(&err);
+        assert_int_equal(image_resize(&f->photos[i], w, h, IMAGE_FILTER_BILINEAR, &rs, &err), 0);
+        image_to_input(&rs, predictor_preprocess(p), hwc);
+        image_free(&rs);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                for (int k = 0; k < c; k++)
+                    chw[i * per + ((size_t)k * h + y) * w + x] = hwc[((size_t)y * w + x) * c + k];
+    }
+    char in_path[400], out_path[400], cmd[2000];
+    snprintf(in_path, sizeof in_path, "%s/input.f32", f->dir);
+    snprintf(out_path, sizeof out_path, "%s/ort.txt", f->dir);
+    FILE *fp = fopen(in_path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(chw, sizeof *chw, N_PHOTOS * per, fp), N_PHOTOS * per);
+    assert_int_equal(fclose(fp), 0);
+    free(hwc);
+    free(chw);
+    snprintf(cmd, sizeof cmd,
+             "CATDOG_SOURCE_DIR='%s' node '%s/tests/onnx/ort_run.js' '%s' '%s' %d %d %d %d > '%s'",
+             CATDOG_SOURCE_DIR, CATDOG_SOURCE_DIR, onnx_path, in_path, N_PHOTOS, c, h, w, out_path);
+    int rc = system(cmd);
+    if (rc != 0 && WIFEXITED(rc) && WEXITSTATUS(rc) == 77)
+        return 77;
+    if (rc != 0 && WIFEXITED(rc) && WEXITSTATUS(rc) == 127) {
+        fprintf(stderr, "SKIP: node not found\n");
+        return 77;
+    }
+    assert_int_equal(rc, 0);
+    fp = fopen(out_path, "r");
+    assert_non_null(fp);
+    char line[1024];
+    for (int i = 0; i < N_PHOTOS; i++) {
+        assert_non_null(fgets(line, sizeof line, fp));
+        double v[4];
+        int k = 0;
+        char *s = line, *end;
+        while (k < 4) {
+            v[k] = strtod(s, &end);
+            if (end == s)
+                break;
+            k++;
+            s = end;
+        }
+        assert_true(k == 1 || k == 2);
+        ort[i] = p_dog_of(v, k, logits);
+    }
+    fclose(fp);
+    return 0;
+}
+
+/* catdog's P(dog) for the photos through predictor p. */
+static void run_catdog(fixture *f, predictor *p, double *out)
+{
+    cd_err err;
+    cd_err_clear(&err);
+    predictor_session *s = predictor_session_new(p, N_PHOTOS, &err);
+    assert_non_null(s);
+    prediction pr[N_PHOTOS];
+    if (predictor_classify_images(s, f->photos, N_PHOTOS, pr, &err) != 0)
+        fail_msg("%s", err.msg);
+    for (int i = 0; i < N_PHOTOS; i++)
+        out[i] = pr[i].p_dog;
+    predictor_session_free(s);
+}
+
+static predictor *load(const char *path, const char *weights)
+{
+    cd_err err;
+    cd_err_clear(&err);
+    transfer_load_opts lo = {.weights_path = weights};
+    predictor *p = predictor_adopt(transfer_load(path, &lo, &err), NULL, path, &err);
+    if (!p)
+        fail_msg("%s", err.msg);
+    return p;
+}
+
+/* catdog with `catdog_path` against ONNX Runtime with `onnx_path`. */
+static void compare(fixture *f, const char *catdog_path, const char *weights, const char *onnx_path,
+                    int logits, double tol)
+{
+    predictor *p = load(catdog_path, weights);
+    double ours[N_PHOTOS], ort[N_PHOTOS];
+    run_catdog(f, p, ours);
+    int rc = run_ort(f, p, onnx_path, logits, ort);
+    predictor_free(p);
+    if (rc == 77)
+        skip();
+    double worst = 0, lo = 1, hi = 0;
+    int dogs = 0;
+    for (int i = 0; i < N_PHOTOS; i++) {
+        double d = fabs(ours[i] - ort[i]);
+        worst = d > worst ? d : worst;
+        dogs += ours[i] >= 0.5;
+        lo = ours[i] < lo ? ours[i] : lo;
+        hi = ours[i] > hi ? ours[i] : hi;
+        if (d > tol)
+            fail_msg("%s, %s: catdog P(dog) %.8f, ONNX Runtime %.8f (diff %.2g > %.0e)", onnx_path,
+                     photo_names[i], ours[i], ort[i], d, tol);
+    }
+    printf("%s: max |catdog - ONNX Runtime| = %.3g over %d photos (%d called dog, P(dog) "
+           "%.4f to %.4f)\n",
+           onnx_path, worst, N_PHOTOS, dogs, lo, hi);
+    /* Outputs that do not vary with the photo would hide a wrong layout. */
+    assert_true(hi - lo > 1e-3);
+}
+
+static void export_onnx(const char *model_path, const char *weights, const char *out, int opset)
+{
+    cd_err err;
+    cd_err_clear(&err);
+    transfer_load_opts lo = {.weights_path = weights};
+    model *m = transfer_load(model_path, &lo, &err);
+    if (!m)
+        fail_msg("%s", err.msg);
+    onnx_save_opts so = {.opset = opset};
+    if (onnx_save(m, out, &so, &err) != 0)
+        fail_msg("%s", err.msg);
+    model_free(m);
+}
+
+static void test_binary_export_runs_in_onnx_runtime(void **state)
+{
+    fixture *f = *state;
+    if (!f->shared) {
+        fprintf(stderr, "SKIP: ../shared not found (set CATDOG_SHARED)\n");
+        skip();
+    }
+    int opsets[] = {13, 17};
+    for (int k = 0; k < 2; k++) {
+        char out[400];
+        snprintf(out, sizeof out, "%s/binary_%d.onnx", f->dir, opsets[k]);
+        export_onnx(CATDOG_SOURCE_DIR "/models/binary.h5", NULL, out, opsets[k]);
+        compare(f, CATDOG_SOURCE_DIR "/models/binary.h5", NULL, out, 0, 1e-5);
+    }
+}
+
+static void test_transfer_export_runs_in_onnx_runtime(void **state)
+{
+    fixture *f = *state;
+    if (!f->shared) {
+        fprintf(stderr, "SKIP: ../shared not found (set CATDOG_SHARED)\n");
+        skip();
+    }
+    char weights[4400], out[400];
+    snprintf(weights, sizeof weights,
+             "%s/weights/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5", f->shared);
+    if (access(weights, R_OK) != 0) {
+        fprintf(stderr, "SKIP: %s not found\n", weights);
+        skip();
+    }
+    snprintf(out, sizeof out, "%s/transfer.onnx", f->dir);
+    export_onnx(CATDOG_SOURCE_DIR "/models/transfer.h5", weights, out, 0);
+    compare(f, CATDOG_SOURCE_DIR "/models/transfer.h5", weights, out, 0, 1e-5);
+}
+
+static void test_pytorch_exports_match_onnx_runtime(void **state)
+{
+    fixture *f = *state;
+    if (!f->shared) {
+        fprintf(stderr, "SKIP: ../shared not found (set CATDOG_SHARED)\n");
+        skip();
+    }
+    int opsets[] = {13, 17};
+    for (int k = 0; k < 2; k++) {
+        char cmd[1200], sub[300];
+        snprintf(sub, sizeof sub, "%s/torch%d", f->dir, opsets[k]);
+        snprintf(cmd, sizeof cmd,
+                 "mkdir -p '%s' && /usr/bin/python3 '%s/tests/onnx/make_torch_models.py' '%s' %d "
+                 ">/dev/null 2>&1",
+                 sub, CATDOG_SOURCE_DIR, sub, opsets[k]);
+        int rc = system(cmd);
+        if (rc != 0) {
+            fprintf(stderr, "SKIP: the PyTorch export failed (rc %d; needs Debian's python3-torch)\n",
+                    rc);
+            skip();
+        }
+        char sig[400], lg[400];
+        snprintf(sig, sizeof sig, "%s/torch_sigmoid.onnx", sub);
+        snprintf(lg, sizeof lg, "%s/torch_logits.onnx", sub);
+        compare(f, sig, NULL, sig, 0, 1e-4);
+        compare(f, lg, NULL, lg, 1, 1e-4);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_binary_export_runs_in_onnx_runtime),
+        cmocka_unit_test(test_transfer_export_runs_in_onnx_runtime),
+        cmocka_unit_test(test_pytorch_exports_match_onnx_runtime),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
