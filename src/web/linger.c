@@ -36,18 +36,22 @@ linger_end linger_drain(int fd, double idle_s, double total_s, const atomic_int 
             out->end = LINGER_TIMEOUT;
             return out->end;
         }
-        if (now - last_byte >= idle_s) {
-            out->end = LINGER_IDLE;
-            return out->end;
-        }
         struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
         int pr = poll(&p, 1, LINGER_SLICE_MS);
         if (pr < 0 && errno != EINTR) {
             out->end = LINGER_ERROR;
             return out->end;
         }
-        if (pr <= 0)
+        if (pr <= 0) {
+            /* Idle only when the socket had nothing to read just now: on a
+             * busy machine this thread may have slept while bytes came in. */
+            if (pr == 0 && cd_monotonic_s() - last_byte >= idle_s) {
+                out->seconds = cd_monotonic_s() - start;
+                out->end = LINGER_IDLE;
+                return out->end;
+            }
             continue;
+        }
         ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
         if (n == 0) {
             out->seconds = cd_monotonic_s() - start;
