@@ -7,7 +7,8 @@
  * limit).  A handler may block while its photo waits in the inference queue;
  * that only holds its own connection.  Request bodies are held in memory up to
  * the route's limit, and all bodies together up to body_budget, beyond which
- * new uploads get 503.
+ * new uploads get 503.  An answer given before the body is read is followed by
+ * a lingering close (linger.h), so the client always gets to read it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
