@@ -7,7 +7,8 @@
  * limit).  A handler may block while its photo waits in the inference queue;
  * that only holds its own connection.  Request bodies are held in memory up to
  * the route's limit, and all bodies together up to body_budget, beyond which
- * new uploads get 503.
+ * new uploads get 503.  An answer given before the body is read is followed by
+ * a lingering close (linger.h), so the client always gets to read it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "web/linger.h"
 #include "web/server.h"
 
 /* Copies src (or dflt when src is NULL) into buf and returns buf. */
@@ -178,6 +180,22 @@ static enum MHD_Result refuse_busy(http_req *r, const char *why)
     return refuse(r, 503, "busy", why);
 }
 
+/* The body is arriving and the request must be refused.  libmicrohttpd 0.9
+ * cannot queue an answer in the middle of a body (the call fails and the only
+ * way out is to drop the connection, which the client sees as no answer at
+ * all), so what is held is freed, the rest of the body is read and thrown
+ * away (bounded in receive) and the refusal goes out at its end (dispatch). */
+static void refuse_later(http_req *r, int status, const char *code, const char *why)
+{
+    free(r->body);
+    r->body = NULL;
+    r->body_len = r->body_cap = 0;
+    r->later_status = status;
+    r->later_code = code;
+    snprintf(r->later_msg, sizeof r->later_msg, "%s", why);
+    snprintf(r->note, sizeof r->note, "%s (decided while the body arrived)", code);
+}
+
 /* First callback: headers are in.  Route, language, and early refusals
  * (declared body over the limit: 413 before reading a byte of it). */
 static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const char *url, const char *method,
@@ -202,10 +220,13 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     pick_language(r);
     r->body_limit = body_limit(r);
 
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    /* Whether a body follows the headers: an answer given now, before it is
+     * read, needs a lingering close (on_completed). */
+    r->has_body = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL ||
+                  (cl && cl[strspn(cl, "0")] != '\0');
     if (atomic_load(&s->stopping))
         return refuse_busy(r, "the server is shutting down");
-
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
         errno = 0;
@@ -232,8 +253,8 @@ static enum MHD_Result receive(http_req *r, const char *data, size_t n)
                  s->cfg.request_timeout_s);
         return MHD_NO;
     }
-    if (r->body_too_large) {
-        /* Draining a chunked body that went over the limit (below). */
+    if (r->body_too_large || r->later_status) {
+        /* Draining a body already refused (below, and refuse_later). */
         return r->bytes_in <= r->body_limit + DRAIN_MAX ? MHD_YES : MHD_NO;
     }
     if (r->body_len + n > r->body_limit) {
@@ -257,8 +278,10 @@ static enum MHD_Result receive(http_req *r, const char *data, size_t n)
         if (cap > r->body_limit)
             cap = r->body_limit;
         if (holds_photos(r) && cap > r->body_reserved && reserve_body(r, cap - r->body_reserved) != 0) {
-            refuse_busy(r, "too many uploads are being received at once");
-            return r->responded ? MHD_YES : MHD_NO;
+            r->retry_after = "1";
+            metrics_reject(s->metrics, "busy");
+            refuse_later(r, 503, "busy", "too many uploads are being received at once");
+            return MHD_YES;
         }
         unsigned char *p = realloc(r->body, cap);
         if (!p) {
@@ -276,11 +299,14 @@ static enum MHD_Result receive(http_req *r, const char *data, size_t n)
 /* The body is complete: run the handler. */
 static enum MHD_Result dispatch(http_req *r)
 {
+    r->body_done = 1;
     if (r->responded)
         return MHD_YES;
     enum MHD_Result res;
     if (r->body_too_large)
         res = refuse_too_large(r);
+    else if (r->later_status)
+        res = refuse(r, r->later_status, r->later_code, r->later_msg);
     else if (!r->handler && r->allow)
         res = refuse(r, 405, "method_not_allowed", "this address does not take that method");
     else if (!r->handler)
@@ -322,6 +348,31 @@ static void log_safe(char *out, size_t size, const char *in)
     out[o] = '\0';
 }
 
+/* The answer went out before the request's body was read (an early 413 or
+ * 503): libmicrohttpd closes such a connection as soon as the answer is sent,
+ * and a close with unread data resets it, which can destroy the answer in the
+ * client's buffer.  So drain first (linger.h).  This relies on libmicrohttpd,
+ * with a thread per connection, calling the completion callback from the
+ * connection's own thread after the answer is written and before the socket
+ * is closed (0.9.75: the socket is shut down and closed only after this
+ * callback returns); the connection's thread is the one that waits. */
+static void linger(http_server *s, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || ci->connect_fd == MHD_INVALID_SOCKET)
+        return;
+    linger_result lr;
+    linger_end end = linger_drain(ci->connect_fd, LINGER_IDLE_S, LINGER_TOTAL_S, &s->stopping, &lr);
+    metrics_event(s->metrics, "early_answer_linger");
+    if (end == LINGER_EOF)
+        return;
+    /* The client kept its side open (or reset it): say so, it may not have
+     * seen its answer. */
+    metrics_event(s->metrics, "early_answer_linger_cut");
+    http_log(s, "lingering close after an early answer ended by %s after %.1f s (%zu bytes thrown away)",
+             linger_end_name(end), lr.seconds, lr.drained);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -348,6 +399,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_log(s, "%s %s %s %d %zu %zu %.1fms%s%s%s", ip, r->method, path, r->responded ? r->status : 0, r->bytes_in,
              r->bytes_out, secs * 1000.0, r->note[0] ? " " : "", r->note, end);
     metrics_request(s->metrics, (int)r->route, r->responded ? r->status : 0, secs, r->bytes_in, r->bytes_out);
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->responded && r->has_body && !r->body_done)
+        linger(s, conn);
     const union MHD_ConnectionInfo *sc = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     if (sc)
         conn_watch_request_done(s->watch, sc->socket_context);

@@ -108,7 +108,14 @@ struct http_req {
     unsigned char *body;
     size_t body_len, body_cap, body_limit, body_reserved;
     size_t bytes_in;
+    int has_body;              /* it declared a body (Content-Length > 0, or chunked) */
+    int body_done;             /* the final callback came: the whole body was read */
     int body_too_large;        /* refused (or being drained) as over the limit */
+    /* A refusal decided while the body was arriving: libmicrohttpd cannot answer
+     * mid-body, so the rest is read and thrown away and this goes out at its end. */
+    int later_status;          /* 0 = none */
+    const char *later_code;
+    char later_msg[160];
     /* response */
     int status;
     size_t bytes_out;

@@ -6,7 +6,9 @@ Raw sockets, 127.0.0.1 only; every wait is bounded.
   clients.py abandon PORT N DECLARED SENT
       N uploads (10 at a time) that declare Content-Length DECLARED, send SENT
       bytes of it and go away: odd ones close normally, even ones reset the
-      connection (SO_LINGER 0).  Prints how many were sent.
+      connection (SO_LINGER 0).  Prints how many really sent their SENT
+      bytes (a client whose connection failed, or that never ran, is not
+      counted), and the reason of the first failure on standard error.
 
   clients.py slow PORT N DECLARED MAX_SECONDS
       N uploads that declare Content-Length DECLARED and then send one byte a
@@ -37,8 +39,13 @@ def head(port, declared):
     ).encode()
 
 
-def abandon_one(port, declared, sent, reset):
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+def abandon_one(port, declared, sent, reset, outcome, i):
+    """Sets outcome[i] to "sent" once all `sent` bytes went out, else to the error."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    except OSError as e:
+        outcome[i] = "connect: %s" % e
+        return
     try:
         h = head(port, declared)
         s.sendall(h)
@@ -48,25 +55,31 @@ def abandon_one(port, declared, sent, reset):
             n = min(left, len(chunk))
             s.sendall(chunk[:n])
             left -= n
+        outcome[i] = "sent"
         if reset:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError as e:
+        outcome[i] = "send: %s" % e
     finally:
         s.close()
 
 
 def abandon(port, n, declared, sent):
-    done = 0
+    outcome = [None] * n
     for start in range(0, n, 10):
         threads = [
-            threading.Thread(target=abandon_one, args=(port, declared, sent, i % 2 == 0))
+            threading.Thread(target=abandon_one, args=(port, declared, sent, i % 2 == 0, outcome, i))
             for i in range(start, min(n, start + 10))
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join(60)
-        done += len(threads)
-    print(done)
+    failed = [o for o in outcome if o != "sent"]
+    if failed:
+        print("%d of %d clients did not send their bytes; first: %s" % (len(failed), n, failed[0] or "did not finish"),
+              file=sys.stderr)
+    print(sum(1 for o in outcome if o == "sent"))
 
 
 def slow(port, n, declared, max_seconds):

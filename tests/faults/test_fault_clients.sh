@@ -33,7 +33,7 @@ wait_idle() {
 start_server --max-upload 1M --threads 2
 P=$(photo jpeg 160 120 1)
 N=$(python3 "$CLIENTS" abandon "$PORT" 100 1048576 1048000)
-[ "$N" = 100 ] || fail "the abandoning clients did not all run ($N)"
+[ "$N" = 100 ] || fail "only $N of the 100 abandoning clients sent their bytes"
 wait_idle "after 100 abandoned uploads"
 for i in $(seq 1 40); do
     req POST /api/v1/predict -F "inputfile=@$P;filename=after$i.jpg"
@@ -53,7 +53,14 @@ ok "100 uploads abandoned before their end: nothing stays in flight, their body 
 start_server --request-timeout 6 --timeout 4 --threads 2
 python3 "$CLIENTS" slow "$PORT" 20 10000000 40 >"$WORK/slow.json" &
 SLOW=$!
-sleep 2
+# The event: all 20 are connected and have sent their headers (20 requests in
+# flight besides the /metrics one asking); bounded at 60 s.
+for _ in $(seq 1 600); do
+    [ "$(in_flight)" -ge 21 ] && break
+    kill -0 "$SLOW" 2>/dev/null || break
+    sleep 0.1
+done
+[ "$(in_flight)" -ge 21 ] || fail "the 20 slow clients did not all connect ($(in_flight) requests in flight)"
 for i in $(seq 1 10); do
     req POST /api/v1/predict -F "inputfile=@$P;filename=busy$i.jpg"
     expect_status 200 "upload $i while 20 clients trickle"

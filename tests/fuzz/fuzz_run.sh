@@ -45,11 +45,15 @@ if [ ! -x "$seeds_test" ]; then
 fi
 
 mkdir -p "$fb/corpus/$h" "$fb/artifacts" "$fb/logs"
-# Seeds are rewritten each run (they are cheap and must match the current code).
-rm -rf "$fb/seeds/$h"
-CATDOG_FUZZ_SEEDS=$fb/seeds "$seeds_test" >"$fb/logs/seeds-$h.log" 2>&1 ||
+# Seeds are rewritten each run (they are cheap and must match the current code),
+# into a folder of this harness's own: the suite runs the harnesses in
+# parallel, and a shared folder was deleted and rewritten under the others.
+seeds=$fb/seeds/$h
+rm -rf "$seeds"
+CATDOG_FUZZ_SEEDS=$seeds CATDOG_FUZZ_SEEDS_ONLY=$h "$seeds_test" >"$fb/logs/seeds-$h.log" 2>&1 ||
   { cat "$fb/logs/seeds-$h.log" >&2; echo "FAIL: seed writer failed" >&2; exit 1; }
-dirs=("$fb/corpus/$h" "$fb/seeds/$h")
+[ -n "$(ls -A "$seeds/$h" 2>/dev/null)" ] || { echo "FAIL: the seed writer wrote no seeds for $h" >&2; exit 1; }
+dirs=("$fb/corpus/$h" "$seeds/$h")
 [ -d "$src/tests/fuzz/cases/$h" ] && dirs+=("$src/tests/fuzz/cases/$h")
 opts=(-max_total_time="$secs" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1
       -artifact_prefix="$fb/artifacts/$h-")
@@ -63,7 +67,7 @@ log=$fb/logs/$h.log
 stamp=$fb/logs/$h.start
 touch "$stamp"
 
-echo "fuzz_$h: ${secs}s, corpus $(ls "$fb/corpus/$h" | wc -l) + seeds $(ls "$fb/seeds/$h" | wc -l)"
+echo "fuzz_$h: ${secs}s, corpus $(ls "$fb/corpus/$h" | wc -l) + seeds $(ls "$seeds/$h" | wc -l)"
 rc=0
 # libFuzzer's own reports go to the log; sanitizer suppressions as in the ASan suite.
 # allocator_may_return_null: a huge malloc fails as it does under glibc (callers

@@ -14,7 +14,9 @@
  *
  * With CATDOG_FUZZ_SEEDS=DIR set, the seeds are also written to
  * DIR/<harness>/<name>, which is how tests/fuzz/fuzz_run.sh and `make fuzz`
- * get them. */
+ * get them; CATDOG_FUZZ_SEEDS_ONLY=<harness> writes that harness's only (each
+ * fuzz run has a folder of its own, so parallel runs never rewrite each
+ * other's seeds). */
 #include "test_util.h"
 
 #include <errno.h>
@@ -43,7 +45,8 @@ static void mkdir_or_exists(const char *path)
 static void seed_write(const char *harness, const char *name, const void *bytes, size_t len)
 {
     const char *root = getenv("CATDOG_FUZZ_SEEDS");
-    if (!root || !*root)
+    const char *only = getenv("CATDOG_FUZZ_SEEDS_ONLY");
+    if (!root || !*root || (only && *only && strcmp(only, harness) != 0))
         return;
     char path[4096];
     mkdir_or_exists(root);

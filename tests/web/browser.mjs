@@ -32,6 +32,13 @@ const browser = await chromium.launch({
     '--disable-component-update', '--no-first-run'],
 });
 
+// Whether an <img> shows a picture: waits for it to be decoded (decode()
+// settles once the image is loaded and decoded, or could not be), so the
+// answer never depends on how far decoding got when the check ran.
+function imageShown(locator) {
+  return locator.evaluate((i) => (i.getAttribute('src') ? i.decode().then(() => i.naturalWidth > 0, () => false) : false));
+}
+
 // Requests that leave the server, and CSP complaints, are failures.
 function watch(page, label) {
   const problems = [];
@@ -53,8 +60,12 @@ async function uploadAndRead(page, file, label, shotName) {
   await page.goto(`${base}/template?lang=en`);
   check((await page.title()) === 'Upload your photo', `${label}: upload page title`);
   await page.setInputFiles('#inputfile', file);
-  // catdog.js shows a preview of the chosen photo (object URL, allowed by the CSP).
-  const previewShown = await page.locator('#preview').isVisible();
+  // catdog.js shows a preview of the chosen photo (object URL, allowed by the
+  // CSP): its src is set on the change event; visible once decoded.
+  const preview = page.locator('#preview');
+  await page.waitForFunction(() => document.getElementById('preview')?.getAttribute('src'), null, { timeout: 15000 })
+    .catch(() => null);
+  const previewShown = (await imageShown(preview)) && (await preview.isVisible());
   await Promise.all([page.waitForNavigation(), page.click('#submit')]);
   const verdict = (await page.locator('.verdict-text').first().textContent()).trim();
   const prob = (await page.locator('.probability').first().textContent()).trim();
@@ -80,7 +91,7 @@ check(cat.previewShown, 'cat: the chosen photo is previewed before upload');
 check(/^The (Cat|Dog) is at the picture$/.test(cat.verdict), `cat: a verdict is shown ("${cat.verdict}")`);
 check(/^\d+\.\d%$/.test(cat.prob), `cat: a probability is shown (${cat.prob})`);
 if (checkVerdicts) check(cat.verdict === 'The Cat is at the picture', `cat photo gets the cat verdict ("${cat.verdict}")`);
-const photoOk = await page.locator('img.photo').evaluate((i) => i.complete && i.naturalWidth > 0);
+const photoOk = await imageShown(page.locator('img.photo'));
 check(photoOk, 'cat: the uploaded photo is shown');
 
 const dog = await uploadAndRead(page, process.env.DOG_PHOTO, 'dog', 'result-dog.png');
@@ -122,9 +133,7 @@ check(page.url().startsWith(`${base}/template`), 'the help link goes back to /te
 await page.goto(`${base}/history`);
 const rows = await page.locator('.history-row').count();
 check(rows >= 2, `history lists the uploads (${rows})`);
-const thumbOk = await page.locator('.history-row img.thumb').first().evaluate((i) => new Promise((res) => {
-  if (i.complete) res(i.naturalWidth > 0); else { i.onload = () => res(true); i.onerror = () => res(false); }
-}));
+const thumbOk = await imageShown(page.locator('.history-row img.thumb').first());
 check(thumbOk, 'history thumbnails load');
 await Promise.all([page.waitForNavigation(), page.locator('.history-row .feedback-dog').first().click()]);
 check(await page.locator('.history-row .feedback-given').first().isVisible(), 'feedback is recorded and shown');

@@ -13,17 +13,26 @@ start_server
 P1=$(photo jpeg 200 200 1)
 req POST /api/v1/predict -F "inputfile=@$P1"
 expect_status 200 "first upload"
-# Another process takes SQLite's write lock and keeps it for a while.
-"$(command -v python3)" - "$WORK/catdog.db" "$WORK/locked" <<'PY' &
-import sqlite3, sys, time, pathlib
+# Another process takes SQLite's write lock and keeps it until told to let go
+# (its standard input closes; 300 s at most), however long the upload takes.
+mkfifo "$WORK/locker.in"
+"$(command -v python3)" -c '
+import pathlib, select, sqlite3, sys
 db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
 db.execute("BEGIN EXCLUSIVE")
 pathlib.Path(sys.argv[2]).touch()
-time.sleep(12)
+while select.select([sys.stdin], [], [], 300)[0] and sys.stdin.readline():
+    pass
 db.execute("ROLLBACK")
-PY
+' "$WORK/catdog.db" "$WORK/locked" <"$WORK/locker.in" &
 LOCKER=$!
-for _ in $(seq 1 200); do [ -f "$WORK/locked" ] && break; sleep 0.05; done
+exec 8>"$WORK/locker.in"
+# The event: the locker holds the lock (a bound, not a pause).
+for _ in $(seq 1 600); do
+    [ -f "$WORK/locked" ] && break
+    kill -0 "$LOCKER" 2>/dev/null || break
+    sleep 0.05
+done
 [ -f "$WORK/locked" ] || fail "could not lock the database"
 P2=$(photo jpeg 200 200 2)
 req POST /api/v1/predict -F "inputfile=@$P2"
@@ -34,7 +43,8 @@ json_check "j['label'] in ('cat','dog') and j['sha256'] == '$(sha256_of "$P2")' 
 grep -q 'error: recording a prediction: database' "$WORK/server.err" || fail "the database failure is not logged"
 req GET /metrics
 body_has 'catdog_events_total{event="db_error"} 1' "db_error counted"
-wait "$LOCKER"
+exec 8>&-
+wait "$LOCKER" || fail "the process holding the lock failed"
 req POST /api/v1/predict -F "inputfile=@$(photo jpeg 200 200 3)"
 expect_status 200 "upload after the lock is gone"
 json_check 'j["id"] is not None' "recorded again once the database is free"

@@ -7,6 +7,26 @@
 . "$(dirname "$0")/lib.sh"
 require_tools curl python3 sha256sum timeout
 
+# wait_log REGEX WHAT: the server writes its log line after the client has its
+# answer (or its cut), so wait for the line (the event), 60 s at most.
+wait_log() {
+    local _
+    for _ in $(seq 1 600); do
+        grep -Eq -- "$1" "$WORK/server.err" && return 0
+        sleep 0.1
+    done
+    fail "$2: no log line matching '$1'"
+}
+# wait_file FILE WHAT: the file appears (the event), 60 s at most.
+wait_file() {
+    local _
+    for _ in $(seq 1 600); do
+        [ -e "$1" ] && return 0
+        sleep 0.1
+    done
+    fail "$2: $1 never appeared"
+}
+
 make_model "$WORK/models"
 MIB16=$((16 * 1024 * 1024))
 
@@ -33,7 +53,7 @@ for expect in '' '-H Expect:'; do
     json_check 'j["error"]["code"] == "too_large"' "413 JSON"
 done
 # The request with Expect: 100-continue was refused before a byte of its body came in.
-grep -Eq 'POST /api/v1/predict 413 0 ' "$WORK/server.err" || fail "the over-limit body was read"
+wait_log 'POST /api/v1/predict 413 0 ' "the over-limit body was read"
 api_refusal 413 too_large -F "inputfile=@$WORK/over.jpg"
 form_refusal 413 too_large -F "inputfile=@$WORK/over.jpg"
 # A body far over the limit is refused from its Content-Length alone.
@@ -49,8 +69,7 @@ json_check 'j["error"]["code"] == "too_large"' "chunked over-limit body answered
 STATUS=$(head -c $((3 * MIB16)) /dev/zero | curl -s -o "$WORK/body" -w '%{http_code}' --max-time 60 \
     -H 'Transfer-Encoding: chunked' -H 'Content-Type: image/jpeg' --data-binary @- "$BASE/api/v1/predict") || true
 [ "$STATUS" != 200 ] || fail "chunked 48 MiB body accepted"
-grep -Eq 'POST /api/v1/predict 0 [0-9]+ [0-9]+ [0-9.]+ms too_large' "$WORK/server.err" ||
-    fail "chunked 48 MiB body not logged as too_large and cut off: $(tail -3 "$WORK/server.err")"
+wait_log 'POST /api/v1/predict 0 [0-9]+ [0-9]+ [0-9.]+ms too_large' "chunked 48 MiB body logged as too_large and cut off"
 req GET /healthz
 expect_status 200 "server still up after over-limit bodies"
 ok "16 MiB + 1 byte: 413 (raw, multipart, form, chunked), nothing kept past the limit; far-over chunked bodies cut off"
@@ -160,6 +179,7 @@ start_server --timeout 5 --request-timeout 3
     trap '' PIPE
     exec 5<>"/dev/tcp/127.0.0.1/$PORT"
     printf 'POST /api/v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n' >&5
+    : >"$WORK/slow-body.connected"
     for i in $(seq 1 30); do
         printf 'x' >&5 2>/dev/null || exit 0
         sleep 1
@@ -167,11 +187,11 @@ start_server --timeout 5 --request-timeout 3
     exit 1
 ) &
 SLOW=$!
-sleep 0.5
+wait_file "$WORK/slow-body.connected" "the slow client connecting"
 req POST /api/v1/predict -F "inputfile=@$BASEJPG"
 expect_status 200 "upload while a slow client is connected"
 wait $SLOW || fail "a client sending one byte a second was not cut off"
-grep -q 'body still arriving after 3 s' "$WORK/server.err" || fail "the slow client's cut-off is not logged"
+wait_log 'body still arriving after 3 s' "the slow client's cut-off logged"
 ok "a slow client is cut off after --request-timeout; others are served meanwhile"
 
 # A client trickling its request headers one byte a second (never idle) is
@@ -182,16 +202,17 @@ ok "a slow client is cut off after --request-timeout; others are served meanwhil
     header='GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
     for i in $(seq 0 40); do
         printf '%s' "${header:$i:1}" >&5 2>/dev/null || exit 0
+        [ "$i" != 0 ] || : >"$WORK/slow-headers.connected"
         sleep 1
     done
     exit 1
 ) &
 SLOW=$!
-sleep 0.5
+wait_file "$WORK/slow-headers.connected" "the header trickler connecting"
 req GET /healthz
 expect_status 200 "served while a client trickles its headers"
 wait $SLOW || fail "a client trickling its headers was not cut off"
-grep -q 'closed a connection that sent no complete request headers' "$WORK/server.err" || fail "the cut-off is not logged"
+wait_log 'closed a connection that sent no complete request headers' "the cut-off logged"
 req GET /metrics
 body_has 'catdog_events_total{event="slow_headers_cut"} 1' "header cut-off counted"
 ok "a client trickling its headers is cut off after --timeout"
