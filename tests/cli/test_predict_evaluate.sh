@@ -110,7 +110,7 @@ import json, math
 c, d = [json.loads(l) for l in open('$tmp/p.json')]
 e = json.load(open('$tmp/e2.json'))
 clamp = lambda p: min(max(p, 1e-7), 1 - 1e-7)
-want = (-math.log(1 - clamp(c['probability'])) - math.log(clamp(d['probability']))) / 2
+want = (-math.log(1 - clamp(c['p_dog'])) - math.log(clamp(d['p_dog']))) / 2
 print('   log loss: evaluate %.7f, from predict %.7f' % (e['log_loss'], want))
 assert e['n'] == 2 and abs(e['log_loss'] - want) <= 1e-5 * max(1.0, want), (e['log_loss'], want)
 assert e['confusion'] == [[int(c['label'] == 'cat'), int(c['label'] == 'dog')],

@@ -33,8 +33,8 @@ compare() {
     "$PY" - "$@" <<'PY' || fail "$4"
 import json, sys
 a, b, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
-pa = [json.loads(l)['probability'] for l in open(a)]
-pb = [json.loads(l)['probability'] for l in open(b)]
+pa = [json.loads(l)['p_dog'] for l in open(a)]
+pb = [json.loads(l)['p_dog'] for l in open(b)]
 assert len(pa) == len(pb) > 0, (pa, pb)
 worst = max(abs(x - y) for x, y in zip(pa, pb))
 print('   %s: largest difference %.3g (tolerance %g)' % (sys.argv[4], worst, tol))
@@ -45,7 +45,7 @@ PY
 # Usage errors need no photo.
 rc=0; "$bin" predict --preprocess bogus x.jpg >/dev/null 2>"$tmp/err" || rc=$?
 [ $rc -eq 2 ] || fail "--preprocess bogus: exit status $rc, expected 2"
-grep -q -- "--preprocess wants rescale, caffe or none" "$tmp/err" || fail "--preprocess bogus: $(cat "$tmp/err")"
+grep -q -- "--preprocess wants rescale, caffe, tf, torch or none" "$tmp/err" || fail "--preprocess bogus: $(cat "$tmp/err")"
 rc=0; "$bin" predict --backend gpu x.jpg >/dev/null 2>"$tmp/err" || rc=$?
 [ $rc -eq 2 ] || fail "--backend gpu: exit status $rc, expected 2"
 grep -q -- "--backend wants dnnl or ref" "$tmp/err" || fail "--backend gpu: $(cat "$tmp/err")"
@@ -93,7 +93,7 @@ predict "$tmp/tta.json" --tta "${A[@]}"
 "$PY" - "$tmp" <<'PY' || fail "--tta is not the mean of the photo and its mirror, or equals the plain prediction"
 import json, sys
 d = sys.argv[1]
-load = lambda f: [json.loads(l)['probability'] for l in open('%s/%s.json' % (d, f))]
+load = lambda f: [json.loads(l)['p_dog'] for l in open('%s/%s.json' % (d, f))]
 plain, mirror, tta = load('plain'), load('mirror'), load('tta')
 mean = [(x + y) / 2 for x, y in zip(plain, mirror)]
 off = max(abs(t - m) for t, m in zip(tta, mean))
@@ -115,8 +115,8 @@ compare "$tmp/default.json" "$tmp/none.json" 1e-5 "--preprocess none on 0/1 pixe
 predict "$tmp/none255.json" --preprocess none "${B255[@]}"
 "$PY" - "$tmp/default.json" "$tmp/none255.json" <<'PY' || fail "--preprocess none changed nothing"
 import json, sys
-a = [json.loads(l)['probability'] for l in open(sys.argv[1])]
-b = [json.loads(l)['probability'] for l in open(sys.argv[2])]
+a = [json.loads(l)['p_dog'] for l in open(sys.argv[1])]
+b = [json.loads(l)['p_dog'] for l in open(sys.argv[2])]
 sys.exit(0 if max(abs(x - y) for x, y in zip(a, b)) > 1e-3 else 1)
 PY
 echo "ok - --preprocess: none on 0/1 pixels = rescale on 0/255; rescale = the default; none changes the input"

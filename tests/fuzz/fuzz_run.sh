@@ -49,7 +49,7 @@ mkdir -p "$fb/corpus/$h" "$fb/artifacts" "$fb/logs"
 # into a folder of this harness's own: the suite runs the harnesses in
 # parallel, and a shared folder was deleted and rewritten under the others.
 seeds=$fb/seeds/$h
-rm -rf "$seeds"
+rm -rf "$seeds" && mkdir -p "$seeds"
 CATDOG_FUZZ_SEEDS=$seeds CATDOG_FUZZ_SEEDS_ONLY=$h "$seeds_test" >"$fb/logs/seeds-$h.log" 2>&1 ||
   { cat "$fb/logs/seeds-$h.log" >&2; echo "FAIL: seed writer failed" >&2; exit 1; }
 [ -n "$(ls -A "$seeds/$h" 2>/dev/null)" ] || { echo "FAIL: the seed writer wrote no seeds for $h" >&2; exit 1; }

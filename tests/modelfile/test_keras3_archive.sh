@@ -30,7 +30,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 "$PY" "$FIX" "$T"
 p_dog() { # model -> P(dog) of the photo, as printed with --json
   "$BIN" predict --json --threads 1 --model "$1" "$T/photo.png" |
-    sed -E 's/.*"probability":([^,]+),.*/\1/'
+    sed -E 's/.*"p_dog":([^,]+),.*/\1/'
 }
 close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; }
 
@@ -55,13 +55,13 @@ done <"$T/expected.tsv"
   fail "the exported archive lost the from_logits loss"
 # --classes dog,cat reads class 0 as dog.
 sw=$("$BIN" predict --json --classes dog,cat --model "$T/softmax.keras" "$T/photo.png" |
-  sed -E 's/.*"probability":([^,]+),.*/\1/')
+  sed -E 's/.*"p_dog":([^,]+),.*/\1/')
 close "$sw" "$(awk -v p="$(p_dog "$T/softmax.keras")" 'BEGIN { print 1 - p }')" 2e-6 ||
   fail "--classes dog,cat: P(dog) $sw"
 
 # --preprocess tf overrides the model's mode: x / 127.5 - 1.
 tf=$("$BIN" predict --json --preprocess tf --model "$T/softmax.keras" "$T/photo.png" |
-  sed -E 's/.*"probability":([^,]+),.*/\1/')
+  sed -E 's/.*"p_dog":([^,]+),.*/\1/')
 close "$tf" "$(cat "$T/expected_tf.txt")" 1e-5 || fail "--preprocess tf: P(dog) $tf, NumPy $(cat "$T/expected_tf.txt")"
 
 # Weights-only files onto an architecture given by --config: Keras 3's
@@ -82,7 +82,7 @@ PYEOF
 want=$(p_dog "$T/softmax.keras")
 for w in softmax.weights.h5 k2.weights.h5; do
   got=$("$BIN" predict --json --config "$T/model.json" --model "$T/$w" "$T/photo.png" |
-    sed -E 's/.*"probability":([^,]+),.*/\1/') || fail "$w with --config failed"
+    sed -E 's/.*"p_dog":([^,]+),.*/\1/') || fail "$w with --config failed"
   [ "$got" = "$want" ] || fail "$w with --config: P(dog) $got, the archive gives $want"
 done
 set +e

@@ -30,7 +30,7 @@ for file in $(tail -n +2 "$REAL/expected_p_dog.tsv" | cut -f1 | sort -u); do
   fi
   # Compare line by line: expected rows and JSON lines are in the same photo order.
   awk -F'\t' -v f="$file" '$1 == f { print $3 "\t" $4 }' "$REAL/expected_p_dog.tsv" >"$T/want"
-  sed -E 's/.*"file":"[^"]*\/([^"/]+)".*"probability":([^,]+),.*/\1\t\2/' "$T/out" >"$T/got"
+  sed -E 's/.*"file":"[^"]*\/([^"/]+)".*"p_dog":([^,]+),.*/\1\t\2/' "$T/out" >"$T/got"
   if ! paste "$T/want" "$T/got" | awk -F'\t' -v f="$file" '
       { d = $2 - $4; if (d < 0) d = -d
         if ($1 != $3 || d > 1e-4) { printf "FAIL: %s %s: P(dog) %s, expected %s\n", f, $1, $4, $2; bad = 1 } }

@@ -26,8 +26,8 @@ for k in cat dog; do for i in 0 1 2 3 4; do photos+=("$PHOTOS/$k.$i.jpg"); done;
 for backend in dnnl ref; do
     got=$("$BIN" predict --threads 1 --backend "$backend" --preprocess rescale --json \
         --model "$REAL/$FILE" "${photos[@]}") || fail "$backend: predict failed: $got"
-    # "file":".../cat.0.jpg" ... "probability":P  ->  "cat.0.jpg P"
-    sed -E 's/.*"file":"[^"]*\/([^"\/]+)".*"probability":([-0-9.e]+).*/\1 \2/' <<<"$got" \
+    # "file":".../cat.0.jpg" ... "p_dog":P  ->  "cat.0.jpg P"
+    sed -E 's/.*"file":"[^"]*\/([^"\/]+)".*"p_dog":([-0-9.e]+).*/\1 \2/' <<<"$got" \
         | awk -v backend="$backend" -v file="$FILE" '
             NR == FNR { if ($1 == file) want[$3] = $4; next }
             { n++; d = $2 - want[$1]; if (d < 0) d = -d

@@ -67,7 +67,7 @@ b = [json.loads(l) for l in open(sys.argv[2])]
 assert len(a) == len(b) == 8, (len(a), len(b))
 for x, y in zip(a, b):
     assert x["file"] == y["file"] and x["label"] == y["label"], (x, y)
-    assert abs(x["probability"] - y["probability"]) <= 1e-5, (x, y)
+    assert abs(x["p_dog"] - y["p_dog"]) <= 1e-5, (x, y)
     assert y["model"] == "onnx", y
 PY
 done
