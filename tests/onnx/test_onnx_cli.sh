@@ -27,9 +27,10 @@ grep -q "\.onnx" "$T/err" || fail "unknown extension: message does not name .onn
 grep -q "1212513 parameters" "$T/out" || fail "export output: $(cat "$T/out")"
 "$BIN" export --model "$SRC/models/binary.h5" --out "$T/binary17.onnx" --opset 17 >/dev/null
 
-# ONNX's own checker (Debian python3-onnx), with shape inference, when present.
-if /usr/bin/python3 -c 'import onnx' 2>/dev/null; then
-  /usr/bin/python3 - "$T/binary.onnx" "$T/binary17.onnx" <<'PY' || fail "onnx.checker refuses the export"
+# ONNX's own checker (Debian python3-onnx, installed by scripts/install-deps.sh), with shape inference.
+/usr/bin/python3 -c 'import onnx' 2>/dev/null ||
+  fail "/usr/bin/python3 cannot import onnx: run scripts/install-deps.sh (python3-onnx)"
+/usr/bin/python3 - "$T/binary.onnx" "$T/binary17.onnx" <<'PY' || fail "onnx.checker refuses the export"
 import sys, onnx
 for p in sys.argv[1:]:
     m = onnx.load(p)
@@ -41,9 +42,6 @@ for p in sys.argv[1:]:
     dims = [d.dim_param or d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim]
     assert dims == ["N", 1], dims
 PY
-else
-  echo "note: python3-onnx missing, onnx.checker not run"
-fi
 
 "$BIN" info "$T/binary.onnx" >"$T/info"
 grep -q "Preprocessing: rescale" "$T/info" || fail "info: preprocessing not read from metadata_props"
