@@ -9,7 +9,8 @@
 # so their absence is a broken setup, not a reason to skip.
 #
 # Environment:
-#   CATDOG_FUZZ_SECONDS  run time (default 60)
+#   CATDOG_FUZZ_SECONDS  run time (default 20: a smoke run inside `make test`, whose
+#                        budget is ~15 min on two cores; campaigns are `make fuzz`)
 #   CATDOG_FUZZ_BUILD    the fuzz build folder (default <source>/build-fuzz)
 #   CATDOG_BIN           the normal build's catdog (ctest sets it); its folder holds the seeds test
 #   CATDOG_SOURCE_DIR    the source tree (ctest sets it)
@@ -28,7 +29,7 @@ set -euo pipefail
 h=${1:?usage: fuzz_run.sh HARNESS}
 src=${CATDOG_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 fb=${CATDOG_FUZZ_BUILD:-$src/build-fuzz}
-secs=${CATDOG_FUZZ_SECONDS:-60}
+secs=${CATDOG_FUZZ_SECONDS:-20}
 bin=$fb/fuzz/fuzz_$h
 if [ ! -x "$bin" ]; then
   if command -v clang >/dev/null 2>&1; then
