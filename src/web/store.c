@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -25,7 +27,26 @@ struct store {
     int dirfd;
 };
 
-int store_remove_stale(store *s)
+/* A temporary is named TMP_PREFIX "<pid>-<host tag>-<random>-<final name>"
+ * (store_remove_stale's rule needs the writer); the tag, a hash of the host
+ * name, keeps odd host names out of file names. */
+unsigned store_host_tag(void)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (const char *p = host; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h;
+}
+
+static int pid_alive(int pid)
+{
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int store_remove_stale_at(store *s, long long now_s, int (*alive)(int pid))
 {
     int dup_fd = dup(s->dirfd);
     if (dup_fd < 0)
@@ -35,13 +56,31 @@ int store_remove_stale(store *s)
         close(dup_fd);
         return 0;
     }
-    int n = 0;
+    unsigned mine = store_host_tag();
+    int self = (int)getpid(), n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, TMP_PREFIX, sizeof TMP_PREFIX - 1) == 0 && unlinkat(s->dirfd, e->d_name, 0) == 0)
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, TMP_PREFIX, sizeof TMP_PREFIX - 1) != 0)
+            continue;
+        int pid = 0;
+        unsigned tag = 0;
+        int tagged = sscanf(e->d_name + sizeof TMP_PREFIX - 1, "%d-%8x-", &pid, &tag) == 2 && pid > 0;
+        /* Our own pid cannot have a write in progress yet (we are called
+         * first), so a file with it is from a dead process whose pid came back. */
+        int dead_here = tagged && tag == mine && (pid == self || !alive(pid));
+        struct stat st;
+        int old = fstatat(s->dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                  now_s - (long long)st.st_mtime > STORE_STALE_AGE_S;
+        if ((dead_here || old) && unlinkat(s->dirfd, e->d_name, 0) == 0)
             n++;
+    }
     closedir(d);
     return n;
+}
+
+int store_remove_stale(store *s)
+{
+    return store_remove_stale_at(s, (long long)time(NULL), pid_alive);
 }
 
 store *store_new(const char *dir, cd_err *err)
@@ -150,8 +189,8 @@ static int write_atomically(int dfd, const char *shown_dir, const char *name, co
     unsigned long long rnd = 0;
     if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         rnd = (unsigned long long)getpid() ^ (unsigned long long)(size_t)bytes;
-    char tmp[STORE_NAME_MAX + 64];
-    snprintf(tmp, sizeof tmp, TMP_PREFIX "%.80s-%016llx", name, rnd);
+    char tmp[STORE_NAME_MAX + 96];
+    snprintf(tmp, sizeof tmp, TMP_PREFIX "%d-%08x-%016llx-%.128s", (int)getpid(), store_host_tag(), rnd, name);
     int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     const char *what = "create";
     if (fd < 0)

@@ -34,10 +34,22 @@ typedef struct store store;
 store *store_new(const char *dir, cd_err *err);
 void store_free(store *s);
 
-/* Removes temporaries a crash left behind.  Only the folder's owner (the
- * server, at start-up) may call this: another process's write in progress
- * would be lost.  Returns how many were removed. */
+/* Removes temporaries a crash left behind, safely when several servers share
+ * the folder (replicas on one filesystem, deploy/README.md): a temporary's name
+ * carries its writer's host (a hash of gethostname) and process id, and is
+ * removed when that writer is on this host and no longer alive, or when it is
+ * older than STORE_STALE_AGE_S whoever wrote it (no write takes that long; this
+ * also covers writers on other hosts).  A live writer's file is never taken
+ * from under it.  Call at start-up, before this process writes.  Returns how
+ * many were removed. */
+#define STORE_STALE_AGE_S 3600
 int store_remove_stale(store *s);
+
+/* The same, with the clock and the "is this pid alive" check given (tests). */
+int store_remove_stale_at(store *s, long long now_s, int (*alive)(int pid));
+
+/* This host's tag in temporaries' names: ".tmp-<pid>-<tag as %08x>-<random>-<name>". */
+unsigned store_host_tag(void);
 
 /* The folder as given (borrowed). */
 const char *store_dir(const store *s);

@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -163,14 +165,67 @@ static void test_failed_write_leaves_nothing(void **state)
     assert_int_equal(count_entries(dir, ".tmp-"), 0);
     free(big);
 
-    /* Temporaries left by a crash are removed by the folder's owner. */
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s/.tmp-abc.jpg-0001", dir);
-    FILE *f = fopen(tmp, "w");
+    store_free(s);
+    remove_tree(dir);
+    free(dir);
+}
+
+static int alive_4242(int pid)
+{
+    return pid == 4242;
+}
+
+/* touch DIR/NAME, its mtime AGE seconds before now. */
+static void make_tmp(const char *dir, const char *name, long long now, long long age)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
     assert_non_null(f);
     fclose(f);
-    assert_int_equal(store_remove_stale(s), 1);
-    assert_int_equal(count_entries(dir, ".tmp-"), 0);
+    struct timespec ts[2] = {{.tv_sec = (time_t)(now - age)}, {.tv_sec = (time_t)(now - age)}};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* Temporaries crashes left behind go; those of writers still alive stay, even
+ * when another replica sharing the folder starts (deploy/README.md). */
+static void test_stale_temporaries_in_a_shared_folder(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    cd_err err;
+    store *s = store_new(dir, &err);
+    assert_non_null(s);
+    long long now = (long long)time(NULL);
+    unsigned here = store_host_tag(), there = here ^ 0x5a5a5a5au;
+    char n[200];
+    /* This host, writer dead: gone. */
+    snprintf(n, sizeof n, ".tmp-31337-%08x-00000000000000aa-a.jpg", here);
+    make_tmp(dir, n, now, 1);
+    /* This host, writer alive (another replica's write in progress): kept. */
+    snprintf(n, sizeof n, ".tmp-4242-%08x-00000000000000bb-b.jpg", here);
+    make_tmp(dir, n, now, 1);
+    /* This host, our own pid (an earlier process had it): gone. */
+    snprintf(n, sizeof n, ".tmp-%d-%08x-00000000000000cc-c.jpg", (int)getpid(), here);
+    make_tmp(dir, n, now, 1);
+    /* Another host: kept while young, gone once older than STORE_STALE_AGE_S. */
+    snprintf(n, sizeof n, ".tmp-31337-%08x-00000000000000dd-d.jpg", there);
+    make_tmp(dir, n, now, 10);
+    snprintf(n, sizeof n, ".tmp-31338-%08x-00000000000000ee-e.jpg", there);
+    make_tmp(dir, n, now, STORE_STALE_AGE_S + 60);
+    /* Untagged (an older catdog's): the age rule only. */
+    make_tmp(dir, ".tmp-f.jpg-0001", now, 10);
+    make_tmp(dir, ".tmp-g.jpg-0002", now, STORE_STALE_AGE_S + 60);
+    /* A photo is never touched, whatever its age. */
+    make_tmp(dir, "0123.jpg", now, STORE_STALE_AGE_S + 60);
+    assert_int_equal(store_remove_stale_at(s, now, alive_4242), 4);
+    assert_int_equal(count_entries(dir, ".tmp-"), 3);
+    snprintf(n, sizeof n, ".tmp-4242-%08x-00000000000000bb-b.jpg", here);
+    assert_int_equal(count_entries(dir, n), 1);
+    snprintf(n, sizeof n, ".tmp-31337-%08x-00000000000000dd-d.jpg", there);
+    assert_int_equal(count_entries(dir, n), 1);
+    assert_int_equal(count_entries(dir, ".tmp-f.jpg"), 1);
+    assert_int_equal(count_entries(dir, "0123.jpg"), 1);
     store_free(s);
     remove_tree(dir);
     free(dir);
@@ -499,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_names_are_strict),
         cmocka_unit_test(test_put_stores_once_by_content),
         cmocka_unit_test(test_failed_write_leaves_nothing),
+        cmocka_unit_test(test_stale_temporaries_in_a_shared_folder),
         cmocka_unit_test(test_history_rows_paging_feedback_and_restart),
         cmocka_unit_test(test_history_migrates_an_unversioned_file),
         cmocka_unit_test(test_history_refuses_newer_or_foreign_files),
