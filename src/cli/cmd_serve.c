@@ -18,6 +18,7 @@
 
 #include "cli/commands.h"
 #include "predict/embedded.h"
+#include "web/client_addr.h"
 #include "web/http_server.h"
 
 #define GRACE_SECONDS 30
@@ -59,6 +60,8 @@ static void usage(FILE *out)
           "  --timeout SECONDS      idle timeout, and the time allowed for a request's headers (default 30)\n"
           "  --request-timeout SECONDS  longest a request may take to arrive (default 120)\n"
           "  --backend B            dnnl (default) or ref (plain C reference, slow)\n"
+          "  --trusted-proxy LIST   proxies (addresses or blocks: 127.0.0.1,10.0.0.0/8,::1) whose\n"
+          "                         X-Forwarded-For names the client in the log (default: none)\n"
           "  --assets DIR           folder with web/static and node_modules (default: found)\n"
           "  -h, --help             this help\n\n"
           "Every option that takes a value can also be set in the environment as\n"
@@ -178,7 +181,8 @@ static int release(char **args, char **owned, int rc)
 int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
-           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCH, O_BATCHTIMEOUT, O_MAXWAIT, O_MAXBATCHPHOTOS };
+           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCH, O_BATCHTIMEOUT, O_MAXWAIT, O_MAXBATCHPHOTOS,
+           O_TRUSTED };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -199,6 +203,7 @@ int cmd_serve(int argc, char **argv)
         {"request-timeout", required_argument, NULL, O_REQTIMEOUT},
         {"assets", required_argument, NULL, O_ASSETS},
         {"backend", required_argument, NULL, O_BACKEND},
+        {"trusted-proxy", required_argument, NULL, O_TRUSTED},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -229,6 +234,15 @@ int cmd_serve(int argc, char **argv)
         case O_WEIGHTS: cfg.weights = optarg; break;
         case O_UPLOAD: cfg.upload_dir = optarg; break;
         case O_DB: cfg.db_path = optarg; break;
+        case O_TRUSTED: {
+            cd_err perr;
+            trusted_proxies *t = trusted_proxies_parse(optarg, &perr);
+            if (!t)
+                return release(args, owned, cli_usage_error("serve", "%s", perr.msg));
+            trusted_proxies_free(t);
+            cfg.trusted_proxies = optarg;
+            break;
+        }
         case O_MAXUP:
             if ((v = parse_size(optarg)) < 0 || v > 1024LL * 1024 * 1024)
                 return release(args, owned, cli_usage_error("serve", "--max-upload must be a size like 16M (at most 1G), not '%s'", optarg));

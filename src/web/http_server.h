@@ -63,6 +63,8 @@ typedef struct http_config {
     int max_connections;       /* 0 = 256 */
     int timeout_s;             /* idle timeout, and time allowed for a request's headers; 0 = 30 s */
     int request_timeout_s;     /* longest a request may take to arrive; 0 = 120 s */
+    const char *trusted_proxies; /* addresses/blocks whose X-Forwarded-For names the client in the
+                                    log ("10.0.0.0/8,::1"); NULL = trust none (client_addr.h) */
     FILE *log;                 /* request log; NULL = none */
     registry_embedded_fn embedded; /* built-in copy of models/binary.h5, or NULL */
 } http_config;

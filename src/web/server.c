@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "web/client_addr.h"
 #include "web/linger.h"
 #include "web/server.h"
 
@@ -382,15 +383,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     *con_cls = NULL;
     double secs = cd_monotonic_s() - r->t_start;
-    char ip[INET6_ADDRSTRLEN] = "-";
+    char peer[INET6_ADDRSTRLEN] = "-", ip[CLIENT_ADDR_MAX];
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip, sizeof ip);
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, peer, sizeof peer);
         else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip, sizeof ip);
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, peer, sizeof peer);
     }
+    /* Behind a trusted proxy the log names the client it reports (client_addr.h). */
+    client_addr_resolve(s->trusted, peer, http_header(r, "X-Forwarded-For"), ip);
     static const char *const ends[] = {"", " (connection error)", " (timed out)", " (server shutdown)",
                                        " (read error)", " (client went away)"};
     const char *end = (unsigned)toe < sizeof ends / sizeof ends[0] ? ends[toe] : " (aborted)";
@@ -480,6 +483,7 @@ static void free_parts(http_server *s)
     store_free(s->store);
     registry_free(s->reg);
     metrics_free(s->metrics);
+    trusted_proxies_free(s->trusted);
     free(s);
 }
 
@@ -525,6 +529,11 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->stopping, 0);
     find_assets(s, cfg->assets_dir);
+    /* Parsed before the models load, so a typo fails the start-up at once. */
+    s->trusted = trusted_proxies_parse(cfg->trusted_proxies, err);
+    if (!s->trusted)
+        goto fail;
+    s->cfg.trusted_proxies = NULL; /* parsed into s->trusted; the string is the caller's */
 
     /* One inference thread per session: the pool supplies the parallelism. */
     predictor_opts popts;

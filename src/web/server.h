@@ -76,6 +76,7 @@ struct http_server {
     char hist_off[600];        /* why hist is NULL; "" when it is open */
     metrics *metrics;
     conn_watch *watch;         /* cuts off connections slow to send headers */
+    struct trusted_proxies *trusted; /* whose X-Forwarded-For the log believes (client_addr.h) */
     int have_materialize;      /* node_modules/materialize-css found */
     size_t body_budget;        /* bytes of request bodies held at once, at most */
     atomic_size_t body_held;
