@@ -17,6 +17,8 @@ PKGS=(
   clang libfuzzer-14-dev libclang-rt-14-dev
   chromium
   systemd man-db
+  # tests/web/test_nginx_replicas.sh runs deploy/nginx/catdog.conf in front of replicas.
+  nginx
   python3-h5py python3-numpy
   # The tests' independent Keras reader (tests/oracle/keras_reader.py).
   python3-torch python3-pil
