@@ -56,6 +56,10 @@ run 2 serve --port 70000
 has "$WORK/err" "--port must be 0..65535, not '70000'" "serve --port 70000"
 run 2 serve --threads 0
 has "$WORK/err" "--threads must be 1..1024" "serve --threads 0"
+run 2 serve --trusted-proxy 10.0.0.0/8,proxy.local
+has "$WORK/err" "'proxy.local' is not an address or a block" "serve --trusted-proxy with a host name"
+CATDOG_TRUSTED_PROXY=10.0.0.0/40 run 2 serve
+has "$WORK/err" "'10.0.0.0/40' is not an address or a block" "CATDOG_TRUSTED_PROXY with a bad block"
 run 2 serve --port 0 leftover
 has "$WORK/err" "unexpected argument 'leftover'" "serve with an argument"
 ok "serve: bad options and values are usage errors (2) naming the problem"
