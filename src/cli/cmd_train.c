@@ -109,8 +109,12 @@ static void usage(FILE *out)
           "      --threads N          compute threads (default: all cores)\n"
           "      --workers N          image decoding threads (default: the dataset's choice)\n"
           "      --cache / --no-cache keep decoded images in memory (default on)\n"
-          "      --early-stopping N   stop after N epochs without a better validation loss\n"
+          "      --early-stopping N   stop after N epochs without a better monitored metric\n"
+          "      --monitor NAME       val_loss (default), val_accuracy or val_auc: picks the best\n"
+          "                           epoch (saved model), early stopping and plateau cuts\n"
           "      --schedule NAME      constant (default), plateau, cosine\n"
+          "      --warmup N           cosine: N epochs of linear warm-up first (default 0)\n"
+          "      --log-json FILE      one JSON object per epoch (loss, accuracy, val_*, lr, ...)\n"
           "      --plateau-factor X   plateau: multiply lr by X (default 0.5)\n"
           "      --plateau-patience N plateau: after N epochs without improvement (default 2)\n"
           "      --min-lr X           floor of the schedules (default 1e-6)\n"
@@ -318,6 +322,8 @@ static int run_transfer(train_opts *o, transfer_opts *t)
         return cli_fail("train: %s", err.msg);
     if (r.train.interrupted) {
         printf("Interrupted.%s\n", t->cache_dir ? " The feature cache keeps the splits finished so far." : "");
+        if (access(r.train.last_path, F_OK) == 0)
+            printf("Resume with the same options plus --resume %s\n", r.train.last_path);
         return 130;
     }
     char ts[32];
@@ -344,7 +350,8 @@ int cmd_train(int argc, char **argv)
     enum {
         OPT_IMG = 256, OPT_OPT, OPT_LR, OPT_MOM, OPT_NEST, OPT_WD, OPT_AUG, OPT_SEED, OPT_THREADS,
         OPT_WORKERS, OPT_CACHE, OPT_NOCACHE, OPT_ES, OPT_SCHED, OPT_PF, OPT_PP, OPT_MINLR, OPT_RESUME,
-        OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT, OPT_FTE, OPT_FTLR
+        OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT, OPT_FTE, OPT_FTLR,
+        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON
     };
     static const struct option longopts[] = {
         {"arch", required_argument, NULL, 'a'},       {"data", required_argument, NULL, 'd'},
@@ -364,6 +371,8 @@ int cmd_train(int argc, char **argv)
         {"head", required_argument, NULL, OPT_HEAD}, {"feature-cache", required_argument, NULL, OPT_FCACHE},
         {"fine-tune", required_argument, NULL, OPT_FT}, {"fine-tune-epochs", required_argument, NULL, OPT_FTE},
         {"fine-tune-lr", required_argument, NULL, OPT_FTLR},
+        {"monitor", required_argument, NULL, OPT_MONITOR}, {"warmup", required_argument, NULL, OPT_WARMUP},
+        {"log-json", required_argument, NULL, OPT_LOGJSON},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     train_opts o;
@@ -462,6 +471,16 @@ int cmd_train(int argc, char **argv)
                 return cli_usage_error("train", "--min-lr needs a number >= 0, not '%s'", optarg);
             break;
         case OPT_RESUME: o.resume_path = optarg; break;
+        case OPT_MONITOR:
+            if (train_monitor_parse(optarg, &o.monitor) < 0)
+                return cli_usage_error("train", "--monitor must be val_loss, val_accuracy or val_auc, not '%s'",
+                                       optarg);
+            break;
+        case OPT_WARMUP:
+            if (parse_int(optarg, 0, 100000, &o.warmup_epochs) < 0)
+                return cli_usage_error("train", "--warmup needs an integer >= 0, not '%s'", optarg);
+            break;
+        case OPT_LOGJSON: o.log_json_path = optarg; break;
         case OPT_BACKEND:
             if (strcmp(optarg, "dnnl") == 0 || strcmp(optarg, "onednn") == 0)
                 o.backend = RUNNER_DNNL;

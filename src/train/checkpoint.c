@@ -25,6 +25,7 @@ void train_state_init(train_state *st, float lr, unsigned long long seed)
     st->lr = lr;
     st->base_lr = lr;
     st->best_val_loss = HUGE_VAL;
+    st->best_score = HUGE_VAL;
     st->seed = seed;
     snprintf(st->loss, sizeof st->loss, "binary_crossentropy");
 }
@@ -78,6 +79,8 @@ static char *state_json(const optim_opts *oo, const train_state *st, long long i
         json_object_set_new(root, "base_lr", json_real(st->base_lr));
     if (root)
         json_object_set_new(root, "best_val_accuracy", json_real(st->best_val_accuracy));
+    if (root)
+        json_object_set_new(root, "best_score", json_real(isfinite(st->best_score) ? st->best_score : 1e308));
     if (!root)
         return NULL;
     /* The seed is 64-bit unsigned: JSON integers are signed, so keep it as a string. */
@@ -225,6 +228,10 @@ static int checkpoint_read_config_impl(const char *path, optim_opts *oo, train_s
         st->best_val_loss = HUGE_VAL;
     st->best_epoch = (int)jnum(js, "best_epoch", 0);
     st->best_val_accuracy = jnum(js, "best_val_accuracy", 0.0);
+    /* Files from before --monitor: the score was the validation loss. */
+    st->best_score = jnum(js, "best_score", st->best_val_loss);
+    if (st->best_score >= 1e307)
+        st->best_score = HUGE_VAL;
     st->since_best = (int)jnum(js, "since_best", 0);
     st->plateau_wait = (int)jnum(js, "plateau_wait", 0);
     json_t *jl = json_object_get(js, "loss");

@@ -30,6 +30,8 @@ typedef struct train_state {
     float base_lr;            /* the run's initial rate (cosine schedule's start) */
     double best_val_loss;     /* lowest validation loss so far (huge when none) */
     double best_val_accuracy; /* validation accuracy at that epoch */
+    double best_score;        /* the monitored metric at the best epoch, lower is better
+                               * (val_loss, or minus val_accuracy / val_auc); huge when none */
     int best_epoch;           /* 1-based epoch of best_val_loss, 0 when none */
     int since_best;           /* epochs since the best (early stopping) */
     int plateau_wait;         /* epochs since the last improvement or lr cut (reduce-on-plateau) */
