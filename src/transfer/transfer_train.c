@@ -383,6 +383,21 @@ static int train_head(run *r, cd_err *err)
     if (o->resume_path ? resume_head(r, &opt, &oo, &st, &best, err) != 0 : !(opt = optim_new(r->head, &oo, err)))
         goto out;
     optim_set_lr(opt, st.lr);
+    {
+        train_progress p = {0};
+        p.event = TRAIN_EV_START;
+        p.model = r->head;
+        p.epochs = o->epochs;
+        p.n_train = r->parts[0].f.n;
+        p.n_val = r->parts[1].f.n;
+        p.n_test = r->parts[2].f.n;
+        p.steps = (r->parts[0].f.n + (size_t)o->batch - 1) / (size_t)o->batch;
+        p.resumed = o->resume_path != NULL;
+        p.resumed_from = o->resume_path ? st.epochs_done : 0;
+        p.resumed_step = o->resume_path ? (size_t)st.step_in_epoch : 0;
+        p.lr = st.lr;
+        emit(r, &p);
+    }
     if (feat_src_init(&fst, r, &r->parts[0].f, 1, 0, &strain, err) != 0 ||
         feat_src_init(&fsv, r, &r->parts[1].f, 0, 0, &sval, err) != 0)
         goto out;
@@ -598,17 +613,6 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
     res->feature_size = r.len;
     if (!(r.head = transfer_head_training_model(&t->head, r.len, o->seed, err)))
         goto out;
-    {
-        train_progress p = {0};
-        p.event = TRAIN_EV_START;
-        p.model = r.head;
-        p.epochs = o->epochs;
-        p.n_train = r.parts[0].f.n;
-        p.n_val = r.parts[1].f.n;
-        p.n_test = r.parts[2].f.n;
-        p.steps = (r.parts[0].f.n + (size_t)o->batch - 1) / (size_t)o->batch;
-        emit(&r, &p);
-    }
     if (train_head(&r, err) != 0)
         goto out;
     if (res->train.best_epoch == 0) {
