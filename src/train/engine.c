@@ -61,6 +61,43 @@ void engine_tally_free(engine_tally *t)
     memset(t, 0, sizeof *t);
 }
 
+/* Makes room for n more kept scores and labels. */
+static int tally_reserve(engine_tally *t, size_t n, cd_err *err)
+{
+    if (t->n + n <= t->cap)
+        return 0;
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    while (cap < t->n + n)
+        cap *= 2;
+    float *s = realloc(t->scores, cap * sizeof *s);
+    if (s)
+        t->scores = s;
+    float *lb = s ? realloc(t->labels, cap * sizeof *lb) : NULL;
+    if (!s || !lb)
+        return cd_err_set(err, CD_ERR_NOMEM, "evaluation: out of memory");
+    t->labels = lb;
+    t->cap = cap;
+    return 0;
+}
+
+int engine_tally_add_probs(engine_tally *t, const float *p, const float *y, int n, cd_err *err)
+{
+    if (t->keep) {
+        if (tally_reserve(t, (size_t)n, err) < 0)
+            return -1;
+        memcpy(t->scores + t->n, p, (size_t)n * sizeof(float));
+        memcpy(t->labels + t->n, y, (size_t)n * sizeof(float));
+    }
+    for (int i = 0; i < n; i++) {
+        double pc = p[i] < 1e-7f ? 1e-7 : (p[i] > 1 - 1e-7f ? 1 - 1e-7 : (double)p[i]);
+        int pos = y[i] > 0.5f;
+        t->loss_sum -= pos ? log(pc) : log(1 - pc);
+        t->correct += (p[i] > 0.5f) == pos;
+    }
+    t->n += (size_t)n;
+    return 0;
+}
+
 double engine_tally_add(engine_tally *t, const float *logits, const float *y, int n, float *grad,
                         size_t *correct, cd_err *err)
 {
@@ -96,21 +133,8 @@ double engine_tally_add(engine_tally *t, const float *logits, const float *y, in
         l = loss_cce_logits(logits, t->onehot, n, k, grad);
     }
     if (t->keep) {
-        if (t->n + (size_t)n > t->cap) {
-            size_t cap = t->cap ? t->cap * 2 : 1024;
-            while (cap < t->n + (size_t)n)
-                cap *= 2;
-            float *s = realloc(t->scores, cap * sizeof *s);
-            if (s)
-                t->scores = s;
-            float *lb = s ? realloc(t->labels, cap * sizeof *lb) : NULL;
-            if (!s || !lb) {
-                cd_err_set(err, CD_ERR_NOMEM, "evaluation: out of memory");
-                return NAN;
-            }
-            t->labels = lb;
-            t->cap = cap;
-        }
+        if (tally_reserve(t, (size_t)n, err) < 0)
+            return NAN;
         memcpy(t->scores + t->n, logits, (size_t)n * sizeof(float));
         memcpy(t->labels + t->n, y, (size_t)n * sizeof(float));
     }

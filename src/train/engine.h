@@ -88,6 +88,11 @@ void engine_tally_free(engine_tally *t);
  * Returns the batch's mean loss, or NaN with err set (out of memory). */
 double engine_tally_add(engine_tally *t, const float *logits, const float *y, int n, float *grad,
                         size_t *correct, cd_err *err);
+/* Adds n probabilities of the positive class (k == 1; what a predictor
+ * returns) with labels y: log loss with p clamped to [1e-7, 1 - 1e-7],
+ * correct when (p > 0.5) == (y > 0.5).  0, or -1 (out of memory). */
+int engine_tally_add_probs(engine_tally *t, const float *p, const float *y, int n, cd_err *err);
+
 /* Means and (keep, k == 1, both classes present) AUC. */
 void engine_tally_result(const engine_tally *t, engine_eval *out);
 
