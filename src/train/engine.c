@@ -44,6 +44,44 @@ engine_source engine_source_dataset(dataset_iter *it)
     return s;
 }
 
+/* ---- the step's forward ---- */
+
+/* Runs the frozen front (when there is one) into act, then the tail:
+ * logits of the n samples x.  0 or -1. */
+static int step_forward(runner *rf, runner *rt, const float *x, int n, float *act, float *logits, cd_err *err)
+{
+    if (rf) {
+        if (runner_forward(rf, x, n, act, err) < 0)
+            return -1;
+        x = act;
+    }
+    return runner_forward(rt, x, n, logits, err) < 0 ? -1 : 0;
+}
+
+/* The front's runner (inference; NULL when no front) and the tail's (logits;
+ * training mode with `seed` when training).  0 or -1 (none left allocated). */
+static int step_runners(const engine_step *sp, int batch, runner_backend backend, int threads, int training,
+                        unsigned long long seed, runner **rf, runner **rt, cd_err *err)
+{
+    runner_opts ro = {0};
+    ro.backend = backend;
+    ro.threads = threads;
+    runner_opts rot = ro;
+    rot.output_logits = 1;
+    rot.training = training;
+    rot.seed = seed;
+    *rt = NULL;
+    *rf = sp->front ? runner_new(sp->front, batch, &ro, err) : NULL;
+    if (sp->front && !*rf)
+        return -1;
+    if (!(*rt = runner_new(sp->tail, batch, &rot, err))) {
+        runner_free(*rf);
+        *rf = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- the evaluator ---- */
 
 void engine_tally_init(engine_tally *t, int k, int keep)
@@ -182,12 +220,7 @@ int engine_evaluate(runner *rf, runner *rt, const engine_step *sp, int batch, co
     const float *x, *y;
     int n, got;
     while ((got = src->next(src->ctx, &x, &y, &n, err)) == 1) {
-        if (rf) {
-            if (runner_forward(rf, x, n, act, err) < 0)
-                goto out;
-            x = act;
-        }
-        if (runner_forward(rt, x, n, logits, err) < 0)
+        if (step_forward(rf, rt, x, n, act, logits, err) < 0)
             goto out;
         if (logits_out && k == 1 && t.n + (size_t)n <= cap)
             memcpy(logits_out + t.n, logits, (size_t)n * sizeof(float));
@@ -215,14 +248,10 @@ int engine_evaluate_model(const engine_step *sp, int batch, runner_backend backe
                           const engine_source *src, int want_auc, const volatile sig_atomic_t *stop,
                           float *logits_out, float *labels_out, size_t cap, engine_eval *out, cd_err *err)
 {
-    runner_opts ro = {0};
-    ro.backend = backend;
-    ro.threads = threads;
-    runner_opts rot = ro;
-    rot.output_logits = 1;
-    runner *rf = sp->front ? runner_new(sp->front, batch, &ro, err) : NULL;
-    runner *rt = !sp->front || rf ? runner_new(sp->tail, batch, &rot, err) : NULL;
-    int rc = rt ? engine_evaluate(rf, rt, sp, batch, src, 0, want_auc, stop, logits_out, labels_out, cap, out, err) : -1;
+    runner *rf, *rt;
+    if (step_runners(sp, batch, backend, threads, 0, 0, &rf, &rt, err) < 0)
+        return -1;
+    int rc = engine_evaluate(rf, rt, sp, batch, src, 0, want_auc, stop, logits_out, labels_out, cap, out, err);
     runner_free(rt);
     runner_free(rf);
     return rc;
@@ -320,6 +349,25 @@ float engine_cosine_lr(float lr0, float min_lr, int e, int epochs, int warmup)
     return (float)(lo + 0.5 * (hi - lo) * (1.0 + cos(M_PI * (e - warmup) / (double)span)));
 }
 
+void engine_config_from_opts(engine_config *c, const train_opts *o)
+{
+    engine_config_defaults(c);
+    c->epochs = o->epochs;
+    c->batch = o->batch;
+    c->backend = o->backend;
+    c->threads = o->threads;
+    c->schedule = o->schedule;
+    c->plateau_factor = o->plateau_factor;
+    c->plateau_patience = o->plateau_patience;
+    c->min_lr = o->min_lr;
+    c->warmup_epochs = o->warmup_epochs;
+    c->monitor = o->monitor;
+    c->early_stopping = o->early_stopping;
+    c->stop = o->stop;
+    c->progress = o->progress;
+    c->progress_ctx = o->progress_ctx;
+}
+
 void engine_config_defaults(engine_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -410,15 +458,9 @@ static int log_json(const engine_config *c, const history_row *row, const engine
 static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, train_state *st,
                      engine_source *src, int e, double t0, double *loss_out, double *acc_out, cd_err *err)
 {
-    runner_opts ro = {0};
-    ro.backend = c->backend;
-    ro.threads = c->threads;
-    runner_opts rot = ro;
-    rot.training = 1;
-    rot.output_logits = 1;
-    rot.seed = engine_epoch_seed(st->seed ^ c->seed_salt, e);
-    runner *rf = sp->front ? runner_new(sp->front, c->batch, &ro, err) : NULL;
-    runner *rt = !sp->front || rf ? runner_new(sp->tail, c->batch, &rot, err) : NULL;
+    runner *rf = NULL, *rt = NULL;
+    step_runners(sp, c->batch, c->backend, c->threads, 1, engine_epoch_seed(st->seed ^ c->seed_salt, e), &rf, &rt,
+                 err);
     size_t nb = (size_t)c->batch * (size_t)sp->k;
     float *act = sp->front ? malloc((size_t)c->batch * model_output_size(sp->front) * sizeof(float)) : NULL;
     float *logits = malloc(nb * sizeof(float)), *grad = malloc(nb * sizeof(float));
@@ -448,12 +490,7 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
         step++;
         if ((long long)step <= skip)
             continue; /* done before the interruption this run resumes */
-        if (rf) {
-            if (runner_forward(rf, x, n, act, err) < 0)
-                goto out;
-            x = act;
-        }
-        if (runner_forward(rt, x, n, logits, err) < 0)
+        if (step_forward(rf, rt, x, n, act, logits, err) < 0)
             goto out;
         size_t correct = 0;
         double l = engine_tally_add(&tally, logits, y, n, grad, &correct, err);
@@ -512,16 +549,10 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
                cd_err *err)
 {
     memset(res, 0, sizeof *res);
-    runner_opts ro = {0};
-    ro.backend = c->backend;
-    ro.threads = c->threads;
-    runner_opts rot = ro;
-    rot.output_logits = 1;
-    runner *rf = sp->front ? runner_new(sp->front, c->batch, &ro, err) : NULL;
-    runner *rv = !sp->front || rf ? runner_new(sp->tail, c->batch, &rot, err) : NULL;
+    runner *rf, *rv;
+    if (step_runners(sp, c->batch, c->backend, c->threads, 0, 0, &rf, &rv, err) < 0)
+        return -1;
     int rc = -1;
-    if (!rv)
-        goto out;
     for (int e = st->epochs_done; e < c->epochs; e++) {
         if (c->schedule == TRAIN_SCHEDULE_COSINE && st->step_in_epoch == 0)
             st->lr = engine_cosine_lr(st->base_lr, c->min_lr, e, c->epochs, c->warmup_epochs);

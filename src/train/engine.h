@@ -174,6 +174,11 @@ typedef struct engine_config {
  * monitor val_loss, oneDNN. */
 void engine_config_defaults(engine_config *c);
 
+/* The defaults, then what train_opts says of the loop: epochs, batch,
+ * backend, threads, schedule and its parameters, monitor, early stopping,
+ * stop flag, progress.  The caller adds files, salt, phase, callbacks. */
+void engine_config_from_opts(engine_config *c, const train_opts *o);
+
 typedef struct engine_result {
     int interrupted;
     int stopped_early;

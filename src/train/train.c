@@ -294,21 +294,7 @@ static int run_epochs(session *s, cd_err *err)
     snprintf(title, sizeof title, "%s %s, %dx%d, %s lr %g, batch %d", s->m->arch, s->m->name, s->img, s->img,
              optim_keras_class(s->oo.kind), (double)s->st.base_lr, o->batch);
     engine_config c;
-    engine_config_defaults(&c);
-    c.epochs = o->epochs;
-    c.batch = o->batch;
-    c.backend = o->backend;
-    c.threads = o->threads;
-    c.schedule = o->schedule;
-    c.plateau_factor = o->plateau_factor;
-    c.plateau_patience = o->plateau_patience;
-    c.min_lr = o->min_lr;
-    c.warmup_epochs = o->warmup_epochs;
-    c.monitor = o->monitor;
-    c.early_stopping = o->early_stopping;
-    c.stop = o->stop;
-    c.progress = o->progress;
-    c.progress_ctx = o->progress_ctx;
+    engine_config_from_opts(&c, o);
     c.oo = &s->oo;
     c.last_path = res->last_path;
     c.hist = &s->hist;

@@ -204,16 +204,13 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     st.epochs_done = fo->epoch_offset;
     st.best_score = fo->start_score;
     engine_config ec;
-    engine_config_defaults(&ec);
+    engine_config_from_opts(&ec, o);
+    /* The rate stays fine_tune_lr and no early stop: phase 2 is short. */
+    ec.schedule = TRAIN_SCHEDULE_CONSTANT;
+    ec.warmup_epochs = 0;
+    ec.early_stopping = 0;
     ec.epochs = fo->total_epochs;
-    ec.batch = o->batch;
-    ec.backend = o->backend;
-    ec.threads = o->threads;
-    ec.monitor = o->monitor;
     ec.seed_salt = 7000; /* a dropout stream of its own, apart from the head's epochs */
-    ec.stop = o->stop;
-    ec.progress = o->progress;
-    ec.progress_ctx = o->progress_ctx;
     ec.oo = &oo;
     ec.hist = hist;
     ec.log_json = fo->log_json;

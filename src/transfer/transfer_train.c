@@ -402,22 +402,8 @@ static int train_head(run *r, cd_err *err)
         feat_src_init(&fsv, r, &r->parts[1].f, 0, 0, &sval, err) != 0)
         goto out;
     engine_config c;
-    engine_config_defaults(&c);
-    c.epochs = o->epochs;
-    c.batch = o->batch;
-    c.backend = o->backend;
-    c.threads = o->threads;
-    c.schedule = o->schedule;
-    c.plateau_factor = o->plateau_factor;
-    c.plateau_patience = o->plateau_patience;
-    c.min_lr = o->min_lr;
-    c.warmup_epochs = o->warmup_epochs;
-    c.monitor = o->monitor;
-    c.early_stopping = o->early_stopping;
+    engine_config_from_opts(&c, o);
     c.seed_salt = 1000; /* the head's dropout stream */
-    c.stop = o->stop;
-    c.progress = o->progress;
-    c.progress_ctx = o->progress_ctx;
     c.oo = &oo;
     c.last_path = tr->last_path;
     c.hist = &r->hist;
