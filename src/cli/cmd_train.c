@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "engine/arch.h"
+#include "train/engine_mpi.h"
 #include "train/train.h"
 #include "transfer/transfer_train.h"
 
@@ -548,13 +549,29 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
 
     if (strcmp(o.arch, "transfer") == 0) {
+        if (engine_mpi_launched())
+            return cli_fail("train: --arch transfer does not run under mpirun yet (its head trains in seconds "
+                            "from the feature cache); run it as one process");
         if (!img_given)
             o.img_size = 0; /* the backbone's own size */
         return run_transfer(&o, &topts);
     }
+    /* mpirun -np N catdog train ...: one rank per process, the engine splits
+     * each batch over them; rank 0 prints and writes. */
+    engine_comm comm;
+    if (engine_mpi_launched()) {
+        if (engine_mpi_init(&comm, &err) < 0)
+            return cli_fail("train: %s", err.msg);
+        o.comm = &comm;
+    }
     train_result res;
     int rc = train_run(&o, &res, &err);
     signal(SIGINT, SIG_DFL);
+    if (o.comm) {
+        engine_mpi_finalize();
+        if (comm.rank != 0)
+            return rc < 0 ? cli_fail("train: rank %d: %s", comm.rank, err.msg) : (res.interrupted ? 130 : 0);
+    }
     if (rc < 0)
         return cli_fail("train: %s", err.msg);
     if (res.interrupted) {

@@ -366,6 +366,7 @@ void engine_config_from_opts(engine_config *c, const train_opts *o)
     c->stop = o->stop;
     c->progress = o->progress;
     c->progress_ctx = o->progress_ctx;
+    c->comm = o->comm;
 }
 
 void engine_config_defaults(engine_config *c)
@@ -408,14 +409,27 @@ int engine_save(const model *m, const char *path, const optim_opts *oo, const op
     return 0;
 }
 
+/* Rank 0 (or the only process) reports and writes. */
+static int is_root(const engine_config *c)
+{
+    return !c->comm || c->comm->rank == 0;
+}
+
+static int parallel(const engine_config *c)
+{
+    return c->comm && c->comm->size > 1;
+}
+
 static void emit(const engine_config *c, train_progress *p)
 {
-    if (c->progress)
+    if (c->progress && is_root(c))
         c->progress(p, c->progress_ctx);
 }
 
 static int write_history(const engine_config *c, cd_err *err)
 {
+    if (!is_root(c))
+        return 0;
     if (c->history_path && history_write_csv(c->hist, c->history_path, err) < 0)
         return -1;
     if (c->svg_path && history_write_svg(c->hist, c->svg_path, c->title ? c->title : "", err) < 0)
@@ -428,7 +442,7 @@ static int write_history(const engine_config *c, cd_err *err)
 static int log_json(const engine_config *c, const history_row *row, const engine_eval *ev, int improved,
                     float next_lr, cd_err *err)
 {
-    if (!c->log_json)
+    if (!c->log_json || !is_root(c))
         return 0;
     json_t *o = json_pack("{s:s,s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:b,s:s}", "phase", c->phase ? c->phase : "train",
                           "epoch", row->epoch, "loss", row->loss, "accuracy", row->accuracy, "val_loss",
@@ -454,6 +468,71 @@ static int log_json(const engine_config *c, const history_row *row, const engine
 
 /* ---- the epoch ---- */
 
+/* The tail's gradients of one step, summed over the ranks in one buffer:
+ * views[layer * LAYER_MAX_PARAMS + param] point into buf. */
+typedef struct fused {
+    float *buf;
+    size_t n;
+    tensor *views;
+    int n_views;
+} fused;
+
+static void fused_free(fused *f)
+{
+    free(f->buf);
+    free(f->views);
+    memset(f, 0, sizeof *f);
+}
+
+static const tensor *fused_grad(const void *ctx, int layer, int param)
+{
+    const fused *f = ctx;
+    const tensor *t = &f->views[layer * LAYER_MAX_PARAMS + param];
+    return t->data ? t : NULL;
+}
+
+/* Copies rt's gradients of m (NULL when this rank had no samples: zeros) into
+ * the buffer, sums it over the ranks, and leaves the views pointing at the sums. */
+static int fused_allreduce(fused *f, const model *m, const runner *rt, const engine_comm *comm, cd_err *err)
+{
+    if (!f->buf) {
+        f->n_views = m->n_layers * LAYER_MAX_PARAMS;
+        f->views = calloc((size_t)f->n_views, sizeof *f->views);
+        if (!f->views)
+            return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
+        size_t n = 0;
+        for (int i = 0; i < m->n_layers; i++)
+            for (int p = 0; p < m->layers[i].n_params; p++)
+                if (m->layers[i].trainable && m->layers[i].params[p])
+                    n += m->layers[i].params[p]->size;
+        f->n = n;
+        if (!(f->buf = calloc(n ? n : 1, sizeof(float))))
+            return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory for %zu gradients", n);
+        size_t off = 0;
+        for (int i = 0; i < m->n_layers; i++)
+            for (int p = 0; p < m->layers[i].n_params; p++) {
+                const tensor *t = m->layers[i].params[p];
+                if (!m->layers[i].trainable || !t)
+                    continue;
+                tensor *v = &f->views[i * LAYER_MAX_PARAMS + p];
+                *v = *t;
+                v->data = f->buf + off;
+                off += t->size;
+            }
+    }
+    for (int i = 0; i < f->n_views; i++) {
+        tensor *v = &f->views[i];
+        if (!v->data)
+            continue;
+        const tensor *g = rt ? runner_param_grad(rt, i / LAYER_MAX_PARAMS, i % LAYER_MAX_PARAMS) : NULL;
+        if (g)
+            memcpy(v->data, g->data, v->size * sizeof(float));
+        else
+            memset(v->data, 0, v->size * sizeof(float));
+    }
+    return comm->sum_floats(comm->ctx, f->buf, f->n, err);
+}
+
 /* Runs the steps of epoch e (0-based).  Returns 0, 1 when stopped, -1. */
 static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, train_state *st,
                      engine_source *src, int e, double t0, double *loss_out, double *acc_out, cd_err *err)
@@ -466,6 +545,11 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     float *logits = malloc(nb * sizeof(float)), *grad = malloc(nb * sizeof(float));
     engine_tally tally;
     engine_tally_init(&tally, sp->k, 0);
+    fused fg = {0};
+    int stop_all = 0;
+    int ih, iw, ic;
+    model_input_shape(sp->front ? sp->front : sp->tail, &ih, &iw, &ic);
+    size_t in_size = (size_t)ih * (size_t)iw * (size_t)ic;
     int rc = -1;
     if (!rt)
         goto out;
@@ -490,25 +574,58 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
         step++;
         if ((long long)step <= skip)
             continue; /* done before the interruption this run resumes */
-        if (step_forward(rf, rt, x, n, act, logits, err) < 0)
-            goto out;
+        int total = n;
+        if (parallel(c)) {
+            /* This rank's slice of the global batch. */
+            int lo = (int)((long long)n * c->comm->rank / c->comm->size);
+            int hi = (int)((long long)n * (c->comm->rank + 1) / c->comm->size);
+            x += (size_t)lo * in_size;
+            y += lo;
+            n = hi - lo;
+        }
         size_t correct = 0;
-        double l = engine_tally_add(&tally, logits, y, n, grad, &correct, err);
+        double l = 0.0;
+        if (n > 0) {
+            if (step_forward(rf, rt, x, n, act, logits, err) < 0)
+                goto out;
+            l = engine_tally_add(&tally, logits, y, n, grad, &correct, err);
+            if (isnan(l) && err && err->code == CD_ERR_NOMEM)
+                goto out;
+        }
+        if (parallel(c)) {
+            /* The slice's gradient is of its own mean; weighted by its share it
+             * sums to the gradient of the global batch's mean. */
+            float share = (float)n / (float)total;
+            for (size_t i = 0; i < (size_t)n * (size_t)sp->k; i++)
+                grad[i] *= share;
+            double agg[4] = {l * n, (double)correct, (double)n, c->stop && *c->stop ? 1.0 : 0.0};
+            if (c->comm->sum_doubles(c->comm->ctx, agg, 4, err) < 0)
+                goto out;
+            l = agg[0] / agg[2];
+            correct = (size_t)agg[1];
+            stop_all = agg[3] > 0;
+        }
         if (!isfinite(l)) {
-            if (!(err && err->code == CD_ERR_NOMEM))
-                cd_err_set(err, CD_ERR_INVALID, "epoch %d step %zu: the loss became %g (try a smaller --lr)",
-                           e + 1, step, l);
+            cd_err_set(err, CD_ERR_INVALID, "epoch %d step %zu: the loss became %g (try a smaller --lr)", e + 1, step,
+                       l);
             goto out;
         }
-        if (runner_backward(rt, grad, err) < 0 || optim_step(opt, sp->tail, engine_runner_grad, rt, err) < 0)
+        if (n > 0 && runner_backward(rt, grad, err) < 0)
             goto out;
+        if (parallel(c)) {
+            if (fused_allreduce(&fg, sp->tail, n > 0 ? rt : NULL, c->comm, err) < 0 ||
+                optim_step(opt, sp->tail, fused_grad, &fg, err) < 0)
+                goto out;
+        } else if (optim_step(opt, sp->tail, engine_runner_grad, rt, err) < 0) {
+            goto out;
+        }
         runner_params_changed(rt);
-        metrics_tally_add(&mt, l, n, correct);
+        metrics_tally_add(&mt, l, total, correct);
         st->step_in_epoch = (long long)step;
         p.step = step;
         train_progress_means(&p, &mt, cd_monotonic_s() - t0);
         emit(c, &p);
-        if (c->stop && *c->stop) {
+        if (parallel(c) ? stop_all : c->stop && *c->stop) {
             rc = 1;
             goto out;
         }
@@ -519,6 +636,7 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     *acc_out = metrics_tally_accuracy(&mt);
     rc = 0;
 out:
+    fused_free(&fg);
     engine_tally_free(&tally);
     free(act);
     free(logits);
@@ -541,7 +659,7 @@ static double score_of(train_monitor m, const engine_eval *ev)
 static int save_last(const engine_config *c, const engine_step *sp, const optim *opt, const train_state *st,
                      cd_err *err)
 {
-    return c->last_path ? engine_save(sp->tail, c->last_path, c->oo, opt, st, err) : 0;
+    return c->last_path && is_root(c) ? engine_save(sp->tail, c->last_path, c->oo, opt, st, err) : 0;
 }
 
 int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_state *st,
@@ -578,8 +696,9 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
         emit(c, &p);
         runner_params_changed(rv);
         engine_eval ev;
-        got = engine_evaluate(rf, rv, sp, c->batch, val, 0, c->monitor == TRAIN_MONITOR_VAL_AUC, c->stop, NULL, NULL, 0,
-                              &ev, err);
+        /* Under MPI the ranks stop together, at step boundaries only. */
+        got = engine_evaluate(rf, rv, sp, c->batch, val, 0, c->monitor == TRAIN_MONITOR_VAL_AUC,
+                              parallel(c) ? NULL : c->stop, NULL, NULL, 0, &ev, err);
         if (got < 0)
             goto out;
         if (got == 1) {
@@ -621,7 +740,7 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
         if (improved) {
             if (engine_best_keep(best, sp->tail, err) < 0)
                 goto out;
-            if (c->on_best && c->on_best(c->on_best_ctx, sp->tail, st, err) < 0)
+            if (c->on_best && is_root(c) && c->on_best(c->on_best_ctx, sp->tail, st, err) < 0)
                 goto out;
         }
         if (save_last(c, sp, opt, st, err) < 0 || write_history(c, err) < 0 ||
@@ -643,7 +762,10 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
             res->stopped_early = 1;
             break;
         }
-        if (c->stop && *c->stop) {
+        double stop = c->stop && *c->stop ? 1.0 : 0.0;
+        if (parallel(c) && c->comm->sum_doubles(c->comm->ctx, &stop, 1, err) < 0)
+            goto out;
+        if (stop > 0) {
             res->interrupted = 1;
             break;
         }

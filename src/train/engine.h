@@ -134,6 +134,24 @@ void engine_best_restore(const engine_best *b, model *m);
  * lr0 < min_lr gives lr0.  Pure; tested by hand. */
 float engine_cosine_lr(float lr0, float min_lr, int e, int epochs, int warmup);
 
+/* ---- data parallelism ---- */
+
+/* The ranks a run is split over (MPI: engine_mpi.h).  With size > 1 every
+ * rank sees the same global batches from its source and steps on its slice
+ * of each (samples [n*rank/size, n*(rank+1)/size)); the tail's gradients,
+ * each scaled by the slice's share of the batch, are summed over the ranks in
+ * one fused buffer before the optimizer step, so the optimizer state stays
+ * identical everywhere and the step equals one process's on the whole batch.
+ * Only rank 0 reports progress and writes files (checkpoint, history, JSON
+ * lines, on_best). */
+typedef struct engine_comm {
+    int rank, size;
+    void *ctx;
+    /* Sums n values over all ranks, in place.  0 or -1 (err filled). */
+    int (*sum_floats)(void *ctx, float *buf, size_t n, cd_err *err);
+    int (*sum_doubles)(void *ctx, double *buf, size_t n, cd_err *err);
+} engine_comm;
+
 /* ---- the run ---- */
 
 typedef struct engine_step {
@@ -168,6 +186,7 @@ typedef struct engine_config {
      * may be NULL.  0 or -1. */
     int (*on_best)(void *ctx, const model *tail, const train_state *st, cd_err *err);
     void *on_best_ctx;
+    const engine_comm *comm; /* NULL or size 1: one process (borrowed) */
 } engine_config;
 
 /* Sensible values: batch 32, constant schedule, plateau 0.5/2, min_lr 1e-6,

@@ -130,9 +130,15 @@ static void session_free(session *s)
     history_free(&s->hist);
 }
 
+/* Under MPI (o->comm) only rank 0 reports and writes files. */
+static int is_root(const train_opts *o)
+{
+    return !o->comm || o->comm->rank == 0;
+}
+
 static void emit(const session *s, train_progress *p)
 {
-    if (s->o->progress)
+    if (s->o->progress && is_root(s->o))
         s->o->progress(p, s->o->progress_ctx);
 }
 
@@ -258,13 +264,15 @@ static int make_iters(session *s, cd_err *err)
         return -1;
     if (engine_best_init(&s->best, s->m, err) < 0)
         return -1;
-    if (o->log_json_path && !(s->log_json = fopen(o->log_json_path, o->resume_path ? "a" : "w")))
+    if (o->log_json_path && is_root(o) && !(s->log_json = fopen(o->log_json_path, o->resume_path ? "a" : "w")))
         return cd_err_set(err, CD_ERR_IO, "--log-json: cannot write %s: %s", o->log_json_path, strerror(errno));
     return 0;
 }
 
 static int save_history(session *s, cd_err *err)
 {
+    if (!is_root(s->o))
+        return 0;
     char title[256];
     snprintf(title, sizeof title, "%s %s, %dx%d, %s lr %g, batch %d", s->m->arch, s->m->name, s->img, s->img,
              optim_keras_class(s->oo.kind), (double)s->st.base_lr, s->o->batch);
@@ -351,7 +359,7 @@ static int run_test(session *s, cd_err *err)
     s->res->test_auc = ev.auc;
     s->m->test_accuracy = ev.accuracy;
     /* Record the test accuracy in the shipped file (same best weights). */
-    if (engine_save(s->m, o->out_path, &s->oo, NULL, &s->st, err) < 0)
+    if (is_root(o) && engine_save(s->m, o->out_path, &s->oo, NULL, &s->st, err) < 0)
         return -1;
     train_progress p = {0};
     p.event = TRAIN_EV_TEST_DONE;

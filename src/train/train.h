@@ -127,6 +127,7 @@ typedef struct train_opts {
     train_monitor monitor;       /* best epoch / early stopping / plateau metric; default val_loss */
     int warmup_epochs;           /* cosine: linear warm-up epochs; default 0 */
     const char *log_json_path;   /* one JSON object per epoch appended here; NULL = none */
+    const struct engine_comm *comm;  /* data-parallel ranks (train/engine.h); NULL = one process */
     train_schedule schedule;
     float plateau_factor;        /* default 0.5 */
     int plateau_patience;        /* default 2 */
