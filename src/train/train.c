@@ -313,6 +313,8 @@ static int run_epochs(session *s, cd_err *err)
     c.phase = "train";
     c.on_best = on_best;
     c.on_best_ctx = s;
+    if (o->comm && o->comm->size > 1)
+        s->st.world_size = o->comm->size; /* recorded in the files (catdog_world_size) */
     engine_step sp = {NULL, s->m, s->k};
     engine_source tr = engine_source_dataset(s->itrain), va = engine_source_dataset(s->ival);
     engine_result er;
