@@ -589,5 +589,8 @@ int cmd_train(int argc, char **argv)
     if (res.has_test)
         printf("Test accuracy %.4f, AUC %.4f on %zu images (recorded in %s).\n", res.test_accuracy, res.test_auc,
                res.test_n, o.out_path);
+    if (o.comm && o.comm->size > 1 && res.steps > 0)
+        printf("%d ranks: %lld steps, gradient allreduce %.2f ms per step.\n", o.comm->size, res.steps,
+               res.allreduce_seconds * 1e3 / (double)res.steps);
     return 0;
 }

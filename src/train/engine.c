@@ -535,7 +535,8 @@ static int fused_allreduce(fused *f, const model *m, const runner *rt, const eng
 
 /* Runs the steps of epoch e (0-based).  Returns 0, 1 when stopped, -1. */
 static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, train_state *st,
-                     engine_source *src, int e, double t0, double *loss_out, double *acc_out, cd_err *err)
+                     engine_source *src, int e, double t0, double *loss_out, double *acc_out, engine_result *res,
+                     cd_err *err)
 {
     runner *rf = NULL, *rt = NULL;
     step_runners(sp, c->batch, c->backend, c->threads, 1, engine_epoch_seed(st->seed ^ c->seed_salt, e), &rf, &rt,
@@ -613,13 +614,17 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
         if (n > 0 && runner_backward(rt, grad, err) < 0)
             goto out;
         if (parallel(c)) {
-            if (fused_allreduce(&fg, sp->tail, n > 0 ? rt : NULL, c->comm, err) < 0 ||
-                optim_step(opt, sp->tail, fused_grad, &fg, err) < 0)
+            double ta = cd_monotonic_s();
+            if (fused_allreduce(&fg, sp->tail, n > 0 ? rt : NULL, c->comm, err) < 0)
+                goto out;
+            res->allreduce_seconds += cd_monotonic_s() - ta;
+            if (optim_step(opt, sp->tail, fused_grad, &fg, err) < 0)
                 goto out;
         } else if (optim_step(opt, sp->tail, engine_runner_grad, rt, err) < 0) {
             goto out;
         }
         runner_params_changed(rt);
+        res->steps++;
         metrics_tally_add(&mt, l, total, correct);
         st->step_in_epoch = (long long)step;
         p.step = step;
@@ -684,7 +689,7 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
         p.lr = optim_lr(opt);
         emit(c, &p);
         double loss = NAN, acc = NAN;
-        int got = run_steps(c, sp, opt, st, train, e, t0, &loss, &acc, err);
+        int got = run_steps(c, sp, opt, st, train, e, t0, &loss, &acc, res, err);
         if (got < 0)
             goto out;
         if (got == 1) {

@@ -201,6 +201,8 @@ void engine_config_from_opts(engine_config *c, const train_opts *o);
 typedef struct engine_result {
     int interrupted;
     int stopped_early;
+    long long steps;             /* optimizer steps this call ran */
+    double allreduce_seconds;    /* of those, spent summing gradients over the ranks */
 } engine_result;
 
 /* Trains step.tail with opt from state st until st->epochs_done == c->epochs,

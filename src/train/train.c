@@ -322,6 +322,8 @@ static int run_epochs(session *s, cd_err *err)
         return -1;
     res->interrupted = er.interrupted;
     res->stopped_early = er.stopped_early;
+    res->steps = er.steps;
+    res->allreduce_seconds = er.allreduce_seconds;
     res->epochs_done = s->st.epochs_done;
     res->best_epoch = s->st.best_epoch;
     res->best_val_loss = s->st.best_val_loss;

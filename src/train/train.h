@@ -155,6 +155,8 @@ typedef struct train_result {
     double test_loss, test_accuracy, test_auc;
     size_t failed_images;
     double seconds;               /* wall time of this call */
+    long long steps;              /* optimizer steps run by this call */
+    double allreduce_seconds;     /* MPI: of those steps' time, summing gradients */
     char last_path[4096];         /* the resume checkpoint */
     char history_path[4096];      /* CSV */
     char svg_path[4096];
