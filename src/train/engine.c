@@ -539,8 +539,8 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
                      cd_err *err)
 {
     runner *rf = NULL, *rt = NULL;
-    step_runners(sp, c->batch, c->backend, c->threads, 1, engine_epoch_seed(st->seed ^ c->seed_salt, e), &rf, &rt,
-                 err);
+    step_runners(sp, c->batch, c->backend, c->threads, 1,
+                 c->dropout_seed ? c->dropout_seed(st->seed, e) : engine_epoch_seed(st->seed, e), &rf, &rt, err);
     size_t nb = (size_t)c->batch * (size_t)sp->k;
     float *act = sp->front ? malloc((size_t)c->batch * model_output_size(sp->front) * sizeof(float)) : NULL;
     float *logits = malloc(nb * sizeof(float)), *grad = malloc(nb * sizeof(float));

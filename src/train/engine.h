@@ -172,7 +172,10 @@ typedef struct engine_config {
     int warmup_epochs;       /* cosine: linear warm-up epochs (0 = none) */
     train_monitor monitor;
     int early_stopping;      /* patience in epochs; 0 = off */
-    unsigned long long seed_salt;  /* varies the dropout stream between phases */
+    /* The dropout stream of epoch e (0-based, counting earlier phases) from
+     * the run's seed; NULL = engine_epoch_seed.  Each configuration keeps the
+     * stream it had before the engine, so results stay bit-identical. */
+    unsigned long long (*dropout_seed)(unsigned long long seed, int epoch);
     const volatile sig_atomic_t *stop;   /* borrowed; may be NULL */
     train_progress_fn progress;          /* may be NULL */
     void *progress_ctx;

@@ -162,6 +162,20 @@ int transfer_model_logits(const model *m, const dataset *d, const train_opts *o,
     return rc;
 }
 
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+/* Phase 2's dropout stream, apart from the head's (as before the engine). */
+static unsigned long long finetune_dropout_seed(unsigned long long seed, int epoch)
+{
+    return mix64(seed ^ mix64((uint64_t)epoch + 7000));
+}
+
 int transfer_finetune(model **m, const char *backbone, const dataset *train, const dataset *val,
                       const transfer_finetune_opts *fo, history *hist, transfer_finetune_result *res,
                       cd_err *err)
@@ -210,7 +224,7 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     ec.warmup_epochs = 0;
     ec.early_stopping = 0;
     ec.epochs = fo->total_epochs;
-    ec.seed_salt = 7000; /* a dropout stream of its own, apart from the head's epochs */
+    ec.dropout_seed = finetune_dropout_seed;
     ec.oo = &oo;
     ec.hist = hist;
     ec.log_json = fo->log_json;

@@ -363,6 +363,12 @@ static int resume_head(run *r, optim **opt, optim_opts *oo, train_state *st, eng
     return 0;
 }
 
+/* The head's dropout stream of epoch e (as before the engine). */
+static unsigned long long head_dropout_seed(unsigned long long seed, int epoch)
+{
+    return mix64(seed ^ mix64((uint64_t)epoch + 1000));
+}
+
 /* Phase 1: the head on the cached vectors, a configuration of the engine (no
  * front, feature batches, checkpoints to <out>.last.h5). */
 static int train_head(run *r, cd_err *err)
@@ -403,7 +409,7 @@ static int train_head(run *r, cd_err *err)
         goto out;
     engine_config c;
     engine_config_from_opts(&c, o);
-    c.seed_salt = 1000; /* the head's dropout stream */
+    c.dropout_seed = head_dropout_seed;
     c.oo = &oo;
     c.last_path = tr->last_path;
     c.hist = &r->hist;
