@@ -7,7 +7,8 @@
  *
  * Started by ctest as a plain program, it runs itself again under
  * `mpirun -np 2 --oversubscribe` (plus --allow-run-as-root as root).  Skips
- * (77) when catdog was built without MPI or mpirun is missing. */
+ * (77) when catdog was built without MPI or mpirun is missing, and in the
+ * sanitizer build (Open MPI leaks at MPI_Finalize, open-mpi/ompi#10048). */
 #include "test_util.h"
 
 #include <math.h>
@@ -136,6 +137,13 @@ static int run_ranks(void)
 int main(int argc, char **argv)
 {
     (void)argc;
+#ifdef __SANITIZE_ADDRESS__
+    /* MPI_Init + MPI_Finalize alone leak inside Open MPI, partly in plugins
+     * already unloaded (frames "<unknown module>"), so no function-named
+     * suppression can cover them (open-mpi/ompi#10048, #12584). */
+    printf("SKIP: Open MPI's own leaks at MPI_Finalize fail LeakSanitizer (open-mpi/ompi#10048)\n");
+    return TEST_SKIP_EXIT;
+#endif
     if (!engine_mpi_available()) {
         printf("SKIP: catdog was built without MPI (install libopenmpi-dev and rebuild)\n");
         return TEST_SKIP_EXIT;
