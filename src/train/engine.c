@@ -426,6 +426,19 @@ static void emit(const engine_config *c, train_progress *p)
         c->progress(p, c->progress_ctx);
 }
 
+/* A progress event of epoch e (0-based) with the figures every event has. */
+static train_progress progress_at(const engine_config *c, train_event ev, int e, const engine_source *src,
+                                  const optim *opt)
+{
+    train_progress p = {0};
+    p.event = ev;
+    p.epoch = e + 1;
+    p.epochs = c->epochs;
+    p.steps = src->batches(src->ctx);
+    p.lr = optim_lr(opt);
+    return p;
+}
+
 static int write_history(const engine_config *c, cd_err *err)
 {
     if (!is_root(c))
@@ -558,12 +571,7 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
         cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
         goto out;
     }
-    train_progress p = {0};
-    p.event = TRAIN_EV_STEP;
-    p.epoch = e + 1;
-    p.epochs = c->epochs;
-    p.steps = src->batches(src->ctx);
-    p.lr = optim_lr(opt);
+    train_progress p = progress_at(c, TRAIN_EV_STEP, e, src, opt);
     if (src->begin_epoch(src->ctx, e, err) < 0)
         goto out;
     metrics_tally mt = {0};
@@ -681,12 +689,7 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
             st->lr = engine_cosine_lr(st->base_lr, c->min_lr, e, c->epochs, c->warmup_epochs);
         optim_set_lr(opt, st->lr);
         double t0 = cd_monotonic_s();
-        train_progress p = {0};
-        p.event = TRAIN_EV_EPOCH_BEGIN;
-        p.epoch = e + 1;
-        p.epochs = c->epochs;
-        p.steps = train->batches(train->ctx);
-        p.lr = optim_lr(opt);
+        train_progress p = progress_at(c, TRAIN_EV_EPOCH_BEGIN, e, train, opt);
         emit(c, &p);
         double loss = NAN, acc = NAN;
         int got = run_steps(c, sp, opt, st, train, e, t0, &loss, &acc, res, err);
