@@ -11,6 +11,8 @@ PKGS=(
   libjpeg-dev libpng-dev libwebp-dev libexif-dev
   libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
   libcmocka-dev valgrind curl
+  # data-parallel training (mpirun -np N catdog train): built with MPI when found
+  libopenmpi-dev openmpi-bin
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   # tests/onnx: PyTorch exports (torch.onnx.export, python3-torch below) and ONNX's checker.
   python3-onnx

@@ -19,7 +19,7 @@
 #include "cli/commands.h"
 #include "core/clock.h"
 #include "data/dataset.h"
-#include "train/metrics.h"
+#include "train/engine.h"
 
 static const char usage[] =
     "Usage: catdog evaluate --data DIR [options]\n"
@@ -180,12 +180,13 @@ int cmd_evaluate(int argc, char **argv)
     image *imgs = calloc((size_t)batch, sizeof *imgs);
     prediction *preds = calloc((size_t)batch, sizeof *preds);
     size_t *idx = calloc((size_t)batch, sizeof *idx);
-    float *scores = calloc(d->n ? d->n : 1, sizeof *scores);
-    float *labels = calloc(d->n ? d->n : 1, sizeof *labels);
+    float *pd = calloc((size_t)batch, sizeof *pd), *truth = calloc((size_t)batch, sizeof *truth);
+    engine_tally tally; /* the library's evaluator: log loss, AUC */
+    engine_tally_init(&tally, 1, 1);
     const char **failed = calloc(d->n ? d->n : 1, sizeof *failed);
     if (!p)
         goto out;
-    if (!imgs || !preds || !idx || !scores || !labels || !failed) {
+    if (!imgs || !preds || !idx || !pd || !truth || !failed) {
         cli_fail("out of memory for %zu photos", d->n);
         goto out;
     }
@@ -221,22 +222,24 @@ int cmd_evaluate(int argc, char **argv)
         }
         for (int j = 0; j < k; j++) {
             image_free(&imgs[j]);
-            int truth = d->labels[idx[j]];
-            float pd = preds[j].p_dog;
-            scores[r.n] = pd;
-            labels[r.n] = (float)truth;
-            r.n++;
-            r.confusion[truth][preds[j].label]++;
-            double pc = pd < 1e-7f ? 1e-7 : (pd > 1 - 1e-7f ? 1 - 1e-7 : (double)pd);
-            r.log_loss -= truth ? log(pc) : log(1 - pc);
+            pd[j] = preds[j].p_dog;
+            truth[j] = (float)d->labels[idx[j]];
+            r.confusion[d->labels[idx[j]]][preds[j].label]++;
+        }
+        if (engine_tally_add_probs(&tally, pd, truth, k, &err) != 0) {
+            cli_fail("%s", err.msg);
+            goto out;
         }
         if (tty)
             progress(end, d->n, t0);
     }
     r.seconds = cd_monotonic_s() - t0;
-    if (r.n)
-        r.log_loss /= (double)r.n;
-    r.auc_ok = metrics_roc_auc(scores, labels, r.n, &r.auc, NULL) == 0;
+    engine_eval ev;
+    engine_tally_result(&tally, &ev);
+    r.n = ev.n;
+    r.log_loss = ev.loss;
+    r.auc = ev.auc;
+    r.auc_ok = isfinite(ev.auc);
     if (json)
         status = print_json(&r, d, n_failed, failed);
     else {
@@ -247,8 +250,9 @@ out:
     free(imgs);
     free(preds);
     free(idx);
-    free(scores);
-    free(labels);
+    free(pd);
+    free(truth);
+    engine_tally_free(&tally);
     free(failed);
     predictor_session_free(s);
     predictor_free(p);

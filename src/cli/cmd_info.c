@@ -16,6 +16,7 @@
 #include "engine/model.h"
 #include "modelfile/keras.h"
 #include "onnx/onnx.h"
+#include "train/checkpoint.h"
 #include "transfer/transfer_model.h"
 
 static void usage(FILE *out)
@@ -132,6 +133,13 @@ int cmd_info(int argc, char **argv)
     printf("Architecture: %s\n", m->arch);
     if (m->test_accuracy >= 0)
         printf("Test accuracy: %.4f\n", m->test_accuracy);
+    /* A file catdog trained carries its training state; show the ranks of an
+     * MPI run (files without a state say nothing here). */
+    optim_opts oo;
+    train_state ts;
+    cd_err serr;
+    if (is_file(name) && checkpoint_read_config(name, &oo, &ts, &serr) == 0 && ts.world_size > 1)
+        printf("Trained on: %d MPI ranks (catdog_world_size)\n", ts.world_size);
     model_free(m);
     return 0;
 }

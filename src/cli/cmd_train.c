@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "engine/arch.h"
+#include "train/engine_mpi.h"
 #include "train/train.h"
 #include "transfer/transfer_train.h"
 
@@ -109,8 +110,12 @@ static void usage(FILE *out)
           "      --threads N          compute threads (default: all cores)\n"
           "      --workers N          image decoding threads (default: the dataset's choice)\n"
           "      --cache / --no-cache keep decoded images in memory (default on)\n"
-          "      --early-stopping N   stop after N epochs without a better validation loss\n"
+          "      --early-stopping N   stop after N epochs without a better monitored metric\n"
+          "      --monitor NAME       val_loss (default), val_accuracy or val_auc: picks the best\n"
+          "                           epoch (saved model), early stopping and plateau cuts\n"
           "      --schedule NAME      constant (default), plateau, cosine\n"
+          "      --warmup N           cosine: N epochs of linear warm-up first (default 0)\n"
+          "      --log-json FILE      one JSON object per epoch (loss, accuracy, val_*, lr, ...)\n"
           "      --plateau-factor X   plateau: multiply lr by X (default 0.5)\n"
           "      --plateau-patience N plateau: after N epochs without improvement (default 2)\n"
           "      --min-lr X           floor of the schedules (default 1e-6)\n"
@@ -318,6 +323,8 @@ static int run_transfer(train_opts *o, transfer_opts *t)
         return cli_fail("train: %s", err.msg);
     if (r.train.interrupted) {
         printf("Interrupted.%s\n", t->cache_dir ? " The feature cache keeps the splits finished so far." : "");
+        if (access(r.train.last_path, F_OK) == 0)
+            printf("Resume with the same options plus --resume %s\n", r.train.last_path);
         return 130;
     }
     char ts[32];
@@ -344,7 +351,8 @@ int cmd_train(int argc, char **argv)
     enum {
         OPT_IMG = 256, OPT_OPT, OPT_LR, OPT_MOM, OPT_NEST, OPT_WD, OPT_AUG, OPT_SEED, OPT_THREADS,
         OPT_WORKERS, OPT_CACHE, OPT_NOCACHE, OPT_ES, OPT_SCHED, OPT_PF, OPT_PP, OPT_MINLR, OPT_RESUME,
-        OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT, OPT_FTE, OPT_FTLR
+        OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT, OPT_FTE, OPT_FTLR,
+        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON
     };
     static const struct option longopts[] = {
         {"arch", required_argument, NULL, 'a'},       {"data", required_argument, NULL, 'd'},
@@ -364,6 +372,8 @@ int cmd_train(int argc, char **argv)
         {"head", required_argument, NULL, OPT_HEAD}, {"feature-cache", required_argument, NULL, OPT_FCACHE},
         {"fine-tune", required_argument, NULL, OPT_FT}, {"fine-tune-epochs", required_argument, NULL, OPT_FTE},
         {"fine-tune-lr", required_argument, NULL, OPT_FTLR},
+        {"monitor", required_argument, NULL, OPT_MONITOR}, {"warmup", required_argument, NULL, OPT_WARMUP},
+        {"log-json", required_argument, NULL, OPT_LOGJSON},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     train_opts o;
@@ -462,6 +472,16 @@ int cmd_train(int argc, char **argv)
                 return cli_usage_error("train", "--min-lr needs a number >= 0, not '%s'", optarg);
             break;
         case OPT_RESUME: o.resume_path = optarg; break;
+        case OPT_MONITOR:
+            if (train_monitor_parse(optarg, &o.monitor) < 0)
+                return cli_usage_error("train", "--monitor must be val_loss, val_accuracy or val_auc, not '%s'",
+                                       optarg);
+            break;
+        case OPT_WARMUP:
+            if (parse_int(optarg, 0, 100000, &o.warmup_epochs) < 0)
+                return cli_usage_error("train", "--warmup needs an integer >= 0, not '%s'", optarg);
+            break;
+        case OPT_LOGJSON: o.log_json_path = optarg; break;
         case OPT_BACKEND:
             if (strcmp(optarg, "dnnl") == 0 || strcmp(optarg, "onednn") == 0)
                 o.backend = RUNNER_DNNL;
@@ -529,13 +549,29 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
 
     if (strcmp(o.arch, "transfer") == 0) {
+        if (engine_mpi_launched())
+            return cli_fail("train: --arch transfer does not run under mpirun yet (its head trains in seconds "
+                            "from the feature cache); run it as one process");
         if (!img_given)
             o.img_size = 0; /* the backbone's own size */
         return run_transfer(&o, &topts);
     }
+    /* mpirun -np N catdog train ...: one rank per process, the engine splits
+     * each batch over them; rank 0 prints and writes. */
+    engine_comm comm;
+    if (engine_mpi_launched()) {
+        if (engine_mpi_init(&comm, &err) < 0)
+            return cli_fail("train: %s", err.msg);
+        o.comm = &comm;
+    }
     train_result res;
     int rc = train_run(&o, &res, &err);
     signal(SIGINT, SIG_DFL);
+    if (o.comm) {
+        engine_mpi_finalize();
+        if (comm.rank != 0)
+            return rc < 0 ? cli_fail("train: rank %d: %s", comm.rank, err.msg) : (res.interrupted ? 130 : 0);
+    }
     if (rc < 0)
         return cli_fail("train: %s", err.msg);
     if (res.interrupted) {
@@ -553,5 +589,8 @@ int cmd_train(int argc, char **argv)
     if (res.has_test)
         printf("Test accuracy %.4f, AUC %.4f on %zu images (recorded in %s).\n", res.test_accuracy, res.test_auc,
                res.test_n, o.out_path);
+    if (o.comm && o.comm->size > 1 && res.steps > 0)
+        printf("%d ranks: %lld steps, gradient allreduce %.2f ms per step.\n", o.comm->size, res.steps,
+               res.allreduce_seconds * 1e3 / (double)res.steps);
     return 0;
 }

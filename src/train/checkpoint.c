@@ -25,6 +25,7 @@ void train_state_init(train_state *st, float lr, unsigned long long seed)
     st->lr = lr;
     st->base_lr = lr;
     st->best_val_loss = HUGE_VAL;
+    st->best_score = HUGE_VAL;
     st->seed = seed;
     snprintf(st->loss, sizeof st->loss, "binary_crossentropy");
 }
@@ -78,6 +79,10 @@ static char *state_json(const optim_opts *oo, const train_state *st, long long i
         json_object_set_new(root, "base_lr", json_real(st->base_lr));
     if (root)
         json_object_set_new(root, "best_val_accuracy", json_real(st->best_val_accuracy));
+    if (root && st->world_size > 1)
+        json_object_set_new(root, "world_size", json_integer(st->world_size));
+    if (root)
+        json_object_set_new(root, "best_score", json_real(isfinite(st->best_score) ? st->best_score : 1e308));
     if (!root)
         return NULL;
     /* The seed is 64-bit unsigned: JSON integers are signed, so keep it as a string. */
@@ -90,6 +95,22 @@ static char *state_json(const optim_opts *oo, const train_state *st, long long i
 }
 
 /* ---- write ---- */
+
+/* A scalar int root attribute, replaced when present.  0 or -1. */
+static int write_int_attr(hid_t f, const char *name, int value)
+{
+    if (H5Aexists(f, name) > 0 && H5Adelete(f, name) < 0)
+        return -1;
+    hid_t sp = H5Screate(H5S_SCALAR);
+    if (sp < 0)
+        return -1;
+    hid_t a = H5Acreate2(f, name, H5T_NATIVE_INT, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a >= 0 && H5Awrite(a, H5T_NATIVE_INT, &value) >= 0 ? 0 : -1;
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(sp);
+    return rc;
+}
 
 static int checkpoint_write_impl(const char *path, const optim_opts *oo, const optim *o, const train_state *st,
                      cd_err *err)
@@ -110,6 +131,10 @@ static int checkpoint_write_impl(const char *path, const optim_opts *oo, const o
     if (keras_h5_write_str_attr(f, "training_config", tc, err) < 0 ||
         keras_h5_write_str_attr(f, "catdog_train_state", sj, err) < 0) {
         cd_err_wrap(err, "%s", path);
+        goto out;
+    }
+    if (st->world_size > 1 && write_int_attr(f, "catdog_world_size", st->world_size) < 0) {
+        cd_err_set(err, CD_ERR_BACKEND, "%s: cannot write catdog_world_size", path);
         goto out;
     }
     htri_t ex = H5Lexists(f, OPT_GROUP, H5P_DEFAULT);
@@ -225,8 +250,13 @@ static int checkpoint_read_config_impl(const char *path, optim_opts *oo, train_s
         st->best_val_loss = HUGE_VAL;
     st->best_epoch = (int)jnum(js, "best_epoch", 0);
     st->best_val_accuracy = jnum(js, "best_val_accuracy", 0.0);
+    /* Files from before --monitor: the score was the validation loss. */
+    st->best_score = jnum(js, "best_score", st->best_val_loss);
+    if (st->best_score >= 1e307)
+        st->best_score = HUGE_VAL;
     st->since_best = (int)jnum(js, "since_best", 0);
     st->plateau_wait = (int)jnum(js, "plateau_wait", 0);
+    st->world_size = (int)jnum(js, "world_size", 1);
     json_t *jl = json_object_get(js, "loss");
     snprintf(st->loss, sizeof st->loss, "%s", json_is_string(jl) ? json_string_value(jl) : "binary_crossentropy");
     json_t *jsd = json_object_get(js, "seed");

@@ -12,7 +12,9 @@
  * and, for catdog only (Keras ignores unknown root attributes):
  *   root attr  catdog_train_state JSON: epochs done, step within an interrupted
  *                                 epoch, learning rate, schedule counters, best
- *                                 validation loss, seed, weight decay
+ *                                 validation loss, seed, weight decay, world size
+ *   root attr  catdog_world_size  int: MPI ranks that trained the model (only
+ *                                 written when more than one)
  * The shipped best-model file gets the training_config and state but no
  * optimizer_weights (it stays ~5 MB); the resume file (<out>.last.h5) has all.
  */
@@ -30,10 +32,13 @@ typedef struct train_state {
     float base_lr;            /* the run's initial rate (cosine schedule's start) */
     double best_val_loss;     /* lowest validation loss so far (huge when none) */
     double best_val_accuracy; /* validation accuracy at that epoch */
+    double best_score;        /* the monitored metric at the best epoch, lower is better
+                               * (val_loss, or minus val_accuracy / val_auc); huge when none */
     int best_epoch;           /* 1-based epoch of best_val_loss, 0 when none */
     int since_best;           /* epochs since the best (early stopping) */
     int plateau_wait;         /* epochs since the last improvement or lr cut (reduce-on-plateau) */
     unsigned long long seed;
+    int world_size;           /* data-parallel ranks that trained it (0 or 1: one process) */
     char loss[32];            /* "binary_crossentropy" or "categorical_crossentropy" */
 } train_state;
 

@@ -1,8 +1,9 @@
 /*
- * evaluate.c - evaluation passes, the per-batch loss, and the step benchmark
- * (see train.h).
+ * evaluate.c - train_evaluate (a folder through the engine's evaluator) and
+ * the step benchmark (see train.h).
  */
-#include "train/train_impl.h"
+#include "train/engine.h"
+#include "train/train.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -11,83 +12,6 @@
 #include "core/clock.h"
 #include "train/loss.h"
 #include "train/metrics.h"
-
-double train_batch_loss(const float *logits, const float *y, int n, int k, float *grad, float *onehot,
-                        size_t *correct)
-{
-    if (k == 1) {
-        *correct += metrics_binary_correct(logits, y, (size_t)n, 0.0f);
-        return loss_bce_logits(logits, y, n, grad);
-    }
-    memset(onehot, 0, (size_t)n * (size_t)k * sizeof *onehot);
-    for (int i = 0; i < n; i++) {
-        int c = (int)y[i];
-        if (c >= 0 && c < k)
-            onehot[(size_t)i * k + c] = 1.0f;
-        const float *z = logits + (size_t)i * k;
-        int best = 0;
-        for (int j = 1; j < k; j++)
-            if (z[j] > z[best])
-                best = j;
-        *correct += best == c;
-    }
-    return loss_cce_logits(logits, onehot, n, k, grad);
-}
-
-int train_eval_pass(runner *r, dataset_iter *it, int epoch, int batch, int k, int want_auc,
-                    const volatile sig_atomic_t *stop, train_eval *out, cd_err *err)
-{
-    memset(out, 0, sizeof *out);
-    out->auc = NAN;
-    size_t cap = dataset_iter_batches(it) * (size_t)batch;
-    float *logits = malloc((size_t)batch * (size_t)k * sizeof *logits);
-    float *onehot = malloc((size_t)batch * (size_t)k * sizeof *onehot);
-    float *scores = want_auc && k == 1 ? malloc((cap ? cap : 1) * sizeof *scores) : NULL;
-    float *labels = want_auc && k == 1 ? malloc((cap ? cap : 1) * sizeof *labels) : NULL;
-    int rc = -1;
-    if (!logits || !onehot || (want_auc && k == 1 && (!scores || !labels))) {
-        cd_err_set(err, CD_ERR_NOMEM, "evaluation: out of memory");
-        goto out;
-    }
-    if (dataset_iter_begin_epoch(it, epoch, err) < 0)
-        goto out;
-    double loss_sum = 0.0;
-    size_t correct = 0;
-    const float *x, *y;
-    int n, got;
-    while ((got = dataset_iter_next(it, &x, &y, &n, err)) == 1) {
-        if (runner_forward(r, x, n, logits, err) < 0)
-            goto out;
-        loss_sum += train_batch_loss(logits, y, n, k, NULL, onehot, &correct) * n;
-        if (scores && out->n + (size_t)n <= cap) {
-            memcpy(scores + out->n, logits, (size_t)n * sizeof *scores);
-            memcpy(labels + out->n, y, (size_t)n * sizeof *labels);
-        }
-        out->n += (size_t)n;
-        if (stop && *stop) {
-            rc = 1;
-            goto out;
-        }
-    }
-    if (got < 0)
-        goto out;
-    if (out->n > 0) {
-        out->loss = loss_sum / (double)out->n;
-        out->accuracy = (double)correct / (double)out->n;
-    }
-    if (scores && out->n > 0 && out->n <= cap) {
-        double auc;
-        if (metrics_roc_auc(scores, labels, out->n, &auc, NULL) == 0)
-            out->auc = auc;
-    }
-    rc = 0;
-out:
-    free(logits);
-    free(onehot);
-    free(scores);
-    free(labels);
-    return rc;
-}
 
 int train_evaluate(const model *m, const char *dir, int batch, runner_backend backend, int threads,
                    int workers, train_eval *out, cd_err *err)
@@ -125,17 +49,19 @@ int train_evaluate(const model *m, const char *dir, int batch, runner_backend ba
     ro.output_logits = 1;
     if (!(r = runner_new(m, batch, &ro, err)))
         goto out;
-    rc = train_eval_pass(r, it, 0, batch, k, 1, NULL, out, err) < 0 ? -1 : 0;
+    engine_step sp = {NULL, (model *)m, k}; /* inference only: the tail is not changed */
+    engine_source src = engine_source_dataset(it);
+    engine_eval ev;
+    rc = engine_evaluate(NULL, r, &sp, batch, &src, 0, 1, NULL, NULL, NULL, 0, &ev, err) < 0 ? -1 : 0;
+    out->n = ev.n;
+    out->loss = ev.loss;
+    out->accuracy = ev.accuracy;
+    out->auc = ev.auc;
 out:
     runner_free(r);
     dataset_iter_free(it);
     dataset_free(d);
     return rc;
-}
-
-const tensor *train_runner_grad(const void *ctx, int layer, int param)
-{
-    return runner_param_grad((const runner *)ctx, layer, param);
 }
 
 int train_benchmark(model *m, int batch, int steps, const optim_opts *oo, runner_backend backend,
@@ -151,11 +77,12 @@ int train_benchmark(model *m, int batch, int steps, const optim_opts *oo, runner
     float *y = malloc((size_t)batch * sizeof *y);
     float *logits = malloc((size_t)batch * k * sizeof *logits);
     float *grad = malloc((size_t)batch * k * sizeof *grad);
-    float *onehot = malloc((size_t)batch * k * sizeof *onehot);
+    engine_tally tally;
+    engine_tally_init(&tally, k, 0);
     runner *r = NULL;
     optim *o = NULL;
     int rc = -1;
-    if (!x || !y || !logits || !grad || !onehot) {
+    if (!x || !y || !logits || !grad) {
         cd_err_set(err, CD_ERR_NOMEM, "benchmark: out of memory");
         goto out;
     }
@@ -178,11 +105,11 @@ int train_benchmark(model *m, int batch, int steps, const optim_opts *oo, runner
     for (int i = 0; i < steps + 2; i++) {
         if (i == 2)
             t0 = cd_monotonic_s();
-        size_t correct = 0;
         if (runner_forward(r, x, batch, logits, err) < 0)
             goto out;
-        train_batch_loss(logits, y, batch, k, grad, onehot, &correct);
-        if (runner_backward(r, grad, err) < 0 || optim_step(o, m, train_runner_grad, r, err) < 0)
+        if (isnan(engine_tally_add(&tally, logits, y, batch, grad, NULL, err)) && err && err->code == CD_ERR_NOMEM)
+            goto out;
+        if (runner_backward(r, grad, err) < 0 || optim_step(o, m, engine_runner_grad, r, err) < 0)
             goto out;
         runner_params_changed(r);
     }
@@ -197,6 +124,6 @@ out:
     free(y);
     free(logits);
     free(grad);
-    free(onehot);
+    engine_tally_free(&tally);
     return rc;
 }

@@ -5,7 +5,7 @@
  * iterators, buffers, paths), then runs epochs; every resource lives in the
  * session and session_free releases it, so each error path is one `goto out`.
  */
-#include "train/train_impl.h"
+#include "train/train.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,6 +19,7 @@
 #include "engine/arch.h"
 #include "modelfile/keras.h"
 #include "train/checkpoint.h"
+#include "train/engine.h"
 #include "train/history.h"
 #include "train/metrics.h"
 
@@ -93,25 +94,6 @@ static int probe_writable(const char *path, int *created, cd_err *err)
     return 0;
 }
 
-/* Saves m to path through a temporary file renamed into place, so a crash
- * while writing never leaves a half-written model where a good one was. */
-static int save_model(const model *m, const char *path, const optim_opts *oo, const optim *o,
-                      const train_state *st, cd_err *err)
-{
-    char tmp[PATH_MAX_LEN + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (keras_save(m, tmp, err) < 0 || checkpoint_write(tmp, oo, o, st, err) < 0) {
-        unlink(tmp);
-        return cd_err_wrap(err, "saving %s", path);
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return cd_err_set(err, CD_ERR_IO, "cannot write %s: %s", path, strerror(e));
-    }
-    return 0;
-}
-
 /* ---- the session ---- */
 
 typedef struct session {
@@ -127,22 +109,17 @@ typedef struct session {
     optim *opt;
     train_state st;
     dataset_iter *itrain, *ival;
-    runner *reval;
-    float *logits, *grad, *onehot;
-    tensor **best;                /* copies of the best parameters, per layer x param */
-    int have_best;
+    engine_best best;             /* the best epoch's parameters */
     history hist;
+    FILE *log_json;
     int out_created, out_written;
 } session;
 
 static void session_free(session *s)
 {
-    if (s->best && s->m) {
-        for (int i = 0; i < s->m->n_layers * LAYER_MAX_PARAMS; i++)
-            tensor_free(s->best[i]);
-    }
-    free(s->best);
-    runner_free(s->reval);
+    engine_best_free(&s->best);
+    if (s->log_json)
+        fclose(s->log_json);
     dataset_iter_free(s->itrain);
     dataset_iter_free(s->ival);
     optim_free(s->opt);
@@ -150,15 +127,18 @@ static void session_free(session *s)
     dataset_free(s->dtrain);
     dataset_free(s->dval);
     dataset_free(s->dtest);
-    free(s->logits);
-    free(s->grad);
-    free(s->onehot);
     history_free(&s->hist);
+}
+
+/* Under MPI (o->comm) only rank 0 reports and writes files. */
+static int is_root(const train_opts *o)
+{
+    return !o->comm || o->comm->rank == 0;
 }
 
 static void emit(const session *s, train_progress *p)
 {
-    if (s->o->progress)
+    if (s->o->progress && is_root(s->o))
         s->o->progress(p, s->o->progress_ctx);
 }
 
@@ -282,137 +262,17 @@ static int make_iters(session *s, cd_err *err)
     io.augment = NULL;
     if (!(s->ival = dataset_iter_new(s->dval, &io, err)))
         return -1;
-    size_t nb = (size_t)o->batch * (size_t)s->k;
-    s->logits = malloc(nb * sizeof(float));
-    s->grad = malloc(nb * sizeof(float));
-    s->onehot = malloc(nb * sizeof(float));
-    s->best = calloc((size_t)s->m->n_layers * LAYER_MAX_PARAMS, sizeof *s->best);
-    if (!s->logits || !s->grad || !s->onehot || !s->best)
-        return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
-    runner_opts ro = {0};
-    ro.backend = o->backend;
-    ro.threads = o->threads;
-    ro.output_logits = 1;
-    if (!(s->reval = runner_new(s->m, o->batch, &ro, err)))
+    if (engine_best_init(&s->best, s->m, err) < 0)
         return -1;
+    if (o->log_json_path && is_root(o) && !(s->log_json = fopen(o->log_json_path, o->resume_path ? "a" : "w")))
+        return cd_err_set(err, CD_ERR_IO, "--log-json: cannot write %s: %s", o->log_json_path, strerror(errno));
     return 0;
-}
-
-static int keep_best(session *s, cd_err *err)
-{
-    for (int i = 0; i < s->m->n_layers; i++)
-        for (int p = 0; p < s->m->layers[i].n_params; p++) {
-            const tensor *t = s->m->layers[i].params[p];
-            tensor **b = &s->best[i * LAYER_MAX_PARAMS + p];
-            if (!t)
-                continue;
-            if (!*b && !(*b = tensor_clone(t, err)))
-                return -1;
-            memcpy((*b)->data, t->data, t->size * sizeof(float));
-        }
-    s->have_best = 1;
-    return 0;
-}
-
-static void restore_best(session *s)
-{
-    for (int i = 0; i < s->m->n_layers; i++)
-        for (int p = 0; p < s->m->layers[i].n_params; p++) {
-            tensor *t = s->m->layers[i].params[p];
-            const tensor *b = s->best[i * LAYER_MAX_PARAMS + p];
-            if (t && b)
-                memcpy(t->data, b->data, t->size * sizeof(float));
-        }
-}
-
-/* The dropout stream of epoch e: a fixed function of the seed, so a resumed run
- * draws the same masks as an uninterrupted one. */
-static unsigned long long epoch_seed(unsigned long long seed, int epoch)
-{
-    unsigned long long z = seed + 0x9E3779B97F4A7C15ULL * (unsigned long long)(epoch + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static float cosine_lr(const session *s, int epoch)
-{
-    double lo = s->o->min_lr, hi = s->st.base_lr;
-    if (hi < lo)
-        return (float)hi;
-    return (float)(lo + 0.5 * (hi - lo) * (1.0 + cos(M_PI * epoch / (double)s->o->epochs)));
-}
-
-/* Runs the steps of epoch e (0-based).  Returns 0, 1 when stopped, -1. */
-static int run_epoch_steps(session *s, int e, double t0, double *loss_out, double *acc_out, cd_err *err)
-{
-    const train_opts *o = s->o;
-    runner_opts ro = {0};
-    ro.backend = o->backend;
-    ro.threads = o->threads;
-    ro.training = 1;
-    ro.output_logits = 1;
-    ro.seed = epoch_seed(s->st.seed, e);
-    runner *r = runner_new(s->m, o->batch, &ro, err);
-    if (!r)
-        return -1;
-    int rc = -1;
-    train_progress p = {0};
-    p.event = TRAIN_EV_STEP;
-    p.epoch = e + 1;
-    p.epochs = o->epochs;
-    p.steps = dataset_iter_batches(s->itrain);
-    p.lr = optim_lr(s->opt);
-    if (dataset_iter_begin_epoch(s->itrain, e, err) < 0)
-        goto out;
-    metrics_tally tally = {0};
-    long long skip = s->st.step_in_epoch;
-    size_t step = 0;
-    const float *x, *y;
-    int n, got;
-    while ((got = dataset_iter_next(s->itrain, &x, &y, &n, err)) == 1) {
-        step++;
-        if ((long long)step <= skip)
-            continue; /* done before the interruption this run resumes */
-        if (runner_forward(r, x, n, s->logits, err) < 0)
-            goto out;
-        size_t correct = 0;
-        double l = train_batch_loss(s->logits, y, n, s->k, s->grad, s->onehot, &correct);
-        if (!isfinite(l)) {
-            cd_err_set(err, CD_ERR_INVALID,
-                       "epoch %d step %zu: the loss became %g (try a smaller --lr)", e + 1, step, l);
-            goto out;
-        }
-        if (runner_backward(r, s->grad, err) < 0 || optim_step(s->opt, s->m, train_runner_grad, r, err) < 0)
-            goto out;
-        runner_params_changed(r);
-        metrics_tally_add(&tally, l, n, correct);
-        s->st.step_in_epoch = (long long)step;
-        p.step = step;
-        train_progress_means(&p, &tally, cd_monotonic_s() - t0);
-        emit(s, &p);
-        if (o->stop && *o->stop) {
-            rc = 1;
-            goto out;
-        }
-    }
-    if (got < 0)
-        goto out;
-    *loss_out = metrics_tally_loss(&tally);
-    *acc_out = metrics_tally_accuracy(&tally);
-    rc = 0;
-out:
-    runner_free(r);
-    return rc;
-}
-
-static int save_last(session *s, cd_err *err)
-{
-    return save_model(s->m, s->res->last_path, &s->oo, s->opt, &s->st, err);
 }
 
 static int save_history(session *s, cd_err *err)
 {
+    if (!is_root(s->o))
+        return 0;
     char title[256];
     snprintf(title, sizeof title, "%s %s, %dx%d, %s lr %g, batch %d", s->m->arch, s->m->name, s->img, s->img,
              optim_keras_class(s->oo.kind), (double)s->st.base_lr, s->o->batch);
@@ -422,113 +282,61 @@ static int save_history(session *s, cd_err *err)
     return 0;
 }
 
+/* engine on_best: the shipped file holds the best epoch's weights at all times. */
+static int on_best(void *ctx, const model *tail, const train_state *st, cd_err *err)
+{
+    session *s = ctx;
+    if (engine_save(tail, s->o->out_path, &s->oo, NULL, st, err) < 0)
+        return -1;
+    s->out_written = 1;
+    return 0;
+}
+
+/* The epochs: this configuration of the engine is "no front, the whole model
+ * trained, photos through data/". */
 static int run_epochs(session *s, cd_err *err)
 {
     const train_opts *o = s->o;
     train_result *res = s->res;
-    for (int e = s->st.epochs_done; e < o->epochs; e++) {
-        if (o->schedule == TRAIN_SCHEDULE_COSINE && s->st.step_in_epoch == 0) {
-            s->st.lr = cosine_lr(s, e);
-            optim_set_lr(s->opt, s->st.lr);
-        }
-        double t0 = cd_monotonic_s();
-        train_progress p = {0};
-        p.event = TRAIN_EV_EPOCH_BEGIN;
-        p.epoch = e + 1;
-        p.epochs = o->epochs;
-        p.steps = dataset_iter_batches(s->itrain);
-        p.lr = optim_lr(s->opt);
-        emit(s, &p);
-        double loss = NAN, acc = NAN;
-        int rc = run_epoch_steps(s, e, t0, &loss, &acc, err);
-        if (rc < 0)
-            return -1;
-        if (rc == 1) {
-            res->interrupted = 1;
-            return save_last(s, err);
-        }
-        p.event = TRAIN_EV_VALIDATING;
-        emit(s, &p);
-        runner_params_changed(s->reval);
-        train_eval ev;
-        rc = train_eval_pass(s->reval, s->ival, 0, o->batch, s->k, 0, o->stop, &ev, err);
-        if (rc < 0)
-            return -1;
-        if (rc == 1) {
-            res->interrupted = 1; /* all steps done: a resume goes straight to validation */
-            return save_last(s, err);
-        }
-        /* The epoch is complete: update the loop state, then save. */
-        history_row row = {e + 1, loss, acc, ev.loss, ev.accuracy, optim_lr(s->opt), cd_monotonic_s() - t0};
-        if (history_append(&s->hist, &row, err) < 0)
-            return -1;
-        s->st.epochs_done = e + 1;
-        s->st.step_in_epoch = 0;
-        int improved = ev.loss < s->st.best_val_loss;
-        if (improved) {
-            s->st.best_val_loss = ev.loss;
-            s->st.best_epoch = e + 1;
-            s->st.since_best = 0;
-            s->st.best_val_accuracy = ev.accuracy;
-        } else {
-            s->st.since_best++;
-        }
-        /* reduce-on-plateau as Keras: a real improvement resets the wait */
-        if (o->schedule == TRAIN_SCHEDULE_PLATEAU) {
-            if (improved)
-                s->st.plateau_wait = 0;
-            else if (++s->st.plateau_wait >= o->plateau_patience) {
-                float nl = s->st.lr * o->plateau_factor;
-                s->st.lr = nl < o->min_lr ? o->min_lr : nl;
-                s->st.plateau_wait = 0;
-            }
-        } else if (o->schedule == TRAIN_SCHEDULE_COSINE) {
-            s->st.lr = cosine_lr(s, e + 1);
-        }
-        float used_lr = optim_lr(s->opt);
-        optim_set_lr(s->opt, s->st.lr);
-        if (improved) {
-            if (keep_best(s, err) < 0 || save_model(s->m, o->out_path, &s->oo, NULL, &s->st, err) < 0)
-                return -1;
-            s->out_written = 1;
-        }
-        if (save_last(s, err) < 0 || save_history(s, err) < 0)
-            return -1;
-        res->epochs_done = e + 1;
-        res->best_epoch = s->st.best_epoch;
-        res->best_val_loss = s->st.best_val_loss;
-        res->best_val_accuracy = s->st.best_val_accuracy;
-        int stop_early = o->early_stopping > 0 && s->st.since_best >= o->early_stopping;
-        p.event = TRAIN_EV_EPOCH_END;
-        p.loss = loss;
-        p.accuracy = acc;
-        p.val_loss = ev.loss;
-        p.val_accuracy = ev.accuracy;
-        p.seconds = cd_monotonic_s() - t0;
-        p.lr = used_lr;
-        p.next_lr = s->st.lr;
-        p.improved = improved;
-        p.stopping_early = stop_early;
-        emit(s, &p);
-        if (stop_early) {
-            res->stopped_early = 1;
-            break;
-        }
-        if (o->stop && *o->stop) {
-            res->interrupted = 1;
-            break;
-        }
-    }
+    char title[256];
+    snprintf(title, sizeof title, "%s %s, %dx%d, %s lr %g, batch %d", s->m->arch, s->m->name, s->img, s->img,
+             optim_keras_class(s->oo.kind), (double)s->st.base_lr, o->batch);
+    engine_config c;
+    engine_config_from_opts(&c, o);
+    c.oo = &s->oo;
+    c.last_path = res->last_path;
+    c.hist = &s->hist;
+    c.history_path = res->history_path;
+    c.svg_path = res->svg_path;
+    c.title = title;
+    c.log_json = s->log_json;
+    c.phase = "train";
+    c.on_best = on_best;
+    c.on_best_ctx = s;
+    if (o->comm && o->comm->size > 1)
+        s->st.world_size = o->comm->size; /* recorded in the files (catdog_world_size) */
+    engine_step sp = {NULL, s->m, s->k};
+    engine_source tr = engine_source_dataset(s->itrain), va = engine_source_dataset(s->ival);
+    engine_result er;
+    if (engine_run(&c, &sp, s->opt, &s->st, &tr, &va, &s->best, &er, err) < 0)
+        return -1;
+    res->interrupted = er.interrupted;
+    res->stopped_early = er.stopped_early;
+    res->steps = er.steps;
+    res->allreduce_seconds = er.allreduce_seconds;
+    res->epochs_done = s->st.epochs_done;
+    res->best_epoch = s->st.best_epoch;
+    res->best_val_loss = s->st.best_val_loss;
+    res->best_val_accuracy = s->st.best_val_accuracy;
     return 0;
 }
 
 static int run_test(session *s, cd_err *err)
 {
     const train_opts *o = s->o;
-    if (!s->has_test || !s->have_best)
+    if (!s->has_test || !s->best.have)
         return 0;
-    restore_best(s);
-    runner_params_changed(s->reval);
+    engine_best_restore(&s->best, s->m);
     dataset_iter_opts io = {0};
     io.batch = o->batch;
     io.img_size = s->img;
@@ -537,8 +345,10 @@ static int run_test(session *s, cd_err *err)
     dataset_iter *it = dataset_iter_new(s->dtest, &io, err);
     if (!it)
         return -1;
-    train_eval ev;
-    int rc = train_eval_pass(s->reval, it, 0, o->batch, s->k, 1, o->stop, &ev, err);
+    engine_eval ev;
+    engine_step sp = {NULL, s->m, s->k};
+    engine_source src = engine_source_dataset(it);
+    int rc = engine_evaluate_model(&sp, o->batch, o->backend, o->threads, &src, 1, o->stop, NULL, NULL, 0, &ev, err);
     dataset_iter_free(it);
     if (rc < 0)
         return -1;
@@ -553,7 +363,7 @@ static int run_test(session *s, cd_err *err)
     s->res->test_auc = ev.auc;
     s->m->test_accuracy = ev.accuracy;
     /* Record the test accuracy in the shipped file (same best weights). */
-    if (save_model(s->m, o->out_path, &s->oo, NULL, &s->st, err) < 0)
+    if (is_root(o) && engine_save(s->m, o->out_path, &s->oo, NULL, &s->st, err) < 0)
         return -1;
     train_progress p = {0};
     p.event = TRAIN_EV_TEST_DONE;
@@ -580,6 +390,8 @@ static int check_opts(const train_opts *o, cd_err *err)
     if (o->schedule == TRAIN_SCHEDULE_PLATEAU && (!(o->plateau_factor > 0 && o->plateau_factor < 1) ||
                                                   o->plateau_patience < 1))
         return cd_err_set(err, CD_ERR_INVALID, "plateau factor must be in (0, 1) and patience >= 1");
+    if (o->warmup_epochs < 0 || (o->warmup_epochs > 0 && o->schedule != TRAIN_SCHEDULE_COSINE))
+        return cd_err_set(err, CD_ERR_INVALID, "warm-up epochs go with the cosine schedule (got %d)", o->warmup_epochs);
     if (o->early_stopping < 0)
         return cd_err_set(err, CD_ERR_INVALID, "early-stopping patience must be >= 0");
     return 0;
@@ -614,15 +426,9 @@ int train_run(const train_opts *o, train_result *res, cd_err *err)
         res->best_val_accuracy = s.st.best_val_accuracy;
         /* The best weights so far are those at out_path, if it holds the resumed run's. */
         model *b = s.st.best_epoch > 0 ? keras_load(o->out_path, NULL) : NULL;
-        if (b && b->n_layers == s.m->n_layers) {
-            model *cur = s.m;
-            s.m = b;
-            int ok = keep_best(&s, err);
-            s.m = cur;
-            if (ok < 0) {
-                model_free(b);
-                goto out;
-            }
+        if (b && b->n_layers == s.m->n_layers && engine_best_keep(&s.best, b, err) < 0) {
+            model_free(b);
+            goto out;
         }
         model_free(b);
     }
@@ -660,7 +466,7 @@ out:
         emit(&s, &pe);
     }
     /* Do not leave the empty file the writability probe created. */
-    if (s.out_created && !s.out_written && !s.have_best)
+    if (s.out_created && !s.out_written && !s.best.have)
         unlink(o->out_path);
     session_free(&s);
     res->seconds = cd_monotonic_s() - t_start;

@@ -52,8 +52,20 @@
 typedef enum train_schedule {
     TRAIN_SCHEDULE_CONSTANT = 0,
     TRAIN_SCHEDULE_PLATEAU,   /* lr *= plateau_factor after plateau_patience epochs without a better val loss */
-    TRAIN_SCHEDULE_COSINE     /* lr = min_lr + (lr0 - min_lr) * (1 + cos(pi * epoch / epochs)) / 2, per epoch */
+    TRAIN_SCHEDULE_COSINE     /* per epoch, after warmup_epochs linear warm-up epochs:
+                               * lr = min_lr + (lr0 - min_lr) * (1 + cos(pi * t / T)) / 2 (engine.h) */
 } train_schedule;
+
+/* What decides the best epoch, early stopping and the plateau schedule. */
+typedef enum train_monitor {
+    TRAIN_MONITOR_VAL_LOSS = 0,   /* lower is better */
+    TRAIN_MONITOR_VAL_ACCURACY,   /* higher is better */
+    TRAIN_MONITOR_VAL_AUC         /* higher is better (sigmoid heads) */
+} train_monitor;
+
+/* "val_loss", "val_accuracy", "val_auc" -> 0, or -1. */
+int train_monitor_parse(const char *name, train_monitor *out);
+const char *train_monitor_name(train_monitor m);
 
 /* "constant", "plateau", "cosine" -> 0, or -1. */
 int train_schedule_parse(const char *name, train_schedule *out);
@@ -111,7 +123,11 @@ typedef struct train_opts {
     int threads;                 /* compute threads (0 = all cores) */
     int workers;                 /* image-decoding threads (0 = let the dataset choose) */
     int cache;                   /* keep decoded images in memory */
-    int early_stopping;          /* patience in epochs (val loss); 0 = off */
+    int early_stopping;          /* patience in epochs (on `monitor`); 0 = off */
+    train_monitor monitor;       /* best epoch / early stopping / plateau metric; default val_loss */
+    int warmup_epochs;           /* cosine: linear warm-up epochs; default 0 */
+    const char *log_json_path;   /* one JSON object per epoch appended here; NULL = none */
+    const struct engine_comm *comm;  /* data-parallel ranks (train/engine.h); NULL = one process */
     train_schedule schedule;
     float plateau_factor;        /* default 0.5 */
     int plateau_patience;        /* default 2 */
@@ -139,6 +155,8 @@ typedef struct train_result {
     double test_loss, test_accuracy, test_auc;
     size_t failed_images;
     double seconds;               /* wall time of this call */
+    long long steps;              /* optimizer steps run by this call */
+    double allreduce_seconds;     /* MPI: of those steps' time, summing gradients */
     char last_path[4096];         /* the resume checkpoint */
     char history_path[4096];      /* CSV */
     char svg_path[4096];

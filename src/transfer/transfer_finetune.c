@@ -11,9 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/clock.h"
-#include "train/loss.h"
-#include "train/metrics.h"
+#include "train/engine.h"
 #include "train/optim.h"
 #include "transfer/transfer_features.h"
 #include "transfer/transfer_model.h"
@@ -79,9 +77,39 @@ out:
     return rc;
 }
 
-/* Runs front then tail (inference) over d; logits (and those of the mirrored
- * photos when flipped != NULL) and labels in dataset order; *n = photos read. */
-static int split_logits(const model *front, const model *tail, const dataset *d, const train_opts *o,
+/* A source over a dataset iterator that mirrors every batch (test-time
+ * augmentation), so the evaluator sees the flipped photos as one more pass. */
+typedef struct flip_src {
+    dataset_iter *it;
+    float *buf;
+    int size;
+} flip_src;
+
+static size_t flip_batches(void *ctx)
+{
+    return dataset_iter_batches(((flip_src *)ctx)->it);
+}
+
+static int flip_begin(void *ctx, int epoch, cd_err *err)
+{
+    return dataset_iter_begin_epoch(((flip_src *)ctx)->it, epoch, err) < 0 ? -1 : 0;
+}
+
+static int flip_next(void *ctx, const float **x, const float **y, int *n, cd_err *err)
+{
+    flip_src *f = ctx;
+    int got = dataset_iter_next(f->it, x, y, n, err);
+    if (got == 1) {
+        memcpy(f->buf, *x, (size_t)*n * (size_t)f->size * (size_t)f->size * 3 * sizeof(float));
+        transfer_flip_batch(f->buf, *n, f->size);
+        *x = f->buf;
+    }
+    return got;
+}
+
+/* Logits of front + tail over d (as is, and mirrored when flipped != NULL)
+ * and labels, in dataset order, through the engine's evaluator. */
+static int split_logits(const model *front, model *tail, const dataset *d, const train_opts *o,
                         float *logits, float *flipped, float *labels, size_t *n, cd_err *err)
 {
     int s, w, c;
@@ -92,46 +120,23 @@ static int split_logits(const model *front, const model *tail, const dataset *d,
     io.preprocess = front->preprocess;
     io.seed = o->seed;
     dataset_iter *it = dataset_iter_new(d, &io, err);
-    runner_opts ro = {0};
-    ro.backend = o->backend;
-    ro.threads = o->threads;
-    ro.output_logits = 1;
-    runner *rf = it ? runner_new(front, o->batch, &(runner_opts){.backend = o->backend, .threads = o->threads}, err) : NULL;
-    runner *rt = rf ? runner_new(tail, o->batch, &ro, err) : NULL;
-    size_t per = (size_t)s * s * 3, cut = model_output_size(front);
-    float *act = malloc((size_t)o->batch * cut * sizeof(float));
-    float *xf = flipped ? malloc((size_t)o->batch * per * sizeof(float)) : NULL;
-    int rc = -1;
-    *n = 0;
-    if (!rt)
-        goto out;
-    if (!act || (flipped && !xf)) {
-        cd_err_set(err, CD_ERR_NOMEM, "out of memory");
-        goto out;
+    if (!it)
+        return -1;
+    engine_step sp = {front, tail, 1};
+    engine_source src = engine_source_dataset(it);
+    engine_eval ev;
+    size_t cap = d->n;
+    int rc = engine_evaluate_model(&sp, o->batch, o->backend, o->threads, &src, 0, NULL, logits, labels, cap, &ev,
+                                   err);
+    *n = ev.n;
+    if (rc == 0 && flipped) {
+        flip_src fs = {it, malloc((size_t)o->batch * (size_t)s * (size_t)s * 3 * sizeof(float)), s};
+        engine_source fsrc = {&fs, flip_batches, flip_begin, flip_next};
+        rc = fs.buf ? engine_evaluate_model(&sp, o->batch, o->backend, o->threads, &fsrc, 0, NULL, flipped, NULL, cap,
+                                            &ev, err)
+                    : cd_err_set(err, CD_ERR_NOMEM, "out of memory");
+        free(fs.buf);
     }
-    if (dataset_iter_begin_epoch(it, 0, err) < 0)
-        goto out;
-    const float *x, *y;
-    int got, k;
-    while ((got = dataset_iter_next(it, &x, &y, &k, err)) == 1) {
-        if (runner_forward(rf, x, k, act, err) != 0 || runner_forward(rt, act, k, logits + *n, err) != 0)
-            goto out;
-        if (flipped) {
-            memcpy(xf, x, (size_t)k * per * sizeof(float));
-            transfer_flip_batch(xf, k, s);
-            if (runner_forward(rf, xf, k, act, err) != 0 ||
-                runner_forward(rt, act, k, flipped + *n, err) != 0)
-                goto out;
-        }
-        memcpy(labels + *n, y, (size_t)k * sizeof(float));
-        *n += (size_t)k;
-    }
-    rc = got < 0 ? -1 : 0;
-out:
-    free(act);
-    free(xf);
-    runner_free(rt);
-    runner_free(rf);
     dataset_iter_free(it);
     return rc;
 }
@@ -165,90 +170,10 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-typedef struct grad_ctx {
-    const runner *r;
-} grad_ctx;
-
-static const tensor *runner_grad(const void *ctx, int layer, int param)
+/* Phase 2's dropout stream, apart from the head's (as before the engine). */
+static unsigned long long finetune_dropout_seed(unsigned long long seed, int epoch)
 {
-    return runner_param_grad(((const grad_ctx *)ctx)->r, layer, param);
-}
-
-static void emit(const train_opts *o, train_progress *p)
-{
-    if (o->progress)
-        o->progress(p, o->progress_ctx);
-}
-
-/* One epoch of tail steps; 0, 1 when stopped, -1. */
-static int ft_epoch(const transfer_finetune_opts *fo, const model *front, model *tail, optim *opt,
-                    dataset_iter *it, int e, double *loss_out, double *acc_out, cd_err *err)
-{
-    const train_opts *o = fo->o;
-    runner_opts ro = {0};
-    ro.backend = o->backend;
-    ro.threads = o->threads;
-    ro.training = 1;
-    ro.output_logits = 1;
-    ro.seed = mix64(o->seed ^ mix64((uint64_t)(fo->epoch_offset + e) + 7000));
-    runner *rf = runner_new(front, o->batch, &(runner_opts){.backend = o->backend, .threads = o->threads}, err);
-    runner *rt = rf ? runner_new(tail, o->batch, &ro, err) : NULL;
-    size_t cut = model_output_size(front);
-    float *act = malloc((size_t)o->batch * cut * sizeof(float));
-    float *z = malloc((size_t)o->batch * sizeof(float));
-    float *g = malloc((size_t)o->batch * sizeof(float));
-    int rc = -1;
-    if (!rt)
-        goto out;
-    if (!act || !z || !g) {
-        cd_err_set(err, CD_ERR_NOMEM, "out of memory fine-tuning");
-        goto out;
-    }
-    if (dataset_iter_begin_epoch(it, fo->epoch_offset + e, err) < 0)
-        goto out;
-    grad_ctx gc = {rt};
-    train_progress p = {0};
-    p.event = TRAIN_EV_STEP;
-    p.epoch = fo->epoch_offset + e + 1;
-    p.epochs = fo->total_epochs;
-    p.steps = dataset_iter_batches(it);
-    p.lr = optim_lr(opt);
-    double t0 = cd_monotonic_s();
-    metrics_tally tally = {0};
-    const float *x, *y;
-    int n, got;
-    while ((got = dataset_iter_next(it, &x, &y, &n, err)) == 1) {
-        if (runner_forward(rf, x, n, act, err) != 0 || runner_forward(rt, act, n, z, err) != 0)
-            goto out;
-        double l = loss_bce_logits(z, y, n, g);
-        if (!isfinite(l)) {
-            cd_err_set(err, CD_ERR_INVALID, "fine-tuning: the loss became %g (try a smaller rate)", l);
-            goto out;
-        }
-        if (runner_backward(rt, g, err) != 0 || optim_step(opt, tail, runner_grad, &gc, err) != 0)
-            goto out;
-        runner_params_changed(rt);
-        metrics_tally_add(&tally, l, n, metrics_binary_correct(z, y, (size_t)n, 0.0f));
-        p.step++;
-        train_progress_means(&p, &tally, cd_monotonic_s() - t0);
-        emit(o, &p);
-        if (o->stop && *o->stop) {
-            rc = 1;
-            goto out;
-        }
-    }
-    if (got < 0)
-        goto out;
-    *loss_out = metrics_tally_loss(&tally);
-    *acc_out = metrics_tally_accuracy(&tally);
-    rc = 0;
-out:
-    free(act);
-    free(z);
-    free(g);
-    runner_free(rt);
-    runner_free(rf);
-    return rc;
+    return mix64(seed ^ mix64((uint64_t)epoch + 7000));
 }
 
 int transfer_finetune(model **m, const char *backbone, const dataset *train, const dataset *val,
@@ -260,10 +185,10 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     char cut[LAYER_NAME_MAX];
     if (transfer_finetune_cut(*m, backbone, fo->blocks, cut, sizeof cut, err) != 0)
         return -1;
-    model *front = NULL, *tail = NULL, *best = NULL, *composed = NULL;
+    model *front = NULL, *tail = NULL, *composed = NULL;
     optim *opt = NULL;
-    dataset_iter *it = NULL;
-    float *z = NULL, *lab = NULL;
+    dataset_iter *it = NULL, *iv = NULL;
+    engine_best best = {0};
     int rc = -1;
     if (split_model(*m, backbone, cut, &front, &tail, err) != 0)
         return -1;
@@ -283,66 +208,39 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     oo.lr = fo->lr;
     if (!(it = dataset_iter_new(train, &io, err)) || !(opt = optim_new(tail, &oo, err)))
         goto out;
-    z = malloc((val->n ? val->n : 1) * sizeof(float));
-    lab = malloc((val->n ? val->n : 1) * sizeof(float));
-    if (!z || !lab) {
-        cd_err_set(err, CD_ERR_NOMEM, "out of memory");
+    io.shuffle = 0;
+    io.augment = NULL;
+    if (!(iv = dataset_iter_new(val, &io, err)) || engine_best_init(&best, tail, err) != 0)
         goto out;
-    }
-    double best_loss = fo->start_val_loss;
-    for (int e = 0; e < fo->epochs; e++) {
-        train_progress p = {0};
-        p.event = TRAIN_EV_EPOCH_BEGIN;
-        p.epoch = fo->epoch_offset + e + 1;
-        p.epochs = fo->total_epochs;
-        p.steps = dataset_iter_batches(it);
-        p.lr = fo->lr;
-        emit(o, &p);
-        double t0 = cd_monotonic_s(), loss = 0, acc = 0;
-        int st = ft_epoch(fo, front, tail, opt, it, e, &loss, &acc, err);
-        if (st < 0)
-            goto out;
-        if (st == 1) {
-            res->interrupted = 1;
-            break;
-        }
-        p.event = TRAIN_EV_VALIDATING;
-        emit(o, &p);
-        size_t n = 0;
-        if (split_logits(front, tail, val, o, z, NULL, lab, &n, err) != 0)
-            goto out;
-        double vl = loss_bce_logits(z, lab, (int)n, NULL);
-        double va = metrics_binary_accuracy(z, lab, n, 0.0f);
-        history_row row = {fo->epoch_offset + e + 1, loss, acc, vl, va, fo->lr, cd_monotonic_s() - t0};
-        if (history_append(hist, &row, err) != 0)
-            goto out;
-        int improved = vl < best_loss;
-        if (improved) {
-            best_loss = vl;
-            res->best_epoch = fo->epoch_offset + e + 1;
-            res->best_val_loss = vl;
-            res->best_val_accuracy = va;
-            model_free(best);
-            if (!(best = transfer_tail(tail, tail->layers[0].name, err)))
-                goto out;
-        }
-        res->epochs_done = e + 1;
-        p.event = TRAIN_EV_EPOCH_END;
-        p.loss = loss;
-        p.accuracy = acc;
-        p.val_loss = vl;
-        p.val_accuracy = va;
-        p.seconds = cd_monotonic_s() - t0;
-        p.next_lr = fo->lr;
-        p.improved = improved;
-        emit(o, &p);
-    }
-    if (best) {
-        /* best is the tail re-cut at its own input: same layers, so copy back. */
-        for (int i = 1; i < best->n_layers; i++)
-            for (int k = 0; k < best->layers[i].n_params; k++)
-                memcpy(tail->layers[i].params[k]->data, best->layers[i].params[k]->data,
-                       best->layers[i].params[k]->size * sizeof(float));
+    /* Phase 2 continues phase 1's numbering and has to beat its best. */
+    train_state st;
+    train_state_init(&st, fo->lr, o->seed);
+    st.epochs_done = fo->epoch_offset;
+    st.best_score = fo->start_score;
+    engine_config ec;
+    engine_config_from_opts(&ec, o);
+    /* The rate stays fine_tune_lr and no early stop: phase 2 is short. */
+    ec.schedule = TRAIN_SCHEDULE_CONSTANT;
+    ec.warmup_epochs = 0;
+    ec.early_stopping = 0;
+    ec.epochs = fo->total_epochs;
+    ec.dropout_seed = finetune_dropout_seed;
+    ec.oo = &oo;
+    ec.hist = hist;
+    ec.log_json = fo->log_json;
+    ec.phase = "fine_tune";
+    engine_step sp = {front, tail, 1};
+    engine_source tr = engine_source_dataset(it), va = engine_source_dataset(iv);
+    engine_result er;
+    if (engine_run(&ec, &sp, opt, &st, &tr, &va, &best, &er, err) != 0)
+        goto out;
+    res->epochs_done = st.epochs_done - fo->epoch_offset;
+    res->interrupted = er.interrupted;
+    if (best.have) {
+        res->best_epoch = st.best_epoch;
+        res->best_val_loss = st.best_val_loss;
+        res->best_val_accuracy = st.best_val_accuracy;
+        engine_best_restore(&best, tail);
         if (!(composed = transfer_compose(front, cut, tail, err)))
             goto out;
         composed->test_accuracy = (*m)->test_accuracy;
@@ -352,11 +250,10 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     }
     rc = 0;
 out:
-    free(z);
-    free(lab);
+    engine_best_free(&best);
     optim_free(opt);
     dataset_iter_free(it);
-    model_free(best);
+    dataset_iter_free(iv);
     model_free(front);
     model_free(tail);
     return rc;

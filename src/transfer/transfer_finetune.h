@@ -7,13 +7,17 @@
  * (SqueezeNet: Fire modules fire2..fire9, VGG16: blocks block1..block5):
  *   front  backbone layers up to the cut, frozen, run in inference mode;
  *   tail   the unfrozen blocks and the head (transfer_tail), trained.
- * Each step runs the front on a batch of photos (flip-augmented when asked),
- * then the tail forward and backward on the front's activations, so no
- * gradient is ever computed for the frozen part.  Validation loss decides the
- * best epoch; when no epoch beats the model as it came in, it is kept.
+ * It is a configuration of the training engine (train/engine.h): source the
+ * photos (flip-augmented when asked), step the frozen front then the trained
+ * tail, so no gradient is ever computed for the frozen part.  The monitored
+ * metric decides the best epoch; when no epoch beats the model as it came in,
+ * it is kept.  Phase 2 writes no checkpoint: a resumed transfer run repeats it
+ * from phase 1's end, which gives the same weights (same seed).
  */
 #ifndef CATDOG_TRANSFER_TRANSFER_FINETUNE_H
 #define CATDOG_TRANSFER_TRANSFER_FINETUNE_H
+
+#include <stdio.h>
 
 #include "core/error.h"
 #include "data/dataset.h"
@@ -35,7 +39,8 @@ typedef struct transfer_finetune_opts {
     int flip;                   /* horizontal flip augmentation */
     int epoch_offset;           /* epochs already done (numbering of progress and history) */
     int total_epochs;           /* for progress */
-    double start_val_loss;      /* the incoming model's validation loss (to beat) */
+    double start_score;         /* the incoming model's monitored score (train_state.best_score), to beat */
+    FILE *log_json;             /* JSON lines (borrowed), or NULL */
 } transfer_finetune_opts;
 
 typedef struct transfer_finetune_result {

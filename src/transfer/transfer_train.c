@@ -5,8 +5,9 @@
  * The head is tiny next to the backbone (a few hundred thousand weights on a
  * vector of 512-1024 floats), so an epoch over 11,200 cached images takes
  * well under a second: the run is dominated by extraction, which happens once.
- * The loop mirrors train/train.c's (same optimizer, losses, metrics, history
- * files and progress events) but feeds cached vectors instead of images.
+ * Both phases are configurations of the training engine (train/engine.h):
+ * phase 1 feeds cached vectors to the head, phase 2 (transfer_finetune.c)
+ * photos through a frozen front to the unfrozen tail.
  */
 #include "transfer/transfer_train.h"
 
@@ -21,6 +22,9 @@
 
 #include "core/clock.h"
 #include "data/dataset.h"
+#include "modelfile/keras.h"
+#include "train/checkpoint.h"
+#include "train/engine.h"
 #include "train/history.h"
 #include "train/loss.h"
 #include "train/metrics.h"
@@ -67,6 +71,9 @@ typedef struct run {
     model *head;           /* the training model on cached vectors */
     size_t off, len;       /* the head's slice of a cached vector */
     history hist;
+    char title[256];       /* of the history chart */
+    FILE *log_json;        /* --log-json (owned) */
+    double best_score;     /* phase 1's best monitored score (phase 2 must beat it) */
 } run;
 
 static void emit(const run *r, train_progress *p)
@@ -147,35 +154,106 @@ static int part_features(run *r, part *p, int variants, cd_err *err)
     return 0;
 }
 
-/* Copies the head's slice of sample idx (variant v) of f into dst. */
-static void gather(const run *r, const transfer_features *f, size_t idx, int v, float *dst)
+/* ---- cached features as an engine source ---- */
+
+/* Batches of the head's slice of f: shuffled per epoch from (seed, epoch)
+ * with one variant picked at random per sample (train), or in order with a
+ * fixed variant (evaluation). */
+typedef struct feat_src {
+    const run *r;
+    const transfer_features *f;
+    int shuffle;
+    int variant;            /* evaluation: the variant to read */
+    size_t *perm;
+    float *x, *y;
+    size_t pos;
+    uint64_t s;
+} feat_src;
+
+static size_t feat_batches(void *ctx)
 {
-    memcpy(dst, f->x + (idx * (size_t)f->variants + (size_t)v) * f->dim + r->off,
-           r->len * sizeof(float));
+    const feat_src *fs = ctx;
+    size_t b = (size_t)fs->r->o->batch;
+    return (fs->f->n + b - 1) / b;
 }
 
-/* Logits of every sample of f for variant v (out: f->n floats). */
-static int head_logits(const run *r, const transfer_features *f, int v, float *out, cd_err *err)
+static int feat_begin(void *ctx, int epoch, cd_err *err)
 {
-    int batch = r->o->batch > 0 ? r->o->batch : 32;
-    runner_opts ro = {0};
-    ro.backend = r->o->backend;
-    ro.threads = r->o->threads;
-    ro.output_logits = 1;
-    runner *rn = runner_new(r->head, batch, &ro, err);
-    if (!rn)
-        return -1;
-    float *x = malloc((size_t)batch * r->len * sizeof(float));
-    int rc = x ? 0 : cd_err_set(err, CD_ERR_NOMEM, "out of memory evaluating the head");
-    for (size_t i = 0; rc == 0 && i < f->n; i += (size_t)batch) {
-        int n = (int)((f->n - i) < (size_t)batch ? (f->n - i) : (size_t)batch);
-        for (int k = 0; k < n; k++)
-            gather(r, f, i + (size_t)k, v, x + (size_t)k * r->len);
-        rc = runner_forward(rn, x, n, out + i, err);
+    (void)err;
+    feat_src *fs = ctx;
+    size_t n = fs->f->n;
+    fs->pos = 0;
+    for (size_t i = 0; i < n; i++)
+        fs->perm[i] = i;
+    if (!fs->shuffle)
+        return 0;
+    /* Fisher-Yates from (seed, epoch). */
+    fs->s = mix64(fs->r->o->seed ^ mix64((uint64_t)epoch));
+    for (size_t i = n; i > 1; i--) {
+        fs->s = mix64(fs->s);
+        size_t j = (size_t)(fs->s % i);
+        size_t t = fs->perm[i - 1];
+        fs->perm[i - 1] = fs->perm[j];
+        fs->perm[j] = t;
     }
-    free(x);
-    runner_free(rn);
-    return rc;
+    return 0;
+}
+
+static int feat_next(void *ctx, const float **x, const float **y, int *n, cd_err *err)
+{
+    (void)err;
+    feat_src *fs = ctx;
+    const transfer_features *f = fs->f;
+    const run *r = fs->r;
+    size_t batch = (size_t)r->o->batch;
+    if (fs->pos >= f->n)
+        return 0;
+    int k = (int)((f->n - fs->pos) < batch ? (f->n - fs->pos) : batch);
+    for (int i = 0; i < k; i++) {
+        size_t idx = fs->perm[fs->pos + (size_t)i];
+        int v = fs->variant;
+        if (fs->shuffle && f->variants == 2) {
+            fs->s = mix64(fs->s);
+            v = (int)(fs->s >> 63);
+        }
+        memcpy(fs->x + (size_t)i * r->len, f->x + (idx * (size_t)f->variants + (size_t)v) * f->dim + r->off,
+               r->len * sizeof(float));
+        fs->y[i] = f->y[idx];
+    }
+    fs->pos += (size_t)k;
+    *x = fs->x;
+    *y = fs->y;
+    *n = k;
+    return 1;
+}
+
+static void feat_src_free(feat_src *fs)
+{
+    free(fs->perm);
+    free(fs->x);
+    free(fs->y);
+}
+
+static int feat_src_init(feat_src *fs, const run *r, const transfer_features *f, int shuffle, int variant,
+                         engine_source *src, cd_err *err)
+{
+    memset(fs, 0, sizeof *fs);
+    fs->r = r;
+    fs->f = f;
+    fs->shuffle = shuffle;
+    fs->variant = variant;
+    fs->perm = malloc((f->n ? f->n : 1) * sizeof *fs->perm);
+    fs->x = malloc((size_t)r->o->batch * r->len * sizeof(float));
+    fs->y = malloc((size_t)r->o->batch * sizeof(float));
+    if (!fs->perm || !fs->x || !fs->y) {
+        feat_src_free(fs);
+        return cd_err_set(err, CD_ERR_NOMEM, "out of memory for the feature batches");
+    }
+    src->ctx = fs;
+    src->batches = feat_batches;
+    src->begin_epoch = feat_begin;
+    src->next = feat_next;
+    return 0;
 }
 
 typedef struct eval {
@@ -187,20 +265,29 @@ typedef struct eval {
  * averaged in when f has it; probabilities averaged as the predictor does). */
 static int evaluate(const run *r, const transfer_features *f, int want_auc, eval *ev, cd_err *err)
 {
-    float *z = malloc(f->n * sizeof(float));
-    float *z2 = f->variants == 2 ? malloc(f->n * sizeof(float)) : NULL;
+    float *z = malloc((f->n ? f->n : 1) * sizeof(float));
+    float *z2 = f->variants == 2 ? malloc((f->n ? f->n : 1) * sizeof(float)) : NULL;
     int rc = z && (f->variants == 1 || z2) ? 0 : cd_err_set(err, CD_ERR_NOMEM, "out of memory");
-    if (rc == 0)
-        rc = head_logits(r, f, 0, z, err);
-    if (rc == 0) {
-        ev->loss = loss_bce_logits(z, f->y, (int)f->n, NULL);
-        ev->accuracy = metrics_binary_accuracy(z, f->y, f->n, 0.0f);
-        ev->auc = NAN;
-        if (want_auc && metrics_roc_auc(z, f->y, f->n, &ev->auc, err) != 0)
+    engine_step sp = {NULL, r->head, 1};
+    for (int v = 0; rc == 0 && v < f->variants; v++) {
+        feat_src fs;
+        engine_source src;
+        engine_eval e;
+        if (feat_src_init(&fs, r, f, 0, v, &src, err) != 0)
             rc = -1;
+        else {
+            rc = engine_evaluate_model(&sp, r->o->batch, r->o->backend, r->o->threads, &src, want_auc, NULL,
+                                       v ? z2 : z, NULL, f->n, &e, err);
+            feat_src_free(&fs);
+        }
+        if (rc == 0 && v == 0) {
+            ev->loss = e.loss;
+            ev->accuracy = e.accuracy;
+            ev->auc = e.auc;
+        }
     }
     ev->accuracy_tta = ev->auc_tta = NAN;
-    if (rc == 0 && z2 && (rc = head_logits(r, f, 1, z2, err)) == 0) {
+    if (rc == 0 && z2) {
         for (size_t i = 0; i < f->n; i++)
             z2[i] = 0.5f * (loss_sigmoid(z[i]) + loss_sigmoid(z2[i]));
         ev->accuracy_tta = metrics_binary_accuracy(z2, f->y, f->n, 0.5f);
@@ -212,238 +299,148 @@ static int evaluate(const run *r, const transfer_features *f, int want_auc, eval
     return rc;
 }
 
-typedef struct grad_ctx {
-    const runner *rn;
-} grad_ctx;
-
-static const tensor *runner_grad(const void *ctx, int layer, int param)
-{
-    return runner_param_grad(((const grad_ctx *)ctx)->rn, layer, param);
-}
-
-/* One epoch over the cached training features.  0, 1 when stopped, -1. */
-static int train_epoch(run *r, optim *opt, int e, double t0, double *loss_out, double *acc_out,
-                       cd_err *err)
-{
-    const train_opts *o = r->o;
-    const transfer_features *f = &r->parts[0].f;
-    int batch = o->batch;
-    runner_opts ro = {0};
-    ro.backend = o->backend;
-    ro.threads = o->threads;
-    ro.training = 1;
-    ro.output_logits = 1;
-    ro.seed = mix64(o->seed ^ mix64((uint64_t)e + 1000));
-    runner *rn = runner_new(r->head, batch, &ro, err);
-    size_t *perm = malloc(f->n * sizeof *perm);
-    float *x = malloc((size_t)batch * r->len * sizeof(float));
-    float *y = malloc((size_t)batch * sizeof(float));
-    float *z = malloc((size_t)batch * sizeof(float));
-    float *g = malloc((size_t)batch * sizeof(float));
-    int rc = -1;
-    if (!rn)
-        goto out;
-    if (!perm || !x || !y || !z || !g) {
-        cd_err_set(err, CD_ERR_NOMEM, "out of memory training the head");
-        goto out;
-    }
-    /* Fisher-Yates from (seed, epoch). */
-    uint64_t s = mix64(o->seed ^ mix64((uint64_t)e));
-    for (size_t i = 0; i < f->n; i++)
-        perm[i] = i;
-    for (size_t i = f->n; i > 1; i--) {
-        s = mix64(s);
-        size_t j = (size_t)(s % i);
-        size_t t = perm[i - 1];
-        perm[i - 1] = perm[j];
-        perm[j] = t;
-    }
-    grad_ctx gc = {rn};
-    train_progress p = {0};
-    p.event = TRAIN_EV_STEP;
-    p.epoch = e + 1;
-    p.epochs = o->epochs;
-    p.steps = (f->n + (size_t)batch - 1) / (size_t)batch;
-    p.lr = optim_lr(opt);
-    metrics_tally tally = {0};
-    size_t step = 0;
-    for (size_t i = 0; i < f->n; i += (size_t)batch) {
-        int n = (int)((f->n - i) < (size_t)batch ? (f->n - i) : (size_t)batch);
-        for (int k = 0; k < n; k++) {
-            size_t idx = perm[i + (size_t)k];
-            int v = 0;
-            if (f->variants == 2) {
-                s = mix64(s);
-                v = (int)(s >> 63);
-            }
-            gather(r, f, idx, v, x + (size_t)k * r->len);
-            y[k] = f->y[idx];
-        }
-        if (runner_forward(rn, x, n, z, err) != 0)
-            goto out;
-        double l = loss_bce_logits(z, y, n, g);
-        if (!isfinite(l)) {
-            cd_err_set(err, CD_ERR_INVALID, "epoch %d: the loss became %g (try a smaller --lr)",
-                       e + 1, l);
-            goto out;
-        }
-        if (runner_backward(rn, g, err) != 0 || optim_step(opt, r->head, runner_grad, &gc, err) != 0)
-            goto out;
-        runner_params_changed(rn);
-        metrics_tally_add(&tally, l, n, metrics_binary_correct(z, y, (size_t)n, 0.0f));
-        p.step = ++step;
-        train_progress_means(&p, &tally, cd_monotonic_s() - t0);
-        emit(r, &p);
-        if (o->stop && *o->stop) {
-            rc = 1;
-            goto out;
-        }
-    }
-    *loss_out = metrics_tally_loss(&tally);
-    *acc_out = metrics_tally_accuracy(&tally);
-    rc = 0;
-out:
-    runner_free(rn);
-    free(perm);
-    free(x);
-    free(y);
-    free(z);
-    free(g);
-    return rc;
-}
-
-/* Snapshot / restore of the head's parameters (the best epoch's). */
-static int snapshot(const model *m, tensor **saved, cd_err *err)
-{
-    for (int i = 0; i < m->n_layers; i++)
-        for (int k = 0; k < m->layers[i].n_params; k++) {
-            tensor **s = &saved[i * LAYER_MAX_PARAMS + k];
-            const tensor *t = m->layers[i].params[k];
-            if (!*s && !(*s = tensor_clone(t, err)))
-                return -1;
-            memcpy((*s)->data, t->data, t->size * sizeof(float));
-        }
-    return 0;
-}
-
-static void restore(model *m, tensor *const *saved)
-{
-    for (int i = 0; i < m->n_layers; i++)
-        for (int k = 0; k < m->layers[i].n_params; k++)
-            if (saved[i * LAYER_MAX_PARAMS + k])
-                memcpy(m->layers[i].params[k]->data, saved[i * LAYER_MAX_PARAMS + k]->data,
-                       m->layers[i].params[k]->size * sizeof(float));
-}
-
 static int write_history(run *r, cd_err *err)
 {
-    char title[256], head[TRANSFER_HEAD_SPEC_MAX];
-    transfer_head_format(&r->t->head, head, sizeof head);
-    snprintf(title, sizeof title, "transfer: %s %dx%d, head %s, %s lr %g, batch %d", r->b->name,
-             r->img_size, r->img_size, head, optim_keras_class(r->o->optim.kind),
-             (double)r->o->optim.lr, r->o->batch);
     if (history_write_csv(&r->hist, r->res->train.history_path, err) != 0 ||
-        history_write_svg(&r->hist, r->res->train.svg_path, title, err) != 0)
+        history_write_svg(&r->hist, r->res->train.svg_path, r->title, err) != 0)
         return -1;
     return 0;
 }
 
-/* The head loop: epochs, validation, best weights, schedules. */
+static model *build_composed(run *r, cd_err *err);
+static int save_model(run *r, model *m, const char *cut, double test_accuracy, cd_err *err);
+
+/* engine on_best: the shipped file at out_path holds the best head so far (as
+ * binary training does), which is also where a resumed run finds it. */
+static int head_on_best(void *ctx, const model *tail, const train_state *st, cd_err *err)
+{
+    (void)tail;
+    (void)st;
+    run *r = ctx;
+    model *m = build_composed(r, err);
+    if (!m)
+        return -1;
+    int rc = save_model(r, m, r->cut, -1.0, err);
+    model_free(m);
+    return rc;
+}
+
+/* Resuming: the head, optimizer and loop state from <out>.last.h5, the best
+ * head so far from out_path. */
+static int resume_head(run *r, optim **opt, optim_opts *oo, train_state *st, engine_best *best, cd_err *err)
+{
+    const char *path = r->o->resume_path;
+    model *last = keras_load(path, err);
+    if (!last)
+        return cd_err_wrap(err, "resuming from %s", path);
+    int rc = transfer_copy_params(r->head, last, err);
+    model_free(last);
+    if (rc != 0 || checkpoint_read_config(path, oo, st, err) != 0)
+        return cd_err_wrap(err, "resuming from %s", path);
+    if (r->o->lr_override)
+        oo->lr = st->lr = r->o->optim.lr;
+    if (st->epochs_done > r->o->epochs)
+        return cd_err_set(err, CD_ERR_INVALID,
+                          "%s already has %d epochs done; ask for at least that many with --epochs (now %d)", path,
+                          st->epochs_done, r->o->epochs);
+    if (!(*opt = optim_new(r->head, oo, err)) || checkpoint_read_optimizer(path, *opt, err) < 0)
+        return cd_err_wrap(err, "resuming from %s", path);
+    if (st->best_epoch > 0) {
+        model *shipped = keras_load(r->o->out_path, err);
+        model *bh = shipped ? transfer_head_training_model(&r->t->head, r->len, r->o->seed, err) : NULL;
+        rc = bh && transfer_copy_params(bh, shipped, err) == 0 ? engine_best_keep(best, bh, err) : -1;
+        model_free(bh);
+        model_free(shipped);
+        if (rc != 0)
+            return cd_err_wrap(err, "resuming: the best head so far, %s", r->o->out_path);
+    }
+    /* Keep the history the resumed run wrote, up to where it stopped. */
+    cd_err herr;
+    if (history_read_csv(&r->hist, r->res->train.history_path, &herr) == 0)
+        history_truncate(&r->hist, st->epochs_done);
+    else
+        history_free(&r->hist);
+    return 0;
+}
+
+/* The head's dropout stream of epoch e (as before the engine). */
+static unsigned long long head_dropout_seed(unsigned long long seed, int epoch)
+{
+    return mix64(seed ^ mix64((uint64_t)epoch + 1000));
+}
+
+/* Phase 1: the head on the cached vectors, a configuration of the engine (no
+ * front, feature batches, checkpoints to <out>.last.h5). */
 static int train_head(run *r, cd_err *err)
 {
     const train_opts *o = r->o;
     train_result *tr = &r->res->train;
-    optim *opt = optim_new(r->head, &o->optim, err);
-    tensor **best = calloc((size_t)r->head->n_layers * LAYER_MAX_PARAMS, sizeof *best);
+    optim *opt = NULL;
+    optim_opts oo = o->optim;
+    train_state st;
+    train_state_init(&st, o->optim.lr, o->seed);
+    engine_best best = {0};
+    feat_src fst = {0}, fsv = {0};
+    engine_source strain, sval;
     int rc = -1;
-    if (!opt)
-        goto out;
-    if (!best) {
-        cd_err_set(err, CD_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    double best_loss = HUGE_VAL;
-    int since_best = 0, plateau_wait = 0;
-    float lr0 = o->optim.lr;
     double t_start = cd_monotonic_s();
-    for (int e = 0; e < o->epochs; e++) {
-        if (o->schedule == TRAIN_SCHEDULE_COSINE) {
-            double lo = o->min_lr, hi = lr0;
-            optim_set_lr(opt, hi < lo ? (float)hi
-                                      : (float)(lo + 0.5 * (hi - lo) * (1.0 + cos(M_PI * e / (double)o->epochs))));
-        }
+    if (engine_best_init(&best, r->head, err) != 0)
+        goto out;
+    if (o->resume_path ? resume_head(r, &opt, &oo, &st, &best, err) != 0 : !(opt = optim_new(r->head, &oo, err)))
+        goto out;
+    optim_set_lr(opt, st.lr);
+    {
         train_progress p = {0};
-        p.event = TRAIN_EV_EPOCH_BEGIN;
-        p.epoch = e + 1;
+        p.event = TRAIN_EV_START;
+        p.model = r->head;
         p.epochs = o->epochs;
+        p.n_train = r->parts[0].f.n;
+        p.n_val = r->parts[1].f.n;
+        p.n_test = r->parts[2].f.n;
         p.steps = (r->parts[0].f.n + (size_t)o->batch - 1) / (size_t)o->batch;
-        p.step = p.steps;
-        p.lr = optim_lr(opt);
+        p.resumed = o->resume_path != NULL;
+        p.resumed_from = o->resume_path ? st.epochs_done : 0;
+        p.resumed_step = o->resume_path ? (size_t)st.step_in_epoch : 0;
+        p.lr = st.lr;
         emit(r, &p);
-        double t0 = cd_monotonic_s(), loss = 0, acc = 0;
-        int st = train_epoch(r, opt, e, t0, &loss, &acc, err);
-        if (st < 0)
-            goto out;
-        if (st == 1) {
-            tr->interrupted = 1;
-            break;
-        }
-        p.event = TRAIN_EV_VALIDATING;
-        emit(r, &p);
-        eval ev;
-        if (evaluate(r, &r->parts[1].f, 0, &ev, err) != 0)
-            goto out;
-        float used_lr = optim_lr(opt);
-        history_row row = {e + 1, loss, acc, ev.loss, ev.accuracy, used_lr, cd_monotonic_s() - t0};
-        if (history_append(&r->hist, &row, err) != 0)
-            goto out;
-        int improved = ev.loss < best_loss;
-        if (improved) {
-            best_loss = ev.loss;
-            tr->best_epoch = e + 1;
-            tr->best_val_loss = ev.loss;
-            tr->best_val_accuracy = ev.accuracy;
-            since_best = plateau_wait = 0;
-            if (snapshot(r->head, best, err) != 0)
-                goto out;
-        } else {
-            since_best++;
-            plateau_wait++;
-        }
-        if (o->schedule == TRAIN_SCHEDULE_PLATEAU && plateau_wait >= o->plateau_patience) {
-            float nl = optim_lr(opt) * o->plateau_factor;
-            optim_set_lr(opt, nl < o->min_lr ? o->min_lr : nl);
-            plateau_wait = 0;
-        }
-        tr->epochs_done = e + 1;
-        int stop_early = o->early_stopping > 0 && since_best >= o->early_stopping;
-        p.event = TRAIN_EV_EPOCH_END;
-        p.loss = loss;
-        p.accuracy = acc;
-        p.val_loss = ev.loss;
-        p.val_accuracy = ev.accuracy;
-        p.seconds = cd_monotonic_s() - t0;
-        p.lr = used_lr;
-        p.next_lr = optim_lr(opt);
-        p.improved = improved;
-        p.stopping_early = stop_early;
-        emit(r, &p);
-        if (write_history(r, err) != 0)
-            goto out;
-        if (stop_early) {
-            tr->stopped_early = 1;
-            break;
-        }
     }
-    if (tr->best_epoch > 0)
-        restore(r->head, best);
+    if (feat_src_init(&fst, r, &r->parts[0].f, 1, 0, &strain, err) != 0 ||
+        feat_src_init(&fsv, r, &r->parts[1].f, 0, 0, &sval, err) != 0)
+        goto out;
+    engine_config c;
+    engine_config_from_opts(&c, o);
+    c.dropout_seed = head_dropout_seed;
+    c.oo = &oo;
+    c.last_path = tr->last_path;
+    c.hist = &r->hist;
+    c.history_path = tr->history_path;
+    c.svg_path = tr->svg_path;
+    c.title = r->title;
+    c.log_json = r->log_json;
+    c.phase = "head";
+    c.on_best = head_on_best;
+    c.on_best_ctx = r;
+    engine_step sp = {NULL, r->head, 1};
+    engine_result er;
+    if (engine_run(&c, &sp, opt, &st, &strain, &sval, &best, &er, err) != 0)
+        goto out;
+    /* A resume that trained nothing still leaves the chart. */
+    if (r->hist.n > 0 && write_history(r, err) != 0)
+        goto out;
+    tr->interrupted = er.interrupted;
+    tr->stopped_early = er.stopped_early;
+    tr->epochs_done = st.epochs_done;
+    tr->best_epoch = st.best_epoch;
+    tr->best_val_loss = st.best_val_loss;
+    tr->best_val_accuracy = st.best_val_accuracy;
+    r->best_score = st.best_score;
+    engine_best_restore(&best, r->head);
     r->res->head_seconds = cd_monotonic_s() - t_start;
     rc = 0;
 out:
-    if (best)
-        for (int i = 0; i < r->head->n_layers * LAYER_MAX_PARAMS; i++)
-            tensor_free(best[i]);
-    free(best);
+    feat_src_free(&fst);
+    feat_src_free(&fsv);
+    engine_best_free(&best);
     optim_free(opt);
     return rc;
 }
@@ -527,10 +524,6 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
         return cd_err_set(err, CD_ERR_INVALID, "transfer: --data and --out are required");
     if (o->epochs < 1 || o->batch < 1)
         return cd_err_set(err, CD_ERR_INVALID, "transfer: epochs and batch must be positive");
-    if (o->resume_path)
-        return cd_err_set(err, CD_ERR_UNSUPPORTED,
-                          "transfer: --resume is not supported (a head trains in seconds from the "
-                          "feature cache; run again with --feature-cache)");
     int flip = 0;
     if (o->augment) {
         augment_opts a = *o->augment;
@@ -548,6 +541,13 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
     train_sibling_path(o->out_path, ".history.csv", res->train.history_path,
                        sizeof res->train.history_path);
     train_sibling_path(o->out_path, ".svg", res->train.svg_path, sizeof res->train.svg_path);
+    train_sibling_path(o->out_path, ".last.h5", res->train.last_path, sizeof res->train.last_path);
+    {
+        char head[TRANSFER_HEAD_SPEC_MAX];
+        transfer_head_format(&t->head, head, sizeof head);
+        snprintf(r.title, sizeof r.title, "transfer: %s %dx%d, head %s, %s lr %g, batch %d", r.b->name, r.img_size,
+                 r.img_size, head, optim_keras_class(o->optim.kind), (double)o->optim.lr, o->batch);
+    }
 
     /* 1. Everything that can fail cheaply, before any long computation. */
     static const char *names[3] = {"train", "validation", "test"};
@@ -568,6 +568,10 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
     }
     if (check_writable(o->out_path, err) != 0)
         goto out;
+    if (o->log_json_path && !(r.log_json = fopen(o->log_json_path, o->resume_path ? "a" : "w"))) {
+        cd_err_set(err, CD_ERR_IO, "--log-json: cannot write %s: %s", o->log_json_path, strerror(errno));
+        goto out;
+    }
     if (t->cache_dir) {
         struct stat st;
         if (stat(t->cache_dir, &st) != 0 && mkdir(t->cache_dir, 0777) != 0) {
@@ -601,17 +605,6 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
     res->feature_size = r.len;
     if (!(r.head = transfer_head_training_model(&t->head, r.len, o->seed, err)))
         goto out;
-    {
-        train_progress p = {0};
-        p.event = TRAIN_EV_START;
-        p.model = r.head;
-        p.epochs = o->epochs;
-        p.n_train = r.parts[0].f.n;
-        p.n_val = r.parts[1].f.n;
-        p.n_test = r.parts[2].f.n;
-        p.steps = (r.parts[0].f.n + (size_t)o->batch - 1) / (size_t)o->batch;
-        emit(&r, &p);
-    }
     if (train_head(&r, err) != 0)
         goto out;
     if (res->train.best_epoch == 0) {
@@ -634,7 +627,8 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
         fo.flip = flip;
         fo.epoch_offset = res->train.epochs_done;
         fo.total_epochs = res->train.epochs_done + t->fine_tune_epochs;
-        fo.start_val_loss = res->train.best_val_loss;
+        fo.start_score = r.best_score;
+        fo.log_json = r.log_json;
         transfer_finetune_result fr;
         double t0 = cd_monotonic_s();
         if (transfer_finetune(&composed, r.b->name, r.parts[0].d, r.parts[1].d, &fo, &r.hist, &fr,
@@ -694,6 +688,8 @@ out:
     res->train.seconds = cd_monotonic_s() - t_all;
     model_free(composed);
     history_free(&r.hist);
+    if (r.log_json)
+        fclose(r.log_json);
     model_free(r.head);
     model_free(r.backbone);
     for (int i = 0; i < 3; i++) {

@@ -14,6 +14,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 "$BIN" train --out /tmp/x.h5 >/dev/null 2>&1; [ $? = 2 ] || fail "missing --data should exit 2"
 "$BIN" train --data /tmp --out /tmp/x.h5 --optimizer adagrad >/dev/null 2>&1; [ $? = 2 ] || fail "bad optimizer should exit 2"
 "$BIN" train --help | grep -q -- "--resume" || fail "help lists --resume"
+"$BIN" train --data /tmp --out /tmp/x.h5 --monitor val_f1 >/dev/null 2>&1; [ $? = 2 ] || fail "bad --monitor should exit 2"
 
 if [ ! -f "$SHARED/README.md" ]; then
   echo "SKIP: ../shared not found (set CATDOG_SHARED to the shared folder)"
@@ -85,4 +86,21 @@ echo "# SIGINT stopped epoch 1 after step $((k - 1)) of 30"
 [ -s "$tmp/m.h5" ] || fail "no model after resume"
 [ "$(wc -l <"$tmp/m.history.csv")" = 3 ] || fail "history should have a header and 2 epochs"
 grep -q "<svg" "$tmp/m.svg" || fail "no SVG chart"
+
+# --log-json, --monitor and the cosine warm-up from the command line: one JSON
+# object per epoch, equal to the history CSV's rows; two warm-up epochs give
+# the rates 1/2 and 2/2 of Adam's 0.001.
+"$BIN" train "${common[@]}" --out "$tmp/j.h5" --epochs 2 --monitor val_accuracy --schedule cosine --warmup 2 \
+  --log-json "$tmp/j.jsonl" >"$tmp/log3" 2>&1 || { cat "$tmp/log3"; fail "--log-json run failed"; }
+/usr/bin/python3 - "$tmp/j.jsonl" "$tmp/j.history.csv" <<'PY' || fail "--log-json lines do not match the history"
+import csv, json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+rows = list(csv.DictReader(open(sys.argv[2])))
+assert len(lines) == 2 == len(rows), (len(lines), len(rows))
+for j, r in zip(lines, rows):
+    assert j["epoch"] == int(r["epoch"]) and j["monitor"] == "val_accuracy" and j["phase"] == "train", j
+    for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        assert abs(j[k] - float(r[k])) <= 1e-5 * (1 + abs(j[k])), (k, j[k], r[k])
+assert abs(lines[0]["lr"] - 0.0005) < 1e-9 and abs(lines[1]["lr"] - 0.001) < 1e-9, [l["lr"] for l in lines]
+PY
 echo "PASS"

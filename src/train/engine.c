@@ -1,0 +1,786 @@
+/*
+ * engine.c - the training engine and the evaluator (see engine.h).
+ *
+ * Every training configuration (train.c, transfer/) builds its model, state
+ * and sources, then calls engine_run; the epoch loop, schedules, early
+ * stopping, best keeping, checkpoints, history and JSON lines live only here.
+ */
+#include "train/engine.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/clock.h"
+#include "modelfile/keras.h"
+#include "train/loss.h"
+#include "train/metrics.h"
+
+/* ---- sources ---- */
+
+static size_t ds_batches(void *ctx)
+{
+    return dataset_iter_batches(ctx);
+}
+
+static int ds_begin(void *ctx, int epoch, cd_err *err)
+{
+    return dataset_iter_begin_epoch(ctx, epoch, err) < 0 ? -1 : 0;
+}
+
+static int ds_next(void *ctx, const float **x, const float **y, int *n, cd_err *err)
+{
+    return dataset_iter_next(ctx, x, y, n, err);
+}
+
+engine_source engine_source_dataset(dataset_iter *it)
+{
+    engine_source s = {it, ds_batches, ds_begin, ds_next};
+    return s;
+}
+
+/* ---- the step's forward ---- */
+
+/* Runs the frozen front (when there is one) into act, then the tail:
+ * logits of the n samples x.  0 or -1. */
+static int step_forward(runner *rf, runner *rt, const float *x, int n, float *act, float *logits, cd_err *err)
+{
+    if (rf) {
+        if (runner_forward(rf, x, n, act, err) < 0)
+            return -1;
+        x = act;
+    }
+    return runner_forward(rt, x, n, logits, err) < 0 ? -1 : 0;
+}
+
+/* The front's runner (inference; NULL when no front) and the tail's (logits;
+ * training mode with `seed` when training).  0 or -1 (none left allocated). */
+static int step_runners(const engine_step *sp, int batch, runner_backend backend, int threads, int training,
+                        unsigned long long seed, runner **rf, runner **rt, cd_err *err)
+{
+    runner_opts ro = {0};
+    ro.backend = backend;
+    ro.threads = threads;
+    runner_opts rot = ro;
+    rot.output_logits = 1;
+    rot.training = training;
+    rot.seed = seed;
+    *rt = NULL;
+    *rf = sp->front ? runner_new(sp->front, batch, &ro, err) : NULL;
+    if (sp->front && !*rf)
+        return -1;
+    if (!(*rt = runner_new(sp->tail, batch, &rot, err))) {
+        runner_free(*rf);
+        *rf = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the evaluator ---- */
+
+void engine_tally_init(engine_tally *t, int k, int keep)
+{
+    memset(t, 0, sizeof *t);
+    t->k = k;
+    t->keep = keep && k == 1;
+}
+
+void engine_tally_free(engine_tally *t)
+{
+    free(t->scores);
+    free(t->labels);
+    free(t->onehot);
+    memset(t, 0, sizeof *t);
+}
+
+/* Makes room for n more kept scores and labels. */
+static int tally_reserve(engine_tally *t, size_t n, cd_err *err)
+{
+    if (t->n + n <= t->cap)
+        return 0;
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    while (cap < t->n + n)
+        cap *= 2;
+    float *s = realloc(t->scores, cap * sizeof *s);
+    if (s)
+        t->scores = s;
+    float *lb = s ? realloc(t->labels, cap * sizeof *lb) : NULL;
+    if (!s || !lb)
+        return cd_err_set(err, CD_ERR_NOMEM, "evaluation: out of memory");
+    t->labels = lb;
+    t->cap = cap;
+    return 0;
+}
+
+int engine_tally_add_probs(engine_tally *t, const float *p, const float *y, int n, cd_err *err)
+{
+    if (t->keep) {
+        if (tally_reserve(t, (size_t)n, err) < 0)
+            return -1;
+        memcpy(t->scores + t->n, p, (size_t)n * sizeof(float));
+        memcpy(t->labels + t->n, y, (size_t)n * sizeof(float));
+    }
+    for (int i = 0; i < n; i++) {
+        double pc = p[i] < 1e-7f ? 1e-7 : (p[i] > 1 - 1e-7f ? 1 - 1e-7 : (double)p[i]);
+        int pos = y[i] > 0.5f;
+        t->loss_sum -= pos ? log(pc) : log(1 - pc);
+        t->correct += (p[i] > 0.5f) == pos;
+    }
+    t->n += (size_t)n;
+    return 0;
+}
+
+double engine_tally_add(engine_tally *t, const float *logits, const float *y, int n, float *grad,
+                        size_t *correct, cd_err *err)
+{
+    int k = t->k;
+    size_t right = 0;
+    double l;
+    if (k == 1) {
+        right = metrics_binary_correct(logits, y, (size_t)n, 0.0f);
+        l = loss_bce_logits(logits, y, n, grad);
+    } else {
+        size_t need = (size_t)n * (size_t)k;
+        if (need > t->onehot_cap) {
+            float *o = realloc(t->onehot, need * sizeof *o);
+            if (!o) {
+                cd_err_set(err, CD_ERR_NOMEM, "evaluation: out of memory");
+                return NAN;
+            }
+            t->onehot = o;
+            t->onehot_cap = need;
+        }
+        memset(t->onehot, 0, need * sizeof *t->onehot);
+        for (int i = 0; i < n; i++) {
+            int c = (int)y[i];
+            if (c >= 0 && c < k)
+                t->onehot[(size_t)i * k + c] = 1.0f;
+            const float *z = logits + (size_t)i * k;
+            int best = 0;
+            for (int j = 1; j < k; j++)
+                if (z[j] > z[best])
+                    best = j;
+            right += best == c;
+        }
+        l = loss_cce_logits(logits, t->onehot, n, k, grad);
+    }
+    if (t->keep) {
+        if (tally_reserve(t, (size_t)n, err) < 0)
+            return NAN;
+        memcpy(t->scores + t->n, logits, (size_t)n * sizeof(float));
+        memcpy(t->labels + t->n, y, (size_t)n * sizeof(float));
+    }
+    t->loss_sum += l * n;
+    t->correct += right;
+    t->n += (size_t)n;
+    if (correct)
+        *correct = right;
+    return l;
+}
+
+void engine_tally_result(const engine_tally *t, engine_eval *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = t->n;
+    out->auc = NAN;
+    if (t->n > 0) {
+        out->loss = t->loss_sum / (double)t->n;
+        out->accuracy = (double)t->correct / (double)t->n;
+    }
+    double auc;
+    if (t->keep && t->n > 0 && metrics_roc_auc(t->scores, t->labels, t->n, &auc, NULL) == 0)
+        out->auc = auc;
+}
+
+int engine_evaluate(runner *rf, runner *rt, const engine_step *sp, int batch, const engine_source *src,
+                    int epoch, int want_auc, const volatile sig_atomic_t *stop, float *logits_out, float *labels_out, size_t cap,
+                    engine_eval *out, cd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->auc = NAN;
+    int k = sp->k;
+    size_t in_tail = rf ? model_output_size(sp->front) : 0;
+    float *act = rf ? malloc((size_t)batch * in_tail * sizeof(float)) : NULL;
+    float *logits = malloc((size_t)batch * (size_t)k * sizeof(float));
+    engine_tally t;
+    engine_tally_init(&t, k, want_auc);
+    int rc = -1;
+    if (!logits || (rf && !act)) {
+        cd_err_set(err, CD_ERR_NOMEM, "evaluation: out of memory");
+        goto out;
+    }
+    if (src->begin_epoch(src->ctx, epoch, err) < 0)
+        goto out;
+    const float *x, *y;
+    int n, got;
+    while ((got = src->next(src->ctx, &x, &y, &n, err)) == 1) {
+        if (step_forward(rf, rt, x, n, act, logits, err) < 0)
+            goto out;
+        if (logits_out && k == 1 && t.n + (size_t)n <= cap)
+            memcpy(logits_out + t.n, logits, (size_t)n * sizeof(float));
+        if (labels_out && t.n + (size_t)n <= cap)
+            memcpy(labels_out + t.n, y, (size_t)n * sizeof(float));
+        if (isnan(engine_tally_add(&t, logits, y, n, NULL, NULL, err)) && err && err->code == CD_ERR_NOMEM)
+            goto out;
+        if (stop && *stop) {
+            rc = 1;
+            goto out;
+        }
+    }
+    if (got < 0)
+        goto out;
+    engine_tally_result(&t, out);
+    rc = 0;
+out:
+    engine_tally_free(&t);
+    free(act);
+    free(logits);
+    return rc;
+}
+
+int engine_evaluate_model(const engine_step *sp, int batch, runner_backend backend, int threads,
+                          const engine_source *src, int want_auc, const volatile sig_atomic_t *stop,
+                          float *logits_out, float *labels_out, size_t cap, engine_eval *out, cd_err *err)
+{
+    runner *rf, *rt;
+    if (step_runners(sp, batch, backend, threads, 0, 0, &rf, &rt, err) < 0)
+        return -1;
+    int rc = engine_evaluate(rf, rt, sp, batch, src, 0, want_auc, stop, logits_out, labels_out, cap, out, err);
+    runner_free(rt);
+    runner_free(rf);
+    return rc;
+}
+
+/* ---- best parameters ---- */
+
+int engine_best_init(engine_best *b, const model *m, cd_err *err)
+{
+    memset(b, 0, sizeof *b);
+    b->n_layers = m->n_layers;
+    b->t = calloc((size_t)m->n_layers * LAYER_MAX_PARAMS, sizeof *b->t);
+    if (!b->t)
+        return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
+    return 0;
+}
+
+void engine_best_free(engine_best *b)
+{
+    if (b->t)
+        for (int i = 0; i < b->n_layers * LAYER_MAX_PARAMS; i++)
+            tensor_free(b->t[i]);
+    free(b->t);
+    memset(b, 0, sizeof *b);
+}
+
+int engine_best_keep(engine_best *b, const model *m, cd_err *err)
+{
+    assert(m->n_layers == b->n_layers);
+    for (int i = 0; i < m->n_layers; i++)
+        for (int p = 0; p < m->layers[i].n_params; p++) {
+            const tensor *t = m->layers[i].params[p];
+            tensor **s = &b->t[i * LAYER_MAX_PARAMS + p];
+            if (!t)
+                continue;
+            if (!*s && !(*s = tensor_clone(t, err)))
+                return -1;
+            memcpy((*s)->data, t->data, t->size * sizeof(float));
+        }
+    b->have = 1;
+    return 0;
+}
+
+void engine_best_restore(const engine_best *b, model *m)
+{
+    if (!b->have)
+        return;
+    for (int i = 0; i < m->n_layers && i < b->n_layers; i++)
+        for (int p = 0; p < m->layers[i].n_params; p++) {
+            tensor *t = m->layers[i].params[p];
+            const tensor *s = b->t[i * LAYER_MAX_PARAMS + p];
+            if (t && s)
+                memcpy(t->data, s->data, t->size * sizeof(float));
+        }
+}
+
+/* ---- schedules, monitors ---- */
+
+const tensor *engine_runner_grad(const void *ctx, int layer, int param)
+{
+    return runner_param_grad((const runner *)ctx, layer, param);
+}
+
+int train_monitor_parse(const char *name, train_monitor *out)
+{
+    static const char *names[] = {"val_loss", "val_accuracy", "val_auc"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, names[i]) == 0) {
+            *out = (train_monitor)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *train_monitor_name(train_monitor m)
+{
+    switch (m) {
+    case TRAIN_MONITOR_VAL_LOSS: return "val_loss";
+    case TRAIN_MONITOR_VAL_ACCURACY: return "val_accuracy";
+    case TRAIN_MONITOR_VAL_AUC: return "val_auc";
+    }
+    return "?";
+}
+
+float engine_cosine_lr(float lr0, float min_lr, int e, int epochs, int warmup)
+{
+    if (warmup > 0 && e < warmup)
+        return (float)((double)lr0 * (e + 1) / warmup);
+    double lo = min_lr, hi = lr0;
+    if (hi < lo)
+        return lr0;
+    int span = epochs - warmup;
+    if (span < 1)
+        span = 1;
+    return (float)(lo + 0.5 * (hi - lo) * (1.0 + cos(M_PI * (e - warmup) / (double)span)));
+}
+
+void engine_config_from_opts(engine_config *c, const train_opts *o)
+{
+    engine_config_defaults(c);
+    c->epochs = o->epochs;
+    c->batch = o->batch;
+    c->backend = o->backend;
+    c->threads = o->threads;
+    c->schedule = o->schedule;
+    c->plateau_factor = o->plateau_factor;
+    c->plateau_patience = o->plateau_patience;
+    c->min_lr = o->min_lr;
+    c->warmup_epochs = o->warmup_epochs;
+    c->monitor = o->monitor;
+    c->early_stopping = o->early_stopping;
+    c->stop = o->stop;
+    c->progress = o->progress;
+    c->progress_ctx = o->progress_ctx;
+    c->comm = o->comm;
+}
+
+void engine_config_defaults(engine_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->batch = 32;
+    c->schedule = TRAIN_SCHEDULE_CONSTANT;
+    c->plateau_factor = 0.5f;
+    c->plateau_patience = 2;
+    c->min_lr = 1e-6f;
+    c->monitor = TRAIN_MONITOR_VAL_LOSS;
+    c->backend = RUNNER_DNNL;
+    c->phase = "train";
+}
+
+unsigned long long engine_epoch_seed(unsigned long long seed, int epoch)
+{
+    unsigned long long z = seed + 0x9E3779B97F4A7C15ULL * (unsigned long long)(epoch + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* ---- files ---- */
+
+int engine_save(const model *m, const char *path, const optim_opts *oo, const optim *o,
+                const train_state *st, cd_err *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (keras_save(m, tmp, err) < 0 || checkpoint_write(tmp, oo, o, st, err) < 0) {
+        unlink(tmp);
+        return cd_err_wrap(err, "saving %s", path);
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return cd_err_set(err, CD_ERR_IO, "cannot write %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+/* Rank 0 (or the only process) reports and writes. */
+static int is_root(const engine_config *c)
+{
+    return !c->comm || c->comm->rank == 0;
+}
+
+static int parallel(const engine_config *c)
+{
+    return c->comm && c->comm->size > 1;
+}
+
+static void emit(const engine_config *c, train_progress *p)
+{
+    if (c->progress && is_root(c))
+        c->progress(p, c->progress_ctx);
+}
+
+/* A progress event of epoch e (0-based) with the figures every event has. */
+static train_progress progress_at(const engine_config *c, train_event ev, int e, const engine_source *src,
+                                  const optim *opt)
+{
+    train_progress p = {0};
+    p.event = ev;
+    p.epoch = e + 1;
+    p.epochs = c->epochs;
+    p.steps = src->batches(src->ctx);
+    p.lr = optim_lr(opt);
+    return p;
+}
+
+static int write_history(const engine_config *c, cd_err *err)
+{
+    if (!is_root(c))
+        return 0;
+    if (c->history_path && history_write_csv(c->hist, c->history_path, err) < 0)
+        return -1;
+    if (c->svg_path && history_write_svg(c->hist, c->svg_path, c->title ? c->title : "", err) < 0)
+        return -1;
+    return 0;
+}
+
+/* One JSON object per line, flushed, so a reader following the file sees each
+ * epoch as it ends. */
+static int log_json(const engine_config *c, const history_row *row, const engine_eval *ev, int improved,
+                    float next_lr, cd_err *err)
+{
+    if (!c->log_json || !is_root(c))
+        return 0;
+    json_t *o = json_pack("{s:s,s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:b,s:s}", "phase", c->phase ? c->phase : "train",
+                          "epoch", row->epoch, "loss", row->loss, "accuracy", row->accuracy, "val_loss",
+                          row->val_loss, "val_accuracy", row->val_accuracy, "lr", row->lr, "next_lr",
+                          (double)next_lr, "seconds", row->seconds, "improved", improved, "monitor",
+                          train_monitor_name(c->monitor));
+    if (!o)
+        return cd_err_set(err, CD_ERR_NOMEM, "--log-json: out of memory");
+    if (isfinite(ev->auc))
+        json_object_set_new(o, "val_auc", json_real(ev->auc));
+    else
+        json_object_set_new(o, "val_auc", json_null());
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(o);
+    if (!s)
+        return cd_err_set(err, CD_ERR_NOMEM, "--log-json: out of memory");
+    int bad = fprintf(c->log_json, "%s\n", s) < 0 || fflush(c->log_json) != 0;
+    free(s);
+    if (bad)
+        return cd_err_set(err, CD_ERR_IO, "--log-json: cannot write: %s", strerror(errno));
+    return 0;
+}
+
+/* ---- the epoch ---- */
+
+/* The tail's gradients of one step, summed over the ranks in one buffer:
+ * views[layer * LAYER_MAX_PARAMS + param] point into buf. */
+typedef struct fused {
+    float *buf;
+    size_t n;
+    tensor *views;
+    int n_views;
+} fused;
+
+static void fused_free(fused *f)
+{
+    free(f->buf);
+    free(f->views);
+    memset(f, 0, sizeof *f);
+}
+
+static const tensor *fused_grad(const void *ctx, int layer, int param)
+{
+    const fused *f = ctx;
+    const tensor *t = &f->views[layer * LAYER_MAX_PARAMS + param];
+    return t->data ? t : NULL;
+}
+
+/* Copies rt's gradients of m (NULL when this rank had no samples: zeros) into
+ * the buffer, sums it over the ranks, and leaves the views pointing at the sums. */
+static int fused_allreduce(fused *f, const model *m, const runner *rt, const engine_comm *comm, cd_err *err)
+{
+    if (!f->buf) {
+        f->n_views = m->n_layers * LAYER_MAX_PARAMS;
+        f->views = calloc((size_t)f->n_views, sizeof *f->views);
+        if (!f->views)
+            return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
+        size_t n = 0;
+        for (int i = 0; i < m->n_layers; i++)
+            for (int p = 0; p < m->layers[i].n_params; p++)
+                if (m->layers[i].trainable && m->layers[i].params[p])
+                    n += m->layers[i].params[p]->size;
+        f->n = n;
+        if (!(f->buf = calloc(n ? n : 1, sizeof(float))))
+            return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory for %zu gradients", n);
+        size_t off = 0;
+        for (int i = 0; i < m->n_layers; i++)
+            for (int p = 0; p < m->layers[i].n_params; p++) {
+                const tensor *t = m->layers[i].params[p];
+                if (!m->layers[i].trainable || !t)
+                    continue;
+                tensor *v = &f->views[i * LAYER_MAX_PARAMS + p];
+                *v = *t;
+                v->data = f->buf + off;
+                off += t->size;
+            }
+    }
+    for (int i = 0; i < f->n_views; i++) {
+        tensor *v = &f->views[i];
+        if (!v->data)
+            continue;
+        const tensor *g = rt ? runner_param_grad(rt, i / LAYER_MAX_PARAMS, i % LAYER_MAX_PARAMS) : NULL;
+        if (g)
+            memcpy(v->data, g->data, v->size * sizeof(float));
+        else
+            memset(v->data, 0, v->size * sizeof(float));
+    }
+    return comm->sum_floats(comm->ctx, f->buf, f->n, err);
+}
+
+/* Runs the steps of epoch e (0-based).  Returns 0, 1 when stopped, -1. */
+static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, train_state *st,
+                     engine_source *src, int e, double t0, double *loss_out, double *acc_out, engine_result *res,
+                     cd_err *err)
+{
+    runner *rf = NULL, *rt = NULL;
+    step_runners(sp, c->batch, c->backend, c->threads, 1,
+                 c->dropout_seed ? c->dropout_seed(st->seed, e) : engine_epoch_seed(st->seed, e), &rf, &rt, err);
+    size_t nb = (size_t)c->batch * (size_t)sp->k;
+    float *act = sp->front ? malloc((size_t)c->batch * model_output_size(sp->front) * sizeof(float)) : NULL;
+    float *logits = malloc(nb * sizeof(float)), *grad = malloc(nb * sizeof(float));
+    engine_tally tally;
+    engine_tally_init(&tally, sp->k, 0);
+    fused fg = {0};
+    int stop_all = 0;
+    int ih, iw, ic;
+    model_input_shape(sp->front ? sp->front : sp->tail, &ih, &iw, &ic);
+    size_t in_size = (size_t)ih * (size_t)iw * (size_t)ic;
+    int rc = -1;
+    if (!rt)
+        goto out;
+    if (!logits || !grad || (sp->front && !act)) {
+        cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
+        goto out;
+    }
+    train_progress p = progress_at(c, TRAIN_EV_STEP, e, src, opt);
+    if (src->begin_epoch(src->ctx, e, err) < 0)
+        goto out;
+    metrics_tally mt = {0};
+    long long skip = st->step_in_epoch;
+    size_t step = 0;
+    const float *x, *y;
+    int n, got;
+    while ((got = src->next(src->ctx, &x, &y, &n, err)) == 1) {
+        step++;
+        if ((long long)step <= skip)
+            continue; /* done before the interruption this run resumes */
+        int total = n;
+        if (parallel(c)) {
+            /* This rank's slice of the global batch. */
+            int lo = (int)((long long)n * c->comm->rank / c->comm->size);
+            int hi = (int)((long long)n * (c->comm->rank + 1) / c->comm->size);
+            x += (size_t)lo * in_size;
+            y += lo;
+            n = hi - lo;
+        }
+        size_t correct = 0;
+        double l = 0.0;
+        if (n > 0) {
+            if (step_forward(rf, rt, x, n, act, logits, err) < 0)
+                goto out;
+            l = engine_tally_add(&tally, logits, y, n, grad, &correct, err);
+            if (isnan(l) && err && err->code == CD_ERR_NOMEM)
+                goto out;
+        }
+        if (parallel(c)) {
+            /* The slice's gradient is of its own mean; weighted by its share it
+             * sums to the gradient of the global batch's mean. */
+            float share = (float)n / (float)total;
+            for (size_t i = 0; i < (size_t)n * (size_t)sp->k; i++)
+                grad[i] *= share;
+            double agg[4] = {l * n, (double)correct, (double)n, c->stop && *c->stop ? 1.0 : 0.0};
+            if (c->comm->sum_doubles(c->comm->ctx, agg, 4, err) < 0)
+                goto out;
+            l = agg[0] / agg[2];
+            correct = (size_t)agg[1];
+            stop_all = agg[3] > 0;
+        }
+        if (!isfinite(l)) {
+            cd_err_set(err, CD_ERR_INVALID, "epoch %d step %zu: the loss became %g (try a smaller --lr)", e + 1, step,
+                       l);
+            goto out;
+        }
+        if (n > 0 && runner_backward(rt, grad, err) < 0)
+            goto out;
+        if (parallel(c)) {
+            double ta = cd_monotonic_s();
+            if (fused_allreduce(&fg, sp->tail, n > 0 ? rt : NULL, c->comm, err) < 0)
+                goto out;
+            res->allreduce_seconds += cd_monotonic_s() - ta;
+            if (optim_step(opt, sp->tail, fused_grad, &fg, err) < 0)
+                goto out;
+        } else if (optim_step(opt, sp->tail, engine_runner_grad, rt, err) < 0) {
+            goto out;
+        }
+        runner_params_changed(rt);
+        res->steps++;
+        metrics_tally_add(&mt, l, total, correct);
+        st->step_in_epoch = (long long)step;
+        p.step = step;
+        train_progress_means(&p, &mt, cd_monotonic_s() - t0);
+        emit(c, &p);
+        if (parallel(c) ? stop_all : c->stop && *c->stop) {
+            rc = 1;
+            goto out;
+        }
+    }
+    if (got < 0)
+        goto out;
+    *loss_out = metrics_tally_loss(&mt);
+    *acc_out = metrics_tally_accuracy(&mt);
+    rc = 0;
+out:
+    fused_free(&fg);
+    engine_tally_free(&tally);
+    free(act);
+    free(logits);
+    free(grad);
+    runner_free(rt);
+    runner_free(rf);
+    return rc;
+}
+
+static double score_of(train_monitor m, const engine_eval *ev)
+{
+    switch (m) {
+    case TRAIN_MONITOR_VAL_LOSS: return ev->loss;
+    case TRAIN_MONITOR_VAL_ACCURACY: return -ev->accuracy;
+    case TRAIN_MONITOR_VAL_AUC: return isfinite(ev->auc) ? -ev->auc : HUGE_VAL;
+    }
+    return ev->loss;
+}
+
+static int save_last(const engine_config *c, const engine_step *sp, const optim *opt, const train_state *st,
+                     cd_err *err)
+{
+    return c->last_path && is_root(c) ? engine_save(sp->tail, c->last_path, c->oo, opt, st, err) : 0;
+}
+
+int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_state *st,
+               engine_source *train, engine_source *val, engine_best *best, engine_result *res,
+               cd_err *err)
+{
+    memset(res, 0, sizeof *res);
+    runner *rf, *rv;
+    if (step_runners(sp, c->batch, c->backend, c->threads, 0, 0, &rf, &rv, err) < 0)
+        return -1;
+    int rc = -1;
+    for (int e = st->epochs_done; e < c->epochs; e++) {
+        if (c->schedule == TRAIN_SCHEDULE_COSINE && st->step_in_epoch == 0)
+            st->lr = engine_cosine_lr(st->base_lr, c->min_lr, e, c->epochs, c->warmup_epochs);
+        optim_set_lr(opt, st->lr);
+        double t0 = cd_monotonic_s();
+        train_progress p = progress_at(c, TRAIN_EV_EPOCH_BEGIN, e, train, opt);
+        emit(c, &p);
+        double loss = NAN, acc = NAN;
+        int got = run_steps(c, sp, opt, st, train, e, t0, &loss, &acc, res, err);
+        if (got < 0)
+            goto out;
+        if (got == 1) {
+            res->interrupted = 1;
+            rc = save_last(c, sp, opt, st, err);
+            goto out;
+        }
+        p.event = TRAIN_EV_VALIDATING;
+        emit(c, &p);
+        runner_params_changed(rv);
+        engine_eval ev;
+        /* Under MPI the ranks stop together, at step boundaries only. */
+        got = engine_evaluate(rf, rv, sp, c->batch, val, 0, c->monitor == TRAIN_MONITOR_VAL_AUC,
+                              parallel(c) ? NULL : c->stop, NULL, NULL, 0, &ev, err);
+        if (got < 0)
+            goto out;
+        if (got == 1) {
+            res->interrupted = 1; /* all steps done: a resume goes straight to validation */
+            rc = save_last(c, sp, opt, st, err);
+            goto out;
+        }
+        /* The epoch is complete: update the loop state, then save. */
+        float used_lr = optim_lr(opt);
+        history_row row = {e + 1, loss, acc, ev.loss, ev.accuracy, used_lr, cd_monotonic_s() - t0};
+        if (c->hist && history_append(c->hist, &row, err) < 0)
+            goto out;
+        st->epochs_done = e + 1;
+        st->step_in_epoch = 0;
+        double score = score_of(c->monitor, &ev);
+        int improved = score < st->best_score;
+        if (improved) {
+            st->best_score = score;
+            st->best_val_loss = ev.loss;
+            st->best_epoch = e + 1;
+            st->since_best = 0;
+            st->best_val_accuracy = ev.accuracy;
+        } else {
+            st->since_best++;
+        }
+        /* reduce-on-plateau as Keras: a real improvement resets the wait */
+        if (c->schedule == TRAIN_SCHEDULE_PLATEAU) {
+            if (improved)
+                st->plateau_wait = 0;
+            else if (++st->plateau_wait >= c->plateau_patience) {
+                float nl = st->lr * c->plateau_factor;
+                st->lr = nl < c->min_lr ? c->min_lr : nl;
+                st->plateau_wait = 0;
+            }
+        } else if (c->schedule == TRAIN_SCHEDULE_COSINE) {
+            st->lr = engine_cosine_lr(st->base_lr, c->min_lr, e + 1, c->epochs, c->warmup_epochs);
+        }
+        optim_set_lr(opt, st->lr);
+        if (improved) {
+            if (engine_best_keep(best, sp->tail, err) < 0)
+                goto out;
+            if (c->on_best && is_root(c) && c->on_best(c->on_best_ctx, sp->tail, st, err) < 0)
+                goto out;
+        }
+        if (save_last(c, sp, opt, st, err) < 0 || write_history(c, err) < 0 ||
+            log_json(c, &row, &ev, improved, st->lr, err) < 0)
+            goto out;
+        int stop_early = c->early_stopping > 0 && st->since_best >= c->early_stopping;
+        p.event = TRAIN_EV_EPOCH_END;
+        p.loss = loss;
+        p.accuracy = acc;
+        p.val_loss = ev.loss;
+        p.val_accuracy = ev.accuracy;
+        p.seconds = cd_monotonic_s() - t0;
+        p.lr = used_lr;
+        p.next_lr = st->lr;
+        p.improved = improved;
+        p.stopping_early = stop_early;
+        emit(c, &p);
+        if (stop_early) {
+            res->stopped_early = 1;
+            break;
+        }
+        double stop = c->stop && *c->stop ? 1.0 : 0.0;
+        if (parallel(c) && c->comm->sum_doubles(c->comm->ctx, &stop, 1, err) < 0)
+            goto out;
+        if (stop > 0) {
+            res->interrupted = 1;
+            break;
+        }
+    }
+    rc = 0;
+out:
+    runner_free(rv);
+    runner_free(rf);
+    return rc;
+}

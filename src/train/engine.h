@@ -1,0 +1,232 @@
+/*
+ * engine.h - the one training engine: every training run in catdog (`train
+ * --arch binary`, a transfer head on cached features, fine-tuning the last
+ * backbone blocks) is a configuration of engine_run, and every evaluation pass
+ * (validation, test, `catdog evaluate`'s metrics, benches) goes through
+ * engine_evaluate.
+ *
+ * Concepts:
+ *   source  where batches come from (engine_source): a dataset iterator over
+ *           photos (engine_source_dataset) or anything with the same three
+ *           calls (transfer/ feeds cached feature vectors).  An epoch is
+ *           begin_epoch(e) then next() until it returns 0.
+ *   step    what one batch does (engine_step): an optional frozen `front`
+ *           model run in inference mode, then the trained `tail` model
+ *           (forward with logits, cross-entropy, backward, one optimizer step
+ *           on the tail's parameters).  From scratch: no front; head on
+ *           features: no front; fine-tuning: front = backbone up to the cut.
+ *   state   train_state (checkpoint.h): epochs done, step within an
+ *           interrupted epoch, rate, best monitored value, schedule counters.
+ *           The engine continues from whatever state it is given, so a resumed
+ *           run is the same call with the checkpoint's state.
+ *
+ * Per epoch the engine: sets the scheduled rate, runs the steps (STEP events),
+ * validates (VALIDATING), appends a history row, judges improvement on the
+ * monitored metric, keeps a copy of the best tail parameters (engine_best)
+ * and calls on_best, updates plateau/cosine schedules, writes the checkpoint,
+ * the history CSV/SVG and one JSON line (log_json), emits EPOCH_END, and stops
+ * early after `early_stopping` epochs without improvement.  When the stop flag
+ * is set after a step, the checkpoint is written at that step and the engine
+ * returns with interrupted = 1.
+ *
+ * Nothing here prints, exits or keeps global state.
+ */
+#ifndef CATDOG_TRAIN_ENGINE_H
+#define CATDOG_TRAIN_ENGINE_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/error.h"
+#include "data/dataset.h"
+#include "engine/model.h"
+#include "engine/runner.h"
+#include "train/checkpoint.h"
+#include "train/history.h"
+#include "train/optim.h"
+#include "train/train.h"
+
+/* ---- batch sources ---- */
+
+typedef struct engine_source {
+    void *ctx;                                                   /* borrowed */
+    size_t (*batches)(void *ctx);                                /* batches per epoch */
+    int (*begin_epoch)(void *ctx, int epoch, cd_err *err);       /* 0 or -1 */
+    /* The next batch: x (n samples), y (n labels: 0/1, or class indices);
+     * pointers valid until the next call.  1, 0 at the end of the epoch, -1. */
+    int (*next)(void *ctx, const float **x, const float **y, int *n, cd_err *err);
+} engine_source;
+
+/* A source over a dataset iterator (borrowed; must outlive the source). */
+engine_source engine_source_dataset(dataset_iter *it);
+
+/* ---- the evaluator ---- */
+
+typedef struct engine_eval {
+    size_t n;
+    double loss, accuracy;
+    double auc;              /* NaN unless asked for and defined (k == 1, both classes) */
+} engine_eval;
+
+/* Accumulates a pass's logits (n x k) and labels; the one place that turns
+ * logits into loss, accuracy and AUC.  `keep` = 1 keeps every score and label
+ * (needed for AUC, k == 1). */
+typedef struct engine_tally {
+    int k, keep;
+    double loss_sum;
+    size_t correct, n;
+    float *scores, *labels;  /* owned, n kept, cap allocated */
+    size_t cap;
+    float *onehot;           /* scratch for k > 1 */
+    size_t onehot_cap;
+} engine_tally;
+
+void engine_tally_init(engine_tally *t, int k, int keep);
+void engine_tally_free(engine_tally *t);
+/* Adds n samples.  grad (n x k) may be NULL; otherwise gets d(mean loss)/d(logits).
+ * Returns the batch's mean loss, or NaN with err set (out of memory). */
+double engine_tally_add(engine_tally *t, const float *logits, const float *y, int n, float *grad,
+                        size_t *correct, cd_err *err);
+/* Adds n probabilities of the positive class (k == 1; what a predictor
+ * returns) with labels y: log loss with p clamped to [1e-7, 1 - 1e-7],
+ * correct when (p > 0.5) == (y > 0.5).  0, or -1 (out of memory). */
+int engine_tally_add_probs(engine_tally *t, const float *p, const float *y, int n, cd_err *err);
+
+/* Means and (keep, k == 1, both classes present) AUC. */
+void engine_tally_result(const engine_tally *t, engine_eval *out);
+
+/* One inference pass of sp's front (runner rf, NULL when sp->front is) then
+ * tail (runner rt, logits) over epoch `epoch` of src, in batches of at most
+ * `batch`.  When logits_out / labels_out are not NULL they get every
+ * sample's logit (k == 1) / label, in source order, up to cap.  Stops when *stop is set (returns 1).
+ * 0, 1, or -1. */
+struct engine_step;
+int engine_evaluate(runner *rf, runner *rt, const struct engine_step *sp, int batch, const engine_source *src,
+                    int epoch, int want_auc, const volatile sig_atomic_t *stop, float *logits_out, float *labels_out, size_t cap,
+                    engine_eval *out, cd_err *err);
+
+/* The same with runners made here (inference, the given backend/threads). */
+int engine_evaluate_model(const struct engine_step *sp, int batch, runner_backend backend, int threads,
+                          const engine_source *src, int want_auc, const volatile sig_atomic_t *stop,
+                          float *logits_out, float *labels_out, size_t cap, engine_eval *out, cd_err *err);
+
+/* ---- best parameters ---- */
+
+typedef struct engine_best {
+    tensor **t;              /* per layer x LAYER_MAX_PARAMS; owned */
+    int n_layers;
+    int have;
+} engine_best;
+
+int engine_best_init(engine_best *b, const model *m, cd_err *err);
+void engine_best_free(engine_best *b);
+/* Copies m's parameters in (m has the layout given to init). */
+int engine_best_keep(engine_best *b, const model *m, cd_err *err);
+/* Copies them back into m; nothing when none was kept. */
+void engine_best_restore(const engine_best *b, model *m);
+
+/* ---- schedules and monitors ---- */
+
+/* The rate of epoch e (0-based) of `epochs` under the cosine schedule with
+ * `warmup` linear warm-up epochs: e < warmup: lr0 * (e + 1) / warmup; after:
+ * min_lr + (lr0 - min_lr) * (1 + cos(pi * (e - warmup) / (epochs - warmup))) / 2.
+ * lr0 < min_lr gives lr0.  Pure; tested by hand. */
+float engine_cosine_lr(float lr0, float min_lr, int e, int epochs, int warmup);
+
+/* ---- data parallelism ---- */
+
+/* The ranks a run is split over (MPI: engine_mpi.h).  With size > 1 every
+ * rank sees the same global batches from its source and steps on its slice
+ * of each (samples [n*rank/size, n*(rank+1)/size)); the tail's gradients,
+ * each scaled by the slice's share of the batch, are summed over the ranks in
+ * one fused buffer before the optimizer step, so the optimizer state stays
+ * identical everywhere and the step equals one process's on the whole batch.
+ * Only rank 0 reports progress and writes files (checkpoint, history, JSON
+ * lines, on_best). */
+typedef struct engine_comm {
+    int rank, size;
+    void *ctx;
+    /* Sums n values over all ranks, in place.  0 or -1 (err filled). */
+    int (*sum_floats)(void *ctx, float *buf, size_t n, cd_err *err);
+    int (*sum_doubles)(void *ctx, double *buf, size_t n, cd_err *err);
+} engine_comm;
+
+/* ---- the run ---- */
+
+typedef struct engine_step {
+    const model *front;      /* frozen, inference mode; NULL when none (borrowed) */
+    model *tail;             /* trained (borrowed) */
+    int k;                   /* outputs per sample (1: sigmoid head) */
+} engine_step;
+
+typedef struct engine_config {
+    int epochs;              /* run until state.epochs_done == epochs */
+    int batch;
+    runner_backend backend;
+    int threads;
+    train_schedule schedule;
+    float plateau_factor;
+    int plateau_patience;
+    float min_lr;
+    int warmup_epochs;       /* cosine: linear warm-up epochs (0 = none) */
+    train_monitor monitor;
+    int early_stopping;      /* patience in epochs; 0 = off */
+    /* The dropout stream of epoch e (0-based, counting earlier phases) from
+     * the run's seed; NULL = engine_epoch_seed.  Each configuration keeps the
+     * stream it had before the engine, so results stay bit-identical. */
+    unsigned long long (*dropout_seed)(unsigned long long seed, int epoch);
+    const volatile sig_atomic_t *stop;   /* borrowed; may be NULL */
+    train_progress_fn progress;          /* may be NULL */
+    void *progress_ctx;
+    const optim_opts *oo;    /* written to checkpoints */
+    const char *last_path;   /* checkpoint file written each epoch / on stop; NULL = none */
+    history *hist;           /* rows appended (borrowed) */
+    const char *history_path, *svg_path, *title;   /* NULL = not written */
+    FILE *log_json;          /* one JSON object per epoch; NULL = none (borrowed) */
+    const char *phase;       /* "train", "head", "fine_tune": in the JSON lines */
+    /* Called when an epoch improves on the best (after engine_best_keep);
+     * may be NULL.  0 or -1. */
+    int (*on_best)(void *ctx, const model *tail, const train_state *st, cd_err *err);
+    void *on_best_ctx;
+    const engine_comm *comm; /* NULL or size 1: one process (borrowed) */
+} engine_config;
+
+/* Sensible values: batch 32, constant schedule, plateau 0.5/2, min_lr 1e-6,
+ * monitor val_loss, oneDNN. */
+void engine_config_defaults(engine_config *c);
+
+/* The defaults, then what train_opts says of the loop: epochs, batch,
+ * backend, threads, schedule and its parameters, monitor, early stopping,
+ * stop flag, progress.  The caller adds files, salt, phase, callbacks. */
+void engine_config_from_opts(engine_config *c, const train_opts *o);
+
+typedef struct engine_result {
+    int interrupted;
+    int stopped_early;
+    long long steps;             /* optimizer steps this call ran */
+    double allreduce_seconds;    /* of those, spent summing gradients over the ranks */
+} engine_result;
+
+/* Trains step.tail with opt from state st until st->epochs_done == c->epochs,
+ * validating on val each epoch (as described at the top).  best must be
+ * initialised for step.tail; it holds the best epoch's parameters on return
+ * (the tail keeps the last epoch's).  0 (also when interrupted or stopped
+ * early) or -1 with err filled. */
+int engine_run(const engine_config *c, const engine_step *step, optim *opt, train_state *st,
+               engine_source *train, engine_source *val, engine_best *best, engine_result *res,
+               cd_err *err);
+
+/* optim_grad_fn over a runner: ctx is the (const runner *). */
+const tensor *engine_runner_grad(const void *ctx, int layer, int param);
+
+/* Writes m and the checkpoint (optimizer state when o != NULL, loop state)
+ * to path through a temporary file renamed into place. */
+int engine_save(const model *m, const char *path, const optim_opts *oo, const optim *o,
+                const train_state *st, cd_err *err);
+
+/* The dropout stream of epoch e: a fixed function of the seed, so a resumed
+ * run draws the same masks as an uninterrupted one. */
+unsigned long long engine_epoch_seed(unsigned long long seed, int epoch);
+
+#endif

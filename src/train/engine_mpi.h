@@ -1,0 +1,30 @@
+/*
+ * engine_mpi.h - the engine's ranks over Open MPI (engine_comm, engine.h).
+ *
+ * Built with MPI when CMake finds it (CATDOG_MPI); otherwise every call says
+ * so and a run stays one process.  `mpirun -np N catdog train ...` starts N
+ * processes; each calls engine_mpi_init once, passes the communicator in
+ * train_opts.comm, and engine_mpi_finalize before it exits.  Sums go through
+ * MPI_Allreduce on MPI_COMM_WORLD; a rank that dies makes Open MPI end the job
+ * (its default error handler aborts every rank) rather than hang.
+ */
+#ifndef CATDOG_TRAIN_ENGINE_MPI_H
+#define CATDOG_TRAIN_ENGINE_MPI_H
+
+#include "core/error.h"
+#include "train/engine.h"
+
+/* 1 when this binary was built with MPI. */
+int engine_mpi_available(void);
+
+/* 1 when the process was started by mpirun (Open MPI's environment). */
+int engine_mpi_launched(void);
+
+/* MPI_Init (once) and c filled for MPI_COMM_WORLD.  0, or -1 (err filled:
+ * built without MPI, or MPI_Init failed). */
+int engine_mpi_init(engine_comm *c, cd_err *err);
+
+/* MPI_Finalize when engine_mpi_init ran; harmless otherwise. */
+void engine_mpi_finalize(void);
+
+#endif
