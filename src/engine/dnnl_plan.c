@@ -6,6 +6,7 @@
 #include "engine/dnnl_plan.h"
 #include "engine/op.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,10 +68,12 @@ dnnl_memory_t dn_as_layout(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc
 }
 
 /* The kernel in Keras layout, wrapped in place, and its copy in layout `want`
- * (refreshed by the refresh steps); sets nd->w_user and returns the copy. */
+ * (refreshed by the refresh steps; int8: quantized per output channel, the
+ * channel being dimension 0 of both descriptors); sets nd->w_user and returns
+ * the copy. */
 static dnnl_memory_t weights_for(dn_plan *p, dn_node *nd, const layer *l,
                                  const dnnl_memory_desc_t *user_md,
-                                 const dnnl_memory_desc_t *want, cd_err *err)
+                                 const dnnl_memory_desc_t *want, const dn_quant *q, cd_err *err)
 {
     if (!nd->w_user) {
         nd->w_user = dn_mem(&p->pool, p->cfg.eng, user_md, l->params[0]->data, err);
@@ -80,12 +83,20 @@ static dnnl_memory_t weights_for(dn_plan *p, dn_node *nd, const layer *l,
     if (dn_md_equal(user_md, want))
         return nd->w_user;
     dnnl_memory_t m = dn_mem(&p->pool, p->cfg.eng, want, NULL, err);
-    if (!m || dn_steps_reorder(&p->refresh, &p->pool, p->cfg.eng, nd->w_user, m, 0, l->name, err))
+    if (!m)
+        return NULL;
+    if (q->int8 ? dn_steps_reorder_scaled(&p->refresh, &p->pool, p->cfg.eng, nd->w_user, m,
+                                          q->units, 1 << 0, q->w_scale, l->name, err)
+                : dn_steps_reorder(&p->refresh, &p->pool, p->cfg.eng, nd->w_user, m, 0, l->name,
+                                   err))
         return NULL;
     return m;
 }
 
-static int bias_for(dn_plan *p, dn_node *nd, const layer *l, dnnl_dim_t units, cd_err *err)
+/* The bias, read in place; for int8 also its copy in accumulator units
+ * (oneDNN 2.x adds the bias to the int32 sum before the output scale). */
+static int bias_for(dn_plan *p, dn_node *nd, const layer *l, dnnl_dim_t units, const dn_quant *q,
+                    cd_err *err)
 {
     if (!l->use_bias)
         return 0;
@@ -93,7 +104,88 @@ static int bias_for(dn_plan *p, dn_node *nd, const layer *l, dnnl_dim_t units, c
     if (dn_md(&md, 1, &units, dnnl_a, l->name, err))
         return -1;
     nd->b = dn_mem(&p->pool, p->cfg.eng, &md, l->params[1]->data, err);
-    return nd->b ? 0 : -1;
+    if (!nd->b)
+        return -1;
+    if (!q->int8)
+        return 0;
+    nd->bq = dn_mem(&p->pool, p->cfg.eng, &md, NULL, err);
+    if (!nd->bq || dn_steps_reorder_scaled(&p->refresh, &p->pool, p->cfg.eng, nd->b, nd->bq, units,
+                                           1 << 0, q->b_scale, l->name, err))
+        return -1;
+    return 0;
+}
+
+int dn_quant_for(dn_plan *p, const layer *l, dnnl_dim_t units, dn_quant *q, cd_err *err)
+{
+    memset(q, 0, sizeof *q);
+    q->src_dt = q->w_dt = dnnl_f32;
+    q->units = units;
+    if (p->cfg.precision == DN_PREC_BF16) {
+        q->src_dt = q->w_dt = dnnl_bf16;
+        return 0;
+    }
+    if (p->cfg.precision != DN_PREC_INT8 || l->q_in_max == 0.0f)
+        return 0;
+    if (!(l->q_in_max > 0.0f) || !isfinite(l->q_in_max))
+        return cd_err_set(err, CD_ERR_FORMAT,
+                          "layer '%s': int8 input scale %g is not a positive number (the "
+                          "calibration is damaged; run catdog quantize again)",
+                          l->name, (double)l->q_in_max);
+    const tensor *k = l->params[0];
+    if (!k || units < 1 || k->size % (size_t)units != 0)
+        return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': kernel does not have %ld columns",
+                          l->name, (long)units);
+    float *buf = dn_pool_buf(&p->pool, 3 * (size_t)units * sizeof(float), err);
+    if (!buf)
+        return -1;
+    float *ws = buf, *os = buf + units, *bs = buf + 2 * units;
+    /* Keras kernels (HWIO, [in, units]) have the output channel last */
+    for (size_t j = 0; j < k->size; j++) {
+        float a = fabsf(k->data[j]);
+        if (a > ws[j % (size_t)units])
+            ws[j % (size_t)units] = a;
+    }
+    q->int8 = 1;
+    q->src_dt = l->q_in_signed ? dnnl_s8 : dnnl_u8;
+    q->w_dt = dnnl_s8;
+    q->src_scale = (l->q_in_signed ? 127.0f : 255.0f) / l->q_in_max;
+    for (dnnl_dim_t c = 0; c < units; c++) {
+        /* symmetric: the channel's largest |w| becomes 127; a zero channel any scale */
+        ws[c] = ws[c] > 0.0f ? 127.0f / ws[c] : 1.0f;
+        bs[c] = q->src_scale * ws[c];
+        os[c] = 1.0f / bs[c];
+    }
+    q->w_scale = ws;
+    q->out_scale = os;
+    q->b_scale = bs;
+    return 0;
+}
+
+dnnl_primitive_attr_t dn_weighted_attr(const dn_node *nd, const dn_quant *q, const char *lname,
+                                       cd_err *err)
+{
+    dnnl_primitive_attr_t attr = dn_attr(dn_act_alg(nd->act, 0), lname, err);
+    if (!attr || !q->int8)
+        return attr;
+    dnnl_status_t st = dnnl_primitive_attr_set_output_scales(attr, q->units, 1 << 1, q->out_scale);
+    if (st != dnnl_success) {
+        dn_fail(err, st, "output scales", lname);
+        dnnl_primitive_attr_destroy(attr);
+        return NULL;
+    }
+    return attr;
+}
+
+dnnl_memory_t dn_src_as(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t *want,
+                        const dn_quant *q, const char *lname, cd_err *err)
+{
+    if (!q->int8)
+        return dn_as_layout(p, src, want, lname, err);
+    dnnl_memory_t m = dn_mem(&p->pool, p->cfg.eng, want, NULL, err);
+    if (!m || dn_steps_reorder_scaled(&p->fwd, &p->pool, p->cfg.eng, src, m, 1, 0, &q->src_scale,
+                                      lname, err))
+        return NULL;
+    return m;
 }
 
 int dn_check_params(const layer *l, cd_err *err)
@@ -174,17 +266,17 @@ static dnnl_memory_t main_dst(dn_plan *p, dn_node *nd, const dnnl_memory_desc_t 
  * softmax when the layer has one.  `units` is the bias length. */
 int dn_add_weighted_step(dn_plan *p, dn_node *nd, const layer *l, const dnnl_memory_desc_t *user_md,
                          const dnnl_memory_desc_t *w_md, const dnnl_memory_desc_t *dst_md, dnnl_dim_t units,
-                         cd_err *err)
+                         const dn_quant *q, cd_err *err)
 {
-    nd->w = weights_for(p, nd, l, user_md, w_md, err);
-    if (!nd->w || bias_for(p, nd, l, units, err))
+    nd->w = weights_for(p, nd, l, user_md, w_md, q, err);
+    if (!nd->w || bias_for(p, nd, l, units, q, err))
         return -1;
     dnnl_memory_t dst = main_dst(p, nd, dst_md, err);
     if (!dst)
         return -1;
     dn_step *st = dn_steps_prim(&p->fwd, &p->pool, nd->fwd_pd, l->name, err, 3, DNNL_ARG_SRC, nd->src,
                                 DNNL_ARG_WEIGHTS, nd->w, DNNL_ARG_DST, dst);
-    if (!st || (nd->b && dn_step_arg(st, DNNL_ARG_BIAS, nd->b, err)))
+    if (!st || (nd->b && dn_step_arg(st, DNNL_ARG_BIAS, nd->bq ? nd->bq : nd->b, err)))
         return -1;
     if (nd->act == ACT_SOFTMAX && dn_build_softmax(p, nd, l, dst, 0, err))
         return -1;

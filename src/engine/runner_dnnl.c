@@ -142,6 +142,9 @@ static dn_plan_cfg plan_cfg(dnnl_impl *im, tensor **grads)
         .output_logits = im->r->opts.output_logits,
         .rng = &im->rng,
         .grads = grads,
+        .precision = im->r->opts.precision == RUNNER_PREC_BF16   ? DN_PREC_BF16
+                     : im->r->opts.precision == RUNNER_PREC_INT8 ? DN_PREC_INT8
+                                                                 : DN_PREC_F32,
     };
     return cfg;
 }
