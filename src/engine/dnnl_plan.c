@@ -167,7 +167,22 @@ dnnl_primitive_attr_t dn_weighted_attr(const dn_node *nd, const dn_quant *q, con
     dnnl_primitive_attr_t attr = dn_attr(dn_act_alg(nd->act, 0), lname, err);
     if (!attr || !q->int8)
         return attr;
-    dnnl_status_t st = dnnl_primitive_attr_set_output_scales(attr, q->units, 1 << 1, q->out_scale);
+    float *os = (float *)q->out_scale;
+    if (nd->qs > 0.0f) {
+        /* u8 output: ReLU commutes with the positive scale, so one multiply
+         * per channel brings the sum straight into the reader's units */
+        os = malloc((size_t)q->units * sizeof *os);
+        if (!os) {
+            cd_err_set(err, CD_ERR_NOMEM, "out of memory");
+            dnnl_primitive_attr_destroy(attr);
+            return NULL;
+        }
+        for (dnnl_dim_t c = 0; c < q->units; c++)
+            os[c] = q->out_scale[c] * nd->qs;
+    }
+    dnnl_status_t st = dnnl_primitive_attr_set_output_scales(attr, q->units, 1 << 1, os);
+    if (os != q->out_scale)
+        free(os);
     if (st != dnnl_success) {
         dn_fail(err, st, "output scales", lname);
         dnnl_primitive_attr_destroy(attr);
@@ -179,7 +194,8 @@ dnnl_primitive_attr_t dn_weighted_attr(const dn_node *nd, const dn_quant *q, con
 dnnl_memory_t dn_src_as(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t *want,
                         const dn_quant *q, const char *lname, cd_err *err)
 {
-    if (!q->int8)
+    dnnl_memory_desc_t have = dn_mem_md(src);
+    if (!q->int8 || have.data_type == dnnl_u8)
         return dn_as_layout(p, src, want, lname, err);
     dnnl_memory_t m = dn_mem(&p->pool, p->cfg.eng, want, NULL, err);
     if (!m || dn_steps_reorder_scaled(&p->fwd, &p->pool, p->cfg.eng, src, m, 1, 0, &q->src_scale,
@@ -312,6 +328,7 @@ static int build_layer(dn_plan *p, int i, cd_err *err)
         nd->root = in->root;
         nd->md = in->md;
         nd->mem = in->mem;
+        nd->qs = in->qs;
         return 0;
     }
     if (!op->dn_forward)
@@ -353,6 +370,74 @@ static void swap_relu_maxpool(dn_plan *p)
     }
 }
 
+/* The input range of every layer that reads layer j's output (through
+ * layers that compute nothing at inference, such as Flatten), when all of
+ * them are int8 layers of one unsigned range; 0 when any is not, or when j
+ * is the model's output. */
+static float int8_readers_range(const dn_plan *p, int j, int depth)
+{
+    const model *m = p->m;
+    float range = 0.0f;
+    int readers = 0;
+    if (j == p->out_index || depth > 8)
+        return 0.0f;
+    for (int k = j + 1; k <= p->out_index; k++) {
+        const layer *l = &m->layers[k];
+        if (!p->nodes[k].needed)
+            continue;
+        int reads = 0;
+        for (int t = 0; t < l->n_inputs; t++)
+            reads |= l->inputs[t] == j;
+        if (!reads)
+            continue;
+        const layer_op *op = layer_op_of(l->kind);
+        float r;
+        if (op->dn_alias && l->n_inputs == 1 && op->dn_alias(l, 0, p->nodes[k].act))
+            r = int8_readers_range(p, k, depth + 1);
+        else if ((l->kind == LAYER_CONV2D || l->kind == LAYER_DENSE) && l->q_in_max > 0.0f &&
+                 !l->q_in_signed && l->inputs[0] == j)
+            r = l->q_in_max;
+        else
+            r = 0.0f;
+        if (r == 0.0f || (readers && r != range))
+            return 0.0f;
+        range = r;
+        readers++;
+    }
+    return readers ? range : 0.0f;
+}
+
+/* int8 chains: an int8 Conv2D with ReLU whose one reader is a max pooling
+ * whose readers are int8 layers of one range writes u8 in their units, the
+ * pooling pools u8, and they read it as it is -- instead of a float32 map
+ * written, pooled and quantized again (4x the memory traffic, and the
+ * largest maps of the network).  The pooled range is the convolution's:
+ * the maximum of windows is the maximum. */
+static void mark_int8_chains(dn_plan *p)
+{
+    const model *m = p->m;
+    if (p->cfg.precision != DN_PREC_INT8 || p->cfg.training)
+        return;
+    for (int i = 1; i < p->out_index; i++) {
+        const layer *l = &m->layers[i];
+        if (!p->nodes[i].needed || l->kind != LAYER_CONV2D || !(l->q_in_max > 0.0f) ||
+            p->nodes[i].act != ACT_RELU)
+            continue;
+        int pool = -1, uses = 0;
+        for (int k = i + 1; k <= p->out_index; k++)
+            for (int t = 0; t < m->layers[k].n_inputs; t++)
+                if (p->nodes[k].needed && m->layers[k].inputs[t] == i) {
+                    pool = k;
+                    uses++;
+                }
+        if (uses != 1 || m->layers[pool].kind != LAYER_MAXPOOL2D || pool == p->out_index)
+            continue;
+        float range = int8_readers_range(p, pool, 0);
+        if (range > 0.0f)
+            p->nodes[i].qs = 255.0f / range;
+    }
+}
+
 /* Which layers the output needs, which outputs need a gradient, and each
  * layer's effective activation. */
 static void mark_nodes(dn_plan *p)
@@ -380,6 +465,7 @@ static void mark_nodes(dn_plan *p)
     }
     if (p->cfg.training)
         swap_relu_maxpool(p);
+    mark_int8_chains(p);
 }
 
 static int finish_scratch(dn_plan *p, cd_err *err)
@@ -542,8 +628,9 @@ const float *dn_plan_activation(dn_plan *p, dnnl_stream_t s, int i)
         if (dn_md_plain_view(&view, &nd->md, 0, 0, p->m->layers[i].name, &err))
             return NULL;
         dnnl_memory_t h = dn_mem(&p->pool, p->cfg.eng, &view, NULL, &err);
-        if (!h || dn_steps_reorder(&nd->host_steps, &p->pool, p->cfg.eng, nd->mem, h, 0,
-                                   p->m->layers[i].name, &err))
+        float back = nd->qs > 0.0f ? 1.0f / nd->qs : 1.0f; /* an int8 chain's u8 to floats */
+        if (!h || dn_steps_reorder_scaled(&nd->host_steps, &p->pool, p->cfg.eng, nd->mem, h, 1, 0,
+                                          &back, p->m->layers[i].name, &err))
             return NULL;
         /* the reorder's scratchpad (if any) gets its own buffer: it may run
          * while nothing else does, but keep it independent of the plan's */

@@ -50,6 +50,9 @@ typedef struct dn_node {
     int wants;                  /* training: gradient of this output is needed */
     int contrib;                /* build time: gradient contributions added so far */
     layer_act act;              /* effective activation (output_logits applied) */
+    float qs;                   /* int8 chain: > 0 when mem holds u8 values round(x * qs)
+                                   (an int8 Conv2D + ReLU feeding a max pooling whose
+                                   readers are int8 layers of that input scale) */
     int relu_deferred;          /* training: this conv's ReLU runs after the max pooling */
     int post_relu;              /* training: this max pooling applies the ReLU before it */
     dnnl_memory_desc_t md;      /* output layout */
@@ -179,11 +182,13 @@ int dn_add_weighted_step(dn_plan *p, dn_node *nd, const layer *l,
  * pool).  `units` = output channels. */
 int dn_quant_for(dn_plan *p, const layer *l, dnnl_dim_t units, dn_quant *q, cd_err *err);
 /* The attribute of a Conv2D/Dense primitive: the fused activation, and for
- * int8 the per-channel output scales (dst mask: dimension 1). */
+ * int8 the per-channel output scales (dst mask: dimension 1), times nd->qs
+ * when the output is u8 (an int8 chain). */
 dnnl_primitive_attr_t dn_weighted_attr(const dn_node *nd, const dn_quant *q, const char *lname,
                                        cd_err *err);
 /* dn_as_layout for a primitive's source: converts to want's data type too,
- * multiplying by q->src_scale when int8. */
+ * multiplying by q->src_scale when int8 -- unless src already holds u8 of an
+ * int8 chain (same scale by construction), which only changes layout. */
 dnnl_memory_t dn_src_as(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t *want,
                         const dn_quant *q, const char *lname, cd_err *err);
 

@@ -75,6 +75,10 @@ static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
         return -1;
     src_md.data_type = q.src_dt;
     w_md.data_type = q.w_dt;
+    if (q.int8 && nd->qs > 0.0f)
+        dst_md.data_type = dnnl_u8; /* an int8 chain (dnnl_plan.c, mark_int8_chains) */
+    else
+        nd->qs = 0.0f;
     attr = dn_weighted_attr(nd, &q, l->name, err);
     if (!attr)
         goto fail;
