@@ -370,16 +370,28 @@ static void swap_relu_maxpool(dn_plan *p)
     }
 }
 
+/* 1 for a layer that passes an int8 chain's u8 map on unchanged in scale:
+ * one computing nothing at inference (Flatten, Dropout), a max pooling, a
+ * channel concatenation. */
+static int int8_passthrough(const dn_plan *p, int k)
+{
+    const layer *l = &p->m->layers[k];
+    const layer_op *op = layer_op_of(l->kind);
+    if (op->dn_alias && l->n_inputs == 1 && op->dn_alias(l, 0, p->nodes[k].act))
+        return 1;
+    return (l->kind == LAYER_MAXPOOL2D && l->n_inputs == 1) ||
+           (l->kind == LAYER_CONCAT && l->out_rank == 4);
+}
+
 /* The input range of every layer that reads layer j's output (through
- * layers that compute nothing at inference, such as Flatten), when all of
- * them are int8 layers of one unsigned range; 0 when any is not, or when j
- * is the model's output. */
+ * passthrough layers), when all of them are int8 layers of one unsigned
+ * range; 0 when any is not, or when the output reaches the model's. */
 static float int8_readers_range(const dn_plan *p, int j, int depth)
 {
     const model *m = p->m;
     float range = 0.0f;
     int readers = 0;
-    if (j == p->out_index || depth > 8)
+    if (j == p->out_index || depth > 16)
         return 0.0f;
     for (int k = j + 1; k <= p->out_index; k++) {
         const layer *l = &m->layers[k];
@@ -390,9 +402,8 @@ static float int8_readers_range(const dn_plan *p, int j, int depth)
             reads |= l->inputs[t] == j;
         if (!reads)
             continue;
-        const layer_op *op = layer_op_of(l->kind);
         float r;
-        if (op->dn_alias && l->n_inputs == 1 && op->dn_alias(l, 0, p->nodes[k].act))
+        if (int8_passthrough(p, k))
             r = int8_readers_range(p, k, depth + 1);
         else if ((l->kind == LAYER_CONV2D || l->kind == LAYER_DENSE) && l->q_in_max > 0.0f &&
                  !l->q_in_signed && l->inputs[0] == j)
@@ -407,12 +418,49 @@ static float int8_readers_range(const dn_plan *p, int j, int depth)
     return readers ? range : 0.0f;
 }
 
-/* int8 chains: an int8 Conv2D with ReLU whose one reader is a max pooling
- * whose readers are int8 layers of one range writes u8 in their units, the
- * pooling pools u8, and they read it as it is -- instead of a float32 map
- * written, pooled and quantized again (4x the memory traffic, and the
- * largest maps of the network).  The pooled range is the convolution's:
- * the maximum of windows is the maximum. */
+/* The scale layer j's output will have: a chained convolution's, or what a
+ * passthrough layer inherits (a concatenation only when all its inputs agree);
+ * 0 for float32. */
+static float int8_chain_scale(const dn_plan *p, int j, int depth)
+{
+    const layer *l = &p->m->layers[j];
+    if (depth > 16 || l->n_inputs < 1)
+        return 0.0f;
+    if (l->kind == LAYER_CONV2D)
+        return p->nodes[j].qs;
+    if (!int8_passthrough(p, j))
+        return 0.0f;
+    float s = int8_chain_scale(p, l->inputs[0], depth + 1);
+    for (int t = 1; t < l->n_inputs && s > 0.0f; t++)
+        if (int8_chain_scale(p, l->inputs[t], depth + 1) != s)
+            s = 0.0f;
+    return s;
+}
+
+/* Drops the chain of every convolution that reaches concatenation j. */
+static void int8_unchain_inputs(dn_plan *p, int j, int depth)
+{
+    const layer *l = &p->m->layers[j];
+    if (depth > 16)
+        return;
+    for (int t = 0; t < l->n_inputs; t++) {
+        int k = l->inputs[t];
+        if (p->m->layers[k].kind == LAYER_CONV2D)
+            p->nodes[k].qs = 0.0f;
+        else if (int8_passthrough(p, k))
+            int8_unchain_inputs(p, k, depth + 1);
+    }
+}
+
+/* int8 chains: an int8 Conv2D with ReLU whose readers (through max poolings,
+ * concatenations and layers that compute nothing) are all int8 layers of one
+ * range writes u8 in their units; the poolings and concatenations pass u8 on
+ * and the readers take it as it is -- instead of a float32 map written,
+ * pooled, concatenated and quantized again (4x the memory traffic).  The
+ * range survives the passthrough layers: the maximum of windows is the
+ * maximum, and a concatenation's readers saw its inputs' values.  A
+ * concatenation whose inputs would not all be u8 of one scale unchains them
+ * all (repeated until nothing changes). */
 static void mark_int8_chains(dn_plan *p)
 {
     const model *m = p->m;
@@ -423,18 +471,24 @@ static void mark_int8_chains(dn_plan *p)
         if (!p->nodes[i].needed || l->kind != LAYER_CONV2D || !(l->q_in_max > 0.0f) ||
             p->nodes[i].act != ACT_RELU)
             continue;
-        int pool = -1, uses = 0;
-        for (int k = i + 1; k <= p->out_index; k++)
-            for (int t = 0; t < m->layers[k].n_inputs; t++)
-                if (p->nodes[k].needed && m->layers[k].inputs[t] == i) {
-                    pool = k;
-                    uses++;
-                }
-        if (uses != 1 || m->layers[pool].kind != LAYER_MAXPOOL2D || pool == p->out_index)
-            continue;
-        float range = int8_readers_range(p, pool, 0);
+        float range = int8_readers_range(p, i, 0);
         if (range > 0.0f)
             p->nodes[i].qs = 255.0f / range;
+    }
+    for (int changed = 1, rounds = 0; changed && rounds < m->n_layers; rounds++) {
+        changed = 0;
+        for (int j = 1; j <= p->out_index; j++) {
+            const layer *l = &m->layers[j];
+            if (!p->nodes[j].needed || l->kind != LAYER_CONCAT || l->out_rank != 4)
+                continue;
+            int any = 0;
+            for (int t = 0; t < l->n_inputs; t++)
+                any |= int8_chain_scale(p, l->inputs[t], 0) > 0.0f;
+            if (any && int8_chain_scale(p, j, 0) == 0.0f) {
+                int8_unchain_inputs(p, j, 0);
+                changed = 1;
+            }
+        }
     }
 }
 
