@@ -136,4 +136,19 @@ print('   int8 on AVX2 kernels: %s' % b)
 PY
 DNNL_MAX_CPU_ISA=AVX2 refuse 1 "precision bf16 (this CPU or oneDNN build may lack its kernels; --precision f32" \
     predict --precision bf16 --model "$tmp/b8.h5" "$photos/cat.1.jpg"
+
+echo "5. the shipped transfer model (SqueezeNet: int8 chained through its concatenations)"
+set --
+for i in $(seq 7990 7999); do set -- "$@" "$photos/cat.$i.jpg" "$photos/dog.$i.jpg"; done
+export CATDOG_WEIGHTS_DIR=$shared/weights
+run "$tmp/tf32" predict --json --precision f32 --model "$src/models/transfer.int8.h5" "$@"
+run "$tmp/tint8" predict --json --model "$src/models/transfer.int8.h5" "$@"
+"$PY" - "$tmp/tf32" "$tmp/tint8" <<'PY' || fail "transfer int8 strays from float32"
+import json, sys
+a, b = ([json.loads(l)['p_dog'] for l in open(p)] for p in sys.argv[1:])
+worst = max(abs(x - y) for x, y in zip(a, b))
+print('   transfer int8: largest |P(dog) - f32| %.4f on %d photos (tolerance 0.15)' % (worst, len(a)))
+assert len(a) == len(b) == 20 and 0 < worst <= 0.15
+assert [x >= 0.5 for x in a] == [y >= 0.5 for y in b]
+PY
 echo "PASS"
