@@ -91,7 +91,7 @@ static void load_model(registry *r, const char *dir, const char *name, const pre
     /* The int8 copy catdog quantize made (models/<name>.int8.h5) is the one
      * served unless --precision asks for float32 or bf16. */
     snprintf(probe, sizeof probe, "%s/%s.int8.h5", dir, name);
-    if ((opts->precision == RUNNER_PREC_AUTO || opts->precision == RUNNER_PREC_INT8) &&
+    if ((!opts || opts->precision == RUNNER_PREC_AUTO || opts->precision == RUNNER_PREC_INT8) &&
         stat(probe, &st_onnx) == 0)
         snprintf(file, sizeof file, "%s.int8.h5", name);
     registry_model *m = &r->models[r->n];
