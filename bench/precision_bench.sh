@@ -32,6 +32,13 @@ cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc bench/bench_engine.c \
   -o "$BUILD/bench_engine" "$BUILD/libcatdog_lib.a" $libs
 
 mkdir -p bench/out
+# transfer.int8.h5 is not shipped (it would hold SqueezeNet's ImageNet weights,
+# which the project does not redistribute): made here, as README says, once.
+if [ ! -f models/transfer.int8.h5 ]; then
+  shared=${CATDOG_SHARED:-../shared}
+  CATDOG_WEIGHTS_DIR=$shared/weights "$BUILD/catdog" quantize --model models/transfer.h5 \
+    --calibrate "$shared/data/dogs-vs-cats/train" --out models/transfer.int8.h5 >/dev/null
+fi
 for m in binary transfer; do
   [ -f "bench/out/$m.onnx" ] && [ "bench/out/$m.onnx" -nt "models/$m.h5" ] ||
     "$BUILD/catdog" export --model "models/$m.h5" --out "bench/out/$m.onnx" >/dev/null
