@@ -3,16 +3,21 @@
  * prints one result line; bench/run.sh builds it against the library, runs it
  * next to bench/bench_torch.py for the same configurations and tabulates both.
  *
- *   bench_engine MODE ARCH SIZE BATCH THREADS SECONDS
+ *   bench_engine MODE ARCH SIZE BATCH THREADS SECONDS [PRECISION]
  *     MODE     infer  (forward only)  |  train  (forward, BCE-from-logits
  *              gradient, backward, Adam step with Keras' formulas, weights
  *              refreshed -- one optimizer step per batch)
- *     ARCH     a built-in architecture (binary, squeezenet, vgg16)
+ *     ARCH     a built-in architecture (binary, squeezenet, vgg16), or a model
+ *              file (a path with a '/': loaded as `catdog predict` loads it,
+ *              so a file made by catdog quantize brings its int8 calibration;
+ *              SIZE is then ignored)
  *     SECONDS  measuring time (after 3 warm-up runs; at least 5 runs)
+ *     PRECISION  f32 (default), bf16 or int8 (inference; int8 needs a
+ *              quantized model file)
  *
  * Output: "catdog MODE ARCH SIZE BATCH THREADS median_ms best_ms runs".
- * Random weights (glorot, seeded) and random inputs: speed does not depend on
- * the values.  Not a test: nothing here asserts a time.
+ * Random weights (glorot, seeded; built-ins) and random inputs: speed does
+ * not depend on the values.  Not a test: nothing here asserts a time.
  */
 #include <math.h>
 #include <stdint.h>
@@ -24,6 +29,7 @@
 #include "engine/arch.h"
 #include "engine/model.h"
 #include "engine/runner.h"
+#include "transfer/transfer_model.h"
 
 static double now_s(void)
 {
@@ -69,8 +75,14 @@ static void adam_step(adam *a, model *md, const runner *r)
 
 int main(int argc, char **argv)
 {
-    if (argc != 7) {
-        fprintf(stderr, "usage: %s infer|train ARCH SIZE BATCH THREADS SECONDS\n", argv[0]);
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: %s infer|train ARCH SIZE BATCH THREADS SECONDS [PRECISION]\n",
+                argv[0]);
+        return 2;
+    }
+    runner_precision prec = RUNNER_PREC_F32;
+    if (argc == 8 && runner_precision_parse(argv[7], &prec) != 0) {
+        fprintf(stderr, "bench_engine: precision f32, bf16 or int8, not '%s'\n", argv[7]);
         return 2;
     }
     const char *mode = argv[1], *arch = argv[2];
@@ -79,14 +91,17 @@ int main(int argc, char **argv)
     int train = strcmp(mode, "train") == 0;
     cd_err err;
 
-    model *m = arch_build(arch, size, &err);
+    int from_file = strchr(arch, '/') != NULL;
+    transfer_load_opts lo = {0};
+    model *m = from_file ? transfer_load(arch, &lo, &err) : arch_build(arch, size, &err);
     if (!m) {
         fprintf(stderr, "bench_engine: %s\n", err.msg);
         return 1;
     }
-    model_init_params(m, 1);
+    if (!from_file)
+        model_init_params(m, 1);
     runner_opts o = {.backend = RUNNER_DNNL, .threads = threads, .training = train,
-                     .seed = 1, .output_logits = train};
+                     .seed = 1, .output_logits = train, .precision = prec};
     runner *r = runner_new(m, batch, &o, &err);
     if (!r) {
         fprintf(stderr, "bench_engine: %s\n", err.msg);

@@ -39,6 +39,12 @@ int cli_model_opt(const char *cmd, int opt, const char *arg, cli_model_opts *o)
             return -1;
         }
         return 1;
+    case CLI_OPT_PRECISION:
+        if (runner_precision_parse(arg, &o->popts.precision) != 0) {
+            cli_usage_error(cmd, "--precision wants f32, bf16 or int8, not '%s'", arg);
+            return -1;
+        }
+        return 1;
     case CLI_OPT_PREPROCESS:
         if (cd_preprocess_parse(arg, &o->popts.preprocess) != 0) {
             cli_usage_error(cmd, "--preprocess wants rescale, caffe, tf, torch or none, not '%s'", arg);

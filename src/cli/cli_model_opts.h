@@ -20,6 +20,7 @@ enum {
     CLI_OPT_TTA,
     CLI_OPT_CLASSES,
     CLI_OPT_CONFIG,
+    CLI_OPT_PRECISION,
 };
 
 #define CLI_MODEL_LONG_OPTIONS                                        \
@@ -30,12 +31,15 @@ enum {
     {"resize", required_argument, NULL, CLI_OPT_RESIZE},              \
     {"tta", no_argument, NULL, CLI_OPT_TTA},                          \
     {"classes", required_argument, NULL, CLI_OPT_CLASSES},            \
-    {"config", required_argument, NULL, CLI_OPT_CONFIG}
+    {"config", required_argument, NULL, CLI_OPT_CONFIG},              \
+    {"precision", required_argument, NULL, CLI_OPT_PRECISION}
 
 #define CLI_MODEL_HELP                                                                      \
     "  --model FILE         Keras .h5 or ONNX .onnx model (default: models/binary.h5, else built-in)\n" \
     "  --threads N          compute threads (default: all cores)\n"                          \
     "  --backend B          dnnl (default) or ref (plain C reference)\n"                     \
+    "  --precision P        f32, bf16 or int8 (int8 needs a model made by catdog quantize;\n" \
+    "                       default: int8 for such a model, else f32)\n"                  \
     "  --preprocess P       override the model's preprocessing: rescale, caffe, tf, torch, none\n"\
     "  --resize F           bilinear (default, antialiased) or nearest (Keras load_img)\n"   \
     "  --tta                average with the horizontally flipped photo\n"                \

@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "engine/arch.h"
 #include "engine/model.h"
+#include "engine/runner.h"
 #include "modelfile/keras.h"
 #include "onnx/onnx.h"
 #include "train/checkpoint.h"
@@ -36,6 +37,9 @@ static void usage(FILE *out)
           "                     input size is open (None) or that should run at another size\n"
           "  -w, --weights FILE load a Keras weights file onto the built-in (layers matched\n"
           "                     by name), checking that every weight is there with its shape\n"
+          "  -p, --precision P  the precision to report: f32, bf16 or int8 (default: int8 for a\n"
+          "                     model made by catdog quantize, else f32); int8 on a model\n"
+          "                     without a calibration is an error, as in predict\n"
           "  -h, --help         show this help\n",
           out);
 }
@@ -48,20 +52,52 @@ static int is_file(const char *path)
     return stat(path, &st) == 0;
 }
 
+/* The precision predict/evaluate/serve would run m in, and the calibration. */
+static int print_precision(const model *m, runner_precision requested)
+{
+    runner_precision p = runner_precision_resolve(m, requested);
+    if (p == RUNNER_PREC_INT8 && !m->quant.int8)
+        return cli_fail("model '%s' has no int8 calibration: make one with `catdog quantize "
+                        "--model IN --calibrate DIR --out OUT`",
+                        m->name);
+    int q = 0, total = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].kind == LAYER_CONV2D || m->layers[i].kind == LAYER_DENSE) {
+            total++;
+            q += m->layers[i].q_in_max > 0.0f;
+        }
+    printf("Precision: %s%s", runner_precision_name(p),
+           requested == RUNNER_PREC_AUTO ? " (default)" : " (--precision)");
+    if (p == RUNNER_PREC_INT8)
+        printf(": %d of %d Conv2D/Dense layers int8, the rest float32", q, total);
+    else if (p == RUNNER_PREC_BF16)
+        printf(": Conv2D/Dense layers bf16, float32 accumulation and output");
+    printf("\n");
+    if (m->quant.int8)
+        printf("Calibration: %d photos of %s, %s\n", m->quant.photos,
+               m->quant.source[0] ? m->quant.source : "(folder not recorded)",
+               m->quant.date[0] ? m->quant.date : "(date not recorded)");
+    else
+        printf("Calibration: none (float model; catdog quantize makes an int8 one)\n");
+    return 0;
+}
+
 int cmd_info(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"img-size", required_argument, NULL, 's'},
         {"weights", required_argument, NULL, 'w'},
+        {"precision", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int img_size = 0;
     const char *weights = NULL;
+    runner_precision prec = RUNNER_PREC_AUTO;
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":s:w:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":s:w:p:h", longopts, NULL)) != -1) {
         switch (c) {
         case 's': {
             char *end;
@@ -75,6 +111,11 @@ int cmd_info(int argc, char **argv)
         }
         case 'w':
             weights = optarg;
+            break;
+        case 'p':
+            if (runner_precision_parse(optarg, &prec) != 0)
+                return cli_usage_error("info", "--precision wants f32, bf16 or int8, not '%s'",
+                                       optarg);
             break;
         case 'h':
             usage(stdout);
@@ -140,6 +181,7 @@ int cmd_info(int argc, char **argv)
     cd_err serr;
     if (is_file(name) && checkpoint_read_config(name, &oo, &ts, &serr) == 0 && ts.world_size > 1)
         printf("Trained on: %d MPI ranks (catdog_world_size)\n", ts.world_size);
+    int rc = print_precision(m, prec);
     model_free(m);
-    return 0;
+    return rc;
 }

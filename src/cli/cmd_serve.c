@@ -62,6 +62,9 @@ static void usage(FILE *out)
           "  --backend B            dnnl (default) or ref (plain C reference, slow)\n"
           "  --trusted-proxy LIST   proxies (addresses or blocks: 127.0.0.1,10.0.0.0/8,::1) whose\n"
           "                         X-Forwarded-For names the client in the log (default: none)\n"
+          "  --precision P          f32, bf16 or int8 (default: int8 where models/<name>.int8.h5,\n"
+          "                         made by catdog quantize, is there -- it is then served as <name>\n"
+          "                         -- else f32); f32 and bf16 load <name>.h5\n"
           "  --assets DIR           folder with web/static and node_modules (default: found)\n"
           "  -h, --help             this help\n\n"
           "Every option that takes a value can also be set in the environment as\n"
@@ -182,7 +185,7 @@ int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
            O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCH, O_BATCHTIMEOUT, O_MAXWAIT, O_MAXBATCHPHOTOS,
-           O_TRUSTED };
+           O_TRUSTED, O_PRECISION };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -204,6 +207,7 @@ int cmd_serve(int argc, char **argv)
         {"assets", required_argument, NULL, O_ASSETS},
         {"backend", required_argument, NULL, O_BACKEND},
         {"trusted-proxy", required_argument, NULL, O_TRUSTED},
+        {"precision", required_argument, NULL, O_PRECISION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -301,6 +305,10 @@ int cmd_serve(int argc, char **argv)
             else
                 return release(args, owned, cli_usage_error("serve", "--backend must be dnnl or ref, not '%s'", optarg));
             break;
+        case O_PRECISION:
+            if (runner_precision_parse(optarg, &cfg.precision) != 0)
+                return release(args, owned, cli_usage_error("serve", "--precision must be f32, bf16 or int8, not '%s'", optarg));
+            break;
         case 'h': usage(stdout); return release(args, owned, 0);
         default: return release(args, owned, cli_usage_error("serve", "unknown option"));
         }
@@ -328,8 +336,11 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "catdog serve: %s\n", http_server_note(srv, i));
     const registry *reg = http_server_models(srv);
     for (int i = 0; i < reg->n; i++)
-        fprintf(stderr, "catdog serve: model %s (%s, %dx%d, %s) from %s%s\n", reg->models[i].name,
+        fprintf(stderr, "catdog serve: model %s (%s, %dx%d, %s, %s) from %s%s\n", reg->models[i].name,
                 reg->models[i].arch, reg->models[i].input_w, reg->models[i].input_h, reg->models[i].preprocess,
+                runner_precision_name(runner_precision_resolve(
+                    predictor_model(reg->models[i].pred),
+                    cfg.backend == RUNNER_DNNL ? cfg.precision : RUNNER_PREC_F32)),
                 reg->models[i].source, i == reg->best ? " [default]" : "");
     const char *host = cfg.host ? cfg.host : "127.0.0.1";
     int v6 = strchr(host, ':') != NULL;

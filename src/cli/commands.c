@@ -16,6 +16,7 @@ int cmd_export(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_export_feedback(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 const cli_command cli_commands[] = {
     {"evaluate", "accuracy, AUC, log loss and speed over a folder of labelled photos", cmd_evaluate},
@@ -24,6 +25,7 @@ const cli_command cli_commands[] = {
     {"split", "split labelled photos into train/validation/test folders", cmd_split},
     {"info", "summarise a model file or built-in architecture", cmd_info},
     {"export", "write a model (a transfer model with its backbone) as one Keras .h5 file", cmd_export},
+    {"quantize", "calibrate a model for int8 inference on photos of a folder", cmd_quantize},
     {"train", "train a network on a split dataset, keep the best model", cmd_train},
     {"serve", "serve the upload page, the JSON API and the history over HTTP", cmd_serve},
     {"export-feedback", "copy photos corrected on the history page into cats/ and dogs/", cmd_export_feedback},

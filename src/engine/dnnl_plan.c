@@ -6,6 +6,7 @@
 #include "engine/dnnl_plan.h"
 #include "engine/op.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,10 +68,12 @@ dnnl_memory_t dn_as_layout(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc
 }
 
 /* The kernel in Keras layout, wrapped in place, and its copy in layout `want`
- * (refreshed by the refresh steps); sets nd->w_user and returns the copy. */
+ * (refreshed by the refresh steps; int8: quantized per output channel, the
+ * channel being dimension 0 of both descriptors); sets nd->w_user and returns
+ * the copy. */
 static dnnl_memory_t weights_for(dn_plan *p, dn_node *nd, const layer *l,
                                  const dnnl_memory_desc_t *user_md,
-                                 const dnnl_memory_desc_t *want, cd_err *err)
+                                 const dnnl_memory_desc_t *want, const dn_quant *q, cd_err *err)
 {
     if (!nd->w_user) {
         nd->w_user = dn_mem(&p->pool, p->cfg.eng, user_md, l->params[0]->data, err);
@@ -80,12 +83,20 @@ static dnnl_memory_t weights_for(dn_plan *p, dn_node *nd, const layer *l,
     if (dn_md_equal(user_md, want))
         return nd->w_user;
     dnnl_memory_t m = dn_mem(&p->pool, p->cfg.eng, want, NULL, err);
-    if (!m || dn_steps_reorder(&p->refresh, &p->pool, p->cfg.eng, nd->w_user, m, 0, l->name, err))
+    if (!m)
+        return NULL;
+    if (q->int8 ? dn_steps_reorder_scaled(&p->refresh, &p->pool, p->cfg.eng, nd->w_user, m,
+                                          q->units, 1 << 0, q->w_scale, l->name, err)
+                : dn_steps_reorder(&p->refresh, &p->pool, p->cfg.eng, nd->w_user, m, 0, l->name,
+                                   err))
         return NULL;
     return m;
 }
 
-static int bias_for(dn_plan *p, dn_node *nd, const layer *l, dnnl_dim_t units, cd_err *err)
+/* The bias, read in place; for int8 also its copy in accumulator units
+ * (oneDNN 2.x adds the bias to the int32 sum before the output scale). */
+static int bias_for(dn_plan *p, dn_node *nd, const layer *l, dnnl_dim_t units, const dn_quant *q,
+                    cd_err *err)
 {
     if (!l->use_bias)
         return 0;
@@ -93,7 +104,104 @@ static int bias_for(dn_plan *p, dn_node *nd, const layer *l, dnnl_dim_t units, c
     if (dn_md(&md, 1, &units, dnnl_a, l->name, err))
         return -1;
     nd->b = dn_mem(&p->pool, p->cfg.eng, &md, l->params[1]->data, err);
-    return nd->b ? 0 : -1;
+    if (!nd->b)
+        return -1;
+    if (!q->int8)
+        return 0;
+    nd->bq = dn_mem(&p->pool, p->cfg.eng, &md, NULL, err);
+    if (!nd->bq || dn_steps_reorder_scaled(&p->refresh, &p->pool, p->cfg.eng, nd->b, nd->bq, units,
+                                           1 << 0, q->b_scale, l->name, err))
+        return -1;
+    return 0;
+}
+
+int dn_quant_for(dn_plan *p, const layer *l, dnnl_dim_t units, dn_quant *q, cd_err *err)
+{
+    memset(q, 0, sizeof *q);
+    q->src_dt = q->w_dt = dnnl_f32;
+    q->units = units;
+    if (p->cfg.precision == DN_PREC_BF16) {
+        q->src_dt = q->w_dt = dnnl_bf16;
+        return 0;
+    }
+    if (p->cfg.precision != DN_PREC_INT8 || l->q_in_max == 0.0f)
+        return 0;
+    if (!(l->q_in_max > 0.0f) || !isfinite(l->q_in_max))
+        return cd_err_set(err, CD_ERR_FORMAT,
+                          "layer '%s': int8 input scale %g is not a positive number (the "
+                          "calibration is damaged; run catdog quantize again)",
+                          l->name, (double)l->q_in_max);
+    const tensor *k = l->params[0];
+    if (!k || units < 1 || k->size % (size_t)units != 0)
+        return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': kernel does not have %ld columns",
+                          l->name, (long)units);
+    float *buf = dn_pool_buf(&p->pool, 3 * (size_t)units * sizeof(float), err);
+    if (!buf)
+        return -1;
+    float *ws = buf, *os = buf + units, *bs = buf + 2 * units;
+    /* Keras kernels (HWIO, [in, units]) have the output channel last */
+    for (size_t j = 0; j < k->size; j++) {
+        float a = fabsf(k->data[j]);
+        if (a > ws[j % (size_t)units])
+            ws[j % (size_t)units] = a;
+    }
+    q->int8 = 1;
+    q->src_dt = l->q_in_signed ? dnnl_s8 : dnnl_u8;
+    q->w_dt = dnnl_s8;
+    q->src_scale = (l->q_in_signed ? 127.0f : 255.0f) / l->q_in_max;
+    for (dnnl_dim_t c = 0; c < units; c++) {
+        /* symmetric: the channel's largest |w| becomes 127; a zero channel any scale */
+        ws[c] = ws[c] > 0.0f ? 127.0f / ws[c] : 1.0f;
+        bs[c] = q->src_scale * ws[c];
+        os[c] = 1.0f / bs[c];
+    }
+    q->w_scale = ws;
+    q->out_scale = os;
+    q->b_scale = bs;
+    return 0;
+}
+
+dnnl_primitive_attr_t dn_weighted_attr(const dn_node *nd, const dn_quant *q, const char *lname,
+                                       cd_err *err)
+{
+    dnnl_primitive_attr_t attr = dn_attr(dn_act_alg(nd->act, 0), lname, err);
+    if (!attr || !q->int8)
+        return attr;
+    float *os = (float *)q->out_scale;
+    if (nd->qs > 0.0f) {
+        /* u8 output: ReLU commutes with the positive scale, so one multiply
+         * per channel brings the sum straight into the reader's units */
+        os = malloc((size_t)q->units * sizeof *os);
+        if (!os) {
+            cd_err_set(err, CD_ERR_NOMEM, "out of memory");
+            dnnl_primitive_attr_destroy(attr);
+            return NULL;
+        }
+        for (dnnl_dim_t c = 0; c < q->units; c++)
+            os[c] = q->out_scale[c] * nd->qs;
+    }
+    dnnl_status_t st = dnnl_primitive_attr_set_output_scales(attr, q->units, 1 << 1, os);
+    if (os != q->out_scale)
+        free(os);
+    if (st != dnnl_success) {
+        dn_fail(err, st, "output scales", lname);
+        dnnl_primitive_attr_destroy(attr);
+        return NULL;
+    }
+    return attr;
+}
+
+dnnl_memory_t dn_src_as(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t *want,
+                        const dn_quant *q, const char *lname, cd_err *err)
+{
+    dnnl_memory_desc_t have = dn_mem_md(src);
+    if (!q->int8 || have.data_type == dnnl_u8)
+        return dn_as_layout(p, src, want, lname, err);
+    dnnl_memory_t m = dn_mem(&p->pool, p->cfg.eng, want, NULL, err);
+    if (!m || dn_steps_reorder_scaled(&p->fwd, &p->pool, p->cfg.eng, src, m, 1, 0, &q->src_scale,
+                                      lname, err))
+        return NULL;
+    return m;
 }
 
 int dn_check_params(const layer *l, cd_err *err)
@@ -174,17 +282,17 @@ static dnnl_memory_t main_dst(dn_plan *p, dn_node *nd, const dnnl_memory_desc_t 
  * softmax when the layer has one.  `units` is the bias length. */
 int dn_add_weighted_step(dn_plan *p, dn_node *nd, const layer *l, const dnnl_memory_desc_t *user_md,
                          const dnnl_memory_desc_t *w_md, const dnnl_memory_desc_t *dst_md, dnnl_dim_t units,
-                         cd_err *err)
+                         const dn_quant *q, cd_err *err)
 {
-    nd->w = weights_for(p, nd, l, user_md, w_md, err);
-    if (!nd->w || bias_for(p, nd, l, units, err))
+    nd->w = weights_for(p, nd, l, user_md, w_md, q, err);
+    if (!nd->w || bias_for(p, nd, l, units, q, err))
         return -1;
     dnnl_memory_t dst = main_dst(p, nd, dst_md, err);
     if (!dst)
         return -1;
     dn_step *st = dn_steps_prim(&p->fwd, &p->pool, nd->fwd_pd, l->name, err, 3, DNNL_ARG_SRC, nd->src,
                                 DNNL_ARG_WEIGHTS, nd->w, DNNL_ARG_DST, dst);
-    if (!st || (nd->b && dn_step_arg(st, DNNL_ARG_BIAS, nd->b, err)))
+    if (!st || (nd->b && dn_step_arg(st, DNNL_ARG_BIAS, nd->bq ? nd->bq : nd->b, err)))
         return -1;
     if (nd->act == ACT_SOFTMAX && dn_build_softmax(p, nd, l, dst, 0, err))
         return -1;
@@ -220,6 +328,7 @@ static int build_layer(dn_plan *p, int i, cd_err *err)
         nd->root = in->root;
         nd->md = in->md;
         nd->mem = in->mem;
+        nd->qs = in->qs;
         return 0;
     }
     if (!op->dn_forward)
@@ -261,6 +370,128 @@ static void swap_relu_maxpool(dn_plan *p)
     }
 }
 
+/* 1 for a layer that passes an int8 chain's u8 map on unchanged in scale:
+ * one computing nothing at inference (Flatten, Dropout), a max pooling, a
+ * channel concatenation. */
+static int int8_passthrough(const dn_plan *p, int k)
+{
+    const layer *l = &p->m->layers[k];
+    const layer_op *op = layer_op_of(l->kind);
+    if (op->dn_alias && l->n_inputs == 1 && op->dn_alias(l, 0, p->nodes[k].act))
+        return 1;
+    return (l->kind == LAYER_MAXPOOL2D && l->n_inputs == 1) ||
+           (l->kind == LAYER_CONCAT && l->out_rank == 4);
+}
+
+/* The input range of every layer that reads layer j's output (through
+ * passthrough layers), when all of them are int8 layers of one unsigned
+ * range; 0 when any is not, or when the output reaches the model's. */
+static float int8_readers_range(const dn_plan *p, int j, int depth)
+{
+    const model *m = p->m;
+    float range = 0.0f;
+    int readers = 0;
+    if (j == p->out_index || depth > 16)
+        return 0.0f;
+    for (int k = j + 1; k <= p->out_index; k++) {
+        const layer *l = &m->layers[k];
+        if (!p->nodes[k].needed)
+            continue;
+        int reads = 0;
+        for (int t = 0; t < l->n_inputs; t++)
+            reads |= l->inputs[t] == j;
+        if (!reads)
+            continue;
+        float r;
+        if (int8_passthrough(p, k))
+            r = int8_readers_range(p, k, depth + 1);
+        else if ((l->kind == LAYER_CONV2D || l->kind == LAYER_DENSE) && l->q_in_max > 0.0f &&
+                 !l->q_in_signed && l->inputs[0] == j)
+            r = l->q_in_max;
+        else
+            r = 0.0f;
+        if (r == 0.0f || (readers && r != range))
+            return 0.0f;
+        range = r;
+        readers++;
+    }
+    return readers ? range : 0.0f;
+}
+
+/* The scale layer j's output will have: a chained convolution's, or what a
+ * passthrough layer inherits (a concatenation only when all its inputs agree);
+ * 0 for float32. */
+static float int8_chain_scale(const dn_plan *p, int j, int depth)
+{
+    const layer *l = &p->m->layers[j];
+    if (depth > 16 || l->n_inputs < 1)
+        return 0.0f;
+    if (l->kind == LAYER_CONV2D)
+        return p->nodes[j].qs;
+    if (!int8_passthrough(p, j))
+        return 0.0f;
+    float s = int8_chain_scale(p, l->inputs[0], depth + 1);
+    for (int t = 1; t < l->n_inputs && s > 0.0f; t++)
+        if (int8_chain_scale(p, l->inputs[t], depth + 1) != s)
+            s = 0.0f;
+    return s;
+}
+
+/* Drops the chain of every convolution that reaches concatenation j. */
+static void int8_unchain_inputs(dn_plan *p, int j, int depth)
+{
+    const layer *l = &p->m->layers[j];
+    if (depth > 16)
+        return;
+    for (int t = 0; t < l->n_inputs; t++) {
+        int k = l->inputs[t];
+        if (p->m->layers[k].kind == LAYER_CONV2D)
+            p->nodes[k].qs = 0.0f;
+        else if (int8_passthrough(p, k))
+            int8_unchain_inputs(p, k, depth + 1);
+    }
+}
+
+/* int8 chains: an int8 Conv2D with ReLU whose readers (through max poolings,
+ * concatenations and layers that compute nothing) are all int8 layers of one
+ * range writes u8 in their units; the poolings and concatenations pass u8 on
+ * and the readers take it as it is -- instead of a float32 map written,
+ * pooled, concatenated and quantized again (4x the memory traffic).  The
+ * range survives the passthrough layers: the maximum of windows is the
+ * maximum, and a concatenation's readers saw its inputs' values.  A
+ * concatenation whose inputs would not all be u8 of one scale unchains them
+ * all (repeated until nothing changes). */
+static void mark_int8_chains(dn_plan *p)
+{
+    const model *m = p->m;
+    if (p->cfg.precision != DN_PREC_INT8 || p->cfg.training)
+        return;
+    for (int i = 1; i < p->out_index; i++) {
+        const layer *l = &m->layers[i];
+        if (!p->nodes[i].needed || l->kind != LAYER_CONV2D || !(l->q_in_max > 0.0f) ||
+            p->nodes[i].act != ACT_RELU)
+            continue;
+        float range = int8_readers_range(p, i, 0);
+        if (range > 0.0f)
+            p->nodes[i].qs = 255.0f / range;
+    }
+    for (int changed = 1, rounds = 0; changed && rounds < m->n_layers; rounds++) {
+        changed = 0;
+        for (int j = 1; j <= p->out_index; j++) {
+            const layer *l = &m->layers[j];
+            if (!p->nodes[j].needed || l->kind != LAYER_CONCAT || l->out_rank != 4)
+                continue;
+            int any = 0;
+            for (int t = 0; t < l->n_inputs; t++)
+                any |= int8_chain_scale(p, l->inputs[t], 0) > 0.0f;
+            if (any && int8_chain_scale(p, j, 0) == 0.0f) {
+                int8_unchain_inputs(p, j, 0);
+                changed = 1;
+            }
+        }
+    }
+}
+
 /* Which layers the output needs, which outputs need a gradient, and each
  * layer's effective activation. */
 static void mark_nodes(dn_plan *p)
@@ -288,6 +519,7 @@ static void mark_nodes(dn_plan *p)
     }
     if (p->cfg.training)
         swap_relu_maxpool(p);
+    mark_int8_chains(p);
 }
 
 static int finish_scratch(dn_plan *p, cd_err *err)
@@ -450,8 +682,9 @@ const float *dn_plan_activation(dn_plan *p, dnnl_stream_t s, int i)
         if (dn_md_plain_view(&view, &nd->md, 0, 0, p->m->layers[i].name, &err))
             return NULL;
         dnnl_memory_t h = dn_mem(&p->pool, p->cfg.eng, &view, NULL, &err);
-        if (!h || dn_steps_reorder(&nd->host_steps, &p->pool, p->cfg.eng, nd->mem, h, 0,
-                                   p->m->layers[i].name, &err))
+        float back = nd->qs > 0.0f ? 1.0f / nd->qs : 1.0f; /* an int8 chain's u8 to floats */
+        if (!h || dn_steps_reorder_scaled(&nd->host_steps, &p->pool, p->cfg.eng, nd->mem, h, 1, 0,
+                                          &back, p->m->layers[i].name, &err))
             return NULL;
         /* the reorder's scratchpad (if any) gets its own buffer: it may run
          * while nothing else does, but keep it independent of the plan's */

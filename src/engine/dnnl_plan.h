@@ -50,6 +50,9 @@ typedef struct dn_node {
     int wants;                  /* training: gradient of this output is needed */
     int contrib;                /* build time: gradient contributions added so far */
     layer_act act;              /* effective activation (output_logits applied) */
+    float qs;                   /* int8 chain: > 0 when mem holds u8 values round(x * qs)
+                                   (an int8 Conv2D + ReLU feeding a max pooling whose
+                                   readers are int8 layers of that input scale) */
     int relu_deferred;          /* training: this conv's ReLU runs after the max pooling */
     int post_relu;              /* training: this max pooling applies the ReLU before it */
     dnnl_memory_desc_t md;      /* output layout */
@@ -66,6 +69,7 @@ typedef struct dn_node {
     dnnl_memory_t mask;         /* dropout mask, layout of the input */
     dnnl_memory_t w_user, w, wb;/* kernel: Keras layout, forward layout, backward-data layout */
     dnnl_memory_t b;            /* bias, read in place from the model */
+    dnnl_memory_t bq;           /* int8: the bias in accumulator units (refreshed), else NULL */
     dnnl_memory_t pmem[LAYER_MAX_PARAMS]; /* other parameters read in place (re-pointed by refresh) */
     dnnl_dims_t strides, pad_l, pad_r, kernel;
     dnnl_alg_kind_t conv_alg;   /* convolution: direct or Winograd */
@@ -75,6 +79,26 @@ typedef struct dn_node {
     dn_steps host_steps;
 } dn_node;
 
+/* Data types of convolutions and inner products (runner_precision resolved):
+ * BF16 runs every one on bf16 source and weights; INT8 runs those whose layer
+ * has a calibrated input scale (layer.q_in_max > 0) on u8/s8 source and s8
+ * weights with per-output-channel symmetric scales.  Both write float32, so
+ * every other primitive and the plan's edges are unchanged: the float source
+ * is converted (quantized) by the reorder that already brings it into the
+ * primitive's layout, and the weights by the refresh reorder. */
+typedef enum dn_precision { DN_PREC_F32 = 0, DN_PREC_BF16, DN_PREC_INT8 } dn_precision;
+
+/* A Conv2D/Dense layer's data types and int8 scales for one plan. */
+typedef struct dn_quant {
+    dnnl_data_type_t src_dt, w_dt;   /* f32, bf16, or u8/s8 + s8 */
+    int int8;
+    float src_scale;                 /* int8: float input x -> round(x * src_scale) */
+    const float *w_scale;            /* int8: [units], kernel column k -> round(w * w_scale[k]) */
+    const float *out_scale;          /* int8: [units], 1 / (src_scale * w_scale[k]) */
+    const float *b_scale;            /* int8: [units], src_scale * w_scale[k] (bias into s32 units) */
+    dnnl_dim_t units;
+} dn_quant;
+
 typedef struct dn_plan_cfg {
     dnnl_engine_t eng;          /* borrowed */
     int training;
@@ -83,6 +107,7 @@ typedef struct dn_plan_cfg {
                                    runner advances it after each forward, see
                                    dn_plan.mask_per_sample) */
     tensor **grads;             /* [n_layers * LAYER_MAX_PARAMS]: gradient tensors, NULL where none (borrowed) */
+    dn_precision precision;     /* inference only (the runner refuses it in training) */
 } dn_plan_cfg;
 
 typedef struct dn_plan {
@@ -146,11 +171,26 @@ int dn_check_params(const layer *l, cd_err *err);
 int dn_build_softmax(dn_plan *p, dn_node *nd, const layer *l, dnnl_memory_t src, int flat,
                      cd_err *err);
 /* Conv2D/Dense once nd->fwd_pd and nd->src are set: weights (Keras layout
- * user_md, wanted w_md), bias of `units`, output dst_md, the primitive, and a
- * separate softmax when the layer has one. */
+ * user_md, wanted w_md; quantized by q), bias of `units`, output dst_md, the
+ * primitive, and a separate softmax when the layer has one. */
 int dn_add_weighted_step(dn_plan *p, dn_node *nd, const layer *l,
                          const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *w_md,
-                         const dnnl_memory_desc_t *dst_md, dnnl_dim_t units, cd_err *err);
+                         const dnnl_memory_desc_t *dst_md, dnnl_dim_t units, const dn_quant *q,
+                         cd_err *err);
+/* Layer l's data types under the plan's precision, and for int8 its scales
+ * (per-channel weight scales from the current kernel; arrays in the plan's
+ * pool).  `units` = output channels. */
+int dn_quant_for(dn_plan *p, const layer *l, dnnl_dim_t units, dn_quant *q, cd_err *err);
+/* The attribute of a Conv2D/Dense primitive: the fused activation, and for
+ * int8 the per-channel output scales (dst mask: dimension 1), times nd->qs
+ * when the output is u8 (an int8 chain). */
+dnnl_primitive_attr_t dn_weighted_attr(const dn_node *nd, const dn_quant *q, const char *lname,
+                                       cd_err *err);
+/* dn_as_layout for a primitive's source: converts to want's data type too,
+ * multiplying by q->src_scale when int8 -- unless src already holds u8 of an
+ * int8 chain (same scale by construction), which only changes layout. */
+dnnl_memory_t dn_src_as(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t *want,
+                        const dn_quant *q, const char *lname, cd_err *err);
 
 /* Backward (dnnl_plan_bwd.c).  Layer i's gradient is p->nodes[i].diff; a
  * builder adds its input's gradient to root r = p->nodes[l->inputs[j]].root

@@ -293,8 +293,9 @@ int dn_steps_bind_scratch(dn_steps *s, dn_pool *p, dnnl_engine_t eng, void *buf,
     return 0;
 }
 
-int dn_steps_reorder(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_memory_t src,
-                     dnnl_memory_t dst, int accumulate, const char *lname, cd_err *err)
+static int reorder_impl(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_memory_t src,
+                        dnnl_memory_t dst, int accumulate, dnnl_dim_t count, int mask,
+                        const float *scales, const char *lname, cd_err *err)
 {
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
@@ -310,6 +311,9 @@ int dn_steps_reorder(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_memory_t s
         DN_CHECK(dnnl_post_ops_append_sum(po, 1.0f), err, "sum post-op", lname);
         DN_CHECK(dnnl_primitive_attr_set_post_ops(attr, po), err, "attributes", lname);
     }
+    if (scales)
+        DN_CHECK(dnnl_primitive_attr_set_output_scales(attr, count, mask, scales), err,
+                 "reorder scales", lname);
     DN_CHECK(dnnl_reorder_primitive_desc_create(&pd, &smd, eng, &dmd, eng, attr), err,
              "reorder", lname);
     if (!dn_steps_prim(s, p, pd, lname, err, 2, DNNL_ARG_FROM, src, DNNL_ARG_TO, dst))
@@ -323,6 +327,19 @@ fail:
     if (attr)
         dnnl_primitive_attr_destroy(attr);
     return rc;
+}
+
+int dn_steps_reorder(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_memory_t src,
+                     dnnl_memory_t dst, int accumulate, const char *lname, cd_err *err)
+{
+    return reorder_impl(s, p, eng, src, dst, accumulate, 0, 0, NULL, lname, err);
+}
+
+int dn_steps_reorder_scaled(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_memory_t src,
+                            dnnl_memory_t dst, dnnl_dim_t count, int mask, const float *scales,
+                            const char *lname, cd_err *err)
+{
+    return reorder_impl(s, p, eng, src, dst, 0, count, mask, scales, lname, err);
 }
 
 /* ---- descriptors --------------------------------------------------------- */

@@ -152,6 +152,13 @@ int dn_steps_bind_scratch(dn_steps *s, dn_pool *p, dnnl_engine_t eng, void *buf,
 int dn_steps_reorder(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_memory_t src,
                      dnnl_memory_t dst, int accumulate, const char *lname, cd_err *err);
 
+/* dn_steps_reorder (no accumulate) with scales: dst = round(src * scale), one
+ * scale (count 1, mask 0) or one per index of the dimensions set in mask.
+ * `scales` is copied. */
+int dn_steps_reorder_scaled(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_memory_t src,
+                            dnnl_memory_t dst, dnnl_dim_t count, int mask, const float *scales,
+                            const char *lname, cd_err *err);
+
 /* ---- descriptors --------------------------------------------------------- */
 
 /* md of the given dims with a format tag (dnnl_format_tag_any allowed). */

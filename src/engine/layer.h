@@ -97,6 +97,13 @@ typedef struct layer {
     int keepdims;       /* global pooling: output (N, 1, 1, C) instead of (N, C) */
     int trainable;      /* 0 = frozen: no gradient, no optimizer state */
 
+    /* int8 calibration (catdog quantize), Conv2D and Dense only: the largest
+     * |value| of the layer's input seen on the calibration photos, and whether
+     * it went negative (then the input is quantized to s8, else u8).  0 = this
+     * layer stays float32 under int8. */
+    float q_in_max;
+    int q_in_signed;
+
     /* input shape, only for LAYER_INPUT (the model's input, without batch) */
     int in_h, in_w, in_c;
 

@@ -43,6 +43,15 @@
 #define MODEL_MAX_PARAMS ((size_t)1 << 30)       /* 1 Gi parameters: 4 GiB of float32 */
 #define MODEL_MAX_LAYER_VALUES ((size_t)1 << 28) /* one layer's output for one image: 1 GiB */
 
+/* Where a model's int8 calibration came from (catdog quantize); int8 = 0 when
+ * the model was never quantized.  The per-layer scales are in layer.q_in_max. */
+typedef struct model_quant {
+    int int8;                    /* 1 = calibrated: RUNNER_PREC_AUTO runs it in int8 */
+    char source[256];            /* calibration folder */
+    int photos;                  /* photos it was calibrated on */
+    char date[32];               /* UTC, ISO 8601 */
+} model_quant;
+
 typedef struct model {
     char name[MODEL_NAME_MAX];   /* Keras model name ("sequential_1", "vgg16") */
     char arch[MODEL_ARCH_MAX];   /* "binary", "vgg16", "squeezenet", "transfer", "custom" */
@@ -55,6 +64,7 @@ typedef struct model {
     cd_output output_rule;       /* how the output row becomes P(dog); set by the file reader */
     char preprocess_why[96];     /* why `preprocess` was chosen ("" = not said), for `info` */
     char output_why[96];         /* why `output_rule` was chosen ("" = not said) */
+    model_quant quant;           /* int8 calibration record (per-layer scales: layer.q_in_*) */
 } model;
 
 /* An empty model named `name` (arch "custom", preprocess none, output -1). */

@@ -97,6 +97,9 @@ static int concat_dn_forward(dn_plan *p, int i, cd_err *err)
                                                    p->cfg.eng),
                  err, "concat", l->name);
         nd->md = dn_pd_md(pd, dnnl_query_dst_md, 0);
+        /* an int8 chain (dnnl_plan.c): u8 inputs of one scale, u8 output */
+        if (nd->md.data_type == dnnl_u8)
+            nd->qs = p->nodes[l->inputs[0]].qs;
         if (p->cfg.training && !concat_splittable(p, l, &nd->md)) {
             /* backward splits the gradient by channel ranges: use NHWC */
             dnnl_memory_desc_t dmd;

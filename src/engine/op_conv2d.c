@@ -46,6 +46,7 @@ static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
     dnnl_convolution_desc_t d;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t src_md, w_md, b_md, dst_md, user_md;
+    dn_quant q;
     int rc = -1;
 
     if (dn_check_params(l, err))
@@ -69,9 +70,16 @@ static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
         dn_md(&w_md, 4, wd, dnnl_format_tag_any, l->name, err) ||
         dn_md(&user_md, 4, wd, dnnl_hwio, l->name, err) ||
         dn_md(&b_md, 1, &oc, dnnl_a, l->name, err) ||
-        dn_md(&dst_md, 4, dd, dnnl_format_tag_any, l->name, err))
+        dn_md(&dst_md, 4, dd, dnnl_format_tag_any, l->name, err) ||
+        dn_quant_for(p, l, oc, &q, err))
         return -1;
-    attr = dn_attr(dn_act_alg(nd->act, 0), l->name, err);
+    src_md.data_type = q.src_dt;
+    w_md.data_type = q.w_dt;
+    if (q.int8 && nd->qs > 0.0f)
+        dst_md.data_type = dnnl_u8; /* an int8 chain (dnnl_plan.c, mark_int8_chains) */
+    else
+        nd->qs = 0.0f;
+    attr = dn_weighted_attr(nd, &q, l->name, err);
     if (!attr)
         goto fail;
     /* Winograd F(4x4, 3x3) does a 3x3 stride-1 convolution with far fewer
@@ -80,9 +88,11 @@ static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
      * layer) and more than one image (measured on the binary CNN at 150x150, one
      * core: batch 32 inference 2.0 ms/image against 2.8 direct, training 6.6
      * against 8.0-10.8; at batch 1 the direct brgemm kernel wins, 2.2 ms against
-     * 2.5).  Where oneDNN has no Winograd kernel for the shape, direct. */
+     * 2.5).  Where oneDNN has no Winograd kernel for the shape, direct.  bf16
+     * and int8 stay direct: their Winograd kernels (where oneDNN has them)
+     * lose the precision these modes are calibrated for. */
     nd->conv_alg = dnnl_convolution_direct;
-    if (kh == 3 && kw == 3 && nd->strides[0] == 1 && nd->strides[1] == 1 && ic >= 16 &&
+    if (q.src_dt == dnnl_f32 && kh == 3 && kw == 3 && nd->strides[0] == 1 && nd->strides[1] == 1 && ic >= 16 &&
         (p->cfg.training || p->n > 1))
         nd->conv_alg = dnnl_convolution_winograd;
     for (;;) {
@@ -104,10 +114,10 @@ static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
     src_md = dn_pd_md(nd->fwd_pd, dnnl_query_src_md, 0);
     w_md = dn_pd_md(nd->fwd_pd, dnnl_query_weights_md, 0);
     dst_md = dn_pd_md(nd->fwd_pd, dnnl_query_dst_md, 0);
-    nd->src = dn_as_layout(p, in->mem, &src_md, l->name, err);
+    nd->src = dn_src_as(p, in->mem, &src_md, &q, l->name, err);
     if (!nd->src)
         goto fail;
-    if (dn_add_weighted_step(p, nd, l, &user_md, &w_md, &dst_md, oc, err))
+    if (dn_add_weighted_step(p, nd, l, &user_md, &w_md, &dst_md, oc, &q, err))
         goto fail;
     rc = 0;
 fail:

@@ -48,7 +48,8 @@ static int dense_dn_forward(dn_plan *p, int i, cd_err *err)
     const dn_node *in = &p->nodes[l->inputs[0]];
     dnnl_inner_product_desc_t d;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_memory_desc_t w_md, user_md, b_md, dst_md;
+    dnnl_memory_desc_t w_md, user_md, b_md, dst_md, src_md = in->md;
+    dn_quant q;
     int rc = -1;
 
     if (dn_check_params(l, err))
@@ -66,21 +67,30 @@ static int dense_dn_forward(dn_plan *p, int i, cd_err *err)
         return -1;
     dnnl_dims_t dd = {n, units};
     if (dn_md(&b_md, 1, &units, dnnl_a, l->name, err) ||
-        dn_md(&dst_md, 2, dd, dnnl_format_tag_any, l->name, err))
+        dn_md(&dst_md, 2, dd, dnnl_format_tag_any, l->name, err) ||
+        dn_quant_for(p, l, units, &q, err))
         return -1;
+    /* float32 reads the input where it is; another type lets the primitive
+     * choose the layout the conversion writes */
+    if (q.src_dt != dnnl_f32 &&
+        dn_md(&src_md, in->md.ndims, in->md.dims, dnnl_format_tag_any, l->name, err))
+        return -1;
+    src_md.data_type = q.src_dt;
+    w_md.data_type = q.w_dt;
     DN_CHECK(dnnl_inner_product_forward_desc_init(
-                 &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference, &in->md,
+                 &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference, &src_md,
                  &w_md, l->use_bias ? &b_md : NULL, &dst_md),
              err, "inner product descriptor", l->name);
-    attr = dn_attr(dn_act_alg(nd->act, 0), l->name, err);
+    attr = dn_weighted_attr(nd, &q, l->name, err);
     if (!attr)
         goto fail;
     DN_CHECK(dnnl_primitive_desc_create(&nd->fwd_pd, &d, attr, p->cfg.eng, NULL), err,
              "inner product", l->name);
     w_md = dn_pd_md(nd->fwd_pd, dnnl_query_weights_md, 0);
     dst_md = dn_pd_md(nd->fwd_pd, dnnl_query_dst_md, 0);
-    nd->src = in->mem;
-    if (dn_add_weighted_step(p, nd, l, &user_md, &w_md, &dst_md, units, err))
+    src_md = dn_pd_md(nd->fwd_pd, dnnl_query_src_md, 0);
+    nd->src = dn_src_as(p, in->mem, &src_md, &q, l->name, err);
+    if (!nd->src || dn_add_weighted_step(p, nd, l, &user_md, &w_md, &dst_md, units, &q, err))
         goto fail;
     rc = 0;
 fail:

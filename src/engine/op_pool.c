@@ -130,6 +130,11 @@ static int pool_dn_forward(dn_plan *p, int i, cd_err *err)
     dnnl_dims_t dd = {n, c, oh, ow}, dil = {0, 0};
     if (dn_md(&dst_md, 4, dd, dnnl_format_tag_any, l->name, err))
         return -1;
+    /* an int8 chain's u8 map (dnnl_plan.c) pools as u8, keeping its scale */
+    if (is_max && in->qs > 0.0f) {
+        dst_md.data_type = in->md.data_type;
+        nd->qs = in->qs;
+    }
     DN_CHECK(dnnl_pooling_v2_forward_desc_init(
                  &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference,
                  is_max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding, &in->md, &dst_md,

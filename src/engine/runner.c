@@ -8,6 +8,7 @@
 #include "engine/runner.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/runner_impl.h"
 
@@ -22,6 +23,64 @@ static const runner_backend_ops *backend_ops(runner_backend backend, cd_err *err
     }
     cd_err_set(err, CD_ERR_INVALID, "unknown runner backend %d", (int)backend);
     return NULL;
+}
+
+const char *runner_precision_name(runner_precision p)
+{
+    switch (p) {
+    case RUNNER_PREC_F32: return "f32";
+    case RUNNER_PREC_BF16: return "bf16";
+    case RUNNER_PREC_INT8: return "int8";
+    case RUNNER_PREC_AUTO: break;
+    }
+    return "auto";
+}
+
+int runner_precision_parse(const char *name, runner_precision *out)
+{
+    static const struct { const char *name; runner_precision p; } names[] = {
+        {"auto", RUNNER_PREC_AUTO}, {"f32", RUNNER_PREC_F32}, {"float32", RUNNER_PREC_F32},
+        {"bf16", RUNNER_PREC_BF16}, {"bfloat16", RUNNER_PREC_BF16}, {"int8", RUNNER_PREC_INT8},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i].name) == 0) {
+            *out = names[i].p;
+            return 0;
+        }
+    return -1;
+}
+
+runner_precision runner_precision_resolve(const model *m, runner_precision requested)
+{
+    if (requested != RUNNER_PREC_AUTO)
+        return requested;
+    return m && m->quant.int8 ? RUNNER_PREC_INT8 : RUNNER_PREC_F32;
+}
+
+/* Reduced precision is an inference-time choice of the oneDNN backend; say so
+ * instead of silently running float32. */
+static int check_precision(const model *m, runner_opts *o, cd_err *err)
+{
+    /* a quantized model still trains and runs on the reference in float32 */
+    if (o->precision == RUNNER_PREC_AUTO && (o->training || o->backend != RUNNER_DNNL))
+        o->precision = RUNNER_PREC_F32;
+    o->precision = runner_precision_resolve(m, o->precision);
+    if (o->precision == RUNNER_PREC_F32)
+        return 0;
+    const char *name = runner_precision_name(o->precision);
+    if (o->backend != RUNNER_DNNL)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                          "precision %s needs the oneDNN backend (the reference is float32 only)",
+                          name);
+    if (o->training)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                          "precision %s is for inference; training runs in float32", name);
+    if (o->precision == RUNNER_PREC_INT8 && !m->quant.int8)
+        return cd_err_set(err, CD_ERR_INVALID,
+                          "model '%s' has no int8 calibration: make one with `catdog quantize "
+                          "--model IN --calibrate DIR --out OUT`, or use --precision f32 or bf16",
+                          m->name);
+    return 0;
 }
 
 runner *runner_new(const model *m, int max_batch, const runner_opts *opts, cd_err *err)
@@ -45,6 +104,8 @@ runner *runner_new(const model *m, int max_batch, const runner_opts *opts, cd_er
     runner_opts o = {0};
     if (opts)
         o = *opts;
+    if (check_precision(m, &o, err))
+        return NULL;
     const runner_backend_ops *ops = backend_ops(o.backend, err);
     if (!ops)
         return NULL;

@@ -28,6 +28,30 @@ typedef enum runner_backend {
     RUNNER_REF
 } runner_backend;
 
+/* Numeric precision of the oneDNN backend's convolutions and dense layers
+ * (chosen at load time; everything between them stays float32):
+ *   RUNNER_PREC_AUTO  the model's own: int8 when it carries a calibration
+ *                     (catdog quantize, model.quant), else float32
+ *   RUNNER_PREC_F32   float32
+ *   RUNNER_PREC_BF16  bfloat16 inputs and weights, float32 accumulation and output
+ *   RUNNER_PREC_INT8  int8 inputs and weights (the model's calibrated scales;
+ *                     layers without a scale stay float32), int32 accumulation,
+ *                     float32 output -- an error for a model never quantized
+ * Only inference: training and the reference backend want float32. */
+typedef enum runner_precision {
+    RUNNER_PREC_AUTO = 0,
+    RUNNER_PREC_F32,
+    RUNNER_PREC_BF16,
+    RUNNER_PREC_INT8
+} runner_precision;
+
+/* "f32", "bf16", "int8" (AUTO: "auto"). */
+const char *runner_precision_name(runner_precision p);
+/* Parses f32/float32/bf16/int8/auto; -1 when the name is none of them. */
+int runner_precision_parse(const char *name, runner_precision *out);
+/* The precision a runner for m with `requested` would use (AUTO resolved). */
+runner_precision runner_precision_resolve(const model *m, runner_precision requested);
+
 typedef struct runner_opts {
     runner_backend backend;
     int threads;             /* 0 = all cores */
@@ -35,6 +59,7 @@ typedef struct runner_opts {
     unsigned long long seed; /* dropout masks (training only) */
     int output_logits;       /* 1 = the output layer skips its final sigmoid/softmax, so
                                 losses can be computed from logits (numerically stable) */
+    runner_precision precision; /* RUNNER_DNNL inference only; see above */
 } runner_opts;
 
 typedef struct runner runner;

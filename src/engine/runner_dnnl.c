@@ -122,8 +122,15 @@ static dn_plan *cache_get(dn_cache *c, const runner *r, const dn_plan_cfg *cfg, 
             lru = k;
     }
     dn_plan *p = dn_plan_new(r->model, n, cfg, err);
-    if (!p)
+    if (!p) {
+        /* oneDNN has int8 kernels for every x86-64 ISA, but bf16 ones only
+         * from AVX-512 on: say what to do rather than "unimplemented" */
+        if (cfg->precision != DN_PREC_F32)
+            cd_err_wrap(err, "precision %s (this CPU or oneDNN build may lack its kernels; "
+                             "--precision f32 runs float32)",
+                        cfg->precision == DN_PREC_BF16 ? "bf16" : "int8");
         return NULL;
+    }
     int slot = free_slot >= 0 ? free_slot : lru;
     if (c->plans[slot]) {
         *evicted = c->plans[slot];
@@ -142,6 +149,9 @@ static dn_plan_cfg plan_cfg(dnnl_impl *im, tensor **grads)
         .output_logits = im->r->opts.output_logits,
         .rng = &im->rng,
         .grads = grads,
+        .precision = im->r->opts.precision == RUNNER_PREC_BF16   ? DN_PREC_BF16
+                     : im->r->opts.precision == RUNNER_PREC_INT8 ? DN_PREC_INT8
+                                                                 : DN_PREC_F32,
     };
     return cfg;
 }

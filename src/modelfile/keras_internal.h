@@ -11,6 +11,7 @@
  *   keras_output.c      the output rule and default preprocessing of a loaded model
  *   keras_load.c        keras_load / keras_load_memory / keras_load_weights
  *   keras_save.c        keras_save / keras_save_ex
+ *   keras_quant.c       the int8 calibration attribute (catdog_int8)
  */
 #ifndef CATDOG_MODELFILE_KERAS_INTERNAL_H
 #define CATDOG_MODELFILE_KERAS_INTERNAL_H
@@ -109,5 +110,12 @@ void keras_decide_output(model *m, const char *training_json);
  * none when the model rescales or normalizes itself, else the architecture's
  * default. */
 void keras_decide_preprocess(model *m);
+
+/* The int8 calibration of m as the JSON text of the "catdog_int8" attribute
+ * (malloc'd; NULL with err on OOM).  Only for m->quant.int8. */
+char *keras_quant_json(const model *m, cd_err *err);
+/* Reads a "catdog_int8" text onto m (layers by name).  On error m keeps no
+ * calibration and err names the file (`what`) and the layer. */
+int keras_quant_read(model *m, const char *text, const char *what, cd_err *err);
 
 #endif

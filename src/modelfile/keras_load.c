@@ -204,6 +204,16 @@ static int read_catdog_attrs(model *m, hid_t file, const char *what, cd_err *err
     if (rc < 0)
         return -1;
     m->test_accuracy = rc == 1 ? acc : -1.0;
+    s = NULL;
+    rc = keras_h5_read_str_attr(file, "catdog_int8", &s, what, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 1) {
+        rc = keras_quant_read(m, s, what, err);
+        free(s);
+        if (rc != 0)
+            return -1;
+    }
     return 0;
 }
 

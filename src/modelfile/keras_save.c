@@ -3,7 +3,7 @@
  *
  * Root attributes model_config (keras_json_write.c), keras_version "2.2.4",
  * backend "tensorflow", catdog_preprocess, catdog_arch and, when known,
- * catdog_test_accuracy; group model_weights (keras_weights.c).  The file is
+ * catdog_test_accuracy; catdog_int8 for a quantized model (keras_quant.c); group model_weights (keras_weights.c).  The file is
  * written beside the target as "<path>.tmp" and renamed into place only once
  * complete, so readers never see half a model and a failed save leaves the old
  * file intact.
@@ -34,6 +34,11 @@ static int write_model(const model *m, hid_t file, cd_err *err)
         rc = keras_h5_write_str_attr(file, "catdog_arch", m->arch[0] ? m->arch : "custom", err);
     if (rc == 0 && m->test_accuracy >= 0)
         rc = keras_h5_write_double_attr(file, "catdog_test_accuracy", m->test_accuracy, err);
+    if (rc == 0 && m->quant.int8) {
+        char *q = keras_quant_json(m, err);
+        rc = q ? keras_h5_write_str_attr(file, "catdog_int8", q, err) : -1;
+        free(q);
+    }
     if (rc != 0)
         return -1;
     hid_t g = keras_h5_create_group(file, "model_weights", err);

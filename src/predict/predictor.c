@@ -106,6 +106,10 @@ void predictor_free(predictor *p)
 
 const model *predictor_model(const predictor *p) { return p->model; }
 
+model *predictor_model_edit(predictor *p) { return p->model; }
+
+const runner *predictor_session_runner(const predictor_session *s) { return s->runner; }
+
 cd_preprocess predictor_preprocess(const predictor *p) { return p->preprocess; }
 
 const char *predictor_label_name(int label) { return label ? "dog" : "cat"; }
@@ -136,7 +140,8 @@ predictor_session *predictor_session_new(predictor *p, int max_batch, cd_err *er
         predictor_session_free(s);
         return NULL;
     }
-    runner_opts ro = {.backend = p->opts.backend, .threads = p->opts.threads};
+    runner_opts ro = {.backend = p->opts.backend, .threads = p->opts.threads,
+                      .precision = p->opts.precision};
     s->runner = runner_new(p->model, run_batch, &ro, err);
     if (!s->runner) {
         predictor_session_free(s);

@@ -27,6 +27,7 @@
 typedef struct predictor_opts {
     int threads;                /* per session; 0 = all cores */
     runner_backend backend;     /* RUNNER_DNNL by default */
+    runner_precision precision; /* RUNNER_PREC_AUTO by default: int8 for a quantized model */
     int override_preprocess;    /* 1 = use `preprocess` instead of the model's record */
     cd_preprocess preprocess;
     image_filter filter;        /* resize filter; bilinear by default */
@@ -64,6 +65,9 @@ void predictor_free(predictor *p);
 /* Borrowed view of the model, for summaries and /api/v1/models. */
 const model *predictor_model(const predictor *p);
 
+/* The model for editing (catdog quantize), only while no session of p exists. */
+model *predictor_model_edit(predictor *p);
+
 /* The preprocessing actually applied (the model's, or the override). */
 cd_preprocess predictor_preprocess(const predictor *p);
 
@@ -87,6 +91,9 @@ int predictor_classify(predictor_session *s, const unsigned char *bytes, size_t 
  * classified, -1 otherwise (the forward pass itself failing sets every rc[i]). */
 int predictor_classify_batch(predictor_session *s, const unsigned char *const *bytes, const size_t *lens, int n,
                              prediction *out, int *rc, cd_err *errs);
+
+/* The session's runner (borrowed): runner_activation after a classify. */
+const runner *predictor_session_runner(const predictor_session *s);
 
 /* A session's largest batch. */
 int predictor_session_max_batch(const predictor_session *s);

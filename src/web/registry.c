@@ -88,6 +88,12 @@ static void load_model(registry *r, const char *dir, const char *name, const pre
     snprintf(h5_path, sizeof h5_path, "%s/%s", dir, file);
     if (stat(h5_path, &st_h5) != 0 && errno == ENOENT && stat(probe, &st_onnx) == 0)
         snprintf(file, sizeof file, "%s.onnx", name);
+    /* The int8 copy catdog quantize made (models/<name>.int8.h5) is the one
+     * served unless --precision asks for float32 or bf16. */
+    snprintf(probe, sizeof probe, "%s/%s.int8.h5", dir, name);
+    if ((!opts || opts->precision == RUNNER_PREC_AUTO || opts->precision == RUNNER_PREC_INT8) &&
+        stat(probe, &st_onnx) == 0)
+        snprintf(file, sizeof file, "%s.int8.h5", name);
     registry_model *m = &r->models[r->n];
     cd_err err;
     cd_err_clear(&err);
@@ -108,14 +114,16 @@ static void load_model(registry *r, const char *dir, const char *name, const pre
 }
 
 /* 1 for a file the folder scan serves: a Keras model other than the two
- * named ones, not a weights-only file or a training checkpoint. */
+ * named ones (and their int8 copies), not a weights-only file or a training
+ * checkpoint. */
 static int extra_model_file(const char *f)
 {
     size_t n = strlen(f);
     int keras = n > 6 && strcmp(f + n - 6, ".keras") == 0;
     int h5 = n > 3 && strcmp(f + n - 3, ".h5") == 0;
     if (f[0] == '.' || (!keras && !h5) || strcmp(f, "binary.h5") == 0 ||
-        strcmp(f, "transfer.h5") == 0)
+        strcmp(f, "transfer.h5") == 0 || strcmp(f, "binary.int8.h5") == 0 ||
+        strcmp(f, "transfer.int8.h5") == 0)
         return 0;
     return !(n > 11 && strcmp(f + n - 11, ".weights.h5") == 0) &&
            !(n > 8 && strcmp(f + n - 8, ".last.h5") == 0);

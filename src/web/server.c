@@ -540,6 +540,7 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     memset(&popts, 0, sizeof popts);
     popts.threads = 1;
     popts.backend = s->cfg.backend;
+    popts.precision = s->cfg.precision;
     popts.max_pixels = s->cfg.max_pixels;
     s->reg = registry_load(s->cfg.models_dir, &popts, cfg->embedded, cfg->weights, err);
     if (!s->reg)

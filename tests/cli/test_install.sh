@@ -41,7 +41,8 @@ start_installed() {
 CAT=$(photo jpeg 200 200 21)
 DOG=$(photo png 200 200 22)
 CATDOG_MAX_BATCH_PHOTOS=1 start_installed
-grep -q "model binary .* from $ROOT/share/catdog/models/binary.h5" "$WORK/server.err" ||
+# (the int8 copy, models/binary.int8.h5, is the one served by default)
+grep -q "model binary .* from $ROOT/share/catdog/models/binary.int8.h5" "$WORK/server.err" ||
     fail "the installed program did not load its installed model: $(cat "$WORK/server.err")"
 req GET /static/catdog.css
 expect_status 200 "installed stylesheet"

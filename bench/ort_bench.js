@@ -1,0 +1,50 @@
+// bench/ort_bench.js - ONNX Runtime (npm onnxruntime-node, float32, MLAS) as the
+// peer of bench/precision_bench.sh: times one model on random input and prints
+// "ort infer MODEL - BATCH THREADS median_ms best_ms runs", the line format of
+// bench_engine.c.
+//
+// Usage: node bench/ort_bench.js MODEL.onnx BATCH THREADS SECONDS SIZE
+// SIZE is the model's input height and width ([N, 3, SIZE, SIZE]).  Exits 77
+// when onnxruntime-node is not installed (npm install --ignore-scripts).
+'use strict';
+const path = require('path');
+let ort;
+try {
+  ort = require(path.join(__dirname, '..', 'node_modules', 'onnxruntime-node'));
+} catch (e) {
+  console.error('ort_bench: onnxruntime-node not installed (npm install --ignore-scripts): ' + e.message);
+  process.exit(77);
+}
+
+async function main() {
+  const [model, batchS, threadsS, secondsS] = process.argv.slice(2);
+  const batch = Number(batchS), threads = Number(threadsS), seconds = Number(secondsS);
+  const session = await ort.InferenceSession.create(model, {
+    intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  // catdog's exports take [N, 3, H, W]; onnxruntime-node does not expose input
+  // shapes, so the size comes from the command line
+  const hw = Number(process.argv[6] || 150);
+  const n = batch * 3 * hw * hw;
+  const data = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) >>> 0; data[i] = (s >>> 8) / 16777216; }
+  const feeds = {};
+  feeds[session.inputNames[0]] = new ort.Tensor('float32', data, [batch, 3, hw, hw]);
+  const times = [];
+  let start = 0;
+  for (let it = 0; ; it++) {
+    const t0 = process.hrtime.bigint();
+    await session.run(feeds);
+    const t = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (it < 3) { start = Date.now(); continue; }
+    times.push(t);
+    if (times.length >= 5 && (Date.now() - start) / 1000 >= seconds) break;
+  }
+  times.sort((a, b) => a - b);
+  console.log(`ort infer ${path.basename(model)} - ${batch} ${threads} ` +
+              `${times[times.length >> 1].toFixed(3)} ${times[0].toFixed(3)} ${times.length}`);
+}
+
+main().catch((e) => { console.error('ort_bench: ' + e.message); process.exit(1); });
