@@ -83,6 +83,9 @@ typedef struct layer {
     int filters;        /* Conv2D */
     int units;          /* Dense */
     int kernel[2];      /* Conv2D kernel size (h, w) */
+    int groups;         /* Conv2D: channel groups (0 or 1: none; in_c for a depthwise
+                         * convolution); the kernel is (kh, kw, in_c / groups, filters) */
+    int dilation[2];    /* Conv2D dilation rate (h, w); 0 or 1: none */
     int pool[2];        /* pooling window (h, w) */
     int strides[2];     /* Conv2D and pooling strides (h, w); Keras: pooling strides default to pool */
     layer_pad padding;  /* Conv2D and pooling */
@@ -108,6 +111,14 @@ typedef struct layer {
     tensor *params[LAYER_MAX_PARAMS];
     int n_params;
 } layer;
+
+/* Conv2D's groups and dilation with 0 read as 1 (layers built before the
+ * fields existed, or by code that leaves them zero). */
+static inline int layer_groups(const layer *l) { return l->groups > 1 ? l->groups : 1; }
+static inline int layer_dilation(const layer *l, int d)
+{
+    return l->dilation[d] > 1 ? l->dilation[d] : 1;
+}
 
 /* Keras' class name of a kind ("Conv2D", "MaxPooling2D", ...). */
 const char *layer_kind_name(layer_kind kind);

@@ -129,13 +129,16 @@ static int read_conv2d(const keras_rd *rd, json_t *cfg, const char *name, layer 
         return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "Conv2D without a valid 'kernel_size'");
     if (jpair(cfg, "strides", l->strides, 1) != 0)
         return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'strides'");
-    if (jpair(cfg, "dilation_rate", dil, 1) != 0 || dil[0] != 1 || dil[1] != 1)
-        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
-                            "dilated convolution is not supported");
+    if (jpair(cfg, "dilation_rate", dil, 1) != 0 || dil[0] > 1024 || dil[1] > 1024)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'dilation_rate'");
+    /* Keras refuses strides > 1 with dilation > 1; the engine computes both. */
+    l->dilation[0] = dil[0];
+    l->dilation[1] = dil[1];
     json_t *g = json_object_get(cfg, "groups");
-    if (json_is_integer(g) && json_integer_value(g) != 1)
-        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
-                            "grouped convolution is not supported");
+    if (g && !json_is_null(g) &&
+        (!json_is_integer(g) || json_integer_value(g) < 1 || json_integer_value(g) > 65536))
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'groups'");
+    l->groups = json_is_integer(g) ? (int)json_integer_value(g) : 1;
     if (check_channels_last(rd, cfg, name) || parse_padding(rd, cfg, name, &l->padding) ||
         parse_act(rd, cfg, name, &l->act))
         return -1;
@@ -411,7 +414,10 @@ static void write_conv2d(json_t *c, const layer *l, int *oom)
     set(c, "strides", pair(l->strides[0], l->strides[1]), oom);
     set(c, "padding", padding_name(l->padding), oom);
     set(c, "data_format", json_string("channels_last"), oom);
-    set(c, "dilation_rate", pair(1, 1), oom);
+    set(c, "dilation_rate", pair(layer_dilation(l, 0), layer_dilation(l, 1)), oom);
+    /* Keras before 2.3 has no `groups` and refuses unknown keys: only when used */
+    if (layer_groups(l) > 1)
+        set(c, "groups", json_integer(layer_groups(l)), oom);
     set(c, "activation", json_string(layer_act_name(l->act)), oom);
     set(c, "use_bias", json_boolean(l->use_bias), oom);
     write_weights_config(c, oom);

@@ -203,19 +203,23 @@ class Network:
         if cls in ("Conv2D", "Convolution2D"):
             if c.get("data_format", "channels_last") != "channels_last":
                 raise ReaderError("channels_first is not understood")
-            if _pair(c.get("dilation_rate", 1)) != (1, 1):
-                raise ReaderError("dilated convolutions are not understood")
-            k = torch.from_numpy(w["kernel"]).to(DTYPE).permute(3, 2, 0, 1)  # HWIO -> OIHW
+            dh, dw = _pair(c.get("dilation_rate", 1))
+            groups = int(c.get("groups", 1))
+            # HWIO (I = in / groups) -> PyTorch's grouped OIHW, (O, in / groups, kh, kw)
+            k = torch.from_numpy(w["kernel"]).to(DTYPE).permute(3, 2, 0, 1)
             kh, kw = _pair(c["kernel_size"])
             sh, sw = _pair(c.get("strides", 1))
-            if tuple(k.shape[2:]) != (kh, kw) or k.shape[0] != c["filters"]:
+            if (tuple(k.shape[2:]) != (kh, kw) or k.shape[0] != c["filters"]
+                    or k.shape[1] * groups != x.shape[1]):
                 raise ReaderError("kernel shape %s does not match the config" % (tuple(w["kernel"].shape),))
             if c.get("padding", "valid") == "same":
-                pt, pb = _same_pads(x.shape[2], kh, sh)
-                pl, pr = _same_pads(x.shape[3], kw, sw)
+                # a dilated kernel spans (k - 1) * d + 1 pixels
+                pt, pb = _same_pads(x.shape[2], (kh - 1) * dh + 1, sh)
+                pl, pr = _same_pads(x.shape[3], (kw - 1) * dw + 1, sw)
                 x = F.pad(x, (pl, pr, pt, pb))
             b = torch.from_numpy(w["bias"]).to(DTYPE) if "bias" in w else None
-            return _act(F.conv2d(x, k, b, stride=(sh, sw)), c.get("activation"))
+            y = F.conv2d(x, k, b, stride=(sh, sw), dilation=(dh, dw), groups=groups)
+            return _act(y, c.get("activation"))
         if cls in ("MaxPooling2D", "AveragePooling2D"):
             ph, pw = _pair(c.get("pool_size", 2))
             st = c.get("strides") or (ph, pw)
