@@ -12,8 +12,8 @@ PKGS=(
   libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
   libcmocka-dev valgrind curl
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev
-  # tests/onnx: PyTorch exports (torch.onnx.export, python3-torch below) and ONNX's checker.
-  python3-onnx
+  # tests/onnx: PyTorch exports (torch.onnx.export, python3-torch below; torchvision models) and ONNX's checker.
+  python3-onnx python3-torchvision
   clang libfuzzer-14-dev libclang-rt-14-dev
   chromium
   systemd man-db

@@ -55,7 +55,8 @@ static int h_reshape(reader *r, int a) { (void)a; return rd_reshape(r); }
 static int h_squeeze(reader *r, int a) { (void)a; return rd_squeeze(r); }
 static int h_gemm(reader *r, int a) { (void)a; return rd_gemm(r); }
 static int h_matmul(reader *r, int a) { (void)a; return rd_matmul(r); }
-static int h_add(reader *r, int a) { (void)a; return rd_add(r); }
+static int h_arith(reader *r, int a) { return rd_arith(r, a); }
+static int h_variadic(reader *r, int a) { return rd_variadic(r, (layer_kind)a); }
 static int h_concat(reader *r, int a) { (void)a; return rd_concat(r); }
 static int h_identity(reader *r, int a) { (void)a; return rd_identity(r); }
 static int h_constant(reader *r, int a) { (void)a; return rd_constant(r); }
@@ -82,7 +83,12 @@ static const rd_op_row OPS[] = {
     {"Squeeze", h_squeeze, 0},
     {"Gemm", h_gemm, 0},
     {"MatMul", h_matmul, 0},
-    {"Add", h_add, 0},
+    {"Add", h_arith, 0},
+    {"Sub", h_arith, 1},
+    {"Mul", h_arith, 2},
+    {"Sum", h_variadic, LAYER_ADD},
+    {"Mean", h_variadic, LAYER_AVERAGE},
+    {"Max", h_variadic, LAYER_MAXIMUM},
     {"Concat", h_concat, 0},
     {"Dropout", h_identity, 0},
     {"Identity", h_identity, 0},

@@ -14,9 +14,12 @@
  * Files, by what they hold:
  *   onnx_read.c         loading, the walk over the nodes, the graph's input and output
  *   onnx_read_values.c  errors, the value table, attributes, constant tensors, emitting layers
- *   onnx_read_conv.c    window operators: Conv, pooling, BatchNormalization folding, Pad
+ *   onnx_read_conv.c    window operators: Conv (groups, dilations, explicit pads as a
+ *                       ZeroPadding2D layer), pooling, BatchNormalization folding, Pad
  *   onnx_read_dense.c   vectors: activations, Flatten/Reshape/Squeeze/Transpose, Gemm/MatMul,
- *                       the MatMul bias Add, Identity/Dropout, the dog-column Slice
+ *                       Identity/Dropout, the dog-column Slice
+ *   onnx_read_merge.c   element-wise Add/Sub/Mul (residuals; constants folded or a scale
+ *                       layer) and the variadic Sum/Mean/Max
  *   onnx_read_fold.c    constants and shape arithmetic folded at load: Constant, Shape,
  *                       Gather, Unsqueeze, Concat (which also joins feature maps)
  *
@@ -159,7 +162,9 @@ int rd_reshape(reader *r);
 int rd_squeeze(reader *r);
 int rd_gemm(reader *r);
 int rd_matmul(reader *r);
-int rd_add(reader *r);
+/* op: 0 Add, 1 Sub, 2 Mul (onnx_read_merge.c) */
+int rd_arith(reader *r, int op);
+int rd_variadic(reader *r, layer_kind kind);
 int rd_identity(reader *r);
 int rd_slice(reader *r);
 int rd_concat(reader *r);

@@ -3,8 +3,7 @@
  * activations (fused into the producing Conv/Dense when it is their only
  * reader), Flatten and the reshapes that are one, the NCHW->NHWC Transpose,
  * Gemm/MatMul as Dense (rows permuted once when the input was flattened in
- * NCHW order) and the bias Add after a MatMul, Identity/Dropout, and the
- * dog-column Slice of a 2-unit head.
+ * NCHW order), Identity/Dropout, and the dog-column Slice of a 2-unit head.
  */
 #include <string.h>
 
@@ -232,39 +231,6 @@ int rd_matmul(reader *r)
     if (b->rank != 2 || b->dims[0] < 1 || b->dims[1] < 1)
         NODE_FAIL(r, CD_ERR_SHAPE, "B is not a matrix");
     return add_dense(r, x, b->f, 0, (int)b->dims[0], (int)b->dims[1], 1.0f, NULL, 0, 1.0f);
-}
-
-/* Add: only a bias after a MatMul (what older exporters write for Linear). */
-int rd_add(reader *r)
-{
-    val *x = rd_input(r, 0), *c = rd_input(r, 1);
-    if (!x || !c)
-        return -1;
-    if (x->kind == V_CONST) {
-        val *t = x;
-        x = c;
-        c = t;
-    }
-    layer *p = x->kind == V_VEC ? &r->m->layers[x->layer] : NULL;
-    if (!p || p->kind != LAYER_DENSE || p->use_bias || p->act != ACT_LINEAR || x->uses != 1 ||
-        c->kind != V_CONST)
-        NODE_FAIL(r, CD_ERR_UNSUPPORTED, "op Add (opset %d) is supported only as the bias of a MatMul",
-                  r->opset);
-    if (!(c = rd_as_const(r, c)))
-        return -1;
-    if (c->is_int || !(c->n == (size_t)p->units || c->n == 1) || c->rank > 2 ||
-        (c->rank == 2 && c->dims[0] != 1))
-        NODE_FAIL(r, CD_ERR_SHAPE, "bias of %zu values for %d units", c->n, p->units);
-    int bd[1] = {p->units};
-    tensor *bt = tensor_new(1, bd, r->err);
-    if (!bt)
-        return -1;
-    for (int m = 0; m < p->units; m++)
-        bt->data[m] = c->f[c->n == 1 ? 0 : m];
-    p->params[1] = bt;
-    p->n_params = 2;
-    p->use_bias = 1;
-    return rd_alias(r, x) ? 0 : -1;
 }
 
 /* Dropout (inference: identity; its mask output must be unused) and Identity. */

@@ -4,7 +4,10 @@
  *   - catdog's own models exported to ONNX give in ONNX Runtime the P(dog)
  *     catdog gives with the original .h5 (within 1e-5);
  *   - small CNNs exported by PyTorch (torch.onnx.export, opsets 13 and 17)
- *     give in catdog the P(dog) ONNX Runtime gives (within 1e-4).
+ *     give in catdog the P(dog) ONNX Runtime gives (within 1e-4);
+ *   - so do torchvision's resnet18 and squeezenet1_1 at 224 and a
+ *     depthwise-separable net (groups, dilation, residual Adds, pads that are
+ *     not TensorFlow's SAME, per-channel Sub/Mul), opsets 13 and 17.
  * Both sides get the same preprocessed input: the photo decoded and resized
  * once, turned into floats by catdog's image_to_input, and written NCHW to a
  * file that tests/onnx/ort_run.js feeds to ONNX Runtime.
@@ -275,12 +278,46 @@ static void test_pytorch_exports_match_onnx_runtime(void **state)
     }
 }
 
+static void test_torchvision_exports_match_onnx_runtime(void **state)
+{
+    fixture *f = *state;
+    if (!f->shared) {
+        fprintf(stderr, "SKIP: ../shared not found (set CATDOG_SHARED)\n");
+        skip();
+    }
+    int opsets[] = {13, 17};
+    for (int k = 0; k < 2; k++) {
+        char cmd[1200], sub[300];
+        snprintf(sub, sizeof sub, "%s/tv%d", f->dir, opsets[k]);
+        snprintf(cmd, sizeof cmd,
+                 "mkdir -p '%s' && /usr/bin/python3 '%s/tests/onnx/make_torchvision_models.py' "
+                 "'%s' %d >/dev/null 2>&1",
+                 sub, CATDOG_SOURCE_DIR, sub, opsets[k]);
+        int rc = system(cmd);
+        if (rc != 0) {
+            fprintf(stderr, "SKIP: the torchvision export failed (rc %d; needs Debian's "
+                            "python3-torch and python3-torchvision)\n", rc);
+            skip();
+        }
+        static const struct { const char *name; int logits; } nets[] = {
+            {"resnet18", 1}, {"squeezenet", 1}, {"sepnet", 0}};
+        for (int n = 0; n < 3; n++) {
+            char path[400];
+            snprintf(path, sizeof path, "%s/%s.onnx", sub, nets[n].name);
+            compare(f, path, NULL, path, nets[n].logits, 1e-4);
+        }
+        snprintf(cmd, sizeof cmd, "rm -f '%s'/*.onnx", sub);   /* 48 MB each round */
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_binary_export_runs_in_onnx_runtime),
         cmocka_unit_test(test_transfer_export_runs_in_onnx_runtime),
         cmocka_unit_test(test_pytorch_exports_match_onnx_runtime),
+        cmocka_unit_test(test_torchvision_exports_match_onnx_runtime),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
