@@ -44,6 +44,41 @@ static int conv2d_infer(const model *m, layer *l, size_t *params_left, cd_err *e
     return op_params_ensure(l, 4, k, l->filters, params_left, err);
 }
 
+/* DepthwiseConv2D: a Conv2D with groups = C and C * multiplier filters, whose
+ * kernel keeps Keras' (kh, kw, C, multiplier) shape (the same memory). */
+static int depthwise_infer(const model *m, layer *l, size_t *params_left, cd_err *err)
+{
+    const layer *in = op_in(m, l, 0);
+    int mult = l->depth_multiplier > 1 ? l->depth_multiplier : 1;
+    if (in->out_rank != 4 || in->out_c < 1 || mult > 4096)
+        return cd_err_set(err, CD_ERR_SHAPE,
+                          "layer '%s': DepthwiseConv2D needs a 4-D input and a depth_multiplier "
+                          "up to 4096",
+                          l->name);
+    l->groups = in->out_c;
+    l->filters = in->out_c * mult;
+    if (l->dilation[0] < 0 || l->dilation[1] < 0 || l->dilation[0] > 1024 ||
+        l->dilation[1] > 1024 || l->kernel[0] < 1 || l->kernel[1] < 1 || l->kernel[0] > 4096 ||
+        l->kernel[1] > 4096)
+        return cd_err_set(err, CD_ERR_INVALID, "layer '%s': bad kernel %dx%d or dilation %dx%d",
+                          l->name, l->kernel[0], l->kernel[1], l->dilation[0], l->dilation[1]);
+    if (op_infer_window(m, l, span(l, 0), span(l, 1), l->filters, "kernel", err) != 0)
+        return -1;
+    int k[4] = {l->kernel[0], l->kernel[1], in->out_c, mult};
+    return op_params_ensure(l, 4, k, l->filters, params_left, err);
+}
+
+static const char *depthwise_param_name(const layer *l, int k)
+{
+    (void)l;
+    return k == 0 ? "depthwise_kernel" : "bias";
+}
+
+static void depthwise_defaults(layer *l)
+{
+    l->depth_multiplier = 1;
+}
+
 /* The reference window with this layer's groups and dilation. */
 static ref_win conv_window(const op_ref_io *io)
 {
@@ -252,4 +287,16 @@ const layer_op op_conv2d = {
     .ref_backward = conv2d_ref_backward,
     .dn_forward = conv2d_dn_forward,
     .dn_backward = conv2d_dn_backward,
+};
+
+const layer_op op_depthwise_conv2d = {
+    .keras_class = "DepthwiseConv2D",
+    .flags = OP_FUSED_ACT | OP_GLOROT,
+    .infer = depthwise_infer,
+    .ref_forward = conv2d_ref_forward,
+    .ref_backward = conv2d_ref_backward,
+    .dn_forward = conv2d_dn_forward,
+    .dn_backward = conv2d_dn_backward,
+    .param_name = depthwise_param_name,
+    .defaults = depthwise_defaults,
 };

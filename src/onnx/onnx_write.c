@@ -208,7 +208,9 @@ static void window_pads(const layer *l, const layer *in, int kh, int kw, int64_t
 static int write_conv(writer *w, const layer *l, const layer *in, const char *x, const char *y)
 {
     const tensor *k = l->params[0];
-    int kh = k->dims[0], kw = k->dims[1], ci = k->dims[2], co = k->dims[3];
+    /* From the layer, not the tensor: a DepthwiseConv2D keeps Keras' (kh, kw,
+     * C, multiplier), the same memory as (kh, kw, 1, C * multiplier). */
+    int kh = k->dims[0], kw = k->dims[1], ci = in->out_c / layer_groups(l), co = l->filters;
     float *oihw = onnx_arena_alloc(&w->arena, k->size * sizeof *oihw);
     if (!oihw)
         return oom(w);
@@ -306,6 +308,7 @@ static int write_layer(writer *w, int i)
         w->value[i] = "input";
         return 0;
     case LAYER_CONV2D:
+    case LAYER_DEPTHWISE_CONV2D:   /* Conv with group = C */
         return write_conv(w, l, in, x, y);
     case LAYER_MAXPOOL2D:
     case LAYER_AVGPOOL2D:

@@ -247,6 +247,21 @@ static void test_grouped_dilated_conv_round_trips(void **state)
         prev = model_add(m, &c, &err);
         assert_true(prev >= 0);
     }
+    /* DepthwiseConv2D, multiplier 2, dilated and strided; then one without bias */
+    layer dw = layer_template(LAYER_DEPTHWISE_CONV2D, "dw", prev);
+    dw.kernel[0] = 3;
+    dw.kernel[1] = 2;
+    dw.depth_multiplier = 2;
+    dw.dilation[0] = 2;
+    dw.strides[1] = 2;
+    dw.padding = PAD_SAME;
+    dw.act = ACT_TANH;
+    prev = model_add(m, &dw, &err);
+    layer dw2 = layer_template(LAYER_DEPTHWISE_CONV2D, "dw2", prev);
+    dw2.kernel[0] = dw2.kernel[1] = 3;
+    dw2.use_bias = 0;
+    prev = model_add(m, &dw2, &err);
+    assert_true(prev >= 0);
     layer g = layer_template(LAYER_GLOBAL_AVGPOOL2D, "gap", prev);
     prev = model_add(m, &g, &err);
     layer d = layer_template(LAYER_DENSE, "out", prev);
@@ -256,10 +271,15 @@ static void test_grouped_dilated_conv_round_trips(void **state)
     assert_true(model_add(m, &d, &err) >= 0);
     if (model_infer_shapes(m, &err) != 0)
         fail_msg("%s", err.msg);
+    assert_int_equal(m->layers[5].filters, 16);
+    assert_int_equal(m->layers[5].params[0]->dims[2], 8);
+    assert_int_equal(m->layers[5].params[0]->dims[3], 2);
     model *l = roundtrip(m, "grouped.h5", 3, 2);
     char *cfg = saved_config("grouped.h5");
     assert_non_null(strstr(cfg, "\"groups\":12"));
     assert_non_null(strstr(cfg, "\"dilation_rate\":[3,3]"));
+    assert_non_null(strstr(cfg, "\"class_name\":\"DepthwiseConv2D\""));
+    assert_non_null(strstr(cfg, "\"depth_multiplier\":2"));
     free(cfg);
     assert_int_equal(l->layers[2].groups, 12);
     assert_int_equal(l->layers[2].dilation[1], 2);

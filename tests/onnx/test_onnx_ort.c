@@ -8,7 +8,7 @@
  *   - so do torchvision's resnet18 and squeezenet1_1 at 224 and a
  *     depthwise-separable net (groups, dilation, residual Adds, pads that are
  *     not TensorFlow's SAME, per-channel Sub/Mul), opsets 13 and 17;
- *   - a catdog model with grouped, depthwise and dilated convolutions exported
+ *   - a catdog model with grouped, depthwise (also DepthwiseConv2D) and dilated convolutions exported
  *     (Conv's group and dilations) passes onnx.checker and gives in ONNX
  *     Runtime, and read back by catdog, the P(dog) of the .h5 (within 1e-5).
  * Both sides get the same preprocessed input: the photo decoded and resized
@@ -289,6 +289,13 @@ static void test_grouped_dilated_export_runs_in_onnx_runtime(void **state)
         prev = model_add(m, &c, &err);
         assert_true(prev >= 0);
     }
+    layer dw = layer_template(LAYER_DEPTHWISE_CONV2D, "dw", prev);   /* Keras' DepthwiseConv2D */
+    dw.kernel[0] = dw.kernel[1] = 3;
+    dw.depth_multiplier = 2;
+    dw.padding = PAD_SAME;
+    dw.act = ACT_RELU;
+    prev = model_add(m, &dw, &err);
+    assert_true(prev >= 0);
     layer g = layer_template(LAYER_GLOBAL_AVGPOOL2D, "gap", prev);
     prev = model_add(m, &g, &err);
     layer d = layer_template(LAYER_DENSE, "out", prev);
@@ -314,7 +321,7 @@ static void test_grouped_dilated_export_runs_in_onnx_runtime(void **state)
              "onnx.checker.check_model(m, full_check=True); "
              "c = [n for n in m.graph.node if n.op_type == \"Conv\"]; "
              "a = [{x.name: onnx.helper.get_attribute_value(x) for x in n.attribute} for n in c]; "
-             "assert [x.get(\"group\", 1) for x in a] == [3, 12, 1, 16, 4], a; "
+             "assert [x.get(\"group\", 1) for x in a] == [3, 12, 1, 16, 4, 8], a; "
              "assert [list(x.get(\"dilations\", [1, 1])) for x in a][1] == [2, 2], a' '%s'",
              out);
     if (system(cmd) != 0)
