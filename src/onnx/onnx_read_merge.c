@@ -9,7 +9,8 @@
  *     Gemm/MatMul that made x when that layer is x's only reader and has no
  *     activation yet (a MatMul's bias Add is this case), else a Rescaling
  *     layer (one number) or a BatchNormalization layer holding a and b (mean
- *     0, variance 1).
+ *     0, variance 1, epsilon 1e-30: the marker of such a layer, into which a
+ *     following affine is composed).
  * Other broadcasts (a map times a (N, C, 1, 1) vector, as in
  * squeeze-and-excitation blocks) are refused with the node named.
  */
@@ -119,6 +120,21 @@ static int with_constant(reader *r, arith op, val *x, val *c, int c_first)
         p->act == ACT_LINEAR && p->n_params >= 1) {
         if (fold_affine(r, p, x->c, a, b) != 0)
             return -1;
+        return rd_alias(r, x) ? 0 : -1;
+    }
+    /* A second affine after one this reader made (an in-graph (x - mean) *
+     * (1 / std)): composed into that layer. */
+    if (x->uses == 1 && p->kind == LAYER_BATCHNORM && p->epsilon == 1e-30f && p->n_params == 4 &&
+        p->act == ACT_LINEAR) {
+        for (int o = 0; o < x->c; o++) {
+            p->params[0]->data[o] *= a[o];
+            p->params[1]->data[o] = p->params[1]->data[o] * a[o] + b[o];
+        }
+        return rd_alias(r, x) ? 0 : -1;
+    }
+    if (x->uses == 1 && p->kind == LAYER_RESCALING && C == 1 && p->act == ACT_LINEAR) {
+        p->rescale[0] *= a[0];
+        p->rescale[1] = p->rescale[1] * a[0] + b[0];
         return rd_alias(r, x) ? 0 : -1;
     }
     char name[LAYER_NAME_MAX];
