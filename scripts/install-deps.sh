@@ -14,8 +14,8 @@ PKGS=(
   # data-parallel training (mpirun -np N catdog train): built with MPI when found
   libopenmpi-dev openmpi-bin
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev
-  # tests/onnx: PyTorch exports (torch.onnx.export, python3-torch below) and ONNX's checker.
-  python3-onnx
+  # tests/onnx: PyTorch exports (torch.onnx.export, python3-torch below; torchvision models) and ONNX's checker.
+  python3-onnx python3-torchvision
   clang libfuzzer-14-dev libclang-rt-14-dev
   chromium
   systemd man-db

@@ -49,7 +49,8 @@
     X(LAYER_MULTIPLY, op_multiply)             /* Multiply: element-wise product */             \
     X(LAYER_AVERAGE, op_average)               /* Average: element-wise mean */                 \
     X(LAYER_MAXIMUM, op_maximum)               /* Maximum: element-wise maximum */              \
-    X(LAYER_CROPPING2D, op_cropping2d)         /* Cropping2D */
+    X(LAYER_CROPPING2D, op_cropping2d)         /* Cropping2D */                                 \
+    X(LAYER_DEPTHWISE_CONV2D, op_depthwise_conv2d) /* DepthwiseConv2D (a Conv2D, groups = C) */
 
 #define LAYER_KIND_ENUM(KIND, op) KIND,
 typedef enum layer_kind {
@@ -83,6 +84,13 @@ typedef struct layer {
     int filters;        /* Conv2D */
     int units;          /* Dense */
     int kernel[2];      /* Conv2D kernel size (h, w) */
+    int groups;         /* Conv2D: channel groups (0 or 1: none; in_c for a depthwise
+                         * convolution); the kernel is (kh, kw, in_c / groups, filters) */
+    int dilation[2];    /* Conv2D dilation rate (h, w); 0 or 1: none */
+    int depth_multiplier; /* DepthwiseConv2D: filters per input channel (0 or 1: one); its
+                           * shape inference sets groups = C and filters = C * multiplier,
+                           * its kernel is Keras' (kh, kw, C, multiplier), the same memory
+                           * as Conv2D's grouped (kh, kw, 1, C * multiplier) */
     int pool[2];        /* pooling window (h, w) */
     int strides[2];     /* Conv2D and pooling strides (h, w); Keras: pooling strides default to pool */
     layer_pad padding;  /* Conv2D and pooling */
@@ -115,6 +123,14 @@ typedef struct layer {
     tensor *params[LAYER_MAX_PARAMS];
     int n_params;
 } layer;
+
+/* Conv2D's groups and dilation with 0 read as 1 (layers built before the
+ * fields existed, or by code that leaves them zero). */
+static inline int layer_groups(const layer *l) { return l->groups > 1 ? l->groups : 1; }
+static inline int layer_dilation(const layer *l, int d)
+{
+    return l->dilation[d] > 1 ? l->dilation[d] : 1;
+}
 
 /* Keras' class name of a kind ("Conv2D", "MaxPooling2D", ...). */
 const char *layer_kind_name(layer_kind kind);

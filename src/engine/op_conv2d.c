@@ -3,27 +3,99 @@
  * forward/backward (kernels in ref_conv.c) and the oneDNN forward/backward.
  *
  * Shape (TF): padding 'valid': out = floor((in - k) / s) + 1 (in >= k);
- * 'same': out = ceil(in / s), the odd padding pixel on the end.
+ * 'same': out = ceil(in / s), the odd padding pixel on the end.  With dilation
+ * d the kernel covers k' = (k - 1) * d + 1 pixels and k' replaces k above.
+ *
+ * Groups (Keras' Conv2D `groups`, ONNX's `group`; depthwise = in_c groups):
+ * the kernel is (kh, kw, in_c / groups, filters) and output channel o sees
+ * only the input channels of its group o / (filters / groups).  That HWIO
+ * buffer is oneDNN's (g, O/g, I/g, kh, kw) weights in the `hwigo` order, so
+ * both backends read the same memory.
  */
 #include "engine/dnnl_plan.h"
 #include "engine/op.h"
 
+/* The pixels a dilated kernel spans along dimension d. */
+static int span(const layer *l, int d)
+{
+    return (l->kernel[d] - 1) * layer_dilation(l, d) + 1;
+}
+
 static int conv2d_infer(const model *m, layer *l, size_t *params_left, cd_err *err)
 {
     const layer *in = op_in(m, l, 0);
+    int g = layer_groups(l);
     if (l->filters <= 0)
         return cd_err_set(err, CD_ERR_INVALID, "layer '%s': filters must be positive", l->name);
-    if (op_infer_window(m, l, l->kernel[0], l->kernel[1], l->filters, "kernel", err) != 0)
+    if (l->groups < 0 || l->dilation[0] < 0 || l->dilation[1] < 0 || l->dilation[0] > 1024 ||
+        l->dilation[1] > 1024 || l->kernel[0] < 1 || l->kernel[1] < 1 || l->kernel[0] > 4096 ||
+        l->kernel[1] > 4096)
+        return cd_err_set(err, CD_ERR_INVALID,
+                          "layer '%s': bad kernel %dx%d, groups %d or dilation %dx%d", l->name,
+                          l->kernel[0], l->kernel[1], l->groups, l->dilation[0], l->dilation[1]);
+    if (in->out_c % g || l->filters % g)
+        return cd_err_set(err, CD_ERR_SHAPE,
+                          "layer '%s': %d groups do not divide the %d input channels and %d "
+                          "filters",
+                          l->name, g, in->out_c, l->filters);
+    if (op_infer_window(m, l, span(l, 0), span(l, 1), l->filters, "kernel", err) != 0)
         return -1;
-    int k[4] = {l->kernel[0], l->kernel[1], in->out_c, l->filters};
+    int k[4] = {l->kernel[0], l->kernel[1], in->out_c / g, l->filters};
     return op_params_ensure(l, 4, k, l->filters, params_left, err);
+}
+
+/* DepthwiseConv2D: a Conv2D with groups = C and C * multiplier filters, whose
+ * kernel keeps Keras' (kh, kw, C, multiplier) shape (the same memory). */
+static int depthwise_infer(const model *m, layer *l, size_t *params_left, cd_err *err)
+{
+    const layer *in = op_in(m, l, 0);
+    int mult = l->depth_multiplier > 1 ? l->depth_multiplier : 1;
+    if (in->out_rank != 4 || in->out_c < 1 || mult > 4096)
+        return cd_err_set(err, CD_ERR_SHAPE,
+                          "layer '%s': DepthwiseConv2D needs a 4-D input and a depth_multiplier "
+                          "up to 4096",
+                          l->name);
+    l->groups = in->out_c;
+    l->filters = in->out_c * mult;
+    if (l->dilation[0] < 0 || l->dilation[1] < 0 || l->dilation[0] > 1024 ||
+        l->dilation[1] > 1024 || l->kernel[0] < 1 || l->kernel[1] < 1 || l->kernel[0] > 4096 ||
+        l->kernel[1] > 4096)
+        return cd_err_set(err, CD_ERR_INVALID, "layer '%s': bad kernel %dx%d or dilation %dx%d",
+                          l->name, l->kernel[0], l->kernel[1], l->dilation[0], l->dilation[1]);
+    if (op_infer_window(m, l, span(l, 0), span(l, 1), l->filters, "kernel", err) != 0)
+        return -1;
+    int k[4] = {l->kernel[0], l->kernel[1], in->out_c, mult};
+    return op_params_ensure(l, 4, k, l->filters, params_left, err);
+}
+
+static const char *depthwise_param_name(const layer *l, int k)
+{
+    (void)l;
+    return k == 0 ? "depthwise_kernel" : "bias";
+}
+
+static void depthwise_defaults(layer *l)
+{
+    l->depth_multiplier = 1;
+}
+
+/* The reference window with this layer's groups and dilation. */
+static ref_win conv_window(const op_ref_io *io)
+{
+    const layer *l = io->l;
+    ref_win w = op_ref_window(io, l->kernel[0], l->kernel[1]);
+    w.g = layer_groups(l);
+    w.dh = layer_dilation(l, 0);
+    w.dw = layer_dilation(l, 1);
+    ref_win_pads(&w, l->padding);
+    return w;
 }
 
 static void conv2d_ref_forward(const op_ref_io *io)
 {
     const layer *l = io->l;
     const float *bias = l->use_bias && l->n_params > 1 ? l->params[1]->data : NULL;
-    ref_win w = op_ref_window(io, l->kernel[0], l->kernel[1]);
+    ref_win w = conv_window(io);
     ref_conv2d_forward(&w, io->x[0], l->params[0]->data, bias, io->y);
 }
 
@@ -31,11 +103,34 @@ static void conv2d_ref_backward(const op_ref_io *io)
 {
     const layer *l = io->l;
     tensor *dk = io->dparam[0], *db = io->dparam[1];
-    ref_win w = op_ref_window(io, l->kernel[0], l->kernel[1]);
+    ref_win w = conv_window(io);
     if (dk)
         ref_conv2d_backward_weights(&w, io->x[0], io->dy, dk->data, db ? db->data : NULL);
     if (io->dx[0])
         ref_conv2d_backward_data(&w, io->dy, l->params[0]->data, io->dx[0]);
+}
+
+/* oneDNN's weight descriptors for l over ic input channels: `any` (w) and the
+ * user's HWIO buffer (user), 4-D or, with groups, 5-D (g, O/g, I/g, kh, kw). */
+static int weight_mds(const layer *l, dnnl_dim_t ic, dnnl_memory_desc_t *w,
+                      dnnl_memory_desc_t *user, cd_err *err)
+{
+    dnnl_dim_t g = layer_groups(l), oc = l->filters, kh = l->kernel[0], kw = l->kernel[1];
+    if (g == 1) {
+        dnnl_dims_t wd = {oc, ic, kh, kw};
+        return dn_md(w, 4, wd, dnnl_format_tag_any, l->name, err) ||
+               dn_md(user, 4, wd, dnnl_hwio, l->name, err);
+    }
+    dnnl_dims_t wd = {g, oc / g, ic / g, kh, kw};
+    return dn_md(w, 5, wd, dnnl_format_tag_any, l->name, err) ||
+           dn_md(user, 5, wd, dnnl_hwigo, l->name, err);
+}
+
+/* oneDNN counts dilation from 0 (0 = adjacent taps). */
+static void dilates(const layer *l, dnnl_dims_t out)
+{
+    out[0] = layer_dilation(l, 0) - 1;
+    out[1] = layer_dilation(l, 1) - 1;
 }
 
 static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
@@ -55,8 +150,10 @@ static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
         return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': Conv2D needs a 4-D input", l->name);
     dnnl_dim_t n = p->n, ic = in->md.dims[1], ih = in->md.dims[2], iw = in->md.dims[3];
     dnnl_dim_t oc = l->filters, kh = l->kernel[0], kw = l->kernel[1];
-    int oh = dn_tf_padding((int)ih, (int)kh, l->strides[0], l->padding, &nd->pad_l[0], &nd->pad_r[0]);
-    int ow = dn_tf_padding((int)iw, (int)kw, l->strides[1], l->padding, &nd->pad_l[1], &nd->pad_r[1]);
+    dnnl_dims_t dil;
+    dilates(l, dil);
+    int oh = dn_tf_padding((int)ih, span(l, 0), l->strides[0], l->padding, &nd->pad_l[0], &nd->pad_r[0]);
+    int ow = dn_tf_padding((int)iw, span(l, 1), l->strides[1], l->padding, &nd->pad_l[1], &nd->pad_r[1]);
     if (oh <= 0 || ow <= 0 || oh != l->out_h || ow != l->out_w || oc != l->out_c)
         return cd_err_set(err, CD_ERR_SHAPE,
                           "layer '%s': output %dx%dx%d does not follow from input %ldx%ldx%ld",
@@ -65,10 +162,9 @@ static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
     nd->strides[1] = l->strides[1];
     nd->kernel[0] = kh;
     nd->kernel[1] = kw;
-    dnnl_dims_t sd = {n, ic, ih, iw}, wd = {oc, ic, kh, kw}, dd = {n, oc, oh, ow};
+    dnnl_dims_t sd = {n, ic, ih, iw}, dd = {n, oc, oh, ow};
     if (dn_md(&src_md, 4, sd, dnnl_format_tag_any, l->name, err) ||
-        dn_md(&w_md, 4, wd, dnnl_format_tag_any, l->name, err) ||
-        dn_md(&user_md, 4, wd, dnnl_hwio, l->name, err) ||
+        weight_mds(l, ic, &w_md, &user_md, err) ||
         dn_md(&b_md, 1, &oc, dnnl_a, l->name, err) ||
         dn_md(&dst_md, 4, dd, dnnl_format_tag_any, l->name, err) ||
         dn_quant_for(p, l, oc, &q, err))
@@ -88,18 +184,19 @@ static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
      * layer) and more than one image (measured on the binary CNN at 150x150, one
      * core: batch 32 inference 2.0 ms/image against 2.8 direct, training 6.6
      * against 8.0-10.8; at batch 1 the direct brgemm kernel wins, 2.2 ms against
-     * 2.5).  Where oneDNN has no Winograd kernel for the shape, direct.  bf16
+     * 2.5).  Where oneDNN has no Winograd kernel for the shape, direct
+     * (always for grouped or dilated convolutions, which it has none for).  bf16
      * and int8 stay direct: their Winograd kernels (where oneDNN has them)
      * lose the precision these modes are calibrated for. */
     nd->conv_alg = dnnl_convolution_direct;
     if (q.src_dt == dnnl_f32 && kh == 3 && kw == 3 && nd->strides[0] == 1 && nd->strides[1] == 1 && ic >= 16 &&
-        (p->cfg.training || p->n > 1))
+        layer_groups(l) == 1 && dil[0] == 0 && dil[1] == 0 && (p->cfg.training || p->n > 1))
         nd->conv_alg = dnnl_convolution_winograd;
     for (;;) {
-        DN_CHECK(dnnl_convolution_forward_desc_init(
+        DN_CHECK(dnnl_dilated_convolution_forward_desc_init(
                      &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference,
                      nd->conv_alg, &src_md, &w_md, l->use_bias ? &b_md : NULL, &dst_md,
-                     nd->strides, nd->pad_l, nd->pad_r),
+                     nd->strides, dil, nd->pad_l, nd->pad_r),
                  err, "convolution descriptor", l->name);
         dnnl_status_t st = dnnl_primitive_desc_create(&nd->fwd_pd, &d, attr, p->cfg.eng, NULL);
         if (st == dnnl_success)
@@ -142,11 +239,11 @@ static int conv2d_dn_backward(dn_plan *p, int i, cd_err *err)
         return -1;
     dnnl_memory_desc_t s_have = dn_mem_md(nd->src), d_have = dn_mem_md(dpre);
     dnnl_dim_t oc = l->filters;
-    dnnl_dims_t wd = {oc, s_have.dims[1], nd->kernel[0], nd->kernel[1]};
+    dnnl_dims_t dil;
+    dilates(l, dil);
     if (dn_md(&src_md, 4, s_have.dims, dnnl_format_tag_any, l->name, err) ||
         dn_md(&dst_md, 4, d_have.dims, dnnl_format_tag_any, l->name, err) ||
-        dn_md(&w_md, 4, wd, dnnl_format_tag_any, l->name, err) ||
-        dn_md(&user_md, 4, wd, dnnl_hwio, l->name, err) ||
+        weight_mds(l, s_have.dims[1], &w_md, &user_md, err) ||
         dn_md(&b_md, 1, &oc, dnnl_a, l->name, err))
         return -1;
     attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
@@ -161,14 +258,14 @@ static int conv2d_dn_backward(dn_plan *p, int i, cd_err *err)
         dnnl_alg_kind_t alg = nd->conv_alg;
         for (;;) {
             if (pass == 0)
-                DN_CHECK(dnnl_convolution_backward_weights_desc_init(
+                DN_CHECK(dnnl_dilated_convolution_backward_weights_desc_init(
                              &d, alg, &src_md, &w_md, l->use_bias ? &b_md : NULL, &dst_md,
-                             nd->strides, nd->pad_l, nd->pad_r),
+                             nd->strides, dil, nd->pad_l, nd->pad_r),
                          err, "convolution backward weights descriptor", l->name);
             else
-                DN_CHECK(dnnl_convolution_backward_data_desc_init(&d, alg, &src_md, &w_md, &dst_md,
-                                                                  nd->strides, nd->pad_l,
-                                                                  nd->pad_r),
+                DN_CHECK(dnnl_dilated_convolution_backward_data_desc_init(
+                             &d, alg, &src_md, &w_md, &dst_md, nd->strides, dil, nd->pad_l,
+                             nd->pad_r),
                          err, "convolution backward data descriptor", l->name);
             dnnl_status_t st = dnnl_primitive_desc_create(pd, &d, attr, p->cfg.eng, nd->fwd_pd);
             if (st == dnnl_success)
@@ -200,4 +297,16 @@ const layer_op op_conv2d = {
     .ref_backward = conv2d_ref_backward,
     .dn_forward = conv2d_dn_forward,
     .dn_backward = conv2d_dn_backward,
+};
+
+const layer_op op_depthwise_conv2d = {
+    .keras_class = "DepthwiseConv2D",
+    .flags = OP_FUSED_ACT | OP_GLOROT,
+    .infer = depthwise_infer,
+    .ref_forward = conv2d_ref_forward,
+    .ref_backward = conv2d_ref_backward,
+    .dn_forward = conv2d_dn_forward,
+    .dn_backward = conv2d_dn_backward,
+    .param_name = depthwise_param_name,
+    .defaults = depthwise_defaults,
 };

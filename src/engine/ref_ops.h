@@ -29,6 +29,8 @@ typedef struct ref_win {
     int kh, kw;         /* kernel or pool window */
     int sh, sw;         /* strides */
     int pt, pl;         /* padding before (top, left); any odd extra pad is on the end (TF) */
+    int g;              /* Conv2D: channel groups (0 or 1: none); kernel (kh, kw, ic/g, oc) */
+    int dh, dw;         /* Conv2D: dilation (0 or 1: none) */
 } ref_win;
 
 /* Sets pt/pl from the sizes: SAME pads total = max((out-1)*s + k - in, 0) split

@@ -8,10 +8,10 @@
  * (keepdims too), Flatten, Dense, Activation, Dropout, Concatenate,
  * BatchNormalization, Rescaling, ZeroPadding2D, Cropping2D, the merges Add,
  * Subtract, Multiply, Average, Maximum, and the plain ReLU / Softmax layers
- * (as Activation).  Layers that are the identity at inference (augmentation,
+ * (as Activation), DepthwiseConv2D.  Layers that are the identity at inference (augmentation,
  * noise, spatial dropout: keras_inference_identity) are read as no layer at
- * all.  A configuration catdog does not compute (dilation, groups, another
- * data_format or axis...) is refused with an error naming the layer, never
+ * all.  A configuration catdog does not compute (another data_format or
+ * axis...) is refused with an error naming the layer, never
  * ignored.
  *
  * Write: the fields Keras 2.2.4's from_config expects for each class.
@@ -118,29 +118,51 @@ static int parse_act(const keras_rd *rd, json_t *cfg, const char *name, layer_ac
 
 /* ---- readers, one per Keras class ------------------------------------- */
 
-static int read_conv2d(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+/* What Conv2D and DepthwiseConv2D share: kernel, strides, dilation, padding,
+ * activation, bias. */
+static int read_conv_window(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
 {
-    json_t *f = json_object_get(cfg, "filters");
     int dil[2];
-    if (!json_is_integer(f) || keras_jint(f) <= 0)
-        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "Conv2D without a valid 'filters'");
-    l->filters = keras_jint(f);
     if (jpair(cfg, "kernel_size", l->kernel, -1) != 0 || l->kernel[0] < 1)
-        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "Conv2D without a valid 'kernel_size'");
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "convolution without a valid 'kernel_size'");
     if (jpair(cfg, "strides", l->strides, 1) != 0)
         return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'strides'");
-    if (jpair(cfg, "dilation_rate", dil, 1) != 0 || dil[0] != 1 || dil[1] != 1)
-        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
-                            "dilated convolution is not supported");
-    json_t *g = json_object_get(cfg, "groups");
-    if (json_is_integer(g) && json_integer_value(g) != 1)
-        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
-                            "grouped convolution is not supported");
+    if (jpair(cfg, "dilation_rate", dil, 1) != 0 || dil[0] > 1024 || dil[1] > 1024)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'dilation_rate'");
+    /* Keras refuses strides > 1 with dilation > 1; the engine computes both. */
+    l->dilation[0] = dil[0];
+    l->dilation[1] = dil[1];
     if (check_channels_last(rd, cfg, name) || parse_padding(rd, cfg, name, &l->padding) ||
         parse_act(rd, cfg, name, &l->act))
         return -1;
     l->use_bias = keras_jbool(cfg, "use_bias", 1);
     return 0;
+}
+
+static int read_conv2d(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *f = json_object_get(cfg, "filters");
+    if (!json_is_integer(f) || keras_jint(f) <= 0)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "Conv2D without a valid 'filters'");
+    l->filters = keras_jint(f);
+    if (read_conv_window(rd, cfg, name, l) != 0)
+        return -1;
+    json_t *g = json_object_get(cfg, "groups");
+    if (g && !json_is_null(g) &&
+        (!json_is_integer(g) || json_integer_value(g) < 1 || json_integer_value(g) > 65536))
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'groups'");
+    l->groups = json_is_integer(g) ? (int)json_integer_value(g) : 1;
+    return 0;
+}
+
+/* DepthwiseConv2D: each input channel its own depth_multiplier filters. */
+static int read_depthwise(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *dm = json_object_get(cfg, "depth_multiplier");
+    if (dm && !json_is_null(dm) && (!json_is_integer(dm) || keras_jint(dm) < 1 || keras_jint(dm) > 4096))
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'depth_multiplier'");
+    l->depth_multiplier = json_is_integer(dm) ? keras_jint(dm) : 1;
+    return read_conv_window(rd, cfg, name, l);
 }
 
 static int read_pool(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
@@ -327,6 +349,7 @@ static const keras_reader readers[] = {
     {"Maximum", LAYER_MAXIMUM, 1, NULL},
     {"Conv2D", LAYER_CONV2D, 0, read_conv2d},
     {"Convolution2D", LAYER_CONV2D, 0, read_conv2d},
+    {"DepthwiseConv2D", LAYER_DEPTHWISE_CONV2D, 0, read_depthwise},
     {"MaxPooling2D", LAYER_MAXPOOL2D, 0, read_pool},
     {"AveragePooling2D", LAYER_AVGPOOL2D, 0, read_pool},
     {"GlobalAveragePooling2D", LAYER_GLOBAL_AVGPOOL2D, 0, read_global_pool},
@@ -411,10 +434,33 @@ static void write_conv2d(json_t *c, const layer *l, int *oom)
     set(c, "strides", pair(l->strides[0], l->strides[1]), oom);
     set(c, "padding", padding_name(l->padding), oom);
     set(c, "data_format", json_string("channels_last"), oom);
-    set(c, "dilation_rate", pair(1, 1), oom);
+    set(c, "dilation_rate", pair(layer_dilation(l, 0), layer_dilation(l, 1)), oom);
+    /* Keras before 2.3 has no `groups` and refuses unknown keys: only when used */
+    if (layer_groups(l) > 1)
+        set(c, "groups", json_integer(layer_groups(l)), oom);
     set(c, "activation", json_string(layer_act_name(l->act)), oom);
     set(c, "use_bias", json_boolean(l->use_bias), oom);
     write_weights_config(c, oom);
+}
+
+static void write_depthwise(json_t *c, const layer *l, int *oom)
+{
+    set(c, "kernel_size", pair(l->kernel[0], l->kernel[1]), oom);
+    set(c, "strides", pair(l->strides[0], l->strides[1]), oom);
+    set(c, "padding", padding_name(l->padding), oom);
+    set(c, "depth_multiplier", json_integer(l->depth_multiplier > 1 ? l->depth_multiplier : 1), oom);
+    set(c, "data_format", json_string("channels_last"), oom);
+    set(c, "dilation_rate", pair(layer_dilation(l, 0), layer_dilation(l, 1)), oom);
+    set(c, "activation", json_string(layer_act_name(l->act)), oom);
+    set(c, "use_bias", json_boolean(l->use_bias), oom);
+    set(c, "depthwise_initializer",
+        json_pack("{s:s, s:{s:n}}", "class_name", "GlorotUniform", "config", "seed"), oom);
+    set(c, "bias_initializer", json_pack("{s:s, s:{}}", "class_name", "Zeros", "config"), oom);
+    set(c, "depthwise_regularizer", json_null(), oom);
+    set(c, "bias_regularizer", json_null(), oom);
+    set(c, "activity_regularizer", json_null(), oom);
+    set(c, "depthwise_constraint", json_null(), oom);
+    set(c, "bias_constraint", json_null(), oom);
 }
 
 static void write_dense(json_t *c, const layer *l, int *oom)
@@ -528,6 +574,7 @@ static const keras_writer writers[] = {
     [LAYER_AVERAGE] = write_nothing,
     [LAYER_MAXIMUM] = write_nothing,
     [LAYER_CROPPING2D] = write_cropping,
+    [LAYER_DEPTHWISE_CONV2D] = write_depthwise,
 };
 _Static_assert(sizeof writers / sizeof writers[0] == LAYER_KIND_COUNT,
                "every layer kind needs a Keras writer row");

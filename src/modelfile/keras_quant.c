@@ -25,9 +25,13 @@
 
 #include "modelfile/keras_internal.h"
 
+/* Grouped and dilated convolutions stay float32: the int8 weights' per-channel
+ * scales assume the plain HWIO layout (dn_quant_for). */
 static int quantizable(const layer *l)
 {
-    return l->kind == LAYER_CONV2D || l->kind == LAYER_DENSE;
+    return (l->kind == LAYER_CONV2D && layer_groups(l) == 1 && layer_dilation(l, 0) == 1 &&
+            layer_dilation(l, 1) == 1) ||
+           l->kind == LAYER_DENSE;
 }
 
 char *keras_quant_json(const model *m, cd_err *err)

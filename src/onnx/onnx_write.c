@@ -208,7 +208,9 @@ static void window_pads(const layer *l, const layer *in, int kh, int kw, int64_t
 static int write_conv(writer *w, const layer *l, const layer *in, const char *x, const char *y)
 {
     const tensor *k = l->params[0];
-    int kh = k->dims[0], kw = k->dims[1], ci = k->dims[2], co = k->dims[3];
+    /* From the layer, not the tensor: a DepthwiseConv2D keeps Keras' (kh, kw,
+     * C, multiplier), the same memory as (kh, kw, 1, C * multiplier). */
+    int kh = k->dims[0], kw = k->dims[1], ci = in->out_c / layer_groups(l), co = l->filters;
     float *oihw = onnx_arena_alloc(&w->arena, k->size * sizeof *oihw);
     if (!oihw)
         return oom(w);
@@ -230,9 +232,14 @@ static int write_conv(writer *w, const layer *l, const layer *in, const char *x,
     const char *ins[] = {x, wname, l->use_bias ? bname : NULL, NULL};
     Onnx__NodeProto *n = node(w, "Conv", l->name, ins, pre);
     int64_t ks[2] = {kh, kw}, st[2] = {l->strides[0], l->strides[1]}, pads[4];
-    window_pads(l, in, kh, kw, pads);
+    int64_t dil[2] = {layer_dilation(l, 0), layer_dilation(l, 1)};
+    /* The HWIO kernel of a grouped conv is (kh, kw, C/g, O): the transpose
+     * above gives ONNX's (O, C/g, kh, kw) as it stands. */
+    window_pads(l, in, (int)((kh - 1) * dil[0] + 1), (int)((kw - 1) * dil[1] + 1), pads);
     if (!n || attr_ints(w, n, "kernel_shape", ks, 2) != 0 || attr_ints(w, n, "strides", st, 2) != 0 ||
-        attr_ints(w, n, "pads", pads, 4) != 0)
+        attr_ints(w, n, "pads", pads, 4) != 0 ||
+        ((dil[0] > 1 || dil[1] > 1) && attr_ints(w, n, "dilations", dil, 2) != 0) ||
+        (layer_groups(l) > 1 && attr_int(w, n, "group", layer_groups(l)) != 0))
         return -1;
     return l->act == ACT_LINEAR ? 0 : act_node(w, l, l->act, pre, y);
 }
@@ -301,6 +308,7 @@ static int write_layer(writer *w, int i)
         w->value[i] = "input";
         return 0;
     case LAYER_CONV2D:
+    case LAYER_DEPTHWISE_CONV2D:   /* Conv with group = C */
         return write_conv(w, l, in, x, y);
     case LAYER_MAXPOOL2D:
     case LAYER_AVGPOOL2D:

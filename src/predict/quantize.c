@@ -87,9 +87,13 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Grouped and dilated convolutions stay float32: the int8 weights' per-channel
+ * scales assume the plain HWIO layout (dn_quant_for). */
 static int calibrated_kind(const layer *l)
 {
-    return l->kind == LAYER_CONV2D || l->kind == LAYER_DENSE;
+    return (l->kind == LAYER_CONV2D && layer_groups(l) == 1 && layer_dilation(l, 0) == 1 &&
+            layer_dilation(l, 1) == 1) ||
+           l->kind == LAYER_DENSE;
 }
 
 /* 1 when `name` is one of the comma-separated names in list. */

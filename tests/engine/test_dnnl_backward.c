@@ -142,6 +142,36 @@ static void test_conv_gradients_padding_strides(void **state)
     }
 }
 
+/* Grouped, depthwise and dilated convolutions train the same in both backends. */
+static void test_grouped_dilated_conv_gradients(void **state)
+{
+    (void)state;
+    static const struct {
+        int h, w, c, f, kh, kw, sh, sw, g, dh, dw;
+        layer_pad pad;
+    } cases[] = {
+        {9, 9, 8, 8, 3, 3, 1, 1, 8, 1, 1, PAD_SAME},
+        {12, 10, 6, 12, 3, 3, 2, 2, 6, 1, 1, PAD_SAME},
+        {11, 9, 8, 12, 3, 3, 1, 1, 4, 1, 1, PAD_VALID},
+        {13, 13, 4, 6, 3, 3, 1, 1, 1, 2, 2, PAD_SAME},
+        {14, 12, 6, 6, 3, 2, 2, 1, 3, 2, 3, PAD_VALID},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        model *m = td_model(cases[k].h, cases[k].w, cases[k].c);
+        int c0 = td_conv(m, 0, cases[k].c, 3, 3, 1, 1, PAD_SAME, ACT_RELU, 1);
+        int c = td_conv(m, c0, cases[k].f, cases[k].kh, cases[k].kw, cases[k].sh, cases[k].sw,
+                        cases[k].pad, ACT_RELU, 1);
+        m->layers[c].groups = cases[k].g;
+        m->layers[c].dilation[0] = cases[k].dh;
+        m->layers[c].dilation[1] = cases[k].dw;
+        int f = td_simple(m, c, LAYER_FLATTEN);
+        td_dense(m, f, 3, ACT_LINEAR, 1);
+        td_finish(m, 50 + k);
+        compare_training(m, 2, 2, 1, 0, 500 + k);
+        model_free(m);
+    }
+}
+
 static void test_pool_gradients(void **state)
 {
     (void)state;
@@ -366,6 +396,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_binary_cnn_gradients),
         cmocka_unit_test(test_conv_gradients_padding_strides),
+        cmocka_unit_test(test_grouped_dilated_conv_gradients),
         cmocka_unit_test(test_pool_gradients),
         cmocka_unit_test(test_fire_concat_gradients),
         cmocka_unit_test(test_vector_concat_gradients),

@@ -97,6 +97,38 @@ static void test_conv_shapes_match_reference(void **state)
     }
 }
 
+/* Grouped, depthwise and dilated convolutions: oneDNN's grouped weights read
+ * the same HWIO buffer as the reference (groups, dilation h, w). */
+static void test_grouped_dilated_conv_matches_reference(void **state)
+{
+    (void)state;
+    static const struct {
+        int h, w, c, f, kh, kw, sh, sw, g, dh, dw;
+        layer_pad pad;
+        layer_act act;
+    } cases[] = {
+        {9, 9, 8, 8, 3, 3, 1, 1, 8, 1, 1, PAD_SAME, ACT_RELU},    /* depthwise */
+        {12, 10, 6, 12, 3, 3, 2, 2, 6, 1, 1, PAD_SAME, ACT_LINEAR}, /* depthwise x2 */
+        {11, 9, 8, 12, 3, 3, 1, 1, 4, 1, 1, PAD_VALID, ACT_RELU}, /* 4 groups */
+        {13, 13, 4, 6, 3, 3, 1, 1, 1, 2, 2, PAD_SAME, ACT_RELU},  /* dilated */
+        {14, 12, 6, 6, 3, 2, 2, 1, 3, 2, 3, PAD_VALID, ACT_TANH}, /* both */
+        {16, 16, 32, 32, 3, 3, 1, 1, 32, 2, 2, PAD_SAME, ACT_LINEAR},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        model *m = td_model(cases[k].h, cases[k].w, cases[k].c);
+        int c = td_conv(m, 0, cases[k].f, cases[k].kh, cases[k].kw, cases[k].sh, cases[k].sw,
+                        cases[k].pad, cases[k].act, 1);
+        m->layers[c].groups = cases[k].g;
+        m->layers[c].dilation[0] = cases[k].dh;
+        m->layers[c].dilation[1] = cases[k].dw;
+        td_finish(m, 30 + k);
+        assert_int_equal(m->layers[c].params[0]->dims[2], cases[k].c / cases[k].g);
+        td_compare_forward(m, 1, 1, 1, 0, 300 + k);
+        td_compare_forward(m, 3, 3, 2, 0, 400 + k);
+        model_free(m);
+    }
+}
+
 static void test_pooling_matches_reference(void **state)
 {
     (void)state;
@@ -385,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_avgpool_excludes_padding_hand_computed),
         cmocka_unit_test(test_flatten_dense_order_hand_computed),
         cmocka_unit_test(test_conv_shapes_match_reference),
+        cmocka_unit_test(test_grouped_dilated_conv_matches_reference),
         cmocka_unit_test(test_pooling_matches_reference),
         cmocka_unit_test(test_global_pools_dense_softmax_match_reference),
         cmocka_unit_test(test_binary_cnn_matches_reference),

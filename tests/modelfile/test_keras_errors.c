@@ -206,8 +206,11 @@ static void test_config_errors_from_json(void **state)
                   "[null,null,null,3],\"filters\":4,\"kernel_size\":3}}]}}",
          "open (None)", CD_ERR_INVALID},
         {SEQ_HEAD CONV1 ",{\"class_name\":\"Conv2D\",\"config\":{\"name\":\"d\",\"filters\":4,"
-                        "\"kernel_size\":3,\"dilation_rate\":2}}]}}",
-         "dilated", CD_ERR_UNSUPPORTED},
+                        "\"kernel_size\":3,\"dilation_rate\":0}}]}}",
+         "bad 'dilation_rate'", CD_ERR_FORMAT},
+        {SEQ_HEAD CONV1 ",{\"class_name\":\"Conv2D\",\"config\":{\"name\":\"d\",\"filters\":4,"
+                        "\"kernel_size\":3,\"groups\":3}}]}}",
+         "groups do not divide", CD_ERR_SHAPE},
         {"{\"class_name\":\"Model\",\"config\":{\"name\":\"m\",\"layers\":["
          "{\"name\":\"in\",\"class_name\":\"InputLayer\",\"config\":{\"name\":\"in\","
          "\"batch_input_shape\":[null,8,8,3]},\"inbound_nodes\":[]},"

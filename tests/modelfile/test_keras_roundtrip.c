@@ -218,6 +218,75 @@ static void test_binary_cnn_round_trips_as_sequential(void **state)
     model_free(m);
 }
 
+/* Grouped, depthwise and dilated Conv2D layers: written with `groups` and
+ * `dilation_rate`, read back, and computed the same by the independent reader
+ * (PyTorch's grouped, dilated conv2d). */
+static void test_grouped_dilated_conv_round_trips(void **state)
+{
+    (void)state;
+    cd_err err;
+    model *m = model_new("grouped", &err);
+    assert_non_null(m);
+    layer in = layer_template(LAYER_INPUT, "in", -1);
+    in.in_h = 20, in.in_w = 18, in.in_c = 6;
+    assert_true(model_add(m, &in, &err) >= 0);
+    static const struct { int f, g, d; layer_pad pad; } convs[] = {
+        {12, 3, 1, PAD_SAME}, {12, 12, 2, PAD_SAME}, {8, 4, 2, PAD_VALID}, {8, 1, 3, PAD_SAME}};
+    int prev = 0;
+    for (int k = 0; k < 4; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "conv%d", k);
+        layer c = layer_template(LAYER_CONV2D, name, prev);
+        c.filters = convs[k].f;
+        c.kernel[0] = c.kernel[1] = 3;
+        c.groups = convs[k].g;
+        c.dilation[0] = c.dilation[1] = convs[k].d;
+        c.padding = convs[k].pad;
+        c.use_bias = 1;
+        c.act = ACT_RELU;
+        prev = model_add(m, &c, &err);
+        assert_true(prev >= 0);
+    }
+    /* DepthwiseConv2D, multiplier 2, dilated and strided; then one without bias */
+    layer dw = layer_template(LAYER_DEPTHWISE_CONV2D, "dw", prev);
+    dw.kernel[0] = 3;
+    dw.kernel[1] = 2;
+    dw.depth_multiplier = 2;
+    dw.dilation[0] = 2;
+    dw.strides[1] = 2;
+    dw.padding = PAD_SAME;
+    dw.act = ACT_TANH;
+    prev = model_add(m, &dw, &err);
+    layer dw2 = layer_template(LAYER_DEPTHWISE_CONV2D, "dw2", prev);
+    dw2.kernel[0] = dw2.kernel[1] = 3;
+    dw2.use_bias = 0;
+    prev = model_add(m, &dw2, &err);
+    assert_true(prev >= 0);
+    layer g = layer_template(LAYER_GLOBAL_AVGPOOL2D, "gap", prev);
+    prev = model_add(m, &g, &err);
+    layer d = layer_template(LAYER_DENSE, "out", prev);
+    d.units = 1;
+    d.use_bias = 1;
+    d.act = ACT_SIGMOID;
+    assert_true(model_add(m, &d, &err) >= 0);
+    if (model_infer_shapes(m, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(m->layers[5].filters, 16);
+    assert_int_equal(m->layers[5].params[0]->dims[2], 8);
+    assert_int_equal(m->layers[5].params[0]->dims[3], 2);
+    model *l = roundtrip(m, "grouped.h5", 3, 2);
+    char *cfg = saved_config("grouped.h5");
+    assert_non_null(strstr(cfg, "\"groups\":12"));
+    assert_non_null(strstr(cfg, "\"dilation_rate\":[3,3]"));
+    assert_non_null(strstr(cfg, "\"class_name\":\"DepthwiseConv2D\""));
+    assert_non_null(strstr(cfg, "\"depth_multiplier\":2"));
+    free(cfg);
+    assert_int_equal(l->layers[2].groups, 12);
+    assert_int_equal(l->layers[2].dilation[1], 2);
+    model_free(l);
+    model_free(m);
+}
+
 static void test_squeezenet_round_trips_as_functional(void **state)
 {
     (void)state;
@@ -552,6 +621,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_binary_cnn_round_trips_as_sequential),
+        cmocka_unit_test(test_grouped_dilated_conv_round_trips),
         cmocka_unit_test(test_squeezenet_round_trips_as_functional),
         cmocka_unit_test(test_seed_transfer_model_round_trips_with_keras_counts),
         cmocka_unit_test(test_functional_model_with_nested_model_inside_round_trips),

@@ -125,6 +125,55 @@ static void test_unknown_op_names_node_op_and_opset(void **state)
     free(b);
 }
 
+/* Appends an int or ints attribute to node 0 (conv2d_1's Conv, 3 input
+ * channels), malloc'd so that free_unpacked frees it. */
+static void add_attr(Onnx__ModelProto *mp, const char *name, int64_t v, size_t n_ints)
+{
+    Onnx__NodeProto *nd = mp->graph->node[0];
+    Onnx__AttributeProto *a = malloc(sizeof *a);
+    assert_non_null(a);
+    onnx__attribute_proto__init(a);
+    a->name = strdup(name);
+    assert_non_null(a->name);
+    a->has_type = 1;
+    if (n_ints) {
+        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+        a->ints = malloc(n_ints * sizeof *a->ints);
+        assert_non_null(a->ints);
+        for (size_t k = 0; k < n_ints; k++)
+            a->ints[k] = v;
+        a->n_ints = n_ints;
+    } else {
+        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+        a->has_i = 1;
+        a->i = v;
+    }
+    Onnx__AttributeProto **more = realloc(nd->attribute, (nd->n_attribute + 1) * sizeof *more);
+    assert_non_null(more);
+    more[nd->n_attribute++] = a;
+    nd->attribute = more;
+}
+
+static void bad_group(Onnx__ModelProto *mp) { add_attr(mp, "group", 2, 0); }
+static void huge_dilation(Onnx__ModelProto *mp) { add_attr(mp, "dilations", 5000, 2); }
+static void dilation_too_wide(Onnx__ModelProto *mp) { add_attr(mp, "dilations", 1000, 2); }
+
+static void test_bad_group_and_dilations(void **state)
+{
+    (void)state;
+    size_t n;
+    unsigned char *b = mutated(bad_group, &n);
+    expect_error(b, n, CD_ERR_FORMAT, "group 2 does not divide the 3 input channels");
+    free(b);
+    b = mutated(huge_dilation, &n);
+    expect_error(b, n, CD_ERR_UNSUPPORTED, "dilations must be two values from 1 to 1024");
+    free(b);
+    /* a 3x3 kernel dilated 1000 spans 2001 pixels: more than the 150x150 input */
+    b = mutated(dilation_too_wide, &n);
+    expect_error(b, n, CD_ERR_SHAPE, "smaller than the kernel 2001x2001");
+    free(b);
+}
+
 static void cyclic(Onnx__ModelProto *mp)
 {
     /* Node 0 reads node 1's output and node 1 reads node 0's: a cycle. */
@@ -287,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_wrong_magic),
         cmocka_unit_test(test_unknown_op_names_node_op_and_opset),
+        cmocka_unit_test(test_bad_group_and_dilations),
         cmocka_unit_test(test_cyclic_graph),
         cmocka_unit_test(test_tensor_data_shorter_than_shape),
         cmocka_unit_test(test_two_to_the_forty_elements),

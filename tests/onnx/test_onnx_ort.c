@@ -4,7 +4,13 @@
  *   - catdog's own models exported to ONNX give in ONNX Runtime the P(dog)
  *     catdog gives with the original .h5 (within 1e-5);
  *   - small CNNs exported by PyTorch (torch.onnx.export, opsets 13 and 17)
- *     give in catdog the P(dog) ONNX Runtime gives (within 1e-4).
+ *     give in catdog the P(dog) ONNX Runtime gives (within 1e-4);
+ *   - so do torchvision's resnet18 and squeezenet1_1 at 224 and a
+ *     depthwise-separable net (groups, dilation, residual Adds, pads that are
+ *     not TensorFlow's SAME, per-channel Sub/Mul), opsets 13 and 17;
+ *   - a catdog model with grouped, depthwise (also DepthwiseConv2D) and dilated convolutions exported
+ *     (Conv's group and dilations) passes onnx.checker and gives in ONNX
+ *     Runtime, and read back by catdog, the P(dog) of the .h5 (within 1e-5).
  * Both sides get the same preprocessed input: the photo decoded and resized
  * once, turned into floats by catdog's image_to_input, and written NCHW to a
  * file that tests/onnx/ort_run.js feeds to ONNX Runtime.
@@ -18,6 +24,7 @@
 #include <unistd.h>
 
 #include "image/image.h"
+#include "modelfile/keras.h"
 #include "onnx/onnx.h"
 #include "predict/predictor.h"
 #include "transfer/transfer_model.h"
@@ -246,6 +253,83 @@ static void test_transfer_export_runs_in_onnx_runtime(void **state)
     compare(f, CATDOG_SOURCE_DIR "/models/transfer.h5", weights, out, 0, 1e-5);
 }
 
+static void test_grouped_dilated_export_runs_in_onnx_runtime(void **state)
+{
+    fixture *f = *state;
+    if (!f->shared) {
+        fprintf(stderr, "SKIP: ../shared not found (set CATDOG_SHARED)\n");
+        skip();
+    }
+    cd_err err;
+    cd_err_clear(&err);
+    model *m = model_new("grouped", &err);
+    assert_non_null(m);
+    m->preprocess = CD_PRE_RESCALE;
+    layer in = layer_template(LAYER_INPUT, "in", -1);
+    in.in_h = 64, in.in_w = 64, in.in_c = 3;
+    assert_true(model_add(m, &in, &err) >= 0);
+    static const struct { int f, k, s, g, d; layer_pad pad; } convs[] = {
+        {12, 3, 2, 3, 1, PAD_SAME},    /* grouped, strided */
+        {12, 3, 1, 12, 2, PAD_SAME},   /* depthwise, dilated */
+        {16, 1, 1, 1, 1, PAD_VALID},   /* pointwise */
+        {16, 5, 2, 16, 1, PAD_SAME},   /* depthwise 5x5 / 2 */
+        {8, 3, 1, 4, 3, PAD_VALID}};   /* grouped and dilated */
+    int prev = 0;
+    for (int k = 0; k < 5; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "conv%d", k);
+        layer c = layer_template(LAYER_CONV2D, name, prev);
+        c.filters = convs[k].f;
+        c.kernel[0] = c.kernel[1] = convs[k].k;
+        c.strides[0] = c.strides[1] = convs[k].s;
+        c.groups = convs[k].g;
+        c.dilation[0] = c.dilation[1] = convs[k].d;
+        c.padding = convs[k].pad;
+        c.act = ACT_RELU;
+        prev = model_add(m, &c, &err);
+        assert_true(prev >= 0);
+    }
+    layer dw = layer_template(LAYER_DEPTHWISE_CONV2D, "dw", prev);   /* Keras' DepthwiseConv2D */
+    dw.kernel[0] = dw.kernel[1] = 3;
+    dw.depth_multiplier = 2;
+    dw.padding = PAD_SAME;
+    dw.act = ACT_RELU;
+    prev = model_add(m, &dw, &err);
+    assert_true(prev >= 0);
+    layer g = layer_template(LAYER_GLOBAL_AVGPOOL2D, "gap", prev);
+    prev = model_add(m, &g, &err);
+    layer d = layer_template(LAYER_DENSE, "out", prev);
+    d.units = 1;
+    d.act = ACT_SIGMOID;
+    assert_true(model_add(m, &d, &err) >= 0);
+    if (model_infer_shapes(m, &err) != 0)
+        fail_msg("%s", err.msg);
+    model_init_params(m, 77);
+    /* a head that spreads P(dog) over the photos */
+    tensor *k = m->layers[m->n_layers - 1].params[0];
+    for (size_t i = 0; i < k->size; i++)
+        k->data[i] *= 200.0f;
+    char h5[400], out[400], cmd[1400];
+    snprintf(h5, sizeof h5, "%s/grouped.h5", f->dir);
+    snprintf(out, sizeof out, "%s/grouped.onnx", f->dir);
+    if (keras_save(m, h5, &err) != 0)
+        fail_msg("%s", err.msg);
+    model_free(m);
+    export_onnx(h5, NULL, out, 0);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c 'import sys, onnx; m = onnx.load(sys.argv[1]); "
+             "onnx.checker.check_model(m, full_check=True); "
+             "c = [n for n in m.graph.node if n.op_type == \"Conv\"]; "
+             "a = [{x.name: onnx.helper.get_attribute_value(x) for x in n.attribute} for n in c]; "
+             "assert [x.get(\"group\", 1) for x in a] == [3, 12, 1, 16, 4, 8], a; "
+             "assert [list(x.get(\"dilations\", [1, 1])) for x in a][1] == [2, 2], a' '%s'",
+             out);
+    if (system(cmd) != 0)
+        fail_msg("onnx.checker refuses %s or its Conv attributes are wrong", out);
+    compare(f, h5, NULL, out, 0, 1e-5);
+    compare(f, out, NULL, out, 0, 1e-5);   /* and catdog reads its own export back */
+}
+
 static void test_pytorch_exports_match_onnx_runtime(void **state)
 {
     fixture *f = *state;
@@ -275,12 +359,47 @@ static void test_pytorch_exports_match_onnx_runtime(void **state)
     }
 }
 
+static void test_torchvision_exports_match_onnx_runtime(void **state)
+{
+    fixture *f = *state;
+    if (!f->shared) {
+        fprintf(stderr, "SKIP: ../shared not found (set CATDOG_SHARED)\n");
+        skip();
+    }
+    int opsets[] = {13, 17};
+    for (int k = 0; k < 2; k++) {
+        char cmd[1200], sub[300];
+        snprintf(sub, sizeof sub, "%s/tv%d", f->dir, opsets[k]);
+        snprintf(cmd, sizeof cmd,
+                 "mkdir -p '%s' && /usr/bin/python3 '%s/tests/onnx/make_torchvision_models.py' "
+                 "'%s' %d >/dev/null 2>&1",
+                 sub, CATDOG_SOURCE_DIR, sub, opsets[k]);
+        int rc = system(cmd);
+        if (rc != 0) {
+            fprintf(stderr, "SKIP: the torchvision export failed (rc %d; needs Debian's "
+                            "python3-torch and python3-torchvision)\n", rc);
+            skip();
+        }
+        static const struct { const char *name; int logits; } nets[] = {
+            {"resnet18", 1}, {"squeezenet", 1}, {"sepnet", 0}};
+        for (int n = 0; n < 3; n++) {
+            char path[400];
+            snprintf(path, sizeof path, "%s/%s.onnx", sub, nets[n].name);
+            compare(f, path, NULL, path, nets[n].logits, 1e-4);
+        }
+        snprintf(cmd, sizeof cmd, "rm -f '%s'/*.onnx", sub);   /* 48 MB each round */
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_binary_export_runs_in_onnx_runtime),
         cmocka_unit_test(test_transfer_export_runs_in_onnx_runtime),
         cmocka_unit_test(test_pytorch_exports_match_onnx_runtime),
+        cmocka_unit_test(test_torchvision_exports_match_onnx_runtime),
+        cmocka_unit_test(test_grouped_dilated_export_runs_in_onnx_runtime),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -74,7 +74,11 @@ def _split_weight_name(name):
 
 # ---- the graph -------------------------------------------------------------
 
-WEIGHTED = ("Conv2D", "Convolution2D", "Dense")
+WEIGHTED = ("Conv2D", "Convolution2D", "Dense", "DepthwiseConv2D")
+
+
+def _kernel_name(cls):
+    return "depthwise_kernel" if cls == "DepthwiseConv2D" else "kernel"
 NETWORKS = ("Sequential", "Model", "Functional")
 
 
@@ -101,7 +105,7 @@ def _expected_order(cfg, trainable=True):
             sub = _expected_order(lc, t)
             (tr if t else nt).extend(sub)
         elif cls in WEIGHTED:
-            ws = [(lc["config"]["name"], "kernel")]
+            ws = [(lc["config"]["name"], _kernel_name(cls))]
             if lc["config"].get("use_bias", True):
                 ws.append((lc["config"]["name"], "bias"))
             (tr if _is_trainable(lc, trainable) else nt).extend(ws)
@@ -180,7 +184,7 @@ class Network:
             self.used |= sub.used
         elif cls in WEIGHTED:
             w = weights.get(name)
-            if w is None or "kernel" not in w:
+            if w is None or _kernel_name(cls) not in w:
                 raise ReaderError("no weights for layer %s" % name)
             self.used.add(name)
         self.layers.append((name, cls, c, inbound, sub, w))
@@ -200,22 +204,42 @@ class Network:
         x = ins[0]
         if sub is not None:
             return sub(x)
+        if cls == "DepthwiseConv2D":
+            # (kh, kw, C, multiplier) -> PyTorch's (C * multiplier, 1, kh, kw), groups C
+            dk = w["depthwise_kernel"]
+            kh, kw, C, mult = dk.shape
+            k = torch.from_numpy(dk.reshape(kh, kw, 1, C * mult)).to(DTYPE).permute(3, 2, 0, 1)
+            dh, dw = _pair(c.get("dilation_rate", 1))
+            sh, sw = _pair(c.get("strides", 1))
+            if (kh, kw) != _pair(c["kernel_size"]) or C != x.shape[1] or mult != c.get("depth_multiplier", 1):
+                raise ReaderError("depthwise kernel shape %s does not match the config" % (dk.shape,))
+            if c.get("padding", "valid") == "same":
+                pt, pb = _same_pads(x.shape[2], (kh - 1) * dh + 1, sh)
+                pl, pr = _same_pads(x.shape[3], (kw - 1) * dw + 1, sw)
+                x = F.pad(x, (pl, pr, pt, pb))
+            b = torch.from_numpy(w["bias"]).to(DTYPE) if "bias" in w else None
+            y = F.conv2d(x, k, b, stride=(sh, sw), dilation=(dh, dw), groups=C)
+            return _act(y, c.get("activation"))
         if cls in ("Conv2D", "Convolution2D"):
             if c.get("data_format", "channels_last") != "channels_last":
                 raise ReaderError("channels_first is not understood")
-            if _pair(c.get("dilation_rate", 1)) != (1, 1):
-                raise ReaderError("dilated convolutions are not understood")
-            k = torch.from_numpy(w["kernel"]).to(DTYPE).permute(3, 2, 0, 1)  # HWIO -> OIHW
+            dh, dw = _pair(c.get("dilation_rate", 1))
+            groups = int(c.get("groups", 1))
+            # HWIO (I = in / groups) -> PyTorch's grouped OIHW, (O, in / groups, kh, kw)
+            k = torch.from_numpy(w["kernel"]).to(DTYPE).permute(3, 2, 0, 1)
             kh, kw = _pair(c["kernel_size"])
             sh, sw = _pair(c.get("strides", 1))
-            if tuple(k.shape[2:]) != (kh, kw) or k.shape[0] != c["filters"]:
+            if (tuple(k.shape[2:]) != (kh, kw) or k.shape[0] != c["filters"]
+                    or k.shape[1] * groups != x.shape[1]):
                 raise ReaderError("kernel shape %s does not match the config" % (tuple(w["kernel"].shape),))
             if c.get("padding", "valid") == "same":
-                pt, pb = _same_pads(x.shape[2], kh, sh)
-                pl, pr = _same_pads(x.shape[3], kw, sw)
+                # a dilated kernel spans (k - 1) * d + 1 pixels
+                pt, pb = _same_pads(x.shape[2], (kh - 1) * dh + 1, sh)
+                pl, pr = _same_pads(x.shape[3], (kw - 1) * dw + 1, sw)
                 x = F.pad(x, (pl, pr, pt, pb))
             b = torch.from_numpy(w["bias"]).to(DTYPE) if "bias" in w else None
-            return _act(F.conv2d(x, k, b, stride=(sh, sw)), c.get("activation"))
+            y = F.conv2d(x, k, b, stride=(sh, sw), dilation=(dh, dw), groups=groups)
+            return _act(y, c.get("activation"))
         if cls in ("MaxPooling2D", "AveragePooling2D"):
             ph, pw = _pair(c.get("pool_size", 2))
             st = c.get("strides") or (ph, pw)
@@ -291,7 +315,8 @@ class KerasFile:
             if lc["class_name"] in NETWORKS:
                 want = _expected_order(lc, _is_trainable(lc, True))
             elif lc["class_name"] in WEIGHTED:
-                want = [(ln, "kernel")] + ([(ln, "bias")] if lc["config"].get("use_bias", True) else [])
+                want = [(ln, _kernel_name(lc["class_name"]))] + \
+                    ([(ln, "bias")] if lc["config"].get("use_bias", True) else [])
             else:
                 want = []
             got = [_split_weight_name(n) for n, _ in arrays]
