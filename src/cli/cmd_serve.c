@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli/commands.h"
 #include "predict/embedded.h"
@@ -60,9 +61,19 @@ static void usage(FILE *out)
           "  --request-timeout SECONDS  longest a request may take to arrive (default 120)\n"
           "  --backend B            dnnl (default) or ref (plain C reference, slow)\n"
           "  --assets DIR           folder with web/static and node_modules (default: found)\n"
+          "  --admin-token-file FILE  the admin token (first line of FILE, at least 16 bytes): the history,\n"
+          "                         stored photos, feedback and /metrics need it (Authorization: Bearer,\n"
+          "                         or the login form at /login); without it (or CATDOG_ADMIN_TOKEN,\n"
+          "                         the token itself) those pages are off\n"
+          "  --metrics-listen ADDR:PORT  serve /metrics and /healthz on this internal address, without a\n"
+          "                         token (and /metrics no longer on the public port)\n"
+          "  --no-store             keep no photo and no history row: verdicts only\n"
+          "  --retention-days N     delete photos and history rows older than N days (at start-up, then\n"
+          "                         hourly; default: keep them)\n"
           "  -h, --help             this help\n\n"
           "Every option that takes a value can also be set in the environment as\n"
-          "CATDOG_<OPTION> (e.g. CATDOG_MAX_UPLOAD=8M); the command line wins.\n"
+          "CATDOG_<OPTION> (e.g. CATDOG_MAX_UPLOAD=8M), and --no-store as CATDOG_NO_STORE=1;\n"
+          "the command line wins.\n"
           "Stops on Ctrl-C or SIGTERM after the requests in flight are answered.\n",
           out);
 }
@@ -178,7 +189,8 @@ static int release(char **args, char **owned, int rc)
 int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
-           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCH, O_BATCHTIMEOUT, O_MAXWAIT, O_MAXBATCHPHOTOS };
+           O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCH, O_BATCHTIMEOUT, O_MAXWAIT, O_MAXBATCHPHOTOS,
+           O_ADMINTOKENFILE, O_METRICSLISTEN, O_NOSTORE, O_RETENTION };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -199,6 +211,10 @@ int cmd_serve(int argc, char **argv)
         {"request-timeout", required_argument, NULL, O_REQTIMEOUT},
         {"assets", required_argument, NULL, O_ASSETS},
         {"backend", required_argument, NULL, O_BACKEND},
+        {"admin-token-file", required_argument, NULL, O_ADMINTOKENFILE},
+        {"metrics-listen", required_argument, NULL, O_METRICSLISTEN},
+        {"no-store", no_argument, NULL, O_NOSTORE},
+        {"retention-days", required_argument, NULL, O_RETENTION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -214,6 +230,12 @@ int cmd_serve(int argc, char **argv)
     cfg.port = 8080;
     cfg.log = stderr;
     cfg.embedded = embedded_copy;
+    /* The token itself may come from the environment (a file is better: the
+     * environment of a process is readable by its user's other processes). */
+    cfg.admin_token = getenv("CATDOG_ADMIN_TOKEN");
+    const char *no_store = getenv("CATDOG_NO_STORE");
+    cfg.no_store = no_store && (strcmp(no_store, "1") == 0 || strcasecmp(no_store, "yes") == 0 ||
+                                strcasecmp(no_store, "true") == 0);
     int c;
     long long v;
     double d;
@@ -279,6 +301,13 @@ int cmd_serve(int argc, char **argv)
                 return release(args, owned, cli_usage_error("serve", "--request-timeout must be 1..86400 seconds, not '%s'", optarg));
             break;
         case O_ASSETS: cfg.assets_dir = optarg; break;
+        case O_ADMINTOKENFILE: cfg.admin_token_file = optarg; break;
+        case O_METRICSLISTEN: cfg.metrics_listen = optarg; break;
+        case O_NOSTORE: cfg.no_store = 1; break;
+        case O_RETENTION:
+            if (parse_int(optarg, 1, 365000, &cfg.retention_days) != 0)
+                return release(args, owned, cli_usage_error("serve", "--retention-days must be 1..365000, not '%s'", optarg));
+            break;
         case O_BACKEND:
             if (strcmp(optarg, "dnnl") == 0)
                 cfg.backend = RUNNER_DNNL;
@@ -321,6 +350,8 @@ int cmd_serve(int argc, char **argv)
     int v6 = strchr(host, ':') != NULL;
     printf("catdog serve: listening on http://%s%s%s:%d/ (Ctrl-C to stop)\n", v6 ? "[" : "", host, v6 ? "]" : "",
            http_server_port(srv));
+    if (http_server_metrics_port(srv))
+        printf("catdog serve: metrics on %s (port %d)\n", cfg.metrics_listen, http_server_metrics_port(srv));
     fflush(stdout);
 
     int sig = 0;

@@ -45,7 +45,8 @@ static json_t *verdict_json(const http_server *s, const upload_photo *photo, con
              json_object_set_new(j, "width", json_integer(v->pred.width)) == 0 &&
              json_object_set_new(j, "height", json_integer(v->pred.height)) == 0 &&
              json_object_set_new(j, "format", json_string(image_format_name(v->pred.format))) == 0 &&
-             json_object_set_new(j, "id", v->history_id > 0 ? json_integer(v->history_id) : json_null()) == 0;
+             json_object_set_new(j, "id", v->history_id > 0 ? json_integer(v->history_id) : json_null()) == 0 &&
+             json_object_set_new(j, "result_id", res->result_id[0] ? json_string(res->result_id) : json_null()) == 0;
     if (!ok) {
         json_decref(j);
         return NULL;

@@ -116,7 +116,7 @@ static void pick_language(http_req *r)
 
 static int is_api(const http_req *r)
 {
-    return r->route == ROUTE_API_PREDICT || r->route == ROUTE_API_MODELS || r->route == ROUTE_API_HISTORY ||
+    return r->internal || r->route == ROUTE_API_PREDICT || r->route == ROUTE_API_MODELS || r->route == ROUTE_API_HISTORY ||
            r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS || r->route == ROUTE_API_OPENAPI ||
            r->route == ROUTE_TF_MODEL || r->route == ROUTE_TF_PREDICT;
 }
@@ -198,9 +198,10 @@ static void refuse_later(http_req *r, int status, const char *code, const char *
 
 /* First callback: headers are in.  Route, language, and early refusals
  * (declared body over the limit: 413 before reading a byte of it). */
-static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const char *url, const char *method,
-                             void **con_cls)
+static enum MHD_Result begin(const http_listener *l, struct MHD_Connection *conn, const char *url,
+                             const char *method, void **con_cls)
 {
+    http_server *s = l->srv;
     http_req *r = calloc(1, sizeof *r);
     if (!r)
         return MHD_NO;
@@ -216,7 +217,23 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
         conn_watch_request_started(s->watch, sc->socket_context);
 
     int method_ok; /* 0 = 405, answered in dispatch (r->allow is set) */
-    r->handler = routes_match(method, url, &r->route, &r->tail, &r->body_kind, &method_ok, &r->allow);
+    r->handler = routes_match(method, url, &r->route, &r->tail, &r->body_kind, &method_ok, &r->allow,
+                              &r->admin_route);
+    r->internal = l->internal;
+    if (r->internal && r->route != ROUTE_METRICS && r->route != ROUTE_HEALTHZ) {
+        /* The internal address serves the probes and nothing else. */
+        r->handler = NULL;
+        r->allow = NULL;
+        r->route = ROUTE_OTHER;
+    } else if (r->internal) {
+        r->admin_route = 0; /* reaching this address is the permission */
+    } else if (r->route == ROUTE_METRICS && s->metrics_daemon) {
+        r->handler = NULL; /* served on the internal address only */
+        r->allow = NULL;
+        r->route = ROUTE_OTHER;
+    }
+    r->authed = auth_check(s->auth, http_header(r, MHD_HTTP_HEADER_AUTHORIZATION),
+                           MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, AUTH_COOKIE));
     pick_language(r);
     r->body_limit = body_limit(r);
 
@@ -296,6 +313,15 @@ static enum MHD_Result receive(http_req *r, const char *data, size_t n)
     return MHD_YES;
 }
 
+/* An admin route without the token: 401 with how to authenticate (the
+ * pages link to the login form). */
+static enum MHD_Result refuse_unauthorized(http_req *r)
+{
+    metrics_reject(r->srv->metrics, "unauthorized");
+    return refuse(r, 401, "unauthorized",
+                  "this page needs the admin token: send Authorization: Bearer <token>, or log in at /login");
+}
+
 /* The body is complete: run the handler. */
 static enum MHD_Result dispatch(http_req *r)
 {
@@ -311,6 +337,12 @@ static enum MHD_Result dispatch(http_req *r)
         res = refuse(r, 405, "method_not_allowed", "this address does not take that method");
     else if (!r->handler)
         res = handle_not_found(r);
+    else if (r->admin_route && !auth_enabled(r->srv->auth))
+        res = refuse(r, 403, "admin_off",
+                     "the admin pages are off: start catdog serve with --admin-token-file FILE (or "
+                     "CATDOG_ADMIN_TOKEN) to use them");
+    else if (r->admin_route && r->authed == AUTH_NO)
+        res = refuse_unauthorized(r);
     else
         res = r->handler(r);
     if (!r->responded) {
@@ -325,9 +357,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   void **con_cls)
 {
     (void)version;
-    http_server *s = cls;
+    const http_listener *l = cls;
     if (!*con_cls)
-        return begin(s, conn, url, method, con_cls);
+        return begin(l, conn, url, method, con_cls);
     http_req *r = *con_cls;
     if (*upload_data_size) {
         size_t n = *upload_data_size;
@@ -376,7 +408,7 @@ static void linger(http_server *s, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    http_server *s = cls;
+    http_server *s = ((const http_listener *)cls)->srv;
     http_req *r = *con_cls;
     if (!r)
         return;
@@ -415,7 +447,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    http_server *s = cls;
+    http_server *s = ((const http_listener *)cls)->srv;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         *socket_context = ci ? conn_watch_add(s->watch, ci->connect_fd) : NULL;
@@ -474,6 +506,8 @@ static void open_history(http_server *s)
 
 static void free_parts(http_server *s)
 {
+    retention_stop(s->retention);
+    auth_free(s->auth);
     conn_watch_free(s->watch);
     pool_free(s->pool);
     history_close(s->hist);
@@ -481,6 +515,75 @@ static void free_parts(http_server *s)
     registry_free(s->reg);
     metrics_free(s->metrics);
     free(s);
+}
+
+static void log_line(void *ctx, const char *line)
+{
+    http_log(ctx, "%s", line);
+}
+
+/* "ADDR:PORT", "[v6]:PORT" -> host and port. */
+static int split_addr(const char *spec, char *host, size_t size, int *port, cd_err *err)
+{
+    const char *colon = strrchr(spec, ':');
+    const char *h = spec;
+    size_t hl = colon ? (size_t)(colon - spec) : 0;
+    if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    char *end;
+    long p = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || hl == 0 || hl >= size || colon[1] == '\0' || *end || p < 0 || p > 65535)
+        return cd_err_set(err, CD_ERR_INVALID, "--metrics-listen must be ADDR:PORT (e.g. 127.0.0.1:9090), not '%s'",
+                          spec);
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+/* Starts one libmicrohttpd daemon on host:port for listener l; *bound gets
+ * the port actually bound. */
+static int start_daemon(http_server *s, http_listener *l, const char *host, int port, struct MHD_Daemon **out,
+                        int *bound, cd_err *err)
+{
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    int gai = getaddrinfo(host, portstr, &hints, &ai);
+    if (gai != 0 || !ai)
+        return cd_err_set(err, CD_ERR_INVALID, "cannot resolve %s %s: %s", l->internal ? "--metrics-listen" : "--host",
+                          host, gai_strerror(gai));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->notes[SERVER_MAX_NOTES - 1][0] = '\0';
+    s->starter = pthread_self(); /* before MHD creates a thread that may read it */
+    s->starting = 1;
+    *out = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->cfg.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, l,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(2 * 1024 * 1024), MHD_OPTION_END);
+    s->starting = 0;
+    freeaddrinfo(ai);
+    if (!*out)
+        return cd_err_set(err, CD_ERR_IO, "cannot listen on %s:%d%s: %s", host, port,
+                          l->internal ? " (--metrics-listen)" : "",
+                          s->notes[SERVER_MAX_NOTES - 1][0] ? s->notes[SERVER_MAX_NOTES - 1] : "libmicrohttpd refused");
+    s->notes[SERVER_MAX_NOTES - 1][0] = '\0';
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(*out, MHD_DAEMON_INFO_BIND_PORT);
+    *bound = di ? di->port : port;
+    return 0;
 }
 
 http_server *http_server_start(const http_config *cfg, cd_err *err)
@@ -525,6 +628,14 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->stopping, 0);
     find_assets(s, cfg->assets_dir);
+    s->auth = auth_new(cfg->admin_token_file, cfg->admin_token, err);
+    if (!s->auth)
+        goto fail;
+    if (!auth_enabled(s->auth))
+        add_note(s, "no admin token (--admin-token-file or CATDOG_ADMIN_TOKEN): the history, photos and "
+                    "feedback pages are off%s", s->cfg.metrics_listen ? "" : ", and so is /metrics");
+    if (s->cfg.metrics_listen)
+        s->cfg.metrics_listen = keep(s->metrics_buf, sizeof s->metrics_buf, cfg->metrics_listen, "");
 
     /* One inference thread per session: the pool supplies the parallelism. */
     predictor_opts popts;
@@ -562,42 +673,35 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     if (!s->watch)
         goto fail;
 
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%d", s->cfg.port);
-    struct addrinfo hints, *ai = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-    int gai = getaddrinfo(s->cfg.host, portstr, &hints, &ai);
-    if (gai != 0 || !ai) {
-        cd_err_set(err, CD_ERR_INVALID, "cannot resolve --host %s: %s", s->cfg.host, gai_strerror(gai));
-        goto fail;
+    if (s->cfg.retention_days > 0 && s->hist) {
+        long long rows = 0;
+        int files = 0;
+        cd_err rerr;
+        cd_err_clear(&rerr);
+        if (retention_sweep(s->hist, s->store, s->cfg.retention_days, &rows, &files, &rerr) != 0)
+            add_note(s, "retention: %s", rerr.msg);
+        else if (rows > 0)
+            add_note(s, "retention: removed %lld row(s) and %d photo(s) older than %d day(s)", rows, files,
+                     s->cfg.retention_days);
+        s->retention = retention_start(s->hist, s->store, s->cfg.retention_days, log_line, s, err);
+        if (!s->retention)
+            goto fail;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    s->starter = pthread_self(); /* before MHD creates a thread that may read it */
-    s->starting = 1;
-    s->daemon = MHD_start_daemon(
-        flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)s->cfg.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)(2 * 1024 * 1024), MHD_OPTION_END);
-    s->starting = 0;
-    freeaddrinfo(ai);
-    if (!s->daemon) {
-        cd_err_set(err, CD_ERR_IO, "cannot listen on %s:%d: %s", s->cfg.host, s->cfg.port,
-                   s->notes[SERVER_MAX_NOTES - 1][0] ? s->notes[SERVER_MAX_NOTES - 1] : "libmicrohttpd refused");
+    s->pub.srv = s;
+    s->internal.srv = s;
+    s->internal.internal = 1;
+    if (start_daemon(s, &s->pub, s->cfg.host, s->cfg.port, &s->daemon, &s->port, err) != 0)
         goto fail;
+    if (s->cfg.metrics_listen) {
+        char host[256];
+        int port = 0;
+        if (split_addr(s->cfg.metrics_listen, host, sizeof host, &port, err) != 0 ||
+            start_daemon(s, &s->internal, host, port, &s->metrics_daemon, &s->metrics_port, err) != 0) {
+            MHD_stop_daemon(s->daemon);
+            s->daemon = NULL;
+            goto fail;
+        }
     }
-    s->notes[SERVER_MAX_NOTES - 1][0] = '\0';
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : s->cfg.port;
     return s;
 
 fail:
@@ -608,6 +712,11 @@ fail:
 int http_server_port(const http_server *s)
 {
     return s->port;
+}
+
+int http_server_metrics_port(const http_server *s)
+{
+    return s->metrics_daemon ? s->metrics_port : 0;
 }
 
 const char *http_server_note(const http_server *s, int i)
@@ -626,6 +735,9 @@ void http_server_stop(http_server *s, int grace_s)
         return;
     atomic_store(&s->stopping, 1);
     MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
+    /* The probes stop at once: a stopping server answers 503 to /healthz until then. */
+    if (s->metrics_daemon)
+        MHD_stop_daemon(s->metrics_daemon);
     /* Requests already started (an upload being received or classified) finish. */
     double until = cd_monotonic_s() + (grace_s > 0 ? grace_s : 0);
     while (atomic_load(&s->in_flight) > 0 && cd_monotonic_s() < until)

@@ -318,6 +318,16 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
     cd_err err;
     if (store_sha256_hex(photo->bytes, photo->len, res->sha256, &err) != 0)
         return fail(f, 500, "internal", "%s", err.msg);
+    if (s->cfg.no_store) {
+        /* --no-store: the verdict is the whole answer; nothing of the photo stays. */
+        metrics_event(s->metrics, "not_stored");
+        return 0;
+    }
+    char rid[RESULT_ID_SIZE];
+    if (result_id_new(rid, &err) != 0) {
+        http_log(s, "error: no random result id: %s", err.msg);
+        return fail(f, 500, "internal", "the server could not make a result id");
+    }
     if (already_stored) {
         snprintf(res->file, sizeof res->file, "%s", already_stored);
         res->existed = 1;
@@ -335,6 +345,7 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
         }
         metrics_event(s->metrics, res->existed ? "deduplicated" : "stored");
     }
+    res->kept = 1;
 
     double now = cd_wall_s();
     for (int i = 0; i < res->n; i++) {
@@ -345,6 +356,7 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
         snprintf(rec.sha256, sizeof rec.sha256, "%s", res->sha256);
         snprintf(rec.file, sizeof rec.file, "%s", res->file);
         snprintf(rec.name, sizeof rec.name, "%s", photo->name);
+        snprintf(rec.result, sizeof rec.result, "%s", rid);
         rec.size = (long long)photo->len;
         rec.width = v->pred.width;
         rec.height = v->pred.height;
@@ -361,5 +373,8 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
             v->history_id = rec.id;
         }
     }
+    /* The id addresses the rows; without them there is no result page to give. */
+    if (!res->db_failed)
+        snprintf(res->result_id, sizeof res->result_id, "%s", rid);
     return 0;
 }

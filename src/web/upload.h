@@ -12,8 +12,11 @@
  *             pixels -> 413, queue full -> 503),
  *   store     keeps it as <sha256>.<ext> (disk full or folder not writable -> 507,
  *             nothing partial),
- *   record    adds one history row per model.  A database failure does not cost
- *             the user the verdict: it is logged and counted, and the answer goes out.
+ *   record    adds one history row per model, all under one new random result
+ *             id (result_id.h), the visitor's address for /result/<id>.  A
+ *             database failure does not cost the user the verdict: it is
+ *             logged and counted, and the answer goes out.
+ * With --no-store the last two steps are skipped: nothing of the photo stays.
  *
  * Refusals come back as an upload_failure: the HTTP status, the API error code
  * (also the key of the page's translated reason) and a message.
@@ -26,6 +29,7 @@
 #include "core/error.h"
 #include "predict/predictor.h"
 #include "web/registry.h"
+#include "web/result_id.h"
 #include "web/server.h"
 
 typedef struct upload_failure {
@@ -49,6 +53,8 @@ typedef struct upload_verdict {
 } upload_verdict;
 
 typedef struct upload_result {
+    char result_id[RESULT_ID_SIZE];  /* "" when nothing was recorded (--no-store, database error) */
+    int kept;                        /* 1 = photo stored (0 with --no-store) */
     char sha256[65];
     char file[STORE_NAME_MAX + 1];   /* stored file name */
     int existed;                     /* 1 = the same photo was stored before */
