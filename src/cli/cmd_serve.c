@@ -1,6 +1,7 @@
 /*
  * cmd_serve.c - `catdog serve`: starts the web service (web/http_server.h),
- * prints where it listens, and stops it gracefully on SIGINT/SIGTERM.
+ * prints where it listens, stops it gracefully on SIGINT/SIGTERM, and reloads
+ * the models and the admin token on SIGHUP.
  *
  * Signals are blocked in every thread before the server starts (threads
  * inherit the mask) and taken here with sigwait, so no handler and no global
@@ -74,7 +75,9 @@ static void usage(FILE *out)
           "Every option that takes a value can also be set in the environment as\n"
           "CATDOG_<OPTION> (e.g. CATDOG_MAX_UPLOAD=8M), and --no-store as CATDOG_NO_STORE=1;\n"
           "the command line wins.\n"
-          "Stops on Ctrl-C or SIGTERM after the requests in flight are answered.\n",
+          "Stops on Ctrl-C or SIGTERM after the requests in flight are answered.  SIGHUP reloads the\n"
+          "models folder and the admin token file without dropping a request; a broken new file\n"
+          "leaves the old one serving (logged).\n",
           out);
 }
 
@@ -327,8 +330,9 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
     if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0)
-        return release(args, owned, cli_fail("serve: cannot block SIGINT/SIGTERM"));
+        return release(args, owned, cli_fail("serve: cannot block SIGINT/SIGTERM/SIGHUP"));
     /* A client closing its socket must not kill the server, nor a file-size
      * limit: both become errors of the request at hand. */
     signal(SIGPIPE, SIG_IGN);
@@ -355,8 +359,15 @@ int cmd_serve(int argc, char **argv)
     fflush(stdout);
 
     int sig = 0;
-    while (sigwait(&stop_signals, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&stop_signals, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        /* The server logs the outcome itself (cfg.log is stderr). */
+        char report[1024];
+        http_server_reload(srv, report, sizeof report);
+    }
     fprintf(stderr, "catdog serve: %s received, finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, GRACE_SECONDS);
     fprintf(stderr, "catdog serve: stopped\n");

@@ -38,7 +38,7 @@ int http_admin_form_ok(http_req *r)
     char csrf[AUTH_HEX + 1];
     const char *body = r->body ? (const char *)r->body : "";
     urlform_get(body, r->body_len, "csrf", csrf, sizeof csrf);
-    return auth_csrf_ok(r->srv->auth, csrf);
+    return auth_csrf_ok(r->gen->auth, csrf);
 }
 
 static enum MHD_Result login_page(http_req *r, int status, int wrong)
@@ -52,7 +52,7 @@ static enum MHD_Result login_page(http_req *r, int status, int wrong)
 
 enum MHD_Result handle_login_page(http_req *r)
 {
-    if (!auth_enabled(r->srv->auth))
+    if (!auth_enabled(r->gen->auth))
         return http_refuse_page(r, 403, "admin_off",
                                 "start catdog serve with --admin-token-file FILE (or CATDOG_ADMIN_TOKEN)");
     return login_page(r, 200, 0);
@@ -61,7 +61,7 @@ enum MHD_Result handle_login_page(http_req *r)
 enum MHD_Result handle_login(http_req *r)
 {
     http_server *s = r->srv;
-    if (!auth_enabled(s->auth))
+    if (!auth_enabled(r->gen->auth))
         return http_refuse_page(r, 403, "admin_off",
                                 "start catdog serve with --admin-token-file FILE (or CATDOG_ADMIN_TOKEN)");
     if (!same_origin(r))
@@ -69,7 +69,7 @@ enum MHD_Result handle_login(http_req *r)
     char token[AUTH_MAX_TOKEN + 2];
     const char *body = r->body ? (const char *)r->body : "";
     urlform_get(body, r->body_len, "token", token, sizeof token);
-    int ok = auth_token_ok(s->auth, token);
+    int ok = auth_token_ok(r->gen->auth, token);
     OPENSSL_cleanse(token, sizeof token);
     if (!ok) {
         /* The log line says a login failed, never what was typed. */
@@ -82,7 +82,7 @@ enum MHD_Result handle_login(http_req *r)
      * server itself speaks plain HTTP, and a Secure cookie would never come back). */
     char cookie[160];
     snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200", AUTH_COOKIE,
-             auth_session(s->auth));
+             auth_session(r->gen->auth));
     r->set_cookie = cookie;
     snprintf(r->note, sizeof r->note, "admin login");
     return http_redirect(r, 303, "/history");
@@ -90,7 +90,7 @@ enum MHD_Result handle_login(http_req *r)
 
 enum MHD_Result handle_logout(http_req *r)
 {
-    if (auth_enabled(r->srv->auth) && r->authed != AUTH_NO && !http_admin_form_ok(r))
+    if (auth_enabled(r->gen->auth) && r->authed != AUTH_NO && !http_admin_form_ok(r))
         return http_refuse_page(r, 403, "csrf", "the form has no valid CSRF token");
     r->set_cookie = AUTH_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0";
     return http_redirect(r, 303, "/template");

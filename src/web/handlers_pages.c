@@ -32,7 +32,7 @@ enum MHD_Result handle_template(http_req *r)
     strbuf b;
     strbuf_init(&b);
     page_frame f = frame(r, "/template");
-    page_upload(&b, &f, r->srv->reg, r->srv->cfg.max_upload);
+    page_upload(&b, &f, r->gen->reg, r->srv->cfg.max_upload);
     return http_respond_strbuf(r, 200, HTML, &b);
 }
 
@@ -120,7 +120,7 @@ enum MHD_Result handle_history(http_req *r)
     strbuf b;
     strbuf_init(&b);
     page_frame f = frame(r, "/history");
-    page_history(&b, &f, rows, n, page, pages, total, auth_csrf(s->auth));
+    page_history(&b, &f, rows, n, page, pages, total, auth_csrf(r->gen->auth));
     free(rows);
     return http_respond_strbuf(r, 200, HTML, &b);
 }

@@ -23,7 +23,7 @@ static enum MHD_Result refused(http_req *r, const upload_failure *f)
 
 static enum MHD_Result result_page(http_req *r, const upload_photo *photo, const upload_result *res)
 {
-    const registry *reg = r->srv->reg;
+    const registry *reg = r->gen->reg;
     page_verdict v[REGISTRY_MAX];
     for (int i = 0; i < res->n; i++) {
         v[i].model = reg->models[res->v[i].model].name;
@@ -58,8 +58,8 @@ enum MHD_Result handle_template_upload(http_req *r)
     int models[REGISTRY_MAX], n = 0;
     upload_result res;
     if (upload_extract(r, 0, &photo, &f) != 0 ||
-        upload_pick_models(r->srv->reg, photo.model, 1, models, &n, &f) != 0 ||
-        upload_process(r->srv, &photo, models, n, NULL, &res, &f) != 0)
+        upload_pick_models(r->gen->reg, photo.model, 1, models, &n, &f) != 0 ||
+        upload_process(r, &photo, models, n, NULL, &res, &f) != 0)
         return refused(r, &f);
     return result_page(r, &photo, &res);
 }
@@ -94,8 +94,8 @@ enum MHD_Result handle_upload_file(http_req *r)
     int models[REGISTRY_MAX], n = 0;
     upload_result res;
     enum MHD_Result out;
-    if (upload_pick_models(s->reg, photo.model, 1, models, &n, &f) != 0 ||
-        upload_process(s, &photo, models, n, r->tail, &res, &f) != 0)
+    if (upload_pick_models(r->gen->reg, photo.model, 1, models, &n, &f) != 0 ||
+        upload_process(r, &photo, models, n, r->tail, &res, &f) != 0)
         out = refused(r, &f);
     else
         out = result_page(r, &photo, &res);

@@ -90,13 +90,22 @@ http_server *http_server_start(const http_config *cfg, cd_err *err);
 /* The port actually bound (useful with port 0). */
 int http_server_port(const http_server *s);
 
+/* SIGHUP: loads the model folder and the admin token file again and swaps
+ * them in.  Requests in flight finish with what they started with (nothing
+ * is dropped); the old models are freed after the last of them.  When the
+ * new folder loses a model that is served now (a broken or missing file), or
+ * the token file is unreadable or too short, nothing changes.  report
+ * (size bytes) receives one line saying what happened, also logged.
+ * Returns 0 when swapped, -1 when refused. */
+int http_server_reload(http_server *s, char *report, size_t size);
+
 /* The --metrics-listen port actually bound; 0 when off. */
 int http_server_metrics_port(const http_server *s);
 
 /* Start-up remarks, one line each (NULL after the last). Borrowed. */
 const char *http_server_note(const http_server *s, int i);
 
-/* The loaded models (borrowed). */
+/* The loaded models at start-up (borrowed; a reload replaces them). */
 const registry *http_server_models(const http_server *s);
 
 /* Graceful stop: stop accepting, let requests in flight finish (waiting at most

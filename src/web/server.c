@@ -100,6 +100,37 @@ static void find_assets(http_server *s, const char *configured)
         add_note(s, "%s not found; pages are served without their own styles and scripts", probe);
 }
 
+/* ---- generations: what a reload swaps ---- */
+
+static void gen_free(http_gen *g)
+{
+    if (!g)
+        return;
+    pool_free(g->pool); /* first: its workers use the registry's models */
+    registry_free(g->reg);
+    auth_free(g->auth);
+    free(g);
+}
+
+/* The current generation, held (one more reference) until gen_release. */
+static http_gen *gen_acquire(http_server *s)
+{
+    pthread_mutex_lock(&s->gen_lock);
+    http_gen *g = s->gen;
+    if (g)
+        atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&s->gen_lock);
+    return g;
+}
+
+/* Drops a reference; the last one frees the generation (a replaced one, once
+ * its last request is answered). */
+static void gen_release(http_gen *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
+        gen_free(g);
+}
+
 /* ---- the request life cycle ---- */
 
 static void pick_language(http_req *r)
@@ -210,6 +241,7 @@ static enum MHD_Result begin(const http_listener *l, struct MHD_Connection *conn
     r->url = url;
     r->method = method;
     r->t_start = cd_monotonic_s();
+    r->gen = gen_acquire(s);
     *con_cls = r;
     atomic_fetch_add(&s->in_flight, 1);
     const union MHD_ConnectionInfo *sc = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -232,7 +264,7 @@ static enum MHD_Result begin(const http_listener *l, struct MHD_Connection *conn
         r->allow = NULL;
         r->route = ROUTE_OTHER;
     }
-    r->authed = auth_check(s->auth, http_header(r, MHD_HTTP_HEADER_AUTHORIZATION),
+    r->authed = auth_check(r->gen->auth, http_header(r, MHD_HTTP_HEADER_AUTHORIZATION),
                            MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, AUTH_COOKIE));
     pick_language(r);
     r->body_limit = body_limit(r);
@@ -337,7 +369,7 @@ static enum MHD_Result dispatch(http_req *r)
         res = refuse(r, 405, "method_not_allowed", "this address does not take that method");
     else if (!r->handler)
         res = handle_not_found(r);
-    else if (r->admin_route && !auth_enabled(r->srv->auth))
+    else if (r->admin_route && !auth_enabled(r->gen->auth))
         res = refuse(r, 403, "admin_off",
                      "the admin pages are off: start catdog serve with --admin-token-file FILE (or "
                      "CATDOG_ADMIN_TOKEN) to use them");
@@ -439,6 +471,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->body_reserved)
         atomic_fetch_sub(&s->body_held, r->body_reserved);
     free(r->body);
+    gen_release(r->gen);
     free(r);
     atomic_fetch_sub(&s->in_flight, 1);
 }
@@ -507,13 +540,12 @@ static void open_history(http_server *s)
 static void free_parts(http_server *s)
 {
     retention_stop(s->retention);
-    auth_free(s->auth);
     conn_watch_free(s->watch);
-    pool_free(s->pool);
+    gen_release(s->gen); /* the last reference: every request has completed */
     history_close(s->hist);
     store_free(s->store);
-    registry_free(s->reg);
     metrics_free(s->metrics);
+    pthread_mutex_destroy(&s->gen_lock);
     free(s);
 }
 
@@ -593,6 +625,11 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
         cd_err_set(err, CD_ERR_NOMEM, "out of memory starting the server");
         return NULL;
     }
+    if (pthread_mutex_init(&s->gen_lock, NULL) != 0) {
+        free(s);
+        cd_err_set(err, CD_ERR_NOMEM, "cannot create the server's lock");
+        return NULL;
+    }
     s->cfg = *cfg;
     s->cfg.host = keep(s->host_buf, sizeof s->host_buf, cfg->host, "127.0.0.1");
     /* Default models: ./models, else the installed ones beside the program. */
@@ -604,7 +641,9 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     s->cfg.models_dir = keep(s->models_buf, sizeof s->models_buf, cfg->models_dir, models);
     s->cfg.upload_dir = keep(s->upload_buf, sizeof s->upload_buf, cfg->upload_dir, "saveimages");
     s->cfg.db_path = keep(s->db_buf, sizeof s->db_buf, cfg->db_path, "catdog.db");
-    s->cfg.weights = NULL; /* used during start-up only (registry_load) */
+    s->cfg.weights = cfg->weights ? keep(s->weights_buf, sizeof s->weights_buf, cfg->weights, "") : NULL;
+    if (cfg->admin_token_file)
+        s->cfg.admin_token_file = keep(s->token_file_buf, sizeof s->token_file_buf, cfg->admin_token_file, "");
     if (!s->cfg.max_upload)
         s->cfg.max_upload = HTTP_DEFAULT_MAX_UPLOAD;
     if (s->cfg.threads <= 0) {
@@ -628,28 +667,34 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->stopping, 0);
     find_assets(s, cfg->assets_dir);
-    s->auth = auth_new(cfg->admin_token_file, cfg->admin_token, err);
-    if (!s->auth)
+    s->gen = calloc(1, sizeof *s->gen);
+    if (!s->gen) {
+        cd_err_set(err, CD_ERR_NOMEM, "out of memory starting the server");
         goto fail;
-    if (!auth_enabled(s->auth))
+    }
+    atomic_init(&s->gen->refs, 1);
+    s->gen->auth = auth_new(s->cfg.admin_token_file, s->cfg.admin_token, err);
+    if (!s->gen->auth)
+        goto fail;
+    if (!auth_enabled(s->gen->auth))
         add_note(s, "no admin token (--admin-token-file or CATDOG_ADMIN_TOKEN): the history, photos and "
                     "feedback pages are off%s", s->cfg.metrics_listen ? "" : ", and so is /metrics");
     if (s->cfg.metrics_listen)
         s->cfg.metrics_listen = keep(s->metrics_buf, sizeof s->metrics_buf, cfg->metrics_listen, "");
 
     /* One inference thread per session: the pool supplies the parallelism. */
-    predictor_opts popts;
-    memset(&popts, 0, sizeof popts);
-    popts.threads = 1;
-    popts.backend = s->cfg.backend;
-    popts.max_pixels = s->cfg.max_pixels;
-    s->reg = registry_load(s->cfg.models_dir, &popts, cfg->embedded, cfg->weights, err);
-    if (!s->reg)
+    memset(&s->pred_opts, 0, sizeof s->pred_opts);
+    s->pred_opts.threads = 1;
+    s->pred_opts.backend = s->cfg.backend;
+    s->pred_opts.max_pixels = s->cfg.max_pixels;
+    registry *reg = registry_load(s->cfg.models_dir, &s->pred_opts, s->cfg.embedded, s->cfg.weights, err);
+    s->gen->reg = reg;
+    if (!reg)
         goto fail;
-    for (int i = 0; i < s->reg->n_notes; i++)
-        add_note(s, "%s", s->reg->notes[i]);
-    for (int i = 0; i < s->reg->n_off; i++)
-        add_note(s, "%s", s->reg->off[i].reason);
+    for (int i = 0; i < reg->n_notes; i++)
+        add_note(s, "%s", reg->notes[i]);
+    for (int i = 0; i < reg->n_off; i++)
+        add_note(s, "%s", reg->off[i].reason);
     s->store = store_new(s->cfg.upload_dir, err);
     if (!s->store)
         goto fail;
@@ -660,14 +705,14 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     if (!s->metrics)
         goto fail;
     open_history(s);
-    pool_opts po = {.workers = s->cfg.threads, .max_queue = s->cfg.queue, .max_batch = s->cfg.max_batch,
+    s->pool_opts = (pool_opts){.workers = s->cfg.threads, .max_queue = s->cfg.queue, .max_batch = s->cfg.max_batch,
                     .batch_timeout_s = s->cfg.batch_timeout_s == 0 ? -1 /* default */
                                        : s->cfg.batch_timeout_s < 0 ? 0 /* never wait */
                                                                     : s->cfg.batch_timeout_s,
                     .max_wait_s = s->cfg.max_wait_s,
                     .metrics = s->metrics};
-    s->pool = pool_new_opts(s->reg, &po, err);
-    if (!s->pool)
+    s->gen->pool = pool_new_opts(reg, &s->pool_opts, err);
+    if (!s->gen->pool)
         goto fail;
     s->watch = conn_watch_new(s->cfg.timeout_s, on_cut, s, err);
     if (!s->watch)
@@ -726,7 +771,7 @@ const char *http_server_note(const http_server *s, int i)
 
 const registry *http_server_models(const http_server *s)
 {
-    return s->reg;
+    return s->gen->reg;
 }
 
 void http_server_stop(http_server *s, int grace_s)
@@ -749,4 +794,76 @@ void http_server_stop(http_server *s, int grace_s)
     if (listen_fd != MHD_INVALID_SOCKET)
         close(listen_fd);
     free_parts(s);
+}
+
+/* A reload must not lose what is served: every model of the old generation
+ * is in the new one, and one read from a file is still read from a file (not
+ * the built-in copy standing in for a broken new file). */
+static int reload_keeps(const registry *old, const registry *neu, char *why, size_t size)
+{
+    for (int i = 0; i < old->n; i++) {
+        const registry_model *m = &old->models[i];
+        int j = registry_find(neu, m->name);
+        if (j < 0) {
+            const char *off = registry_off_reason(neu, m->name);
+            snprintf(why, size, "%s", off ? off : "a model served now is missing from the new folder");
+            return 0;
+        }
+        if (strncmp(m->source, "built-in", 8) != 0 && strncmp(neu->models[j].source, "built-in", 8) == 0) {
+            snprintf(why, size, "%s", neu->n_notes ? neu->notes[0] : "the model file could not be loaded");
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int http_server_reload(http_server *s, char *report, size_t size)
+{
+    cd_err err;
+    cd_err_clear(&err);
+    http_gen *g = calloc(1, sizeof *g);
+    if (!g) {
+        snprintf(report, size, "reload refused: out of memory; still serving the old models and token");
+        http_log(s, "%s", report);
+        return -1;
+    }
+    atomic_init(&g->refs, 1);
+    char why[700] = "";
+    g->auth = auth_new(s->cfg.admin_token_file, s->cfg.admin_token, &err);
+    if (!g->auth)
+        snprintf(why, sizeof why, "%s", err.msg);
+    if (g->auth) {
+        g->reg = registry_load(s->cfg.models_dir, &s->pred_opts, s->cfg.embedded, s->cfg.weights, &err);
+        if (!g->reg)
+            snprintf(why, sizeof why, "%s", err.msg);
+    }
+    http_gen *cur = gen_acquire(s);
+    if (g->reg && !reload_keeps(cur->reg, g->reg, why, sizeof why)) {
+        registry_free(g->reg);
+        g->reg = NULL;
+    }
+    gen_release(cur);
+    if (g->reg) {
+        g->pool = pool_new_opts(g->reg, &s->pool_opts, &err);
+        if (!g->pool)
+            snprintf(why, sizeof why, "%s", err.msg);
+    }
+    if (!g->pool) {
+        gen_free(g);
+        snprintf(report, size, "reload refused, still serving the old models and token: %s", why);
+        http_log(s, "%s", report);
+        return -1;
+    }
+    pthread_mutex_lock(&s->gen_lock);
+    http_gen *old = s->gen;
+    s->gen = g;
+    pthread_mutex_unlock(&s->gen_lock);
+    gen_release(old); /* freed now, or by the last request still using it */
+    int w = snprintf(report, size, "reloaded %s: %d model(s)", s->cfg.models_dir, g->reg->n);
+    for (int i = 0; i < g->reg->n && w > 0 && (size_t)w < size; i++)
+        w += snprintf(report + w, size - (size_t)w, "%s %s", i ? "," : "", g->reg->models[i].name);
+    if (w > 0 && (size_t)w < size)
+        snprintf(report + w, size - (size_t)w, "; admin token %s", auth_enabled(g->auth) ? "reloaded" : "none");
+    http_log(s, "%s", report);
+    return 0;
 }

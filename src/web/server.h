@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "predict/predictor.h"
 #include "web/auth.h"
 #include "web/conn_watch.h"
 #include "web/history.h"
@@ -79,6 +80,17 @@ typedef struct http_listener {
     int internal;
 } http_listener;
 
+/* What SIGHUP replaces (http_server_reload): the models, the pool that runs
+ * them, and the admin token.  A request holds the generation it began with
+ * until it completes, so a reload never takes a model from under a photo in
+ * flight; the old generation is freed when its last request ends. */
+typedef struct http_gen {
+    registry *reg;
+    pool *pool;
+    auth *auth;          /* admin routes are off when it holds no token */
+    atomic_int refs;     /* requests holding it, + 1 while it is the current one */
+} http_gen;
+
 struct http_server {
     http_config cfg;           /* strings point into the *_buf copies below */
     char host_buf[256], models_buf[1024], upload_buf[1024], db_buf[1024], assets_buf[1024], metrics_buf[300];
@@ -87,10 +99,12 @@ struct http_server {
     struct MHD_Daemon *metrics_daemon; /* --metrics-listen; NULL when off */
     int metrics_port;
     http_listener pub, internal;
-    auth *auth;                /* the admin token; admin routes are off when none is set */
     retention *retention;      /* --retention-days sweeps; NULL when off */
-    registry *reg;
-    pool *pool;
+    http_gen *gen;             /* the current generation (gen_lock) */
+    pthread_mutex_t gen_lock;
+    pool_opts pool_opts;       /* how each generation's pool is made */
+    predictor_opts pred_opts;  /* how each generation's models are loaded */
+    char weights_buf[1024], token_file_buf[1024];
     store *store;
     history *hist;             /* NULL when the database could not be opened: verdicts go out unrecorded */
     char hist_off[600];        /* why hist is NULL; "" when it is open */
@@ -116,6 +130,7 @@ typedef enum MHD_Result (*http_handler)(http_req *r);
 
 struct http_req {
     http_server *srv;
+    http_gen *gen;             /* the models and token this request uses (held until it completes) */
     struct MHD_Connection *conn;
     const char *method;        /* borrowed from MHD */
     const char *url;           /* borrowed from MHD (path, already unescaped) */

@@ -276,9 +276,11 @@ int upload_pick_models(const registry *reg, const char *choice, int allow_both, 
                 allow_both ? ", transfer or both" : " or transfer");
 }
 
-int upload_process(http_server *s, const upload_photo *photo, const int *models, int n_models,
+int upload_process(http_req *r, const upload_photo *photo, const int *models, int n_models,
                    const char *already_stored, upload_result *res, upload_failure *f)
 {
+    http_server *s = r->srv;
+    const registry *reg = r->gen->reg;
     memset(res, 0, sizeof *res);
     if (photo->len == 0)
         return fail(f, 400, "empty_file", "the file is empty");
@@ -293,7 +295,7 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
         v->model = models[i];
         v->history_id = -1;
         pool_ticket t;
-        pool_status st = pool_submit(s->pool, models[i], photo->bytes, photo->len, &v->pred, &t, &err);
+        pool_status st = pool_submit(r->gen->pool, models[i], photo->bytes, photo->len, &v->pred, &t, &err);
         if (st == POOL_BUSY) {
             fail(f, 503, "busy", "%s", err.msg);
             snprintf(f->retry_after, sizeof f->retry_after, "%d", t.retry_after_s);
@@ -307,11 +309,11 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
             case CD_ERR_LIMIT:
                 return fail(f, 413, "too_many_pixels", "%s", err.msg);
             default:
-                http_log(s, "error: classifying with %s: %s", s->reg->models[models[i]].name, err.msg);
+                http_log(s, "error: classifying with %s: %s", reg->models[models[i]].name, err.msg);
                 return fail(f, 500, "internal", "%s", err.msg);
             }
         }
-        metrics_prediction(s->metrics, s->reg->models[models[i]].name, v->pred.label, v->pred.elapsed_ms / 1000.0);
+        metrics_prediction(s->metrics, reg->models[models[i]].name, v->pred.label, v->pred.elapsed_ms / 1000.0);
         res->n++;
     }
 
@@ -360,7 +362,7 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
         rec.size = (long long)photo->len;
         rec.width = v->pred.width;
         rec.height = v->pred.height;
-        snprintf(rec.model, sizeof rec.model, "%s", s->reg->models[v->model].name);
+        snprintf(rec.model, sizeof rec.model, "%s", reg->models[v->model].name);
         rec.p_dog = v->pred.p_dog;
         rec.label = v->pred.label;
         rec.latency_ms = v->pred.elapsed_ms;

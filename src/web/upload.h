@@ -80,9 +80,10 @@ int upload_extract_many(http_req *r, int allow_raw, int max_photos, upload_photo
 int upload_pick_models(const registry *reg, const char *choice, int allow_both, int *idx, int *n,
                        upload_failure *f);
 
-/* Classifies, stores (unless already_stored names the file) and records.
+/* Classifies with r's models (r->gen), stores (unless already_stored names
+ * the file) and records.
  * Returns 0 or -1 with f filled. */
-int upload_process(http_server *s, const upload_photo *photo, const int *models, int n_models,
+int upload_process(http_req *r, const upload_photo *photo, const int *models, int n_models,
                    const char *already_stored, upload_result *res, upload_failure *f);
 
 /* The client's file name made safe to keep and show: the last path component,
