@@ -12,9 +12,18 @@
 #     no longer has /metrics;
 #   - --no-store leaves no file and no row;
 #   - --retention-days deletes rows (and their photos) older than N days, at
-#     start-up (a row is aged with the sqlite3 CLI, from outside the server).
+#     start-up (a row is aged through Python's sqlite3, from outside the server:
+#     the server has no hook for it).
 . "$(dirname "$0")/lib.sh"
-require_tools curl python3 sha256sum sqlite3
+
+# sql DB STATEMENT: runs one statement, prints the first column of each row.
+sql() {
+    python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+for row in c.execute(sys.argv[2]): print(row[0])
+c.commit()' "$1" "$2"
+}
+require_tools curl python3 sha256sum
 
 make_model "$WORK/models"
 CAT=$(photo jpeg 200 200 1)
@@ -183,7 +192,7 @@ expect_status 200 "the form with --no-store"
 body_lacks '/result/' "a result address with --no-store"
 body_has 'The photo was not kept' "the page says the photo was not kept"
 [ -z "$(find "$WORK/up" -type f)" ] || fail "--no-store left files: $(find "$WORK/up" -type f)"
-[ "$(sqlite3 "$WORK/catdog.db" 'SELECT COUNT(*) FROM predictions')" = 0 ] || fail "--no-store left rows"
+[ "$(sql "$WORK/catdog.db" 'SELECT COUNT(*) FROM predictions')" = 0 ] || fail "--no-store left rows"
 stop_server
 ok "--no-store: verdicts, and no file and no row left"
 
@@ -203,13 +212,13 @@ expect_status 200 "a thumbnail to be removed"
 stop_server
 DOG_SHA=$(sha256_of "$DOG")
 # Age the cat's row by 10 days, from outside (the server has no hook for it).
-sqlite3 "$WORK/catdog.db" "UPDATE predictions SET time = time - 10*86400 WHERE result = '$OLD_RID'"
+sql "$WORK/catdog.db" "UPDATE predictions SET time = time - 10*86400 WHERE result = '$OLD_RID'"
 start_server --retention-days 7
 grep -q "retention: removed 1 row" "$WORK/server.err" || fail "start-up does not report the retention sweep"
 [ ! -e "$WORK/up/$CAT_SHA.jpg" ] || fail "the old photo is still there"
 [ ! -e "$WORK/up/thumbs/$CAT_SHA.jpg.jpg" ] || fail "the old photo's thumbnail is still there"
 [ -e "$WORK/up/$DOG_SHA.png" ] || fail "the recent photo was removed"
-[ "$(sqlite3 "$WORK/catdog.db" 'SELECT COUNT(*) FROM predictions')" = 1 ] || fail "expected one row left"
+[ "$(sql "$WORK/catdog.db" 'SELECT COUNT(*) FROM predictions')" = 1 ] || fail "expected one row left"
 AS_VISITOR=1 req GET "/result/$OLD_RID"
 expect_status 404 "an expired result"
 AS_VISITOR=1 req GET "/result/$NEW_RID"
