@@ -259,8 +259,11 @@ static enum MHD_Result begin(const http_listener *l, struct MHD_Connection *conn
         r->route = ROUTE_OTHER;
     } else if (r->internal) {
         r->admin_route = 0; /* reaching this address is the permission */
-    } else if (r->route == ROUTE_METRICS && s->metrics_daemon) {
-        r->handler = NULL; /* served on the internal address only */
+    } else if (r->route == ROUTE_METRICS && s->cfg.metrics_listen) {
+        /* Served on the internal address only.  (The configuration, not
+         * metrics_daemon: that is assigned after the public daemon already
+         * runs requests; TSan saw the race.) */
+        r->handler = NULL;
         r->allow = NULL;
         r->route = ROUTE_OTHER;
     }
