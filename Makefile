@@ -62,7 +62,7 @@ asan: test-asan
 # the inference pool, the HTTP server (script tests drive a TSan-built catdog),
 # predictor sessions and the training data loader.  Any report fails the run
 # and is printed from build-tsan/tsan-reports/ (tests/sanitizers/tsan.supp).
-TSAN_TESTS ?= ^(web/test_pool|web/test_http_(routes|limits|faults|restart)|faults/test_fault_clients|predict/test_predictor|data/test_dataset)$$
+TSAN_TESTS ?= ^(web/test_pool|web/test_http_(routes|limits|faults|restart|access|reload)|faults/test_fault_clients|predict/test_predictor|data/test_dataset)$$
 TSAN_TARGETS ?= catdog web_test_fixtures web_test_pool predict_test_predictor data_test_dataset
 test-tsan: deps
 	@[ -f build-tsan/Makefile ] || cmake -S . -B build-tsan $(CMAKE_FLAGS) -DCATDOG_TSAN=ON >/dev/null

@@ -20,6 +20,7 @@
 
 #include "fuzz/fuzz.h"
 #include "web/i18n.h"
+#include "web/result_id.h"
 #include "web/server.h"
 #include "web/store.h"
 #include "web/upload.h"
@@ -53,8 +54,11 @@ int fuzz_http_fields_one(const uint8_t *data, size_t size)
     route_id id;
     const char *tail, *allow;
     body_kind body;
-    int method_ok;
-    (void)routes_match(method, path, &id, &tail, &body, &method_ok, &allow);
+    int method_ok, admin;
+    (void)routes_match(method, path, &id, &tail, &body, &method_ok, &allow, &admin);
+    FUZZ_CHECK(admin == 0 || admin == 1);
+    if (result_id_valid(tail)) /* a result id: exactly 32 hex digits, nothing a path could use */
+        FUZZ_CHECK(strlen(tail) == RESULT_ID_HEX && strspn(tail, "0123456789abcdef") == RESULT_ID_HEX);
     FUZZ_CHECK(id >= 0 && id < ROUTE_COUNT);
     FUZZ_CHECK(tail != NULL);
     if (tail[0]) /* a prefix route's rest: inside the path, its end */

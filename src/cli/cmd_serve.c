@@ -1,6 +1,7 @@
 /*
  * cmd_serve.c - `catdog serve`: starts the web service (web/http_server.h),
- * prints where it listens, and stops it gracefully on SIGINT/SIGTERM.
+ * prints where it listens, stops it gracefully on SIGINT/SIGTERM, and reloads
+ * the models and the admin token on SIGHUP.
  *
  * Signals are blocked in every thread before the server starts (threads
  * inherit the mask) and taken here with sigwait, so no handler and no global
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli/commands.h"
 #include "predict/embedded.h"
@@ -66,10 +68,22 @@ static void usage(FILE *out)
           "                         made by catdog quantize, is there -- it is then served as <name>\n"
           "                         -- else f32); f32 and bf16 load <name>.h5\n"
           "  --assets DIR           folder with web/static and node_modules (default: found)\n"
+          "  --admin-token-file FILE  the admin token (first line of FILE, at least 16 bytes): the history,\n"
+          "                         stored photos, feedback and /metrics need it (Authorization: Bearer,\n"
+          "                         or the login form at /login); without it (or CATDOG_ADMIN_TOKEN,\n"
+          "                         the token itself) those pages are off\n"
+          "  --metrics-listen ADDR:PORT  serve /metrics and /healthz on this internal address, without a\n"
+          "                         token (and /metrics no longer on the public port)\n"
+          "  --no-store             keep no photo and no history row: verdicts only\n"
+          "  --retention-days N     delete photos and history rows older than N days (at start-up, then\n"
+          "                         hourly; default: keep them)\n"
           "  -h, --help             this help\n\n"
           "Every option that takes a value can also be set in the environment as\n"
-          "CATDOG_<OPTION> (e.g. CATDOG_MAX_UPLOAD=8M); the command line wins.\n"
-          "Stops on Ctrl-C or SIGTERM after the requests in flight are answered.\n",
+          "CATDOG_<OPTION> (e.g. CATDOG_MAX_UPLOAD=8M), and --no-store as CATDOG_NO_STORE=1;\n"
+          "the command line wins.\n"
+          "Stops on Ctrl-C or SIGTERM after the requests in flight are answered.  SIGHUP reloads the\n"
+          "models folder and the admin token file without dropping a request; a broken new file\n"
+          "leaves the old one serving (logged).\n",
           out);
 }
 
@@ -185,7 +199,7 @@ int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
            O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCH, O_BATCHTIMEOUT, O_MAXWAIT, O_MAXBATCHPHOTOS,
-           O_TRUSTED, O_PRECISION };
+           O_TRUSTED, O_PRECISION, O_ADMINTOKENFILE, O_METRICSLISTEN, O_NOSTORE, O_RETENTION };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -208,6 +222,10 @@ int cmd_serve(int argc, char **argv)
         {"backend", required_argument, NULL, O_BACKEND},
         {"trusted-proxy", required_argument, NULL, O_TRUSTED},
         {"precision", required_argument, NULL, O_PRECISION},
+        {"admin-token-file", required_argument, NULL, O_ADMINTOKENFILE},
+        {"metrics-listen", required_argument, NULL, O_METRICSLISTEN},
+        {"no-store", no_argument, NULL, O_NOSTORE},
+        {"retention-days", required_argument, NULL, O_RETENTION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -223,6 +241,12 @@ int cmd_serve(int argc, char **argv)
     cfg.port = 8080;
     cfg.log = stderr;
     cfg.embedded = embedded_copy;
+    /* The token itself may come from the environment (a file is better: the
+     * environment of a process is readable by its user's other processes). */
+    cfg.admin_token = getenv("CATDOG_ADMIN_TOKEN");
+    const char *no_store = getenv("CATDOG_NO_STORE");
+    cfg.no_store = no_store && (strcmp(no_store, "1") == 0 || strcasecmp(no_store, "yes") == 0 ||
+                                strcasecmp(no_store, "true") == 0);
     int c;
     long long v;
     double d;
@@ -297,6 +321,13 @@ int cmd_serve(int argc, char **argv)
                 return release(args, owned, cli_usage_error("serve", "--request-timeout must be 1..86400 seconds, not '%s'", optarg));
             break;
         case O_ASSETS: cfg.assets_dir = optarg; break;
+        case O_ADMINTOKENFILE: cfg.admin_token_file = optarg; break;
+        case O_METRICSLISTEN: cfg.metrics_listen = optarg; break;
+        case O_NOSTORE: cfg.no_store = 1; break;
+        case O_RETENTION:
+            if (parse_int(optarg, 1, 365000, &cfg.retention_days) != 0)
+                return release(args, owned, cli_usage_error("serve", "--retention-days must be 1..365000, not '%s'", optarg));
+            break;
         case O_BACKEND:
             if (strcmp(optarg, "dnnl") == 0)
                 cfg.backend = RUNNER_DNNL;
@@ -320,8 +351,9 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
     if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0)
-        return release(args, owned, cli_fail("serve: cannot block SIGINT/SIGTERM"));
+        return release(args, owned, cli_fail("serve: cannot block SIGINT/SIGTERM/SIGHUP"));
     /* A client closing its socket must not kill the server, nor a file-size
      * limit: both become errors of the request at hand. */
     signal(SIGPIPE, SIG_IGN);
@@ -346,11 +378,20 @@ int cmd_serve(int argc, char **argv)
     int v6 = strchr(host, ':') != NULL;
     printf("catdog serve: listening on http://%s%s%s:%d/ (Ctrl-C to stop)\n", v6 ? "[" : "", host, v6 ? "]" : "",
            http_server_port(srv));
+    if (http_server_metrics_port(srv))
+        printf("catdog serve: metrics on %s (port %d)\n", cfg.metrics_listen, http_server_metrics_port(srv));
     fflush(stdout);
 
     int sig = 0;
-    while (sigwait(&stop_signals, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&stop_signals, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        /* The server logs the outcome itself (cfg.log is stderr). */
+        char report[1024];
+        http_server_reload(srv, report, sizeof report);
+    }
     fprintf(stderr, "catdog serve: %s received, finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, GRACE_SECONDS);
     fprintf(stderr, "catdog serve: stopped\n");

@@ -28,7 +28,7 @@ static json_t *prob(double p)
 
 /* One photo's verdict as the API shows it (docs/API.md): label, p_dog = P(dog),
  * confidence = the probability of the label; NULL when out of memory. */
-static json_t *verdict_json(const http_server *s, const upload_photo *photo, const upload_result *res)
+static json_t *verdict_json(const registry *reg, const upload_photo *photo, const upload_result *res)
 {
     const upload_verdict *v = &res->v[0];
     double p_dog = v->pred.p_dog;
@@ -38,14 +38,15 @@ static json_t *verdict_json(const http_server *s, const upload_photo *photo, con
              json_object_set_new(j, "confidence", prob(v->pred.label ? p_dog : 1.0 - p_dog)) == 0 &&
              json_object_set_new(j, "probabilities", json_pack("{s:o,s:o}", "cat", prob(1.0 - p_dog), "dog",
                                                                prob(p_dog))) == 0 &&
-             json_object_set_new(j, "model", json_string(s->reg->models[v->model].name)) == 0 &&
+             json_object_set_new(j, "model", json_string(reg->models[v->model].name)) == 0 &&
              json_object_set_new(j, "name", json_string(photo->name)) == 0 &&
              json_object_set_new(j, "sha256", json_string(res->sha256)) == 0 &&
              json_object_set_new(j, "elapsed_ms", rounded(v->pred.elapsed_ms, 3)) == 0 &&
              json_object_set_new(j, "width", json_integer(v->pred.width)) == 0 &&
              json_object_set_new(j, "height", json_integer(v->pred.height)) == 0 &&
              json_object_set_new(j, "format", json_string(image_format_name(v->pred.format))) == 0 &&
-             json_object_set_new(j, "id", v->history_id > 0 ? json_integer(v->history_id) : json_null()) == 0;
+             json_object_set_new(j, "id", v->history_id > 0 ? json_integer(v->history_id) : json_null()) == 0 &&
+             json_object_set_new(j, "result_id", res->result_id[0] ? json_string(res->result_id) : json_null()) == 0;
     if (!ok) {
         json_decref(j);
         return NULL;
@@ -69,7 +70,7 @@ static enum MHD_Result predict_batch(http_req *r, const upload_photo *photos, in
         upload_result res;
         upload_failure f;
         json_t *item;
-        if (upload_process(s, &photos[i], models, 1, NULL, &res, &f) != 0) {
+        if (upload_process(r, &photos[i], models, 1, NULL, &res, &f) != 0) {
             metrics_reject(s->metrics, f.code);
             item = error_json(&f);
             if (item && json_object_set_new(item, "name", json_string(photos[i].name)) != 0) {
@@ -78,7 +79,7 @@ static enum MHD_Result predict_batch(http_req *r, const upload_photo *photos, in
             }
         } else {
             n_ok++;
-            item = verdict_json(s, &photos[i], &res);
+            item = verdict_json(r->gen->reg, &photos[i], &res);
         }
         if (!item || json_array_append_new(list, item) != 0) {
             json_decref(list);
@@ -104,8 +105,8 @@ enum MHD_Result handle_api_predict(http_req *r)
     upload_result res;
     enum MHD_Result out;
     if (upload_extract_many(r, 1, max, photos, &n, &f) != 0 ||
-        upload_pick_models(s->reg, photos[0].model, 0, models, &n_models, &f) != 0 ||
-        (n == 1 && upload_process(s, &photos[0], models, n_models, NULL, &res, &f) != 0)) {
+        upload_pick_models(r->gen->reg, photos[0].model, 0, models, &n_models, &f) != 0 ||
+        (n == 1 && upload_process(r, &photos[0], models, n_models, NULL, &res, &f) != 0)) {
         metrics_reject(s->metrics, f.code);
         if (f.status == 503)
             r->retry_after = f.retry_after[0] ? f.retry_after : "1";
@@ -113,7 +114,7 @@ enum MHD_Result handle_api_predict(http_req *r)
     } else if (n > 1) {
         out = predict_batch(r, photos, n, models);
     } else {
-        json_t *j = verdict_json(s, &photos[0], &res);
+        json_t *j = verdict_json(r->gen->reg, &photos[0], &res);
         snprintf(r->note, sizeof r->note, "%s %s p_dog=%.4f%s", res.file, predictor_label_name(res.v[0].pred.label),
                  res.v[0].pred.p_dog, res.db_failed ? " (not recorded: database error)" : "");
         out = j ? http_respond_json(r, 200, j) : http_api_error(r, 500, "internal", "out of memory");
@@ -124,7 +125,7 @@ enum MHD_Result handle_api_predict(http_req *r)
 
 enum MHD_Result handle_api_models(http_req *r)
 {
-    const registry *reg = r->srv->reg;
+    const registry *reg = r->gen->reg;
     json_t *list = json_array();
     for (int i = 0; list && i < reg->n; i++) {
         const registry_model *m = &reg->models[i];
@@ -221,24 +222,24 @@ enum MHD_Result handle_healthz(http_req *r)
 {
     http_server *s = r->srv;
     int stopping = atomic_load(&s->stopping);
-    json_t *j = json_pack("{s:s,s:i,s:s,s:i,s:i}", "status", stopping ? "stopping" : "ok", "models", s->reg->n,
-                          "history", s->hist ? "ok" : "off", "queue_depth", pool_depth(s->pool), "workers",
-                          pool_workers(s->pool));
+    json_t *j = json_pack("{s:s,s:i,s:s,s:i,s:i}", "status", stopping ? "stopping" : "ok", "models", r->gen->reg->n,
+                          "history", s->hist ? "ok" : "off", "queue_depth", pool_depth(r->gen->pool), "workers",
+                          pool_workers(r->gen->pool));
     return http_respond_json(r, stopping ? 503 : 200, j);
 }
 
 enum MHD_Result handle_metrics(http_req *r)
 {
     http_server *s = r->srv;
-    metrics_gauges g = {.queue_depth = pool_depth(s->pool),
-                        .expected_wait_s = pool_expected_wait(s->pool, s->reg->best),
-                        .max_wait_s = pool_max_wait(s->pool),
-                        .max_batch = pool_max_batch(s->pool),
-                        .queue_capacity = pool_capacity(s->pool),
-                        .workers_busy = pool_running(s->pool),
-                        .workers = pool_workers(s->pool),
+    metrics_gauges g = {.queue_depth = pool_depth(r->gen->pool),
+                        .expected_wait_s = pool_expected_wait(r->gen->pool, r->gen->reg->best),
+                        .max_wait_s = pool_max_wait(r->gen->pool),
+                        .max_batch = pool_max_batch(r->gen->pool),
+                        .queue_capacity = pool_capacity(r->gen->pool),
+                        .workers_busy = pool_running(r->gen->pool),
+                        .workers = pool_workers(r->gen->pool),
                         .in_flight = atomic_load(&s->in_flight),
-                        .models_loaded = s->reg->n,
+                        .models_loaded = r->gen->reg->n,
                         .history_up = s->hist != NULL};
     strbuf b;
     strbuf_init(&b);

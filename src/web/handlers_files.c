@@ -2,7 +2,8 @@
  * handlers_files.c - files the pages link to: /static/... (our web/static and
  * MaterializeCSS from node_modules), /photos/<file> (stored uploads) and
  * /thumbs/<file> (small JPEG copies for the history, made on first request and
- * kept in the upload folder's thumbs/ subfolder).
+ * kept in the upload folder's thumbs/ subfolder).  /photos and /thumbs are
+ * admin routes (routes.c); a visitor sees a photo through /result/<id>/photo.
  *
  * Paths from URLs are validated segment by segment (store_name_valid rules), so
  * nothing outside those folders can be named.
@@ -113,22 +114,28 @@ static const char *image_type(const unsigned char *bytes, size_t len)
     }
 }
 
-enum MHD_Result handle_photo(http_req *r)
+enum MHD_Result http_respond_photo(http_req *r, const char *file)
 {
     http_server *s = r->srv;
     size_t len = 0;
     cd_err err;
-    unsigned char *buf = store_name_valid(r->tail) ? store_read(s->store, r->tail, s->cfg.max_upload, &len, &err) : NULL;
+    unsigned char *buf = store_name_valid(file) ? store_read(s->store, file, s->cfg.max_upload, &len, &err) : NULL;
     const char *type = buf ? image_type(buf, len) : NULL;
     if (!type) {
         free(buf);
         return http_api_error(r, 404, "not_found", "no such photo");
     }
-    /* Stored names are content hashes: the bytes behind a name never change. */
+    /* Stored names are content hashes: the bytes behind a name never change.
+     * private: a shared cache must never hand one visitor's photo to another. */
     r->cache_control = "private, max-age=86400";
     enum MHD_Result res = http_respond(r, 200, type, buf, len);
     free(buf);
     return res;
+}
+
+enum MHD_Result handle_photo(http_req *r)
+{
+    return http_respond_photo(r, r->tail);
 }
 
 /* Decodes the photo, scales it to fit THUMB_SIZE and encodes a JPEG. */

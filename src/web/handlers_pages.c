@@ -32,7 +32,7 @@ enum MHD_Result handle_template(http_req *r)
     strbuf b;
     strbuf_init(&b);
     page_frame f = frame(r, "/template");
-    page_upload(&b, &f, r->srv->reg, r->srv->cfg.max_upload);
+    page_upload(&b, &f, r->gen->reg, r->srv->cfg.max_upload);
     return http_respond_strbuf(r, 200, HTML, &b);
 }
 
@@ -120,23 +120,9 @@ enum MHD_Result handle_history(http_req *r)
     strbuf b;
     strbuf_init(&b);
     page_frame f = frame(r, "/history");
-    page_history(&b, &f, rows, n, page, pages, total);
+    page_history(&b, &f, rows, n, page, pages, total, auth_csrf(r->gen->auth));
     free(rows);
     return http_respond_strbuf(r, 200, HTML, &b);
-}
-
-/* A form post must come from our own pages: when the browser names the
- * page's origin, it must be this host. */
-static int same_origin(http_req *r)
-{
-    const char *origin = http_header(r, "Origin");
-    if (!origin || strcmp(origin, "null") == 0)
-        return origin == NULL;
-    const char *host = http_header(r, MHD_HTTP_HEADER_HOST);
-    if (!host)
-        return 0;
-    const char *p = strstr(origin, "://");
-    return p && strcmp(p + 3, host) == 0;
 }
 
 enum MHD_Result handle_feedback(http_req *r)
@@ -146,8 +132,8 @@ enum MHD_Result handle_feedback(http_req *r)
     long long id = parse_id(r->tail, &end);
     if (id < 0 || strcmp(end, "/feedback") != 0)
         return handle_not_found(r);
-    if (!same_origin(r))
-        return http_refuse_page(r, 403, "bad_request", "the form came from another site");
+    if (!http_admin_form_ok(r))
+        return http_refuse_page(r, 403, "csrf", "the form has no valid CSRF token or came from another site");
     char label[8], page[24];
     const char *body = r->body ? (const char *)r->body : "";
     urlform_get(body, r->body_len, "label", label, sizeof label);

@@ -55,10 +55,10 @@ enum MHD_Result handle_tf_model(http_req *r)
         r->allow = "POST";
         return tf_error(r, 405, "a :predict call is a POST");
     }
-    int m = find_model(r->srv->reg, name, len);
+    int m = find_model(r->gen->reg, name, len);
     if (m < 0)
         return not_found(r, name, len);
-    const registry_model *rm = &r->srv->reg->models[m];
+    const registry_model *rm = &r->gen->reg->models[m];
     json_t *j;
     if (!metadata) {
         j = json_pack("{s:[{s:s,s:s,s:{s:s,s:s}}]}", "model_version_status", "version", "1", "state", "AVAILABLE",
@@ -156,7 +156,7 @@ enum MHD_Result handle_tf_predict(http_req *r)
     if (!colon || strcmp(colon, ":predict") != 0 || strchr(r->tail, '/'))
         return tf_error(r, 404, "no such method: use POST /v1/models/{name}:predict");
     size_t name_len = (size_t)(colon - r->tail);
-    int m = find_model(s->reg, r->tail, name_len);
+    int m = find_model(r->gen->reg, r->tail, name_len);
     if (m < 0)
         return not_found(r, r->tail, name_len);
 
@@ -220,7 +220,7 @@ enum MHD_Result handle_tf_predict(http_req *r)
             status = 413;
             snprintf(msg, sizeof msg, "instance %zu: the photo is %zu bytes, over the %zu-byte limit", i, photo.len,
                      s->cfg.max_upload);
-        } else if (upload_process(s, &photo, &m, 1, NULL, &res, &f) != 0) {
+        } else if (upload_process(r, &photo, &m, 1, NULL, &res, &f) != 0) {
             metrics_reject(s->metrics, f.code);
             status = f.status;
             if (status == 503) {
@@ -250,6 +250,6 @@ enum MHD_Result handle_tf_predict(http_req *r)
     json_t *j = json_pack("{s:o}", columnar ? "outputs" : "predictions", preds);
     if (!j)
         return tf_error(r, 500, "out of memory");
-    snprintf(r->note, sizeof r->note, "%s: %zu instance%s", s->reg->models[m].name, n, n == 1 ? "" : "s");
+    snprintf(r->note, sizeof r->note, "%s: %zu instance%s", r->gen->reg->models[m].name, n, n == 1 ? "" : "s");
     return http_respond_json(r, 200, j);
 }

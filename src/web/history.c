@@ -43,10 +43,15 @@ static const char *const MIGRATIONS[HISTORY_SCHEMA_VERSION] = {
     " feedback_time REAL);"
     "CREATE INDEX IF NOT EXISTS predictions_sha256 ON predictions(sha256);"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    /* 1 -> 2: the random result id a visitor's page is addressed by (NULL
+     * for rows made before it, which only the admin pages show). */
+    "ALTER TABLE predictions ADD COLUMN result TEXT;"
+    "CREATE INDEX IF NOT EXISTS predictions_result ON predictions(result);"
+    "CREATE INDEX IF NOT EXISTS predictions_time ON predictions(time);",
 };
 
 static const char COLUMNS[] = "id, time, sha256, file, name, size, width, height, model, p_dog, label,"
-                              " latency_ms, feedback, feedback_time";
+                              " latency_ms, feedback, feedback_time, result";
 
 static int db_fail(history *h, cd_err *err, const char *what)
 {
@@ -268,7 +273,7 @@ int history_add(history *h, history_rec *rec, cd_err *err)
     int rc = -1;
     if (sqlite3_prepare_v2(h->db,
                            "INSERT INTO predictions(time, sha256, file, name, size, width, height, model, p_dog,"
-                           " label, latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                           " label, latency_ms, result) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &st, NULL) != SQLITE_OK) {
         db_fail(h, err, "preparing insert");
         goto out;
@@ -282,7 +287,9 @@ int history_add(history *h, history_rec *rec, cd_err *err)
         sqlite3_bind_text(st, 8, rec->model, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
         sqlite3_bind_double(st, 9, rec->p_dog) != SQLITE_OK ||
         sqlite3_bind_text(st, 10, rec->label ? "dog" : "cat", -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_double(st, 11, rec->latency_ms) != SQLITE_OK) {
+        sqlite3_bind_double(st, 11, rec->latency_ms) != SQLITE_OK ||
+        (rec->result[0] ? sqlite3_bind_text(st, 12, rec->result, -1, SQLITE_TRANSIENT)
+                        : sqlite3_bind_null(st, 12)) != SQLITE_OK) {
         db_fail(h, err, "binding insert");
         goto out;
     }
@@ -342,6 +349,7 @@ static void read_row(sqlite3_stmt *st, history_rec *r)
     const unsigned char *fb = sqlite3_column_text(st, 12);
     r->feedback = !fb ? HISTORY_NO_FEEDBACK : strcmp((const char *)fb, "dog") == 0 ? 1 : 0;
     r->feedback_time = sqlite3_column_double(st, 13);
+    copy_text(r->result, sizeof r->result, st, 14);
 }
 
 int history_list(history *h, long long offset, int limit, history_rec *out, int *n, cd_err *err)
@@ -463,6 +471,91 @@ int history_each_feedback(history *h, history_each_fn fn, void *ctx, cd_err *err
         goto out;
     }
     rc = 0;
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+int history_by_result(history *h, const char *result, history_rec *out, int max, int *n, cd_err *err)
+{
+    if (!h)
+        return not_open(err);
+    *n = 0;
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s FROM predictions WHERE result = ? ORDER BY id LIMIT ?", COLUMNS);
+    pthread_mutex_lock(&h->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, result, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_int(st, 2, max) != SQLITE_OK) {
+        db_fail(h, err, "reading a result");
+        goto out;
+    }
+    int s = SQLITE_DONE;
+    while (*n < max && (s = sqlite3_step(st)) == SQLITE_ROW)
+        read_row(st, &out[(*n)++]);
+    if (*n < max && s != SQLITE_DONE) {
+        db_fail(h, err, "reading a result");
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+/* Rows older than `before` go in one transaction; the files only they named
+ * are listed first (a photo sent again later is still named by a newer row
+ * and stays). */
+int history_expire(history *h, double before, history_file_fn fn, void *ctx, long long *removed, cd_err *err)
+{
+    if (!h)
+        return not_open(err);
+    *removed = 0;
+    pthread_mutex_lock(&h->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(h, err, "starting the retention clean-up");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT DISTINCT file FROM predictions WHERE time < ?1 AND file <> '' AND file NOT IN"
+                           " (SELECT file FROM predictions WHERE time >= ?1)",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_double(st, 1, before) != SQLITE_OK) {
+        db_fail(h, err, "listing expired photos");
+        goto rollback;
+    }
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *file = sqlite3_column_text(st, 0);
+        if (file)
+            fn((const char *)file, ctx);
+    }
+    if (s != SQLITE_DONE) {
+        db_fail(h, err, "listing expired photos");
+        goto rollback;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(h->db, "DELETE FROM predictions WHERE time < ?", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_double(st, 1, before) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
+        db_fail(h, err, "deleting expired rows");
+        goto rollback;
+    }
+    *removed = sqlite3_changes(h->db);
+    if (sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(h, err, "finishing the retention clean-up");
+        goto rollback;
+    }
+    rc = 0;
+    goto out;
+rollback:
+    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
 out:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&h->lock);

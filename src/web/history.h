@@ -29,7 +29,7 @@
 #include "core/error.h"
 
 #define HISTORY_NO_FEEDBACK (-1)
-#define HISTORY_SCHEMA_VERSION 1 /* PRAGMA user_version this catdog writes */
+#define HISTORY_SCHEMA_VERSION 2 /* PRAGMA user_version this catdog writes */
 
 typedef struct history history;
 
@@ -47,6 +47,7 @@ typedef struct history_rec {
     double latency_ms;
     int feedback;          /* HISTORY_NO_FEEDBACK, 0 cat, 1 dog */
     double feedback_time;  /* 0 when none */
+    char result[33];       /* the visitor's result id (result_id.h); "" for rows made before ids */
 } history_rec;
 
 /* Opens (creating) the database at path, sets WAL + synchronous=FULL, and
@@ -81,5 +82,16 @@ int history_set_feedback(history *h, long long id, int label, cd_err *err);
  * (a later answer replaces an earlier one).  fn returns 0 to go on, non-zero to stop. */
 typedef int (*history_each_fn)(const history_rec *r, void *ctx);
 int history_each_feedback(history *h, history_each_fn fn, void *ctx, cd_err *err);
+
+/* The rows of one visitor's result (one per model), oldest first: up to max
+ * into out, *n of them (0 when the id is unknown). */
+int history_by_result(history *h, const char *result, history_rec *out, int max, int *n, cd_err *err);
+
+/* Retention: deletes every row older than `before` (Unix time) and calls fn
+ * first with each stored file name that no newer row names (the caller removes
+ * the photo and its thumbnail; fn's failures do not stop the deletion).
+ * *removed receives the number of rows deleted. */
+typedef void (*history_file_fn)(const char *file, void *ctx);
+int history_expire(history *h, double before, history_file_fn fn, void *ctx, long long *removed, cd_err *err);
 
 #endif

@@ -21,7 +21,16 @@
  * GET /photos/<file>, GET /thumbs/<file>, GET /static/..., POST /api/v1/predict,
  * GET /api/v1/models, GET /api/v1/history, GET /api/v1/openapi.json, GET /healthz,
  * GET /metrics, and TF Serving's REST API: GET /v1/models/{name}[/metadata],
- * POST /v1/models/{name}:predict.  docs/API.md documents them all.
+ * POST /v1/models/{name}:predict, GET /result/{id}[/photo], GET+POST /login,
+ * POST /logout.  docs/API.md documents them all.
+ *
+ * Access: visitors classify photos and see their own result at /result/{id}
+ * (a random 128-bit id, result_id.h).  Everything about other visitors (the
+ * history, stored photos and thumbnails, feedback, classifying a stored file)
+ * and /metrics need the admin token (auth.h); without one configured those
+ * routes are off (403).  With metrics_listen, /metrics and /healthz are also
+ * served on that internal address without a token, and /metrics leaves the
+ * public port.
  *
  * The server writes one line per request (and errors with their cause) to
  * cfg->log; it never prints anywhere else.  Start-up remarks a user should see
@@ -67,6 +76,12 @@ typedef struct http_config {
     const char *trusted_proxies; /* addresses/blocks whose X-Forwarded-For names the client in the
                                     log ("10.0.0.0/8,::1"); NULL = trust none (client_addr.h) */
     FILE *log;                 /* request log; NULL = none */
+    const char *admin_token_file; /* file holding the admin token (auth.h); wins over admin_token */
+    const char *admin_token;   /* the admin token itself (CATDOG_ADMIN_TOKEN); NULL + no file = admin pages off */
+    const char *metrics_listen; /* "ADDR:PORT" serving /metrics and /healthz only; NULL = /metrics on the
+                                  public port, for the admin */
+    int no_store;              /* 1 = keep no photo and no history row: verdicts only */
+    int retention_days;        /* > 0: delete photos and rows older than this, at start and hourly */
     registry_embedded_fn embedded; /* built-in copy of models/binary.h5, or NULL */
 } http_config;
 
@@ -78,10 +93,22 @@ http_server *http_server_start(const http_config *cfg, cd_err *err);
 /* The port actually bound (useful with port 0). */
 int http_server_port(const http_server *s);
 
+/* SIGHUP: loads the model folder and the admin token file again and swaps
+ * them in.  Requests in flight finish with what they started with (nothing
+ * is dropped); the old models are freed after the last of them.  When the
+ * new folder loses a model that is served now (a broken or missing file), or
+ * the token file is unreadable or too short, nothing changes.  report
+ * (size bytes) receives one line saying what happened, also logged.
+ * Returns 0 when swapped, -1 when refused. */
+int http_server_reload(http_server *s, char *report, size_t size);
+
+/* The --metrics-listen port actually bound; 0 when off. */
+int http_server_metrics_port(const http_server *s);
+
 /* Start-up remarks, one line each (NULL after the last). Borrowed. */
 const char *http_server_note(const http_server *s, int i);
 
-/* The loaded models (borrowed). */
+/* The loaded models at start-up (borrowed; a reload replaces them). */
 const registry *http_server_models(const http_server *s);
 
 /* Graceful stop: stop accepting, let requests in flight finish (waiting at most

@@ -75,7 +75,20 @@ typedef enum i18n_lang { LANG_RU = 0, LANG_EN = 1 } i18n_lang;
     X(ERR_not_found, "Файл не найден.", "File not found.")                                                   \
     X(ERR_db_unavailable, "История сейчас недоступна: база данных не открыта.",                              \
       "The history is not available now: its database is not open.")                                        \
-    X(ERR_internal, "Внутренняя ошибка сервера.", "Internal server error.")
+    X(ERR_internal, "Внутренняя ошибка сервера.", "Internal server error.")                                  \
+    X(ERR_unauthorized, "Эта страница только для администратора: войдите.",                                  \
+      "This page is for the administrator: log in.")                                                        \
+    X(ERR_admin_off, "Страницы администратора выключены (не задан токен).",                                  \
+      "The admin pages are off (no admin token is set).")                                                   \
+    X(ERR_csrf, "Форма устарела или пришла с другого сайта; обновите страницу.",                             \
+      "The form is stale or came from another site; reload the page.")                                      \
+    X(RESULT_LINK, "Адрес этого результата (только для вас)", "This result's address (yours alone)")          \
+    X(NOT_KEPT, "Фото не сохранено на сервере.", "The photo was not kept on the server.")                   \
+    X(LOGIN_TITLE, "Вход администратора", "Administrator login")                                             \
+    X(LOGIN_TOKEN, "Токен администратора", "Admin token")                                                    \
+    X(LOGIN_SUBMIT, "Войти", "Log in")                                                                       \
+    X(LOGIN_WRONG, "Неверный токен.", "Wrong token.")                                                        \
+    X(LOGOUT, "Выйти", "Log out")
 
 typedef enum i18n_key {
 #define I18N_ENUM(k, ru, en) I18N_##k,

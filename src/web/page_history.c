@@ -8,23 +8,30 @@
 
 #include "web/pages.h"
 
-static void feedback_form(strbuf *b, i18n_lang L, const history_rec *r, long long page, int label)
+static void feedback_form(strbuf *b, i18n_lang L, const history_rec *r, long long page, int label, const char *csrf)
 {
     int chosen = r->feedback == label;
     strbuf_printf(b,
                   "<form class=\"feedback-form\" method=\"post\" action=\"/history/%lld/feedback\">"
                   "<input type=\"hidden\" name=\"label\" value=\"%s\">"
                   "<input type=\"hidden\" name=\"page\" value=\"%lld\">"
+                  "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
                   "<button type=\"submit\" class=\"btn-small %s feedback-%s\">%s</button></form>",
-                  r->id, label ? "dog" : "cat", page, chosen ? "" : "btn-flat", label ? "dog" : "cat",
+                  r->id, label ? "dog" : "cat", page, csrf, chosen ? "" : "btn-flat", label ? "dog" : "cat",
                   i18n(L, label ? I18N_ACTUALLY_DOG : I18N_ACTUALLY_CAT));
 }
 
 void page_history(strbuf *b, const page_frame *f, const history_rec *rows, int n, long long page,
-                  long long pages, long long total)
+                  long long pages, long long total, const char *csrf)
 {
     i18n_lang L = f->lang;
     page_begin(b, f, i18n(L, I18N_HISTORY_TITLE));
+    /* csrf is hex made here (auth.c), safe to write unescaped. */
+    strbuf_printf(b,
+                  "<form class=\"logout-form right\" method=\"post\" action=\"/logout\">"
+                  "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                  "<button type=\"submit\" class=\"btn-flat\" id=\"logout\">%s</button></form>\n",
+                  csrf, i18n(L, I18N_LOGOUT));
     strbuf_printf(b, "<h4>%s <span class=\"grey-text\" id=\"history-total\">(%lld)</span></h4>\n",
                   i18n(L, I18N_HISTORY_TITLE), total);
     if (n == 0)
@@ -56,8 +63,8 @@ void page_history(strbuf *b, const page_frame *f, const history_rec *rows, int n
                           r->feedback ? "dog" : "cat", i18n(L, I18N_FEEDBACK),
                           i18n(L, r->feedback ? I18N_FEEDBACK_DOG : I18N_FEEDBACK_CAT));
         strbuf_puts(b, "</p><div class=\"feedback\">");
-        feedback_form(b, L, r, page, 0);
-        feedback_form(b, L, r, page, 1);
+        feedback_form(b, L, r, page, 0, csrf);
+        feedback_form(b, L, r, page, 1, csrf);
         strbuf_puts(b, "</div></li>\n");
     }
     strbuf_puts(b, "</ul>\n<div class=\"pager\">");
@@ -70,5 +77,21 @@ void page_history(strbuf *b, const page_frame *f, const history_rec *rows, int n
         strbuf_printf(b, " <a class=\"btn-flat\" id=\"older\" href=\"/history?page=%lld\">%s &rarr;</a>", page + 1,
                       i18n(L, I18N_OLDER));
     strbuf_puts(b, "</div>\n");
+    page_end(b, f);
+}
+
+void page_login(strbuf *b, const page_frame *f, int wrong)
+{
+    i18n_lang L = f->lang;
+    page_begin(b, f, i18n(L, I18N_LOGIN_TITLE));
+    strbuf_printf(b, "<h4>%s</h4>\n", i18n(L, I18N_LOGIN_TITLE));
+    if (wrong)
+        strbuf_printf(b, "<p class=\"red-text\" id=\"login-wrong\">%s</p>\n", i18n(L, I18N_LOGIN_WRONG));
+    strbuf_printf(b,
+                  "<form method=\"post\" action=\"/login\" id=\"login-form\">"
+                  "<div class=\"input-field\"><input type=\"password\" name=\"token\" id=\"token\" "
+                  "autocomplete=\"current-password\" required><label for=\"token\">%s</label></div>"
+                  "<button type=\"submit\" class=\"btn\" id=\"login\">%s</button></form>\n",
+                  i18n(L, I18N_LOGIN_TOKEN), i18n(L, I18N_LOGIN_SUBMIT));
     page_end(b, f);
 }

@@ -14,15 +14,27 @@ void page_result(strbuf *b, const page_frame *f, const page_photo *photo, const 
     page_begin(b, f, i18n(L, I18N_RESULT_TITLE));
     char size[32];
     page_format_bytes(size, sizeof size, (unsigned long long)photo->size);
-    strbuf_puts(b, "<div class=\"row result\">\n<div class=\"col s12 m5\"><div class=\"card\">"
-                   "<div class=\"card-image\"><img class=\"photo\" src=\"/photos/");
-    strbuf_url(b, photo->file);
-    strbuf_puts(b, "\" alt=\"");
+    strbuf_puts(b, "<div class=\"row result\">\n<div class=\"col s12 m5\"><div class=\"card\">");
+    if (photo->photo_url) {
+        strbuf_puts(b, "<div class=\"card-image\"><img class=\"photo\" src=\"");
+        strbuf_html(b, photo->photo_url);
+        strbuf_puts(b, "\" alt=\"");
+        strbuf_html(b, photo->name);
+        strbuf_puts(b, "\"></div>");
+    }
+    strbuf_puts(b, "<div class=\"card-content\"><p class=\"truncate photo-name\">");
     strbuf_html(b, photo->name);
-    strbuf_puts(b, "\"></div><div class=\"card-content\"><p class=\"truncate photo-name\">");
-    strbuf_html(b, photo->name);
-    strbuf_printf(b, "</p><p class=\"grey-text\">%d &times; %d &middot; %s</p></div></div></div>\n",
-                  photo->width, photo->height, size);
+    strbuf_printf(b, "</p><p class=\"grey-text\">%d &times; %d &middot; %s</p>", photo->width, photo->height, size);
+    if (photo->result_url) {
+        strbuf_printf(b, "<p class=\"result-link\">%s: <a id=\"result-link\" href=\"", i18n(L, I18N_RESULT_LINK));
+        strbuf_html(b, photo->result_url);
+        strbuf_puts(b, "\">");
+        strbuf_html(b, photo->result_url);
+        strbuf_puts(b, "</a></p>");
+    }
+    if (!photo->photo_url)
+        strbuf_printf(b, "<p class=\"not-kept\">%s</p>", i18n(L, I18N_NOT_KEPT));
+    strbuf_puts(b, "</div></div></div>\n");
 
     strbuf_printf(b, "<div class=\"col s12 m7\"><div class=\"row verdicts\">\n");
     for (int i = 0; i < n; i++) {

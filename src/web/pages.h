@@ -38,14 +38,16 @@ typedef struct page_verdict {
 } page_verdict;
 
 typedef struct page_photo {
-    const char *file;        /* stored file name (for /photos/<file>) */
+    const char *photo_url;   /* where the page shows the photo from (/result/<id>/photo); NULL = not kept */
+    const char *result_url;  /* the result's own address (/result/<id>); NULL = none (not recorded) */
     const char *name;        /* the client's name (escaped here) */
     long long size;
     int width, height;
 } page_photo;
 
-/* The result of POST /template/upload and GET /upload/<file>: the photo and one
- * verdict card per model, side by side. */
+/* The result of POST /template/upload, GET /upload/<file> and GET
+ * /result/<id>: the photo and one verdict card per model, side by side, and
+ * the result's address for the visitor to keep. */
 void page_result(strbuf *b, const page_frame *f, const page_photo *photo, const page_verdict *v, int n);
 
 /* GET /error and refused uploads: "File didn't load", why (code's text and
@@ -53,9 +55,13 @@ void page_result(strbuf *b, const page_frame *f, const page_photo *photo, const 
 void page_help(strbuf *b, const page_frame *f, const char *code, const char *detail, size_t max_upload,
                long max_pixels);
 
-/* GET /history: rows newest first, page `page` (1-based) of `pages`. */
+/* GET /history: rows newest first, page `page` (1-based) of `pages`; every
+ * form carries the CSRF token `csrf`. */
 void page_history(strbuf *b, const page_frame *f, const history_rec *rows, int n, long long page,
-                  long long pages, long long total);
+                  long long pages, long long total, const char *csrf);
+
+/* GET /login: the admin login form; wrong = 1 after a wrong token. */
+void page_login(strbuf *b, const page_frame *f, int wrong);
 
 /* A small page for 404s. */
 void page_not_found(strbuf *b, const page_frame *f);

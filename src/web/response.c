@@ -69,6 +69,8 @@ static int add_headers(http_req *r, struct MHD_Response *resp)
         snprintf(cookie, sizeof cookie, "lang=%s; Path=/; Max-Age=31536000; SameSite=Lax", i18n_code(r->lang));
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, cookie) == MHD_YES;
     }
+    if (ok && r->set_cookie)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie) == MHD_YES;
     /* While shutting down, ask keep-alive clients to go away after this answer. */
     if (ok && atomic_load(&r->srv->stopping))
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;

@@ -6,6 +6,11 @@
  * of the path to the handler as `tail`, which each handler validates itself.
  * The seed's addresses (/, /template, /template/upload, /upload/<file>, /error)
  * keep working.
+ *
+ * Access: a route marked ADMIN needs the admin token (auth.h); the server
+ * checks it before the handler runs, so no admin handler can forget to.
+ * Visitors reach their own result by its random id (/result/<id>), never by
+ * a stored file's name.
  */
 #include <string.h>
 
@@ -13,31 +18,37 @@
 
 typedef struct route {
     route_id id;
-    route_info info;     /* method ("GET" also answers HEAD), path, prefix (1: the rest goes to tail) */
+    route_info info;     /* method ("GET" also answers HEAD), path, prefix (1: the rest goes to tail), admin */
     body_kind body;
     http_handler fn;
 } route;
 
+enum { PUBLIC = 0, ADMIN = 1 };
+
 static const route ROUTES[] = {
-    {ROUTE_ROOT, {"GET", "/", 0}, BODY_NONE, handle_root},
-    {ROUTE_TEMPLATE, {"GET", "/template", 0}, BODY_NONE, handle_template},
-    {ROUTE_TEMPLATE_UPLOAD, {"POST", "/template/upload", 0}, BODY_UPLOAD, handle_template_upload},
-    {ROUTE_UPLOAD_FILE, {"GET", "/upload/", 1}, BODY_NONE, handle_upload_file},
-    {ROUTE_ERROR, {"GET", "/error", 0}, BODY_NONE, handle_error_page},
-    {ROUTE_HISTORY, {"GET", "/history", 0}, BODY_NONE, handle_history},
-    {ROUTE_FEEDBACK, {"POST", "/history/", 1}, BODY_FORM, handle_feedback},
-    {ROUTE_PHOTO, {"GET", "/photos/", 1}, BODY_NONE, handle_photo},
-    {ROUTE_THUMB, {"GET", "/thumbs/", 1}, BODY_NONE, handle_thumb},
-    {ROUTE_STATIC, {"GET", "/static/", 1}, BODY_NONE, handle_static},
-    {ROUTE_FAVICON, {"GET", "/favicon.ico", 0}, BODY_NONE, handle_favicon},
-    {ROUTE_API_PREDICT, {"POST", "/api/v1/predict", 0}, BODY_UPLOAD, handle_api_predict},
-    {ROUTE_API_MODELS, {"GET", "/api/v1/models", 0}, BODY_NONE, handle_api_models},
-    {ROUTE_API_HISTORY, {"GET", "/api/v1/history", 0}, BODY_NONE, handle_api_history},
-    {ROUTE_HEALTHZ, {"GET", "/healthz", 0}, BODY_NONE, handle_healthz},
-    {ROUTE_METRICS, {"GET", "/metrics", 0}, BODY_NONE, handle_metrics},
-    {ROUTE_API_OPENAPI, {"GET", "/api/v1/openapi.json", 0}, BODY_NONE, handle_api_openapi},
-    {ROUTE_TF_MODEL, {"GET", "/v1/models/", 1}, BODY_NONE, handle_tf_model},
-    {ROUTE_TF_PREDICT, {"POST", "/v1/models/", 1}, BODY_JSON, handle_tf_predict},
+    {ROUTE_ROOT, {"GET", "/", 0, PUBLIC}, BODY_NONE, handle_root},
+    {ROUTE_TEMPLATE, {"GET", "/template", 0, PUBLIC}, BODY_NONE, handle_template},
+    {ROUTE_TEMPLATE_UPLOAD, {"POST", "/template/upload", 0, PUBLIC}, BODY_UPLOAD, handle_template_upload},
+    {ROUTE_UPLOAD_FILE, {"GET", "/upload/", 1, ADMIN}, BODY_NONE, handle_upload_file},
+    {ROUTE_ERROR, {"GET", "/error", 0, PUBLIC}, BODY_NONE, handle_error_page},
+    {ROUTE_HISTORY, {"GET", "/history", 0, ADMIN}, BODY_NONE, handle_history},
+    {ROUTE_FEEDBACK, {"POST", "/history/", 1, ADMIN}, BODY_FORM, handle_feedback},
+    {ROUTE_PHOTO, {"GET", "/photos/", 1, ADMIN}, BODY_NONE, handle_photo},
+    {ROUTE_THUMB, {"GET", "/thumbs/", 1, ADMIN}, BODY_NONE, handle_thumb},
+    {ROUTE_STATIC, {"GET", "/static/", 1, PUBLIC}, BODY_NONE, handle_static},
+    {ROUTE_FAVICON, {"GET", "/favicon.ico", 0, PUBLIC}, BODY_NONE, handle_favicon},
+    {ROUTE_API_PREDICT, {"POST", "/api/v1/predict", 0, PUBLIC}, BODY_UPLOAD, handle_api_predict},
+    {ROUTE_API_MODELS, {"GET", "/api/v1/models", 0, PUBLIC}, BODY_NONE, handle_api_models},
+    {ROUTE_API_HISTORY, {"GET", "/api/v1/history", 0, ADMIN}, BODY_NONE, handle_api_history},
+    {ROUTE_HEALTHZ, {"GET", "/healthz", 0, PUBLIC}, BODY_NONE, handle_healthz},
+    {ROUTE_METRICS, {"GET", "/metrics", 0, ADMIN}, BODY_NONE, handle_metrics},
+    {ROUTE_API_OPENAPI, {"GET", "/api/v1/openapi.json", 0, PUBLIC}, BODY_NONE, handle_api_openapi},
+    {ROUTE_TF_MODEL, {"GET", "/v1/models/", 1, PUBLIC}, BODY_NONE, handle_tf_model},
+    {ROUTE_TF_PREDICT, {"POST", "/v1/models/", 1, PUBLIC}, BODY_JSON, handle_tf_predict},
+    {ROUTE_RESULT, {"GET", "/result/", 1, PUBLIC}, BODY_NONE, handle_result},
+    {ROUTE_LOGIN, {"GET", "/login", 0, PUBLIC}, BODY_NONE, handle_login_page},
+    {ROUTE_LOGIN_POST, {"POST", "/login", 0, PUBLIC}, BODY_FORM, handle_login},
+    {ROUTE_LOGOUT, {"POST", "/logout", 0, PUBLIC}, BODY_FORM, handle_logout},
 };
 
 #define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
@@ -62,6 +73,10 @@ static const char *const METRIC_NAMES[ROUTE_COUNT] = {
     [ROUTE_API_OPENAPI] = "/api/v1/openapi.json",
     [ROUTE_TF_MODEL] = "/v1/models/{name}",
     [ROUTE_TF_PREDICT] = "/v1/models/{name}:predict",
+    [ROUTE_RESULT] = "/result/{id}",
+    [ROUTE_LOGIN] = "/login",
+    [ROUTE_LOGIN_POST] = "/login (POST)",
+    [ROUTE_LOGOUT] = "/logout",
     [ROUTE_OTHER] = "other",
 };
 
@@ -96,9 +111,10 @@ static int method_matches(const route *rt, const char *method)
 }
 
 http_handler routes_match(const char *method, const char *url, route_id *id, const char **tail, body_kind *body,
-                          int *method_ok, const char **allow)
+                          int *method_ok, const char **allow, int *admin)
 {
     *method_ok = 1;
+    *admin = 0;
     *allow = NULL;
     *body = BODY_NONE;
     *tail = "";
@@ -111,6 +127,7 @@ http_handler routes_match(const char *method, const char *url, route_id *id, con
             *id = ROUTES[i].id;
             *tail = t;
             *body = ROUTES[i].body;
+            *admin = ROUTES[i].info.admin;
             return ROUTES[i].fn;
         }
         if (!path_hit)
@@ -119,6 +136,7 @@ http_handler routes_match(const char *method, const char *url, route_id *id, con
     if (path_hit) {
         *id = path_hit->id;
         *method_ok = 0;
+        *admin = path_hit->info.admin;
         *allow = strcmp(path_hit->info.method, "GET") == 0 ? "GET, HEAD" : path_hit->info.method;
         return NULL;
     }

@@ -101,6 +101,37 @@ static void find_assets(http_server *s, const char *configured)
         add_note(s, "%s not found; pages are served without their own styles and scripts", probe);
 }
 
+/* ---- generations: what a reload swaps ---- */
+
+static void gen_free(http_gen *g)
+{
+    if (!g)
+        return;
+    pool_free(g->pool); /* first: its workers use the registry's models */
+    registry_free(g->reg);
+    auth_free(g->auth);
+    free(g);
+}
+
+/* The current generation, held (one more reference) until gen_release. */
+static http_gen *gen_acquire(http_server *s)
+{
+    pthread_mutex_lock(&s->gen_lock);
+    http_gen *g = s->gen;
+    if (g)
+        atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&s->gen_lock);
+    return g;
+}
+
+/* Drops a reference; the last one frees the generation (a replaced one, once
+ * its last request is answered). */
+static void gen_release(http_gen *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
+        gen_free(g);
+}
+
 /* ---- the request life cycle ---- */
 
 static void pick_language(http_req *r)
@@ -117,7 +148,7 @@ static void pick_language(http_req *r)
 
 static int is_api(const http_req *r)
 {
-    return r->route == ROUTE_API_PREDICT || r->route == ROUTE_API_MODELS || r->route == ROUTE_API_HISTORY ||
+    return r->internal || r->route == ROUTE_API_PREDICT || r->route == ROUTE_API_MODELS || r->route == ROUTE_API_HISTORY ||
            r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS || r->route == ROUTE_API_OPENAPI ||
            r->route == ROUTE_TF_MODEL || r->route == ROUTE_TF_PREDICT;
 }
@@ -199,9 +230,10 @@ static void refuse_later(http_req *r, int status, const char *code, const char *
 
 /* First callback: headers are in.  Route, language, and early refusals
  * (declared body over the limit: 413 before reading a byte of it). */
-static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const char *url, const char *method,
-                             void **con_cls)
+static enum MHD_Result begin(const http_listener *l, struct MHD_Connection *conn, const char *url,
+                             const char *method, void **con_cls)
 {
+    http_server *s = l->srv;
     http_req *r = calloc(1, sizeof *r);
     if (!r)
         return MHD_NO;
@@ -210,6 +242,7 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
     r->url = url;
     r->method = method;
     r->t_start = cd_monotonic_s();
+    r->gen = gen_acquire(s);
     *con_cls = r;
     atomic_fetch_add(&s->in_flight, 1);
     const union MHD_ConnectionInfo *sc = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -217,7 +250,26 @@ static enum MHD_Result begin(http_server *s, struct MHD_Connection *conn, const 
         conn_watch_request_started(s->watch, sc->socket_context);
 
     int method_ok; /* 0 = 405, answered in dispatch (r->allow is set) */
-    r->handler = routes_match(method, url, &r->route, &r->tail, &r->body_kind, &method_ok, &r->allow);
+    r->handler = routes_match(method, url, &r->route, &r->tail, &r->body_kind, &method_ok, &r->allow,
+                              &r->admin_route);
+    r->internal = l->internal;
+    if (r->internal && r->route != ROUTE_METRICS && r->route != ROUTE_HEALTHZ) {
+        /* The internal address serves the probes and nothing else. */
+        r->handler = NULL;
+        r->allow = NULL;
+        r->route = ROUTE_OTHER;
+    } else if (r->internal) {
+        r->admin_route = 0; /* reaching this address is the permission */
+    } else if (r->route == ROUTE_METRICS && s->cfg.metrics_listen) {
+        /* Served on the internal address only.  (The configuration, not
+         * metrics_daemon: that is assigned after the public daemon already
+         * runs requests; TSan saw the race.) */
+        r->handler = NULL;
+        r->allow = NULL;
+        r->route = ROUTE_OTHER;
+    }
+    r->authed = auth_check(r->gen->auth, http_header(r, MHD_HTTP_HEADER_AUTHORIZATION),
+                           MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, AUTH_COOKIE));
     pick_language(r);
     r->body_limit = body_limit(r);
 
@@ -297,6 +349,15 @@ static enum MHD_Result receive(http_req *r, const char *data, size_t n)
     return MHD_YES;
 }
 
+/* An admin route without the token: 401 with how to authenticate (the
+ * pages link to the login form). */
+static enum MHD_Result refuse_unauthorized(http_req *r)
+{
+    metrics_reject(r->srv->metrics, "unauthorized");
+    return refuse(r, 401, "unauthorized",
+                  "this page needs the admin token: send Authorization: Bearer <token>, or log in at /login");
+}
+
 /* The body is complete: run the handler. */
 static enum MHD_Result dispatch(http_req *r)
 {
@@ -312,6 +373,12 @@ static enum MHD_Result dispatch(http_req *r)
         res = refuse(r, 405, "method_not_allowed", "this address does not take that method");
     else if (!r->handler)
         res = handle_not_found(r);
+    else if (r->admin_route && !auth_enabled(r->gen->auth))
+        res = refuse(r, 403, "admin_off",
+                     "the admin pages are off: start catdog serve with --admin-token-file FILE (or "
+                     "CATDOG_ADMIN_TOKEN) to use them");
+    else if (r->admin_route && r->authed == AUTH_NO)
+        res = refuse_unauthorized(r);
     else
         res = r->handler(r);
     if (!r->responded) {
@@ -326,9 +393,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   void **con_cls)
 {
     (void)version;
-    http_server *s = cls;
+    const http_listener *l = cls;
     if (!*con_cls)
-        return begin(s, conn, url, method, con_cls);
+        return begin(l, conn, url, method, con_cls);
     http_req *r = *con_cls;
     if (*upload_data_size) {
         size_t n = *upload_data_size;
@@ -377,7 +444,7 @@ static void linger(http_server *s, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    http_server *s = cls;
+    http_server *s = ((const http_listener *)cls)->srv;
     http_req *r = *con_cls;
     if (!r)
         return;
@@ -410,6 +477,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->body_reserved)
         atomic_fetch_sub(&s->body_held, r->body_reserved);
     free(r->body);
+    gen_release(r->gen);
     free(r);
     atomic_fetch_sub(&s->in_flight, 1);
 }
@@ -418,7 +486,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    http_server *s = cls;
+    http_server *s = ((const http_listener *)cls)->srv;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         *socket_context = ci ? conn_watch_add(s->watch, ci->connect_fd) : NULL;
@@ -477,14 +545,84 @@ static void open_history(http_server *s)
 
 static void free_parts(http_server *s)
 {
+    retention_stop(s->retention);
     conn_watch_free(s->watch);
-    pool_free(s->pool);
+    gen_release(s->gen); /* the last reference: every request has completed */
     history_close(s->hist);
     store_free(s->store);
-    registry_free(s->reg);
     metrics_free(s->metrics);
     trusted_proxies_free(s->trusted);
+    pthread_mutex_destroy(&s->gen_lock);
     free(s);
+}
+
+static void log_line(void *ctx, const char *line)
+{
+    http_log(ctx, "%s", line);
+}
+
+/* "ADDR:PORT", "[v6]:PORT" -> host and port. */
+static int split_addr(const char *spec, char *host, size_t size, int *port, cd_err *err)
+{
+    const char *colon = strrchr(spec, ':');
+    const char *h = spec;
+    size_t hl = colon ? (size_t)(colon - spec) : 0;
+    if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    char *end;
+    long p = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || hl == 0 || hl >= size || colon[1] == '\0' || *end || p < 0 || p > 65535)
+        return cd_err_set(err, CD_ERR_INVALID, "--metrics-listen must be ADDR:PORT (e.g. 127.0.0.1:9090), not '%s'",
+                          spec);
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+/* Starts one libmicrohttpd daemon on host:port for listener l; *bound gets
+ * the port actually bound. */
+static int start_daemon(http_server *s, http_listener *l, const char *host, int port, struct MHD_Daemon **out,
+                        int *bound, cd_err *err)
+{
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    int gai = getaddrinfo(host, portstr, &hints, &ai);
+    if (gai != 0 || !ai)
+        return cd_err_set(err, CD_ERR_INVALID, "cannot resolve %s %s: %s", l->internal ? "--metrics-listen" : "--host",
+                          host, gai_strerror(gai));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->notes[SERVER_MAX_NOTES - 1][0] = '\0';
+    s->starter = pthread_self(); /* before MHD creates a thread that may read it */
+    s->starting = 1;
+    *out = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->cfg.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, l,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(2 * 1024 * 1024), MHD_OPTION_END);
+    s->starting = 0;
+    freeaddrinfo(ai);
+    if (!*out)
+        return cd_err_set(err, CD_ERR_IO, "cannot listen on %s:%d%s: %s", host, port,
+                          l->internal ? " (--metrics-listen)" : "",
+                          s->notes[SERVER_MAX_NOTES - 1][0] ? s->notes[SERVER_MAX_NOTES - 1] : "libmicrohttpd refused");
+    s->notes[SERVER_MAX_NOTES - 1][0] = '\0';
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(*out, MHD_DAEMON_INFO_BIND_PORT);
+    *bound = di ? di->port : port;
+    return 0;
 }
 
 http_server *http_server_start(const http_config *cfg, cd_err *err)
@@ -492,6 +630,11 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     http_server *s = calloc(1, sizeof *s);
     if (!s) {
         cd_err_set(err, CD_ERR_NOMEM, "out of memory starting the server");
+        return NULL;
+    }
+    if (pthread_mutex_init(&s->gen_lock, NULL) != 0) {
+        free(s);
+        cd_err_set(err, CD_ERR_NOMEM, "cannot create the server's lock");
         return NULL;
     }
     s->cfg = *cfg;
@@ -505,7 +648,9 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     s->cfg.models_dir = keep(s->models_buf, sizeof s->models_buf, cfg->models_dir, models);
     s->cfg.upload_dir = keep(s->upload_buf, sizeof s->upload_buf, cfg->upload_dir, "saveimages");
     s->cfg.db_path = keep(s->db_buf, sizeof s->db_buf, cfg->db_path, "catdog.db");
-    s->cfg.weights = NULL; /* used during start-up only (registry_load) */
+    s->cfg.weights = cfg->weights ? keep(s->weights_buf, sizeof s->weights_buf, cfg->weights, "") : NULL;
+    if (cfg->admin_token_file)
+        s->cfg.admin_token_file = keep(s->token_file_buf, sizeof s->token_file_buf, cfg->admin_token_file, "");
     if (!s->cfg.max_upload)
         s->cfg.max_upload = HTTP_DEFAULT_MAX_UPLOAD;
     if (s->cfg.threads <= 0) {
@@ -535,20 +680,35 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
         goto fail;
     s->cfg.trusted_proxies = NULL; /* parsed into s->trusted; the string is the caller's */
 
-    /* One inference thread per session: the pool supplies the parallelism. */
-    predictor_opts popts;
-    memset(&popts, 0, sizeof popts);
-    popts.threads = 1;
-    popts.backend = s->cfg.backend;
-    popts.precision = s->cfg.precision;
-    popts.max_pixels = s->cfg.max_pixels;
-    s->reg = registry_load(s->cfg.models_dir, &popts, cfg->embedded, cfg->weights, err);
-    if (!s->reg)
+    s->gen = calloc(1, sizeof *s->gen);
+    if (!s->gen) {
+        cd_err_set(err, CD_ERR_NOMEM, "out of memory starting the server");
         goto fail;
-    for (int i = 0; i < s->reg->n_notes; i++)
-        add_note(s, "%s", s->reg->notes[i]);
-    for (int i = 0; i < s->reg->n_off; i++)
-        add_note(s, "%s", s->reg->off[i].reason);
+    }
+    atomic_init(&s->gen->refs, 1);
+    s->gen->auth = auth_new(s->cfg.admin_token_file, s->cfg.admin_token, err);
+    if (!s->gen->auth)
+        goto fail;
+    if (!auth_enabled(s->gen->auth))
+        add_note(s, "no admin token (--admin-token-file or CATDOG_ADMIN_TOKEN): the history, photos and "
+                    "feedback pages are off%s", s->cfg.metrics_listen ? "" : ", and so is /metrics");
+    if (s->cfg.metrics_listen)
+        s->cfg.metrics_listen = keep(s->metrics_buf, sizeof s->metrics_buf, cfg->metrics_listen, "");
+
+    /* One inference thread per session: the pool supplies the parallelism. */
+    memset(&s->pred_opts, 0, sizeof s->pred_opts);
+    s->pred_opts.threads = 1;
+    s->pred_opts.backend = s->cfg.backend;
+    s->pred_opts.precision = s->cfg.precision;
+    s->pred_opts.max_pixels = s->cfg.max_pixels;
+    registry *reg = registry_load(s->cfg.models_dir, &s->pred_opts, s->cfg.embedded, s->cfg.weights, err);
+    s->gen->reg = reg;
+    if (!reg)
+        goto fail;
+    for (int i = 0; i < reg->n_notes; i++)
+        add_note(s, "%s", reg->notes[i]);
+    for (int i = 0; i < reg->n_off; i++)
+        add_note(s, "%s", reg->off[i].reason);
     s->store = store_new(s->cfg.upload_dir, err);
     if (!s->store)
         goto fail;
@@ -559,55 +719,48 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     if (!s->metrics)
         goto fail;
     open_history(s);
-    pool_opts po = {.workers = s->cfg.threads, .max_queue = s->cfg.queue, .max_batch = s->cfg.max_batch,
+    s->pool_opts = (pool_opts){.workers = s->cfg.threads, .max_queue = s->cfg.queue, .max_batch = s->cfg.max_batch,
                     .batch_timeout_s = s->cfg.batch_timeout_s == 0 ? -1 /* default */
                                        : s->cfg.batch_timeout_s < 0 ? 0 /* never wait */
                                                                     : s->cfg.batch_timeout_s,
                     .max_wait_s = s->cfg.max_wait_s,
                     .metrics = s->metrics};
-    s->pool = pool_new_opts(s->reg, &po, err);
-    if (!s->pool)
+    s->gen->pool = pool_new_opts(reg, &s->pool_opts, err);
+    if (!s->gen->pool)
         goto fail;
     s->watch = conn_watch_new(s->cfg.timeout_s, on_cut, s, err);
     if (!s->watch)
         goto fail;
 
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%d", s->cfg.port);
-    struct addrinfo hints, *ai = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-    int gai = getaddrinfo(s->cfg.host, portstr, &hints, &ai);
-    if (gai != 0 || !ai) {
-        cd_err_set(err, CD_ERR_INVALID, "cannot resolve --host %s: %s", s->cfg.host, gai_strerror(gai));
-        goto fail;
+    if (s->cfg.retention_days > 0 && s->hist) {
+        long long rows = 0;
+        int files = 0;
+        cd_err rerr;
+        cd_err_clear(&rerr);
+        if (retention_sweep(s->hist, s->store, s->cfg.retention_days, &rows, &files, &rerr) != 0)
+            add_note(s, "retention: %s", rerr.msg);
+        else if (rows > 0)
+            add_note(s, "retention: removed %lld row(s) and %d photo(s) older than %d day(s)", rows, files,
+                     s->cfg.retention_days);
+        s->retention = retention_start(s->hist, s->store, s->cfg.retention_days, log_line, s, err);
+        if (!s->retention)
+            goto fail;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    s->starter = pthread_self(); /* before MHD creates a thread that may read it */
-    s->starting = 1;
-    s->daemon = MHD_start_daemon(
-        flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)s->cfg.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)(2 * 1024 * 1024), MHD_OPTION_END);
-    s->starting = 0;
-    freeaddrinfo(ai);
-    if (!s->daemon) {
-        cd_err_set(err, CD_ERR_IO, "cannot listen on %s:%d: %s", s->cfg.host, s->cfg.port,
-                   s->notes[SERVER_MAX_NOTES - 1][0] ? s->notes[SERVER_MAX_NOTES - 1] : "libmicrohttpd refused");
+    s->pub.srv = s;
+    s->internal.srv = s;
+    s->internal.internal = 1;
+    if (start_daemon(s, &s->pub, s->cfg.host, s->cfg.port, &s->daemon, &s->port, err) != 0)
         goto fail;
+    if (s->cfg.metrics_listen) {
+        char host[256];
+        int port = 0;
+        if (split_addr(s->cfg.metrics_listen, host, sizeof host, &port, err) != 0 ||
+            start_daemon(s, &s->internal, host, port, &s->metrics_daemon, &s->metrics_port, err) != 0) {
+            MHD_stop_daemon(s->daemon);
+            s->daemon = NULL;
+            goto fail;
+        }
     }
-    s->notes[SERVER_MAX_NOTES - 1][0] = '\0';
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : s->cfg.port;
     return s;
 
 fail:
@@ -620,6 +773,11 @@ int http_server_port(const http_server *s)
     return s->port;
 }
 
+int http_server_metrics_port(const http_server *s)
+{
+    return s->metrics_daemon ? s->metrics_port : 0;
+}
+
 const char *http_server_note(const http_server *s, int i)
 {
     return i >= 0 && i < s->n_notes ? s->notes[i] : NULL;
@@ -627,7 +785,7 @@ const char *http_server_note(const http_server *s, int i)
 
 const registry *http_server_models(const http_server *s)
 {
-    return s->reg;
+    return s->gen->reg;
 }
 
 void http_server_stop(http_server *s, int grace_s)
@@ -636,6 +794,9 @@ void http_server_stop(http_server *s, int grace_s)
         return;
     atomic_store(&s->stopping, 1);
     MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
+    /* The probes stop at once: a stopping server answers 503 to /healthz until then. */
+    if (s->metrics_daemon)
+        MHD_stop_daemon(s->metrics_daemon);
     /* Requests already started (an upload being received or classified) finish. */
     double until = cd_monotonic_s() + (grace_s > 0 ? grace_s : 0);
     while (atomic_load(&s->in_flight) > 0 && cd_monotonic_s() < until)
@@ -647,4 +808,76 @@ void http_server_stop(http_server *s, int grace_s)
     if (listen_fd != MHD_INVALID_SOCKET)
         close(listen_fd);
     free_parts(s);
+}
+
+/* A reload must not lose what is served: every model of the old generation
+ * is in the new one, and one read from a file is still read from a file (not
+ * the built-in copy standing in for a broken new file). */
+static int reload_keeps(const registry *old, const registry *neu, char *why, size_t size)
+{
+    for (int i = 0; i < old->n; i++) {
+        const registry_model *m = &old->models[i];
+        int j = registry_find(neu, m->name);
+        if (j < 0) {
+            const char *off = registry_off_reason(neu, m->name);
+            snprintf(why, size, "%s", off ? off : "a model served now is missing from the new folder");
+            return 0;
+        }
+        if (strncmp(m->source, "built-in", 8) != 0 && strncmp(neu->models[j].source, "built-in", 8) == 0) {
+            snprintf(why, size, "%s", neu->n_notes ? neu->notes[0] : "the model file could not be loaded");
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int http_server_reload(http_server *s, char *report, size_t size)
+{
+    cd_err err;
+    cd_err_clear(&err);
+    http_gen *g = calloc(1, sizeof *g);
+    if (!g) {
+        snprintf(report, size, "reload refused: out of memory; still serving the old models and token");
+        http_log(s, "%s", report);
+        return -1;
+    }
+    atomic_init(&g->refs, 1);
+    char why[700] = "";
+    g->auth = auth_new(s->cfg.admin_token_file, s->cfg.admin_token, &err);
+    if (!g->auth)
+        snprintf(why, sizeof why, "%s", err.msg);
+    if (g->auth) {
+        g->reg = registry_load(s->cfg.models_dir, &s->pred_opts, s->cfg.embedded, s->cfg.weights, &err);
+        if (!g->reg)
+            snprintf(why, sizeof why, "%s", err.msg);
+    }
+    http_gen *cur = gen_acquire(s);
+    if (g->reg && !reload_keeps(cur->reg, g->reg, why, sizeof why)) {
+        registry_free(g->reg);
+        g->reg = NULL;
+    }
+    gen_release(cur);
+    if (g->reg) {
+        g->pool = pool_new_opts(g->reg, &s->pool_opts, &err);
+        if (!g->pool)
+            snprintf(why, sizeof why, "%s", err.msg);
+    }
+    if (!g->pool) {
+        gen_free(g);
+        snprintf(report, size, "reload refused, still serving the old models and token: %s", why);
+        http_log(s, "%s", report);
+        return -1;
+    }
+    pthread_mutex_lock(&s->gen_lock);
+    http_gen *old = s->gen;
+    s->gen = g;
+    pthread_mutex_unlock(&s->gen_lock);
+    gen_release(old); /* freed now, or by the last request still using it */
+    int w = snprintf(report, size, "reloaded %s: %d model(s)", s->cfg.models_dir, g->reg->n);
+    for (int i = 0; i < g->reg->n && w > 0 && (size_t)w < size; i++)
+        w += snprintf(report + w, size - (size_t)w, "%s %s", i ? "," : "", g->reg->models[i].name);
+    if (w > 0 && (size_t)w < size)
+        snprintf(report + w, size - (size_t)w, "; admin token %s", auth_enabled(g->auth) ? "reloaded" : "none");
+    http_log(s, "%s", report);
+    return 0;
 }

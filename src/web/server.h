@@ -19,6 +19,8 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "predict/predictor.h"
+#include "web/auth.h"
 #include "web/conn_watch.h"
 #include "web/history.h"
 #include "web/http_server.h"
@@ -26,6 +28,8 @@
 #include "web/metrics.h"
 #include "web/pool.h"
 #include "web/registry.h"
+#include "web/result_id.h"
+#include "web/retention.h"
 #include "web/store.h"
 #include "web/strbuf.h"
 
@@ -53,6 +57,10 @@ typedef enum route_id {
     ROUTE_API_OPENAPI,
     ROUTE_TF_MODEL,     /* GET /v1/models/{name}[/metadata] (TF Serving's REST API) */
     ROUTE_TF_PREDICT,   /* POST /v1/models/{name}:predict */
+    ROUTE_RESULT,       /* GET /result/{id}[/photo]: one visitor's result, by its random id */
+    ROUTE_LOGIN,        /* GET /login: the admin login form */
+    ROUTE_LOGIN_POST,   /* POST /login: sets the admin cookie */
+    ROUTE_LOGOUT,       /* POST /logout: clears it */
     ROUTE_OTHER,   /* no such page (404) */
     ROUTE_COUNT
 } route_id;
@@ -64,13 +72,39 @@ typedef enum body_kind {
     BODY_JSON      /* JSON holding base64 photos: up to max_upload once encoded (4/3) (+ overhead) */
 } body_kind;
 
-struct http_server {
-    http_config cfg;           /* strings point into the *_buf copies below */
-    char host_buf[256], models_buf[1024], upload_buf[1024], db_buf[1024], assets_buf[1024];
-    struct MHD_Daemon *daemon;
-    int port;
+/* One listening daemon's identity, passed to libmicrohttpd's callbacks: the
+ * public one, or the internal one of --metrics-listen (only /metrics and
+ * /healthz, without a token). */
+typedef struct http_listener {
+    struct http_server *srv;
+    int internal;
+} http_listener;
+
+/* What SIGHUP replaces (http_server_reload): the models, the pool that runs
+ * them, and the admin token.  A request holds the generation it began with
+ * until it completes, so a reload never takes a model from under a photo in
+ * flight; the old generation is freed when its last request ends. */
+typedef struct http_gen {
     registry *reg;
     pool *pool;
+    auth *auth;          /* admin routes are off when it holds no token */
+    atomic_int refs;     /* requests holding it, + 1 while it is the current one */
+} http_gen;
+
+struct http_server {
+    http_config cfg;           /* strings point into the *_buf copies below */
+    char host_buf[256], models_buf[1024], upload_buf[1024], db_buf[1024], assets_buf[1024], metrics_buf[300];
+    struct MHD_Daemon *daemon;
+    int port;
+    struct MHD_Daemon *metrics_daemon; /* --metrics-listen; NULL when off */
+    int metrics_port;
+    http_listener pub, internal;
+    retention *retention;      /* --retention-days sweeps; NULL when off */
+    http_gen *gen;             /* the current generation (gen_lock) */
+    pthread_mutex_t gen_lock;
+    pool_opts pool_opts;       /* how each generation's pool is made */
+    predictor_opts pred_opts;  /* how each generation's models are loaded */
+    char weights_buf[1024], token_file_buf[1024];
     store *store;
     history *hist;             /* NULL when the database could not be opened: verdicts go out unrecorded */
     char hist_off[600];        /* why hist is NULL; "" when it is open */
@@ -97,11 +131,15 @@ typedef enum MHD_Result (*http_handler)(http_req *r);
 
 struct http_req {
     http_server *srv;
+    http_gen *gen;             /* the models and token this request uses (held until it completes) */
     struct MHD_Connection *conn;
     const char *method;        /* borrowed from MHD */
     const char *url;           /* borrowed from MHD (path, already unescaped) */
     route_id route;
     const char *tail;          /* the part of the path after a prefix route ("/upload/<tail>") */
+    int internal;              /* arrived on the --metrics-listen address */
+    int admin_route;           /* the route needs the admin token */
+    auth_how authed;           /* how the request proved the token (AUTH_NO: it did not) */
     http_handler handler;
     body_kind body_kind;
     double t_start;
@@ -126,6 +164,7 @@ struct http_req {
     const char *retry_after;   /* seconds, for 503 */
     const char *allow;         /* for 405 */
     const char *cache_control; /* NULL = no-store */
+    const char *set_cookie;    /* a Set-Cookie header to send (the admin login), or NULL */
     char note[160];            /* appended to the log line (verdict, refusal reason) */
 };
 
@@ -136,14 +175,16 @@ typedef struct route_info {
     const char *method;
     const char *path;
     int prefix;
+    int admin;    /* 1: needs the admin token */
 } route_info;
 /* The i-th route, or NULL past the last. */
 const route_info *routes_list(int i);
 /* Finds the route for method + path; *tail gets the rest of a prefix route.
  * Returns the handler (NULL for ROUTE_OTHER), sets *id, *body and *method_ok
- * (0 when the path exists but not for this method: answer 405 with *allow). */
+ * (0 when the path exists but not for this method: answer 405 with *allow),
+ * and *admin (1 when the route needs the admin token). */
 http_handler routes_match(const char *method, const char *url, route_id *id, const char **tail, body_kind *body,
-                          int *method_ok, const char **allow);
+                          int *method_ok, const char **allow, int *admin);
 const char *const *routes_metric_names(void);
 
 /* --- response.c --- */
@@ -181,6 +222,19 @@ enum MHD_Result handle_api_openapi(http_req *r);
 enum MHD_Result handle_tf_model(http_req *r);
 enum MHD_Result handle_tf_predict(http_req *r);
 enum MHD_Result handle_not_found(http_req *r);
+enum MHD_Result handle_result(http_req *r);
+enum MHD_Result handle_login_page(http_req *r);
+enum MHD_Result handle_login(http_req *r);
+enum MHD_Result handle_logout(http_req *r);
+
+/* --- handlers_files.c --- */
+/* Answers with the stored photo `file` (404 when it is not there). */
+enum MHD_Result http_respond_photo(http_req *r, const char *file);
+
+/* --- handlers_admin.c --- */
+/* 1 when a form posted to an admin route may act: authorised by Bearer, or by
+ * the cookie with the right `csrf` field in the urlencoded body. */
+int http_admin_form_ok(http_req *r);
 
 /* A refused request of a page route: the help page with the reason and status.
  * For API routes use http_api_error. */

@@ -276,9 +276,11 @@ int upload_pick_models(const registry *reg, const char *choice, int allow_both, 
                 allow_both ? ", transfer or both" : " or transfer");
 }
 
-int upload_process(http_server *s, const upload_photo *photo, const int *models, int n_models,
+int upload_process(http_req *r, const upload_photo *photo, const int *models, int n_models,
                    const char *already_stored, upload_result *res, upload_failure *f)
 {
+    http_server *s = r->srv;
+    const registry *reg = r->gen->reg;
     memset(res, 0, sizeof *res);
     if (photo->len == 0)
         return fail(f, 400, "empty_file", "the file is empty");
@@ -293,7 +295,7 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
         v->model = models[i];
         v->history_id = -1;
         pool_ticket t;
-        pool_status st = pool_submit(s->pool, models[i], photo->bytes, photo->len, &v->pred, &t, &err);
+        pool_status st = pool_submit(r->gen->pool, models[i], photo->bytes, photo->len, &v->pred, &t, &err);
         if (st == POOL_BUSY) {
             fail(f, 503, "busy", "%s", err.msg);
             snprintf(f->retry_after, sizeof f->retry_after, "%d", t.retry_after_s);
@@ -307,17 +309,27 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
             case CD_ERR_LIMIT:
                 return fail(f, 413, "too_many_pixels", "%s", err.msg);
             default:
-                http_log(s, "error: classifying with %s: %s", s->reg->models[models[i]].name, err.msg);
+                http_log(s, "error: classifying with %s: %s", reg->models[models[i]].name, err.msg);
                 return fail(f, 500, "internal", "%s", err.msg);
             }
         }
-        metrics_prediction(s->metrics, s->reg->models[models[i]].name, v->pred.label, v->pred.elapsed_ms / 1000.0);
+        metrics_prediction(s->metrics, reg->models[models[i]].name, v->pred.label, v->pred.elapsed_ms / 1000.0);
         res->n++;
     }
 
     cd_err err;
     if (store_sha256_hex(photo->bytes, photo->len, res->sha256, &err) != 0)
         return fail(f, 500, "internal", "%s", err.msg);
+    if (s->cfg.no_store) {
+        /* --no-store: the verdict is the whole answer; nothing of the photo stays. */
+        metrics_event(s->metrics, "not_stored");
+        return 0;
+    }
+    char rid[RESULT_ID_SIZE];
+    if (result_id_new(rid, &err) != 0) {
+        http_log(s, "error: no random result id: %s", err.msg);
+        return fail(f, 500, "internal", "the server could not make a result id");
+    }
     if (already_stored) {
         snprintf(res->file, sizeof res->file, "%s", already_stored);
         res->existed = 1;
@@ -335,6 +347,7 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
         }
         metrics_event(s->metrics, res->existed ? "deduplicated" : "stored");
     }
+    res->kept = 1;
 
     double now = cd_wall_s();
     for (int i = 0; i < res->n; i++) {
@@ -345,10 +358,11 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
         snprintf(rec.sha256, sizeof rec.sha256, "%s", res->sha256);
         snprintf(rec.file, sizeof rec.file, "%s", res->file);
         snprintf(rec.name, sizeof rec.name, "%s", photo->name);
+        snprintf(rec.result, sizeof rec.result, "%s", rid);
         rec.size = (long long)photo->len;
         rec.width = v->pred.width;
         rec.height = v->pred.height;
-        snprintf(rec.model, sizeof rec.model, "%s", s->reg->models[v->model].name);
+        snprintf(rec.model, sizeof rec.model, "%s", reg->models[v->model].name);
         rec.p_dog = v->pred.p_dog;
         rec.label = v->pred.label;
         rec.latency_ms = v->pred.elapsed_ms;
@@ -361,5 +375,8 @@ int upload_process(http_server *s, const upload_photo *photo, const int *models,
             v->history_id = rec.id;
         }
     }
+    /* The id addresses the rows; without them there is no result page to give. */
+    if (!res->db_failed)
+        snprintf(res->result_id, sizeof res->result_id, "%s", rid);
     return 0;
 }

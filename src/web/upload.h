@@ -12,8 +12,11 @@
  *             pixels -> 413, queue full -> 503),
  *   store     keeps it as <sha256>.<ext> (disk full or folder not writable -> 507,
  *             nothing partial),
- *   record    adds one history row per model.  A database failure does not cost
- *             the user the verdict: it is logged and counted, and the answer goes out.
+ *   record    adds one history row per model, all under one new random result
+ *             id (result_id.h), the visitor's address for /result/<id>.  A
+ *             database failure does not cost the user the verdict: it is
+ *             logged and counted, and the answer goes out.
+ * With --no-store the last two steps are skipped: nothing of the photo stays.
  *
  * Refusals come back as an upload_failure: the HTTP status, the API error code
  * (also the key of the page's translated reason) and a message.
@@ -26,6 +29,7 @@
 #include "core/error.h"
 #include "predict/predictor.h"
 #include "web/registry.h"
+#include "web/result_id.h"
 #include "web/server.h"
 
 typedef struct upload_failure {
@@ -49,6 +53,8 @@ typedef struct upload_verdict {
 } upload_verdict;
 
 typedef struct upload_result {
+    char result_id[RESULT_ID_SIZE];  /* "" when nothing was recorded (--no-store, database error) */
+    int kept;                        /* 1 = photo stored (0 with --no-store) */
     char sha256[65];
     char file[STORE_NAME_MAX + 1];   /* stored file name */
     int existed;                     /* 1 = the same photo was stored before */
@@ -74,9 +80,10 @@ int upload_extract_many(http_req *r, int allow_raw, int max_photos, upload_photo
 int upload_pick_models(const registry *reg, const char *choice, int allow_both, int *idx, int *n,
                        upload_failure *f);
 
-/* Classifies, stores (unless already_stored names the file) and records.
+/* Classifies with r's models (r->gen), stores (unless already_stored names
+ * the file) and records.
  * Returns 0 or -1 with f filled. */
-int upload_process(http_server *s, const upload_photo *photo, const int *models, int n_models,
+int upload_process(http_req *r, const upload_photo *photo, const int *models, int n_models,
                    const char *already_stored, upload_result *res, upload_failure *f);
 
 /* The client's file name made safe to keep and show: the last path component,

@@ -134,7 +134,7 @@ python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("CR
 cp "$WORK/newer.db" "$WORK/newer.db.orig"
 for c in "corrupt:$WORK/corrupt.db:file is not a database" "folder:$WORK/dir.db:" \
          "missing folder:$WORK/no/such/dir/catdog.db:" \
-         "newer:$WORK/newer.db:has schema version 99, but this catdog knows versions up to 1: it was written by a newer catdog; run that newer catdog, or give this one another --db file"; do
+         "newer:$WORK/newer.db:has schema version 99, but this catdog knows versions up to 2: it was written by a newer catdog; run that newer catdog, or give this one another --db file"; do
     kind=${c%%:*} rest=${c#*:}
     db=${rest%%:*} why=${rest#*:}
     start_server --db "$db"

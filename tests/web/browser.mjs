@@ -129,8 +129,15 @@ await page.screenshot({ path: path.join(shots, 'help-page.png'), fullPage: true 
 await Promise.all([page.waitForNavigation(), link.click()]);
 check(page.url().startsWith(`${base}/template`), 'the help link goes back to /template');
 
-// History: the uploads are listed with thumbnails; a feedback button works.
-await page.goto(`${base}/history`);
+// History: for the admin only.  A visitor is refused; the login form lets
+// the admin in (cookie); the uploads are listed with thumbnails; a feedback
+// button (its form carries the CSRF token) works.
+const refused = await page.goto(`${base}/history`);
+check(refused.status() === 401, `a visitor is refused the history (${refused.status()})`);
+await page.goto(`${base}/login`);
+await page.fill('#token', process.env.ADMIN_TOKEN);
+await Promise.all([page.waitForNavigation(), page.click('#login')]);
+check(page.url().startsWith(`${base}/history`), `the login leads to the history (${page.url()})`);
 const rows = await page.locator('.history-row').count();
 check(rows >= 2, `history lists the uploads (${rows})`);
 const thumbOk = await imageShown(page.locator('.history-row img.thumb').first());

@@ -18,6 +18,12 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/catdog-webtest.XXXXXX")
 SERVER_PID=""
 PORT=""
 BASE=""
+# The admin token every test server gets (start_server), and the header that
+# proves it; req sends it unless AS_VISITOR=1 (test_http_access.sh checks what
+# a visitor without it may and may not see).
+ADMIN_TOKEN=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+printf '%s\n' "$ADMIN_TOKEN" >"$WORK/admin.token"
+ADMIN=(-H "Authorization: Bearer $ADMIN_TOKEN")
 # Extra serve options; "--backend ref" is added when the build has no oneDNN backend yet.
 BACKEND_ARGS=()
 N_CHECKS=0
@@ -74,7 +80,8 @@ start_server() {
     while :; do
         : >"$WORK/server.out"
         "$CATDOG_BIN" serve --port 0 --models "${MODELS:-$WORK/models}" --upload-dir "$WORK/up" \
-            --db "$WORK/catdog.db" ${BACKEND_ARGS[@]+"${BACKEND_ARGS[@]}"} "$@" \
+            --db "$WORK/catdog.db" --admin-token-file "$WORK/admin.token" \
+            ${BACKEND_ARGS[@]+"${BACKEND_ARGS[@]}"} "$@" \
             >"$WORK/server.out" 2>>"$WORK/server.err" &
         SERVER_PID=$!
         local i
@@ -120,13 +127,15 @@ stop_server() {
 }
 
 # req METHOD PATH [curl options...]: sets STATUS, writes the body to $WORK/body
-# and the headers to $WORK/headers.
+# and the headers to $WORK/headers.  Sends the admin token unless AS_VISITOR=1.
 req() {
     local method=$1 path=$2
     shift 2
-    local how=(-X "$method")
+    local how=(-X "$method") auth=()
     [ "$method" != HEAD ] || how=(--head)
-    STATUS=$(curl -s --max-time 60 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' "${how[@]}" "$@" "$BASE$path") || true
+    [ "${AS_VISITOR:-0}" = 1 ] || auth=("${ADMIN[@]}")
+    STATUS=$(curl -s --max-time 60 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' "${how[@]}" \
+        ${auth[@]+"${auth[@]}"} "$@" "$BASE$path") || true
 }
 
 expect_status() {

@@ -39,7 +39,7 @@ printf 'Not a photo at all.\n' >"$WORK/notes.jpg"
 start_server
 SHOTS="$BUILD_DIR/web-screenshots"
 rm -rf "$SHOTS"
-CATDOG_URL="$BASE" CAT_PHOTO="$CAT_PHOTO" DOG_PHOTO="$DOG_PHOTO" NOT_IMAGE="$WORK/notes.jpg" SHOTS="$SHOTS" \
+CATDOG_URL="$BASE" ADMIN_TOKEN="$ADMIN_TOKEN" CAT_PHOTO="$CAT_PHOTO" DOG_PHOTO="$DOG_PHOTO" NOT_IMAGE="$WORK/notes.jpg" SHOTS="$SHOTS" \
     CHECK_VERDICTS="$CHECK_VERDICTS" NODE_PATH="$CATDOG_SOURCE_DIR/node_modules" \
     timeout 300 node "$(dirname "$0")/browser.mjs" || fail "browser checks failed (screenshots in $SHOTS)"
 stop_server

@@ -92,7 +92,7 @@ done
 # request itself counts as one in flight).
 busy=0
 for _ in $(seq 1 1200); do
-    n=$(curl -s "$BASE/metrics" | sed -n 's/^catdog_requests_in_flight \([0-9]*\)$/\1/p')
+    n=$(curl -s "${ADMIN[@]}" "$BASE/metrics" | sed -n 's/^catdog_requests_in_flight \([0-9]*\)$/\1/p')
     if [ "${n:-0}" -ge 7 ]; then busy=1; break; fi
     sleep 0.05
 done

@@ -95,7 +95,8 @@ ok "static files: types, traversal refused"
 req POST /template/upload -F "inputfile=@$CAT;filename=my cat.jpg" -H 'Accept-Language: en'
 expect_status 200 "form upload"
 CAT_SHA=$(sha256_of "$CAT")
-body_has "src=\"/photos/$CAT_SHA.jpg\"" "result page shows the stored photo"
+grep -Eq 'src="/result/[0-9a-f]{32}/photo"' "$WORK/body" || fail "the result page shows no photo by its result id"
+body_lacks "$CAT_SHA" "the result page does not name the stored file"
 grep -Eq 'The (Cat|Dog) is at the picture' "$WORK/body" || fail "no verdict on the result page"
 grep -Eq 'class="probability">[0-9]+\.[0-9]%<' "$WORK/body" || fail "no probability on the result page"
 body_has 'class="bar-fill pw-' "probability bar"
