@@ -71,7 +71,7 @@ static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
         dn_md(&b_md, 1, &oc, dnnl_a, l->name, err) ||
         dn_md(&dst_md, 4, dd, dnnl_format_tag_any, l->name, err))
         return -1;
-    attr = dn_attr(dn_act_alg(nd->act, 0), l->name, err);
+    attr = dn_attr_act(p, nd, l, err);
     if (!attr)
         goto fail;
     /* Winograd F(4x4, 3x3) does a 3x3 stride-1 convolution with far fewer

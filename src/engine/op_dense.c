@@ -72,7 +72,7 @@ static int dense_dn_forward(dn_plan *p, int i, cd_err *err)
                  &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference, &in->md,
                  &w_md, l->use_bias ? &b_md : NULL, &dst_md),
              err, "inner product descriptor", l->name);
-    attr = dn_attr(dn_act_alg(nd->act, 0), l->name, err);
+    attr = dn_attr_act(p, nd, l, err);
     if (!attr)
         goto fail;
     DN_CHECK(dnnl_primitive_desc_create(&nd->fwd_pd, &d, attr, p->cfg.eng, NULL), err,
