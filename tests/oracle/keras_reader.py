@@ -119,7 +119,32 @@ def _act(x, name):
         return torch.tanh(x)
     if name == "softmax":
         return torch.softmax(x, dim=1)
+    # The later activations, as PyTorch computes them (catdog's are its own C).
+    simple = {
+        "relu6": F.relu6, "elu": F.elu, "selu": F.selu, "softplus": F.softplus,
+        "softsign": F.softsign, "swish": F.silu, "silu": F.silu, "gelu": F.gelu,
+        "hard_silu": F.hardswish, "hard_swish": F.hardswish, "exponential": torch.exp,
+        "leaky_relu": lambda t: F.leaky_relu(t, 0.2),
+        # Keras 2's hard_sigmoid; the reader reads the Keras 2 files catdog writes
+        "hard_sigmoid": lambda t: torch.clamp(0.2 * t + 0.5, 0.0, 1.0),
+    }
+    if name in simple:
+        return simple[name](x)
     raise ReaderError("activation %r is not understood by the reader" % name)
+
+
+def _keras_relu(x, c):
+    """Keras' ReLU layer, piecewise as its documentation states it."""
+    mx, slope, th = c.get("max_value"), c.get("negative_slope", 0.0) or 0.0, c.get("threshold", 0.0) or 0.0
+    if th == 0.0:
+        y = F.leaky_relu(x, slope) if slope else F.relu(x)
+    else:
+        y = torch.where(x > th, x, slope * (x - th))
+    if mx is not None:
+        y = torch.where(y >= mx, torch.full_like(y, mx), y)
+        if th != 0.0:
+            y = torch.where((x > th) & (y < 0), torch.zeros_like(y), y)
+    return y
 
 
 def _same_pads(size, k, s):
@@ -251,9 +276,11 @@ class Network:
         if cls == "Activation":
             return _act(x, c["activation"])
         if cls == "ReLU":
-            if c.get("max_value") is not None or c.get("negative_slope", 0) or c.get("threshold", 0):
-                raise ReaderError("ReLU options are not understood")
-            return F.relu(x)
+            return _keras_relu(x, c)
+        if cls == "LeakyReLU":
+            return F.leaky_relu(x, c.get("alpha", c.get("negative_slope", 0.3)))
+        if cls == "ELU":
+            return F.elu(x, c.get("alpha", 1.0))
         if cls == "Softmax":
             return torch.softmax(x, dim=1)
         if cls == "Dropout":
