@@ -638,9 +638,19 @@ static int op_global_pool(reader *r, layer_kind kind)
     return 0;
 }
 
-/* Relu, Sigmoid, Tanh, Softmax: fused into the producing Conv/Dense when it
- * is that layer's only reader (the engine's fused post-ops), else a layer. */
-static int op_act(reader *r, layer_act act)
+/* 1 when act with parameters ap can be a Conv/Dense's fused activation and
+ * still be written to Keras (a string with its default parameters). */
+static int fusable_act(layer_act act, const layer_act_params *ap)
+{
+    layer_act_params d = layer_act_defaults(act);
+    return act != ACT_RELU_X && act != ACT_HARD_SIGMOID6 && act != ACT_GELU_TANH &&
+           memcmp(&d, ap, sizeof d) == 0;
+}
+
+/* An activation (onnx_acts.c's table, Clip): fused into the producing
+ * Conv/Dense when it is that layer's only reader (the engine's fused
+ * post-ops), else an Activation layer. */
+static int op_act(reader *r, layer_act act, const layer_act_params *ap)
 {
     val *x = input(r, 0);
     if (!x)
@@ -662,7 +672,8 @@ static int op_act(reader *r, layer_act act)
         return -1;
     layer *p = &r->m->layers[x->layer];
     int fuse = x->uses == 1 && (p->kind == LAYER_CONV2D || p->kind == LAYER_DENSE) &&
-               p->act == ACT_LINEAR && !(x->kind == V_VEC && x->chw && act == ACT_SOFTMAX);
+               p->act == ACT_LINEAR && !(x->kind == V_VEC && x->chw && act == ACT_SOFTMAX) &&
+               fusable_act(act, ap);
     val keep = *y;
     *y = *x;
     y->name = keep.name;
@@ -670,17 +681,107 @@ static int op_act(reader *r, layer_act act)
     y->tp = NULL;
     if (fuse) {
         p->act = act;
+        p->act_p = *ap;
         return 0;
     }
     char name[LAYER_NAME_MAX];
     layer_name(r, "", name);
     layer l = layer_template(LAYER_ACTIVATION, name, x->layer);
     l.act = act;
+    l.act_p = *ap;
     int idx = add_layer(r, &l);
     if (idx < 0)
         return -1;
     y->layer = idx;
     return 0;
+}
+
+/* A float attribute into *v; 1 when present. */
+static int attr_has_f(reader *r, const char *name, float *v)
+{
+    const Onnx__AttributeProto *a = attr(r, name);
+    if (!a || !a->has_f)
+        return 0;
+    *v = a->f;
+    return 1;
+}
+
+/* An activation op of onnx_acts.c's table: 1 mapped, 0 not one, -1 failed. */
+static int op_act_named(reader *r, const char *op)
+{
+    onnx_act_attrs at = {0};
+    char buf[32], why[CD_ERR_MSG_MAX / 4];
+    at.has_alpha = attr_has_f(r, "alpha", &at.alpha);
+    at.has_beta = attr_has_f(r, "beta", &at.beta);
+    at.has_gamma = attr_has_f(r, "gamma", &at.gamma);
+    at.approximate = attr_s(r, "approximate", buf, sizeof buf);
+    layer_act act;
+    layer_act_params ap;
+    int rc = onnx_act_import(op, &at, &act, &ap, why, sizeof why);
+    if (rc < 0)
+        return node_fail(r, CD_ERR_UNSUPPORTED, why);
+    if (rc == 0)
+        return 0;
+    return op_act(r, act, &ap) != 0 ? -1 : 1;
+}
+
+/* Mul(x, Sigmoid(x)) in either order, as PyTorch writes SiLU: the Sigmoid's
+ * Activation layer becomes swish.  Any other Mul is not supported (yet). */
+static int op_mul_swish(reader *r)
+{
+    val *a = input(r, 0), *b = a ? input(r, 1) : NULL;
+    if (!b)
+        return -1;
+    for (int k = 0; k < 2; k++) {
+        val *x = k ? b : a, *g = k ? a : b;
+        if ((x->kind != V_MAP && x->kind != V_VEC) || g->kind != x->kind || g->uses != 1 ||
+            g->layer < 0 || x->layer < 0)
+            continue;
+        layer *gl = &r->m->layers[g->layer];
+        if (gl->kind != LAYER_ACTIVATION || gl->act != ACT_SIGMOID || gl->n_inputs != 1 ||
+            gl->inputs[0] != x->layer)
+            continue;
+        layer_set_act(gl, ACT_SWISH);
+        val *y = output(r, 0);
+        if (!y)
+            return -1;
+        val keep = *y;
+        *y = *g;
+        y->name = keep.name;
+        y->uses = keep.uses;
+        return 0;
+    }
+    NODE_FAIL(r, CD_ERR_UNSUPPORTED, "op Mul (opset %d) is supported only as x * Sigmoid(x)",
+              r->opset);
+}
+
+/* Clip(x, min, max): bounds from constant inputs (opset 11+) or attributes. */
+static int op_clip(reader *r)
+{
+    int has[2] = {0, 0};
+    float b[2] = {0.0f, 0.0f};
+    static const char *const names[2] = {"min", "max"};
+    for (int k = 0; k < 2; k++) {
+        if (r->opset < 11) {
+            has[k] = attr_has_f(r, names[k], &b[k]);
+            continue;
+        }
+        if (r->node->n_input <= (size_t)k + 1 || !r->node->input[k + 1][0])
+            continue;
+        val *c = const_input(r, (size_t)k + 1, 0);
+        if (!c)
+            return -1;
+        if (c->n != 1)
+            NODE_FAIL(r, CD_ERR_UNSUPPORTED, "Clip's %s is not a scalar", names[k]);
+        has[k] = 1;
+        b[k] = c->f[0];
+    }
+    layer_act act;
+    layer_act_params ap;
+    char why[CD_ERR_MSG_MAX / 4];
+    if (onnx_act_clip(has[0], b[0], has[1], b[1], &act, &ap, why, sizeof why) != 0)
+        return node_fail(r, CD_ERR_UNSUPPORTED, why);
+    return op_act(r, act, &ap);
 }
 
 /* (N, C, H, W) -> (N, C*H*W): the engine's Flatten is NHWC order, so the
@@ -1227,10 +1328,10 @@ static int map_node(reader *r)
     if (nd->domain && nd->domain[0] && strcmp(nd->domain, "ai.onnx") != 0)
         NODE_FAIL(r, CD_ERR_UNSUPPORTED, "op %.40s of domain '%.40s' is not supported", op, nd->domain);
     if (strcmp(op, "Conv") == 0) return op_conv(r);
-    if (strcmp(op, "Relu") == 0) return op_act(r, ACT_RELU);
-    if (strcmp(op, "Sigmoid") == 0) return op_act(r, ACT_SIGMOID);
-    if (strcmp(op, "Tanh") == 0) return op_act(r, ACT_TANH);
-    if (strcmp(op, "Softmax") == 0) return op_act(r, ACT_SOFTMAX);
+    if (strcmp(op, "Clip") == 0) return op_clip(r);
+    if (strcmp(op, "Mul") == 0) return op_mul_swish(r);
+    int act_rc = op_act_named(r, op); /* Relu, LeakyRelu, Gelu, ... (onnx_acts.c) */
+    if (act_rc != 0) return act_rc > 0 ? 0 : -1;
     if (strcmp(op, "MaxPool") == 0) return op_pool(r, LAYER_MAXPOOL2D);
     if (strcmp(op, "AveragePool") == 0) return op_pool(r, LAYER_AVGPOOL2D);
     if (strcmp(op, "GlobalAveragePool") == 0) return op_global_pool(r, LAYER_GLOBAL_AVGPOOL2D);
