@@ -12,7 +12,8 @@
  *
  * Parameters follow Keras' order and layouts (see tensor.h): params[0] is the
  * kernel, params[1] the bias (when use_bias); BatchNormalization holds
- * [gamma (when scale), beta (when center), moving_mean, moving_variance].
+ * [gamma (when scale), beta (when center), moving_mean, moving_variance];
+ * PReLU holds alpha (see op_prelu.c).
  * Layers without weights have n_params == 0.
  */
 #ifndef CATDOG_ENGINE_LAYER_H
@@ -49,7 +50,8 @@
     X(LAYER_MULTIPLY, op_multiply)             /* Multiply: element-wise product */             \
     X(LAYER_AVERAGE, op_average)               /* Average: element-wise mean */                 \
     X(LAYER_MAXIMUM, op_maximum)               /* Maximum: element-wise maximum */              \
-    X(LAYER_CROPPING2D, op_cropping2d)         /* Cropping2D */
+    X(LAYER_CROPPING2D, op_cropping2d)         /* Cropping2D */                                 \
+    X(LAYER_PRELU, op_prelu)                   /* PReLU: learned per-value negative slope */
 
 #define LAYER_KIND_ENUM(KIND, op) KIND,
 typedef enum layer_kind {
@@ -123,6 +125,7 @@ typedef struct layer {
     float rescale[2];   /* Rescaling: scale, offset */
     int pad4[4];        /* ZeroPadding2D, Cropping2D: top, bottom, left, right */
     int keepdims;       /* global pooling: output (N, 1, 1, C) instead of (N, C) */
+    int shared_axes;    /* PReLU: bit k-1 set when alpha is shared along Keras axis k */
     int trainable;      /* 0 = frozen: no gradient, no optimizer state */
 
     /* input shape, only for LAYER_INPUT (the model's input, without batch) */

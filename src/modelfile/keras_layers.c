@@ -420,7 +420,34 @@ static int read_cropping(const keras_rd *rd, json_t *cfg, const char *name, laye
     return read_pad4(rd, cfg, name, "cropping", l);
 }
 
+/* PReLU's shared_axes: null, or Keras axes 1 to 3 (channels_last). */
+static int read_prelu(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *ax = json_object_get(cfg, "shared_axes"), *v;
+    size_t i;
+    l->shared_axes = 0;
+    if (!ax || json_is_null(ax))
+        return 0;
+    if (json_is_integer(ax)) {
+        json_int_t k = json_integer_value(ax);
+        if (k < 1 || k > 3)
+            return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "PReLU shared axis outside 1..3");
+        l->shared_axes = 1 << (k - 1);
+        return 0;
+    }
+    if (!json_is_array(ax))
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad PReLU shared_axes");
+    json_array_foreach(ax, i, v) {
+        json_int_t k = json_is_integer(v) ? json_integer_value(v) : 0;
+        if (k < 1 || k > 3)
+            return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "PReLU shared axis outside 1..3");
+        l->shared_axes |= 1 << (k - 1);
+    }
+    return 0;
+}
+
 static const keras_reader readers[] = {
+    {"PReLU", LAYER_PRELU, 0, read_prelu},
     {"BatchNormalization", LAYER_BATCHNORM, 0, read_batchnorm},
     {"Rescaling", LAYER_RESCALING, 0, read_rescaling},
     {"ZeroPadding2D", LAYER_ZEROPAD2D, 0, read_zeropad},
@@ -675,6 +702,22 @@ static void write_cropping(json_t *c, const layer *l, int *oom)
     write_pad4(c, l, "cropping", oom);
 }
 
+static void write_prelu(json_t *c, const layer *l, int *oom)
+{
+    set(c, "alpha_initializer", json_pack("{s:s, s:{}}", "class_name", "Zeros", "config"), oom);
+    set(c, "alpha_regularizer", json_null(), oom);
+    set(c, "alpha_constraint", json_null(), oom);
+    if (!l->shared_axes) {
+        set(c, "shared_axes", json_null(), oom);
+        return;
+    }
+    json_t *ax = json_array();
+    for (int k = 0; k < 3; k++)
+        if ((l->shared_axes & (1 << k)) && (!ax || json_array_append_new(ax, json_integer(k + 1))))
+            *oom = 1;
+    set(c, "shared_axes", ax, oom);
+}
+
 typedef void (*keras_writer)(json_t *c, const layer *l, int *oom);
 
 static const keras_writer writers[] = {
@@ -698,6 +741,7 @@ static const keras_writer writers[] = {
     [LAYER_AVERAGE] = write_nothing,
     [LAYER_MAXIMUM] = write_nothing,
     [LAYER_CROPPING2D] = write_cropping,
+    [LAYER_PRELU] = write_prelu,
 };
 _Static_assert(sizeof writers / sizeof writers[0] == LAYER_KIND_COUNT,
                "every layer kind needs a Keras writer row");

@@ -415,6 +415,26 @@ static int write_layer(writer *w, int i)
         }
         return 0;
     }
+    case LAYER_PRELU: {
+        /* PRelu broadcasts slope from the right over NCHW: Keras' (ah, aw, ac)
+         * becomes (ac, ah, aw); a vector's alpha (ac) stays */
+        const tensor *a = l->params[0];
+        int ah = a->rank == 3 ? a->dims[0] : 1, aw = a->rank == 3 ? a->dims[1] : 1;
+        int ac = a->rank == 3 ? a->dims[2] : a->dims[0];
+        float *t = onnx_arena_alloc(&w->arena, a->size * sizeof *t);
+        const char *sname = fmt(w, l->name, "/slope");
+        if (!t || !sname)
+            return oom(w);
+        for (int h = 0; h < ah; h++)
+            for (int ww = 0; ww < aw; ww++)
+                for (int c = 0; c < ac; c++)
+                    t[((size_t)c * ah + h) * aw + ww] = a->data[((size_t)h * aw + ww) * ac + c];
+        int64_t d3[3] = {ac, ah, aw}, d1[1] = {ac};
+        if (init_tensor(w, sname, 1, t, a->size, a->rank == 3 ? d3 : d1, a->rank == 3 ? 3 : 1))
+            return -1;
+        const char *ins[] = {x, sname, NULL};
+        return node(w, "PRelu", l->name, ins, y) ? 0 : -1;
+    }
     case LAYER_BATCHNORM:
     case LAYER_RESCALING:
     case LAYER_ZEROPAD2D:
