@@ -74,7 +74,14 @@ def _split_weight_name(name):
 
 # ---- the graph -------------------------------------------------------------
 
-WEIGHTED = ("Conv2D", "Convolution2D", "Dense")
+WEIGHTED = ("Conv2D", "Convolution2D", "Dense", "PReLU")
+
+
+def _leaves(lc):
+    """The weight names Keras gives a layer of a WEIGHTED class, in order."""
+    if lc["class_name"] == "PReLU":
+        return ["alpha"]
+    return ["kernel"] + (["bias"] if lc["config"].get("use_bias", True) else [])
 NETWORKS = ("Sequential", "Model", "Functional")
 
 
@@ -101,9 +108,7 @@ def _expected_order(cfg, trainable=True):
             sub = _expected_order(lc, t)
             (tr if t else nt).extend(sub)
         elif cls in WEIGHTED:
-            ws = [(lc["config"]["name"], "kernel")]
-            if lc["config"].get("use_bias", True):
-                ws.append((lc["config"]["name"], "bias"))
+            ws = [(lc["config"]["name"], leaf) for leaf in _leaves(lc)]
             (tr if _is_trainable(lc, trainable) else nt).extend(ws)
     return tr + nt
 
@@ -205,7 +210,7 @@ class Network:
             self.used |= sub.used
         elif cls in WEIGHTED:
             w = weights.get(name)
-            if w is None or "kernel" not in w:
+            if w is None or _leaves(lc)[0] not in w:
                 raise ReaderError("no weights for layer %s" % name)
             self.used.add(name)
         self.layers.append((name, cls, c, inbound, sub, w))
@@ -279,6 +284,11 @@ class Network:
             return _keras_relu(x, c)
         if cls == "LeakyReLU":
             return F.leaky_relu(x, c.get("alpha", c.get("negative_slope", 0.3)))
+        if cls == "PReLU":
+            a = torch.from_numpy(w["alpha"]).to(DTYPE)
+            if a.dim() == 3:
+                a = a.permute(2, 0, 1)  # (H, W, C) -> (C, H, W), broadcast over NCHW
+            return torch.where(x > 0, x, a * x)
         if cls == "ELU":
             return F.elu(x, c.get("alpha", 1.0))
         if cls == "Softmax":
@@ -318,7 +328,7 @@ class KerasFile:
             if lc["class_name"] in NETWORKS:
                 want = _expected_order(lc, _is_trainable(lc, True))
             elif lc["class_name"] in WEIGHTED:
-                want = [(ln, "kernel")] + ([(ln, "bias")] if lc["config"].get("use_bias", True) else [])
+                want = [(ln, leaf) for leaf in _leaves(lc)]
             else:
                 want = []
             got = [_split_weight_name(n) for n, _ in arrays]
