@@ -34,7 +34,6 @@ static char *acts_json(int keras3)
         LAYER("LeakyReLU", "\"name\": \"leaky3\", \"negative_slope\": 0.05")
         LAYER("ELU", "\"name\": \"elu\", \"alpha\": 0.5")
         LAYER("Activation", "\"name\": \"a_selu\", \"activation\": \"selu\"")
-        LAYER("PReLU", "\"name\": \"prelu\", \"shared_axes\": [1, 2]")
         LAYER("ReLU", "\"name\": \"relu6\", \"max_value\": 6.0, \"negative_slope\": 0.0, "
               "\"threshold\": 0.0")
         LAYER("ReLU", "\"name\": \"relu_x\", \"max_value\": 2.0, \"negative_slope\": 0.1, "
@@ -42,6 +41,7 @@ static char *acts_json(int keras3)
         LAYER("Activation", "\"name\": \"a_hsig\", \"activation\": \"hard_sigmoid\"")
         LAYER("Conv2D", "\"name\": \"c_elu\", \"filters\": 3, \"kernel_size\": [1, 1], "
               "\"activation\": \"elu\"")
+        LAYER("PReLU", "\"name\": \"prelu\", \"shared_axes\": [1, 2]")
         LAYER("Activation", "\"name\": \"a_softplus\", \"activation\": \"softplus\"")
         LAYER("Activation", "\"name\": \"a_softsign\", \"activation\": \"softsign\"")
         LAYER("Activation", "\"name\": \"a_hswish\", \"activation\": {\"module\": "
@@ -152,8 +152,8 @@ static void test_write_read_and_pytorch_reader_agree(void **state)
     assert_true(pr >= 0);
     assert_int_equal(m->layers[pr].shared_axes, 3);
     assert_int_equal(m->layers[pr].params[0]->rank, 3);
-    assert_int_equal(m->layers[pr].params[0]->size, 4); /* (1, 1, C) */
-    for (int k = 0; k < 4; k++) /* Keras starts at zeros: make it matter */
+    assert_int_equal(m->layers[pr].params[0]->size, 3); /* (1, 1, C) */
+    for (int k = 0; k < 3; k++) /* Keras starts at zeros: make it matter */
         m->layers[pr].params[0]->data[k] = 0.2f * (float)(k + 1) - 0.3f;
     char dir[] = "/tmp/catdog-ka-XXXXXX", path[80], in_path[96], out_path[96], cmd[512];
     assert_non_null(mkdtemp(dir));
