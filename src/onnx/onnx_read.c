@@ -755,6 +755,57 @@ static int op_mul_swish(reader *r)
               r->opset);
 }
 
+/* PRelu(x, slope): a PReLU layer; slope broadcasts from the right over NCHW,
+ * so each of its (C, H, W) dims is 1 (shared: Keras' shared_axes) or the
+ * map's. */
+static int op_prelu(reader *r)
+{
+    val *x = input(r, 0), *sv = x ? const_input(r, 1, 0) : NULL;
+    if (!sv)
+        return -1;
+    if ((x->kind != V_MAP && x->kind != V_VEC) || (x->kind == V_VEC && x->chw))
+        NODE_FAIL(r, CD_ERR_UNSUPPORTED, "wants a feature map or a vector input");
+    int map = x->kind == V_MAP, h = map ? x->h : 1, w = map ? x->w : 1;
+    int64_t sd[3] = {1, 1, 1}; /* slope as (C, H, W), left-padded with 1 */
+    if (sv->rank > 3 + (sv->rank == 4 && sv->dims[0] == 1))
+        NODE_FAIL(r, CD_ERR_UNSUPPORTED, "slope of rank %d", sv->rank);
+    for (int k = 0; k < sv->rank && k < 3; k++)
+        sd[2 - k] = sv->dims[sv->rank - 1 - k];
+    if (!map && sv->rank >= 1) { /* a vector: the slope's last dim is the channels */
+        sd[0] = sv->dims[sv->rank - 1];
+        sd[1] = sd[2] = 1;
+    }
+    if ((sd[0] != 1 && sd[0] != x->c) || (sd[1] != 1 && sd[1] != h) || (sd[2] != 1 && sd[2] != w))
+        NODE_FAIL(r, CD_ERR_SHAPE, "slope does not broadcast over (%d, %d, %d)", x->c, h, w);
+    char name[LAYER_NAME_MAX];
+    layer_name(r, "", name);
+    layer l = layer_template(LAYER_PRELU, name, x->layer);
+    int ah = (int)sd[1], aw = (int)sd[2], ac = (int)sd[0];
+    l.shared_axes = map ? (ah == 1 ? 1 : 0) | (aw == 1 ? 2 : 0) | (ac == 1 ? 4 : 0)
+                        : (ac == 1 ? 1 : 0);
+    int d3[3] = {ah, aw, ac};
+    l.params[0] = map ? tensor_new(3, d3, r->err) : tensor_new(1, &ac, r->err);
+    if (!l.params[0])
+        return -1;
+    l.n_params = 1;
+    for (int c = 0; c < ac; c++)
+        for (int i = 0; i < ah; i++)
+            for (int j = 0; j < aw; j++)
+                l.params[0]->data[((size_t)i * aw + j) * ac + c] =
+                    sv->f[((size_t)c * ah + i) * aw + j];
+    int idx = add_layer(r, &l);
+    val *y = idx < 0 ? NULL : output(r, 0);
+    if (!y)
+        return -1;
+    val keep = *y;
+    *y = *x;
+    y->name = keep.name;
+    y->uses = keep.uses;
+    y->tp = NULL;
+    y->layer = idx;
+    return 0;
+}
+
 /* Clip(x, min, max): bounds from constant inputs (opset 11+) or attributes. */
 static int op_clip(reader *r)
 {
@@ -1330,6 +1381,7 @@ static int map_node(reader *r)
     if (strcmp(op, "Conv") == 0) return op_conv(r);
     if (strcmp(op, "Clip") == 0) return op_clip(r);
     if (strcmp(op, "Mul") == 0) return op_mul_swish(r);
+    if (strcmp(op, "PRelu") == 0) return op_prelu(r);
     int act_rc = op_act_named(r, op); /* Relu, LeakyRelu, Gelu, ... (onnx_acts.c) */
     if (act_rc != 0) return act_rc > 0 ? 0 : -1;
     if (strcmp(op, "MaxPool") == 0) return op_pool(r, LAYER_MAXPOOL2D);

@@ -7,6 +7,8 @@
  *     HardSwish, Clip, ...) runs the exported file on the same inputs and
  *     gives catdog's output within 1e-5 (skipped with a note when node or
  *     onnxruntime-node is missing);
+ *   - PReLU (alpha shared over H and W, not shared, after a Dense) as PRelu,
+ *     both ways, also in ONNX Runtime;
  *   - what has no catdog or ONNX form is refused with a reason: Clip with a
  *     lower bound other than 0, HardSigmoid with other constants, HardSwish
  *     before opset 14, Keras' ReLU with a threshold.
@@ -195,6 +197,98 @@ static void test_round_trip_and_onnx_runtime(void **state)
         fprintf(stderr, "note: ONNX Runtime not run (node or onnxruntime-node missing)\n");
 }
 
+/* conv -> PReLU (shared over H, W) -> PReLU (not shared) -> GAP -> dense ->
+ * PReLU (vector) -> dense(1, sigmoid), random alphas: PRelu export and import */
+static void test_prelu_round_trip_and_onnx_runtime(void **state)
+{
+    (void)state;
+    cd_err err;
+    model *m = model_new("prelu", &err);
+    assert_non_null(m);
+    layer in = layer_template(LAYER_INPUT, "input", -1);
+    in.in_h = H;
+    in.in_w = W;
+    in.in_c = C;
+    int x = model_add(m, &in, &err);
+    layer c1 = layer_template(LAYER_CONV2D, "conv1", x);
+    c1.filters = 4;
+    c1.kernel[0] = c1.kernel[1] = 3;
+    c1.padding = PAD_SAME;
+    x = model_add(m, &c1, &err);
+    const int shared[3] = {1 | 2, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        if (k == 2) {
+            layer g = layer_template(LAYER_GLOBAL_AVGPOOL2D, "gap", x);
+            x = model_add(m, &g, &err);
+            layer d = layer_template(LAYER_DENSE, "hidden", x);
+            d.units = 5;
+            x = model_add(m, &d, &err);
+        }
+        char name[16];
+        snprintf(name, sizeof name, "prelu%d", k);
+        layer p = layer_template(LAYER_PRELU, name, x);
+        p.shared_axes = shared[k];
+        x = model_add(m, &p, &err);
+    }
+    layer d = layer_template(LAYER_DENSE, "out", x);
+    d.units = 1;
+    layer_set_act(&d, ACT_SIGMOID);
+    assert_true(model_add(m, &d, &err) >= 0);
+    if (model_infer_shapes(m, &err) != 0)
+        fail_msg("%s", err.msg);
+    model_init_params(m, 4);
+    unsigned s = 9;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].kind == LAYER_PRELU)
+            for (size_t k = 0; k < m->layers[i].params[0]->size; k++) {
+                s = s * 1664525u + 1013904223u;
+                m->layers[i].params[0]->data[k] = (float)(s >> 8) / 8388608.0f - 1.0f;
+            }
+    onnx_save_opts so = {.opset = 17};
+    size_t len = 0;
+    unsigned char *buf = onnx_save_memory(m, &so, &len, &err);
+    if (!buf)
+        fail_msg("%s", err.msg);
+    model *back = onnx_load_memory(buf, len, "prelu.onnx", NULL, &err);
+    if (!back)
+        fail_msg("%s", err.msg);
+    int seen = 0;
+    for (int i = 0; i < back->n_layers; i++) {
+        const layer *l = &back->layers[i];
+        if (l->kind != LAYER_PRELU)
+            continue;
+        const layer *o = &m->layers[model_find(m, "prelu0") + (seen == 2 ? 4 : seen)];
+        assert_int_equal(l->shared_axes, o->shared_axes);
+        assert_true(tensor_same_shape(l->params[0], o->params[0]));
+        assert_memory_equal(l->params[0]->data, o->params[0]->data,
+                            o->params[0]->size * sizeof(float));
+        seen++;
+    }
+    assert_int_equal(seen, 3);
+    float xin[N * H * W * C], y1[N], y2[N], y3[N];
+    for (int i = 0; i < N * H * W * C; i++) {
+        s = s * 1664525u + 1013904223u;
+        xin[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
+    }
+    forward(m, xin, y1);
+    forward(back, xin, y2);
+    for (int n = 0; n < N; n++)
+        assert_true(fabsf(y1[n] - y2[n]) <= 1e-6f);
+    char dir[] = "/tmp/catdog-onnx-prelu-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    if (run_ort(dir, buf, len, xin, y3) == 0) {
+        for (int n = 0; n < N; n++)
+            if (!(fabsf(y1[n] - y3[n]) <= 1e-5f))
+                fail_msg("PReLU: catdog %.8g, ONNX Runtime %.8g", (double)y1[n], (double)y3[n]);
+    } else {
+        fprintf(stderr, "note: ONNX Runtime not run (node or onnxruntime-node missing)\n");
+    }
+    rmdir(dir);
+    free(buf);
+    model_free(back);
+    model_free(m);
+}
+
 static void test_refusals_give_reasons(void **state)
 {
     (void)state;
@@ -232,6 +326,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_and_onnx_runtime),
+        cmocka_unit_test(test_prelu_round_trip_and_onnx_runtime),
         cmocka_unit_test(test_refusals_give_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
