@@ -214,8 +214,9 @@ static int act_node(writer *w, const layer *l, layer_act act, const char *in, co
             return oom(w);
         bounds[0] = f.clip_min;
         bounds[1] = f.clip_max;
-        if (!lo || !hi || init_tensor(w, lo, 1, &bounds[0], 1, NULL, 0) != 0 ||
-            init_tensor(w, hi, 1, &bounds[1], 1, NULL, 0) != 0)
+        const int64_t no_dims[1] = {1}; /* scalars: rank 0 (init_tensor copies 0 dims) */
+        if (!lo || !hi || init_tensor(w, lo, 1, &bounds[0], 1, no_dims, 0) != 0 ||
+            init_tensor(w, hi, 1, &bounds[1], 1, no_dims, 0) != 0)
             return -1;
         ins[1] = lo;
         ins[2] = hi;
