@@ -9,6 +9,9 @@
  *     onnxruntime-node is missing);
  *   - PReLU (alpha shared over H and W, not shared, after a Dense) as PRelu,
  *     both ways, also in ONNX Runtime;
+ *   - PyTorch's own export of its activations (LeakyReLU, ELU, SELU,
+ *     Hardsigmoid, Hardswish, Softplus, ReLU6 as Clip, SiLU as
+ *     x * Sigmoid(x), PReLU) gives PyTorch's output in catdog (oneDNN);
  *   - what has no catdog or ONNX form is refused with a reason: Clip with a
  *     lower bound other than 0, HardSigmoid with other constants, HardSwish
  *     before opset 14, Keras' ReLU with a threshold.
@@ -289,6 +292,53 @@ static void test_prelu_round_trip_and_onnx_runtime(void **state)
     model_free(m);
 }
 
+/* PyTorch's own export (tests/onnx/make_torch_acts.py) of its activations
+ * reads in catdog and gives PyTorch's output. */
+static void test_pytorch_export_matches_pytorch(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/catdog-onnx-torch-XXXXXX", cmd[600], path[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/onnx/make_torch_acts.py' '%s' 2>&1",
+             CATDOG_SOURCE_DIR, dir);
+    if (system(cmd) != 0)
+        fail_msg("tests/onnx/make_torch_acts.py failed (needs python3-torch, python3-onnx)");
+    snprintf(path, sizeof path, "%s/acts.onnx", dir);
+    cd_err err;
+    model *m = onnx_load(path, NULL, &err);
+    if (!m)
+        fail_msg("%s", err.msg);
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/in.f32", dir);
+    float *chw = (float *)test_read_file(path, &len);
+    assert_non_null(chw);
+    assert_int_equal(len, sizeof(float) * 2 * 3 * 7 * 6);
+    float hwc[2 * 7 * 6 * 3], y[2];
+    for (int n = 0; n < 2; n++)
+        for (int k = 0; k < 3; k++)
+            for (int i = 0; i < 7; i++)
+                for (int j = 0; j < 6; j++)
+                    hwc[((n * 7 + i) * 6 + j) * 3 + k] = chw[((n * 3 + k) * 7 + i) * 6 + j];
+    runner_opts o = {.backend = RUNNER_DNNL, .threads = 1};
+    runner *r = runner_new(m, 2, &o, &err);
+    if (!r || runner_forward(r, hwc, 2, y, &err) != 0)
+        fail_msg("%s", err.msg);
+    snprintf(path, sizeof path, "%s/out.f32", dir);
+    float *want = (float *)test_read_file(path, &len);
+    assert_non_null(want);
+    for (int n = 0; n < 2; n++) {
+        fprintf(stderr, "PyTorch %.8g, catdog %.8g\n", (double)want[n], (double)y[n]);
+        assert_true(fabsf(want[n] - y[n]) <= 1e-5f);
+    }
+    assert_true(fabsf(want[0] - want[1]) > 1e-3f); /* the inputs reach the output */
+    runner_free(r);
+    model_free(m);
+    free(chw);
+    free(want);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_refusals_give_reasons(void **state)
 {
     (void)state;
@@ -327,6 +377,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_and_onnx_runtime),
         cmocka_unit_test(test_prelu_round_trip_and_onnx_runtime),
+        cmocka_unit_test(test_pytorch_export_matches_pytorch),
         cmocka_unit_test(test_refusals_give_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
