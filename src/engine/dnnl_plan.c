@@ -31,14 +31,147 @@ int dn_tf_padding(int in, int k, int s, layer_pad pad, dnnl_dim_t *pl, dnnl_dim_
     return out;
 }
 
-dnnl_alg_kind_t dn_act_alg(layer_act a, int use_dst)
+int dn_act_uses_dst(layer_act a)
 {
+    return a == ACT_RELU || a == ACT_SIGMOID || a == ACT_TANH;
+}
+
+int dn_act_chain(layer_act a, const layer_act_params *ap, int use_dst, dn_elt *out)
+{
+    layer_act_params def = layer_act_defaults(a);
+    const layer_act_params *q = ap ? ap : &def;
+    const float lowest = -3.402823466e38f;
     switch (a) {
-    case ACT_RELU: return use_dst ? dnnl_eltwise_relu_use_dst_for_bwd : dnnl_eltwise_relu;
-    case ACT_SIGMOID: return use_dst ? dnnl_eltwise_logistic_use_dst_for_bwd : dnnl_eltwise_logistic;
-    case ACT_TANH: return use_dst ? dnnl_eltwise_tanh_use_dst_for_bwd : dnnl_eltwise_tanh;
-    default: return (dnnl_alg_kind_t)0;
+    case ACT_LINEAR: case ACT_SOFTMAX: case ACT_COUNT:
+        return 0;
+    case ACT_RELU:
+        out[0] = (dn_elt){use_dst ? dnnl_eltwise_relu_use_dst_for_bwd : dnnl_eltwise_relu, 0, 0};
+        return 1;
+    case ACT_SIGMOID:
+        out[0] = (dn_elt){use_dst ? dnnl_eltwise_logistic_use_dst_for_bwd : dnnl_eltwise_logistic,
+                          0, 0};
+        return 1;
+    case ACT_TANH:
+        out[0] = (dn_elt){use_dst ? dnnl_eltwise_tanh_use_dst_for_bwd : dnnl_eltwise_tanh, 0, 0};
+        return 1;
+    /* clip_v2, not clip: its gradient is 0 at both bounds, as the reference's */
+    case ACT_RELU6: out[0] = (dn_elt){dnnl_eltwise_clip_v2, 0.0f, 6.0f}; return 1;
+    case ACT_LEAKY_RELU: out[0] = (dn_elt){dnnl_eltwise_relu, q->alpha, 0}; return 1;
+    case ACT_ELU: out[0] = (dn_elt){dnnl_eltwise_elu, q->alpha, 0}; return 1;
+    case ACT_SELU:
+        out[0] = (dn_elt){dnnl_eltwise_elu, 1.6732632423543772f, 0};
+        out[1] = (dn_elt){dnnl_eltwise_linear, 1.0507009873554805f, 0};
+        return 2;
+    case ACT_SOFTPLUS: out[0] = (dn_elt){dnnl_eltwise_soft_relu, 1.0f, 0}; return 1;
+    case ACT_SOFTSIGN: return -1;
+    case ACT_HARD_SIGMOID:
+        out[0] = (dn_elt){dnnl_eltwise_linear, 0.2f, 0.5f};
+        out[1] = (dn_elt){dnnl_eltwise_clip_v2, 0.0f, 1.0f};
+        return 2;
+    case ACT_HARD_SIGMOID6:
+        out[0] = (dn_elt){dnnl_eltwise_linear, 1.0f / 6.0f, 0.5f};
+        out[1] = (dn_elt){dnnl_eltwise_clip_v2, 0.0f, 1.0f};
+        return 2;
+    case ACT_SWISH: out[0] = (dn_elt){dnnl_eltwise_swish, 1.0f, 0}; return 1;
+    /* oneDNN 2.6 ignores alpha/beta here; later versions read x * clip(alpha x + beta) */
+    case ACT_HARD_SWISH: out[0] = (dn_elt){dnnl_eltwise_hardswish, 1.0f / 6.0f, 0.5f}; return 1;
+    case ACT_GELU: out[0] = (dn_elt){dnnl_eltwise_gelu_erf, 0, 0}; return 1;
+    case ACT_GELU_TANH: out[0] = (dn_elt){dnnl_eltwise_gelu_tanh, 0, 0}; return 1;
+    case ACT_EXPONENTIAL: out[0] = (dn_elt){dnnl_eltwise_exp, 0, 0}; return 1;
+    case ACT_RELU_X:
+        if (q->threshold != 0.0f)
+            return -1;
+        /* leaky relu, then the clip from above only (the negative side stays) */
+        out[0] = (dn_elt){dnnl_eltwise_relu, q->alpha, 0};
+        if (q->max_value < 0.0f)
+            return 1;
+        out[1] = (dn_elt){dnnl_eltwise_clip_v2, lowest, q->max_value};
+        return 2;
     }
+    return -1;
+}
+
+static int act_unsupported(const layer *l, layer_act act, cd_err *err)
+{
+    return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                      "layer '%s': activation %s%s is not available in the oneDNN backend "
+                      "(run with --backend ref)",
+                      l->name, layer_act_name(act),
+                      act == ACT_RELU_X ? " with a threshold" : "");
+}
+
+dnnl_primitive_attr_t dn_attr_act(dn_plan *p, const dn_node *nd, const layer *l, cd_err *err)
+{
+    (void)p;
+    dn_elt e[DN_ACT_MAX];
+    dnnl_post_ops_t po = NULL;
+    int n = nd->act_sep ? 0 : dn_act_chain(nd->act, &l->act_p, 0, e);
+    if (n < 0) {
+        act_unsupported(l, nd->act, err);
+        return NULL;
+    }
+    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    if (!attr || n == 0)
+        return attr;
+    DN_CHECK(dnnl_post_ops_create(&po), err, "post-ops", l->name);
+    for (int k = 0; k < n; k++)
+        DN_CHECK(dnnl_post_ops_append_eltwise(po, 1.0f, e[k].alg, e[k].alpha, e[k].beta), err,
+                 "eltwise post-op", l->name);
+    DN_CHECK(dnnl_primitive_attr_set_post_ops(attr, po), err, "attributes", l->name);
+    dnnl_post_ops_destroy(po);
+    return attr;
+fail:
+    if (po)
+        dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    return NULL;
+}
+
+int dn_build_act(dn_plan *p, dn_node *nd, const layer *l, layer_act act, dnnl_memory_t src,
+                 const dnnl_memory_desc_t *md, cd_err *err)
+{
+    dn_elt e[DN_ACT_MAX];
+    int use_dst = p->cfg.training && dn_act_uses_dst(act);
+    int n = dn_act_chain(act, &l->act_p, use_dst, e);
+    if (n < 0)
+        return act_unsupported(l, act, err);
+    nd->n_act = n;
+    nd->md = *md;
+    if (n == 0) {
+        nd->mem = src;
+        return 0;
+    }
+    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = -1;
+    if (!attr)
+        return -1;
+    for (int k = 0; k < n; k++) {
+        dnnl_eltwise_desc_t d;
+        DN_CHECK(dnnl_eltwise_forward_desc_init(
+                     &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference,
+                     e[k].alg, md, e[k].alpha, e[k].beta),
+                 err, "eltwise descriptor", l->name);
+        DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "eltwise",
+                 l->name);
+        /* inference: later steps in place; training keeps every step's source */
+        dnnl_memory_t dst = (k > 0 && !p->cfg.training) ? src
+                                                        : dn_mem(&p->pool, p->cfg.eng, md, NULL, err);
+        if (!dst || !dn_steps_prim(&p->fwd, &p->pool, pd, l->name, err, 2, DNNL_ARG_SRC, src,
+                                   DNNL_ARG_DST, dst))
+            goto fail;
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+        nd->act_src[k] = src;
+        src = dst;
+    }
+    nd->mem = src;
+    rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return rc;
 }
 
 static dnnl_memory_t mem_none(dn_plan *p, const dnnl_memory_desc_t *md, cd_err *err)
@@ -161,10 +294,12 @@ int dn_quant_for(dn_plan *p, const layer *l, dnnl_dim_t units, dn_quant *q, cd_e
     return 0;
 }
 
-dnnl_primitive_attr_t dn_weighted_attr(const dn_node *nd, const dn_quant *q, const char *lname,
+dnnl_primitive_attr_t dn_weighted_attr(dn_plan *p, const dn_node *nd, const layer *l, const dn_quant *q,
                                        cd_err *err)
 {
-    dnnl_primitive_attr_t attr = dn_attr(dn_act_alg(nd->act, 0), lname, err);
+    /* the activation's post-ops (dn_attr_act), then int8's output scales */
+    const char *lname = l->name;
+    dnnl_primitive_attr_t attr = dn_attr_act(p, nd, l, err);
     if (!attr || !q->int8)
         return attr;
     float *os = (float *)q->out_scale;
@@ -267,7 +402,7 @@ static dnnl_memory_t main_dst(dn_plan *p, dn_node *nd, const dnnl_memory_desc_t 
     dnnl_memory_t m = dn_mem(&p->pool, p->cfg.eng, dst_md, NULL, err);
     if (!m)
         return NULL;
-    if (nd->act == ACT_SOFTMAX)
+    if (nd->act == ACT_SOFTMAX || nd->act_sep)
         nd->pre = m;
     else {
         nd->md = *dst_md;
@@ -295,6 +430,8 @@ int dn_add_weighted_step(dn_plan *p, dn_node *nd, const layer *l, const dnnl_mem
     if (!st || (nd->b && dn_step_arg(st, DNNL_ARG_BIAS, nd->bq ? nd->bq : nd->b, err)))
         return -1;
     if (nd->act == ACT_SOFTMAX && dn_build_softmax(p, nd, l, dst, 0, err))
+        return -1;
+    if (nd->act_sep && dn_build_act(p, nd, l, nd->act, dst, dst_md, err))
         return -1;
     return 0;
 }
@@ -510,6 +647,10 @@ static void mark_nodes(dn_plan *p)
         if (i == p->out_index && p->cfg.output_logits &&
             (nd->act == ACT_SIGMOID || nd->act == ACT_SOFTMAX))
             nd->act = ACT_LINEAR;
+        /* Conv2D/Dense: an activation differentiated from its input runs after the
+         * primitive, which keeps its input (the pre-activation) for backward */
+        nd->act_sep = p->cfg.training && l->kind != LAYER_ACTIVATION && nd->act != ACT_LINEAR &&
+                      nd->act != ACT_SOFTMAX && !dn_act_uses_dst(nd->act);
         if (!p->cfg.training || !nd->needed || (l->kind == LAYER_INPUT && l->n_inputs == 0))
             continue;
         nd->wants = l->trainable && l->n_params > 0 && p->cfg.grads[LAYER_MAX_PARAMS * i] != NULL;

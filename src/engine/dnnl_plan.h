@@ -55,6 +55,11 @@ typedef struct dn_node {
                                    readers are int8 layers of that input scale) */
     int relu_deferred;          /* training: this conv's ReLU runs after the max pooling */
     int post_relu;              /* training: this max pooling applies the ReLU before it */
+    int act_sep;                /* training: Conv2D/Dense whose activation is differentiated
+                                   from its input: the primitive writes `pre`, the
+                                   activation's eltwise steps write `mem` */
+    int n_act;                  /* eltwise steps of the activation built by dn_build_act */
+    dnnl_memory_t act_src[3];   /* training: the source of each of those steps */
     dnnl_memory_desc_t md;      /* output layout */
     dnnl_memory_t mem;          /* output (the root's memory for aliases) */
     dnnl_memory_t diff;         /* training: d loss / d output, layout md (root's for aliases) */
@@ -159,9 +164,26 @@ int dn_plan_build_backward(dn_plan *p, cd_err *err);
 
 /* TF's output size and padding for one spatial dimension (pl/pr may differ). */
 int dn_tf_padding(int in, int k, int s, layer_pad pad, dnnl_dim_t *pl, dnnl_dim_t *pr);
-/* The eltwise algorithm of an activation (its use_dst_for_bwd variant when
- * use_dst); 0 for linear and softmax. */
-dnnl_alg_kind_t dn_act_alg(layer_act a, int use_dst);
+/* An activation as oneDNN eltwise steps applied in order (selu is elu then a
+ * scale, hard_sigmoid a line then a clip).  Returns the number of steps (0
+ * for linear and softmax), or -1 when oneDNN has no such function (softsign,
+ * Keras' ReLU with a threshold).  use_dst picks the use_dst_for_bwd variant,
+ * which only relu, sigmoid and tanh have here (dn_act_uses_dst). */
+#define DN_ACT_MAX 3
+typedef struct dn_elt {
+    dnnl_alg_kind_t alg;
+    float alpha, beta;
+} dn_elt;
+int dn_act_chain(layer_act a, const layer_act_params *ap, int use_dst, dn_elt *out);
+/* 1 when act's backward runs from its output (relu, sigmoid, tanh). */
+int dn_act_uses_dst(layer_act a);
+/* Attributes for a Conv2D/Dense: the activation nd->act as post-ops unless it
+ * runs separately (softmax, nd->act_sep). */
+dnnl_primitive_attr_t dn_attr_act(dn_plan *p, const dn_node *nd, const layer *l, cd_err *err);
+/* The activation act's eltwise steps from src (layout md) into a new nd->mem;
+ * in training each step's source is kept in nd->act_src for backward. */
+int dn_build_act(dn_plan *p, dn_node *nd, const layer *l, layer_act act, dnnl_memory_t src,
+                 const dnnl_memory_desc_t *md, cd_err *err);
 /* `src` in layout want: itself, or a new buffer filled by a forward reorder. */
 dnnl_memory_t dn_as_layout(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t *want,
                            const char *lname, cd_err *err);
@@ -184,7 +206,7 @@ int dn_quant_for(dn_plan *p, const layer *l, dnnl_dim_t units, dn_quant *q, cd_e
 /* The attribute of a Conv2D/Dense primitive: the fused activation, and for
  * int8 the per-channel output scales (dst mask: dimension 1), times nd->qs
  * when the output is u8 (an int8 chain). */
-dnnl_primitive_attr_t dn_weighted_attr(const dn_node *nd, const dn_quant *q, const char *lname,
+dnnl_primitive_attr_t dn_weighted_attr(dn_plan *p, const dn_node *nd, const layer *l, const dn_quant *q,
                                        cd_err *err);
 /* dn_as_layout for a primitive's source: converts to want's data type too,
  * multiplying by q->src_scale when int8 -- unless src already holds u8 of an
@@ -209,6 +231,11 @@ int dn_eltwise_bwd(dn_plan *p, const layer *l, layer_act act, const dnnl_memory_
                    dnnl_memory_t diff_src, cd_err *err);
 int dn_softmax_bwd(dn_plan *p, const layer *l, const dn_node *nd,
                    const dnnl_memory_desc_t *diff_src_md, dnnl_memory_t diff_src, cd_err *err);
+/* Backward of what dn_build_act built: diff_src = d act(x) / dx * diff_dst,
+ * layout md (diff_src may be diff_dst). */
+int dn_act_bwd(dn_plan *p, const dn_node *nd, const layer *l, layer_act act,
+               const dnnl_memory_desc_t *md, dnnl_memory_t diff_dst, dnnl_memory_t diff_src,
+               cd_err *err);
 /* The gradient before a Conv2D/Dense layer's own activation. */
 dnnl_memory_t dn_pre_activation_grad(dn_plan *p, int i, cd_err *err);
 /* Weights (+bias) gradients from pd_w, the data gradient from pd_d (either NULL). */

@@ -140,6 +140,65 @@ fail:
     return rc;
 }
 
+/* One eltwise backward step of algorithm e reading `data` as its source (or
+ * its destination for the use_dst_for_bwd algorithms). */
+static int elt_bwd(dn_plan *p, const layer *l, const dn_elt *e, const dnnl_memory_desc_t *md,
+                   dnnl_memory_t diff_dst, dnnl_memory_t data, dnnl_memory_t diff_src,
+                   cd_err *err)
+{
+    dnnl_eltwise_desc_t d;
+    dnnl_primitive_desc_t hint = NULL, pd = NULL;
+    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    int rc = -1;
+    if (!attr)
+        return -1;
+    DN_CHECK(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, e->alg, md, e->alpha,
+                                            e->beta),
+             err, "eltwise descriptor", l->name);
+    DN_CHECK(dnnl_primitive_desc_create(&hint, &d, attr, p->cfg.eng, NULL), err, "eltwise",
+             l->name);
+    DN_CHECK(dnnl_eltwise_backward_desc_init(&d, e->alg, md, md, e->alpha, e->beta), err,
+             "eltwise backward descriptor", l->name);
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, hint), err, "eltwise backward",
+             l->name);
+    int use_dst = e->alg == dnnl_eltwise_relu_use_dst_for_bwd ||
+                  e->alg == dnnl_eltwise_logistic_use_dst_for_bwd ||
+                  e->alg == dnnl_eltwise_tanh_use_dst_for_bwd;
+    if (!dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_DIFF_DST, diff_dst,
+                       use_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, data, DNNL_ARG_DIFF_SRC, diff_src))
+        goto fail;
+    rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (hint)
+        dnnl_primitive_desc_destroy(hint);
+    dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+int dn_act_bwd(dn_plan *p, const dn_node *nd, const layer *l, layer_act act,
+               const dnnl_memory_desc_t *md, dnnl_memory_t diff_dst, dnnl_memory_t diff_src,
+               cd_err *err)
+{
+    dn_elt e[DN_ACT_MAX];
+    int use_dst = dn_act_uses_dst(act);
+    int n = dn_act_chain(act, &l->act_p, use_dst, e);
+    if (n < 0 || n != nd->n_act)
+        return cd_err_set(err, CD_ERR_INVALID, "layer '%s': activation %s was not built for "
+                          "training", l->name, layer_act_name(act));
+    /* the steps in reverse, the later ones in place on diff_dst (read by nothing else) */
+    for (int k = n - 1; k >= 0; k--) {
+        dnnl_memory_t out = k == 0 ? diff_src : diff_dst;
+        if (elt_bwd(p, l, &e[k], md, diff_dst, use_dst ? nd->mem : nd->act_src[k], out, err))
+            return -1;
+    }
+    if (n == 0 && diff_src != diff_dst)
+        return cd_err_set(err, CD_ERR_INVALID, "layer '%s': linear activation not aliased",
+                          l->name);
+    return 0;
+}
+
 /* The gradient before the conv/dense layer's own activation. */
 dnnl_memory_t dn_pre_activation_grad(dn_plan *p, int i, cd_err *err)
 {
@@ -151,6 +210,10 @@ dnnl_memory_t dn_pre_activation_grad(dn_plan *p, int i, cd_err *err)
         if (!m || dn_softmax_bwd(p, l, nd, &md, m, err))
             return NULL;
         return m;
+    }
+    if (nd->act_sep) {
+        /* in place, as below */
+        return dn_act_bwd(p, nd, l, nd->act, &nd->md, nd->diff, nd->diff, err) ? NULL : nd->diff;
     }
     if (use_dst_alg(nd->act)) {
         /* in place: nothing else reads this gradient afterwards */

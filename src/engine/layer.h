@@ -12,7 +12,8 @@
  *
  * Parameters follow Keras' order and layouts (see tensor.h): params[0] is the
  * kernel, params[1] the bias (when use_bias); BatchNormalization holds
- * [gamma (when scale), beta (when center), moving_mean, moving_variance].
+ * [gamma (when scale), beta (when center), moving_mean, moving_variance];
+ * PReLU holds alpha (see op_prelu.c).
  * Layers without weights have n_params == 0.
  */
 #ifndef CATDOG_ENGINE_LAYER_H
@@ -50,7 +51,8 @@
     X(LAYER_AVERAGE, op_average)               /* Average: element-wise mean */                 \
     X(LAYER_MAXIMUM, op_maximum)               /* Maximum: element-wise maximum */              \
     X(LAYER_CROPPING2D, op_cropping2d)         /* Cropping2D */                                 \
-    X(LAYER_DEPTHWISE_CONV2D, op_depthwise_conv2d) /* DepthwiseConv2D (a Conv2D, groups = C) */
+    X(LAYER_DEPTHWISE_CONV2D, op_depthwise_conv2d) /* DepthwiseConv2D (a Conv2D, groups = C) */ \
+    X(LAYER_PRELU, op_prelu)                   /* PReLU: learned per-value negative slope */
 
 #define LAYER_KIND_ENUM(KIND, op) KIND,
 typedef enum layer_kind {
@@ -59,13 +61,40 @@ typedef enum layer_kind {
 } layer_kind;
 #undef LAYER_KIND_ENUM
 
+/* Activations.  The first five are Keras 2.2.4's and are differentiated from
+ * their output; every later one is differentiated from its input (the
+ * reference runner keeps the pre-activation for those when training, see
+ * layer_act_needs_input).  New ones go at the end. */
 typedef enum layer_act {
     ACT_LINEAR = 0,
     ACT_RELU,
     ACT_SIGMOID,
     ACT_SOFTMAX,   /* over the channel (last) axis */
-    ACT_TANH
+    ACT_TANH,
+    ACT_RELU6,          /* min(max(x, 0), 6) */
+    ACT_LEAKY_RELU,     /* x > 0 ? x : alpha x   (act_p.alpha: Keras' negative_slope / alpha) */
+    ACT_ELU,            /* x > 0 ? x : alpha (e^x - 1) */
+    ACT_SELU,           /* 1.0507... * elu(x, 1.6732...), Keras' fixed constants */
+    ACT_SOFTPLUS,       /* log(1 + e^x) */
+    ACT_SOFTSIGN,       /* x / (1 + |x|) */
+    ACT_HARD_SIGMOID,   /* Keras 2: clip(0.2 x + 0.5, 0, 1) */
+    ACT_HARD_SIGMOID6,  /* Keras 3: relu6(x + 3) / 6 (same name, another function) */
+    ACT_SWISH,          /* x sigmoid(x) (Keras swish / silu) */
+    ACT_HARD_SWISH,     /* x relu6(x + 3) / 6 (Keras 3 hard_silu / hard_swish) */
+    ACT_GELU,           /* exact: x (1 + erf(x / sqrt 2)) / 2 */
+    ACT_GELU_TANH,      /* tanh approximation (Keras approximate=True, ONNX "tanh") */
+    ACT_EXPONENTIAL,    /* e^x */
+    ACT_RELU_X,         /* Keras' ReLU layer: act_p.alpha = negative_slope, act_p.max_value
+                           (< 0: none), act_p.threshold, computed as Keras does */
+    ACT_COUNT
 } layer_act;
+
+/* The parameters of the parametrised activations (others ignore them). */
+typedef struct layer_act_params {
+    float alpha;        /* LEAKY_RELU, ELU, RELU_X (negative slope) */
+    float max_value;    /* RELU_X: the clip, < 0 for none */
+    float threshold;    /* RELU_X */
+} layer_act_params;
 
 typedef enum layer_pad {
     PAD_VALID = 0,
@@ -96,6 +125,7 @@ typedef struct layer {
     layer_pad padding;  /* Conv2D and pooling */
     int use_bias;       /* Conv2D, Dense */
     layer_act act;      /* Conv2D, Dense (fused), Activation */
+    layer_act_params act_p; /* act's parameters; layer_set_act fills Keras' defaults */
     float rate;         /* Dropout; BatchNormalization: momentum (kept for Keras) */
     float epsilon;      /* BatchNormalization */
     int center, scale;  /* BatchNormalization: has beta / gamma */
@@ -103,6 +133,7 @@ typedef struct layer {
     float rescale[2];   /* Rescaling: scale, offset */
     int pad4[4];        /* ZeroPadding2D, Cropping2D: top, bottom, left, right */
     int keepdims;       /* global pooling: output (N, 1, 1, C) instead of (N, C) */
+    int shared_axes;    /* PReLU: bit k-1 set when alpha is shared along Keras axis k */
     int trainable;      /* 0 = frozen: no gradient, no optimizer state */
 
     /* int8 calibration (catdog quantize), Conv2D and Dense only: the largest
@@ -138,8 +169,20 @@ const char *layer_kind_name(layer_kind kind);
 /* Keras' activation name ("linear", "relu", "sigmoid", "softmax", "tanh"). */
 const char *layer_act_name(layer_act act);
 
-/* Parses a Keras activation name; returns 0 or -1 when unknown. */
+/* Parses a Keras activation name (with the aliases silu, hard_silu); returns 0
+ * or -1 when unknown.  "hard_sigmoid" parses as Keras 2's; a Keras 3 reader
+ * maps it to ACT_HARD_SIGMOID6. */
 int layer_act_parse(const char *name, layer_act *out);
+
+/* Keras' default parameters of act (leaky_relu 0.2, elu 1, no ReLU clip). */
+layer_act_params layer_act_defaults(layer_act act);
+
+/* Sets l->act and its default parameters. */
+void layer_set_act(layer *l, layer_act act);
+
+/* 1 when act's derivative is computed from its input (all but linear, relu,
+ * sigmoid, softmax, tanh, relu6, which use the output). */
+int layer_act_needs_input(layer_act act);
 
 /* Keras' name of parameter k of l ("kernel", "bias", "gamma", "moving_mean"...). */
 const char *layer_param_name(const layer *l, int k);

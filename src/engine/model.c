@@ -63,6 +63,7 @@ layer layer_template(layer_kind kind, const char *name, int input)
     l.trainable = 1;
     l.use_bias = 1;
     l.strides[0] = l.strides[1] = 1;
+    layer_set_act(&l, ACT_LINEAR);
     if ((int)kind >= 0 && kind < LAYER_KIND_COUNT && layer_op_of(kind)->defaults)
         layer_op_of(kind)->defaults(&l);
     return l;

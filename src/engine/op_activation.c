@@ -2,8 +2,9 @@
  * op_activation.c - Activation (and Keras' plain ReLU / Softmax layers, read
  * as Activation): the activation itself is applied by the runners from
  * l->act, as they do for the one fused into Conv2D/Dense, so the reference
- * forward is a copy; oneDNN builds an eltwise or softmax primitive, or shares
- * the input's memory when the activation is linear.
+ * forward is a copy; oneDNN builds the eltwise steps of dn_act_chain or a
+ * softmax primitive, or shares the input's memory when the activation is
+ * linear.  The parameters (LeakyReLU's slope, ...) are in l->act_p.
  */
 #include "engine/dnnl_plan.h"
 #include "engine/op.h"
@@ -22,30 +23,9 @@ static int activation_dn_forward(dn_plan *p, int i, cd_err *err)
     const dn_node *in = &p->nodes[l->inputs[0]];
     if (nd->act == ACT_SOFTMAX)
         return dn_build_softmax(p, nd, l, in->mem, p->m->layers[l->inputs[0]].out_rank == 2, err);
-
-    dnnl_eltwise_desc_t d;
-    dnnl_primitive_attr_t attr = NULL;
-    int rc = -1;
-    /* training uses the use_dst variants so backward needs only the output */
-    DN_CHECK(dnnl_eltwise_forward_desc_init(
-                 &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference,
-                 dn_act_alg(nd->act, p->cfg.training), &in->md, 0.0f, 0.0f),
-             err, "eltwise descriptor", l->name);
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
-        goto fail;
-    DN_CHECK(dnnl_primitive_desc_create(&nd->fwd_pd, &d, attr, p->cfg.eng, NULL), err, "eltwise",
-             l->name);
-    nd->md = in->md;
-    nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
-    if (!nd->mem || !dn_steps_prim(&p->fwd, &p->pool, nd->fwd_pd, l->name, err, 2, DNNL_ARG_SRC,
-                                   in->mem, DNNL_ARG_DST, nd->mem))
-        goto fail;
-    rc = 0;
-fail:
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
-    return rc;
+    /* training: relu/sigmoid/tanh use the use_dst variants so backward needs
+     * only the output; the others keep their input (dn_build_act) */
+    return dn_build_act(p, nd, l, nd->act, in->mem, &in->md, err);
 }
 
 static int activation_dn_backward(dn_plan *p, int i, cd_err *err)
@@ -72,7 +52,7 @@ static int activation_dn_backward(dn_plan *p, int i, cd_err *err)
     if (nd->act == ACT_SOFTMAX) {
         if (dn_softmax_bwd(p, l, nd, &in->md, ds, err))
             return -1;
-    } else if (dn_eltwise_bwd(p, l, nd->act, &in->md, nd->fwd_pd, nd->diff, nd->mem, ds, err)) {
+    } else if (dn_act_bwd(p, nd, l, nd->act, &in->md, nd->diff, ds, err)) {
         return -1;
     }
     return dn_grad_done(p, r, ds, direct, l->name, err);

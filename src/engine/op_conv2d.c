@@ -175,7 +175,7 @@ static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
         dst_md.data_type = dnnl_u8; /* an int8 chain (dnnl_plan.c, mark_int8_chains) */
     else
         nd->qs = 0.0f;
-    attr = dn_weighted_attr(nd, &q, l->name, err);
+    attr = dn_weighted_attr(p, nd, l, &q, err);
     if (!attr)
         goto fail;
     /* Winograd F(4x4, 3x3) does a 3x3 stride-1 convolution with far fewer

@@ -81,7 +81,7 @@ static int dense_dn_forward(dn_plan *p, int i, cd_err *err)
                  &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference, &src_md,
                  &w_md, l->use_bias ? &b_md : NULL, &dst_md),
              err, "inner product descriptor", l->name);
-    attr = dn_weighted_attr(nd, &q, l->name, err);
+    attr = dn_weighted_attr(p, nd, l, &q, err);
     if (!attr)
         goto fail;
     DN_CHECK(dnnl_primitive_desc_create(&nd->fwd_pd, &d, attr, p->cfg.eng, NULL), err,

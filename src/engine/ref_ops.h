@@ -68,11 +68,14 @@ void ref_dense_backward_weights(int n, int in, int units, const float *x, const 
                                 float *dk, float *db);             /* db may be NULL */
 
 /* ---- activations and dropout (ref_act.c) ---- */
-/* Applies act in place to rows x c values (softmax over each row of c). */
-void ref_act_forward(layer_act act, size_t rows, int c, float *y);
-/* dz = dL/dz from the activation's OUTPUT y and dL/dy (overwrites dz; dz may be dy). */
-void ref_act_backward(layer_act act, size_t rows, int c, const float *y, const float *dy,
-                      float *dz);
+/* Applies act with parameters ap (NULL: Keras' defaults) in place to rows x c
+ * values (softmax over each row of c). */
+void ref_act_forward(layer_act act, const layer_act_params *ap, size_t rows, int c, float *y);
+/* dz = dL/dz from dL/dy and the activation's input x (read only when
+ * layer_act_needs_input(act), else may be NULL) or output y (read otherwise);
+ * overwrites dz; dz may be dy. */
+void ref_act_backward(layer_act act, const layer_act_params *ap, size_t rows, int c,
+                      const float *x, const float *y, const float *dy, float *dz);
 /* Inverted dropout mask: each entry 0 with probability rate, else 1/(1-rate);
  * draws from *state (splitmix64), which advances. */
 void ref_dropout_mask(size_t size, float rate, uint64_t *state, float *mask);

@@ -28,6 +28,9 @@ typedef struct ref_state {
     float **act;         /* per layer: the activation, max_batch x out size */
     float **grad;        /* training: per layer dL/d(activation), or NULL */
     float **mask;        /* training: per Dropout layer, its mask */
+    float **pre;         /* training: the input of an activation differentiated from its
+                            input (swish, gelu, ...), else NULL: relu/sigmoid/tanh/softmax
+                            need only the output, so their layers keep nothing more */
     tensor **pgrad;      /* training: n_layers x LAYER_MAX_PARAMS, NULL when frozen */
     char *needs_grad;    /* training: 1 when the layer or one upstream has trainable params */
     float *scratch;      /* training: dL/dz before a fused activation */
@@ -52,6 +55,7 @@ static void ref_destroy(runner *r)
         if (s->act) free(s->act[i]);
         if (s->grad) free(s->grad[i]);
         if (s->mask) free(s->mask[i]);
+        if (s->pre) free(s->pre[i]);
     }
     if (s->pgrad)
         for (int i = 0; i < nl * LAYER_MAX_PARAMS; i++)
@@ -59,11 +63,24 @@ static void ref_destroy(runner *r)
     free(s->act);
     free(s->grad);
     free(s->mask);
+    free(s->pre);
     free(s->pgrad);
     free(s->needs_grad);
     free(s->scratch);
     free(s);
     r->impl = NULL;
+}
+
+/* The activation a layer applies, after the output_logits rule. */
+static layer_act layer_effective_act(const runner *r, int idx)
+{
+    const layer *l = &r->model->layers[idx];
+    if (!(layer_op_of(l->kind)->flags & OP_FUSED_ACT))
+        return ACT_LINEAR;
+    if (r->opts.output_logits && idx == model_output_index(r->model) &&
+        (l->act == ACT_SIGMOID || l->act == ACT_SOFTMAX))
+        return ACT_LINEAR;
+    return l->act;
 }
 
 static int init_training(runner *r, ref_state *s, cd_err *err)
@@ -73,9 +90,10 @@ static int init_training(runner *r, ref_state *s, cd_err *err)
     size_t biggest = 1;
     s->grad = calloc((size_t)nl, sizeof *s->grad);
     s->mask = calloc((size_t)nl, sizeof *s->mask);
+    s->pre = calloc((size_t)nl, sizeof *s->pre);
     s->pgrad = calloc((size_t)nl * LAYER_MAX_PARAMS, sizeof *s->pgrad);
     s->needs_grad = calloc((size_t)nl, 1);
-    if (!s->grad || !s->mask || !s->pgrad || !s->needs_grad)
+    if (!s->grad || !s->mask || !s->pre || !s->pgrad || !s->needs_grad)
         return cd_err_set(err, CD_ERR_NOMEM, "out of memory creating a training runner");
     for (int i = 0; i < nl; i++) {
         const layer *l = &m->layers[i];
@@ -94,6 +112,9 @@ static int init_training(runner *r, ref_state *s, cd_err *err)
         if (s->needs_grad[i] && !(s->grad[i] = alloc_floats(size, err)))
             return -1;
         if ((layer_op_of(l->kind)->flags & OP_REF_MASK) && !(s->mask[i] = alloc_floats(size, err)))
+            return -1;
+        if (s->needs_grad[i] && layer_act_needs_input(layer_effective_act(r, i)) &&
+            !(s->pre[i] = alloc_floats(size, err)))
             return -1;
         biggest = size > biggest ? size : biggest;
     }
@@ -134,18 +155,6 @@ static int ref_init(runner *r, cd_err *err)
     return 0;
 }
 
-/* The activation a layer applies, after the output_logits rule. */
-static layer_act layer_effective_act(const runner *r, int idx)
-{
-    const layer *l = &r->model->layers[idx];
-    if (!(layer_op_of(l->kind)->flags & OP_FUSED_ACT))
-        return ACT_LINEAR;
-    if (r->opts.output_logits && idx == model_output_index(r->model) &&
-        (l->act == ACT_SIGMOID || l->act == ACT_SOFTMAX))
-        return ACT_LINEAR;
-    return l->act;
-}
-
 /* The gradient buffer of input j of layer l, or NULL when nothing upstream learns. */
 static float *input_grad(ref_state *s, const layer *l, int j)
 {
@@ -177,7 +186,10 @@ static void forward_layer(runner *r, ref_state *s, int idx, int n)
     const layer *l = &r->model->layers[idx];
     op_ref_io io = io_of(r, s, idx, n, 0);
     layer_op_of(l->kind)->ref_forward(&io);
-    ref_act_forward(layer_effective_act(r, idx), op_ref_rows(&io), l->out_c, io.y);
+    size_t rows = op_ref_rows(&io);
+    if (s->pre && s->pre[idx])
+        memcpy(s->pre[idx], io.y, rows * (size_t)l->out_c * sizeof *io.y);
+    ref_act_forward(layer_effective_act(r, idx), &l->act_p, rows, l->out_c, io.y);
 }
 
 static int ref_forward(runner *r, const float *input, int n, float *output, cd_err *err)
@@ -202,7 +214,8 @@ static void backward_layer(runner *r, ref_state *s, int idx)
     io.dy = s->grad[idx];
     layer_act act = layer_effective_act(r, idx);
     if (act != ACT_LINEAR) {
-        ref_act_backward(act, op_ref_rows(&io), l->out_c, s->act[idx], io.dy, s->scratch);
+        ref_act_backward(act, &l->act_p, op_ref_rows(&io), l->out_c, s->pre[idx], s->act[idx],
+                         io.dy, s->scratch);
         io.dy = s->scratch;
     }
     layer_op_of(l->kind)->ref_backward(&io);

@@ -34,6 +34,7 @@ typedef struct builder {
     int img_size;      /* > 0: replaces the input's height and width */
     cd_err *err;
     int depth;         /* nesting depth, bounded against hostile files */
+    int keras3;        /* Keras 3 config (keras_config_is_keras3) */
 } builder;
 
 #define MAX_DEPTH 16
@@ -55,7 +56,7 @@ static int map_find(const name_map *nm, const char *name)
 
 static int bad(builder *b, cd_code code, const char *layer_name, const char *fmt, const char *arg)
 {
-    keras_rd rd = {b->src, b->err};
+    keras_rd rd = {b->src, b->err, b->keras3};
     return keras_rd_bad(&rd, code, layer_name, fmt, arg);
 }
 
@@ -119,13 +120,17 @@ static int add_keras_layer(builder *b, const char *cls, json_t *cfg, const char 
         return inputs[0]; /* the layer stands for its input */
     if (n_inputs != 1 && !(r && r->multi_input))
         return bad(b, CD_ERR_UNSUPPORTED, name, "%s takes exactly one input", cls);
+    if (!r && strcmp(cls, "Lambda") == 0)
+        return bad(b, CD_ERR_UNSUPPORTED, name, "%s",
+                   "a Lambda layer holds Python code, which catdog cannot run safely; "
+                   "rebuild the model with built-in layers (e.g. Rescaling) instead");
     if (!r) {
         char what[160];
         snprintf(what, sizeof what, "layer class '%s' is not supported", cls);
         return bad(b, CD_ERR_UNSUPPORTED, name, "%s", what);
     }
     l.kind = r->kind;
-    keras_rd rd = {b->src, b->err};
+    keras_rd rd = {b->src, b->err, b->keras3};
     if (r->read && r->read(&rd, cfg, name, &l) != 0)
         return -1;
     return add_layer(b, &l);
@@ -446,7 +451,7 @@ model *keras_json_build(const char *json, const char *source_name, int img_size,
     const char *name = json_is_object(config) ? keras_jstr(config, "name") : NULL;
     if (!(m = model_new(name ? name : "sequential", err)))
         goto fail;
-    builder b = {m, src, img_size, err, 0};
+    builder b = {m, src, img_size, err, 0, keras_config_is_keras3(root)};
     int out;
     if (build_net(&b, root, "", 1, NULL, 0, &out) != 0)
         goto fail;

@@ -82,7 +82,7 @@ static json_t *layer_config(writer *w, const layer *l, json_t *in_shape)
 static json_t *layer_entry(writer *w, const layer *l, json_t *in_shape)
 {
     json_t *e = json_object();
-    jset(w, e, "class_name", json_string(layer_kind_name(l->kind)));
+    jset(w, e, "class_name", json_string(keras_layer_class(l)));
     jset(w, e, "config", layer_config(w, l, in_shape));
     return e;
 }
@@ -256,6 +256,16 @@ char *keras_json_config(const model *m, cd_err *err)
     if (m->n_layers == 0 || m->layers[0].kind != LAYER_INPUT) {
         cd_err_set(err, CD_ERR_INVALID, "model '%s' has no input layer", m->name);
         return NULL;
+    }
+    for (int i = 0; i < m->n_layers; i++) {
+        const char *why = keras_layer_unwritable(&m->layers[i]);
+        if (why) {
+            cd_err_set(err, CD_ERR_UNSUPPORTED,
+                       "layer '%s': %s has no Keras 2 name, and catdog writes Keras 2 model "
+                       "configs (also in .keras files)",
+                       m->layers[i].name, why);
+            return NULL;
+        }
     }
     if (keras_items(m, &items, &n, err) != 0)
         return NULL;

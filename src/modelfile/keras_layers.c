@@ -7,14 +7,22 @@
  * MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D
  * (keepdims too), Flatten, Dense, Activation, Dropout, Concatenate,
  * BatchNormalization, Rescaling, ZeroPadding2D, Cropping2D, the merges Add,
- * Subtract, Multiply, Average, Maximum, and the plain ReLU / Softmax layers
- * (as Activation), DepthwiseConv2D.  Layers that are the identity at inference (augmentation,
+ * Subtract, Multiply, Average, Maximum, and the activation layers ReLU
+ * (max_value, negative_slope, threshold), LeakyReLU, ELU, ThresholdedReLU and
+ * Softmax (as Activation with the function's parameters), DepthwiseConv2D.  Activation strings:
+ * see layer_act_parse; "hard_sigmoid" means Keras 3's relu6(x + 3) / 6 in a
+ * Keras 3 config (keras_config_is_keras3), 0.2 x + 0.5 clipped otherwise.
+ * Lambda is refused with its own message (it is Python code).  Layers that are the identity at inference (augmentation,
  * noise, spatial dropout: keras_inference_identity) are read as no layer at
  * all.  A configuration catdog does not compute (another data_format or
  * axis...) is refused with an error naming the layer, never
  * ignored.
  *
- * Write: the fields Keras 2.2.4's from_config expects for each class.
+ * Write: the fields Keras 2.2.4's from_config expects for each class; an
+ * Activation whose function is a layer in Keras (LeakyReLU, ELU with another
+ * alpha, relu6 and Keras' general ReLU) is written as that layer
+ * (keras_layer_class); functions with no Keras 2 name are refused
+ * (keras_layer_unwritable).
  *
  * Adding a kind: a reader row (and its function) and a writer row here; the
  * writer table is indexed by kind and a _Static_assert keeps it as long as
@@ -100,19 +108,68 @@ static int parse_padding(const keras_rd *rd, json_t *cfg, const char *name, laye
     return 0;
 }
 
-static int parse_act(const keras_rd *rd, json_t *cfg, const char *name, layer_act *out)
+static int parse_act(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
 {
     json_t *v = json_object_get(cfg, "activation");
+    layer_act act;
     if (!v || json_is_null(v)) {
-        *out = ACT_LINEAR;
+        layer_set_act(l, ACT_LINEAR);
         return 0;
     }
+    /* Keras 3 may serialise a built-in function as {"class_name": "function",
+     * "config": "gelu", ...} */
+    if (json_is_object(v) && json_is_string(json_object_get(v, "config")) &&
+        keras_jstr(v, "class_name") && strcmp(keras_jstr(v, "class_name"), "function") == 0)
+        v = json_object_get(v, "config");
     if (!json_is_string(v))
         return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s activation is not supported",
                             "a custom");
-    if (layer_act_parse(json_string_value(v), out) != 0)
+    if (layer_act_parse(json_string_value(v), &act) != 0)
         return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "activation '%s' is not supported",
                             json_string_value(v));
+    if (act == ACT_HARD_SIGMOID && rd->keras3)
+        act = ACT_HARD_SIGMOID6; /* Keras 3 redefined it */
+    layer_set_act(l, act);
+    return 0;
+}
+
+/* A number member, def when absent or null; -1 when present but not a number. */
+static int jnum(json_t *cfg, const char *key, double def, double *out)
+{
+    json_t *v = json_object_get(cfg, key);
+    if (!v || json_is_null(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_number(v))
+        return -1;
+    *out = json_number_value(v);
+    return 0;
+}
+
+int keras_config_is_keras3(json_t *root)
+{
+    const char *ver = keras_jstr(root, "keras_version");
+    if (ver)
+        return ver[0] == '3';
+    if (json_is_object(root)) {
+        const char *k;
+        json_t *v;
+        if (json_object_get(root, "batch_shape"))
+            return 1;
+        json_t *dt = json_object_get(root, "dtype");
+        if (json_is_object(dt))
+            return 1;
+        json_object_foreach(root, k, v)
+            if ((json_is_object(v) || json_is_array(v)) && keras_config_is_keras3(v))
+                return 1;
+    } else if (json_is_array(root)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(root, i, v)
+            if ((json_is_object(v) || json_is_array(v)) && keras_config_is_keras3(v))
+                return 1;
+    }
     return 0;
 }
 
@@ -133,7 +190,7 @@ static int read_conv_window(const keras_rd *rd, json_t *cfg, const char *name, l
     l->dilation[0] = dil[0];
     l->dilation[1] = dil[1];
     if (check_channels_last(rd, cfg, name) || parse_padding(rd, cfg, name, &l->padding) ||
-        parse_act(rd, cfg, name, &l->act))
+        parse_act(rd, cfg, name, l))
         return -1;
     l->use_bias = keras_jbool(cfg, "use_bias", 1);
     return 0;
@@ -198,7 +255,7 @@ static int read_dense(const keras_rd *rd, json_t *cfg, const char *name, layer *
     if (!json_is_integer(u) || keras_jint(u) <= 0)
         return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "Dense without valid 'units'");
     l->units = keras_jint(u);
-    if (parse_act(rd, cfg, name, &l->act))
+    if (parse_act(rd, cfg, name, l))
         return -1;
     l->use_bias = keras_jbool(cfg, "use_bias", 1);
     return 0;
@@ -206,19 +263,67 @@ static int read_dense(const keras_rd *rd, json_t *cfg, const char *name, layer *
 
 static int read_activation(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
 {
-    return parse_act(rd, cfg, name, &l->act);
+    return parse_act(rd, cfg, name, l);
 }
 
+/* Keras' ReLU(max_value, negative_slope, threshold): the plain cases as the
+ * activation they are, the rest as Keras computes them (ACT_RELU_X). */
 static int read_relu(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
 {
-    json_t *mv = json_object_get(cfg, "max_value");
-    json_t *ns = json_object_get(cfg, "negative_slope");
-    json_t *th = json_object_get(cfg, "threshold");
-    if ((mv && !json_is_null(mv)) || (ns && json_number_value(ns) != 0.0) ||
-        (th && json_number_value(th) != 0.0))
-        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
-                            "ReLU with max_value, negative_slope or threshold is not supported");
-    l->act = ACT_RELU;
+    double mv, ns, th;
+    if (jnum(cfg, "max_value", -1.0, &mv) || jnum(cfg, "negative_slope", 0.0, &ns) ||
+        jnum(cfg, "threshold", 0.0, &th))
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s",
+                            "ReLU's max_value, negative_slope and threshold must be numbers");
+    json_t *mvj = json_object_get(cfg, "max_value");
+    if (mvj && !json_is_null(mvj) && mv < 0.0)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "ReLU with a negative max_value");
+    if (mv < 0.0 && ns == 0.0 && th == 0.0)
+        layer_set_act(l, ACT_RELU);
+    else if (mv == 6.0 && ns == 0.0 && th == 0.0)
+        layer_set_act(l, ACT_RELU6);
+    else if (mv < 0.0 && th == 0.0) {
+        layer_set_act(l, ACT_LEAKY_RELU);
+        l->act_p.alpha = (float)ns;
+    } else {
+        layer_set_act(l, ACT_RELU_X);
+        l->act_p.alpha = (float)ns;
+        l->act_p.max_value = (float)mv;
+        l->act_p.threshold = (float)th;
+    }
+    return 0;
+}
+
+/* LeakyReLU: Keras 2 calls the slope alpha, Keras 3 negative_slope; 0.3 by default. */
+static int read_leaky_relu(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    double a;
+    const char *key = json_object_get(cfg, "negative_slope") ? "negative_slope" : "alpha";
+    if (jnum(cfg, key, 0.3, &a))
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "LeakyReLU's %s is not a number", key);
+    layer_set_act(l, ACT_LEAKY_RELU);
+    l->act_p.alpha = (float)a;
+    return 0;
+}
+
+static int read_elu(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    double a;
+    if (jnum(cfg, "alpha", 1.0, &a))
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "ELU's alpha is not a number");
+    layer_set_act(l, ACT_ELU);
+    l->act_p.alpha = (float)a;
+    return 0;
+}
+
+/* Keras 2's ThresholdedReLU: x > theta ? x : 0, which is ReLU(threshold=theta). */
+static int read_thresholded_relu(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    double t;
+    if (jnum(cfg, "theta", 1.0, &t))
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "theta is not a number");
+    layer_set_act(l, ACT_RELU_X);
+    l->act_p.threshold = (float)t;
     return 0;
 }
 
@@ -228,7 +333,7 @@ static int read_softmax(const keras_rd *rd, json_t *cfg, const char *name, layer
     if (ax && json_integer_value(ax) != -1)
         return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
                             "softmax over an axis other than -1");
-    l->act = ACT_SOFTMAX;
+    layer_set_act(l, ACT_SOFTMAX);
     return 0;
 }
 
@@ -337,7 +442,34 @@ static int read_cropping(const keras_rd *rd, json_t *cfg, const char *name, laye
     return read_pad4(rd, cfg, name, "cropping", l);
 }
 
+/* PReLU's shared_axes: null, or Keras axes 1 to 3 (channels_last). */
+static int read_prelu(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *ax = json_object_get(cfg, "shared_axes"), *v;
+    size_t i;
+    l->shared_axes = 0;
+    if (!ax || json_is_null(ax))
+        return 0;
+    if (json_is_integer(ax)) {
+        json_int_t k = json_integer_value(ax);
+        if (k < 1 || k > 3)
+            return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "PReLU shared axis outside 1..3");
+        l->shared_axes = 1 << (k - 1);
+        return 0;
+    }
+    if (!json_is_array(ax))
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad PReLU shared_axes");
+    json_array_foreach(ax, i, v) {
+        json_int_t k = json_is_integer(v) ? json_integer_value(v) : 0;
+        if (k < 1 || k > 3)
+            return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "PReLU shared axis outside 1..3");
+        l->shared_axes |= 1 << (k - 1);
+    }
+    return 0;
+}
+
 static const keras_reader readers[] = {
+    {"PReLU", LAYER_PRELU, 0, read_prelu},
     {"BatchNormalization", LAYER_BATCHNORM, 0, read_batchnorm},
     {"Rescaling", LAYER_RESCALING, 0, read_rescaling},
     {"ZeroPadding2D", LAYER_ZEROPAD2D, 0, read_zeropad},
@@ -358,6 +490,9 @@ static const keras_reader readers[] = {
     {"Dense", LAYER_DENSE, 0, read_dense},
     {"Activation", LAYER_ACTIVATION, 0, read_activation},
     {"ReLU", LAYER_ACTIVATION, 0, read_relu},
+    {"LeakyReLU", LAYER_ACTIVATION, 0, read_leaky_relu},
+    {"ELU", LAYER_ACTIVATION, 0, read_elu},
+    {"ThresholdedReLU", LAYER_ACTIVATION, 0, read_thresholded_relu},
     {"Softmax", LAYER_ACTIVATION, 0, read_softmax},
     {"Dropout", LAYER_DROPOUT, 0, read_dropout},
     {"Concatenate", LAYER_CONCAT, 1, read_concat},
@@ -427,6 +562,14 @@ static void write_nothing(json_t *c, const layer *l, int *oom)
     (void)oom;
 }
 
+/* The activation string of a Conv2D/Dense/Activation; ReLU6 is spelt as a
+ * ReLU layer by keras_layer_class when it stands alone (Keras 2 has no
+ * "relu6" string) but kept as a string when fused, where it was read. */
+static json_t *act_string(const layer *l)
+{
+    return json_string(layer_act_name(l->act));
+}
+
 static void write_conv2d(json_t *c, const layer *l, int *oom)
 {
     set(c, "filters", json_integer(l->filters), oom);
@@ -438,7 +581,7 @@ static void write_conv2d(json_t *c, const layer *l, int *oom)
     /* Keras before 2.3 has no `groups` and refuses unknown keys: only when used */
     if (layer_groups(l) > 1)
         set(c, "groups", json_integer(layer_groups(l)), oom);
-    set(c, "activation", json_string(layer_act_name(l->act)), oom);
+    set(c, "activation", act_string(l), oom);
     set(c, "use_bias", json_boolean(l->use_bias), oom);
     write_weights_config(c, oom);
 }
@@ -451,7 +594,7 @@ static void write_depthwise(json_t *c, const layer *l, int *oom)
     set(c, "depth_multiplier", json_integer(l->depth_multiplier > 1 ? l->depth_multiplier : 1), oom);
     set(c, "data_format", json_string("channels_last"), oom);
     set(c, "dilation_rate", pair(layer_dilation(l, 0), layer_dilation(l, 1)), oom);
-    set(c, "activation", json_string(layer_act_name(l->act)), oom);
+    set(c, "activation", act_string(l), oom);
     set(c, "use_bias", json_boolean(l->use_bias), oom);
     set(c, "depthwise_initializer",
         json_pack("{s:s, s:{s:n}}", "class_name", "GlorotUniform", "config", "seed"), oom);
@@ -466,7 +609,7 @@ static void write_depthwise(json_t *c, const layer *l, int *oom)
 static void write_dense(json_t *c, const layer *l, int *oom)
 {
     set(c, "units", json_integer(l->units), oom);
-    set(c, "activation", json_string(layer_act_name(l->act)), oom);
+    set(c, "activation", act_string(l), oom);
     set(c, "use_bias", json_boolean(l->use_bias), oom);
     write_weights_config(c, oom);
 }
@@ -494,7 +637,61 @@ static void write_global_pool(json_t *c, const layer *l, int *oom)
 
 static void write_activation(json_t *c, const layer *l, int *oom)
 {
-    set(c, "activation", json_string(layer_act_name(l->act)), oom);
+    switch (l->act) {
+    case ACT_LEAKY_RELU:
+        set(c, "alpha", json_real(l->act_p.alpha), oom); /* Keras 3 reads it too */
+        return;
+    case ACT_ELU:
+        if (l->act_p.alpha != 1.0f) {
+            set(c, "alpha", json_real(l->act_p.alpha), oom);
+            return;
+        }
+        break;
+    case ACT_RELU6:
+    case ACT_RELU_X:
+        set(c, "max_value", l->act == ACT_RELU6 ? json_real(6.0)
+                            : l->act_p.max_value < 0.0f ? json_null()
+                                                        : json_real(l->act_p.max_value),
+            oom);
+        set(c, "negative_slope", json_real(l->act == ACT_RELU6 ? 0.0 : l->act_p.alpha), oom);
+        set(c, "threshold", json_real(l->act == ACT_RELU6 ? 0.0 : l->act_p.threshold), oom);
+        return;
+    default:
+        break;
+    }
+    set(c, "activation", act_string(l), oom);
+}
+
+const char *keras_layer_class(const layer *l)
+{
+    if (l->kind == LAYER_ACTIVATION) {
+        if (l->act == ACT_LEAKY_RELU)
+            return "LeakyReLU";
+        if (l->act == ACT_ELU && l->act_p.alpha != 1.0f)
+            return "ELU";
+        if (l->act == ACT_RELU6 || l->act == ACT_RELU_X)
+            return "ReLU";
+    }
+    return layer_kind_name(l->kind);
+}
+
+const char *keras_layer_unwritable(const layer *l)
+{
+    if (!(l->kind == LAYER_ACTIVATION || l->kind == LAYER_CONV2D || l->kind == LAYER_DENSE))
+        return NULL;
+    if (l->act == ACT_HARD_SIGMOID6)
+        return "Keras 3's hard_sigmoid (relu6(x + 3) / 6)";
+    if (l->act == ACT_GELU_TANH)
+        return "gelu's tanh approximation";
+    if (l->kind == LAYER_ACTIVATION)
+        return NULL;
+    /* fused: only the string's own parameters can be written */
+    layer_act_params d = layer_act_defaults(l->act);
+    if (l->act == ACT_RELU_X)
+        return "a ReLU with max_value, negative_slope or threshold fused into the layer";
+    if ((l->act == ACT_LEAKY_RELU || l->act == ACT_ELU) && l->act_p.alpha != d.alpha)
+        return "a slope other than the activation string's default";
+    return NULL;
 }
 
 static void write_dropout(json_t *c, const layer *l, int *oom)
@@ -551,6 +748,22 @@ static void write_cropping(json_t *c, const layer *l, int *oom)
     write_pad4(c, l, "cropping", oom);
 }
 
+static void write_prelu(json_t *c, const layer *l, int *oom)
+{
+    set(c, "alpha_initializer", json_pack("{s:s, s:{}}", "class_name", "Zeros", "config"), oom);
+    set(c, "alpha_regularizer", json_null(), oom);
+    set(c, "alpha_constraint", json_null(), oom);
+    if (!l->shared_axes) {
+        set(c, "shared_axes", json_null(), oom);
+        return;
+    }
+    json_t *ax = json_array();
+    for (int k = 0; k < 3; k++)
+        if ((l->shared_axes & (1 << k)) && (!ax || json_array_append_new(ax, json_integer(k + 1))))
+            *oom = 1;
+    set(c, "shared_axes", ax, oom);
+}
+
 typedef void (*keras_writer)(json_t *c, const layer *l, int *oom);
 
 static const keras_writer writers[] = {
@@ -575,6 +788,7 @@ static const keras_writer writers[] = {
     [LAYER_MAXIMUM] = write_nothing,
     [LAYER_CROPPING2D] = write_cropping,
     [LAYER_DEPTHWISE_CONV2D] = write_depthwise,
+    [LAYER_PRELU] = write_prelu,
 };
 _Static_assert(sizeof writers / sizeof writers[0] == LAYER_KIND_COUNT,
                "every layer kind needs a Keras writer row");

@@ -20,6 +20,7 @@
 typedef struct keras_rd {
     const char *src;
     cd_err *err;
+    int keras3;       /* the config is Keras 3's: "hard_sigmoid" is relu6(x + 3) / 6 */
 } keras_rd;
 
 /* One Keras class that reads as a layer kind. */
@@ -43,6 +44,19 @@ int keras_inference_identity(const char *cls);
 /* Adds l's kind-specific keys to its config object c (name, trainable and
  * dtype are already there).  Sets *oom on an allocation failure. */
 void keras_layer_write(json_t *c, const layer *l, int *oom);
+
+/* Keras' class for l: its kind's, except for an Activation whose function
+ * Keras spells as a layer of its own (LeakyReLU, ELU, ReLU). */
+const char *keras_layer_class(const layer *l);
+
+/* Why l cannot be written in a Keras 2 config (a function no Keras 2 name
+ * stands for: Keras 3's hard_sigmoid, gelu's tanh form, an ELU or leaky
+ * slope other than the string's default fused into a Conv2D/Dense), or NULL. */
+const char *keras_layer_unwritable(const layer *l);
+
+/* 1 when a parsed config is Keras 3's (an InputLayer with batch_shape, a
+ * DTypePolicy object, or keras_version 3.x at its root). */
+int keras_config_is_keras3(json_t *root);
 
 /* Small readers of a JSON config shared with keras_json_read.c: a string
  * member or NULL; an integer as an int (-1 when an int cannot hold it, which

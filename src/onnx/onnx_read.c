@@ -46,7 +46,14 @@ typedef struct rd_op_row {
 } rd_op_row;
 
 static int h_conv(reader *r, int a) { (void)a; return rd_conv(r); }
-static int h_act(reader *r, int a) { return rd_act(r, (layer_act)a); }
+static int h_clip(reader *r, int a) { (void)a; return rd_clip(r); }
+static int h_prelu(reader *r, int a) { (void)a; return rd_prelu(r); }
+/* Mul: PyTorch's SiLU (x * Sigmoid(x)) first, else arithmetic (rd_arith). */
+static int h_mul(reader *r, int a)
+{
+    int rc = rd_mul_swish(r);
+    return rc != 0 ? (rc > 0 ? 0 : -1) : rd_arith(r, a);
+}
 static int h_pool(reader *r, int a) { return rd_pool(r, (layer_kind)a); }
 static int h_global_pool(reader *r, int a) { return rd_global_pool(r, (layer_kind)a); }
 static int h_flatten(reader *r, int a) { (void)a; return rd_flatten(r); }
@@ -69,10 +76,8 @@ static int h_unsqueeze(reader *r, int a) { (void)a; return rd_unsqueeze(r); }
 
 static const rd_op_row OPS[] = {
     {"Conv", h_conv, 0},
-    {"Relu", h_act, ACT_RELU},
-    {"Sigmoid", h_act, ACT_SIGMOID},
-    {"Tanh", h_act, ACT_TANH},
-    {"Softmax", h_act, ACT_SOFTMAX},
+    {"Clip", h_clip, 0},
+    {"PRelu", h_prelu, 0},
     {"MaxPool", h_pool, LAYER_MAXPOOL2D},
     {"AveragePool", h_pool, LAYER_AVGPOOL2D},
     {"GlobalAveragePool", h_global_pool, LAYER_GLOBAL_AVGPOOL2D},
@@ -85,7 +90,7 @@ static const rd_op_row OPS[] = {
     {"MatMul", h_matmul, 0},
     {"Add", h_arith, 0},
     {"Sub", h_arith, 1},
-    {"Mul", h_arith, 2},
+    {"Mul", h_mul, 2},
     {"Sum", h_variadic, LAYER_ADD},
     {"Mean", h_variadic, LAYER_AVERAGE},
     {"Max", h_variadic, LAYER_MAXIMUM},
@@ -110,6 +115,9 @@ static int map_node(reader *r)
     for (size_t k = 0; k < sizeof OPS / sizeof OPS[0]; k++)
         if (strcmp(op, OPS[k].op_type) == 0)
             return OPS[k].fn(r, OPS[k].arg);
+    int act_rc = rd_act_named(r, op); /* Relu, Sigmoid, LeakyRelu, Gelu, ... (onnx_acts.c) */
+    if (act_rc != 0)
+        return act_rc > 0 ? 0 : -1;
     NODE_FAIL(r, CD_ERR_UNSUPPORTED, "op %.40s (opset %d) is not supported", op, r->opset);
 }
 

@@ -155,7 +155,17 @@ int rd_pool(reader *r, layer_kind kind);
 int rd_global_pool(reader *r, layer_kind kind);
 int rd_batchnorm(reader *r);
 int rd_pad(reader *r);
-int rd_act(reader *r, layer_act act);
+/* onnx_read_acts.c */
+int rd_act(reader *r, layer_act act, const layer_act_params *ap);
+/* An op of onnx_acts.c's table: 1 mapped, 0 not one of them, -1 failed. */
+int rd_act_named(reader *r, const char *op);
+/* Mul(x, Sigmoid(x)) in either order (PyTorch's SiLU): the Sigmoid's layer
+ * becomes swish; 1 done, 0 not that pattern, -1 failed. */
+int rd_mul_swish(reader *r);
+/* PRelu(x, slope): a PReLU layer (slope's shared dims: Keras' shared_axes). */
+int rd_prelu(reader *r);
+/* Clip(x, min, max): relu6 or a capped ReLU; other bounds refused. */
+int rd_clip(reader *r);
 int rd_flatten(reader *r);
 int rd_transpose(reader *r);
 int rd_reshape(reader *r);

@@ -1,53 +1,12 @@
 /*
- * onnx_read_dense.c - ONNX's operators on vectors and on whole values:
- * activations (fused into the producing Conv/Dense when it is their only
- * reader), Flatten and the reshapes that are one, the NCHW->NHWC Transpose,
+ * onnx_read_dense.c - ONNX's operators on vectors and on whole values
+ * (activations are onnx_read_acts.c's): Flatten and the reshapes that are one, the NCHW->NHWC Transpose,
  * Gemm/MatMul as Dense (rows permuted once when the input was flattened in
  * NCHW order), Identity/Dropout, and the dog-column Slice of a 2-unit head.
  */
 #include <string.h>
 
 #include "onnx/onnx_read.h"
-
-/* Relu, Sigmoid, Tanh, Softmax: fused into the producing Conv/Dense when it
- * is that layer's only reader (the engine's fused post-ops), else a layer. */
-int rd_act(reader *r, layer_act act)
-{
-    val *x = rd_input(r, 0);
-    if (!x)
-        return -1;
-    if (x->kind != V_MAP && x->kind != V_VEC)
-        NODE_FAIL(r, CD_ERR_UNSUPPORTED, "wants a feature map or a vector input");
-    if (act == ACT_SOFTMAX) {
-        int64_t axis = rd_attr_i(r, "axis", r->opset >= 13 ? -1 : 1);
-        int ok = x->kind == V_MAP ? (axis == 1 || axis == -3)
-                                  : (x->rank4 ? (axis == 1 || axis == -3) : (axis == 1 || axis == -1));
-        if (!ok || (x->kind == V_VEC && x->chw))
-            NODE_FAIL(r, CD_ERR_UNSUPPORTED, "softmax over axis %lld; the engine's is over the channels",
-                      (long long)axis);
-        if (x->kind == V_MAP && r->opset < 13)
-            NODE_FAIL(r, CD_ERR_UNSUPPORTED, "softmax of a feature map before opset 13 spans C, H and W");
-    }
-    layer *p = &r->m->layers[x->layer];
-    int fuse = x->uses == 1 && (p->kind == LAYER_CONV2D || p->kind == LAYER_DENSE) &&
-               p->act == ACT_LINEAR && !(x->kind == V_VEC && x->chw && act == ACT_SOFTMAX);
-    val *y = rd_alias(r, x);
-    if (!y)
-        return -1;
-    if (fuse) {
-        p->act = act;
-        return 0;
-    }
-    char name[LAYER_NAME_MAX];
-    rd_layer_name(r, "", name);
-    layer l = layer_template(LAYER_ACTIVATION, name, x->layer);
-    l.act = act;
-    int idx = rd_add_layer(r, &l);
-    if (idx < 0)
-        return -1;
-    y->layer = idx;
-    return 0;
-}
 
 /* (N, C, H, W) -> (N, C*H*W): the engine's Flatten is NHWC order, so the
  * result remembers the NCHW order for the Gemm/MatMul that reads it. */

@@ -161,29 +161,87 @@ static int init_tensor(writer *w, const char *name, int float_type, const void *
     return push(w, (void ***)&w->inits, &w->n_inits, &w->cap_inits, t);
 }
 
-/* The activation node after a layer; *out becomes its output value. */
+static int attr_float(writer *w, Onnx__NodeProto *n, const char *name, float v)
+{
+    Onnx__AttributeProto *a = attr(w, n, name);
+    if (!a)
+        return -1;
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    a->has_f = 1;
+    a->f = v;
+    return 0;
+}
+
+static int attr_string(writer *w, Onnx__NodeProto *n, const char *name, const char *v)
+{
+    Onnx__AttributeProto *a = attr(w, n, name);
+    char *c = onnx_arena_strdup(&w->arena, v);
+    if (!a || !c)
+        return oom(w);
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+    a->has_s = 1;
+    a->s.data = (uint8_t *)c;
+    a->s.len = strlen(c);
+    return 0;
+}
+
+/* The activation node(s) after a layer (spelt by onnx_acts.c); `out` is the
+ * last one's output. */
 static int act_node(writer *w, const layer *l, layer_act act, const char *in, const char *out)
 {
-    static const char *ops[] = {[ACT_RELU] = "Relu", [ACT_SIGMOID] = "Sigmoid",
-                                [ACT_SOFTMAX] = "Softmax", [ACT_TANH] = "Tanh"};
     if (act == ACT_LINEAR) {
         const char *ins[] = {in, NULL};
         return node(w, "Identity", fmt(w, l->name, "/identity"), ins, out) ? 0 : -1;
     }
-    if ((int)act < 0 || act > ACT_TANH || !ops[act])
-        return cd_err_set(w->err, CD_ERR_UNSUPPORTED, "layer '%s': activation %d has no ONNX form",
-                          l->name, (int)act);
+    onnx_act_form f;
+    char why[CD_ERR_MSG_MAX / 4];
+    if (onnx_act_export(act, &l->act_p, w->opset, &f, why, sizeof why) != 0)
+        return cd_err_set(w->err, CD_ERR_UNSUPPORTED, "layer '%s': %s", l->name, why);
     if (act == ACT_SOFTMAX && l->out_rank == 4 && w->opset < 13)
         return cd_err_set(w->err, CD_ERR_UNSUPPORTED,
                           "layer '%s': a softmax over the channels of a feature map needs opset 13 "
                           "or later (got %d)",
                           l->name, w->opset);
-    const char *ins[] = {in, NULL};
-    Onnx__NodeProto *n = node(w, ops[act], fmt(w, l->name, "/act"), ins, out);
+    const char *ins[4] = {in, NULL, NULL, NULL};
+    int clip_inputs = strcmp(f.op, "Clip") == 0 && w->opset >= 11;
+    if (clip_inputs) {
+        const char *lo = fmt(w, l->name, "/clip_min"), *hi = fmt(w, l->name, "/clip_max");
+        /* the tensors point at their data until the file is packed: not the stack */
+        float *bounds = onnx_arena_alloc(&w->arena, 2 * sizeof *bounds);
+        if (!bounds)
+            return oom(w);
+        bounds[0] = f.clip_min;
+        bounds[1] = f.clip_max;
+        const int64_t no_dims[1] = {1}; /* scalars: rank 0 (init_tensor copies 0 dims) */
+        if (!lo || !hi || init_tensor(w, lo, 1, &bounds[0], 1, no_dims, 0) != 0 ||
+            init_tensor(w, hi, 1, &bounds[1], 1, no_dims, 0) != 0)
+            return -1;
+        ins[1] = lo;
+        ins[2] = hi;
+    }
+    const char *act_out = f.mul_input ? fmt(w, l->name, "/gate") : out;
+    if (!act_out)
+        return -1;
+    Onnx__NodeProto *n = node(w, f.op, fmt(w, l->name, "/act"), ins, act_out);
     if (!n)
         return -1;
     if (act == ACT_SOFTMAX && attr_int(w, n, "axis", 1) != 0)
         return -1;
+    for (int k = 0; k < 2; k++)
+        if (f.attr[k] && attr_float(w, n, f.attr[k], f.val[k]) != 0)
+            return -1;
+    if (f.approximate && attr_string(w, n, "approximate", f.approximate) != 0)
+        return -1;
+    if (strcmp(f.op, "Clip") == 0 && !clip_inputs &&
+        (attr_float(w, n, "min", f.clip_min) != 0 || attr_float(w, n, "max", f.clip_max) != 0))
+        return -1;
+    if (f.mul_input) {
+        const char *mins[] = {in, act_out, NULL};
+        if (!node(w, "Mul", fmt(w, l->name, "/mul"), mins, out))
+            return -1;
+    }
     return 0;
 }
 
@@ -365,6 +423,26 @@ static int write_layer(writer *w, int i)
             acc = out;
         }
         return 0;
+    }
+    case LAYER_PRELU: {
+        /* PRelu broadcasts slope from the right over NCHW: Keras' (ah, aw, ac)
+         * becomes (ac, ah, aw); a vector's alpha (ac) stays */
+        const tensor *a = l->params[0];
+        int ah = a->rank == 3 ? a->dims[0] : 1, aw = a->rank == 3 ? a->dims[1] : 1;
+        int ac = a->rank == 3 ? a->dims[2] : a->dims[0];
+        float *t = onnx_arena_alloc(&w->arena, a->size * sizeof *t);
+        const char *sname = fmt(w, l->name, "/slope");
+        if (!t || !sname)
+            return oom(w);
+        for (int h = 0; h < ah; h++)
+            for (int ww = 0; ww < aw; ww++)
+                for (int c = 0; c < ac; c++)
+                    t[((size_t)c * ah + h) * aw + ww] = a->data[((size_t)h * aw + ww) * ac + c];
+        int64_t d3[3] = {ac, ah, aw}, d1[1] = {ac};
+        if (init_tensor(w, sname, 1, t, a->size, a->rank == 3 ? d3 : d1, a->rank == 3 ? 3 : 1))
+            return -1;
+        const char *ins[] = {x, sname, NULL};
+        return node(w, "PRelu", l->name, ins, y) ? 0 : -1;
     }
     case LAYER_BATCHNORM:
     case LAYER_RESCALING:

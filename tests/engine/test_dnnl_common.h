@@ -65,7 +65,7 @@ static inline int td_conv(model *m, int input, int filters, int kh, int kw, int 
     l.strides[0] = sh;
     l.strides[1] = sw;
     l.padding = pad;
-    l.act = act;
+    layer_set_act(&l, act);
     l.use_bias = bias;
     return td_add(m, l, input);
 }
@@ -91,7 +91,7 @@ static inline int td_dense(model *m, int input, int units, layer_act act, int bi
 {
     layer l = layer_template(LAYER_DENSE, "d", -1);
     l.units = units;
-    l.act = act;
+    layer_set_act(&l, act);
     l.use_bias = bias;
     return td_add(m, l, input);
 }
@@ -99,7 +99,7 @@ static inline int td_dense(model *m, int input, int units, layer_act act, int bi
 static inline int td_act(model *m, int input, layer_act act)
 {
     layer l = layer_template(LAYER_ACTIVATION, "a", -1);
-    l.act = act;
+    layer_set_act(&l, act);
     return td_add(m, l, input);
 }
 

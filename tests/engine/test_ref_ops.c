@@ -32,6 +32,7 @@ typedef struct op {
     which kind;
     ref_win w;
     layer_act act;
+    layer_act_params ap;
     int n, in, units, rows, c, c2; /* dense / act / concat sizes */
     float *x, *k, *b, *mask, *other; /* fixed operands (the one under test is varied) */
     size_t nv, ny;                  /* sizes of the varied operand and of y */
@@ -53,7 +54,7 @@ static void forward(const op *o, const float *v, float *y)
     case DENSE_B: ref_dense_forward(o->n, o->in, o->units, o->x, o->k, v, y); break;
     case ACT:
         memcpy(y, v, o->ny * sizeof *y);
-        ref_act_forward(o->act, (size_t)o->rows, o->c, y);
+        ref_act_forward(o->act, &o->ap, (size_t)o->rows, o->c, y);
         break;
     case CONCAT: /* v is the second input, placed after `other` */
         ref_concat_forward((size_t)o->rows, o->c, o->c + o->c2, 0, o->other, y);
@@ -90,7 +91,7 @@ static void backward(const op *o, const float *v, const float *y, const float *d
     }
     case ACT:
         dz = malloc(o->ny * sizeof *dz);
-        ref_act_backward(o->act, (size_t)o->rows, o->c, y, dy, dz);
+        ref_act_backward(o->act, &o->ap, (size_t)o->rows, o->c, v, y, dy, dz);
         ref_acc(o->ny, dz, dv);
         free(dz);
         break;
@@ -305,12 +306,26 @@ static void test_dense_gradients(void **state)
 static void test_activation_gradients(void **state)
 {
     (void)state;
-    const layer_act acts[] = {ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_TANH};
-    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
-        op o = {.kind = ACT, .act = acts[a], .rows = 6, .c = 5};
+    for (int a = 0; a < ACT_COUNT; a++) {
+        op o = {.kind = ACT, .act = (layer_act)a, .rows = 6, .c = 5};
+        o.ap = layer_act_defaults(o.act);
         o.nv = o.ny = 30;
-        check(&o, layer_act_name(acts[a]));
+        check(&o, layer_act_name(o.act));
     }
+    /* the parametrised ones away from their defaults: each clause of Keras'
+     * ReLU (slope, clip, threshold) inside the inputs' range [-1, 1] */
+    const layer_act_params ps[] = {{0.1f, -1.0f, 0.0f}, {0.3f, 0.5f, 0.0f},
+                                   {0.0f, 0.8f, 0.3f}, {0.2f, -1.0f, -0.4f},
+                                   {0.25f, 0.7f, 0.2f}};
+    for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
+        op o = {.kind = ACT, .act = ACT_RELU_X, .ap = ps[k], .rows = 6, .c = 5};
+        o.nv = o.ny = 30;
+        check(&o, "relu_x");
+    }
+    op e = {.kind = ACT, .act = ACT_ELU, .ap = {.alpha = 0.4f, .max_value = -1.0f}, .rows = 4,
+            .c = 5};
+    e.nv = e.ny = 20;
+    check(&e, "elu alpha 0.4");
 }
 
 static void test_concat_and_dropout_gradients(void **state)

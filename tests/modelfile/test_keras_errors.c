@@ -200,8 +200,8 @@ static void test_config_errors_from_json(void **state)
                   "\"channels_first\"}}]}}",
          "channels_first", CD_ERR_UNSUPPORTED},
         {SEQ_HEAD CONV1 ",{\"class_name\":\"Activation\",\"config\":{\"name\":\"a\","
-                        "\"activation\":\"selu\"}}]}}",
-         "activation 'selu'", CD_ERR_UNSUPPORTED},
+                        "\"activation\":\"mish\"}}]}}",
+         "activation 'mish'", CD_ERR_UNSUPPORTED},
         {SEQ_HEAD "{\"class_name\":\"Conv2D\",\"config\":{\"name\":\"c\",\"batch_input_shape\":"
                   "[null,null,null,3],\"filters\":4,\"kernel_size\":3}}]}}",
          "open (None)", CD_ERR_INVALID},

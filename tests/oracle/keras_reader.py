@@ -74,11 +74,18 @@ def _split_weight_name(name):
 
 # ---- the graph -------------------------------------------------------------
 
-WEIGHTED = ("Conv2D", "Convolution2D", "Dense", "DepthwiseConv2D")
+WEIGHTED = ("Conv2D", "Convolution2D", "Dense", "DepthwiseConv2D", "PReLU")
 
 
 def _kernel_name(cls):
     return "depthwise_kernel" if cls == "DepthwiseConv2D" else "kernel"
+
+
+def _leaves(lc):
+    """The weight names Keras gives a layer of a WEIGHTED class, in order."""
+    if lc["class_name"] == "PReLU":
+        return ["alpha"]
+    return [_kernel_name(lc["class_name"])] + (["bias"] if lc["config"].get("use_bias", True) else [])
 NETWORKS = ("Sequential", "Model", "Functional")
 
 
@@ -105,9 +112,7 @@ def _expected_order(cfg, trainable=True):
             sub = _expected_order(lc, t)
             (tr if t else nt).extend(sub)
         elif cls in WEIGHTED:
-            ws = [(lc["config"]["name"], _kernel_name(cls))]
-            if lc["config"].get("use_bias", True):
-                ws.append((lc["config"]["name"], "bias"))
+            ws = [(lc["config"]["name"], leaf) for leaf in _leaves(lc)]
             (tr if _is_trainable(lc, trainable) else nt).extend(ws)
     return tr + nt
 
@@ -123,7 +128,32 @@ def _act(x, name):
         return torch.tanh(x)
     if name == "softmax":
         return torch.softmax(x, dim=1)
+    # The later activations, as PyTorch computes them (catdog's are its own C).
+    simple = {
+        "relu6": F.relu6, "elu": F.elu, "selu": F.selu, "softplus": F.softplus,
+        "softsign": F.softsign, "swish": F.silu, "silu": F.silu, "gelu": F.gelu,
+        "hard_silu": F.hardswish, "hard_swish": F.hardswish, "exponential": torch.exp,
+        "leaky_relu": lambda t: F.leaky_relu(t, 0.2),
+        # Keras 2's hard_sigmoid; the reader reads the Keras 2 files catdog writes
+        "hard_sigmoid": lambda t: torch.clamp(0.2 * t + 0.5, 0.0, 1.0),
+    }
+    if name in simple:
+        return simple[name](x)
     raise ReaderError("activation %r is not understood by the reader" % name)
+
+
+def _keras_relu(x, c):
+    """Keras' ReLU layer, piecewise as its documentation states it."""
+    mx, slope, th = c.get("max_value"), c.get("negative_slope", 0.0) or 0.0, c.get("threshold", 0.0) or 0.0
+    if th == 0.0:
+        y = F.leaky_relu(x, slope) if slope else F.relu(x)
+    else:
+        y = torch.where(x > th, x, slope * (x - th))
+    if mx is not None:
+        y = torch.where(y >= mx, torch.full_like(y, mx), y)
+        if th != 0.0:
+            y = torch.where((x > th) & (y < 0), torch.zeros_like(y), y)
+    return y
 
 
 def _same_pads(size, k, s):
@@ -184,7 +214,7 @@ class Network:
             self.used |= sub.used
         elif cls in WEIGHTED:
             w = weights.get(name)
-            if w is None or _kernel_name(cls) not in w:
+            if w is None or _leaves(lc)[0] not in w:
                 raise ReaderError("no weights for layer %s" % name)
             self.used.add(name)
         self.layers.append((name, cls, c, inbound, sub, w))
@@ -275,9 +305,16 @@ class Network:
         if cls == "Activation":
             return _act(x, c["activation"])
         if cls == "ReLU":
-            if c.get("max_value") is not None or c.get("negative_slope", 0) or c.get("threshold", 0):
-                raise ReaderError("ReLU options are not understood")
-            return F.relu(x)
+            return _keras_relu(x, c)
+        if cls == "LeakyReLU":
+            return F.leaky_relu(x, c.get("alpha", c.get("negative_slope", 0.3)))
+        if cls == "PReLU":
+            a = torch.from_numpy(w["alpha"]).to(DTYPE)
+            if a.dim() == 3:
+                a = a.permute(2, 0, 1)  # (H, W, C) -> (C, H, W), broadcast over NCHW
+            return torch.where(x > 0, x, a * x)
+        if cls == "ELU":
+            return F.elu(x, c.get("alpha", 1.0))
         if cls == "Softmax":
             return torch.softmax(x, dim=1)
         if cls == "Dropout":
@@ -315,8 +352,7 @@ class KerasFile:
             if lc["class_name"] in NETWORKS:
                 want = _expected_order(lc, _is_trainable(lc, True))
             elif lc["class_name"] in WEIGHTED:
-                want = [(ln, _kernel_name(lc["class_name"]))] + \
-                    ([(ln, "bias")] if lc["config"].get("use_bias", True) else [])
+                want = [(ln, leaf) for leaf in _leaves(lc)]
             else:
                 want = []
             got = [_split_weight_name(n) for n, _ in arrays]
