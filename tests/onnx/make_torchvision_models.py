@@ -8,6 +8,11 @@ randomized so that they matter:
                      7x7/2 conv with pads 3 and 3x3/2 max pool with pads 1: pads
                      that are not TensorFlow's SAME)
   squeezenet.onnx    torchvision squeezenet1_1, 2 classes, 224x224 (ceil_mode pools)
+  mobilenet_v2.onnx  torchvision mobilenet_v2, 2 classes, 128x128 (depthwise 3x3
+                     convs, Clip(0, 6) as ReLU6, inverted-residual Adds); its
+                     BatchNorm statistics are measured on noise first, because with
+                     purely random ones the 52 BN layers wash the photo out and
+                     every photo gets the same P(dog)
   sepnet.onnx        a depthwise-separable net, 96x96: in-graph normalization
                      (Sub and Mul by per-channel constants), depthwise 3x3/2 convs
                      with pads 1, a grouped conv, a dilated conv, a residual Add, a
@@ -66,6 +71,25 @@ def randomize_bn(net):
             m.bias.uniform_(-0.2, 0.2)
 
 
+def calibrated_mobilenet_v2():
+    """mobilenet_v2 whose BatchNorm statistics follow its activations, then perturbed."""
+    net = torchvision.models.mobilenet_v2(num_classes=2)
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    with torch.no_grad():
+        for m in bns:
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.uniform_(-0.2, 0.2)
+            m.reset_running_stats()
+            m.momentum = None          # cumulative average over the one batch below
+        net.train()
+        net(torch.randn(4, 3, 128, 128))
+        for m in bns:
+            m.running_mean.add_(torch.empty_like(m.running_mean).uniform_(-0.1, 0.1))
+            m.running_var.mul_(torch.empty_like(m.running_var).uniform_(0.8, 1.25))
+        net.classifier[1].weight.mul_(0.25)   # P(dog) that varies, not saturated
+    return net
+
+
 def main():
     out, opset = sys.argv[1], int(sys.argv[2])
     torch.manual_seed(1234)
@@ -79,7 +103,9 @@ def main():
         r18.fc.weight.mul_(2)        # P(dog) that varies with the photo, not saturated
         sq.classifier[1].weight.mul_(5)
         sep.fc.weight.mul_(30)
-    nets = (("resnet18", r18, 224), ("squeezenet", sq, 224), ("sepnet", sep, 96))
+    mnv2 = calibrated_mobilenet_v2()
+    nets = (("resnet18", r18, 224), ("squeezenet", sq, 224), ("sepnet", sep, 96),
+            ("mobilenet_v2", mnv2, 128))
     for name, net, size in nets:
         net.eval()
         x = torch.randn(2, 3, size, size)

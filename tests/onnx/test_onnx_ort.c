@@ -5,7 +5,8 @@
  *     catdog gives with the original .h5 (within 1e-5);
  *   - small CNNs exported by PyTorch (torch.onnx.export, opsets 13 and 17)
  *     give in catdog the P(dog) ONNX Runtime gives (within 1e-4);
- *   - so do torchvision's resnet18 and squeezenet1_1 at 224 and a
+ *   - so do torchvision's resnet18 and squeezenet1_1 at 224, mobilenet_v2
+ *     at 128 (depthwise convs, Clip as ReLU6, inverted residuals) and a
  *     depthwise-separable net (groups, dilation, residual Adds, pads that are
  *     not TensorFlow's SAME, per-channel Sub/Mul), opsets 13 and 17;
  *   - a catdog model with grouped, depthwise (also DepthwiseConv2D) and dilated convolutions exported
@@ -381,8 +382,8 @@ static void test_torchvision_exports_match_onnx_runtime(void **state)
             skip();
         }
         static const struct { const char *name; int logits; } nets[] = {
-            {"resnet18", 1}, {"squeezenet", 1}, {"sepnet", 0}};
-        for (int n = 0; n < 3; n++) {
+            {"resnet18", 1}, {"squeezenet", 1}, {"sepnet", 0}, {"mobilenet_v2", 1}};
+        for (size_t n = 0; n < sizeof nets / sizeof nets[0]; n++) {
             char path[400];
             snprintf(path, sizeof path, "%s/%s.onnx", sub, nets[n].name);
             compare(f, path, NULL, path, nets[n].logits, 1e-4);
