@@ -133,6 +133,14 @@ int rd_no_dilation(reader *r)
 int rd_conv(reader *r)
 {
     val *x = rd_input(r, 0), *wv, *b = NULL;
+    /* A 1x1 Conv on a pooled (N, C, 1, 1) vector is the excitation branch of
+     * squeeze-and-excitation; its output only serves to scale a feature map,
+     * which the engine cannot do, so say that instead of "wants a map". */
+    if (x && x->kind == V_VEC && x->rank4)
+        NODE_FAIL(r, CD_ERR_UNSUPPORTED,
+                  "its input is a (N, C, 1, 1) vector (a GlobalAveragePool output): "
+                  "squeeze-and-excitation blocks (EfficientNet, MobileNetV3) are not supported, "
+                  "catdog's engine cannot scale a feature map by a per-photo channel vector");
     if (!x || rd_want_map(r, x) != 0 || !(wv = rd_const_input(r, 1, 0)))
         return -1;
     if (r->node->n_input > 2 && r->node->input[2][0] && !(b = rd_const_input(r, 2, 0)))

@@ -91,7 +91,21 @@ int rd_reshape(reader *r)
         if (batch_ok && (b == -1 || b == k) && !(a == -1 && b == -1))
             return rd_flatten_to(r, x, y);
     }
-    NODE_FAIL(r, CD_ERR_UNSUPPORTED, "only a reshape to (N, %lld) (a flatten) is supported", k);
+    /* (N, C) back to (N, C, 1, 1), as x.view(-1, C, 1, 1) writes it: same
+     * data, only the ONNX rank changes. Not for a flattened map (chw), whose
+     * elements are not in ONNX's order. */
+    if (x->kind == V_VEC && !x->chw && s->rank == 1 && s->n == 4 && s->i[2] == 1 && s->i[3] == 1) {
+        int64_t a = s->i[0], b = s->i[1];
+        int batch_ok = a == BATCH_DIM || a == 0 || a == -1;
+        if (batch_ok && (b == k || (b == -1 && a != -1))) {
+            if (!(y = rd_alias(r, x)))
+                return -1;
+            y->rank4 = 1;
+            return 0;
+        }
+    }
+    NODE_FAIL(r, CD_ERR_UNSUPPORTED, "only a reshape to (N, %lld) (a flatten) or of a vector to "
+              "(N, C, 1, 1) is supported", k);
 }
 
 int rd_squeeze(reader *r)

@@ -23,6 +23,16 @@ typedef enum arith { AR_ADD, AR_SUB, AR_MUL } arith;
 /* Two computed values of the same shape, as an engine merge layer. */
 static int merge(reader *r, layer_kind kind, val **in, size_t n)
 {
+    /* The scale step of squeeze-and-excitation, reached when the excitation
+     * vector was computed without a Conv (Gemm, MatMul): named, because "different
+     * shapes" would not tell the user which model family is out of reach. */
+    if (kind == LAYER_MULTIPLY && n == 2 &&
+        ((in[0]->kind == V_MAP && in[1]->kind == V_VEC) ||
+         (in[0]->kind == V_VEC && in[1]->kind == V_MAP)))
+        NODE_FAIL(r, CD_ERR_UNSUPPORTED,
+                  "multiplies a feature map by a channel vector (squeeze-and-excitation, as in "
+                  "EfficientNet and MobileNetV3): not supported, catdog's engine cannot scale a "
+                  "feature map by a per-photo channel vector");
     for (size_t k = 1; k < n; k++) {
         const val *a = in[0], *b = in[k];
         if (b->kind != a->kind || b->c != a->c || (a->kind == V_MAP && (b->h != a->h || b->w != a->w)) ||
