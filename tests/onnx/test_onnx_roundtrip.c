@@ -231,8 +231,7 @@ static void test_transfer_roundtrip_same_p_dog_on_photos(void **state)
              "%s/weights/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5", shared);
     FILE *f = fopen(weights, "rb");
     if (!f) {
-        fprintf(stderr, "SKIP: %s not found\n", weights);
-        skip();
+        TEST_SKIP("%s not found", weights);
     }
     fclose(f);
     cd_err err;
