@@ -20,6 +20,7 @@ typedef struct export_ctx {
     store *out;
     int n[2];
     int missing;
+    int not_kept; /* rows recorded under --no-store: no photo to export */
     int failed;
 } export_ctx;
 
@@ -30,6 +31,13 @@ static int export_one(const history_rec *r, void *arg)
     int cls = r->feedback ? 1 : 0;
     cd_err err;
     size_t len = 0;
+    if (!r->file[0]) {
+        /* Recorded by a server under --no-store: the verdict was kept, the photo never was. */
+        fprintf(stderr, "catdog export-feedback: skipping %s: no photo was kept (the server ran with --no-store)\n",
+                r->name);
+        x->not_kept++;
+        return 0;
+    }
     unsigned char *bytes = store_read(x->photos, r->file, MAX_PHOTO, &len, &err);
     if (!bytes) {
         fprintf(stderr, "catdog export-feedback: skipping %s (%s): %s\n", r->file, r->name, err.msg);
@@ -116,6 +124,8 @@ int cmd_export_feedback(int argc, char **argv)
     printf("exported %d photos to %s: %d in cats/, %d in dogs/", x.n[0] + x.n[1], out, x.n[0], x.n[1]);
     if (x.missing)
         printf("; %d missing from %s", x.missing, upload);
+    if (x.not_kept)
+        printf("; %d without a photo (--no-store)", x.not_kept);
     printf("\n");
     return x.failed ? 1 : 0;
 }

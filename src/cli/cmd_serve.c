@@ -74,7 +74,7 @@ static void usage(FILE *out)
           "                         the token itself) those pages are off\n"
           "  --metrics-listen ADDR:PORT  serve /metrics and /healthz on this internal address, without a\n"
           "                         token (and /metrics no longer on the public port)\n"
-          "  --no-store             keep no photo and no history row: verdicts only\n"
+          "  --no-store             keep no photo (the verdicts are still recorded)\n"
           "  --retention-days N     delete photos and history rows older than N days (at start-up, then\n"
           "                         hourly; default: keep them)\n"
           "  -h, --help             this help\n\n"

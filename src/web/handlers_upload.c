@@ -131,8 +131,13 @@ enum MHD_Result handle_result(http_req *r)
     }
     if (n_rows == 0)
         return want_photo ? http_api_error(r, 404, "not_found", "no such photo") : refused(r, &f);
-    if (want_photo)
+    if (want_photo) {
+        /* A row recorded under --no-store names no file: say so rather than
+         * a bare "no such photo", so nobody hunts for a lost file. */
+        if (!rows[0].file[0])
+            return http_api_error(r, 404, "not_found", "no photo was kept for this result (the server ran with --no-store)");
         return http_respond_photo(r, rows[0].file);
+    }
     page_verdict v[REGISTRY_MAX];
     for (int i = 0; i < n_rows; i++) {
         v[i].model = rows[i].model;
@@ -143,7 +148,7 @@ enum MHD_Result handle_result(http_req *r)
     char photo_url[64], result_url[64];
     snprintf(result_url, sizeof result_url, "/result/%s", id);
     snprintf(photo_url, sizeof photo_url, "/result/%s/photo", id);
-    page_photo ph = {photo_url, result_url, rows[0].name, rows[0].size, rows[0].width, rows[0].height};
+    page_photo ph = {rows[0].file[0] ? photo_url : NULL, result_url, rows[0].name, rows[0].size, rows[0].width, rows[0].height};
     strbuf b;
     strbuf_init(&b);
     page_frame fr = {r->lang, s->have_materialize, "/template"};

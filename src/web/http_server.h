@@ -80,7 +80,7 @@ typedef struct http_config {
     const char *admin_token;   /* the admin token itself (CATDOG_ADMIN_TOKEN); NULL + no file = admin pages off */
     const char *metrics_listen; /* "ADDR:PORT" serving /metrics and /healthz only; NULL = /metrics on the
                                   public port, for the admin */
-    int no_store;              /* 1 = keep no photo and no history row: verdicts only */
+    int no_store;              /* 1 = keep no photo (nor thumbnail); the history rows are still recorded */
     int retention_days;        /* > 0: delete photos and rows older than this, at start and hourly */
     registry_embedded_fn embedded; /* built-in copy of models/binary.h5, or NULL */
 } http_config;

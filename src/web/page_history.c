@@ -47,11 +47,18 @@ void page_history(strbuf *b, const page_frame *f, const history_rec *rows, int n
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
         strbuf_printf(b, "<li class=\"collection-item avatar history-row\" id=\"r%lld\" data-id=\"%lld\">", r->id,
                       r->id);
-        strbuf_puts(b, "<a href=\"/photos/");
-        strbuf_url(b, r->file);
-        strbuf_puts(b, "\"><img class=\"thumb\" loading=\"lazy\" src=\"/thumbs/");
-        strbuf_url(b, r->file);
-        strbuf_puts(b, "\" alt=\"\"></a><span class=\"title\">");
+        if (r->file[0]) {
+            strbuf_puts(b, "<a href=\"/photos/");
+            strbuf_url(b, r->file);
+            strbuf_puts(b, "\"><img class=\"thumb\" loading=\"lazy\" src=\"/thumbs/");
+            strbuf_url(b, r->file);
+            strbuf_puts(b, "\" alt=\"\"></a>");
+        } else {
+            /* Recorded under --no-store: no photo to link, so a placeholder
+             * of the thumbnail's size instead of a broken image. */
+            strbuf_puts(b, "<span class=\"thumb no-photo\"></span>");
+        }
+        strbuf_puts(b, "<span class=\"title\">");
         strbuf_html(b, r->name);
         strbuf_printf(b,
                       "</span><p><strong class=\"verdict-%s\">%s</strong> &middot; %.1f%% &middot; %s &middot; "

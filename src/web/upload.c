@@ -320,17 +320,17 @@ int upload_process(http_req *r, const upload_photo *photo, const int *models, in
     cd_err err;
     if (store_sha256_hex(photo->bytes, photo->len, res->sha256, &err) != 0)
         return fail(f, 500, "internal", "%s", err.msg);
-    if (s->cfg.no_store) {
-        /* --no-store: the verdict is the whole answer; nothing of the photo stays. */
-        metrics_event(s->metrics, "not_stored");
-        return 0;
-    }
     char rid[RESULT_ID_SIZE];
     if (result_id_new(rid, &err) != 0) {
         http_log(s, "error: no random result id: %s", err.msg);
         return fail(f, 500, "internal", "the server could not make a result id");
     }
-    if (already_stored) {
+    if (s->cfg.no_store) {
+        /* --no-store: no photo is written, but the verdict is still recorded
+         * (issue 12); the rows name no file (file = ""), which the history
+         * pages, the result page and export-feedback read as "no photo kept". */
+        metrics_event(s->metrics, "not_stored");
+    } else if (already_stored) {
         snprintf(res->file, sizeof res->file, "%s", already_stored);
         res->existed = 1;
     } else {
@@ -347,7 +347,7 @@ int upload_process(http_req *r, const upload_photo *photo, const int *models, in
         }
         metrics_event(s->metrics, res->existed ? "deduplicated" : "stored");
     }
-    res->kept = 1;
+    res->kept = !s->cfg.no_store;
 
     double now = cd_wall_s();
     for (int i = 0; i < res->n; i++) {

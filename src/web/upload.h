@@ -16,7 +16,8 @@
  *             id (result_id.h), the visitor's address for /result/<id>.  A
  *             database failure does not cost the user the verdict: it is
  *             logged and counted, and the answer goes out.
- * With --no-store the last two steps are skipped: nothing of the photo stays.
+ * With --no-store the store step is skipped: no photo (and so no thumbnail) is
+ * written, but the rows are still recorded, naming no file (file = "").
  *
  * Refusals come back as an upload_failure: the HTTP status, the API error code
  * (also the key of the page's translated reason) and a message.
@@ -53,10 +54,10 @@ typedef struct upload_verdict {
 } upload_verdict;
 
 typedef struct upload_result {
-    char result_id[RESULT_ID_SIZE];  /* "" when nothing was recorded (--no-store, database error) */
+    char result_id[RESULT_ID_SIZE];  /* "" when nothing was recorded (database error) */
     int kept;                        /* 1 = photo stored (0 with --no-store) */
     char sha256[65];
-    char file[STORE_NAME_MAX + 1];   /* stored file name */
+    char file[STORE_NAME_MAX + 1];   /* stored file name; "" with --no-store */
     int existed;                     /* 1 = the same photo was stored before */
     int n;
     upload_verdict v[REGISTRY_MAX];

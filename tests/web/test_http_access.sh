@@ -10,7 +10,8 @@
 #     visitor gets never name the stored file;
 #   - --metrics-listen serves /metrics and /healthz there, and the public port
 #     no longer has /metrics;
-#   - --no-store leaves no file and no row;
+#   - --no-store leaves no file, but records the rows (result page, history,
+#     feedback and export-feedback cope with a row without a photo);
 #   - --retention-days deletes rows (and their photos) older than N days, at
 #     start-up (a row is aged through Python's sqlite3, from outside the server:
 #     the server has no hook for it).
@@ -181,20 +182,50 @@ ok "--metrics-listen serves /metrics and /healthz and nothing else; the public p
 ok "the token never appears in the log"
 stop_server
 
-# ---- --no-store: no file, no row ----
-rm -rf "$WORK/up" "$WORK/catdog.db"*
+# ---- --no-store: no file, but the verdicts are recorded ----
+rm -rf "$WORK/up" "$WORK/catdog.db"* "$WORK/nostore-export"
 start_server --no-store
 AS_VISITOR=1 req POST /api/v1/predict -F "inputfile=@$CAT"
 expect_status 200 "a verdict with --no-store"
-json_check 'j["label"] in ("cat", "dog") and j["result_id"] is None and j["id"] is None' "no result id, no row id"
-AS_VISITOR=1 req POST /template/upload -F "inputfile=@$DOG" -H 'Accept-Language: en'
+json_check 'j["label"] in ("cat", "dog") and len(j["result_id"]) == 32 and isinstance(j["id"], int)' \
+    "a result id and a row id with --no-store"
+AS_VISITOR=1 req POST /template/upload -F "inputfile=@$DOG;filename=nokeep.png" -H 'Accept-Language: en'
 expect_status 200 "the form with --no-store"
-body_lacks '/result/' "a result address with --no-store"
 body_has 'The photo was not kept' "the page says the photo was not kept"
+RID=$(grep -o 'href="/result/[0-9a-f]*"' "$WORK/body" | head -n 1 | sed 's|.*/result/||; s|"||')
+[ ${#RID} = 32 ] || fail "no result id on the --no-store result page"
+body_lacks "/result/$RID/photo" "a photo address with --no-store"
+AS_VISITOR=1 req GET "/result/$RID" -H 'Accept-Language: en'
+expect_status 200 "the result page of a --no-store result"
+body_has 'The photo was not kept' "the result page says the photo was not kept"
+body_has 'nokeep.png' "the result page names the photo as sent"
+body_lacks '<img' "an image on the result page without a photo"
+AS_VISITOR=1 req GET "/result/$RID/photo"
+expect_status 404 "the photo of a --no-store result"
+json_check '"--no-store" in j["error"]["message"]' "the 404 says why there is no photo"
+req GET /api/v1/history
+expect_status 200 "the history with --no-store"
+json_check 'len(j["items"]) == 2 and all(i["file"] == "" for i in j["items"]) and
+    any(i["name"] == "nokeep.png" for i in j["items"]) and
+    any(i["sha256"] == "'"$CAT_SHA"'" for i in j["items"])' "the rows are recorded, naming no file"
+req GET /history -H 'Accept-Language: en'
+expect_status 200 "the history page with --no-store"
+body_has 'no-photo' "a placeholder for the missing photo"
+body_lacks '/thumbs/' "a thumbnail link without a photo"
+ID=$(grep -o 'action="/history/[0-9]*/feedback"' "$WORK/body" | head -n 1 | tr -dc 0-9)
+[ -n "$ID" ] || fail "no feedback form on the --no-store history page"
+req POST "/history/$ID/feedback" -d label=dog
+expect_status 303 "feedback on a --no-store row"
+req GET /api/v1/history
+json_check 'any(i["feedback"] == "dog" for i in j["items"])' "the feedback is recorded"
 [ -z "$(find "$WORK/up" -type f)" ] || fail "--no-store left files: $(find "$WORK/up" -type f)"
-[ "$(sql "$WORK/catdog.db" 'SELECT COUNT(*) FROM predictions')" = 0 ] || fail "--no-store left rows"
+[ "$(sql "$WORK/catdog.db" 'SELECT COUNT(*) FROM predictions')" = 2 ] || fail "--no-store recorded no rows"
 stop_server
-ok "--no-store: verdicts, and no file and no row left"
+"$CATDOG_BIN" export-feedback --db "$WORK/catdog.db" --out "$WORK/nostore-export" \
+    >"$WORK/export.out" 2>"$WORK/export.err" || fail "export-feedback failed on --no-store rows: $(cat "$WORK/export.err")"
+grep -q 'no photo was kept' "$WORK/export.err" || fail "export-feedback does not say why a row was skipped"
+grep -q '1 without a photo' "$WORK/export.out" || fail "export-feedback does not count rows without a photo"
+ok "--no-store: verdicts recorded (rows, result page, feedback, export), and no file left"
 
 # ---- --retention-days: old rows and their photos go at start-up ----
 rm -rf "$WORK/up" "$WORK/catdog.db"*
