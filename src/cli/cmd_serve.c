@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cli/commands.h"
 #include "predict/embedded.h"
@@ -77,6 +78,9 @@ static void usage(FILE *out)
           "  --no-store             keep no photo (the verdicts are still recorded)\n"
           "  --retention-days N     delete photos and history rows older than N days (at start-up, then\n"
           "                         hourly; default: keep them)\n"
+          "  --drain SECONDS        on SIGTERM, first keep serving this long while /healthz answers 503\n"
+          "                         \"draining\", so a load balancer that polls it moves traffic away\n"
+          "                         (default 0; a second SIGTERM or Ctrl-C ends the drain at once)\n"
           "  -h, --help             this help\n\n"
           "Every option that takes a value can also be set in the environment as\n"
           "CATDOG_<OPTION> (e.g. CATDOG_MAX_UPLOAD=8M), and --no-store as CATDOG_NO_STORE=1;\n"
@@ -195,11 +199,47 @@ static int release(char **args, char **owned, int rc)
     return rc;
 }
 
+/* --drain: the server keeps answering while /healthz says "draining", for
+ * drain_s seconds or until another SIGINT/SIGTERM, so a balancer that polls
+ * /healthz stops sending before the listening socket closes.  SIGHUP still
+ * reloads meanwhile.  `first` is the signal that started the drain. */
+static void drain(http_server *srv, const sigset_t *signals, int drain_s, int first)
+{
+    http_server_drain(srv);
+    fprintf(stderr, "catdog serve: %s received, draining for %d s (/healthz answers 503)\n",
+            first == SIGINT ? "SIGINT" : "SIGTERM", drain_s);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += drain_s;
+    for (;;) {
+        struct timespec now, left;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        left.tv_sec = until.tv_sec - now.tv_sec;
+        left.tv_nsec = until.tv_nsec - now.tv_nsec;
+        if (left.tv_nsec < 0) {
+            left.tv_nsec += 1000000000L;
+            left.tv_sec--;
+        }
+        if (left.tv_sec < 0)
+            return;
+        int sig = sigtimedwait(signals, NULL, &left);
+        if (sig == SIGHUP) {
+            char report[1024];
+            http_server_reload(srv, report, sizeof report);
+        } else if (sig > 0) {
+            fprintf(stderr, "catdog serve: %s received, drain ended early\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            return;
+        } else if (errno == EAGAIN) {
+            return;
+        } /* EINTR: wait again */
+    }
+}
+
 int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
            O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCH, O_BATCHTIMEOUT, O_MAXWAIT, O_MAXBATCHPHOTOS,
-           O_TRUSTED, O_PRECISION, O_ADMINTOKENFILE, O_METRICSLISTEN, O_NOSTORE, O_RETENTION };
+           O_TRUSTED, O_PRECISION, O_ADMINTOKENFILE, O_METRICSLISTEN, O_NOSTORE, O_RETENTION, O_DRAIN };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -226,6 +266,7 @@ int cmd_serve(int argc, char **argv)
         {"metrics-listen", required_argument, NULL, O_METRICSLISTEN},
         {"no-store", no_argument, NULL, O_NOSTORE},
         {"retention-days", required_argument, NULL, O_RETENTION},
+        {"drain", required_argument, NULL, O_DRAIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -238,6 +279,7 @@ int cmd_serve(int argc, char **argv)
     argv = args;
     http_config cfg;
     memset(&cfg, 0, sizeof cfg);
+    int drain_s = 0;
     cfg.port = 8080;
     cfg.log = stderr;
     cfg.embedded = embedded_copy;
@@ -328,6 +370,10 @@ int cmd_serve(int argc, char **argv)
             if (parse_int(optarg, 1, 365000, &cfg.retention_days) != 0)
                 return release(args, owned, cli_usage_error("serve", "--retention-days must be 1..365000, not '%s'", optarg));
             break;
+        case O_DRAIN:
+            if (parse_int(optarg, 0, 3600, &drain_s) != 0)
+                return release(args, owned, cli_usage_error("serve", "--drain must be 0..3600 seconds, not '%s'", optarg));
+            break;
         case O_BACKEND:
             if (strcmp(optarg, "dnnl") == 0)
                 cfg.backend = RUNNER_DNNL;
@@ -392,6 +438,8 @@ int cmd_serve(int argc, char **argv)
         char report[1024];
         http_server_reload(srv, report, sizeof report);
     }
+    if (drain_s > 0)
+        drain(srv, &stop_signals, drain_s, sig);
     fprintf(stderr, "catdog serve: %s received, finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, GRACE_SECONDS);
     fprintf(stderr, "catdog serve: stopped\n");

@@ -1,7 +1,7 @@
 /*
  * handlers_api.c - the JSON API: POST /api/v1/predict (one photo, or several in
  * one form), GET /api/v1/models,
- * GET /api/v1/history, GET /healthz and GET /metrics (Prometheus text).  Errors are
+ * GET /api/v1/history, GET /healthz, GET /livez and GET /metrics (Prometheus text).  Errors are
  * {"error":{"code","message"}} with the matching status.
  */
 #include <math.h>
@@ -218,14 +218,30 @@ enum MHD_Result handle_api_openapi(http_req *r)
                         (size_t)(catdog_openapi_end - catdog_openapi_start));
 }
 
+/* Readiness, for a load balancer or an orchestrator: 200 "ok" only when this
+ * replica should get traffic.  Not ready (503): "stopping" (SIGTERM, the
+ * listening socket is about to close), "draining" (SIGTERM with --drain: still
+ * serving, but asking to be taken out), "no_database" (the history is off, so
+ * this replica's verdicts would go unrecorded while another's would not).
+ * Liveness is /livez: a replica that is merely not ready must not be killed. */
 enum MHD_Result handle_healthz(http_req *r)
 {
     http_server *s = r->srv;
-    int stopping = atomic_load(&s->stopping);
-    json_t *j = json_pack("{s:s,s:i,s:s,s:i,s:i}", "status", stopping ? "stopping" : "ok", "models", r->gen->reg->n,
+    const char *status = atomic_load(&s->stopping)   ? "stopping"
+                         : atomic_load(&s->draining) ? "draining"
+                         : !s->hist                  ? "no_database"
+                                                     : "ok";
+    int ready = strcmp(status, "ok") == 0;
+    json_t *j = json_pack("{s:s,s:b,s:i,s:s,s:i,s:i}", "status", status, "ready", ready, "models", r->gen->reg->n,
                           "history", s->hist ? "ok" : "off", "queue_depth", pool_depth(r->gen->pool), "workers",
                           pool_workers(r->gen->pool));
-    return http_respond_json(r, stopping ? 503 : 200, j);
+    return http_respond_json(r, ready ? 200 : 503, j);
+}
+
+/* Liveness: the process answers.  Never depends on the database or on draining. */
+enum MHD_Result handle_livez(http_req *r)
+{
+    return http_respond_json(r, 200, json_pack("{s:s}", "status", "alive"));
 }
 
 enum MHD_Result handle_metrics(http_req *r)

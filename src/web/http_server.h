@@ -13,13 +13,14 @@
  * while its expected wait is under max_wait_s, so overload answers 503 +
  * Retry-After (pool.h).  A history
  * database that cannot be opened does not stop the start-up: verdicts are
- * served unrecorded, /healthz says "history": "off", /metrics has
+ * served unrecorded, /healthz (readiness) answers 503 "no_database" with
+ * "history": "off" (/livez, liveness, still 200), /metrics has
  * catdog_history_up 0, and the history routes answer 503 db_unavailable.
  *
  * Routes (see routes.c):  GET / -> /template, GET /template, POST /template/upload,
  * GET /upload/<file>, GET /error, GET /history, POST /history/<id>/feedback,
  * GET /photos/<file>, GET /thumbs/<file>, GET /static/..., POST /api/v1/predict,
- * GET /api/v1/models, GET /api/v1/history, GET /api/v1/openapi.json, GET /healthz,
+ * GET /api/v1/models, GET /api/v1/history, GET /api/v1/openapi.json, GET /healthz, GET /livez,
  * GET /metrics, and TF Serving's REST API: GET /v1/models/{name}[/metadata],
  * POST /v1/models/{name}:predict, GET /result/{id}[/photo], GET+POST /login,
  * POST /logout.  docs/API.md documents them all.
@@ -28,7 +29,7 @@
  * (a random 128-bit id, result_id.h).  Everything about other visitors (the
  * history, stored photos and thumbnails, feedback, classifying a stored file)
  * and /metrics need the admin token (auth.h); without one configured those
- * routes are off (403).  With metrics_listen, /metrics and /healthz are also
+ * routes are off (403).  With metrics_listen, /metrics, /healthz and /livez are also
  * served on that internal address without a token, and /metrics leaves the
  * public port.
  *
@@ -110,6 +111,11 @@ const char *http_server_note(const http_server *s, int i);
 
 /* The loaded models at start-up (borrowed; a reload replaces them). */
 const registry *http_server_models(const http_server *s);
+
+/* Starts draining (SIGTERM with --drain): everything keeps being served, but
+ * /healthz answers 503 "draining" so a balancer polling it sends no more.
+ * http_server_stop follows. */
+void http_server_drain(http_server *s);
 
 /* Graceful stop: stop accepting, let requests in flight finish (waiting at most
  * grace_s seconds), stop the workers, close the database, free everything. */

@@ -149,7 +149,7 @@ static void pick_language(http_req *r)
 static int is_api(const http_req *r)
 {
     return r->internal || r->route == ROUTE_API_PREDICT || r->route == ROUTE_API_MODELS || r->route == ROUTE_API_HISTORY ||
-           r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS || r->route == ROUTE_API_OPENAPI ||
+           r->route == ROUTE_HEALTHZ || r->route == ROUTE_LIVEZ || r->route == ROUTE_METRICS || r->route == ROUTE_API_OPENAPI ||
            r->route == ROUTE_TF_MODEL || r->route == ROUTE_TF_PREDICT;
 }
 
@@ -253,7 +253,7 @@ static enum MHD_Result begin(const http_listener *l, struct MHD_Connection *conn
     r->handler = routes_match(method, url, &r->route, &r->tail, &r->body_kind, &method_ok, &r->allow,
                               &r->admin_route);
     r->internal = l->internal;
-    if (r->internal && r->route != ROUTE_METRICS && r->route != ROUTE_HEALTHZ) {
+    if (r->internal && r->route != ROUTE_METRICS && r->route != ROUTE_HEALTHZ && r->route != ROUTE_LIVEZ) {
         /* The internal address serves the probes and nothing else. */
         r->handler = NULL;
         r->allow = NULL;
@@ -673,6 +673,7 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     atomic_init(&s->body_held, 0);
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->stopping, 0);
+    atomic_init(&s->draining, 0);
     find_assets(s, cfg->assets_dir);
     /* Parsed before the models load, so a typo fails the start-up at once. */
     s->trusted = trusted_proxies_parse(cfg->trusted_proxies, err);
@@ -786,6 +787,14 @@ const char *http_server_note(const http_server *s, int i)
 const registry *http_server_models(const http_server *s)
 {
     return s->gen->reg;
+}
+
+void http_server_drain(http_server *s)
+{
+    if (s) {
+        atomic_store(&s->draining, 1);
+        http_log(s, "draining: /healthz answers 503 from now on; requests are still served");
+    }
 }
 
 void http_server_stop(http_server *s, int grace_s)

@@ -52,7 +52,8 @@ typedef enum route_id {
     ROUTE_API_PREDICT,
     ROUTE_API_MODELS,
     ROUTE_API_HISTORY,
-    ROUTE_HEALTHZ,
+    ROUTE_HEALTHZ,      /* readiness: 200 only when this replica should get traffic */
+    ROUTE_LIVEZ,        /* liveness: 200 while the process answers at all */
     ROUTE_METRICS,
     ROUTE_API_OPENAPI,
     ROUTE_TF_MODEL,     /* GET /v1/models/{name}[/metadata] (TF Serving's REST API) */
@@ -116,6 +117,7 @@ struct http_server {
     atomic_size_t body_held;
     atomic_int in_flight;
     atomic_int stopping;
+    atomic_int draining;       /* http_server_drain: /healthz says not ready, all else goes on */
     char notes[SERVER_MAX_NOTES][720]; /* the last one is scratch for libmicrohttpd's start-up error */
     int n_notes;
     /* The thread inside MHD_start_daemon, and whether it still is: only that
@@ -217,6 +219,7 @@ enum MHD_Result handle_api_predict(http_req *r);
 enum MHD_Result handle_api_models(http_req *r);
 enum MHD_Result handle_api_history(http_req *r);
 enum MHD_Result handle_healthz(http_req *r);
+enum MHD_Result handle_livez(http_req *r);
 enum MHD_Result handle_metrics(http_req *r);
 enum MHD_Result handle_api_openapi(http_req *r);
 enum MHD_Result handle_tf_model(http_req *r);

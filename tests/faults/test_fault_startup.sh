@@ -153,8 +153,10 @@ for c in "corrupt:$WORK/corrupt.db:file is not a database" "folder:$WORK/dir.db:
     req GET /history
     expect_status 503 "the history page with a $kind database"
     req GET /healthz
-    expect_status 200 "healthz with a $kind database"
-    json_check 'j["history"] == "off" and j["models"] == 1' "healthz says the history is off"
+    expect_status 503 "healthz (readiness) with a $kind database"
+    json_check 'j["history"] == "off" and j["status"] == "no_database" and j["ready"] is False and j["models"] == 1' "healthz says not ready: the history is off"
+    req GET /livez
+    expect_status 200 "livez with a $kind database (alive, only not ready)"
     [ "$(metric catdog_history_up)" = 0 ] || fail "$kind database: catdog_history_up is not 0"
     n=$(metric 'catdog_events_total{event="db_error"}')
     [ "${n:-0}" -ge 3 ] || fail "$kind database: db_error counted ${n:-0} times (start-up + 2 uploads expected)"
