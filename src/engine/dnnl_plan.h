@@ -216,8 +216,8 @@ dnnl_memory_t dn_src_as(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t 
 
 /* Backward (dnnl_plan_bwd.c).  Layer i's gradient is p->nodes[i].diff; a
  * builder adds its input's gradient to root r = p->nodes[l->inputs[j]].root
- * (only when p->nodes[r].wants) through dn_grad_target + dn_grad_done, or
- * dn_grad_add for a view. */
+ * through dn_grad_target + dn_grad_done (a scratch target, dropped, when
+ * p->nodes[r].wants is 0), or dn_grad_add for a view. */
 dnnl_memory_t dn_grad_target(dn_plan *p, int r, const dnnl_memory_desc_t *md, int *direct,
                              cd_err *err);
 int dn_grad_done(dn_plan *p, int r, dnnl_memory_t m, int direct, const char *lname, cd_err *err);

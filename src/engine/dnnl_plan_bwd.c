@@ -20,11 +20,17 @@
 #include "engine/op.h"
 
 /* A memory in layout md for a primitive to write a gradient contribution to root
- * R into: R's own gradient buffer when possible (*direct = 1). */
+ * R into: R's own gradient buffer when possible (*direct = 1).  When R learns
+ * nothing (a primitive that must write dx anyway, because it also gives a
+ * weight's gradient): a scratch buffer, *direct = -1, which dn_grad_done drops. */
 dnnl_memory_t dn_grad_target(dn_plan *p, int r, const dnnl_memory_desc_t *md, int *direct,
                              cd_err *err)
 {
     dn_node *rn = &p->nodes[r];
+    if (!rn->wants) {
+        *direct = -1;
+        return dn_mem(&p->pool, p->cfg.eng, md, NULL, err);
+    }
     if (rn->contrib == 0 && dn_md_equal(md, &rn->md)) {
         *direct = 1;
         return rn->diff;
@@ -33,10 +39,12 @@ dnnl_memory_t dn_grad_target(dn_plan *p, int r, const dnnl_memory_desc_t *md, in
     return dn_mem(&p->pool, p->cfg.eng, md, NULL, err);
 }
 
-/* Completes a contribution made through grad_target. */
+/* Completes a contribution made through grad_target (nothing for a scratch one). */
 int dn_grad_done(dn_plan *p, int r, dnnl_memory_t m, int direct, const char *lname, cd_err *err)
 {
     dn_node *rn = &p->nodes[r];
+    if (direct < 0)
+        return 0;
     if (!direct && dn_steps_reorder(&p->bwd, &p->pool, p->cfg.eng, m, rn->diff, rn->contrib > 0,
                                     lname, err))
         return -1;
@@ -73,94 +81,28 @@ static dnnl_alg_kind_t use_dst_alg(layer_act a)
     }
 }
 
-/* Eltwise backward from the output: diff_src = f'(dst) * diff_dst, on layout md. */
-int dn_eltwise_bwd(dn_plan *p, const layer *l, layer_act act, const dnnl_memory_desc_t *md,
-                   const_dnnl_primitive_desc_t hint, dnnl_memory_t diff_dst, dnnl_memory_t dst,
+/* One eltwise backward step of algorithm e reading `data` as its source (or
+ * its destination for the use_dst_for_bwd algorithms).  hint = the forward
+ * eltwise's descriptor; NULL for one fused as a post-op, which has none of its
+ * own: one is described here. */
+static int elt_bwd(dn_plan *p, const layer *l, const dn_elt *e, const dnnl_memory_desc_t *md,
+                   const_dnnl_primitive_desc_t hint, dnnl_memory_t diff_dst, dnnl_memory_t data,
                    dnnl_memory_t diff_src, cd_err *err)
 {
     dnnl_eltwise_desc_t d;
     dnnl_primitive_desc_t hint_own = NULL, pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
     int rc = -1;
-    dnnl_alg_kind_t alg = use_dst_alg(act);
-
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
-        goto fail;
     if (!hint) {
-        /* a fused post-op has no forward eltwise of its own: describe one */
-        DN_CHECK(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, alg, md, 0.0f, 0.0f),
+        DN_CHECK(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, e->alg, md, e->alpha,
+                                                e->beta),
                  err, "eltwise descriptor", l->name);
-        DN_CHECK(dnnl_primitive_desc_create(&hint_own, &d, attr, p->cfg.eng, NULL), err,
-                 "eltwise", l->name);
-        hint = hint_own;
+        if (!(hint = hint_own = dn_pd(p->cfg.eng, &d, NULL, "eltwise", l->name, err)))
+            goto fail;
     }
-    DN_CHECK(dnnl_eltwise_backward_desc_init(&d, alg, md, md, 0.0f, 0.0f), err,
-             "eltwise backward descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, hint), err, "eltwise backward",
-             l->name);
-    if (!dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_DIFF_DST, diff_dst,
-                       DNNL_ARG_DST, dst, DNNL_ARG_DIFF_SRC, diff_src))
-        goto fail;
-    rc = 0;
-fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    if (hint_own)
-        dnnl_primitive_desc_destroy(hint_own);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
-    return rc;
-}
-
-int dn_softmax_bwd(dn_plan *p, const layer *l, const dn_node *nd,
-                   const dnnl_memory_desc_t *diff_src_md, dnnl_memory_t diff_src, cd_err *err)
-{
-    dnnl_softmax_v2_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
-    int rc = -1;
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
-        goto fail;
-    DN_CHECK(dnnl_softmax_v2_backward_desc_init(&d, dnnl_softmax_accurate, diff_src_md, &nd->md,
-                                                &nd->md, 1),
-             err, "softmax backward descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, nd->sm_pd), err,
-             "softmax backward", l->name);
-    if (!dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_DIFF_DST, nd->diff,
-                       DNNL_ARG_DST, nd->mem, DNNL_ARG_DIFF_SRC, diff_src))
-        goto fail;
-    rc = 0;
-fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
-    return rc;
-}
-
-/* One eltwise backward step of algorithm e reading `data` as its source (or
- * its destination for the use_dst_for_bwd algorithms). */
-static int elt_bwd(dn_plan *p, const layer *l, const dn_elt *e, const dnnl_memory_desc_t *md,
-                   dnnl_memory_t diff_dst, dnnl_memory_t data, dnnl_memory_t diff_src,
-                   cd_err *err)
-{
-    dnnl_eltwise_desc_t d;
-    dnnl_primitive_desc_t hint = NULL, pd = NULL;
-    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    int rc = -1;
-    if (!attr)
-        return -1;
-    DN_CHECK(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, e->alg, md, e->alpha,
-                                            e->beta),
-             err, "eltwise descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&hint, &d, attr, p->cfg.eng, NULL), err, "eltwise",
-             l->name);
     DN_CHECK(dnnl_eltwise_backward_desc_init(&d, e->alg, md, md, e->alpha, e->beta), err,
              "eltwise backward descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, hint), err, "eltwise backward",
-             l->name);
+    if (!(pd = dn_pd(p->cfg.eng, &d, hint, "eltwise backward", l->name, err)))
+        goto fail;
     int use_dst = e->alg == dnnl_eltwise_relu_use_dst_for_bwd ||
                   e->alg == dnnl_eltwise_logistic_use_dst_for_bwd ||
                   e->alg == dnnl_eltwise_tanh_use_dst_for_bwd;
@@ -171,9 +113,38 @@ static int elt_bwd(dn_plan *p, const layer *l, const dn_elt *e, const dnnl_memor
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (hint)
-        dnnl_primitive_desc_destroy(hint);
-    dnnl_primitive_attr_destroy(attr);
+    if (hint_own)
+        dnnl_primitive_desc_destroy(hint_own);
+    return rc;
+}
+
+/* Eltwise backward from the output: diff_src = f'(dst) * diff_dst, on layout md. */
+int dn_eltwise_bwd(dn_plan *p, const layer *l, layer_act act, const dnnl_memory_desc_t *md,
+                   const_dnnl_primitive_desc_t hint, dnnl_memory_t diff_dst, dnnl_memory_t dst,
+                   dnnl_memory_t diff_src, cd_err *err)
+{
+    dn_elt e = {.alg = use_dst_alg(act), .alpha = 0.0f, .beta = 0.0f};
+    return elt_bwd(p, l, &e, md, hint, diff_dst, dst, diff_src, err);
+}
+
+int dn_softmax_bwd(dn_plan *p, const layer *l, const dn_node *nd,
+                   const dnnl_memory_desc_t *diff_src_md, dnnl_memory_t diff_src, cd_err *err)
+{
+    dnnl_softmax_v2_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = -1;
+    DN_CHECK(dnnl_softmax_v2_backward_desc_init(&d, dnnl_softmax_accurate, diff_src_md, &nd->md,
+                                                &nd->md, 1),
+             err, "softmax backward descriptor", l->name);
+    if (!(pd = dn_pd(p->cfg.eng, &d, nd->sm_pd, "softmax backward", l->name, err)))
+        goto fail;
+    if (!dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_DIFF_DST, nd->diff,
+                       DNNL_ARG_DST, nd->mem, DNNL_ARG_DIFF_SRC, diff_src))
+        goto fail;
+    rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
     return rc;
 }
 
@@ -190,7 +161,7 @@ int dn_act_bwd(dn_plan *p, const dn_node *nd, const layer *l, layer_act act,
     /* the steps in reverse, the later ones in place on diff_dst (read by nothing else) */
     for (int k = n - 1; k >= 0; k--) {
         dnnl_memory_t out = k == 0 ? diff_src : diff_dst;
-        if (elt_bwd(p, l, &e[k], md, diff_dst, use_dst ? nd->mem : nd->act_src[k], out, err))
+        if (elt_bwd(p, l, &e[k], md, NULL, diff_dst, use_dst ? nd->mem : nd->act_src[k], out, err))
             return -1;
     }
     if (n == 0 && diff_src != diff_dst)

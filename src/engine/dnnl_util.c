@@ -458,3 +458,19 @@ fail:
         dnnl_primitive_attr_destroy(attr);
     return NULL;
 }
+
+dnnl_primitive_desc_t dn_pd(dnnl_engine_t eng, const_dnnl_op_desc_t op_desc, const_dnnl_primitive_desc_t hint,
+                            const char *what, const char *lname, cd_err *err)
+{
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, lname, err);
+    if (!attr)
+        return NULL;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, op_desc, attr, eng, hint);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) {
+        dn_fail(err, st, what, lname);
+        return NULL;
+    }
+    return pd;
+}

@@ -198,4 +198,11 @@ void *dn_mem_ptr(const_dnnl_memory_t mem);
  * eltwise post-op (alg 0 = none).  NULL on error. */
 dnnl_primitive_attr_t dn_attr(dnnl_alg_kind_t post_eltwise, const char *lname, cd_err *err);
 
+/* A primitive descriptor for op_desc with dn_attr's defaults (user scratchpad,
+ * no post-op), the attributes freed before returning; hint = the forward's
+ * descriptor when op_desc is a backward one, else NULL.  NULL with err naming
+ * `what` and the layer.  The caller owns (destroys, or hands to a plan) it. */
+dnnl_primitive_desc_t dn_pd(dnnl_engine_t eng, const_dnnl_op_desc_t op_desc, const_dnnl_primitive_desc_t hint,
+                            const char *what, const char *lname, cd_err *err);
+
 #endif

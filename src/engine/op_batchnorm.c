@@ -134,6 +134,13 @@ static void bn_ref_backward(const op_ref_io *io)
     }
 }
 
+/* The moving statistics always (use_global_stats, in training too: catdog's
+ * BatchNormalization trains gamma and beta only), gamma and beta when present. */
+static unsigned bn_dn_flags(const layer *l)
+{
+    return dnnl_use_global_stats | (bn_gamma(l) >= 0 ? dnnl_use_scale : 0u) | (bn_beta(l) >= 0 ? dnnl_use_shift : 0u);
+}
+
 /* oneDNN's batch normalization with the moving statistics (use_global_stats),
  * gamma as its scale and beta as its shift, all read in place. */
 static int bn_dn_forward(dn_plan *p, int i, cd_err *err)
@@ -143,15 +150,10 @@ static int bn_dn_forward(dn_plan *p, int i, cd_err *err)
     const dn_node *in = &p->nodes[l->inputs[0]];
     dnnl_batch_normalization_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t vmd;
     dnnl_dim_t c = l->out_c;
     int rc = -1;
-    unsigned flags = dnnl_use_global_stats;
-    if (bn_gamma(l) >= 0)
-        flags |= dnnl_use_scale;
-    if (bn_beta(l) >= 0)
-        flags |= dnnl_use_shift;
+    unsigned flags = bn_dn_flags(l);
     for (int k = 0; k < l->n_params; k++)
         if (!l->params[k])
             return cd_err_set(err, CD_ERR_SHAPE,
@@ -164,11 +166,8 @@ static int bn_dn_forward(dn_plan *p, int i, cd_err *err)
                  &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference, &in->md,
                  l->epsilon, flags),
              err, "batch normalization descriptor", l->name);
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
+    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "batch normalization", l->name, err)))
         goto fail;
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err,
-             "batch normalization", l->name);
     nd->md = dn_pd_md(pd, dnnl_query_dst_md, 0);
     nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
     if (!nd->mem)
@@ -188,8 +187,6 @@ static int bn_dn_forward(dn_plan *p, int i, cd_err *err)
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
@@ -208,34 +205,20 @@ static int bn_dn_backward(dn_plan *p, int i, cd_err *err)
         return 0;
     dnnl_batch_normalization_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t vmd;
     dnnl_dim_t c = l->out_c;
-    unsigned flags = dnnl_use_global_stats;
-    if (bn_gamma(l) >= 0)
-        flags |= dnnl_use_scale;
-    if (bn_beta(l) >= 0)
-        flags |= dnnl_use_shift;
+    unsigned flags = bn_dn_flags(l);
     if (dn_md(&vmd, 1, &c, dnnl_a, l->name, err))
         return -1;
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
-        goto fail;
     /* dnnl_backward also gives diff_scale / diff_shift; backward_data only dx */
     DN_CHECK(dnnl_batch_normalization_backward_desc_init(
                  &d, want_params ? dnnl_backward : dnnl_backward_data, &nd->md, &in->md,
                  l->epsilon, flags),
              err, "batch normalization backward descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, nd->fwd_pd), err,
-             "batch normalization backward", l->name);
+    if (!(pd = dn_pd(p->cfg.eng, &d, nd->fwd_pd, "batch normalization backward", l->name, err)))
+        goto fail;
     dnnl_memory_desc_t smd = dn_pd_md(pd, dnnl_query_diff_src_md, 0);
-    dnnl_memory_t ds;
-    if (p->nodes[r].wants) {
-        ds = dn_grad_target(p, r, &smd, &direct, err);
-    } else {
-        direct = -1; /* nothing upstream learns: a scratch buffer, dropped */
-        ds = dn_mem(&p->pool, p->cfg.eng, &smd, NULL, err);
-    }
+    dnnl_memory_t ds = dn_grad_target(p, r, &smd, &direct, err); /* scratch when nothing upstream learns */
     if (!ds)
         goto fail;
     dn_step *st = dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 5, DNNL_ARG_SRC, in->mem,
@@ -256,12 +239,10 @@ static int bn_dn_backward(dn_plan *p, int i, cd_err *err)
         if (!gm || dn_step_arg(st, k == 0 ? DNNL_ARG_DIFF_SCALE : DNNL_ARG_DIFF_SHIFT, gm, err))
             goto fail;
     }
-    rc = direct >= 0 ? dn_grad_done(p, r, ds, direct, l->name, err) : 0;
+    rc = dn_grad_done(p, r, ds, direct, l->name, err);
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 

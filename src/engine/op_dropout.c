@@ -52,7 +52,6 @@ static int dropout_dn_forward(dn_plan *p, int i, cd_err *err)
     const dn_node *in = &p->nodes[l->inputs[0]];
     dnnl_binary_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t plain;
     int rc = -1;
 
@@ -79,10 +78,8 @@ static int dropout_dn_forward(dn_plan *p, int i, cd_err *err)
         return -1;
     DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_mul, &in->md, &in->md, &in->md), err,
              "binary descriptor", l->name);
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
+    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "binary", l->name, err)))
         goto fail;
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary", l->name);
     nd->md = in->md;
     nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
     if (!nd->mem || !dn_steps_prim(&p->fwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, in->mem,
@@ -92,8 +89,6 @@ static int dropout_dn_forward(dn_plan *p, int i, cd_err *err)
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
@@ -107,12 +102,10 @@ static int dropout_dn_backward(dn_plan *p, int i, cd_err *err)
         return 0;
     dnnl_binary_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
-        return -1;
     DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_mul, &in->md, &in->md, &in->md), err,
              "binary descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary", l->name);
+    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "binary", l->name, err)))
+        goto fail;
     dnnl_memory_t ds = dn_grad_target(p, r, &in->md, &direct, err);
     if (!ds || !dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, nd->diff,
                               DNNL_ARG_SRC_1, nd->mask, DNNL_ARG_DST, ds))
@@ -121,7 +114,6 @@ static int dropout_dn_backward(dn_plan *p, int i, cd_err *err)
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 

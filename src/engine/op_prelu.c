@@ -119,7 +119,6 @@ static int prelu_dn_forward(dn_plan *p, int i, cd_err *err)
     const dn_node *in = &p->nodes[l->inputs[0]];
     dnnl_prelu_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t wmd;
     int rc = -1;
     if (alpha_md(p, l, &in->md, &wmd, err))
@@ -128,10 +127,8 @@ static int prelu_dn_forward(dn_plan *p, int i, cd_err *err)
                  &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference, &in->md,
                  &wmd),
              err, "prelu descriptor", l->name);
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
+    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "prelu", l->name, err)))
         goto fail;
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "prelu", l->name);
     nd->md = dn_pd_md(pd, dnnl_query_dst_md, 0);
     nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
     nd->pmem[0] = nd->mem ? dn_mem(&p->pool, p->cfg.eng, &wmd, l->params[0]->data, err) : NULL;
@@ -145,8 +142,6 @@ static int prelu_dn_forward(dn_plan *p, int i, cd_err *err)
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
@@ -161,22 +156,16 @@ static int prelu_dn_backward(dn_plan *p, int i, cd_err *err)
         return 0;
     dnnl_prelu_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t wmd;
     if (alpha_md(p, l, &in->md, &wmd, err))
         return -1;
     DN_CHECK(dnnl_prelu_backward_desc_init(&d, &in->md, &wmd, &in->md, &wmd), err,
              "prelu backward descriptor", l->name);
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
+    if (!(pd = dn_pd(p->cfg.eng, &d, nd->fwd_pd, "prelu backward", l->name, err)))
         goto fail;
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, nd->fwd_pd), err,
-             "prelu backward", l->name);
     dnnl_memory_desc_t smd = dn_pd_md(pd, dnnl_query_diff_src_md, 0);
     dnnl_memory_t dd = dn_bwd_layout(p, nd->diff, &smd, l->name, err);
-    dnnl_memory_t ds = !dd ? NULL
-                       : p->nodes[r].wants ? dn_grad_target(p, r, &smd, &direct, err)
-                                           : dn_mem(&p->pool, p->cfg.eng, &smd, NULL, err);
+    dnnl_memory_t ds = dd ? dn_grad_target(p, r, &smd, &direct, err) : NULL; /* scratch when nothing upstream learns */
     /* the gradient of alpha overwrites the runner's tensor; a scratch one when frozen */
     tensor *g = p->cfg.grads[LAYER_MAX_PARAMS * i];
     dnnl_memory_t dw = ds ? dn_mem(&p->pool, p->cfg.eng, &wmd, want_alpha && g ? g->data : NULL,
@@ -186,12 +175,10 @@ static int prelu_dn_backward(dn_plan *p, int i, cd_err *err)
                               DNNL_ARG_WEIGHTS, nd->pmem[0], DNNL_ARG_DIFF_DST, dd,
                               DNNL_ARG_DIFF_SRC, ds, DNNL_ARG_DIFF_WEIGHTS, dw))
         goto fail;
-    rc = direct >= 0 ? dn_grad_done(p, r, ds, direct, l->name, err) : 0;
+    rc = dn_grad_done(p, r, ds, direct, l->name, err);
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 

@@ -34,27 +34,21 @@ static int rescaling_dn_forward(dn_plan *p, int i, cd_err *err)
     dn_node *nd = &p->nodes[i];
     const dn_node *in = &p->nodes[l->inputs[0]];
     dnnl_eltwise_desc_t d;
-    dnnl_primitive_attr_t attr = NULL;
-    int rc = -1;
     DN_CHECK(dnnl_eltwise_forward_desc_init(
                  &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference,
                  dnnl_eltwise_linear, &in->md, l->rescale[0], l->rescale[1]),
              err, "eltwise descriptor", l->name);
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
-        goto fail;
-    DN_CHECK(dnnl_primitive_desc_create(&nd->fwd_pd, &d, attr, p->cfg.eng, NULL), err, "eltwise",
-             l->name);
+    /* kept in the node: the backward's hint; the plan destroys it */
+    if (!(nd->fwd_pd = dn_pd(p->cfg.eng, &d, NULL, "eltwise", l->name, err)))
+        return -1;
     nd->md = in->md;
     nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
     if (!nd->mem || !dn_steps_prim(&p->fwd, &p->pool, nd->fwd_pd, l->name, err, 2, DNNL_ARG_SRC,
                                    in->mem, DNNL_ARG_DST, nd->mem))
-        goto fail;
-    rc = 0;
+        return -1;
+    return 0;
 fail:
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
-    return rc;
+    return -1;
 }
 
 static int rescaling_dn_backward(dn_plan *p, int i, cd_err *err)
@@ -67,14 +61,11 @@ static int rescaling_dn_backward(dn_plan *p, int i, cd_err *err)
         return 0;
     dnnl_eltwise_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
-        return -1;
     DN_CHECK(dnnl_eltwise_backward_desc_init(&d, dnnl_eltwise_linear, &in->md, &in->md,
                                              l->rescale[0], l->rescale[1]),
              err, "eltwise backward descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, nd->fwd_pd), err,
-             "eltwise backward", l->name);
+    if (!(pd = dn_pd(p->cfg.eng, &d, nd->fwd_pd, "eltwise backward", l->name, err)))
+        goto fail;
     dnnl_memory_t ds = dn_grad_target(p, r, &in->md, &direct, err);
     if (!ds || !dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_DIFF_DST, nd->diff,
                               DNNL_ARG_SRC, in->mem, DNNL_ARG_DIFF_SRC, ds))
@@ -83,7 +74,6 @@ static int rescaling_dn_backward(dn_plan *p, int i, cd_err *err)
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
