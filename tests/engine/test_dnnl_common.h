@@ -229,4 +229,57 @@ static inline void td_compare_forward(const model *m, int max_batch, int n, int 
     free(y2);
 }
 
+/* One hand-computed case: the output for input x (one sample) is `want`
+ * (n values, within tol) in the reference and in oneDNN alike. */
+static inline void td_expect_both(const model *m, const float *x, const float *want, size_t n, float tol,
+                                  const char *what)
+{
+    float *y = malloc(n * sizeof *y);
+    assert_non_null(y);
+    runner_backend backs[2] = {RUNNER_REF, RUNNER_DNNL};
+    for (int k = 0; k < 2; k++) {
+        char label[160];
+        snprintf(label, sizeof label, "%s (%s)", what, k ? "dnnl" : "ref");
+        runner *r = td_runner(m, backs[k], 1, 0, 1, 0);
+        td_forward(r, x, 1, y);
+        td_assert_close(label, y, want, n, tol);
+        runner_free(r);
+    }
+    free(y);
+}
+
+/* Training through both backends: n random samples forward, a random output
+ * gradient back, and every parameter gradient of layers [from, to) from oneDNN
+ * equals the reference's (to < 0: up to the last layer). */
+static inline void td_compare_param_grads(const model *m, int n, int from, int to, uint64_t seed)
+{
+    size_t in_sz = td_in_size(m) * (size_t)n, out_sz = model_output_size(m) * (size_t)n;
+    float *x = malloc(in_sz * sizeof *x), *dy = malloc(out_sz * sizeof *dy), *y = malloc(out_sz * sizeof *y);
+    assert_non_null(x);
+    assert_non_null(dy);
+    assert_non_null(y);
+    td_fill(x, in_sz, -1.0f, 1.0f, seed);
+    td_fill(dy, out_sz, -1.0f, 1.0f, seed + 1u);
+    runner *rr = td_runner(m, RUNNER_REF, n, 1, 1, 0), *rd = td_runner(m, RUNNER_DNNL, n, 1, 1, 0);
+    cd_err err;
+    td_forward(rr, x, n, y);
+    td_forward(rd, x, n, y);
+    if (runner_backward(rr, dy, &err) != 0 || runner_backward(rd, dy, &err) != 0)
+        fail_msg("runner_backward: %s", err.msg);
+    for (int i = from; i < (to < 0 ? m->n_layers : to); i++)
+        for (int p = 0; p < m->layers[i].n_params; p++) {
+            const tensor *a = runner_param_grad(rd, i, p), *b = runner_param_grad(rr, i, p);
+            assert_non_null(a);
+            assert_non_null(b);
+            char what[160];
+            snprintf(what, sizeof what, "gradient of '%s' parameter %d", m->layers[i].name, p);
+            td_assert_close(what, a->data, b->data, a->size, TD_TOL);
+        }
+    runner_free(rr);
+    runner_free(rd);
+    free(x);
+    free(dy);
+    free(y);
+}
+
 #endif

@@ -21,15 +21,9 @@ static void test_crop_hand_computed_both_backends(void **state)
     model *m = td_model(3, 4, 1);
     td_crop(m, 0, 1, 0, 1, 2);
     td_finish(m, 1);
-    float x[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, y[2];
+    const float x[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
     const float want[2] = {5, 9};
-    runner_backend backs[2] = {RUNNER_REF, RUNNER_DNNL};
-    for (int k = 0; k < 2; k++) {
-        runner *r = td_runner(m, backs[k], 1, 0, 1, 0);
-        td_forward(r, x, 1, y);
-        td_assert_close(k ? "dnnl" : "ref", y, want, 2, 1e-7f);
-        runner_free(r);
-    }
+    td_expect_both(m, x, want, 2, 1e-7f, "cropped");
     model_free(m);
 }
 
@@ -51,24 +45,7 @@ static void test_crop_matches_reference_and_gradients(void **state)
     model *m = crop_model();
     td_compare_forward(m, 4, 1, 1, 0, 60);
     td_compare_forward(m, 4, 4, 2, 0, 61);
-    const int n = 3;
-    float in[3 * 126], dy[6], y[6];
-    td_fill(in, sizeof in / sizeof in[0], -1.0f, 1.0f, 4);
-    td_fill(dy, 6, -1.0f, 1.0f, 5);
-    runner *rr = td_runner(m, RUNNER_REF, n, 1, 1, 0), *rd = td_runner(m, RUNNER_DNNL, n, 1, 1, 0);
-    cd_err err;
-    td_forward(rr, in, n, y);
-    td_forward(rd, in, n, y);
-    if (runner_backward(rr, dy, &err) != 0 || runner_backward(rd, dy, &err) != 0)
-        fail_msg("%s", err.msg);
-    for (int p = 0; p < 2; p++) {
-        const tensor *a = runner_param_grad(rd, 1, p), *b = runner_param_grad(rr, 1, p);
-        assert_non_null(a);
-        assert_non_null(b);
-        td_assert_close("first conv gradient", a->data, b->data, a->size, TD_TOL);
-    }
-    runner_free(rr);
-    runner_free(rd);
+    td_compare_param_grads(m, 3, 1, 2, 4); /* the first convolution's kernel and bias */
     model_free(m);
 }
 

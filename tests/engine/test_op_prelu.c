@@ -27,14 +27,7 @@ static void test_hand_values_both_backends(void **state)
     al[2] = 2.0f;
     const float x[6] = {-1.0f, -2.0f, -3.0f, 4.0f, 0.0f, -0.25f};
     const float want[6] = {-0.1f, 1.0f, -6.0f, 4.0f, 0.0f, -0.5f};
-    float y[6];
-    runner_backend backs[2] = {RUNNER_REF, RUNNER_DNNL};
-    for (int k = 0; k < 2; k++) {
-        runner *r = td_runner(m, backs[k], 1, 0, 1, 0);
-        td_forward(r, x, 1, y);
-        td_assert_close(k ? "dnnl" : "ref", y, want, 6, 1e-7f);
-        runner_free(r);
-    }
+    td_expect_both(m, x, want, 6, 1e-7f, "shared over H and W");
     model_free(m);
 
     /* not shared: one alpha per value */
@@ -45,12 +38,7 @@ static void test_hand_values_both_backends(void **state)
     for (int k = 0; k < 4; k++)
         m->layers[p].params[0]->data[k] = 0.1f * (float)(k + 1);
     const float x2[4] = {-1.0f, -1.0f, -1.0f, 1.0f}, want2[4] = {-0.1f, -0.2f, -0.3f, 1.0f};
-    for (int k = 0; k < 2; k++) {
-        runner *r = td_runner(m, backs[k], 1, 0, 1, 0);
-        td_forward(r, x2, 1, y);
-        td_assert_close(k ? "dnnl unshared" : "ref unshared", y, want2, 4, 1e-7f);
-        runner_free(r);
-    }
+    td_expect_both(m, x2, want2, 4, 1e-7f, "unshared");
     model_free(m);
 }
 

@@ -22,17 +22,10 @@ static void test_zeropad_hand_computed_both_backends(void **state)
     td_finish(m, 1);
     assert_int_equal(m->layers[z].out_h, 3);
     assert_int_equal(m->layers[z].out_w, 4);
-    float x[4] = {1, 2, 3, 4}, y[12];
+    const float x[4] = {1, 2, 3, 4};
     const float want[12] = {0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0};
-    runner_backend backs[2] = {RUNNER_REF, RUNNER_DNNL};
-    for (int k = 0; k < 2; k++) {
-        for (int rep = 0; rep < 2; rep++) { /* the border stays zero on a second run */
-            runner *r = td_runner(m, backs[k], 1, 0, 1, 0);
-            td_forward(r, x, 1, y);
-            td_assert_close(k ? "dnnl" : "ref", y, want, 12, 1e-7f);
-            runner_free(r);
-        }
-    }
+    td_expect_both(m, x, want, 12, 1e-7f, "padded");
+    td_expect_both(m, x, want, 12, 1e-7f, "padded, again (the border stays zero)");
     model_free(m);
 }
 
@@ -61,24 +54,7 @@ static void test_zeropad_gradients_match_reference(void **state)
 {
     (void)state;
     model *m = pad_model();
-    const int n = 3;
-    float in[3 * 90], dy[6], y[6];
-    td_fill(in, sizeof in / sizeof in[0], -1.0f, 1.0f, 4);
-    td_fill(dy, 6, -1.0f, 1.0f, 5);
-    runner *rr = td_runner(m, RUNNER_REF, n, 1, 1, 0), *rd = td_runner(m, RUNNER_DNNL, n, 1, 1, 0);
-    cd_err err;
-    td_forward(rr, in, n, y);
-    td_forward(rd, in, n, y);
-    if (runner_backward(rr, dy, &err) != 0 || runner_backward(rd, dy, &err) != 0)
-        fail_msg("%s", err.msg);
-    for (int p = 0; p < 2; p++) {
-        const tensor *a = runner_param_grad(rd, 1, p), *b = runner_param_grad(rr, 1, p);
-        assert_non_null(a);
-        assert_non_null(b);
-        td_assert_close("first conv gradient", a->data, b->data, a->size, TD_TOL);
-    }
-    runner_free(rr);
-    runner_free(rd);
+    td_compare_param_grads(m, 3, 1, 2, 4); /* the first convolution's kernel and bias */
     model_free(m);
 }
 
