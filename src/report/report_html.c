@@ -304,8 +304,12 @@ static void mistakes(FILE *f, const report_model *m, const model_stats *s, int i
     size_t shown = s[i].errors < (size_t)o->max_mistakes ? s[i].errors : (size_t)o->max_mistakes;
     fputs("<div class=\"col\"><h3>", f);
     model_head(f, m, i);
-    fprintf(f, "</h3><p class=\"note\">%zu mistakes; the %zu most confident shown</p>\n"
-               "<div class=\"mistakes\" data-model=\"%d\">\n", s[i].errors, shown, i);
+    if (shown == s[i].errors)
+        fprintf(f, "</h3><p class=\"note\">%zu mistake%s, the most confident first</p>\n", s[i].errors,
+                s[i].errors == 1 ? "" : "s");
+    else
+        fprintf(f, "</h3><p class=\"note\">%zu mistakes; the %zu most confident shown</p>\n", s[i].errors, shown);
+    fprintf(f, "<div class=\"mistakes\" data-model=\"%d\">\n", i);
     for (size_t k = 0; k < shown; k++) {
         const report_photo *ph = &m[i].photos[s[i].mistakes[k]];
         const char *name = ph->name ? ph->name : ph->path;
