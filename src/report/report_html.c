@@ -147,7 +147,10 @@ static void chart_roc(FILE *f, const report_model *m, const model_stats *s, int 
         if (s[i].roc.n)
             svg_chart_line(&c, s[i].roc.x, s[i].roc.y, s[i].roc.n, colors[i], 0);
     for (int i = n - 1; i >= 0; i--) {
-        snprintf(label, sizeof label, "%s: AUC %.4f", base_name(m[i].name), s[i].roc.n ? s[i].roc.area : NAN);
+        if (s[i].roc.n)
+            snprintf(label, sizeof label, "%s: AUC %.4f", base_name(m[i].name), s[i].roc.area);
+        else
+            snprintf(label, sizeof label, "%s: AUC undefined (one class)", base_name(m[i].name));
         svg_chart_legend(&c, colors[i], label);
     }
     svg_chart_end(&c);
@@ -166,7 +169,10 @@ static void chart_pr(FILE *f, const report_model *m, const model_stats *s, int n
         if (s[i].pr.n)
             svg_chart_line(&c, s[i].pr.x, s[i].pr.y, s[i].pr.n, colors[i], 0);
     for (int i = n - 1; i >= 0; i--) {
-        snprintf(label, sizeof label, "%s: AP %.4f", base_name(m[i].name), s[i].pr.n ? s[i].pr.area : NAN);
+        if (s[i].pr.n)
+            snprintf(label, sizeof label, "%s: AP %.4f", base_name(m[i].name), s[i].pr.area);
+        else
+            snprintf(label, sizeof label, "%s: AP undefined (no dog)", base_name(m[i].name));
         svg_chart_legend(&c, colors[i], label);
     }
     svg_chart_end(&c);
