@@ -236,13 +236,16 @@ out:
     return status;
 }
 
-/* The photo's name under the data folder (what the report shows). */
+/* The photo's name under the data folder (what the report shows): the
+ * dataset's paths are DIR/<class>/<file>, DIR as given. */
 static const char *name_under(const char *path, const char *dir)
 {
     size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/')
-        n--;
-    return strncmp(path, dir, n) == 0 && path[n] == '/' ? path + n + 1 : path;
+    if (strncmp(path, dir, n) != 0)
+        return path;
+    while (path[n] == '/')
+        n++;
+    return path + n;
 }
 
 int cmd_evaluate(int argc, char **argv)
