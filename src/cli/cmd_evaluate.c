@@ -4,7 +4,9 @@
  * as Keras' flow_from_directory).
  *
  * Photos go through the same predictor as `predict` and the web service, in
- * batches; unreadable photos are counted and listed, never fatal.
+ * batches; unreadable photos are counted and listed, never fatal.  Several
+ * --model options evaluate each model in turn on the same folder; --report
+ * hands every photo's P(dog) and size to report/report.h for the HTML page.
  */
 #include <getopt.h>
 #include <math.h>
@@ -19,16 +21,23 @@
 #include "cli/commands.h"
 #include "core/clock.h"
 #include "data/dataset.h"
+#include "report/report.h"
 #include "train/engine.h"
 
 static const char usage[] =
     "Usage: catdog evaluate --data DIR [options]\n"
     "Classifies every photo under DIR/<class>/ (cats = 0, dogs = 1) and prints accuracy,\n"
-    "per-class precision/recall/F1, the confusion matrix, ROC AUC, log loss and images/s.\n\n"
+    "per-class precision/recall/F1, the confusion matrix, ROC AUC, log loss and images/s.\n"
+    "--model may be given up to 4 times: each model is evaluated on the same photos.\n\n"
     "Options:\n"
     "  --data DIR           folder with cats/ and dogs/ (e.g. a split's test/)\n" CLI_MODEL_HELP
     "  --batch N            images per forward pass (default 32)\n"
-    "  --json               one JSON object with accuracy, n, auc, log_loss, images_per_second, ...\n"
+    "  --json               one JSON object (a line per model) with accuracy, n, auc, log_loss,\n"
+    "                       images_per_second, confusion, tta, ...\n"
+    "  --report FILE        also write one self-contained HTML page: ROC and precision-recall\n"
+    "                       curves, reliability diagram with ECE, confusion matrix, accuracy by\n"
+    "                       photo size and orientation, the 24 most confident mistakes as\n"
+    "                       thumbnails; several models side by side\n"
     "  -h, --help           this help\n";
 
 static void progress(size_t done, size_t total, double t0)
@@ -52,9 +61,10 @@ typedef struct eval_result {
 } eval_result;
 
 static void print_text(const eval_result *r, const dataset *d, size_t n_failed,
-                       const char *const *failed)
+                       const char *const *failed, const char *model_name, int tta)
 {
     double acc = r->n ? (double)(r->confusion[0][0] + r->confusion[1][1]) / (double)r->n : 0;
+    printf("model:       %s%s\n", model_name, tta ? " (flip averaging, --tta)" : "");
     printf("photos:      %zu classified, %zu unreadable\n", r->n, n_failed);
     printf("accuracy:    %.4f\n", acc);
     printf("%-8s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
@@ -81,7 +91,7 @@ static void print_text(const eval_result *r, const dataset *d, size_t n_failed,
 }
 
 static int print_json(const eval_result *r, const dataset *d, size_t n_failed,
-                      const char *const *failed)
+                      const char *const *failed, const char *model_name, int tta)
 {
     double acc = r->n ? (double)(r->confusion[0][0] + r->confusion[1][1]) / (double)r->n : 0;
     json_t *o = json_object(), *classes = json_object(), *cm = json_array(), *bad = json_array();
@@ -109,7 +119,9 @@ static int print_json(const eval_result *r, const dataset *d, size_t n_failed,
                             json_real(r->seconds > 0 ? (double)r->n / r->seconds : 0)) ||
         json_object_set_new(o, "seconds", json_real(r->seconds)) ||
         json_object_set_new(o, "classes", classes) || json_object_set_new(o, "confusion", cm) ||
-        json_object_set_new(o, "unreadable", bad))
+        json_object_set_new(o, "unreadable", bad) ||
+        json_object_set_new(o, "model", json_string(model_name)) ||
+        json_object_set_new(o, "tta", json_boolean(tta)))
         goto oom_owned;
     json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
     fputc('\n', stdout);
@@ -124,70 +136,32 @@ oom_owned:
     return cli_fail("out of memory writing JSON");
 }
 
-int cmd_evaluate(int argc, char **argv)
+/* One model's evaluation over d: the printed figures in *r, and with `photos`
+ * (d->n entries) every classified photo for the report, *n_photos of them;
+ * failed[] receives the unreadable paths (borrowed from d).  Returns 0 or
+ * prints the error and returns -1. */
+static int evaluate_model(const cli_model_opts *mo, const dataset *d, int batch, int json, eval_result *r,
+                          report_photo *photos, size_t *n_photos, const char **failed, size_t *n_failed,
+                          char *settings, size_t settings_len)
 {
-    static const struct option longopts[] = {
-        CLI_MODEL_LONG_OPTIONS,
-        {"data", required_argument, NULL, 'd'},
-        {"batch", required_argument, NULL, 'b'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    cli_model_opts mo = {0};
-    const char *dir = NULL;
-    int json = 0, batch = 32, opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        int r = cli_model_opt("evaluate", opt, optarg, &mo);
-        if (r < 0)
-            return 2;
-        if (r > 0)
-            continue;
-        switch (opt) {
-        case 'd': dir = optarg; break;
-        case 'j': json = 1; break;
-        case 'b': {
-            char *end;
-            long b = strtol(optarg, &end, 10);
-            if (*end || b < 1 || b > 4096)
-                return cli_usage_error("evaluate", "--batch wants a number from 1 to 4096, not '%s'", optarg);
-            batch = (int)b;
-            break;
-        }
-        case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error("evaluate", "unknown option");
-        }
-    }
-    if (!dir)
-        return cli_usage_error("evaluate", "--data DIR is required");
-    if (optind < argc)
-        return cli_usage_error("evaluate", "unexpected argument '%s'", argv[optind]);
-
+    int status = -1;
     cd_err err;
     cd_err_clear(&err);
-    dataset *d = dataset_open(dir, &err);
-    if (!d)
-        return cli_fail("%s", err.msg);
-    if (d->n_classes != 2) {
-        int nc = d->n_classes;
-        dataset_free(d);
-        return cli_fail("%s has %d class folders; evaluate expects two (cats, dogs)", dir, nc);
-    }
-    int status = 1;
-    predictor *p = cli_model_load(&mo);
+    predictor *p = cli_model_load(mo);
     predictor_session *s = NULL;
     image *imgs = calloc((size_t)batch, sizeof *imgs);
     prediction *preds = calloc((size_t)batch, sizeof *preds);
     size_t *idx = calloc((size_t)batch, sizeof *idx);
+    int *ow = calloc((size_t)batch, sizeof *ow), *oh = calloc((size_t)batch, sizeof *oh);
     float *pd = calloc((size_t)batch, sizeof *pd), *truth = calloc((size_t)batch, sizeof *truth);
     engine_tally tally; /* the library's evaluator: log loss, AUC */
     engine_tally_init(&tally, 1, 1);
-    const char **failed = calloc(d->n ? d->n : 1, sizeof *failed);
+    memset(r, 0, sizeof *r);
+    *n_photos = *n_failed = 0;
     if (!p)
         goto out;
-    if (!imgs || !preds || !idx || !pd || !truth || !failed) {
-        cli_fail("out of memory for %zu photos", d->n);
+    if (!imgs || !preds || !idx || !ow || !oh || !pd || !truth) {
+        cli_fail("out of memory for a batch of %d photos", batch);
         goto out;
     }
     if (!(s = predictor_session_new(p, batch, &err))) {
@@ -195,19 +169,23 @@ int cmd_evaluate(int argc, char **argv)
         goto out;
     }
     int h, w, c;
-    model_input_shape(predictor_model(p), &h, &w, &c);
-    image_decode_opts dopts = {.max_pixels = mo.popts.max_pixels, .hint_width = IMAGE_DECODE_HINT(w), .hint_height = IMAGE_DECODE_HINT(h)};
+    const model *m = predictor_model(p);
+    model_input_shape(m, &h, &w, &c);
+    snprintf(settings, settings_len, "%s, %dx%dx%d, preprocessing %s, %s, %s", m->arch, w, h, c,
+             cd_preprocess_name(predictor_preprocess(p)),
+             runner_precision_name(runner_precision_resolve(
+                 m, mo->popts.backend == RUNNER_DNNL ? mo->popts.precision : RUNNER_PREC_F32)),
+             mo->popts.tta_flip ? "flip averaging (--tta)" : "no flip averaging");
+    image_decode_opts dopts = {.max_pixels = mo->popts.max_pixels, .hint_width = IMAGE_DECODE_HINT(w), .hint_height = IMAGE_DECODE_HINT(h)};
     int tty = isatty(STDERR_FILENO) && !json;
-    eval_result r = {0};
-    size_t n_failed = 0;
     double t0 = cd_monotonic_s();
     for (size_t start = 0; start < d->n; start += (size_t)batch) {
         size_t end = start + (size_t)batch < d->n ? start + (size_t)batch : d->n;
         int k = 0;
         for (size_t i = start; i < end; i++) {
             cd_err_clear(&err);
-            if (image_decode_file(d->paths[i], &dopts, &imgs[k], NULL, NULL, &err) != 0) {
-                failed[n_failed++] = d->paths[i];
+            if (image_decode_file(d->paths[i], &dopts, &imgs[k], &ow[k], &oh[k], &err) != 0) {
+                failed[(*n_failed)++] = d->paths[i];
                 if (!json)
                     fprintf(stderr, "%scatdog: skipping %s\n", tty ? "\n" : "", err.msg);
                 continue;
@@ -224,7 +202,10 @@ int cmd_evaluate(int argc, char **argv)
             image_free(&imgs[j]);
             pd[j] = preds[j].p_dog;
             truth[j] = (float)d->labels[idx[j]];
-            r.confusion[d->labels[idx[j]]][preds[j].label]++;
+            r->confusion[d->labels[idx[j]]][preds[j].label]++;
+            if (photos)
+                photos[(*n_photos)++] = (report_photo){.path = d->paths[idx[j]], .label = d->labels[idx[j]],
+                                                       .p_dog = preds[j].p_dog, .width = ow[j], .height = oh[j]};
         }
         if (engine_tally_add_probs(&tally, pd, truth, k, &err) != 0) {
             cli_fail("%s", err.msg);
@@ -233,29 +214,154 @@ int cmd_evaluate(int argc, char **argv)
         if (tty)
             progress(end, d->n, t0);
     }
-    r.seconds = cd_monotonic_s() - t0;
+    r->seconds = cd_monotonic_s() - t0;
     engine_eval ev;
     engine_tally_result(&tally, &ev);
-    r.n = ev.n;
-    r.log_loss = ev.loss;
-    r.auc = ev.auc;
-    r.auc_ok = isfinite(ev.auc);
-    if (json)
-        status = print_json(&r, d, n_failed, failed);
-    else {
-        print_text(&r, d, n_failed, failed);
-        status = 0;
-    }
+    r->n = ev.n;
+    r->log_loss = ev.loss;
+    r->auc = ev.auc;
+    r->auc_ok = isfinite(ev.auc);
+    status = 0;
 out:
     free(imgs);
     free(preds);
     free(idx);
+    free(ow);
+    free(oh);
     free(pd);
     free(truth);
     engine_tally_free(&tally);
-    free(failed);
     predictor_session_free(s);
     predictor_free(p);
+    return status;
+}
+
+/* The photo's name under the data folder (what the report shows): the
+ * dataset's paths are DIR/<class>/<file>, DIR as given. */
+static const char *name_under(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    if (strncmp(path, dir, n) != 0)
+        return path;
+    while (path[n] == '/')
+        n++;
+    return path + n;
+}
+
+int cmd_evaluate(int argc, char **argv)
+{
+    enum { O_REPORT = 'r' };
+    static const struct option longopts[] = {
+        CLI_MODEL_LONG_OPTIONS,
+        {"data", required_argument, NULL, 'd'},
+        {"batch", required_argument, NULL, 'b'},
+        {"json", no_argument, NULL, 'j'},
+        {"report", required_argument, NULL, O_REPORT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    cli_model_opts mo = {0};
+    const char *dir = NULL, *report_path = NULL;
+    const char *models[REPORT_MAX_MODELS];
+    int n_models = 0;
+    int json = 0, batch = 32, opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (opt == CLI_OPT_MODEL) {
+            if (n_models == REPORT_MAX_MODELS)
+                return cli_usage_error("evaluate", "--model may be given at most %d times", REPORT_MAX_MODELS);
+            models[n_models++] = optarg;
+            continue;
+        }
+        int r = cli_model_opt("evaluate", opt, optarg, &mo);
+        if (r < 0)
+            return 2;
+        if (r > 0)
+            continue;
+        switch (opt) {
+        case 'd': dir = optarg; break;
+        case 'j': json = 1; break;
+        case O_REPORT: report_path = optarg; break;
+        case 'b': {
+            char *end;
+            long b = strtol(optarg, &end, 10);
+            if (*end || b < 1 || b > 4096)
+                return cli_usage_error("evaluate", "--batch wants a number from 1 to 4096, not '%s'", optarg);
+            batch = (int)b;
+            break;
+        }
+        case 'h': fputs(usage, stdout); return 0;
+        default: return cli_usage_error("evaluate", "unknown option");
+        }
+    }
+    if (!dir)
+        return cli_usage_error("evaluate", "--data DIR is required");
+    if (optind < argc)
+        return cli_usage_error("evaluate", "unexpected argument '%s'", argv[optind]);
+    if (n_models > 1 && mo.config_path)
+        return cli_usage_error("evaluate", "--config applies to one --model; give one model with it");
+    if (n_models == 0)
+        models[n_models++] = NULL; /* the default model */
+
+    cd_err err;
+    cd_err_clear(&err);
+    dataset *d = dataset_open(dir, &err);
+    if (!d)
+        return cli_fail("%s", err.msg);
+    if (d->n_classes != 2) {
+        int nc = d->n_classes;
+        dataset_free(d);
+        return cli_fail("%s has %d class folders; evaluate expects two (cats, dogs)", dir, nc);
+    }
+    int status = 1;
+    report_photo *photos[REPORT_MAX_MODELS] = {0};
+    report_model rm[REPORT_MAX_MODELS];
+    char settings[REPORT_MAX_MODELS][256];
+    const char **failed = calloc(d->n ? d->n : 1, sizeof *failed);
+    if (!failed)
+        goto oom;
+    for (int i = 0; i < n_models; i++) {
+        if (report_path && !(photos[i] = calloc(d->n ? d->n : 1, sizeof *photos[i])))
+            goto oom;
+        eval_result r;
+        size_t n_failed;
+        mo.model_path = models[i];
+        const char *name = models[i] ? models[i] : "default model (models/binary.h5 or built-in)";
+        if (evaluate_model(&mo, d, batch, json, &r, photos[i], &rm[i].n, failed, &n_failed, settings[i],
+                           sizeof settings[i]) != 0)
+            goto out;
+        for (size_t k = 0; k < rm[i].n; k++)
+            photos[i][k].name = name_under(photos[i][k].path, dir);
+        rm[i].name = name;
+        rm[i].settings = settings[i];
+        rm[i].photos = photos[i];
+        rm[i].unreadable = n_failed;
+        if (json) {
+            if (print_json(&r, d, n_failed, failed, name, mo.popts.tta_flip) != 0)
+                goto out;
+        } else {
+            if (i > 0)
+                putchar('\n');
+            print_text(&r, d, n_failed, failed, name, mo.popts.tta_flip);
+        }
+    }
+    if (report_path) {
+        report_opts ro = {.data_dir = dir};
+        if (report_write_html(report_path, rm, n_models, &ro, &err) != 0) {
+            cli_fail("report %s: %s", report_path, err.msg);
+            goto out;
+        }
+        if (!json)
+            printf("report:      %s\n", report_path);
+    }
+    status = 0;
+    goto out;
+oom:
+    cli_fail("out of memory for %zu photos", d->n);
+out:
+    for (int i = 0; i < n_models; i++)
+        free(photos[i]);
+    free(failed);
     dataset_free(d);
     return status;
 }

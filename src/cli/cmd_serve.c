@@ -76,6 +76,8 @@ static void usage(FILE *out)
           "  --metrics-listen ADDR:PORT  serve /metrics and /healthz on this internal address, without a\n"
           "                         token (and /metrics no longer on the public port)\n"
           "  --no-store             keep no photo (the verdicts are still recorded)\n"
+          "  --tta                  every model averages P(dog) of the photo and its mirror image\n"
+          "                         (one batch, about twice the compute per photo)\n"
           "  --retention-days N     delete photos and history rows older than N days (at start-up, then\n"
           "                         hourly; default: keep them)\n"
           "  --drain SECONDS        on SIGTERM, first keep serving this long while /healthz answers 503\n"
@@ -83,7 +85,8 @@ static void usage(FILE *out)
           "                         (default 0; a second SIGTERM or Ctrl-C ends the drain at once)\n"
           "  -h, --help             this help\n\n"
           "Every option that takes a value can also be set in the environment as\n"
-          "CATDOG_<OPTION> (e.g. CATDOG_MAX_UPLOAD=8M), and --no-store as CATDOG_NO_STORE=1;\n"
+          "CATDOG_<OPTION> (e.g. CATDOG_MAX_UPLOAD=8M), --no-store as CATDOG_NO_STORE=1,\n"
+          "--tta as CATDOG_TTA=1; "
           "the command line wins.\n"
           "Stops on Ctrl-C or SIGTERM after the requests in flight are answered.  SIGHUP reloads the\n"
           "models folder and the admin token file without dropping a request; a broken new file\n"
@@ -239,7 +242,7 @@ int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
            O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCH, O_BATCHTIMEOUT, O_MAXWAIT, O_MAXBATCHPHOTOS,
-           O_TRUSTED, O_PRECISION, O_ADMINTOKENFILE, O_METRICSLISTEN, O_NOSTORE, O_RETENTION, O_DRAIN };
+           O_TRUSTED, O_PRECISION, O_ADMINTOKENFILE, O_METRICSLISTEN, O_NOSTORE, O_RETENTION, O_DRAIN, O_TTA };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -265,6 +268,7 @@ int cmd_serve(int argc, char **argv)
         {"admin-token-file", required_argument, NULL, O_ADMINTOKENFILE},
         {"metrics-listen", required_argument, NULL, O_METRICSLISTEN},
         {"no-store", no_argument, NULL, O_NOSTORE},
+        {"tta", no_argument, NULL, O_TTA},
         {"retention-days", required_argument, NULL, O_RETENTION},
         {"drain", required_argument, NULL, O_DRAIN},
         {"help", no_argument, NULL, 'h'},
@@ -289,6 +293,8 @@ int cmd_serve(int argc, char **argv)
     const char *no_store = getenv("CATDOG_NO_STORE");
     cfg.no_store = no_store && (strcmp(no_store, "1") == 0 || strcasecmp(no_store, "yes") == 0 ||
                                 strcasecmp(no_store, "true") == 0);
+    const char *tta = getenv("CATDOG_TTA");
+    cfg.tta = tta && (strcmp(tta, "1") == 0 || strcasecmp(tta, "yes") == 0 || strcasecmp(tta, "true") == 0);
     int c;
     long long v;
     double d;
@@ -366,6 +372,7 @@ int cmd_serve(int argc, char **argv)
         case O_ADMINTOKENFILE: cfg.admin_token_file = optarg; break;
         case O_METRICSLISTEN: cfg.metrics_listen = optarg; break;
         case O_NOSTORE: cfg.no_store = 1; break;
+        case O_TTA: cfg.tta = 1; break;
         case O_RETENTION:
             if (parse_int(optarg, 1, 365000, &cfg.retention_days) != 0)
                 return release(args, owned, cli_usage_error("serve", "--retention-days must be 1..365000, not '%s'", optarg));
@@ -414,12 +421,12 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "catdog serve: %s\n", http_server_note(srv, i));
     const registry *reg = http_server_models(srv);
     for (int i = 0; i < reg->n; i++)
-        fprintf(stderr, "catdog serve: model %s (%s, %dx%d, %s, %s) from %s%s\n", reg->models[i].name,
+        fprintf(stderr, "catdog serve: model %s (%s, %dx%d, %s, %s%s) from %s%s\n", reg->models[i].name,
                 reg->models[i].arch, reg->models[i].input_w, reg->models[i].input_h, reg->models[i].preprocess,
                 runner_precision_name(runner_precision_resolve(
                     predictor_model(reg->models[i].pred),
                     cfg.backend == RUNNER_DNNL ? cfg.precision : RUNNER_PREC_F32)),
-                reg->models[i].source, i == reg->best ? " [default]" : "");
+                predictor_tta(reg->models[i].pred) ? ", flip averaging" : "", reg->models[i].source, i == reg->best ? " [default]" : "");
     const char *host = cfg.host ? cfg.host : "127.0.0.1";
     int v6 = strchr(host, ':') != NULL;
     printf("catdog serve: listening on http://%s%s%s:%d/ (Ctrl-C to stop)\n", v6 ? "[" : "", host, v6 ? "]" : "",

@@ -112,6 +112,8 @@ const runner *predictor_session_runner(const predictor_session *s) { return s->r
 
 cd_preprocess predictor_preprocess(const predictor *p) { return p->preprocess; }
 
+int predictor_tta(const predictor *p) { return p->opts.tta_flip; }
+
 const char *predictor_label_name(int label) { return label ? "dog" : "cat"; }
 
 predictor_session *predictor_session_new(predictor *p, int max_batch, cd_err *err)

@@ -71,6 +71,9 @@ model *predictor_model_edit(predictor *p);
 /* The preprocessing actually applied (the model's, or the override). */
 cd_preprocess predictor_preprocess(const predictor *p);
 
+/* 1 when P(dog) averages the photo and its horizontal mirror (opts.tta_flip). */
+int predictor_tta(const predictor *p);
+
 /* "cat" / "dog". */
 const char *predictor_label_name(int label);
 

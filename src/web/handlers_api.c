@@ -129,11 +129,11 @@ enum MHD_Result handle_api_models(http_req *r)
     json_t *list = json_array();
     for (int i = 0; list && i < reg->n; i++) {
         const registry_model *m = &reg->models[i];
-        json_t *o = json_pack("{s:s,s:s,s:[i,i],s:s,s:I,s:o,s:s,s:b}", "name", m->name, "architecture", m->arch,
+        json_t *o = json_pack("{s:s,s:s,s:[i,i],s:s,s:I,s:o,s:s,s:b,s:b}", "name", m->name, "architecture", m->arch,
                               "input_size", m->input_h, m->input_w, "preprocessing", m->preprocess, "parameters",
                               (json_int_t)m->params, "test_accuracy",
                               m->test_accuracy >= 0 ? json_real(m->test_accuracy) : json_null(), "source", m->source,
-                              "default", i == reg->best);
+                              "default", i == reg->best, "tta", predictor_tta(m->pred));
         if (!o || json_array_append_new(list, o) != 0) {
             json_decref(list);
             list = NULL;

@@ -82,6 +82,7 @@ typedef struct http_config {
     const char *metrics_listen; /* "ADDR:PORT" serving /metrics and /healthz only; NULL = /metrics on the
                                   public port, for the admin */
     int no_store;              /* 1 = keep no photo (nor thumbnail); the history rows are still recorded */
+    int tta;                   /* 1 = every model averages P(dog) of the photo and its mirror (--tta) */
     int retention_days;        /* > 0: delete photos and rows older than this, at start and hourly */
     registry_embedded_fn embedded; /* built-in copy of models/binary.h5, or NULL */
 } http_config;
