@@ -14,7 +14,8 @@
  * either order, exactly two inputs.  Keras 2 expands a lower-rank input at
  * axis 1 and broadcasts, which is this.  Reference forward and backward
  * (the vector's gradient sums over H and W); oneDNN forward is one binary
- * multiply with the vector viewed as (N, C, 1, 1).
+ * multiply with the vector viewed as (N, C, 1, 1), backward two binary
+ * multiplies and a sum reduction.
  */
 #include "engine/dnnl_plan.h"
 #include "engine/op.h"
@@ -272,6 +273,7 @@ static int bcast_dn_forward(dn_plan *p, int i, int v, cd_err *err)
     if (!dn_steps_prim(&p->fwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, xn->mem,
                        DNNL_ARG_SRC_1, s4, DNNL_ARG_DST, nd->mem))
         goto fail;
+    nd->src = s4; /* the vector as the backward reads it */
     rc = 0;
 fail:
     if (pd)
@@ -279,6 +281,93 @@ fail:
     if (attr)
         dnnl_primitive_attr_destroy(attr);
     return rc;
+}
+
+/* One binary primitive of the backward: dst = a * b (b broadcast when smaller). */
+static int bwd_mul(dn_plan *p, const layer *l, dnnl_memory_t a, dnnl_memory_t b, dnnl_memory_t dst,
+                   cd_err *err)
+{
+    dnnl_memory_desc_t am = dn_mem_md(a), bm = dn_mem_md(b), dm = dn_mem_md(dst);
+    dnnl_binary_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    int rc = -1;
+    if (!attr)
+        return -1;
+    DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_mul, &am, &bm, &dm), err, "binary descriptor",
+             l->name);
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary", l->name);
+    if (dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, a, DNNL_ARG_SRC_1, b,
+                      DNNL_ARG_DST, dst))
+        rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* Backward of map x times vector v: dx = dy * v (broadcast, in the map's
+ * layout); dv = the sum over H and W of dy * x, by a reduction into a
+ * (N, C, 1, 1) nhwc buffer that is also v's plain layout. */
+static int bcast_dn_backward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    int v = bcast_vec(p->m, l);
+    const dn_node *xn = &p->nodes[l->inputs[1 - v]], *vn = &p->nodes[l->inputs[v]];
+    int rx = xn->root, rv = vn->root;
+    if (p->nodes[rx].wants) {
+        int direct;
+        dnnl_memory_t g = dn_grad_target(p, rx, &nd->md, &direct, err);
+        if (!g || bwd_mul(p, l, nd->diff, nd->src, g, err) ||
+            dn_grad_done(p, rx, g, direct, l->name, err))
+            return -1;
+    }
+    if (!p->nodes[rv].wants)
+        return 0;
+    dnnl_memory_desc_t v4 = dn_mem_md(nd->src), plain;
+    dnnl_reduction_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    int rc = -1;
+    dnnl_memory_t prod = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
+    dnnl_memory_t sum = prod ? dn_mem(&p->pool, p->cfg.eng, &v4, NULL, err) : NULL;
+    if (!sum || bwd_mul(p, l, nd->diff, xn->mem, prod, err) ||
+        dn_md_plain_view(&plain, &vn->md, 0, 0, l->name, err))
+        return -1;
+    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    if (!attr)
+        return -1;
+    DN_CHECK(dnnl_reduction_desc_init(&d, dnnl_reduction_sum, &nd->md, &v4, 0.0f, 0.0f), err,
+             "reduction descriptor", l->name);
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "reduction",
+             l->name);
+    if (!dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 2, DNNL_ARG_SRC, prod, DNNL_ARG_DST,
+                       sum))
+        goto fail;
+    dnnl_memory_t view = dn_mem(&p->pool, p->cfg.eng, &plain, dn_mem_ptr(sum), err);
+    if (!view || dn_grad_add(p, rv, view, l->name, err))
+        goto fail;
+    rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* Multiply's oneDNN backward: only the broadcasting form (a map times a
+ * channel vector); equal-shape products are refused naming the layer. */
+static int multiply_dn_backward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    if (bcast_vec(p->m, l) < 0)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                          "layer '%s': training through Multiply of equal shapes is not supported "
+                          "by oneDNN (use --backend ref)",
+                          l->name);
+    return bcast_dn_backward(p, i, err);
 }
 
 /* y = x0 op x1, then y = y op xj in place; every input in x0's layout. */
@@ -384,6 +473,7 @@ const layer_op op_multiply = {
     .ref_forward = multiply_ref_forward,
     .ref_backward = multiply_ref_backward,
     .dn_forward = binary_dn_forward,
+    .dn_backward = multiply_dn_backward,
 };
 
 const layer_op op_maximum = {

@@ -7,8 +7,8 @@
  *     Multiply; keepdims pooling; Dense excitation on the (N, C) vector) behind
  *     convolutions in blocked layouts, at batch 1 and 4;
  *   - the reference's gradients through an SE block against central
- *     differences, and oneDNN's gradients through Reshape against the
- *     reference;
+ *     differences, and oneDNN's gradients through SE blocks and Reshape
+ *     against the reference;
  *   - shape errors: a Reshape that changes the element count, a Multiply of a
  *     map by a vector of other channels. */
 #include "test_dnnl_common.h"
@@ -160,6 +160,42 @@ static void test_se_reference_gradients(void **state)
     }
 }
 
+/* oneDNN training through SE blocks (the broadcasting Multiply's backward:
+ * the map's gradient and the vector's, summed over H and W): the first
+ * convolution's gradients, which collect both, equal the reference's. */
+static void test_se_gradients_match_reference(void **state)
+{
+    (void)state;
+    for (int form = 0; form < 3; form++) {
+        int c0;
+        model *m = se_net(form, &c0);
+        const int n = 3;
+        float in[3 * 126], dy[6], y1[6], y2[6];
+        td_fill(in, sizeof in / sizeof in[0], -1.0f, 1.0f, 16);
+        td_fill(dy, 6, -1.0f, 1.0f, 17);
+        runner *rr = td_runner(m, RUNNER_REF, n, 1, 1, 0);
+        runner *rd = td_runner(m, RUNNER_DNNL, n, 1, 1, 0);
+        cd_err err;
+        td_forward(rr, in, n, y1);
+        td_forward(rd, in, n, y2);
+        td_assert_close("output", y2, y1, 6, TD_TOL);
+        if (runner_backward(rr, dy, &err) != 0 || runner_backward(rd, dy, &err) != 0)
+            fail_msg("%s", err.msg);
+        for (int i = 1; i < m->n_layers; i++)
+            for (int p = 0; p < m->layers[i].n_params; p++) {
+                const tensor *g1 = runner_param_grad(rd, i, p), *g2 = runner_param_grad(rr, i, p);
+                assert_non_null(g1);
+                assert_non_null(g2);
+                char what[96];
+                snprintf(what, sizeof what, "SE form %d, layer %d param %d gradient", form, i, p);
+                td_assert_close(what, g1->data, g2->data, g1->size, TD_TOL);
+            }
+        runner_free(rr);
+        runner_free(rd);
+        model_free(m);
+    }
+}
+
 /* oneDNN training through Reshape (a blocked map flattened, and a vector
  * made a 1x1 map for a convolution): first-conv gradients equal the reference's. */
 static void test_reshape_gradients_match_reference(void **state)
@@ -232,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_broadcast_multiply_hand_computed),
         cmocka_unit_test(test_se_blocks_match_reference),
         cmocka_unit_test(test_se_reference_gradients),
+        cmocka_unit_test(test_se_gradients_match_reference),
         cmocka_unit_test(test_reshape_gradients_match_reference),
         cmocka_unit_test(test_shape_errors_name_the_layer),
     };
