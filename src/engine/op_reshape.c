@@ -30,11 +30,15 @@ static int reshape_infer(const model *m, layer *l, size_t *params_left, cd_err *
         else if (t[d] < 1)
             return cd_err_set(err, CD_ERR_INVALID, "layer '%s': Reshape target dimension %d",
                               l->name, t[d]);
+        else if ((size_t)t[d] > total / known) /* also keeps the product from overflowing */
+            return cd_err_set(err, CD_ERR_SHAPE,
+                              "layer '%s': Reshape target holds more than the %zu input values",
+                              l->name, total);
         else
             known *= (size_t)t[d];
     }
     if (unknown >= 0) {
-        if (known == 0 || total % known != 0 || total / known > (size_t)1 << 30)
+        if (total % known != 0 || total / known > (size_t)1 << 30)
             return cd_err_set(err, CD_ERR_SHAPE,
                               "layer '%s': Reshape cannot split %zu values into the target",
                               l->name, total);
