@@ -52,7 +52,8 @@
     X(LAYER_MAXIMUM, op_maximum)               /* Maximum: element-wise maximum */              \
     X(LAYER_CROPPING2D, op_cropping2d)         /* Cropping2D */                                 \
     X(LAYER_DEPTHWISE_CONV2D, op_depthwise_conv2d) /* DepthwiseConv2D (a Conv2D, groups = C) */ \
-    X(LAYER_PRELU, op_prelu)                   /* PReLU: learned per-value negative slope */
+    X(LAYER_PRELU, op_prelu)                   /* PReLU: learned per-value negative slope */ \
+    X(LAYER_RESHAPE, op_reshape)               /* Reshape: same values, another shape */
 
 #define LAYER_KIND_ENUM(KIND, op) KIND,
 typedef enum layer_kind {
@@ -133,6 +134,9 @@ typedef struct layer {
     float rescale[2];   /* Rescaling: scale, offset */
     int pad4[4];        /* ZeroPadding2D, Cropping2D: top, bottom, left, right */
     int keepdims;       /* global pooling: output (N, 1, 1, C) instead of (N, C) */
+    int target[3];      /* Reshape: Keras' target_shape as (h, w, c), -1 for the one
+                         * dimension Keras infers; (1, 1, c) for a 1-D target */
+    int target_rank;    /* Reshape: Keras' target rank, 1 (output (N, C)) or 3 ((N, H, W, C)) */
     int shared_axes;    /* PReLU: bit k-1 set when alpha is shared along Keras axis k */
     int trainable;      /* 0 = frozen: no gradient, no optimizer state */
 

@@ -7,14 +7,44 @@
  * place on the output.  Backward: the reference has all five; oneDNN has
  * Add, Subtract and Average (the gradient, scaled, goes to every input), and
  * a training plan through Multiply or Maximum is refused naming the layer.
+ *
+ * Multiply also broadcasts, as squeeze-and-excitation needs: a (N, H, W, C)
+ * map times a per-sample channel vector -- (N, C), or (N, 1, 1, C) as Keras'
+ * GlobalAveragePooling2D(keepdims=True) or Reshape((1, 1, C)) make it -- in
+ * either order, exactly two inputs.  Keras 2 expands a lower-rank input at
+ * axis 1 and broadcasts, which is this.  Reference forward and backward
+ * (the vector's gradient sums over H and W); oneDNN forward is one binary
+ * multiply with the vector viewed as (N, C, 1, 1), backward two binary
+ * multiplies and a sum reduction.
  */
 #include "engine/dnnl_plan.h"
 #include "engine/op.h"
+
+/* For a broadcasting Multiply (see the top): the index (0 or 1) of the input
+ * that is the channel vector; -1 when the inputs are to have one shape. */
+static int bcast_vec(const model *m, const layer *l)
+{
+    if (l->kind != LAYER_MULTIPLY || l->n_inputs != 2)
+        return -1;
+    for (int j = 0; j < 2; j++) {
+        const layer *v = op_in(m, l, j), *x = op_in(m, l, 1 - j);
+        if (v->out_h == 1 && v->out_w == 1 && v->out_c == x->out_c && x->out_rank == 4 &&
+            (x->out_h > 1 || x->out_w > 1 || v->out_rank < 4))
+            return j;
+    }
+    return -1;
+}
 
 static int merge_infer(const model *m, layer *l, size_t *params_left, cd_err *err)
 {
     (void)params_left;
     const layer *a = op_in(m, l, 0);
+    int v = bcast_vec(m, l);
+    if (v >= 0) {
+        const layer *x = op_in(m, l, 1 - v);
+        op_set_out(l, x->out_h, x->out_w, x->out_c, 4);
+        return op_no_params(l, err);
+    }
     if (l->n_inputs < 2 || (l->kind == LAYER_SUBTRACT && l->n_inputs != 2))
         return cd_err_set(err, CD_ERR_INVALID, "layer '%s': %s takes %s inputs, not %d", l->name,
                           layer_kind_name(l->kind),
@@ -66,8 +96,42 @@ static void sum_ref_backward(const op_ref_io *io)
     }
 }
 
+/* y[n, p, c] = x[n, p, c] * v[n, c] over the p = H * W positions. */
+static void multiply_bcast_forward(const op_ref_io *io, int v)
+{
+    const float *x = io->x[1 - v], *s = io->x[v];
+    size_t hw = (size_t)io->l->out_h * (size_t)io->l->out_w, c = (size_t)io->l->out_c;
+    for (size_t n = 0; n < (size_t)io->n; n++)
+        for (size_t p = 0; p < hw; p++)
+            for (size_t k = 0; k < c; k++) {
+                size_t i = (n * hw + p) * c + k;
+                io->y[i] = x[i] * s[n * c + k];
+            }
+}
+
+static void multiply_bcast_backward(const op_ref_io *io, int v)
+{
+    const float *x = io->x[1 - v], *s = io->x[v];
+    float *dx = io->dx[1 - v], *ds = io->dx[v];
+    size_t hw = (size_t)io->l->out_h * (size_t)io->l->out_w, c = (size_t)io->l->out_c;
+    for (size_t n = 0; n < (size_t)io->n; n++)
+        for (size_t p = 0; p < hw; p++)
+            for (size_t k = 0; k < c; k++) {
+                size_t i = (n * hw + p) * c + k;
+                if (dx)
+                    dx[i] += io->dy[i] * s[n * c + k];
+                if (ds)
+                    ds[n * c + k] += io->dy[i] * x[i];
+            }
+}
+
 static void multiply_ref_forward(const op_ref_io *io)
 {
+    int v = bcast_vec(io->m, io->l);
+    if (v >= 0) {
+        multiply_bcast_forward(io, v);
+        return;
+    }
     size_t size = op_ref_rows(io) * (size_t)io->l->out_c;
     for (size_t i = 0; i < size; i++) {
         float p = io->x[0][i];
@@ -79,6 +143,11 @@ static void multiply_ref_forward(const op_ref_io *io)
 
 static void multiply_ref_backward(const op_ref_io *io)
 {
+    int v = bcast_vec(io->m, io->l);
+    if (v >= 0) {
+        multiply_bcast_backward(io, v);
+        return;
+    }
     size_t size = op_ref_rows(io) * (size_t)io->l->out_c;
     for (int j = 0; j < io->l->n_inputs; j++) {
         for (size_t i = 0; io->dx[j] && i < size; i++) {
@@ -169,6 +238,138 @@ fail:
     return rc;
 }
 
+/* Map times channel vector: the vector, brought to its plain layout (NC, or
+ * NHWC with H = W = 1: the same memory), is viewed as (N, C, 1, 1) nhwc and
+ * broadcast by oneDNN's binary multiply over the map in the map's layout. */
+static int bcast_dn_forward(dn_plan *p, int i, int v, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    const dn_node *xn = &p->nodes[l->inputs[1 - v]], *vn = &p->nodes[l->inputs[v]];
+    dnnl_memory_desc_t plain, v4;
+    dnnl_dims_t d4 = {p->n, l->out_c, 1, 1};
+    dnnl_binary_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    int rc = -1;
+    if (xn->md.ndims != 4 || dn_md_elems(&vn->md) != (size_t)p->n * (size_t)l->out_c)
+        return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': Multiply wants a map and a channel vector",
+                          l->name);
+    if (dn_md_plain_view(&plain, &vn->md, 0, 0, l->name, err) ||
+        dn_md(&v4, 4, d4, dnnl_nhwc, l->name, err))
+        return -1;
+    dnnl_memory_t src = dn_as_layout(p, vn->mem, &plain, l->name, err);
+    dnnl_memory_t s4 = src ? dn_mem(&p->pool, p->cfg.eng, &v4, dn_mem_ptr(src), err) : NULL;
+    if (!s4)
+        return -1;
+    nd->md = xn->md;
+    nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
+    attr = nd->mem ? dn_attr((dnnl_alg_kind_t)0, l->name, err) : NULL;
+    if (!attr)
+        goto fail;
+    DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_mul, &nd->md, &v4, &nd->md), err,
+             "binary descriptor", l->name);
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary", l->name);
+    if (!dn_steps_prim(&p->fwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, xn->mem,
+                       DNNL_ARG_SRC_1, s4, DNNL_ARG_DST, nd->mem))
+        goto fail;
+    nd->src = s4; /* the vector as the backward reads it */
+    rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* One binary primitive of the backward: dst = a * b (b broadcast when smaller). */
+static int bwd_mul(dn_plan *p, const layer *l, dnnl_memory_t a, dnnl_memory_t b, dnnl_memory_t dst,
+                   cd_err *err)
+{
+    dnnl_memory_desc_t am = dn_mem_md(a), bm = dn_mem_md(b), dm = dn_mem_md(dst);
+    dnnl_binary_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    int rc = -1;
+    if (!attr)
+        return -1;
+    DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_mul, &am, &bm, &dm), err, "binary descriptor",
+             l->name);
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary", l->name);
+    if (dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, a, DNNL_ARG_SRC_1, b,
+                      DNNL_ARG_DST, dst))
+        rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* Backward of map x times vector v: dx = dy * v (broadcast, in the map's
+ * layout); dv = the sum over H and W of dy * x, by a reduction into a
+ * (N, C, 1, 1) nhwc buffer that is also v's plain layout. */
+static int bcast_dn_backward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    int v = bcast_vec(p->m, l);
+    const dn_node *xn = &p->nodes[l->inputs[1 - v]], *vn = &p->nodes[l->inputs[v]];
+    int rx = xn->root, rv = vn->root;
+    if (p->nodes[rx].wants) {
+        int direct;
+        dnnl_memory_t g = dn_grad_target(p, rx, &nd->md, &direct, err);
+        if (!g || bwd_mul(p, l, nd->diff, nd->src, g, err) ||
+            dn_grad_done(p, rx, g, direct, l->name, err))
+            return -1;
+    }
+    if (!p->nodes[rv].wants)
+        return 0;
+    dnnl_memory_desc_t v4 = dn_mem_md(nd->src), plain;
+    dnnl_reduction_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    int rc = -1;
+    dnnl_memory_t prod = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
+    dnnl_memory_t sum = prod ? dn_mem(&p->pool, p->cfg.eng, &v4, NULL, err) : NULL;
+    if (!sum || bwd_mul(p, l, nd->diff, xn->mem, prod, err) ||
+        dn_md_plain_view(&plain, &vn->md, 0, 0, l->name, err))
+        return -1;
+    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
+    if (!attr)
+        return -1;
+    DN_CHECK(dnnl_reduction_desc_init(&d, dnnl_reduction_sum, &nd->md, &v4, 0.0f, 0.0f), err,
+             "reduction descriptor", l->name);
+    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "reduction",
+             l->name);
+    if (!dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 2, DNNL_ARG_SRC, prod, DNNL_ARG_DST,
+                       sum))
+        goto fail;
+    dnnl_memory_t view = dn_mem(&p->pool, p->cfg.eng, &plain, dn_mem_ptr(sum), err);
+    if (!view || dn_grad_add(p, rv, view, l->name, err))
+        goto fail;
+    rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* Multiply's oneDNN backward: only the broadcasting form (a map times a
+ * channel vector); equal-shape products are refused naming the layer. */
+static int multiply_dn_backward(dn_plan *p, int i, cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    if (bcast_vec(p->m, l) < 0)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                          "layer '%s': training through Multiply of equal shapes is not supported "
+                          "by oneDNN (use --backend ref)",
+                          l->name);
+    return bcast_dn_backward(p, i, err);
+}
+
 /* y = x0 op x1, then y = y op xj in place; every input in x0's layout. */
 static int binary_dn_forward(dn_plan *p, int i, cd_err *err)
 {
@@ -178,6 +379,9 @@ static int binary_dn_forward(dn_plan *p, int i, cd_err *err)
     dnnl_alg_kind_t alg = l->kind == LAYER_MULTIPLY ? dnnl_binary_mul : dnnl_binary_max;
     dnnl_primitive_attr_t attr = NULL;
     int rc = -1;
+    int v = bcast_vec(p->m, l);
+    if (v >= 0)
+        return bcast_dn_forward(p, i, v, err);
     if (merge_srcs(p, l, srcs, err))
         return -1;
     nd->md = srcs[0];
@@ -269,6 +473,7 @@ const layer_op op_multiply = {
     .ref_forward = multiply_ref_forward,
     .ref_backward = multiply_ref_backward,
     .dn_forward = binary_dn_forward,
+    .dn_backward = multiply_dn_backward,
 };
 
 const layer_op op_maximum = {

@@ -9,7 +9,8 @@
  * BatchNormalization, Rescaling, ZeroPadding2D, Cropping2D, the merges Add,
  * Subtract, Multiply, Average, Maximum, and the activation layers ReLU
  * (max_value, negative_slope, threshold), LeakyReLU, ELU, ThresholdedReLU and
- * Softmax (as Activation with the function's parameters), DepthwiseConv2D.  Activation strings:
+ * Softmax (as Activation with the function's parameters), DepthwiseConv2D,
+ * Reshape (targets (C) and (H, W, C)).  Activation strings:
  * see layer_act_parse; "hard_sigmoid" means Keras 3's relu6(x + 3) / 6 in a
  * Keras 3 config (keras_config_is_keras3), 0.2 x + 0.5 clipped otherwise.
  * Lambda is refused with its own message (it is Python code).  Layers that are the identity at inference (augmentation,
@@ -442,6 +443,27 @@ static int read_cropping(const keras_rd *rd, json_t *cfg, const char *name, laye
     return read_pad4(rd, cfg, name, "cropping", l);
 }
 
+/* Reshape's target_shape: a list of 1 or 3 ints (without the batch), one of
+ * them possibly -1; rank 2 targets have no engine layout and are refused. */
+static int read_reshape(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *t = json_object_get(cfg, "target_shape");
+    size_t n = json_is_array(t) ? json_array_size(t) : 0;
+    if (n != 1 && n != 3)
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "Reshape target_shape must be (C) or (H, W, C)");
+    l->target_rank = (int)n;
+    l->target[0] = l->target[1] = 1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(t, i);
+        int d = json_is_integer(v) ? keras_jint(v) : 0;
+        if (d == 0 || d < -1)
+            return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad Reshape target_shape");
+        l->target[3 - n + i] = d;
+    }
+    return 0;
+}
+
 /* PReLU's shared_axes: null, or Keras axes 1 to 3 (channels_last). */
 static int read_prelu(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
 {
@@ -470,6 +492,7 @@ static int read_prelu(const keras_rd *rd, json_t *cfg, const char *name, layer *
 
 static const keras_reader readers[] = {
     {"PReLU", LAYER_PRELU, 0, read_prelu},
+    {"Reshape", LAYER_RESHAPE, 0, read_reshape},
     {"BatchNormalization", LAYER_BATCHNORM, 0, read_batchnorm},
     {"Rescaling", LAYER_RESCALING, 0, read_rescaling},
     {"ZeroPadding2D", LAYER_ZEROPAD2D, 0, read_zeropad},
@@ -764,6 +787,13 @@ static void write_prelu(json_t *c, const layer *l, int *oom)
     set(c, "shared_axes", ax, oom);
 }
 
+static void write_reshape(json_t *c, const layer *l, int *oom)
+{
+    json_t *t = l->target_rank == 1 ? json_pack("[i]", l->target[2])
+                                    : json_pack("[i,i,i]", l->target[0], l->target[1], l->target[2]);
+    set(c, "target_shape", t, oom);
+}
+
 typedef void (*keras_writer)(json_t *c, const layer *l, int *oom);
 
 static const keras_writer writers[] = {
@@ -789,6 +819,7 @@ static const keras_writer writers[] = {
     [LAYER_CROPPING2D] = write_cropping,
     [LAYER_DEPTHWISE_CONV2D] = write_depthwise,
     [LAYER_PRELU] = write_prelu,
+    [LAYER_RESHAPE] = write_reshape,
 };
 _Static_assert(sizeof writers / sizeof writers[0] == LAYER_KIND_COUNT,
                "every layer kind needs a Keras writer row");

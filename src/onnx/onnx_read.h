@@ -160,7 +160,7 @@ int rd_act(reader *r, layer_act act, const layer_act_params *ap);
 /* An op of onnx_acts.c's table: 1 mapped, 0 not one of them, -1 failed. */
 int rd_act_named(reader *r, const char *op);
 /* Mul(x, Sigmoid(x)) in either order (PyTorch's SiLU): the Sigmoid's layer
- * becomes swish; 1 done, 0 not that pattern, -1 failed. */
+ * becomes swish (x * HardSigmoid(x), alpha 1/6: hard_swish); 1 done, 0 not that pattern, -1 failed. */
 int rd_mul_swish(reader *r);
 /* PRelu(x, slope): a PReLU layer (slope's shared dims: Keras' shared_axes). */
 int rd_prelu(reader *r);

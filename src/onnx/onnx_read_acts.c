@@ -2,7 +2,8 @@
  * onnx_read_acts.c - ONNX's activation operators: those of onnx_acts.c's
  * table (Relu, LeakyRelu, Elu, Selu, HardSigmoid, HardSwish, Softplus,
  * Softsign, Gelu, Exp, Tanh, Sigmoid, Softmax, ...), Clip (relu6 or a capped
- * ReLU), PRelu as a PReLU layer, and PyTorch's SiLU (x * Sigmoid(x)) as swish.
+ * ReLU), PRelu as a PReLU layer, PyTorch's SiLU (x * Sigmoid(x)) as swish and
+ * its Hardswish before opset 14 (x * HardSigmoid(x), alpha 1/6) as hard_swish.
  */
 #include <string.h>
 
@@ -101,10 +102,12 @@ int rd_mul_swish(reader *r)
             g->layer < 0 || x->layer < 0)
             continue;
         layer *gl = &r->m->layers[g->layer];
-        if (gl->kind != LAYER_ACTIVATION || gl->act != ACT_SIGMOID || gl->n_inputs != 1 ||
+        if (gl->kind != LAYER_ACTIVATION ||
+            (gl->act != ACT_SIGMOID && gl->act != ACT_HARD_SIGMOID6) || gl->n_inputs != 1 ||
             gl->inputs[0] != x->layer)
             continue;
-        layer_set_act(gl, ACT_SWISH);
+        /* x * hardsigmoid(x) is PyTorch's Hardswish before opset 14 */
+        layer_set_act(gl, gl->act == ACT_SIGMOID ? ACT_SWISH : ACT_HARD_SWISH);
         return rd_alias(r, g) ? 1 : -1;
     }
     return 0;

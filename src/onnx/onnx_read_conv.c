@@ -128,19 +128,70 @@ int rd_no_dilation(reader *r)
     return 0;
 }
 
+/* Conv with a 1x1 kernel, group 1 and no padding on a (N, C, 1, 1) vector
+ * (strides and dilations change nothing there): a Dense layer whose [in, out]
+ * kernel is the transposed (O, I, 1, 1) weight.  Its output stays (N, O, 1, 1). */
+static int conv_on_vector(reader *r, val *x)
+{
+    val *wv = rd_const_input(r, 1, 0), *b = NULL;
+    if (!wv)
+        return -1;
+    if (r->node->n_input > 2 && r->node->input[2][0] && !(b = rd_const_input(r, 2, 0)))
+        return -1;
+    int64_t pads[4] = {0, 0, 0, 0};
+    size_t np = rd_attr_ints(r, "pads", pads, 4);
+    char ap[32];
+    const char *autopad = rd_attr_s(r, "auto_pad", ap, sizeof ap);
+    if (rd_attr_i(r, "group", 1) != 1 || np > 4 || pads[0] || pads[1] || pads[2] || pads[3] ||
+        (autopad && strcmp(autopad, "NOTSET") != 0 && strcmp(autopad, "VALID") != 0))
+        NODE_FAIL(r, CD_ERR_UNSUPPORTED,
+                  "on a (N, C, 1, 1) vector only a 1x1 Conv with group 1 and no padding is "
+                  "supported");
+    if (wv->rank != 4 || wv->dims[1] != x->c || wv->dims[0] < 1 || wv->dims[0] > (1 << 20) ||
+        wv->dims[2] != 1 || wv->dims[3] != 1)
+        NODE_FAIL(r, CD_ERR_SHAPE, "weight is not (O, %d, 1, 1) on a (N, %d, 1, 1) vector", x->c,
+                  x->c);
+    int co = (int)wv->dims[0], ci = x->c;
+    if (b && (b->rank != 1 || b->dims[0] != co))
+        NODE_FAIL(r, CD_ERR_SHAPE, "bias does not have %d values", co);
+    char name[LAYER_NAME_MAX];
+    rd_layer_name(r, "", name);
+    layer l = layer_template(LAYER_DENSE, name, x->layer);
+    l.units = co;
+    l.use_bias = b != NULL;
+    int kd[2] = {ci, co};
+    if (!(l.params[0] = tensor_new(2, kd, r->err)))
+        return -1;
+    l.n_params = 1;
+    for (int o = 0; o < co; o++)
+        for (int i = 0; i < ci; i++)
+            l.params[0]->data[(size_t)i * co + o] = wv->f[(size_t)o * ci + i];
+    if (b) {
+        int bd[1] = {co};
+        if (!(l.params[1] = tensor_new(1, bd, r->err))) {
+            tensor_free(l.params[0]);
+            return -1;
+        }
+        memcpy(l.params[1]->data, b->f, (size_t)co * sizeof(float));
+        l.n_params = 2;
+    }
+    val *y = rd_emit(r, &l, V_VEC, co, 1, 1);
+    if (!y)
+        return -1;
+    y->rank4 = 1;
+    return 0;
+}
+
 /* Conv: groups (depthwise when group = C), dilations, any pads (explicit
  * ones become a ZeroPadding2D layer before a VALID convolution). */
 int rd_conv(reader *r)
 {
     val *x = rd_input(r, 0), *wv, *b = NULL;
-    /* A 1x1 Conv on a pooled (N, C, 1, 1) vector is the excitation branch of
-     * squeeze-and-excitation; its output only serves to scale a feature map,
-     * which the engine cannot do, so say that instead of "wants a map". */
+    /* A 1x1 Conv on a pooled (N, C, 1, 1) vector (the excitation branch of
+     * squeeze-and-excitation) is a Dense layer: same numbers, and the engine
+     * keeps such vectors as (N, C). */
     if (x && x->kind == V_VEC && x->rank4)
-        NODE_FAIL(r, CD_ERR_UNSUPPORTED,
-                  "its input is a (N, C, 1, 1) vector (a GlobalAveragePool output): "
-                  "squeeze-and-excitation blocks (EfficientNet, MobileNetV3) are not supported, "
-                  "catdog's engine cannot scale a feature map by a per-photo channel vector");
+        return conv_on_vector(r, x);
     if (!x || rd_want_map(r, x) != 0 || !(wv = rd_const_input(r, 1, 0)))
         return -1;
     if (r->node->n_input > 2 && r->node->input[2][0] && !(b = rd_const_input(r, 2, 0)))

@@ -11,8 +11,9 @@
  *     layer (one number) or a BatchNormalization layer holding a and b (mean
  *     0, variance 1, epsilon 1e-30: the marker of such a layer, into which a
  *     following affine is composed).
- * Other broadcasts (a map times a (N, C, 1, 1) vector, as in
- * squeeze-and-excitation blocks) are refused with the node named.
+ *   - a map times a (N, C, 1, 1) vector (squeeze-and-excitation): the
+ *     engine's broadcasting Multiply.
+ * Other broadcasts are refused with the node named.
  */
 #include <string.h>
 
@@ -20,19 +21,40 @@
 
 typedef enum arith { AR_ADD, AR_SUB, AR_MUL } arith;
 
+/* Map x times channel vector: a broadcasting Multiply of both, in the node's order. */
+static int merge_broadcast(reader *r, val **in, const val *x)
+{
+    char name[LAYER_NAME_MAX];
+    rd_layer_name(r, "", name);
+    layer l = layer_template(LAYER_MULTIPLY, name, in[0]->layer);
+    l.inputs[1] = in[1]->layer;
+    l.n_inputs = 2;
+    int idx = rd_add_layer(r, &l);
+    val *y = idx < 0 ? NULL : rd_alias(r, x);
+    if (!y)
+        return -1;
+    y->layer = idx;
+    return 0;
+}
+
 /* Two computed values of the same shape, as an engine merge layer. */
 static int merge(reader *r, layer_kind kind, val **in, size_t n)
 {
-    /* The scale step of squeeze-and-excitation, reached when the excitation
-     * vector was computed without a Conv (Gemm, MatMul): named, because "different
-     * shapes" would not tell the user which model family is out of reach. */
-    if (kind == LAYER_MULTIPLY && n == 2 &&
-        ((in[0]->kind == V_MAP && in[1]->kind == V_VEC) ||
-         (in[0]->kind == V_VEC && in[1]->kind == V_MAP)))
-        NODE_FAIL(r, CD_ERR_UNSUPPORTED,
-                  "multiplies a feature map by a channel vector (squeeze-and-excitation, as in "
-                  "EfficientNet and MobileNetV3): not supported, catdog's engine cannot scale a "
-                  "feature map by a per-photo channel vector");
+    /* The scale step of squeeze-and-excitation: a map times a (N, C, 1, 1)
+     * channel vector, the engine's broadcasting Multiply (op_merge.c). */
+    if (kind == LAYER_MULTIPLY && n == 2) {
+        for (int j = 0; j < 2; j++) {
+            const val *v = in[j], *x = in[1 - j];
+            if (v->kind == V_VEC && v->rank4 && !v->chw && x->kind == V_MAP && x->c == v->c)
+                return merge_broadcast(r, in, x);
+        }
+        if ((in[0]->kind == V_MAP && in[1]->kind == V_VEC) ||
+            (in[0]->kind == V_VEC && in[1]->kind == V_MAP))
+            NODE_FAIL(r, CD_ERR_UNSUPPORTED,
+                      "multiplies a feature map by a vector that is not (N, C, 1, 1) with the "
+                      "map's channels; only a per-channel scale (squeeze-and-excitation) is "
+                      "supported");
+    }
     for (size_t k = 1; k < n; k++) {
         const val *a = in[0], *b = in[k];
         if (b->kind != a->kind || b->c != a->c || (a->kind == V_MAP && (b->h != a->h || b->w != a->w)) ||

@@ -411,7 +411,11 @@ static int write_layer(writer *w, int i)
     }
     case LAYER_SUBTRACT:
     case LAYER_MULTIPLY: {
-        /* Sub and Mul are binary: a chain, the last link named after the layer. */
+        /* Sub and Mul are binary: a chain, the last link named after the layer.
+         * A Multiply broadcasting a channel vector over a map is not written yet. */
+        const layer *b = &m->layers[l->inputs[1]];
+        if (b->out_rank != in->out_rank || b->out_h != in->out_h || b->out_w != in->out_w)
+            break;
         const char *acc = w->value[l->inputs[0]];
         for (int j = 1; j < l->n_inputs; j++) {
             char part[24];
@@ -448,6 +452,7 @@ static int write_layer(writer *w, int i)
     case LAYER_RESCALING:
     case LAYER_ZEROPAD2D:
     case LAYER_CROPPING2D:
+    case LAYER_RESHAPE:
         break; /* not written yet: refused below, naming the class */
     case LAYER_KIND_COUNT:
         break;

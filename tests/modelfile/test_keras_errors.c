@@ -236,6 +236,18 @@ static void test_config_errors_from_json(void **state)
         {SEQ_HEAD CONV1 ",{\"class_name\":\"Dense\",\"config\":{\"name\":\"dense_9\","
                         "\"units\":2}}]}}",
          "dense_9", CD_ERR_SHAPE},
+        /* Reshape: a rank-2 target has no engine layout; a target of another
+         * element count is named with both counts. */
+        {SEQ_HEAD CONV1 ",{\"class_name\":\"Reshape\",\"config\":{\"name\":\"r2\","
+                        "\"target_shape\":[30,4]}}]}}",
+         "must be (C) or (H, W, C)", CD_ERR_UNSUPPORTED},
+        {SEQ_HEAD CONV1 ",{\"class_name\":\"Reshape\",\"config\":{\"name\":\"r3\","
+                        "\"target_shape\":[7,7,7]}}]}}",
+         "layer 'r3': Reshape of", CD_ERR_SHAPE},
+        /* dimensions whose product overflows 64 bits are refused before multiplying */
+        {SEQ_HEAD CONV1 ",{\"class_name\":\"Reshape\",\"config\":{\"name\":\"r4\","
+                        "\"target_shape\":[2000000000,2000000000,-1]}}]}}",
+         "layer 'r4': Reshape target holds more", CD_ERR_SHAPE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cd_err_clear(&err);

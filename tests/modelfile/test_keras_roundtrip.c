@@ -287,6 +287,106 @@ static void test_grouped_dilated_conv_round_trips(void **state)
     model_free(m);
 }
 
+/* Squeeze-and-excitation in the three forms Keras models spell it: EfficientNet's
+ * GlobalAveragePooling2D -> Reshape((1, 1, C)) -> 1x1 Conv2D x2 -> Multiply,
+ * keepdims pooling with the gate as the first input, and Dense layers on the
+ * (N, C) vector (Keras 2's Multiply inserts the missing axes); then a Reshape
+ * that moves values between rows ((12, 12, 16) -> (6, 24, 16)) and a
+ * Reshape((-1,)) as the flatten.  Written, read back, and computed the same by
+ * the independent reader (Keras' documented Reshape and Multiply). */
+static void test_squeeze_excite_round_trips(void **state)
+{
+    (void)state;
+    cd_err err;
+    model *m = model_new("se", &err);
+    assert_non_null(m);
+    layer in = layer_template(LAYER_INPUT, "in", -1);
+    in.in_h = 24, in.in_w = 24, in.in_c = 3;
+    assert_true(model_add(m, &in, &err) >= 0);
+    layer c0 = layer_template(LAYER_CONV2D, "stem", 0);
+    c0.filters = 16;
+    c0.kernel[0] = c0.kernel[1] = 3;
+    c0.strides[0] = c0.strides[1] = 2;
+    c0.padding = PAD_SAME;
+    c0.use_bias = 1;
+    layer_set_act(&c0, ACT_SWISH);
+    int map = model_add(m, &c0, &err);
+    assert_true(map >= 0);
+    for (int form = 0; form < 3; form++) {
+        char name[32];
+        snprintf(name, sizeof name, "se%d/squeeze", form);
+        layer g = layer_template(LAYER_GLOBAL_AVGPOOL2D, name, map);
+        g.keepdims = form == 1;
+        int v = model_add(m, &g, &err);
+        if (form == 0) {
+            snprintf(name, sizeof name, "se%d/reshape", form);
+            layer r = layer_template(LAYER_RESHAPE, name, v);
+            r.target[0] = r.target[1] = 1;
+            r.target[2] = 16;
+            r.target_rank = 3;
+            v = model_add(m, &r, &err);
+        }
+        static const layer_act gate[3] = {ACT_SIGMOID, ACT_HARD_SIGMOID, ACT_SIGMOID};
+        for (int k = 0; k < 2; k++) {
+            snprintf(name, sizeof name, "se%d/%s", form, k ? "expand" : "reduce");
+            layer e = layer_template(form == 2 ? LAYER_DENSE : LAYER_CONV2D, name, v);
+            if (form == 2) {
+                e.units = k ? 16 : 4;
+            } else {
+                e.filters = k ? 16 : 4;
+                e.kernel[0] = e.kernel[1] = 1;
+            }
+            e.use_bias = 1;
+            layer_set_act(&e, k ? gate[form] : form == 1 ? ACT_RELU : ACT_SWISH);
+            v = model_add(m, &e, &err);
+            assert_true(v >= 0);
+        }
+        snprintf(name, sizeof name, "se%d/excite", form);
+        layer mul = layer_template(LAYER_MULTIPLY, name, -1);
+        mul.inputs[0] = form == 1 ? v : map;
+        mul.inputs[1] = form == 1 ? map : v;
+        mul.n_inputs = 2;
+        map = model_add(m, &mul, &err);
+        assert_true(map >= 0);
+    }
+    layer r = layer_template(LAYER_RESHAPE, "rows", map);
+    r.target[0] = 6, r.target[1] = 24, r.target[2] = 16;
+    r.target_rank = 3;
+    int x = model_add(m, &r, &err);
+    layer c1 = layer_template(LAYER_CONV2D, "conv", x);
+    c1.filters = 4;
+    c1.kernel[0] = c1.kernel[1] = 3;
+    c1.strides[0] = c1.strides[1] = 2;
+    c1.use_bias = 1;
+    layer_set_act(&c1, ACT_TANH);
+    x = model_add(m, &c1, &err);
+    layer fl = layer_template(LAYER_RESHAPE, "flat", x);
+    fl.target[0] = fl.target[1] = 1;
+    fl.target[2] = -1;
+    fl.target_rank = 1;
+    x = model_add(m, &fl, &err);
+    layer d = layer_template(LAYER_DENSE, "out", x);
+    d.units = 1;
+    d.use_bias = 1;
+    d.act = ACT_SIGMOID;
+    assert_true(model_add(m, &d, &err) >= 0);
+    if (model_infer_shapes(m, &err) != 0)
+        fail_msg("%s", err.msg);
+    model *l = roundtrip(m, "se.h5", 5, 3);
+    char *cfg = saved_config("se.h5");
+    assert_non_null(strstr(cfg, "\"target_shape\":[1,1,16]"));
+    assert_non_null(strstr(cfg, "\"target_shape\":[-1]"));
+    assert_non_null(strstr(cfg, "\"class_name\":\"Multiply\""));
+    assert_non_null(strstr(cfg, "\"keepdims\":true"));
+    free(cfg);
+    const layer *flat = &l->layers[l->n_layers - 2];
+    assert_int_equal(flat->kind, LAYER_RESHAPE);
+    assert_int_equal(flat->out_rank, 2);
+    assert_int_equal(flat->out_c, 5 * 11 * 4);
+    model_free(l);
+    model_free(m);
+}
+
 static void test_squeezenet_round_trips_as_functional(void **state)
 {
     (void)state;
@@ -622,6 +722,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_binary_cnn_round_trips_as_sequential),
         cmocka_unit_test(test_grouped_dilated_conv_round_trips),
+        cmocka_unit_test(test_squeeze_excite_round_trips),
         cmocka_unit_test(test_squeezenet_round_trips_as_functional),
         cmocka_unit_test(test_seed_transfer_model_round_trips_with_keras_counts),
         cmocka_unit_test(test_functional_model_with_nested_model_inside_round_trips),

@@ -165,22 +165,23 @@ static void run_catdog(fixture *f, predictor *p, double *out)
     predictor_session_free(s);
 }
 
-static predictor *load(const char *path, const char *weights)
+static predictor *load(const char *path, const char *weights, runner_backend backend)
 {
     cd_err err;
     cd_err_clear(&err);
     transfer_load_opts lo = {.weights_path = weights};
-    predictor *p = predictor_adopt(transfer_load(path, &lo, &err), NULL, path, &err);
+    predictor_opts po = {.backend = backend};
+    predictor *p = predictor_adopt(transfer_load(path, &lo, &err), &po, path, &err);
     if (!p)
         fail_msg("%s", err.msg);
     return p;
 }
 
-/* catdog with `catdog_path` against ONNX Runtime with `onnx_path`. */
-static void compare(fixture *f, const char *catdog_path, const char *weights, const char *onnx_path,
-                    int logits, double tol)
+/* catdog with `catdog_path` (on `backend`) against ONNX Runtime with `onnx_path`. */
+static void compare_on(fixture *f, const char *catdog_path, const char *weights,
+                       const char *onnx_path, int logits, double tol, runner_backend backend)
 {
-    predictor *p = load(catdog_path, weights);
+    predictor *p = load(catdog_path, weights, backend);
     double ours[N_PHOTOS], ort[N_PHOTOS];
     run_catdog(f, p, ours);
     int rc = run_ort(f, p, onnx_path, logits, ort);
@@ -198,11 +199,18 @@ static void compare(fixture *f, const char *catdog_path, const char *weights, co
             fail_msg("%s, %s: catdog P(dog) %.8f, ONNX Runtime %.8f (diff %.2g > %.0e)", onnx_path,
                      photo_names[i], ours[i], ort[i], d, tol);
     }
-    printf("%s: max |catdog - ONNX Runtime| = %.3g over %d photos (%d called dog, P(dog) "
+    printf("%s%s: max |catdog - ONNX Runtime| = %.3g over %d photos (%d called dog, P(dog) "
            "%.4f to %.4f)\n",
-           onnx_path, worst, N_PHOTOS, dogs, lo, hi);
+           onnx_path, backend == RUNNER_REF ? " (--backend ref)" : "", worst, N_PHOTOS, dogs, lo,
+           hi);
     /* Outputs that do not vary with the photo would hide a wrong layout. */
     assert_true(hi - lo > 1e-3);
+}
+
+static void compare(fixture *f, const char *catdog_path, const char *weights, const char *onnx_path,
+                    int logits, double tol)
+{
+    compare_on(f, catdog_path, weights, onnx_path, logits, tol, RUNNER_DNNL);
 }
 
 static void export_onnx(const char *model_path, const char *weights, const char *out, int opset)
@@ -384,6 +392,43 @@ static void test_torchvision_exports_match_onnx_runtime(void **state)
     }
 }
 
+/* Squeeze-and-excitation: torchvision's efficientnet_b0 and mobilenet_v3
+ * (small, large) at 96x96 and a Linear-layer SE block, opsets 13 and 17
+ * (Hardswish is HardSigmoid * x at 13, HardSwish at 17), through both of
+ * catdog's backends. */
+static void test_se_exports_match_onnx_runtime(void **state)
+{
+    fixture *f = *state;
+    if (!f->shared) {
+        TEST_SKIP("../shared not found (set CATDOG_SHARED)");
+    }
+    int opsets[] = {13, 17};
+    for (int k = 0; k < 2; k++) {
+        char cmd[1200], sub[300];
+        snprintf(sub, sizeof sub, "%s/se%d", f->dir, opsets[k]);
+        snprintf(cmd, sizeof cmd,
+                 "mkdir -p '%s' && /usr/bin/python3 '%s/tests/onnx/make_torchvision_se.py' "
+                 "'%s' %d '%s/data/dogs-vs-cats/train' >/dev/null 2>&1",
+                 sub, CATDOG_SOURCE_DIR, sub, opsets[k], f->shared);
+        int rc = system(cmd);
+        if (rc != 0) {
+            fail_msg("the torchvision export failed (rc %d; needs Debian's python3-torch and "
+                     "python3-torchvision: scripts/install-deps.sh)", rc);
+        }
+        static const struct { const char *name; int logits; } nets[] = {
+            {"efficientnet_b0", 1}, {"mobilenet_v3_small", 1}, {"mobilenet_v3_large", 1},
+            {"se_linear", 0}};
+        for (size_t n = 0; n < sizeof nets / sizeof nets[0]; n++) {
+            char path[400];
+            snprintf(path, sizeof path, "%s/%s.onnx", sub, nets[n].name);
+            compare(f, path, NULL, path, nets[n].logits, 1e-4);
+            compare_on(f, path, NULL, path, nets[n].logits, 1e-4, RUNNER_REF);
+        }
+        snprintf(cmd, sizeof cmd, "rm -f '%s'/*.onnx", sub);
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_pytorch_exports_match_onnx_runtime),
         cmocka_unit_test(test_torchvision_exports_match_onnx_runtime),
         cmocka_unit_test(test_grouped_dilated_export_runs_in_onnx_runtime),
+        cmocka_unit_test(test_se_exports_match_onnx_runtime),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

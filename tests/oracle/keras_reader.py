@@ -156,6 +156,19 @@ def _keras_relu(x, c):
     return y
 
 
+def _channels_last(x):
+    """The reader keeps maps NCHW (PyTorch's layout); Keras' view is NHWC."""
+    return x.permute(0, 2, 3, 1) if x.dim() == 4 else x
+
+
+def _from_channels_last(x):
+    if x.dim() == 4:
+        return x.permute(0, 3, 1, 2)
+    if x.dim() == 2:
+        return x
+    raise ReaderError("a tensor of rank %d is not understood by the reader" % x.dim())
+
+
 def _same_pads(size, k, s):
     """TensorFlow's 'same' padding along one axis: (before, after)."""
     out = -(-size // s)
@@ -287,9 +300,27 @@ class Network:
                 return s / n
             return (F.max_pool2d if mx else F.avg_pool2d)(x, (ph, pw), (sh, sw))
         if cls == "GlobalAveragePooling2D":
-            return x.mean(dim=(2, 3))
+            return x.mean(dim=(2, 3), keepdim=bool(c.get("keepdims", False)))
         if cls == "GlobalMaxPooling2D":
-            return x.amax(dim=(2, 3))
+            return x.amax(dim=(2, 3), keepdim=bool(c.get("keepdims", False)))
+        if cls == "Reshape":
+            # Keras reshapes the channels_last tensor row-major; target_shape
+            # leaves the batch out and may hold one -1.
+            t = [int(d) for d in c["target_shape"]]
+            y = _channels_last(x).reshape([x.shape[0]] + t)
+            return _from_channels_last(y)
+        if cls == "Multiply":
+            # Keras 2's _Merge: inputs of lower rank get axes inserted at 1
+            # (channels_last) until the ranks agree, then the product
+            # broadcasts as NumPy does.
+            cl = [_channels_last(t) for t in ins]
+            rank = max(t.dim() for t in cl)
+            y = None
+            for t in cl:
+                while t.dim() < rank:
+                    t = t.unsqueeze(1)
+                y = t if y is None else y * t
+            return _from_channels_last(y)
         if cls == "Flatten":
             # Keras flattens channels_last tensors: H, W, C order.
             return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1) if x.dim() == 4 else x
