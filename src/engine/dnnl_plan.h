@@ -75,7 +75,11 @@ typedef struct dn_node {
     dnnl_memory_t w_user, w, wb;/* kernel: Keras layout, forward layout, backward-data layout */
     dnnl_memory_t b;            /* bias, read in place from the model */
     dnnl_memory_t bq;           /* int8: the bias in accumulator units (refreshed), else NULL */
-    dnnl_memory_t pmem[LAYER_MAX_PARAMS]; /* other parameters read in place (re-pointed by refresh) */
+    dnnl_memory_t pmem[LAYER_MAX_PARAMS]; /* other parameters read in place: pmem[k] wraps
+                                             params[k] (re-pointed by refresh) */
+    int w_param;                /* the parameter w_user wraps: 0, or SeparableConv2D's
+                                   pointwise kernel 1 (b always wraps the last) */
+    dnnl_memory_t aux[4];       /* a kind's own memories that are no parameter (never re-pointed) */
     dnnl_dims_t strides, pad_l, pad_r, kernel;
     dnnl_alg_kind_t conv_alg;   /* convolution: direct or Winograd */
 

@@ -454,11 +454,11 @@ int keras_h5_write_floats(hid_t loc, const char *path, int rank, const int *dims
                           const float *data, cd_err *err)
 {
     hsize_t hd[4];
-    if (rank < 1 || rank > 4)
+    if (rank < 0 || rank > 4)
         return cd_err_set(err, CD_ERR_INVALID, "dataset '%s': bad rank %d", path, rank);
     for (int i = 0; i < rank; i++)
         hd[i] = (hsize_t)dims[i];
-    hid_t space = H5Screate_simple(rank, hd, NULL);
+    hid_t space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, hd, NULL);
     int rc = write_dataset(loc, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, space, data, err);
     if (space >= 0)
         H5Sclose(space);
