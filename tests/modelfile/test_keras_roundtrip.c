@@ -377,6 +377,28 @@ static void test_preprocessing_and_separable_layers_round_trip(void **state)
     assert_int_equal(l->layers[3].depth_multiplier, 2);
     assert_int_equal(l->layers[4].interp, INTERP_NEAREST);
     assert_int_equal(l->layers[5].size[1], 5);
+    /* and through a Keras 3 .keras archive: same parameters, same outputs */
+    char kpath[128];
+    tmp_path(kpath, sizeof kpath, "prep.keras");
+    if (keras_save_keras(l, kpath, &err) != 0)
+        fail_msg("%s", err.msg);
+    model *k = keras_load(kpath, &err);
+    if (!k)
+        fail_msg("%s", err.msg);
+    assert_int_equal(k->n_layers, l->n_layers);
+    for (int i = 0; i < l->n_layers; i++) {
+        assert_int_equal(k->layers[i].kind, l->layers[i].kind);
+        assert_int_equal(k->layers[i].n_params, l->layers[i].n_params);
+        for (int p = 0; p < l->layers[i].n_params; p++)
+            assert_memory_equal(k->layers[i].params[p]->data, l->layers[i].params[p]->data,
+                                l->layers[i].params[p]->size * sizeof(float));
+    }
+    float *kin = random_input(l, 2, 9), *o1 = forward(l, kin, 2), *o2 = forward(k, kin, 2);
+    assert_memory_equal(o1, o2, model_output_size(l) * 2 * sizeof(float));
+    free(kin);
+    free(o1);
+    free(o2);
+    model_free(k);
     model_free(l);
     model_free(m);
 }
