@@ -134,7 +134,7 @@ int dn_build_act(dn_plan *p, dn_node *nd, const layer *l, layer_act act, dnnl_me
     int use_dst = p->cfg.training && dn_act_uses_dst(act);
     int n = dn_act_chain(act, &l->act_p, use_dst, e);
     if (n < 0)
-        return act_unsupported(l, act, err);
+        return dn_act_composite(p, nd, l, act, src, md, err);
     nd->n_act = n;
     nd->md = *md;
     if (n == 0) {
@@ -651,8 +651,13 @@ static void mark_nodes(dn_plan *p)
             nd->act = ACT_LINEAR;
         /* Conv2D/Dense: an activation differentiated from its input runs after the
          * primitive, which keeps its input (the pre-activation) for backward */
-        nd->act_sep = p->cfg.training && l->kind != LAYER_ACTIVATION && nd->act != ACT_LINEAR &&
-                      nd->act != ACT_SOFTMAX && !dn_act_uses_dst(nd->act);
+        /* ... and so does one with no eltwise chain (softsign, a thresholded
+         * ReLU: dn_act_composite), also at inference */
+        dn_elt chain[DN_ACT_MAX];
+        nd->act_sep = l->kind != LAYER_ACTIVATION && nd->act != ACT_LINEAR &&
+                      nd->act != ACT_SOFTMAX &&
+                      ((p->cfg.training && !dn_act_uses_dst(nd->act)) ||
+                       dn_act_chain(nd->act, &l->act_p, 0, chain) < 0);
         if (!p->cfg.training || !nd->needed || (l->kind == LAYER_INPUT && l->n_inputs == 0))
             continue;
         nd->wants = l->trainable && l->n_params > 0 && p->cfg.grads[LAYER_MAX_PARAMS * i] != NULL;
