@@ -752,7 +752,8 @@ const char *keras_layer_class(const layer *l)
 
 const char *keras_layer_unwritable(const layer *l)
 {
-    if (!(l->kind == LAYER_ACTIVATION || l->kind == LAYER_CONV2D || l->kind == LAYER_DENSE))
+    if (!(l->kind == LAYER_ACTIVATION || l->kind == LAYER_CONV2D || l->kind == LAYER_DENSE ||
+          l->kind == LAYER_DEPTHWISE_CONV2D || l->kind == LAYER_SEPARABLE_CONV2D))
         return NULL;
     if (l->act == ACT_HARD_SIGMOID6)
         return "Keras 3's hard_sigmoid (relu6(x + 3) / 6)";

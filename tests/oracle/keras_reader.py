@@ -60,7 +60,8 @@ def _layer_weights(group):
     for n in names:
         n = _str(n)
         d = group[n]
-        if d.dtype != np.float32:
+        if d.dtype != np.float32 and not (d.shape == () and d.dtype == np.int64):
+            # (an int64 scalar: Normalization's count, as tf.keras 2 keeps it)
             raise ReaderError("weight %s is %s, not float32" % (n, d.dtype))
         out.append((n, np.asarray(d[()])))
     return out
