@@ -85,6 +85,27 @@ static void test_resize_and_crop_hand_values(void **state)
     run_both(m, x9, 1, near, 4, "nearest 3x3 to 2x2");
     model_free(m);
 
+    /* nearest where (i + 0.5) * in / out is a whole number (30 -> 5: 3, 9, 15,
+     * 21, 27; 7 -> 2: 1.75, 5.25): floor, not rounding */
+    static const int sizes[][2] = {{30, 5}, {7, 2}, {5, 3}, {12, 9}, {9, 12}, {3, 10}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int in_n = sizes[s][0], out_n = sizes[s][1];
+        m = td_model(in_n, 1, 1);
+        td_resize(m, 0, out_n, 1, INTERP_NEAREST);
+        td_finish(m, 1);
+        float xs[30], want[30];
+        for (int k = 0; k < in_n; k++)
+            xs[k] = (float)k;
+        for (int k = 0; k < out_n; k++) {
+            int r = (int)floor((k + 0.5) * in_n / out_n);
+            want[k] = (float)(r < in_n - 1 ? r : in_n - 1);
+        }
+        char what[64];
+        snprintf(what, sizeof what, "nearest %d to %d", in_n, out_n);
+        run_both(m, xs, 1, want, (size_t)out_n, what);
+        model_free(m);
+    }
+
     /* 3x3 -> 2x1 bilinear (down): s = (i + 0.5) * 1.5 - 0.5 = 0.25, 1.75 rows,
      * 1.0 column: rows 0.75 * r0 + 0.25 * r1 and 0.25 * r1 + 0.75 * r2 */
     m = td_model(3, 3, 1);

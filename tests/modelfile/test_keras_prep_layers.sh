@@ -8,7 +8,7 @@
 #   - `info` says raw pixels go in because of the Normalization layer, and
 #     counts the parameters as Keras does (Normalization's 7 non-trainable);
 #   - `export --out x.keras` and `x.h5` write files that load back with the
-#     same output.
+#     same output, the archive in Keras 3's weight layout, count an int64.
 # Needs Debian's /usr/bin/python3 with h5py, numpy and PIL; skips (77) without.
 set -euo pipefail
 BIN=${CATDOG_BIN:?CATDOG_BIN must point at the catdog binary}
@@ -45,5 +45,9 @@ for f in prep.keras prep.h5; do
     again=$(p_dog "$T/rt_$f.$ext") || fail "$f: the exported .$ext does not load"
     [ "$again" = "$got" ] || fail "$f: exported .$ext gives $again, the original $got"
   done
+  "$PY" "$SRC/tests/modelfile/keras3_fixture.py" --check-layout "$T/rt_$f.keras" >"$T/layout" ||
+    fail "$f: the exported archive is off Keras 3's layout: $(cat "$T/layout")"
+  "$PY" -c 'import h5py, sys; d = h5py.File(sys.argv[1])["model_weights/norm/norm/count:0"]; sys.exit(not (d.dtype == "int64" and d.shape == () and d[()] == 1234))' "$T/rt_$f.h5" ||
+    fail "$f: the exported .h5 does not keep count as the int64 1234"
   echo "ok: $f P(dog) $got (NumPy $want), both backends, export round trips"
 done
