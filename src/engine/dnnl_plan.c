@@ -134,7 +134,7 @@ int dn_build_act(dn_plan *p, dn_node *nd, const layer *l, layer_act act, dnnl_me
     int use_dst = p->cfg.training && dn_act_uses_dst(act);
     int n = dn_act_chain(act, &l->act_p, use_dst, e);
     if (n < 0)
-        return act_unsupported(l, act, err);
+        return dn_act_composite(p, nd, l, act, src, md, err);
     nd->n_act = n;
     nd->md = *md;
     if (n == 0) {
@@ -202,7 +202,8 @@ dnnl_memory_t dn_as_layout(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc
 
 /* The kernel in Keras layout, wrapped in place, and its copy in layout `want`
  * (refreshed by the refresh steps; int8: quantized per output channel, the
- * channel being dimension 0 of both descriptors); sets nd->w_user and returns
+ * channel being dimension 0 of both descriptors); sets nd->w_user (params[0],
+ * unless the builder set it: SeparableConv2D's pointwise kernel) and returns
  * the copy. */
 static dnnl_memory_t weights_for(dn_plan *p, dn_node *nd, const layer *l,
                                  const dnnl_memory_desc_t *user_md,
@@ -236,7 +237,8 @@ static int bias_for(dn_plan *p, dn_node *nd, const layer *l, dnnl_dim_t units, c
     dnnl_memory_desc_t md;
     if (dn_md(&md, 1, &units, dnnl_a, l->name, err))
         return -1;
-    nd->b = dn_mem(&p->pool, p->cfg.eng, &md, l->params[1]->data, err);
+    /* the last parameter: Conv2D's and Dense's second, SeparableConv2D's third */
+    nd->b = dn_mem(&p->pool, p->cfg.eng, &md, l->params[l->n_params - 1]->data, err);
     if (!nd->b)
         return -1;
     if (!q->int8)
@@ -649,8 +651,13 @@ static void mark_nodes(dn_plan *p)
             nd->act = ACT_LINEAR;
         /* Conv2D/Dense: an activation differentiated from its input runs after the
          * primitive, which keeps its input (the pre-activation) for backward */
-        nd->act_sep = p->cfg.training && l->kind != LAYER_ACTIVATION && nd->act != ACT_LINEAR &&
-                      nd->act != ACT_SOFTMAX && !dn_act_uses_dst(nd->act);
+        /* ... and so does one with no eltwise chain (softsign, a thresholded
+         * ReLU: dn_act_composite), also at inference */
+        dn_elt chain[DN_ACT_MAX];
+        nd->act_sep = l->kind != LAYER_ACTIVATION && nd->act != ACT_LINEAR &&
+                      nd->act != ACT_SOFTMAX &&
+                      ((p->cfg.training && !dn_act_uses_dst(nd->act)) ||
+                       dn_act_chain(nd->act, &l->act_p, 0, chain) < 0);
         if (!p->cfg.training || !nd->needed || (l->kind == LAYER_INPUT && l->n_inputs == 0))
             continue;
         nd->wants = l->trainable && l->n_params > 0 && p->cfg.grads[LAYER_MAX_PARAMS * i] != NULL;
@@ -765,11 +772,11 @@ int dn_plan_refresh(dn_plan *p, dnnl_stream_t s, cd_err *err)
         const layer *l = &p->m->layers[i];
         dn_node *nd = &p->nodes[i];
         if (nd->w_user)
-            DN_CHECK(dnnl_memory_set_data_handle(nd->w_user, l->params[0]->data), err,
+            DN_CHECK(dnnl_memory_set_data_handle(nd->w_user, l->params[nd->w_param]->data), err,
                      "set handle", l->name);
         if (nd->b)
-            DN_CHECK(dnnl_memory_set_data_handle(nd->b, l->params[1]->data), err, "set handle",
-                     l->name);
+            DN_CHECK(dnnl_memory_set_data_handle(nd->b, l->params[l->n_params - 1]->data), err,
+                     "set handle", l->name);
         for (int k = 0; k < LAYER_MAX_PARAMS; k++)
             if (nd->pmem[k])
                 DN_CHECK(dnnl_memory_set_data_handle(nd->pmem[k], l->params[k]->data), err,

@@ -75,7 +75,11 @@ typedef struct dn_node {
     dnnl_memory_t w_user, w, wb;/* kernel: Keras layout, forward layout, backward-data layout */
     dnnl_memory_t b;            /* bias, read in place from the model */
     dnnl_memory_t bq;           /* int8: the bias in accumulator units (refreshed), else NULL */
-    dnnl_memory_t pmem[LAYER_MAX_PARAMS]; /* other parameters read in place (re-pointed by refresh) */
+    dnnl_memory_t pmem[LAYER_MAX_PARAMS]; /* other parameters read in place: pmem[k] wraps
+                                             params[k] (re-pointed by refresh) */
+    int w_param;                /* the parameter w_user wraps: 0, or SeparableConv2D's
+                                   pointwise kernel 1 (b always wraps the last) */
+    dnnl_memory_t aux[4];       /* a kind's own memories that are no parameter (never re-pointed) */
     dnnl_dims_t strides, pad_l, pad_r, kernel;
     dnnl_alg_kind_t conv_alg;   /* convolution: direct or Winograd */
 
@@ -167,7 +171,7 @@ int dn_tf_padding(int in, int k, int s, layer_pad pad, dnnl_dim_t *pl, dnnl_dim_
 /* An activation as oneDNN eltwise steps applied in order (selu is elu then a
  * scale, hard_sigmoid a line then a clip).  Returns the number of steps (0
  * for linear and softmax), or -1 when oneDNN has no such function (softsign,
- * Keras' ReLU with a threshold).  use_dst picks the use_dst_for_bwd variant,
+ * Keras' ReLU with a threshold: dn_act_composite builds those).  use_dst picks the use_dst_for_bwd variant,
  * which only relu, sigmoid and tanh have here (dn_act_uses_dst). */
 #define DN_ACT_MAX 3
 typedef struct dn_elt {
@@ -184,6 +188,15 @@ dnnl_primitive_attr_t dn_attr_act(dn_plan *p, const dn_node *nd, const layer *l,
  * in training each step's source is kept in nd->act_src for backward. */
 int dn_build_act(dn_plan *p, dn_node *nd, const layer *l, layer_act act, dnnl_memory_t src,
                  const dnnl_memory_desc_t *md, cd_err *err);
+/* The activations with no eltwise chain (softsign, Keras' ReLU with a
+ * threshold) from eltwise and binary primitives (dnnl_act_composite.c):
+ * forward into a new nd->mem (the source kept in nd->act_src[0]), backward
+ * diff_src = f'(x) * diff_dst.  dn_build_act and dn_act_bwd call them. */
+int dn_act_composite(dn_plan *p, dn_node *nd, const layer *l, layer_act act, dnnl_memory_t src,
+                     const dnnl_memory_desc_t *md, cd_err *err);
+int dn_act_composite_bwd(dn_plan *p, const dn_node *nd, const layer *l, layer_act act,
+                         const dnnl_memory_desc_t *md, dnnl_memory_t diff_dst,
+                         dnnl_memory_t diff_src, cd_err *err);
 /* `src` in layout want: itself, or a new buffer filled by a forward reorder. */
 dnnl_memory_t dn_as_layout(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t *want,
                            const char *lname, cd_err *err);

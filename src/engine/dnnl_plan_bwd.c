@@ -155,7 +155,9 @@ int dn_act_bwd(dn_plan *p, const dn_node *nd, const layer *l, layer_act act,
     dn_elt e[DN_ACT_MAX];
     int use_dst = dn_act_uses_dst(act);
     int n = dn_act_chain(act, &l->act_p, use_dst, e);
-    if (n < 0 || n != nd->n_act)
+    if (n < 0)
+        return dn_act_composite_bwd(p, nd, l, act, md, diff_dst, diff_src, err);
+    if (n != nd->n_act)
         return cd_err_set(err, CD_ERR_INVALID, "layer '%s': activation %s was not built for "
                           "training", l->name, layer_act_name(act));
     /* the steps in reverse, the later ones in place on diff_dst (read by nothing else) */

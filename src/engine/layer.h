@@ -13,7 +13,9 @@
  * Parameters follow Keras' order and layouts (see tensor.h): params[0] is the
  * kernel, params[1] the bias (when use_bias); BatchNormalization holds
  * [gamma (when scale), beta (when center), moving_mean, moving_variance];
- * PReLU holds alpha (see op_prelu.c).
+ * PReLU holds alpha (see op_prelu.c); Normalization [mean, variance, count]
+ * (count a scalar, rank 0); SeparableConv2D [depthwise_kernel,
+ * pointwise_kernel, bias (when use_bias)].
  * Layers without weights have n_params == 0.
  */
 #ifndef CATDOG_ENGINE_LAYER_H
@@ -52,8 +54,12 @@
     X(LAYER_MAXIMUM, op_maximum)               /* Maximum: element-wise maximum */              \
     X(LAYER_CROPPING2D, op_cropping2d)         /* Cropping2D */                                 \
     X(LAYER_DEPTHWISE_CONV2D, op_depthwise_conv2d) /* DepthwiseConv2D (a Conv2D, groups = C) */ \
-    X(LAYER_PRELU, op_prelu)                   /* PReLU: learned per-value negative slope */ \
-    X(LAYER_RESHAPE, op_reshape)               /* Reshape: same values, another shape */
+    X(LAYER_PRELU, op_prelu)                   /* PReLU: learned per-value negative slope */  \
+    X(LAYER_RESHAPE, op_reshape)               /* Reshape: same values, another shape */       \
+    X(LAYER_NORMALIZATION, op_normalization)   /* Normalization: (x - mean) / std, per channel */ \
+    X(LAYER_RESIZING, op_resizing)             /* Resizing: bilinear / nearest to size */     \
+    X(LAYER_CENTER_CROP, op_center_crop)       /* CenterCrop: the middle size[0] x size[1] */  \
+    X(LAYER_SEPARABLE_CONV2D, op_separable_conv2d) /* SeparableConv2D: depthwise, pointwise */
 
 #define LAYER_KIND_ENUM(KIND, op) KIND,
 typedef enum layer_kind {
@@ -97,6 +103,10 @@ typedef struct layer_act_params {
     float threshold;    /* RELU_X */
 } layer_act_params;
 
+/* Resizing's interpolation, as TensorFlow's tf.image.resize (half-pixel
+ * centres, no antialiasing). */
+typedef enum layer_interp { INTERP_BILINEAR = 0, INTERP_NEAREST } layer_interp;
+
 typedef enum layer_pad {
     PAD_VALID = 0,
     PAD_SAME       /* TensorFlow rule: total pad = max((ceil(in/s)-1)*s + k - in, 0), extra on the end */
@@ -138,6 +148,8 @@ typedef struct layer {
                          * dimension Keras infers; (1, 1, c) for a 1-D target */
     int target_rank;    /* Reshape: Keras' target rank, 1 (output (N, C)) or 3 ((N, H, W, C)) */
     int shared_axes;    /* PReLU: bit k-1 set when alpha is shared along Keras axis k */
+    int size[2];        /* Resizing, CenterCrop: the output's height, width */
+    int interp;         /* Resizing: 0 bilinear, 1 nearest (layer_interp) */
     int trainable;      /* 0 = frozen: no gradient, no optimizer state */
 
     /* int8 calibration (catdog quantize), Conv2D and Dense only: the largest

@@ -229,8 +229,15 @@ void model_init_params(model *m, unsigned long long seed)
         }
         if (!(layer_op_of(l->kind)->flags & OP_GLOROT))
             continue;
-        tensor *k = l->n_params > 0 ? l->params[0] : NULL;
-        if (k) {
+        /* every kernel (rank >= 2: SeparableConv2D has two) Glorot, biases zero */
+        for (int p = 0; p < l->n_params; p++) {
+            tensor *k = l->params[p];
+            if (!k)
+                continue;
+            if (k->rank < 2) {
+                memset(k->data, 0, k->size * sizeof(float));
+                continue;
+            }
             double fan_in, fan_out;
             if (k->rank == 4) { /* HWIO: receptive field times channels */
                 double rf = (double)k->dims[0] * k->dims[1];
@@ -244,7 +251,5 @@ void model_init_params(model *m, unsigned long long seed)
             for (size_t j = 0; j < k->size; j++)
                 k->data[j] = (2.0f * uniform01(&state) - 1.0f) * limit;
         }
-        if (l->n_params > 1 && l->params[1])
-            memset(l->params[1]->data, 0, l->params[1]->size * sizeof(float));
     }
 }

@@ -36,7 +36,7 @@ struct dn_plan;
 enum {
     OP_FUSED_ACT = 1 << 0,   /* applies l->act to its output (Conv2D, Dense, Activation) */
     OP_MULTI_INPUT = 1 << 1, /* takes several inputs (Concatenate); others take exactly one */
-    OP_GLOROT = 1 << 2,      /* model_init_params: Glorot-uniform kernel, zero bias */
+    OP_GLOROT = 1 << 2,      /* model_init_params: Glorot-uniform kernels (rank >= 2), zero biases */
     OP_REF_MASK = 1 << 4     /* reference training keeps a per-layer mask (Dropout) */
 };
 
@@ -56,6 +56,8 @@ typedef struct op_ref_io {
     const float *dy;                        /* backward: dL/dz */
     float *dx[LAYER_MAX_INPUTS];            /* backward: dL/d(input j), or NULL */
     tensor *dparam[LAYER_MAX_PARAMS];       /* backward: parameter gradients, or NULL */
+    float *work;                            /* ref_work floats per sample (n of them), kept
+                                               from forward to backward; NULL when none */
 } op_ref_io;
 
 typedef struct layer_op {
@@ -83,6 +85,9 @@ typedef struct layer_op {
     void (*init_params)(layer *l);
     /* Optional: Keras' defaults for a new layer of the kind (layer_template). */
     void (*defaults)(layer *l);
+    /* Optional: floats per sample of scratch the reference code needs
+     * (io->work), e.g. SeparableConv2D's depthwise output (NULL: none). */
+    size_t (*ref_work)(const model *m, const layer *l);
 } layer_op;
 
 /* The op of a kind; kind must be valid (< LAYER_KIND_COUNT). */

@@ -4,6 +4,12 @@
  * oneDNN: the input's interior (a sub-memory of its layout; spatial offsets
  * need no block alignment) reordered into a plain NHWC output; backward
  * zeroes a gradient of the input's size and reorders into its interior.
+ *
+ * CenterCrop (Keras' preprocessing layer) is the same crop with the window
+ * given by its size: size[0] x size[1] from row (in_h - size[0]) / 2 and
+ * column (in_w - size[1]) / 2 (integer halves, Keras' offsets); shape
+ * inference fills pad4 from the input.  Keras resizes an input smaller than
+ * the size instead of cropping; catdog refuses that.
  */
 #include <string.h>
 
@@ -25,6 +31,23 @@ static int crop_infer(const model *m, layer *l, size_t *params_left, cd_err *err
                           in->out_w);
     op_set_out(l, oh, ow, in->out_c, 4);
     return op_no_params(l, err);
+}
+
+static int center_crop_infer(const model *m, layer *l, size_t *params_left, cd_err *err)
+{
+    const layer *in = op_in(m, l, 0);
+    if (in->out_rank != 4)
+        return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': CenterCrop needs a 4-D input", l->name);
+    if (l->size[0] < 1 || l->size[1] < 1 || l->size[0] > in->out_h || l->size[1] > in->out_w)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                          "layer '%s': CenterCrop to %dx%d of a %dx%d input (Keras resizes an "
+                          "input smaller than the crop; catdog only crops)",
+                          l->name, l->size[0], l->size[1], in->out_h, in->out_w);
+    l->pad4[0] = (in->out_h - l->size[0]) / 2;
+    l->pad4[1] = in->out_h - l->size[0] - l->pad4[0];
+    l->pad4[2] = (in->out_w - l->size[1]) / 2;
+    l->pad4[3] = in->out_w - l->size[1] - l->pad4[2];
+    return crop_infer(m, l, params_left, err);
 }
 
 /* Offset of output row (b, y)'s first value inside the input. */
@@ -115,6 +138,15 @@ static int crop_dn_backward(dn_plan *p, int i, cd_err *err)
 const layer_op op_cropping2d = {
     .keras_class = "Cropping2D",
     .infer = crop_infer,
+    .ref_forward = crop_ref_forward,
+    .ref_backward = crop_ref_backward,
+    .dn_forward = crop_dn_forward,
+    .dn_backward = crop_dn_backward,
+};
+
+const layer_op op_center_crop = {
+    .keras_class = "CenterCrop",
+    .infer = center_crop_infer,
     .ref_forward = crop_ref_forward,
     .ref_backward = crop_ref_backward,
     .dn_forward = crop_dn_forward,

@@ -558,7 +558,7 @@ static const tensor *rd_param_grad(const runner *r, int layer_index, int param)
 {
     const dnnl_impl *im = r->impl;
     if (!im->grads || layer_index < 0 || layer_index >= r->model->n_layers || param < 0 ||
-        param > 1)
+        param >= LAYER_MAX_PARAMS)
         return NULL;
     return im->grads[LAYER_MAX_PARAMS * layer_index + param];
 }

@@ -28,6 +28,7 @@ typedef struct ref_state {
     float **act;         /* per layer: the activation, max_batch x out size */
     float **grad;        /* training: per layer dL/d(activation), or NULL */
     float **mask;        /* training: per Dropout layer, its mask */
+    float **work;        /* per layer whose op has ref_work: its scratch, else NULL */
     float **pre;         /* training: the input of an activation differentiated from its
                             input (swish, gelu, ...), else NULL: relu/sigmoid/tanh/softmax
                             need only the output, so their layers keep nothing more */
@@ -56,6 +57,7 @@ static void ref_destroy(runner *r)
         if (s->grad) free(s->grad[i]);
         if (s->mask) free(s->mask[i]);
         if (s->pre) free(s->pre[i]);
+        if (s->work) free(s->work[i]);
     }
     if (s->pgrad)
         for (int i = 0; i < nl * LAYER_MAX_PARAMS; i++)
@@ -64,6 +66,7 @@ static void ref_destroy(runner *r)
     free(s->grad);
     free(s->mask);
     free(s->pre);
+    free(s->work);
     free(s->pgrad);
     free(s->needs_grad);
     free(s->scratch);
@@ -131,7 +134,8 @@ static int ref_init(runner *r, cd_err *err)
     r->impl = s;
     s->rng = r->opts.seed;
     s->act = calloc((size_t)m->n_layers, sizeof *s->act);
-    if (!s->act) {
+    s->work = calloc((size_t)m->n_layers, sizeof *s->work);
+    if (!s->act || !s->work) {
         ref_destroy(r);
         return cd_err_set(err, CD_ERR_NOMEM, "out of memory creating a runner");
     }
@@ -144,6 +148,12 @@ static int ref_init(runner *r, cd_err *err)
                                   l->name, p);
             }
         if (!(s->act[i] = alloc_floats((size_t)r->max_batch * layer_out_size(l), err))) {
+            ref_destroy(r);
+            return -1;
+        }
+        const layer_op *op = layer_op_of(l->kind);
+        if (op->ref_work &&
+            !(s->work[i] = alloc_floats((size_t)r->max_batch * op->ref_work(m, l), err))) {
             ref_destroy(r);
             return -1;
         }
@@ -169,7 +179,7 @@ static op_ref_io io_of(runner *r, ref_state *s, int idx, int n, int backward)
     const layer *l = &r->model->layers[idx];
     op_ref_io io = {.m = r->model, .l = l, .n = n, .y = s->act[idx],
                     .training = r->opts.training, .rng = &s->rng,
-                    .mask = s->mask ? s->mask[idx] : NULL};
+                    .mask = s->mask ? s->mask[idx] : NULL, .work = s->work[idx]};
     for (int j = 0; j < l->n_inputs; j++) {
         io.x[j] = s->act[l->inputs[j]];
         if (backward)

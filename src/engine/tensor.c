@@ -14,8 +14,8 @@
 
 tensor *tensor_new(int rank, const int *dims, cd_err *err)
 {
-    if (rank < 1 || rank > TENSOR_MAX_RANK || !dims) {
-        cd_err_set(err, CD_ERR_SHAPE, "tensor rank %d is not in 1..%d", rank, TENSOR_MAX_RANK);
+    if (rank < 0 || rank > TENSOR_MAX_RANK || (!dims && rank > 0)) {
+        cd_err_set(err, CD_ERR_SHAPE, "tensor rank %d is not in 0..%d", rank, TENSOR_MAX_RANK);
         return NULL;
     }
     size_t size = 1;

@@ -18,13 +18,14 @@
 #define TENSOR_MAX_RANK 4
 
 typedef struct tensor {
-    int rank;                   /* 1..4 */
+    int rank;                   /* 0..4 (0: a scalar, size 1, as Normalization's count) */
     int dims[TENSOR_MAX_RANK];  /* dims[0..rank-1], row-major (last dim contiguous) */
     size_t size;                /* product of dims */
     float *data;                /* owned, size floats, zero-initialised */
 } tensor;
 
-/* A zero-filled tensor of the given shape; NULL (err filled) on a bad shape or OOM. */
+/* A zero-filled tensor of the given shape (rank 0: a scalar; dims may then be
+ * NULL); NULL (err filled) on a bad shape or OOM. */
 tensor *tensor_new(int rank, const int *dims, cd_err *err);
 
 /* A deep copy; NULL on OOM. */

@@ -4,6 +4,7 @@
  */
 #include "modelfile/keras_h5.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -454,11 +455,15 @@ int keras_h5_write_floats(hid_t loc, const char *path, int rank, const int *dims
                           const float *data, cd_err *err)
 {
     hsize_t hd[4];
-    if (rank < 1 || rank > 4)
+    if (rank < 0 || rank > 4)
         return cd_err_set(err, CD_ERR_INVALID, "dataset '%s': bad rank %d", path, rank);
+    /* catdog's one scalar parameter is Normalization's count, an int64 variable in
+     * tf.keras 2 (and an integer in Keras 3, which would not take a float) */
+    if (rank == 0)
+        return keras_h5_write_int64(loc, path, llroundf(data[0]), err);
     for (int i = 0; i < rank; i++)
         hd[i] = (hsize_t)dims[i];
-    hid_t space = H5Screate_simple(rank, hd, NULL);
+    hid_t space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, hd, NULL);
     int rc = write_dataset(loc, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, space, data, err);
     if (space >= 0)
         H5Sclose(space);

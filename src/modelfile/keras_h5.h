@@ -68,7 +68,8 @@ int keras_h5_write_strs_attr(hid_t obj, const char *name, const char *const *val
 int keras_h5_write_double_attr(hid_t obj, const char *name, double value, cd_err *err);
 
 /* Writes a float32 dataset at `path` below loc (intermediate groups created, as
- * h5py does for names containing '/').  0 or -1. */
+ * h5py does for names containing '/'); rank 0 (Normalization's count, an
+ * integer in Keras) is written as an int64 scalar, rounded.  0 or -1. */
 int keras_h5_write_floats(hid_t loc, const char *path, int rank, const int *dims,
                           const float *data, cd_err *err);
 

@@ -10,7 +10,8 @@
  * Subtract, Multiply, Average, Maximum, and the activation layers ReLU
  * (max_value, negative_slope, threshold), LeakyReLU, ELU, ThresholdedReLU and
  * Softmax (as Activation with the function's parameters), DepthwiseConv2D,
- * Reshape (targets (C) and (H, W, C)).  Activation strings:
+ * Reshape (targets (C) and (H, W, C)), SeparableConv2D, and the preprocessing
+ * layers Normalization, Resizing and CenterCrop.  Activation strings:
  * see layer_act_parse; "hard_sigmoid" means Keras 3's relu6(x + 3) / 6 in a
  * Keras 3 config (keras_config_is_keras3), 0.2 x + 0.5 clipped otherwise.
  * Lambda is refused with its own message (it is Python code).  Layers that are the identity at inference (augmentation,
@@ -490,6 +491,74 @@ static int read_prelu(const keras_rd *rd, json_t *cfg, const char *name, layer *
     return 0;
 }
 
+/* SeparableConv2D: DepthwiseConv2D's window and multiplier, Conv2D's filters. */
+static int read_separable(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *f = json_object_get(cfg, "filters");
+    if (!json_is_integer(f) || keras_jint(f) <= 0)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s",
+                            "SeparableConv2D without a valid 'filters'");
+    l->filters = keras_jint(f);
+    return read_depthwise(rd, cfg, name, l);
+}
+
+/* Normalization: axis -1 (or the last, also as a one-element list), its
+ * statistics in the weights (mean, variance, count); statistics given in the
+ * config and `invert` are refused. */
+static int read_normalization(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *ax = json_object_get(cfg, "axis");
+    if (json_is_array(ax) && json_array_size(ax) == 1)
+        ax = json_array_get(ax, 0);
+    if (!json_is_integer(ax) && ax)
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "Normalization over several axes or none (axis null) is not "
+                            "supported, only the channel axis");
+    l->axis = ax ? keras_jint(ax) : -1;
+    l->epsilon = 1e-7f; /* Keras' backend.epsilon(), not in the config */
+    json_t *mean = json_object_get(cfg, "mean"), *var = json_object_get(cfg, "variance");
+    if ((mean && !json_is_null(mean)) || (var && !json_is_null(var)))
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "Normalization with mean and variance in its config is not supported "
+                            "(only adapted statistics, stored as weights)");
+    if (keras_jbool(cfg, "invert", 0))
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "Normalization with invert=True is not supported");
+    return 0;
+}
+
+/* Resizing and CenterCrop: height and width. */
+static int read_size(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    json_t *h = json_object_get(cfg, "height"), *w = json_object_get(cfg, "width");
+    if (!json_is_integer(h) || !json_is_integer(w) || keras_jint(h) < 1 || keras_jint(w) < 1 ||
+        keras_jint(h) > 1 << 15 || keras_jint(w) > 1 << 15)
+        return keras_rd_bad(rd, CD_ERR_FORMAT, name, "%s", "bad 'height' or 'width'");
+    l->size[0] = keras_jint(h);
+    l->size[1] = keras_jint(w);
+    return check_channels_last(rd, cfg, name);
+}
+
+/* Resizing: bilinear or nearest, without aspect-ratio cropping or padding. */
+static int read_resizing(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
+{
+    const char *in = keras_jstr(cfg, "interpolation");
+    if (!in || strcmp(in, "bilinear") == 0)
+        l->interp = INTERP_BILINEAR;
+    else if (strcmp(in, "nearest") == 0)
+        l->interp = INTERP_NEAREST;
+    else
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name,
+                            "Resizing with interpolation '%s' is not supported (bilinear, "
+                            "nearest)",
+                            in);
+    if (keras_jbool(cfg, "crop_to_aspect_ratio", 0) || keras_jbool(cfg, "pad_to_aspect_ratio", 0))
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
+                            "Resizing with crop_to_aspect_ratio or pad_to_aspect_ratio is not "
+                            "supported");
+    return read_size(rd, cfg, name, l);
+}
+
 static const keras_reader readers[] = {
     {"PReLU", LAYER_PRELU, 0, read_prelu},
     {"Reshape", LAYER_RESHAPE, 0, read_reshape},
@@ -519,6 +588,11 @@ static const keras_reader readers[] = {
     {"Softmax", LAYER_ACTIVATION, 0, read_softmax},
     {"Dropout", LAYER_DROPOUT, 0, read_dropout},
     {"Concatenate", LAYER_CONCAT, 1, read_concat},
+    {"Normalization", LAYER_NORMALIZATION, 0, read_normalization},
+    {"Resizing", LAYER_RESIZING, 0, read_resizing},
+    {"CenterCrop", LAYER_CENTER_CROP, 0, read_size},
+    {"SeparableConv2D", LAYER_SEPARABLE_CONV2D, 0, read_separable},
+    {"SeparableConvolution2D", LAYER_SEPARABLE_CONV2D, 0, read_separable},
 };
 
 const keras_reader *keras_reader_find(const char *cls)
@@ -700,7 +774,8 @@ const char *keras_layer_class(const layer *l)
 
 const char *keras_layer_unwritable(const layer *l)
 {
-    if (!(l->kind == LAYER_ACTIVATION || l->kind == LAYER_CONV2D || l->kind == LAYER_DENSE))
+    if (!(l->kind == LAYER_ACTIVATION || l->kind == LAYER_CONV2D || l->kind == LAYER_DENSE ||
+          l->kind == LAYER_DEPTHWISE_CONV2D || l->kind == LAYER_SEPARABLE_CONV2D))
         return NULL;
     if (l->act == ACT_HARD_SIGMOID6)
         return "Keras 3's hard_sigmoid (relu6(x + 3) / 6)";
@@ -794,6 +869,38 @@ static void write_reshape(json_t *c, const layer *l, int *oom)
     set(c, "target_shape", t, oom);
 }
 
+static void write_normalization(json_t *c, const layer *l, int *oom)
+{
+    (void)l;
+    set(c, "axis", json_integer(-1), oom);
+    set(c, "mean", json_null(), oom);
+    set(c, "variance", json_null(), oom);
+}
+
+static void write_size(json_t *c, const layer *l, int *oom)
+{
+    set(c, "height", json_integer(l->size[0]), oom);
+    set(c, "width", json_integer(l->size[1]), oom);
+}
+
+static void write_resizing(json_t *c, const layer *l, int *oom)
+{
+    write_size(c, l, oom);
+    set(c, "interpolation", json_string(l->interp == INTERP_NEAREST ? "nearest" : "bilinear"),
+        oom);
+    set(c, "crop_to_aspect_ratio", json_false(), oom);
+}
+
+static void write_separable(json_t *c, const layer *l, int *oom)
+{
+    set(c, "filters", json_integer(l->filters), oom);
+    write_depthwise(c, l, oom);
+    set(c, "pointwise_initializer",
+        json_pack("{s:s, s:{s:n}}", "class_name", "GlorotUniform", "config", "seed"), oom);
+    set(c, "pointwise_regularizer", json_null(), oom);
+    set(c, "pointwise_constraint", json_null(), oom);
+}
+
 typedef void (*keras_writer)(json_t *c, const layer *l, int *oom);
 
 static const keras_writer writers[] = {
@@ -820,6 +927,10 @@ static const keras_writer writers[] = {
     [LAYER_DEPTHWISE_CONV2D] = write_depthwise,
     [LAYER_PRELU] = write_prelu,
     [LAYER_RESHAPE] = write_reshape,
+    [LAYER_NORMALIZATION] = write_normalization,
+    [LAYER_RESIZING] = write_resizing,
+    [LAYER_CENTER_CROP] = write_size,
+    [LAYER_SEPARABLE_CONV2D] = write_separable,
 };
 _Static_assert(sizeof writers / sizeof writers[0] == LAYER_KIND_COUNT,
                "every layer kind needs a Keras writer row");

@@ -56,8 +56,9 @@ int keras_weights_read_param(hid_t g, const char *dname, layer *l, int k, const 
                         l->name, dname);
         goto done;
     }
-    if (type < 0 || H5Tget_class(type) != H5T_FLOAT) {
-        rc = cd_err_set(err, CD_ERR_FORMAT, "%s: layer '%s': weight '%s' is not floating point",
+    /* integers too: Normalization's count is an int64 scalar (HDF5 converts) */
+    if (type < 0 || (H5Tget_class(type) != H5T_FLOAT && H5Tget_class(type) != H5T_INTEGER)) {
+        rc = cd_err_set(err, CD_ERR_FORMAT, "%s: layer '%s': weight '%s' is not a number",
                         what, l->name, dname);
         goto done;
     }

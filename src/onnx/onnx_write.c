@@ -453,6 +453,10 @@ static int write_layer(writer *w, int i)
     case LAYER_ZEROPAD2D:
     case LAYER_CROPPING2D:
     case LAYER_RESHAPE:
+    case LAYER_NORMALIZATION:
+    case LAYER_RESIZING:
+    case LAYER_CENTER_CROP:
+    case LAYER_SEPARABLE_CONV2D:
         break; /* not written yet: refused below, naming the class */
     case LAYER_KIND_COUNT:
         break;

@@ -26,7 +26,11 @@ static void test_tensor_new_rejects_bad_shapes(void **state)
     assert_int_equal(err.code, CD_ERR_SHAPE);
     assert_non_null(strstr(err.msg, "(3, 0, 2, 5)"));
     assert_null(tensor_new(5, dims, &err));
-    assert_null(tensor_new(0, dims, NULL));
+    assert_null(tensor_new(-1, dims, NULL));
+    tensor *scalar = tensor_new(0, NULL, &err); /* Normalization's count */
+    assert_non_null(scalar);
+    assert_int_equal(scalar->size, 1);
+    tensor_free(scalar);
 }
 
 static void test_tensor_clone_is_deep(void **state)

@@ -27,6 +27,9 @@
 #define READER_TOL 1e-5
 
 static char tmpdir[64];
+/* Set by a test whose layers Keras initialises to an identity (Normalization):
+ * called by roundtrip after model_init_params to give them real values. */
+static void (*after_init)(model *m);
 
 static int setup(void **state)
 {
@@ -138,6 +141,8 @@ static model *roundtrip(model *m, const char *file, unsigned long long seed, int
     char path[128];
     tmp_path(path, sizeof path, file);
     model_init_params(m, seed);
+    if (after_init)
+        after_init(m);
     m->test_accuracy = 0.875;
     cd_err err;
     if (keras_save(m, path, &err) != 0)
@@ -382,7 +387,118 @@ static void test_squeeze_excite_round_trips(void **state)
     const layer *flat = &l->layers[l->n_layers - 2];
     assert_int_equal(flat->kind, LAYER_RESHAPE);
     assert_int_equal(flat->out_rank, 2);
-    assert_int_equal(flat->out_c, 5 * 11 * 4);
+    assert_int_equal(flat->out_c, 2 * 11 * 4); /* (6, 24) -> 3x3 VALID stride 2 -> (2, 11), 4 filters */
+    model_free(l);
+    model_free(m);
+}
+
+/* Normalization's statistics: means in [-1, 1], variances in [0.1, 4]. */
+static void fill_normalization(model *m)
+{
+    unsigned s = 7;
+    for (int i = 0; i < m->n_layers; i++) {
+        layer *l = &m->layers[i];
+        if (l->kind != LAYER_NORMALIZATION)
+            continue;
+        for (size_t k = 0; k < l->params[0]->size; k++) {
+            s = s * 1103515245u + 12345u;
+            l->params[0]->data[k] = (float)((s >> 8) % 2001) / 1000.0f - 1.0f;
+            s = s * 1103515245u + 12345u;
+            l->params[1]->data[k] = 0.1f + (float)((s >> 8) % 3901) / 1000.0f;
+        }
+        l->params[2]->data[0] = 1234.0f;
+    }
+}
+
+static int add_to(model *m, layer *l)
+{
+    cd_err err;
+    int i = model_add(m, l, &err);
+    if (i < 0)
+        fail_msg("%s", err.msg);
+    return i;
+}
+
+/* Normalization, Resizing (bilinear up, nearest down), CenterCrop and
+ * SeparableConv2D (multiplier 2, strided SAME with bias and ReLU; dilated VALID
+ * without bias): written, read back with the same outputs, and computed the
+ * same by the independent reader (PyTorch: conv2d with groups then a 1x1
+ * conv2d, interpolate bilinear / nearest-exact, slicing). */
+static void test_preprocessing_and_separable_layers_round_trip(void **state)
+{
+    (void)state;
+    cd_err err;
+    model *m = model_new("prep", &err);
+    assert_non_null(m);
+    layer in = layer_template(LAYER_INPUT, "in", -1);
+    in.in_h = 13, in.in_w = 11, in.in_c = 3;
+    int prev = add_to(m, &in);
+    layer nm = layer_template(LAYER_NORMALIZATION, "norm", prev);
+    prev = add_to(m, &nm);
+    layer rs = layer_template(LAYER_RESIZING, "up", prev);
+    rs.size[0] = 17, rs.size[1] = 9;
+    prev = add_to(m, &rs);
+    layer s1 = layer_template(LAYER_SEPARABLE_CONV2D, "sep1", prev);
+    s1.filters = 5, s1.kernel[0] = 3, s1.kernel[1] = 2, s1.depth_multiplier = 2;
+    s1.strides[0] = 2, s1.padding = PAD_SAME, s1.use_bias = 1, s1.act = ACT_RELU;
+    prev = add_to(m, &s1);
+    layer rn = layer_template(LAYER_RESIZING, "down", prev);
+    rn.size[0] = 10, rn.size[1] = 7, rn.interp = INTERP_NEAREST;
+    prev = add_to(m, &rn);
+    layer cc = layer_template(LAYER_CENTER_CROP, "crop", prev);
+    cc.size[0] = 6, cc.size[1] = 5;
+    prev = add_to(m, &cc);
+    layer s2 = layer_template(LAYER_SEPARABLE_CONV2D, "sep2", prev);
+    s2.filters = 4, s2.kernel[0] = s2.kernel[1] = 2, s2.use_bias = 0;
+    s2.dilation[0] = s2.dilation[1] = 2;
+    prev = add_to(m, &s2);
+    layer g = layer_template(LAYER_GLOBAL_AVGPOOL2D, "gap", prev);
+    prev = add_to(m, &g);
+    layer d = layer_template(LAYER_DENSE, "out", prev);
+    d.units = 1, d.use_bias = 1, d.act = ACT_SIGMOID;
+    add_to(m, &d);
+    if (model_infer_shapes(m, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(m->layers[3].out_h, 9);
+    assert_int_equal(m->layers[5].out_h, 6);
+    assert_int_equal(m->layers[5].out_w, 5);
+    assert_int_equal(m->layers[6].out_h, 4);
+    assert_int_equal(m->layers[6].out_w, 3);
+    assert_int_equal(m->layers[1].params[2]->rank, 0);
+    after_init = fill_normalization;
+    model *l = roundtrip(m, "prep.h5", 5, 2);
+    after_init = NULL;
+    char *cfg = saved_config("prep.h5");
+    assert_non_null(strstr(cfg, "\"class_name\":\"SeparableConv2D\""));
+    assert_non_null(strstr(cfg, "\"class_name\":\"Normalization\""));
+    assert_non_null(strstr(cfg, "\"interpolation\":\"nearest\""));
+    assert_non_null(strstr(cfg, "\"class_name\":\"CenterCrop\""));
+    free(cfg);
+    assert_int_equal(l->layers[3].depth_multiplier, 2);
+    assert_int_equal(l->layers[4].interp, INTERP_NEAREST);
+    assert_int_equal(l->layers[5].size[1], 5);
+    /* and through a Keras 3 .keras archive: same parameters, same outputs */
+    char kpath[128];
+    tmp_path(kpath, sizeof kpath, "prep.keras");
+    if (keras_save_keras(l, kpath, &err) != 0)
+        fail_msg("%s", err.msg);
+    model *k = keras_load(kpath, &err);
+    if (!k)
+        fail_msg("%s", err.msg);
+    assert_int_equal(k->n_layers, l->n_layers);
+    for (int i = 0; i < l->n_layers; i++) {
+        assert_int_equal(k->layers[i].kind, l->layers[i].kind);
+        assert_int_equal(k->layers[i].n_params, l->layers[i].n_params);
+        for (int p = 0; p < l->layers[i].n_params; p++)
+            assert_memory_equal(k->layers[i].params[p]->data, l->layers[i].params[p]->data,
+                                l->layers[i].params[p]->size * sizeof(float));
+    }
+    float *kin = random_input(l, 2, 9), *o1 = forward(l, kin, 2), *o2 = forward(k, kin, 2);
+    assert_memory_equal(o1, o2, model_output_size(l) * 2 * sizeof(float));
+    free(kin);
+    free(o1);
+    free(o2);
+    model_free(k);
     model_free(l);
     model_free(m);
 }
@@ -724,6 +840,7 @@ int main(void)
         cmocka_unit_test(test_grouped_dilated_conv_round_trips),
         cmocka_unit_test(test_squeeze_excite_round_trips),
         cmocka_unit_test(test_squeezenet_round_trips_as_functional),
+        cmocka_unit_test(test_preprocessing_and_separable_layers_round_trip),
         cmocka_unit_test(test_seed_transfer_model_round_trips_with_keras_counts),
         cmocka_unit_test(test_functional_model_with_nested_model_inside_round_trips),
         cmocka_unit_test(test_save_hook_adds_to_the_file_and_failures_leave_nothing),

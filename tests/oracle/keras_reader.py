@@ -60,7 +60,8 @@ def _layer_weights(group):
     for n in names:
         n = _str(n)
         d = group[n]
-        if d.dtype != np.float32:
+        if d.dtype != np.float32 and not (d.shape == () and d.dtype == np.int64):
+            # (an int64 scalar: Normalization's count, as tf.keras 2 keeps it)
             raise ReaderError("weight %s is %s, not float32" % (n, d.dtype))
         out.append((n, np.asarray(d[()])))
     return out
@@ -74,7 +75,10 @@ def _split_weight_name(name):
 
 # ---- the graph -------------------------------------------------------------
 
-WEIGHTED = ("Conv2D", "Convolution2D", "Dense", "DepthwiseConv2D", "PReLU")
+WEIGHTED = ("Conv2D", "Convolution2D", "Dense", "DepthwiseConv2D", "PReLU", "SeparableConv2D",
+            "Normalization")
+# weights Keras never trains (its non_trainable_weights, listed after the trainable ones)
+FROZEN_CLASSES = ("Normalization",)
 
 
 def _kernel_name(cls):
@@ -85,6 +89,11 @@ def _leaves(lc):
     """The weight names Keras gives a layer of a WEIGHTED class, in order."""
     if lc["class_name"] == "PReLU":
         return ["alpha"]
+    if lc["class_name"] == "Normalization":
+        return ["mean", "variance", "count"]
+    if lc["class_name"] == "SeparableConv2D":
+        return ["depthwise_kernel", "pointwise_kernel"] + (
+            ["bias"] if lc["config"].get("use_bias", True) else [])
     return [_kernel_name(lc["class_name"])] + (["bias"] if lc["config"].get("use_bias", True) else [])
 NETWORKS = ("Sequential", "Model", "Functional")
 
@@ -113,7 +122,8 @@ def _expected_order(cfg, trainable=True):
             (tr if t else nt).extend(sub)
         elif cls in WEIGHTED:
             ws = [(lc["config"]["name"], leaf) for leaf in _leaves(lc)]
-            (tr if _is_trainable(lc, trainable) else nt).extend(ws)
+            frozen = cls in FROZEN_CLASSES or not _is_trainable(lc, trainable)
+            (nt if frozen else tr).extend(ws)
     return tr + nt
 
 
@@ -263,6 +273,49 @@ class Network:
             b = torch.from_numpy(w["bias"]).to(DTYPE) if "bias" in w else None
             y = F.conv2d(x, k, b, stride=(sh, sw), dilation=(dh, dw), groups=C)
             return _act(y, c.get("activation"))
+        if cls == "SeparableConv2D":
+            # Keras: a depthwise convolution (C groups of depth_multiplier filters,
+            # the layer's strides, padding and dilation), then a 1x1 convolution
+            # (pointwise_kernel (1, 1, C * multiplier, filters)), bias, activation
+            dk, pk = w["depthwise_kernel"], w["pointwise_kernel"]
+            kh, kw, C, mult = dk.shape
+            if (kh, kw) != _pair(c["kernel_size"]) or C != x.shape[1] or pk.shape != (1, 1, C * mult, c["filters"]):
+                raise ReaderError("separable kernels %s, %s do not match the config" % (dk.shape, pk.shape))
+            k = torch.from_numpy(dk.reshape(kh, kw, 1, C * mult)).to(DTYPE).permute(3, 2, 0, 1)
+            dh, dw = _pair(c.get("dilation_rate", 1))
+            sh, sw = _pair(c.get("strides", 1))
+            if c.get("padding", "valid") == "same":
+                pt, pb = _same_pads(x.shape[2], (kh - 1) * dh + 1, sh)
+                pl, pr = _same_pads(x.shape[3], (kw - 1) * dw + 1, sw)
+                x = F.pad(x, (pl, pr, pt, pb))
+            t = F.conv2d(x, k, None, stride=(sh, sw), dilation=(dh, dw), groups=C)
+            p = torch.from_numpy(pk).to(DTYPE).permute(3, 2, 0, 1)
+            b = torch.from_numpy(w["bias"]).to(DTYPE) if "bias" in w else None
+            return _act(F.conv2d(t, p, b), c.get("activation"))
+        if cls == "Normalization":
+            # Keras 2 and 3: (x - mean) / max(sqrt(variance), epsilon), epsilon 1e-7
+            if c.get("axis", -1) not in (-1, [-1], 3, [3]) or c.get("invert", False):
+                raise ReaderError("Normalization %r is not understood" % c)
+            shape = (1, -1, 1, 1) if x.dim() == 4 else (1, -1)
+            mean = torch.from_numpy(w["mean"]).to(DTYPE).reshape(shape)
+            var = torch.from_numpy(w["variance"]).to(DTYPE).reshape(shape)
+            return (x - mean) / torch.clamp(torch.sqrt(var), min=1e-7)
+        if cls == "Resizing":
+            # tf.image.resize, antialias off: half-pixel centres; its nearest
+            # is floor((i + 0.5) * in / out), PyTorch's "nearest-exact"
+            if c.get("crop_to_aspect_ratio", False) or c.get("pad_to_aspect_ratio", False):
+                raise ReaderError("Resizing with aspect-ratio cropping is not understood")
+            mode = {"bilinear": "bilinear", "nearest": "nearest-exact"}[c.get("interpolation", "bilinear")]
+            size = (int(c["height"]), int(c["width"]))
+            if mode == "bilinear":
+                return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=False)
+            return F.interpolate(x, size=size, mode=mode)
+        if cls == "CenterCrop":
+            h, wd = int(c["height"]), int(c["width"])
+            top, left = (x.shape[2] - h) // 2, (x.shape[3] - wd) // 2
+            if top < 0 or left < 0:
+                raise ReaderError("CenterCrop larger than its input is not understood")
+            return x[:, :, top:top + h, left:left + wd]
         if cls in ("Conv2D", "Convolution2D"):
             if c.get("data_format", "channels_last") != "channels_last":
                 raise ReaderError("channels_first is not understood")
