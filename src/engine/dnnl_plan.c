@@ -284,9 +284,10 @@ int dn_quant_for(dn_plan *p, const layer *l, dnnl_dim_t units, dn_quant *q, cd_e
     q->src_dt = l->q_in_signed ? dnnl_s8 : dnnl_u8;
     q->w_dt = dnnl_s8;
     q->src_scale = (l->q_in_signed ? 127.0f : 255.0f) / l->q_in_max;
+    const float wmax = dn_int8_weight_max(); /* 127, or 63 where oneDNN's kernels would saturate */
     for (dnnl_dim_t c = 0; c < units; c++) {
-        /* symmetric: the channel's largest |w| becomes 127; a zero channel any scale */
-        ws[c] = ws[c] > 0.0f ? 127.0f / ws[c] : 1.0f;
+        /* symmetric: the channel's largest |w| becomes wmax; a zero channel any scale */
+        ws[c] = ws[c] > 0.0f ? wmax / ws[c] : 1.0f;
         bs[c] = q->src_scale * ws[c];
         os[c] = 1.0f / bs[c];
     }

@@ -459,6 +459,24 @@ fail:
     return NULL;
 }
 
+float dn_int8_weight_max(void)
+{
+    switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_avx512_core_vnni:
+    case dnnl_cpu_isa_avx512_core_bf16:
+    case dnnl_cpu_isa_avx512_core_amx:
+    case dnnl_cpu_isa_avx2_vnni: return 127.0f;
+    case dnnl_cpu_isa_all:
+    case dnnl_cpu_isa_sse41:
+    case dnnl_cpu_isa_avx:
+    case dnnl_cpu_isa_avx2:
+    case dnnl_cpu_isa_avx512_mic:
+    case dnnl_cpu_isa_avx512_mic_4ops:
+    case dnnl_cpu_isa_avx512_core: return 63.0f;
+    }
+    return 63.0f; /* an ISA newer than this list: the safe range */
+}
+
 dnnl_primitive_desc_t dn_pd(dnnl_engine_t eng, const_dnnl_op_desc_t op_desc, const_dnnl_primitive_desc_t hint,
                             const char *what, const char *lname, cd_err *err)
 {

@@ -198,6 +198,16 @@ void *dn_mem_ptr(const_dnnl_memory_t mem);
  * eltwise post-op (alg 0 = none).  NULL on error. */
 dnnl_primitive_attr_t dn_attr(dnnl_alg_kind_t post_eltwise, const char *lname, cd_err *err);
 
+/* The largest |int8 weight| the kernels oneDNN picks on this CPU can take
+ * without error: 127 with VNNI (AVX-512 VNNI, AVX-VNNI and later), 63 without.
+ * Without VNNI oneDNN multiplies u8 inputs by s8 weights with vpmaddubsw, which
+ * adds two products into a saturating 16-bit sum: 2 x 255 x 127 overflows it,
+ * 2 x 255 x 63 = 32130 does not (oneDNN's guide, "Int8 computation aspects",
+ * recommends these 7-bit weights).  Measured on an AVX2-only EPYC: 8-bit
+ * weights moved P(dog) by up to 0.21 from float32 and flipped 2 verdicts of 60.
+ * Follows DNNL_MAX_CPU_ISA. */
+float dn_int8_weight_max(void);
+
 /* A primitive descriptor for op_desc with dn_attr's defaults (user scratchpad,
  * no post-op), the attributes freed before returning; hint = the forward's
  * descriptor when op_desc is a backward one, else NULL.  NULL with err naming
