@@ -35,6 +35,26 @@ static void window_pads(const layer *l, const layer *in, int kh, int kw, int64_t
     }
 }
 
+/* 1 when layer i is a ZeroPadding2D whose one consumer is a VALID
+ * convolution: its pads go into that Conv's (as PyTorch writes padding), and
+ * no Pad node is written. */
+static int zeropad_folds(const model *m, int i)
+{
+    if (m->layers[i].kind != LAYER_ZEROPAD2D || i == model_output_index(m))
+        return 0;
+    int users = 0, conv = -1;
+    for (int j = i + 1; j < m->n_layers; j++)
+        for (int k = 0; k < m->layers[j].n_inputs; k++)
+            if (m->layers[j].inputs[k] == i) {
+                users++;
+                conv = j;
+            }
+    if (users != 1)
+        return 0;
+    const layer *c = &m->layers[conv];
+    return (c->kind == LAYER_CONV2D || c->kind == LAYER_DEPTHWISE_CONV2D) && c->padding == PAD_VALID;
+}
+
 static int write_conv(onnx_writer *w, const layer *l, const layer *in, const char *x, const char *y)
 {
     const tensor *k = l->params[0];
@@ -66,6 +86,9 @@ static int write_conv(onnx_writer *w, const layer *l, const layer *in, const cha
     /* The HWIO kernel of a grouped conv is (kh, kw, C/g, O): the transpose
      * above gives ONNX's (O, C/g, kh, kw) as it stands. */
     window_pads(l, in, (int)((kh - 1) * dil[0] + 1), (int)((kw - 1) * dil[1] + 1), pads);
+    if (zeropad_folds(w->m, l->inputs[0])) {   /* VALID: pads[] are 0 */
+        pads[0] = in->pad4[0], pads[1] = in->pad4[2], pads[2] = in->pad4[1], pads[3] = in->pad4[3];
+    }
     if (!n || ow_attr_ints(w, n, "kernel_shape", ks, 2) != 0 || ow_attr_ints(w, n, "strides", st, 2) != 0 ||
         ow_attr_ints(w, n, "pads", pads, 4) != 0 ||
         ((dil[0] > 1 || dil[1] > 1) && ow_attr_ints(w, n, "dilations", dil, 2) != 0) ||
@@ -263,6 +286,10 @@ static int write_layer(onnx_writer *w, int i)
         return off && ow_node(w, "Add", l->name, ins2, y) ? 0 : -1;
     }
     case LAYER_ZEROPAD2D: {
+        if (zeropad_folds(w->m, i)) {   /* written as the next Conv's pads */
+            w->value[i] = x;
+            return 0;
+        }
         /* pad4 is (top, bottom, left, right); ONNX wants all begins, then all ends */
         int64_t *pads = onnx_arena_alloc(&w->arena, 8 * sizeof *pads);
         const char *pname = ow_fmt(w, l->name, "/pads");

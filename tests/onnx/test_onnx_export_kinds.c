@@ -4,7 +4,8 @@
  * oracle: tests/onnx/ort_run.js) accepts and computes alike:
  *   - small models holding, between them, every kind of engine/layer.h
  *     (BatchNormalization with and without gamma/beta, on maps and vectors;
- *     Rescaling; ZeroPadding2D and Cropping2D with uneven sides; grouped,
+ *     Rescaling; ZeroPadding2D (folded into a Conv's pads, and alone) and
+ *     Cropping2D with uneven sides; grouped,
  *     dilated and depthwise convolutions; PReLU on maps and vectors; every
  *     merge; Concatenate; both global pools, with keepdims; a feature map's
  *     softmax; every activation fused into a convolution) are exported at
@@ -148,6 +149,12 @@ static model *build_maps(void)
     layer cr = layer_template(LAYER_CROPPING2D, "crop", x);
     cr.pad4[0] = 2, cr.pad4[1] = 1, cr.pad4[2] = 0, cr.pad4[3] = 3;
     x = add(m, &cr);
+    /* a Pad node (a SAME convolution follows: not folded).  Not before the
+     * MaxPool: ONNX Runtime 1.30's PadFusion folds a zero Pad into a MaxPool's
+     * pads, which MaxPool fills with -inf (README, ONNX). */
+    layer zp2 = layer_template(LAYER_ZEROPAD2D, "zpad_alone", x);
+    zp2.pad4[0] = 1, zp2.pad4[3] = 2;
+    x = add(m, &zp2);
     layer g = layer_template(LAYER_CONV2D, "grouped_dilated", x);
     g.filters = 8, g.kernel[0] = g.kernel[1] = 3, g.groups = 4;
     g.dilation[0] = g.dilation[1] = 2, g.padding = PAD_SAME;
