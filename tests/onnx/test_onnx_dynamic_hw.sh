@@ -5,13 +5,16 @@
 # line naming --img-size; with --img-size 64 predict gives exactly the P(dog)
 # of the same net exported at a fixed 64x64, info reports 64x64, a second
 # size gives other values (the option is used), and export writes a fixed
-# 64x64 graph.  Images are generated (no ../shared needed); Debian's
-# python3-torch missing is a failure (scripts/install-deps.sh).
+# 64x64 graph; `catdog serve --img-size 64` serves it (as models/transfer.onnx)
+# with the P(dog) predict gives, and without the option lists it as
+# unavailable, naming --img-size.  Images are generated (no ../shared
+# needed); Debian's python3-torch missing is a failure (scripts/install-deps.sh).
 set -euo pipefail
 BIN=${CATDOG_BIN:?CATDOG_BIN must point at the catdog binary}
 SRC=${CATDOG_SOURCE_DIR:?CATDOG_SOURCE_DIR must point at the source tree}
 T=$(mktemp -d /tmp/catdog_onnx_dynhw.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+PID=""
+trap '[ -z "$PID" ] || kill -KILL "$PID" 2>/dev/null || true; rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 /usr/bin/python3 "$SRC/tests/onnx/make_torch_dynamic_hw.py" "$T" >"$T/py.log" 2>&1 ||
@@ -59,5 +62,36 @@ assert max(abs(a["p_dog"] - b["p_dog"]) for a, b in zip(dyn, d96)) > 1e-4, "--im
 d = onnx.load(t + "/re64.onnx").graph.input[0].type.tensor_type.shape.dim
 assert [x.dim_param or x.dim_value for x in d] == ["N", 3, 64, 64], d
 print("dynamic H/W at 64 = fixed 64:", ps)
+PY
+# serve: the file as models/transfer.onnx, with and without --img-size.
+command -v curl >/dev/null || fail "curl is not installed (scripts/install-deps.sh)"
+mkdir -p "$T/models"
+cp "$T/dyn.onnx" "$T/models/transfer.onnx"   # a models/<name>.onnx without <name>.h5
+serve() {  # serve [options]: starts the server, sets PID and BASE
+  : >"$T/srv.out"
+  "$BIN" serve --port 0 --models "$T/models" --upload-dir "$T/up" --db "$T/c.db" "$@" \
+    >"$T/srv.out" 2>"$T/srv.err" &
+  PID=$!
+  for _ in $(seq 1 600); do
+    grep -q "listening on" "$T/srv.out" && break
+    kill -0 "$PID" 2>/dev/null || fail "serve did not start: $(tail -3 "$T/srv.err")"
+    sleep 0.1
+  done
+  BASE="http://127.0.0.1:$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/srv.out" | head -n 1)"
+}
+stop() { kill -TERM "$PID"; wait "$PID" || true; PID=""; }
+serve
+curl -s "$BASE/api/v1/models" >"$T/models.json"
+stop
+grep -q -- "--img-size" "$T/models.json" || fail "serve without --img-size: transfer.onnx not refused naming the option: $(cat "$T/models.json")"
+serve --img-size 64
+curl -s -F "inputfile=@${imgs[0]}" -F model=transfer "$BASE/api/v1/predict" >"$T/served.json"
+stop
+/usr/bin/python3 - "$T/served.json" "$T/dyn64.json" <<'PY' || fail "serve --img-size 64: $(cat "$T/served.json")"
+import json, sys
+a = json.load(open(sys.argv[1]))
+b = json.loads(open(sys.argv[2]).readline())
+assert a["model"] == "transfer", a
+assert abs(a["p_dog"] - b["p_dog"]) <= 1e-6, (a["p_dog"], b["p_dog"])
 PY
 echo "PASS"
