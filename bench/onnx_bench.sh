@@ -14,7 +14,9 @@
 # batch), the best call per image, and ORT's median / catdog's (> 1: catdog
 # is faster).  CATDOG_BENCH_SECONDS sets each measurement (default 2; after
 # 3 warm-up calls, at least 5 calls).  PATTERN (grep -E over
-# "MODEL BATCH THREADS") selects configurations.
+# "MODEL BATCH THREADS") selects configurations.  On a machine whose cores
+# other processes hold, run with OMP_WAIT_POLICY=passive (README, ONNX): the
+# default spinning of catdog's OpenMP threads then costs more than it saves.
 set -euo pipefail
 BUILD=${1:-build}
 PATTERN=${2:-.}
@@ -44,7 +46,7 @@ node -e "require('./node_modules/onnxruntime-node')" 2>/dev/null || {
 }
 
 echo "ONNX benchmark: $(nproc) cores, $(uptime | sed 's/.*load average/load average/')"
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}"
 printf '\n%-13s %5s %3s | %12s %12s | %12s %12s | %10s\n' model batch thr "ORT ms/img" "(best)" \
   "catdog ms/img" "(best)" "ORT/catdog"
 printf '%s\n' "------------------------------------------------------------------------------------------"
