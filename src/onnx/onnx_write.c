@@ -290,16 +290,25 @@ static int write_layer(onnx_writer *w, int i)
             w->value[i] = x;
             return 0;
         }
-        /* pad4 is (top, bottom, left, right); ONNX wants all begins, then all ends */
-        int64_t *pads = onnx_arena_alloc(&w->arena, 8 * sizeof *pads);
-        const char *pname = ow_fmt(w, l->name, "/pads");
-        if (!pads || !pname)
+        /* pad4 is (top, bottom, left, right); ONNX wants all begins, then all
+         * ends.  From opset 18 the pads name their axes (H, W): besides being
+         * shorter, a Pad with `axes` is one ONNX Runtime's PadFusion leaves
+         * alone, and that pass folds a zero Pad into a following MaxPool's
+         * pads, which MaxPool fills with -inf, not 0 (README, ONNX). */
+        int with_axes = w->opset >= 18;
+        int64_t *pads = onnx_arena_alloc(&w->arena, 10 * sizeof *pads);
+        const char *pname = ow_fmt(w, l->name, "/pads"), *aname = ow_fmt(w, l->name, "/axes");
+        if (!pads || !pname || !aname)
             return ow_oom(w);
-        pads[2] = l->pad4[0], pads[3] = l->pad4[2], pads[6] = l->pad4[1], pads[7] = l->pad4[3];
-        const int64_t eight[1] = {8};
-        if (ow_init_tensor(w, pname, 0, pads, 8, eight, 1) != 0)
+        int64_t n = with_axes ? 4 : 8, *v = with_axes ? pads : pads + 2;
+        v[0] = l->pad4[0], v[1] = l->pad4[2], v[n / 2] = l->pad4[1], v[n / 2 + 1] = l->pad4[3];
+        pads[8] = 2, pads[9] = 3;
+        const int64_t two[1] = {2};
+        if (ow_init_tensor(w, pname, 0, pads, (size_t)n, &n, 1) != 0 ||
+            (with_axes && ow_init_tensor(w, aname, 0, pads + 8, 2, two, 1) != 0))
             return -1;
-        const char *ins[] = {x, pname, NULL};   /* mode "constant", value 0: the defaults */
+        /* mode "constant" and value 0 are the defaults ("" = input absent) */
+        const char *ins[] = {x, pname, with_axes ? "" : NULL, aname, NULL};
         return ow_node(w, "Pad", l->name, ins, y) ? 0 : -1;
     }
     case LAYER_CROPPING2D: {

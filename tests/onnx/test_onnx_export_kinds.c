@@ -150,8 +150,9 @@ static model *build_maps(void)
     cr.pad4[0] = 2, cr.pad4[1] = 1, cr.pad4[2] = 0, cr.pad4[3] = 3;
     x = add(m, &cr);
     /* a Pad node (a SAME convolution follows: not folded).  Not before the
-     * MaxPool: ONNX Runtime 1.30's PadFusion folds a zero Pad into a MaxPool's
-     * pads, which MaxPool fills with -inf (README, ONNX). */
+     * MaxPool: below opset 18, ONNX Runtime 1.30's PadFusion folds a zero Pad
+     * into a MaxPool's pads, which MaxPool fills with -inf (README, ONNX; see
+     * test_zeropad_before_maxpool_opset18). */
     layer zp2 = layer_template(LAYER_ZEROPAD2D, "zpad_alone", x);
     zp2.pad4[0] = 1, zp2.pad4[3] = 2;
     x = add(m, &zp2);
@@ -428,6 +429,47 @@ static void test_activations_and_merges_export_matches_onnx_runtime(void **state
     model_free(m);
 }
 
+/* ZeroPadding2D right before a MaxPooling2D over negative values: from
+ * opset 18 the Pad names its axes, which keeps ONNX Runtime's PadFusion from
+ * folding it into the MaxPool (whose pads count as -inf, not 0). */
+static void test_zeropad_before_maxpool_opset18(void **state)
+{
+    fixture *f = *state;
+    cd_err err;
+    cd_err_clear(&err);
+    model *m = model_new("pad_pool", &err);
+    assert_non_null(m);
+    layer in = layer_template(LAYER_INPUT, "in", -1);
+    in.in_h = 9, in.in_w = 11, in.in_c = 3;
+    int x = add(m, &in);
+    layer r = layer_template(LAYER_RESCALING, "rescale", x);
+    r.rescale[0] = 1.0f / 127.5f, r.rescale[1] = -1.0f;
+    x = add(m, &r);
+    x = conv(m, "conv", x, 4, 3, ACT_LINEAR);   /* negative values reach the pool */
+    layer zp = layer_template(LAYER_ZEROPAD2D, "zpad", x);
+    zp.pad4[0] = 2, zp.pad4[1] = 1, zp.pad4[2] = 1, zp.pad4[3] = 2;
+    x = add(m, &zp);
+    layer mp = layer_template(LAYER_MAXPOOL2D, "maxpool", x);
+    mp.pool[0] = mp.pool[1] = 2;
+    x = add(m, &mp);
+    layer fl = layer_template(LAYER_FLATTEN, "flatten", x);
+    x = add(m, &fl);
+    layer d = layer_template(LAYER_DENSE, "out", x);
+    d.units = 1;
+    layer_set_act(&d, ACT_SIGMOID);
+    add(m, &d);
+    finish(m, 13);
+    for (int opset = 18; opset <= 20; opset += 2) {
+        char path[400];
+        snprintf(path, sizeof path, "%s/pad_pool_%d.onnx", f->dir, opset);
+        onnx_save_opts so = {.opset = opset};
+        if (onnx_save(m, path, &so, &err) != 0)
+            fail_msg("%s", err.msg);
+        compare(f, m, RUNNER_DNNL, path);
+    }
+    model_free(m);
+}
+
 /* The two models hold every kind between them: a kind added to
  * engine/layer.h fails here until a model above exercises its export. */
 static void test_models_cover_every_layer_kind(void **state)
@@ -473,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_models_cover_every_layer_kind),
         cmocka_unit_test(test_map_layers_export_matches_onnx_runtime),
         cmocka_unit_test(test_activations_and_merges_export_matches_onnx_runtime),
+        cmocka_unit_test(test_zeropad_before_maxpool_opset18),
         cmocka_unit_test(test_cli_export_of_h5_runs_in_onnx_runtime),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
