@@ -65,6 +65,16 @@ int cli_model_opt(const char *cmd, int opt, const char *arg, cli_model_opts *o)
     case CLI_OPT_TTA:
         o->popts.tta_flip = 1;
         return 1;
+    case CLI_OPT_IMG_SIZE: {
+        char *end;
+        long n = strtol(arg, &end, 10);
+        if (end == arg || *end || n < 8 || n > 4096) {
+            cli_usage_error(cmd, "--img-size wants a number from 8 to 4096, not '%s'", arg);
+            return -1;
+        }
+        o->popts.img_size = (int)n;
+        return 1;
+    }
     case CLI_OPT_CONFIG:
         o->config_path = arg;
         return 1;

@@ -21,6 +21,7 @@ enum {
     CLI_OPT_CLASSES,
     CLI_OPT_CONFIG,
     CLI_OPT_PRECISION,
+    CLI_OPT_IMG_SIZE,
 };
 
 #define CLI_MODEL_LONG_OPTIONS                                        \
@@ -32,7 +33,8 @@ enum {
     {"tta", no_argument, NULL, CLI_OPT_TTA},                          \
     {"classes", required_argument, NULL, CLI_OPT_CLASSES},            \
     {"config", required_argument, NULL, CLI_OPT_CONFIG},              \
-    {"precision", required_argument, NULL, CLI_OPT_PRECISION}
+    {"precision", required_argument, NULL, CLI_OPT_PRECISION},        \
+    {"img-size", required_argument, NULL, CLI_OPT_IMG_SIZE}
 
 #define CLI_MODEL_HELP                                                                      \
     "  --model FILE         Keras .h5 or ONNX .onnx model (default: models/binary.h5, else built-in)\n" \
@@ -46,7 +48,9 @@ enum {
     "  --classes C          the model's class order: cat,dog (default) or dog,cat\n"        \
     "  --config A           --model is a weights-only file (Keras 3 .weights.h5 or Keras 2\n" \
     "                       save_weights) for architecture A: a Keras JSON config file\n"   \
-    "                       (model.to_json(), a .keras config.json) or binary/vgg16/squeezenet\n"
+    "                       (model.to_json(), a .keras config.json) or binary/vgg16/squeezenet\n" \
+    "  --img-size N         input size (N x N) for an ONNX model whose height and width are\n" \
+    "                       dynamic (exported with dynamic_axes); ignored otherwise\n"
 
 typedef struct cli_model_opts {
     const char *model_path;   /* NULL = default model */

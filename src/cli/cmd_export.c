@@ -26,7 +26,7 @@ static int has_ext(const char *path, const char *ext)
 
 static void usage(FILE *out)
 {
-    fputs("Usage: catdog export --model FILE --out FILE [--weights FILE] [--opset N]\n"
+    fputs("Usage: catdog export --model FILE --out FILE [--weights FILE] [--opset N] [--img-size N]\n"
           "Writes MODEL as one self-contained file; the extension of --out decides the format:\n"
           "  .keras  Keras 3 archive (config.json, metadata.json, model.weights.h5)\n"
           "  .h5     Keras whole-model HDF5 file (Keras 2 layout, readable by Keras and h5py)\n"
@@ -43,6 +43,7 @@ static void usage(FILE *out)
           "  -o, --out FILE       the file to write (required; replaced if present)\n"
           "  -w, --weights FILE   the backbone weights file, instead of searching for it\n"
           "      --opset N        ONNX opset, 11 to 20 (default 13)\n"
+          "      --img-size N     input size for an ONNX model whose height and width are dynamic\n"
           "  -h, --help           show this help\n",
           out);
 }
@@ -54,6 +55,7 @@ int cmd_export(int argc, char **argv)
         {"out", required_argument, NULL, 'o'},
         {"weights", required_argument, NULL, 'w'},
         {"opset", required_argument, NULL, 'O'},
+        {"img-size", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -75,6 +77,14 @@ int cmd_export(int argc, char **argv)
                 return cli_usage_error("export", "--opset wants %d to %d, not '%s'", ONNX_OPSET_MIN,
                                        ONNX_OPSET_MAX, optarg);
             so.opset = (int)v;
+            break;
+        }
+        case 'S': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (end == optarg || *end || v < 8 || v > 4096)
+                return cli_usage_error("export", "--img-size wants 8 to 4096, not '%s'", optarg);
+            lo.img_size = (int)v;
             break;
         }
         case 'h': usage(stdout); return 0;

@@ -68,6 +68,7 @@ static void usage(FILE *out)
           "  --precision P          f32, bf16 or int8 (default: int8 where models/<name>.int8.h5,\n"
           "                         made by catdog quantize, is there -- it is then served as <name>\n"
           "                         -- else f32); f32 and bf16 load <name>.h5\n"
+          "  --img-size N           input size for ONNX models whose height and width are dynamic\n"
           "  --assets DIR           folder with web/static and node_modules (default: found)\n"
           "  --admin-token-file FILE  the admin token (first line of FILE, at least 16 bytes): the history,\n"
           "                         stored photos, feedback and /metrics need it (Authorization: Bearer,\n"
@@ -242,7 +243,8 @@ int cmd_serve(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODELS, O_UPLOAD, O_DB, O_MAXUP, O_MAXPIX, O_THREADS, O_QUEUE, O_MAXCONN,
            O_TIMEOUT, O_REQTIMEOUT, O_ASSETS, O_BACKEND, O_WEIGHTS, O_MAXBATCH, O_BATCHTIMEOUT, O_MAXWAIT, O_MAXBATCHPHOTOS,
-           O_TRUSTED, O_PRECISION, O_ADMINTOKENFILE, O_METRICSLISTEN, O_NOSTORE, O_RETENTION, O_DRAIN, O_TTA };
+           O_TRUSTED, O_PRECISION, O_ADMINTOKENFILE, O_METRICSLISTEN, O_NOSTORE, O_RETENTION, O_DRAIN, O_TTA,
+           O_IMGSIZE };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -265,6 +267,7 @@ int cmd_serve(int argc, char **argv)
         {"backend", required_argument, NULL, O_BACKEND},
         {"trusted-proxy", required_argument, NULL, O_TRUSTED},
         {"precision", required_argument, NULL, O_PRECISION},
+        {"img-size", required_argument, NULL, O_IMGSIZE},
         {"admin-token-file", required_argument, NULL, O_ADMINTOKENFILE},
         {"metrics-listen", required_argument, NULL, O_METRICSLISTEN},
         {"no-store", no_argument, NULL, O_NOSTORE},
@@ -392,6 +395,10 @@ int cmd_serve(int argc, char **argv)
         case O_PRECISION:
             if (runner_precision_parse(optarg, &cfg.precision) != 0)
                 return release(args, owned, cli_usage_error("serve", "--precision must be f32, bf16 or int8, not '%s'", optarg));
+            break;
+        case O_IMGSIZE:
+            if (parse_int(optarg, 8, 4096, &cfg.img_size) != 0)
+                return release(args, owned, cli_usage_error("serve", "--img-size must be 8..4096, not '%s'", optarg));
             break;
         case 'h': usage(stdout); return release(args, owned, 0);
         default: return release(args, owned, cli_usage_error("serve", "unknown option"));

@@ -149,8 +149,8 @@ static int map_input(reader *r, const Onnx__GraphProto *g)
         if (d[i] < 0) {
             if (!r->opts || r->opts->img_size <= 0)
                 return cd_err_set(r->err, CD_ERR_INVALID,
-                                  "input '%.60s' has a dynamic height or width; export it with a "
-                                  "fixed size (catdog info takes --img-size)",
+                                  "input '%.60s' has a dynamic height or width: give the size "
+                                  "to run it at with --img-size N (or export it with a fixed size)",
                                   vi->name);
             d[i] = r->opts->img_size;
         }

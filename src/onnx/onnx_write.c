@@ -15,235 +15,7 @@
 
 #include "core/fileio.h"
 #include "onnx/onnx_internal.h"
-
-/* Growable pointer arrays for the graph's nodes, initializers and metadata. */
-typedef struct writer {
-    onnx_arena arena;
-    const model *m;
-    int opset;
-    Onnx__NodeProto **nodes;
-    size_t n_nodes, cap_nodes;
-    Onnx__TensorProto **inits;
-    size_t n_inits, cap_inits;
-    const char **value;  /* per layer: the ONNX value holding its output (NCHW) */
-    cd_err *err;
-} writer;
-
-static int oom(writer *w)
-{
-    return cd_err_set(w->err, CD_ERR_NOMEM, "out of memory writing the ONNX graph");
-}
-
-static int push(writer *w, void ***arr, size_t *n, size_t *cap, void *item)
-{
-    if (*n == *cap) {
-        size_t nc = *cap ? 2 * *cap : 64;
-        void **na = onnx_arena_alloc(&w->arena, nc * sizeof *na);
-        if (!na)
-            return oom(w);
-        if (*n)
-            memcpy(na, *arr, *n * sizeof *na);
-        *arr = na;
-        *cap = nc;
-    }
-    (*arr)[(*n)++] = item;
-    return 0;
-}
-
-static char *fmt(writer *w, const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 1;
-    char *s = onnx_arena_alloc(&w->arena, n);
-    if (s)
-        snprintf(s, n, "%s%s", a, b);
-    return s;
-}
-
-/* A node with the given inputs (NULL-terminated) and one output. */
-static Onnx__NodeProto *node(writer *w, const char *op, const char *name, const char *const *in,
-                             const char *out)
-{
-    Onnx__NodeProto *n = onnx_arena_alloc(&w->arena, sizeof *n);
-    size_t n_in = 0;
-    while (in[n_in])
-        n_in++;
-    char **ins = onnx_arena_alloc(&w->arena, (n_in + 1) * sizeof *ins);
-    char **outs = onnx_arena_alloc(&w->arena, sizeof *outs);
-    if (!n || !ins || !outs) {
-        oom(w);
-        return NULL;
-    }
-    onnx__node_proto__init(n);
-    for (size_t i = 0; i < n_in; i++)
-        if (!(ins[i] = onnx_arena_strdup(&w->arena, in[i]))) {
-            oom(w);
-            return NULL;
-        }
-    outs[0] = onnx_arena_strdup(&w->arena, out);
-    n->op_type = onnx_arena_strdup(&w->arena, op);
-    n->name = onnx_arena_strdup(&w->arena, name);
-    if (!outs[0] || !n->op_type || !n->name) {
-        oom(w);
-        return NULL;
-    }
-    n->input = ins;
-    n->n_input = n_in;
-    n->output = outs;
-    n->n_output = 1;
-    if (push(w, (void ***)&w->nodes, &w->n_nodes, &w->cap_nodes, n) != 0)
-        return NULL;
-    return n;
-}
-
-static Onnx__AttributeProto *attr(writer *w, Onnx__NodeProto *n, const char *name)
-{
-    Onnx__AttributeProto *a = onnx_arena_alloc(&w->arena, sizeof *a);
-    Onnx__AttributeProto **list = onnx_arena_alloc(&w->arena, (n->n_attribute + 1) * sizeof *list);
-    if (!a || !list || !(name = onnx_arena_strdup(&w->arena, name))) {
-        oom(w);
-        return NULL;
-    }
-    onnx__attribute_proto__init(a);
-    a->name = (char *)name;
-    if (n->n_attribute)
-        memcpy(list, n->attribute, n->n_attribute * sizeof *list);
-    list[n->n_attribute++] = a;
-    n->attribute = list;
-    return a;
-}
-
-static int attr_int(writer *w, Onnx__NodeProto *n, const char *name, int64_t v)
-{
-    Onnx__AttributeProto *a = attr(w, n, name);
-    if (!a)
-        return -1;
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    a->has_i = 1;
-    a->i = v;
-    return 0;
-}
-
-static int attr_ints(writer *w, Onnx__NodeProto *n, const char *name, const int64_t *v, size_t k)
-{
-    Onnx__AttributeProto *a = attr(w, n, name);
-    int64_t *copy = onnx_arena_alloc(&w->arena, k * sizeof *copy);
-    if (!a || !copy)
-        return a ? oom(w) : -1;
-    memcpy(copy, v, k * sizeof *copy);
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
-    a->ints = copy;
-    a->n_ints = k;
-    return 0;
-}
-
-/* An initializer; `data` (k elements of float or int64) is borrowed until packing. */
-static int init_tensor(writer *w, const char *name, int float_type, const void *data, size_t k,
-                       const int64_t *dims, size_t rank)
-{
-    Onnx__TensorProto *t = onnx_arena_alloc(&w->arena, sizeof *t);
-    int64_t *d = onnx_arena_alloc(&w->arena, (rank ? rank : 1) * sizeof *d);
-    if (!t || !d || !(name = onnx_arena_strdup(&w->arena, name)))
-        return oom(w);
-    onnx__tensor_proto__init(t);
-    memcpy(d, dims, rank * sizeof *d);
-    t->dims = d;
-    t->n_dims = rank;
-    t->has_data_type = 1;
-    t->data_type = float_type ? ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
-                              : ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
-    t->name = (char *)name;
-    /* raw_data is little-endian: the x86-64 and arm64 hosts catdog runs on. */
-    t->has_raw_data = 1;
-    t->raw_data.data = (uint8_t *)data;
-    t->raw_data.len = k * (float_type ? sizeof(float) : sizeof(int64_t));
-    return push(w, (void ***)&w->inits, &w->n_inits, &w->cap_inits, t);
-}
-
-static int attr_float(writer *w, Onnx__NodeProto *n, const char *name, float v)
-{
-    Onnx__AttributeProto *a = attr(w, n, name);
-    if (!a)
-        return -1;
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-    a->has_f = 1;
-    a->f = v;
-    return 0;
-}
-
-static int attr_string(writer *w, Onnx__NodeProto *n, const char *name, const char *v)
-{
-    Onnx__AttributeProto *a = attr(w, n, name);
-    char *c = onnx_arena_strdup(&w->arena, v);
-    if (!a || !c)
-        return oom(w);
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
-    a->has_s = 1;
-    a->s.data = (uint8_t *)c;
-    a->s.len = strlen(c);
-    return 0;
-}
-
-/* The activation node(s) after a layer (spelt by onnx_acts.c); `out` is the
- * last one's output. */
-static int act_node(writer *w, const layer *l, layer_act act, const char *in, const char *out)
-{
-    if (act == ACT_LINEAR) {
-        const char *ins[] = {in, NULL};
-        return node(w, "Identity", fmt(w, l->name, "/identity"), ins, out) ? 0 : -1;
-    }
-    onnx_act_form f;
-    char why[CD_ERR_MSG_MAX / 4];
-    if (onnx_act_export(act, &l->act_p, w->opset, &f, why, sizeof why) != 0)
-        return cd_err_set(w->err, CD_ERR_UNSUPPORTED, "layer '%s': %s", l->name, why);
-    if (act == ACT_SOFTMAX && l->out_rank == 4 && w->opset < 13)
-        return cd_err_set(w->err, CD_ERR_UNSUPPORTED,
-                          "layer '%s': a softmax over the channels of a feature map needs opset 13 "
-                          "or later (got %d)",
-                          l->name, w->opset);
-    const char *ins[4] = {in, NULL, NULL, NULL};
-    int clip_inputs = strcmp(f.op, "Clip") == 0 && w->opset >= 11;
-    if (clip_inputs) {
-        const char *lo = fmt(w, l->name, "/clip_min"), *hi = fmt(w, l->name, "/clip_max");
-        /* the tensors point at their data until the file is packed: not the stack */
-        float *bounds = onnx_arena_alloc(&w->arena, 2 * sizeof *bounds);
-        if (!bounds)
-            return oom(w);
-        bounds[0] = f.clip_min;
-        bounds[1] = f.clip_max;
-        const int64_t no_dims[1] = {1}; /* scalars: rank 0 (init_tensor copies 0 dims) */
-        if (!lo || !hi || init_tensor(w, lo, 1, &bounds[0], 1, no_dims, 0) != 0 ||
-            init_tensor(w, hi, 1, &bounds[1], 1, no_dims, 0) != 0)
-            return -1;
-        ins[1] = lo;
-        ins[2] = hi;
-    }
-    const char *act_out = f.mul_input ? fmt(w, l->name, "/gate") : out;
-    if (!act_out)
-        return -1;
-    Onnx__NodeProto *n = node(w, f.op, fmt(w, l->name, "/act"), ins, act_out);
-    if (!n)
-        return -1;
-    if (act == ACT_SOFTMAX && attr_int(w, n, "axis", 1) != 0)
-        return -1;
-    for (int k = 0; k < 2; k++)
-        if (f.attr[k] && attr_float(w, n, f.attr[k], f.val[k]) != 0)
-            return -1;
-    if (f.approximate && attr_string(w, n, "approximate", f.approximate) != 0)
-        return -1;
-    if (strcmp(f.op, "Clip") == 0 && !clip_inputs &&
-        (attr_float(w, n, "min", f.clip_min) != 0 || attr_float(w, n, "max", f.clip_max) != 0))
-        return -1;
-    if (f.mul_input) {
-        const char *mins[] = {in, act_out, NULL};
-        if (!node(w, "Mul", fmt(w, l->name, "/mul"), mins, out))
-            return -1;
-    }
-    return 0;
-}
+#include "onnx/onnx_write.h"
 
 /* ONNX pads [top, left, bottom, right] for a window over a layer's input. */
 static void window_pads(const layer *l, const layer *in, int kh, int kw, int64_t pads[4])
@@ -263,7 +35,27 @@ static void window_pads(const layer *l, const layer *in, int kh, int kw, int64_t
     }
 }
 
-static int write_conv(writer *w, const layer *l, const layer *in, const char *x, const char *y)
+/* 1 when layer i is a ZeroPadding2D whose one consumer is a VALID
+ * convolution: its pads go into that Conv's (as PyTorch writes padding), and
+ * no Pad node is written. */
+static int zeropad_folds(const model *m, int i)
+{
+    if (m->layers[i].kind != LAYER_ZEROPAD2D || i == model_output_index(m))
+        return 0;
+    int users = 0, conv = -1;
+    for (int j = i + 1; j < m->n_layers; j++)
+        for (int k = 0; k < m->layers[j].n_inputs; k++)
+            if (m->layers[j].inputs[k] == i) {
+                users++;
+                conv = j;
+            }
+    if (users != 1)
+        return 0;
+    const layer *c = &m->layers[conv];
+    return (c->kind == LAYER_CONV2D || c->kind == LAYER_DEPTHWISE_CONV2D) && c->padding == PAD_VALID;
+}
+
+static int write_conv(onnx_writer *w, const layer *l, const layer *in, const char *x, const char *y)
 {
     const tensor *k = l->params[0];
     /* From the layer, not the tensor: a DepthwiseConv2D keeps Keras' (kh, kw,
@@ -271,89 +63,121 @@ static int write_conv(writer *w, const layer *l, const layer *in, const char *x,
     int kh = k->dims[0], kw = k->dims[1], ci = in->out_c / layer_groups(l), co = l->filters;
     float *oihw = onnx_arena_alloc(&w->arena, k->size * sizeof *oihw);
     if (!oihw)
-        return oom(w);
+        return ow_oom(w);
     for (int a = 0; a < kh; a++)
         for (int b = 0; b < kw; b++)
             for (int i = 0; i < ci; i++)
                 for (int o = 0; o < co; o++)
                     oihw[(((size_t)o * ci + i) * kh + a) * kw + b] =
                         k->data[(((size_t)a * kw + b) * ci + i) * co + o];
-    const char *wname = fmt(w, l->name, "/kernel"), *bname = fmt(w, l->name, "/bias");
-    const char *pre = l->act == ACT_LINEAR ? y : fmt(w, l->name, "/conv");
+    const char *wname = ow_fmt(w, l->name, "/kernel"), *bname = ow_fmt(w, l->name, "/bias");
+    const char *pre = l->act == ACT_LINEAR ? y : ow_fmt(w, l->name, "/conv");
     if (!wname || !bname || !pre)
-        return oom(w);
+        return ow_oom(w);
     int64_t wd[4] = {co, ci, kh, kw}, bd[1] = {co};
-    if (init_tensor(w, wname, 1, oihw, k->size, wd, 4) != 0)
+    if (ow_init_tensor(w, wname, 1, oihw, k->size, wd, 4) != 0)
         return -1;
-    if (l->use_bias && init_tensor(w, bname, 1, l->params[1]->data, (size_t)co, bd, 1) != 0)
+    if (l->use_bias && ow_init_tensor(w, bname, 1, l->params[1]->data, (size_t)co, bd, 1) != 0)
         return -1;
     const char *ins[] = {x, wname, l->use_bias ? bname : NULL, NULL};
-    Onnx__NodeProto *n = node(w, "Conv", l->name, ins, pre);
+    Onnx__NodeProto *n = ow_node(w, "Conv", l->name, ins, pre);
     int64_t ks[2] = {kh, kw}, st[2] = {l->strides[0], l->strides[1]}, pads[4];
     int64_t dil[2] = {layer_dilation(l, 0), layer_dilation(l, 1)};
     /* The HWIO kernel of a grouped conv is (kh, kw, C/g, O): the transpose
      * above gives ONNX's (O, C/g, kh, kw) as it stands. */
     window_pads(l, in, (int)((kh - 1) * dil[0] + 1), (int)((kw - 1) * dil[1] + 1), pads);
-    if (!n || attr_ints(w, n, "kernel_shape", ks, 2) != 0 || attr_ints(w, n, "strides", st, 2) != 0 ||
-        attr_ints(w, n, "pads", pads, 4) != 0 ||
-        ((dil[0] > 1 || dil[1] > 1) && attr_ints(w, n, "dilations", dil, 2) != 0) ||
-        (layer_groups(l) > 1 && attr_int(w, n, "group", layer_groups(l)) != 0))
+    if (zeropad_folds(w->m, l->inputs[0])) {   /* VALID: pads[] are 0 */
+        pads[0] = in->pad4[0], pads[1] = in->pad4[2], pads[2] = in->pad4[1], pads[3] = in->pad4[3];
+    }
+    if (!n || ow_attr_ints(w, n, "kernel_shape", ks, 2) != 0 || ow_attr_ints(w, n, "strides", st, 2) != 0 ||
+        ow_attr_ints(w, n, "pads", pads, 4) != 0 ||
+        ((dil[0] > 1 || dil[1] > 1) && ow_attr_ints(w, n, "dilations", dil, 2) != 0) ||
+        (layer_groups(l) > 1 && ow_attr_int(w, n, "group", layer_groups(l)) != 0))
         return -1;
-    return l->act == ACT_LINEAR ? 0 : act_node(w, l, l->act, pre, y);
+    return l->act == ACT_LINEAR ? 0 : ow_act_node(w, l, l->act, pre, y);
 }
 
-static int write_pool(writer *w, const layer *l, const layer *in, const char *x, const char *y)
+static int write_pool(onnx_writer *w, const layer *l, const layer *in, const char *x, const char *y)
 {
     const char *ins[] = {x, NULL};
-    Onnx__NodeProto *n = node(w, l->kind == LAYER_MAXPOOL2D ? "MaxPool" : "AveragePool", l->name,
+    Onnx__NodeProto *n = ow_node(w, l->kind == LAYER_MAXPOOL2D ? "MaxPool" : "AveragePool", l->name,
                               ins, y);
     int64_t ks[2] = {l->pool[0], l->pool[1]}, st[2] = {l->strides[0], l->strides[1]}, pads[4];
     window_pads(l, in, l->pool[0], l->pool[1], pads);
     /* AveragePool's count_include_pad defaults to 0: padding excluded, as Keras does. */
-    if (!n || attr_ints(w, n, "kernel_shape", ks, 2) != 0 || attr_ints(w, n, "strides", st, 2) != 0 ||
-        attr_ints(w, n, "pads", pads, 4) != 0)
+    if (!n || ow_attr_ints(w, n, "kernel_shape", ks, 2) != 0 || ow_attr_ints(w, n, "strides", st, 2) != 0 ||
+        ow_attr_ints(w, n, "pads", pads, 4) != 0)
         return -1;
     return 0;
 }
 
-static int write_dense(writer *w, const layer *l, const char *x, const char *y)
+static int write_dense(onnx_writer *w, const layer *l, const char *x, const char *y)
 {
     const tensor *k = l->params[0];
-    const char *wname = fmt(w, l->name, "/kernel"), *bname = fmt(w, l->name, "/bias");
-    const char *pre = l->act == ACT_LINEAR ? y : fmt(w, l->name, "/gemm");
+    const char *wname = ow_fmt(w, l->name, "/kernel"), *bname = ow_fmt(w, l->name, "/bias");
+    const char *pre = l->act == ACT_LINEAR ? y : ow_fmt(w, l->name, "/gemm");
     if (!wname || !bname || !pre)
-        return oom(w);
+        return ow_oom(w);
     int64_t wd[2] = {k->dims[0], k->dims[1]}, bd[1] = {k->dims[1]};
-    if (init_tensor(w, wname, 1, k->data, k->size, wd, 2) != 0)
+    if (ow_init_tensor(w, wname, 1, k->data, k->size, wd, 2) != 0)
         return -1;
-    if (l->use_bias && init_tensor(w, bname, 1, l->params[1]->data, (size_t)k->dims[1], bd, 1) != 0)
+    if (l->use_bias && ow_init_tensor(w, bname, 1, l->params[1]->data, (size_t)k->dims[1], bd, 1) != 0)
         return -1;
     const char *ins[] = {x, wname, l->use_bias ? bname : NULL, NULL};
-    if (!node(w, "Gemm", l->name, ins, pre))
+    if (!ow_node(w, "Gemm", l->name, ins, pre))
         return -1;
-    return l->act == ACT_LINEAR ? 0 : act_node(w, l, l->act, pre, y);
+    return l->act == ACT_LINEAR ? 0 : ow_act_node(w, l, l->act, pre, y);
 }
 
 /* Flatten of an NHWC map: Keras flattens (h, w, c), ONNX's Flatten of NCHW
  * (c, h, w); a Transpose to NHWC first keeps the next Dense's rows valid. */
-static int write_flatten(writer *w, const layer *l, const layer *in, const char *x, const char *y)
+static int write_flatten(onnx_writer *w, const layer *l, const layer *in, const char *x, const char *y)
 {
     const char *src = x;
     if (in->out_rank == 4 && (in->out_h > 1 || in->out_w > 1)) {
-        const char *t = fmt(w, l->name, "/nhwc");
+        const char *t = ow_fmt(w, l->name, "/nhwc");
         const char *ins[] = {x, NULL};
-        Onnx__NodeProto *n = t ? node(w, "Transpose", t, ins, t) : NULL;
+        Onnx__NodeProto *n = t ? ow_node(w, "Transpose", t, ins, t) : NULL;
         int64_t perm[4] = {0, 2, 3, 1};
-        if (!n || attr_ints(w, n, "perm", perm, 4) != 0)
+        if (!n || ow_attr_ints(w, n, "perm", perm, 4) != 0)
             return -1;
         src = t;
     }
     const char *ins[] = {src, NULL};
-    Onnx__NodeProto *n = node(w, "Flatten", l->name, ins, y);
-    return n ? attr_int(w, n, "axis", 1) : -1;
+    Onnx__NodeProto *n = ow_node(w, "Flatten", l->name, ins, y);
+    return n ? ow_attr_int(w, n, "axis", 1) : -1;
 }
 
-static int write_layer(writer *w, int i)
+/* BatchNormalization with the moving statistics (ONNX's inference form):
+ * gamma and beta, which a Keras layer may lack, become ones and zeros. */
+static int write_batchnorm(onnx_writer *w, const layer *l, const char *x, const char *y)
+{
+    int k = 0, c = l->out_c;
+    const float *gamma = l->scale ? l->params[k++]->data : NULL;
+    const float *beta = l->center ? l->params[k++]->data : NULL;
+    const float *mean = l->params[k]->data, *var = l->params[k + 1]->data;
+    float *fill = gamma && beta ? NULL : onnx_arena_alloc(&w->arena, 2 * (size_t)c * sizeof *fill);
+    if (!(gamma && beta) && !fill)
+        return ow_oom(w);
+    for (int j = 0; fill && j < c; j++)
+        fill[j] = 1.0f;   /* fill[c..2c) stays 0 (the arena zeroes) */
+    const float *data[4] = {gamma ? gamma : fill, beta ? beta : fill + c, mean, var};
+    static const char *const suffix[4] = {"/gamma", "/beta", "/moving_mean", "/moving_variance"};
+    const char *ins[6] = {x, NULL, NULL, NULL, NULL, NULL};
+    int64_t dims[1] = {c};
+    for (int j = 0; j < 4; j++) {
+        const char *name = ow_fmt(w, l->name, suffix[j]);
+        if (!name)
+            return ow_oom(w);
+        if (ow_init_tensor(w, name, 1, data[j], (size_t)c, dims, 1) != 0)
+            return -1;
+        ins[j + 1] = name;
+    }
+    Onnx__NodeProto *n = ow_node(w, "BatchNormalization", l->name, ins, y);
+    return n ? ow_attr_float(w, n, "epsilon", l->epsilon) : -1;
+}
+
+static int write_layer(onnx_writer *w, int i)
 {
     const model *m = w->m;
     const layer *l = &m->layers[i];
@@ -374,20 +198,22 @@ static int write_layer(writer *w, int i)
     case LAYER_GLOBAL_AVGPOOL2D:
     case LAYER_GLOBAL_MAXPOOL2D: {
         /* ONNX keeps the 1x1 map; catdog's global pools give (N, C) vectors. */
-        const char *map = fmt(w, l->name, "/map");
+        const char *map = l->keepdims ? y : ow_fmt(w, l->name, "/map");
         const char *ins[] = {x, NULL}, *ins2[] = {map, NULL};
-        if (!map || !node(w, l->kind == LAYER_GLOBAL_AVGPOOL2D ? "GlobalAveragePool" : "GlobalMaxPool",
+        if (!map || !ow_node(w, l->kind == LAYER_GLOBAL_AVGPOOL2D ? "GlobalAveragePool" : "GlobalMaxPool",
                           l->name, ins, map))
             return -1;
-        Onnx__NodeProto *n = node(w, "Flatten", fmt(w, l->name, "/flatten"), ins2, y);
-        return n ? attr_int(w, n, "axis", 1) : -1;
+        if (l->keepdims)    /* (N, 1, 1, C) in catdog, (N, C, 1, 1) in ONNX */
+            return 0;
+        Onnx__NodeProto *n = ow_node(w, "Flatten", ow_fmt(w, l->name, "/flatten"), ins2, y);
+        return n ? ow_attr_int(w, n, "axis", 1) : -1;
     }
     case LAYER_FLATTEN:
         return write_flatten(w, l, in, x, y);
     case LAYER_DENSE:
         return write_dense(w, l, x, y);
     case LAYER_ACTIVATION:
-        return act_node(w, l, l->act, x, y);
+        return ow_act_node(w, l, l->act, x, y);
     case LAYER_DROPOUT:
         /* Identity at inference: the value is passed on unchanged. */
         w->value[i] = x;
@@ -396,8 +222,8 @@ static int write_layer(writer *w, int i)
         const char *ins[LAYER_MAX_INPUTS + 1] = {0};
         for (int j = 0; j < l->n_inputs; j++)
             ins[j] = w->value[l->inputs[j]];
-        Onnx__NodeProto *n = node(w, "Concat", l->name, ins, y);
-        return n ? attr_int(w, n, "axis", 1) : -1;
+        Onnx__NodeProto *n = ow_node(w, "Concat", l->name, ins, y);
+        return n ? ow_attr_int(w, n, "axis", 1) : -1;
     }
     case LAYER_ADD:
     case LAYER_AVERAGE:
@@ -407,7 +233,7 @@ static int write_layer(writer *w, int i)
         for (int j = 0; j < l->n_inputs; j++)
             ins[j] = w->value[l->inputs[j]];
         const char *op = l->kind == LAYER_ADD ? "Sum" : l->kind == LAYER_AVERAGE ? "Mean" : "Max";
-        return node(w, op, l->name, ins, y) ? 0 : -1;
+        return ow_node(w, op, l->name, ins, y) ? 0 : -1;
     }
     case LAYER_SUBTRACT:
     case LAYER_MULTIPLY: {
@@ -420,9 +246,9 @@ static int write_layer(writer *w, int i)
         for (int j = 1; j < l->n_inputs; j++) {
             char part[24];
             snprintf(part, sizeof part, "/partial%d", j);
-            const char *out = j + 1 == l->n_inputs ? y : fmt(w, l->name, part);
+            const char *out = j + 1 == l->n_inputs ? y : ow_fmt(w, l->name, part);
             const char *ins[] = {acc, w->value[l->inputs[j]], NULL};
-            if (!out || !node(w, l->kind == LAYER_SUBTRACT ? "Sub" : "Mul", out == y ? l->name : out, ins, out))
+            if (!out || !ow_node(w, l->kind == LAYER_SUBTRACT ? "Sub" : "Mul", out == y ? l->name : out, ins, out))
                 return -1;
             acc = out;
         }
@@ -435,23 +261,76 @@ static int write_layer(writer *w, int i)
         int ah = a->rank == 3 ? a->dims[0] : 1, aw = a->rank == 3 ? a->dims[1] : 1;
         int ac = a->rank == 3 ? a->dims[2] : a->dims[0];
         float *t = onnx_arena_alloc(&w->arena, a->size * sizeof *t);
-        const char *sname = fmt(w, l->name, "/slope");
+        const char *sname = ow_fmt(w, l->name, "/slope");
         if (!t || !sname)
-            return oom(w);
+            return ow_oom(w);
         for (int h = 0; h < ah; h++)
             for (int ww = 0; ww < aw; ww++)
                 for (int c = 0; c < ac; c++)
                     t[((size_t)c * ah + h) * aw + ww] = a->data[((size_t)h * aw + ww) * ac + c];
         int64_t d3[3] = {ac, ah, aw}, d1[1] = {ac};
-        if (init_tensor(w, sname, 1, t, a->size, a->rank == 3 ? d3 : d1, a->rank == 3 ? 3 : 1))
+        if (ow_init_tensor(w, sname, 1, t, a->size, a->rank == 3 ? d3 : d1, a->rank == 3 ? 3 : 1))
             return -1;
         const char *ins[] = {x, sname, NULL};
-        return node(w, "PRelu", l->name, ins, y) ? 0 : -1;
+        return ow_node(w, "PRelu", l->name, ins, y) ? 0 : -1;
     }
     case LAYER_BATCHNORM:
-    case LAYER_RESCALING:
-    case LAYER_ZEROPAD2D:
-    case LAYER_CROPPING2D:
+        return write_batchnorm(w, l, x, y);
+    case LAYER_RESCALING: {
+        /* x * scale + offset; Mul and Add broadcast a scalar over any rank */
+        const char *sc = ow_scalar(w, l->name, "/scale", l->rescale[0]);
+        const char *mul = l->rescale[1] != 0.0f ? ow_fmt(w, l->name, "/mul") : y;
+        const char *ins[] = {x, sc, NULL};
+        if (!sc || !mul || !ow_node(w, "Mul", mul, ins, mul))
+            return sc && !mul ? ow_oom(w) : -1;
+        if (mul == y)
+            return 0;
+        const char *off = ow_scalar(w, l->name, "/offset", l->rescale[1]);
+        const char *ins2[] = {mul, off, NULL};
+        return off && ow_node(w, "Add", l->name, ins2, y) ? 0 : -1;
+    }
+    case LAYER_ZEROPAD2D: {
+        if (zeropad_folds(w->m, i)) {   /* written as the next Conv's pads */
+            w->value[i] = x;
+            return 0;
+        }
+        /* pad4 is (top, bottom, left, right); ONNX wants all begins, then all
+         * ends.  From opset 18 the pads name their axes (H, W): besides being
+         * shorter, a Pad with `axes` is one ONNX Runtime's PadFusion leaves
+         * alone, and that pass folds a zero Pad into a following MaxPool's
+         * pads, which MaxPool fills with -inf, not 0 (README, ONNX). */
+        int with_axes = w->opset >= 18;
+        int64_t *pads = onnx_arena_alloc(&w->arena, 10 * sizeof *pads);
+        const char *pname = ow_fmt(w, l->name, "/pads"), *aname = ow_fmt(w, l->name, "/axes");
+        if (!pads || !pname || !aname)
+            return ow_oom(w);
+        int64_t n = with_axes ? 4 : 8, *v = with_axes ? pads : pads + 2;
+        v[0] = l->pad4[0], v[1] = l->pad4[2], v[n / 2] = l->pad4[1], v[n / 2 + 1] = l->pad4[3];
+        pads[8] = 2, pads[9] = 3;
+        const int64_t two[1] = {2};
+        if (ow_init_tensor(w, pname, 0, pads, (size_t)n, &n, 1) != 0 ||
+            (with_axes && ow_init_tensor(w, aname, 0, pads + 8, 2, two, 1) != 0))
+            return -1;
+        /* mode "constant" and value 0 are the defaults ("" = input absent) */
+        const char *ins[] = {x, pname, with_axes ? "" : NULL, aname, NULL};
+        return ow_node(w, "Pad", l->name, ins, y) ? 0 : -1;
+    }
+    case LAYER_CROPPING2D: {
+        int64_t *v = onnx_arena_alloc(&w->arena, 6 * sizeof *v);
+        const char *st = ow_fmt(w, l->name, "/starts"), *en = ow_fmt(w, l->name, "/ends");
+        const char *ax = ow_fmt(w, l->name, "/axes");
+        if (!v || !st || !en || !ax)
+            return ow_oom(w);
+        v[0] = l->pad4[0], v[1] = l->pad4[2];
+        v[2] = in->out_h - l->pad4[1], v[3] = in->out_w - l->pad4[3];
+        v[4] = 2, v[5] = 3;
+        const int64_t two[1] = {2};
+        if (ow_init_tensor(w, st, 0, v, 2, two, 1) != 0 || ow_init_tensor(w, en, 0, v + 2, 2, two, 1) != 0 ||
+            ow_init_tensor(w, ax, 0, v + 4, 2, two, 1) != 0)
+            return -1;
+        const char *ins[] = {x, st, en, ax, NULL};
+        return ow_node(w, "Slice", l->name, ins, y) ? 0 : -1;
+    }
     case LAYER_RESHAPE:
     case LAYER_NORMALIZATION:
     case LAYER_RESIZING:
@@ -466,7 +345,7 @@ static int write_layer(writer *w, int i)
 }
 
 /* A graph input/output: float32 [N, dims...] with N named "N" (dynamic). */
-static Onnx__ValueInfoProto *value_info(writer *w, const char *name, const int64_t *dims, size_t k)
+static Onnx__ValueInfoProto *value_info(onnx_writer *w, const char *name, const int64_t *dims, size_t k)
 {
     onnx_arena *a = &w->arena;
     Onnx__ValueInfoProto *vi = onnx_arena_alloc(a, sizeof *vi);
@@ -475,7 +354,7 @@ static Onnx__ValueInfoProto *value_info(writer *w, const char *name, const int64
     Onnx__TensorShapeProto *sh = onnx_arena_alloc(a, sizeof *sh);
     Onnx__TensorShapeProto__Dimension **dl = onnx_arena_alloc(a, (k + 1) * sizeof *dl);
     if (!vi || !tp || !tt || !sh || !dl) {
-        oom(w);
+        ow_oom(w);
         return NULL;
     }
     onnx__value_info_proto__init(vi);
@@ -485,7 +364,7 @@ static Onnx__ValueInfoProto *value_info(writer *w, const char *name, const int64
     for (size_t i = 0; i <= k; i++) {
         Onnx__TensorShapeProto__Dimension *d = onnx_arena_alloc(a, sizeof *d);
         if (!d) {
-            oom(w);
+            ow_oom(w);
             return NULL;
         }
         onnx__tensor_shape_proto__dimension__init(d);
@@ -511,7 +390,7 @@ static Onnx__ValueInfoProto *value_info(writer *w, const char *name, const int64
 }
 
 /* The graph's tail: output "p_dog" [N, 1] from the output layer's value. */
-static int write_output(writer *w)
+static int write_output(onnx_writer *w)
 {
     int o = model_output_index(w->m);
     const layer *l = &w->m->layers[o];
@@ -524,23 +403,23 @@ static int write_output(writer *w)
     const char *x = w->value[o];
     if (units == 1) {
         const char *ins[] = {x, NULL};
-        return node(w, "Identity", "p_dog", ins, "p_dog") ? 0 : -1;
+        return ow_node(w, "Identity", "p_dog", ins, "p_dog") ? 0 : -1;
     }
     /* Two softmax units (cat, dog): the dog column. */
     static const int64_t starts[1] = {1}, ends[1] = {2}, axes[1] = {1}, one[1] = {1};
-    if (init_tensor(w, "p_dog/starts", 0, starts, 1, one, 1) != 0 ||
-        init_tensor(w, "p_dog/ends", 0, ends, 1, one, 1) != 0 ||
-        init_tensor(w, "p_dog/axes", 0, axes, 1, one, 1) != 0)
+    if (ow_init_tensor(w, "p_dog/starts", 0, starts, 1, one, 1) != 0 ||
+        ow_init_tensor(w, "p_dog/ends", 0, ends, 1, one, 1) != 0 ||
+        ow_init_tensor(w, "p_dog/axes", 0, axes, 1, one, 1) != 0)
         return -1;
     const char *ins[] = {x, "p_dog/starts", "p_dog/ends", "p_dog/axes", NULL};
-    return node(w, "Slice", "p_dog", ins, "p_dog") ? 0 : -1;
+    return ow_node(w, "Slice", "p_dog", ins, "p_dog") ? 0 : -1;
 }
 
-static Onnx__StringStringEntryProto *meta(writer *w, const char *k, const char *v)
+static Onnx__StringStringEntryProto *meta(onnx_writer *w, const char *k, const char *v)
 {
     Onnx__StringStringEntryProto *e = onnx_arena_alloc(&w->arena, sizeof *e);
     if (!e) {
-        oom(w);
+        ow_oom(w);
         return NULL;
     }
     onnx__string_string_entry_proto__init(e);
@@ -561,11 +440,11 @@ unsigned char *onnx_save_memory(const model *m, const onnx_save_opts *opts, size
         cd_err_set(err, CD_ERR_INVALID, "model '%s' has no input layer with inferred shapes", m->name);
         return NULL;
     }
-    writer w = {.m = m, .opset = opset, .err = err};
+    onnx_writer w = {.m = m, .opset = opset, .err = err};
     unsigned char *buf = NULL;
     w.value = calloc((size_t)m->n_layers, sizeof *w.value);
     if (!w.value) {
-        oom(&w);
+        ow_oom(&w);
         return NULL;
     }
     for (int i = 0; i < m->n_layers; i++)
@@ -587,12 +466,12 @@ unsigned char *onnx_save_memory(const model *m, const onnx_save_opts *opts, size
     Onnx__ValueInfoProto **gol = onnx_arena_alloc(&w.arena, sizeof *gol);
     Onnx__StringStringEntryProto **props = onnx_arena_alloc(&w.arena, 2 * sizeof *props);
     if (!gi || !go || !g || !mp || !os || !osl || !gil || !gol || !props) {
-        oom(&w);
+        ow_oom(&w);
         goto done;
     }
     if (!(props[0] = meta(&w, "catdog_preprocess", cd_preprocess_name(m->preprocess))) ||
         !(props[1] = meta(&w, "catdog_arch", m->arch))) {
-        oom(&w);
+        ow_oom(&w);
         goto done;
     }
     onnx__graph_proto__init(g);
@@ -630,7 +509,7 @@ unsigned char *onnx_save_memory(const model *m, const onnx_save_opts *opts, size
     }
     buf = malloc(n ? n : 1);
     if (!buf) {
-        oom(&w);
+        ow_oom(&w);
         goto done;
     }
     *len = onnx__model_proto__pack(mp, buf);

@@ -81,7 +81,8 @@ predictor *predictor_load(const char *path, const predictor_opts *opts, cd_err *
 {
     /* transfer_load composes a shipped transfer model (head only) with its
      * backbone weights, and loads any other Keras file as keras_load does. */
-    return predictor_adopt(transfer_load(path, NULL, err), opts, path, err);
+    transfer_load_opts lo = {.img_size = opts ? opts->img_size : 0};
+    return predictor_adopt(transfer_load(path, &lo, err), opts, path, err);
 }
 
 predictor *predictor_adopt(model *m, const predictor_opts *opts, const char *source, cd_err *err)

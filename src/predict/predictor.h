@@ -34,6 +34,8 @@ typedef struct predictor_opts {
     long max_pixels;            /* 0 = IMAGE_DEFAULT_MAX_PIXELS */
     int tta_flip;               /* 1 = average with the horizontally flipped image */
     int classes_swapped;        /* 1 = the model's class 0 is dog (--classes dog,cat) */
+    int img_size;               /* H = W for an ONNX graph whose H/W are dynamic (--img-size);
+                                 * 0 = such a graph is refused.  Other models ignore it. */
 } predictor_opts;
 
 typedef struct predictor predictor;

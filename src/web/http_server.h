@@ -67,6 +67,7 @@ typedef struct http_config {
     int threads;               /* inference workers; 0 = one per core */
     runner_backend backend;    /* RUNNER_DNNL (default) or RUNNER_REF */
     runner_precision precision; /* RUNNER_PREC_AUTO (default): int8 models/<name>.int8.h5 when present */
+    int img_size;               /* H = W of ONNX models whose H/W are dynamic; 0 = refuse them */
     int queue;                 /* photos allowed to wait at once; 0 = max_connections (no limit of its own) */
     int max_batch;             /* largest batch per forward pass, a power of two; 0 = 2 (pool.h) */
     double batch_timeout_s;    /* how long a batch may wait to fill; 0 = 1 ms, < 0 = never wait */

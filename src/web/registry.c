@@ -38,7 +38,7 @@ static predictor *load_one(const char *dir, const char *file, const predictor_op
         /* Present (or unreadable: the loader says why).  transfer_load composes
          * a shipped transfer model with its backbone weights and reads anything
          * else as a plain Keras file. */
-        transfer_load_opts topts = {.weights_path = weights};
+        transfer_load_opts topts = {.weights_path = weights, .img_size = opts ? opts->img_size : 0};
         predictor *p = predictor_adopt(transfer_load(path, &topts, err), opts, path, err);
         if (p || !bytes)
             return p;

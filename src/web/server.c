@@ -701,6 +701,7 @@ http_server *http_server_start(const http_config *cfg, cd_err *err)
     s->pred_opts.threads = 1;
     s->pred_opts.backend = s->cfg.backend;
     s->pred_opts.precision = s->cfg.precision;
+    s->pred_opts.img_size = s->cfg.img_size;
     s->pred_opts.max_pixels = s->cfg.max_pixels;
     s->pred_opts.tta_flip = s->cfg.tta;
     registry *reg = registry_load(s->cfg.models_dir, &s->pred_opts, s->cfg.embedded, s->cfg.weights, err);

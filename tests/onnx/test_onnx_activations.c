@@ -12,9 +12,10 @@
  *   - PyTorch's own export of its activations (LeakyReLU, ELU, SELU,
  *     Hardsigmoid, Hardswish, Softplus, ReLU6 as Clip, SiLU as
  *     x * Sigmoid(x), PReLU) gives PyTorch's output in catdog (oneDNN);
- *   - what has no catdog or ONNX form is refused with a reason: Clip with a
- *     lower bound other than 0, HardSigmoid with other constants, HardSwish
- *     before opset 14, Keras' ReLU with a threshold.
+ *   - what has no catdog form is refused on import with a reason: Clip with
+ *     a lower bound other than 0, HardSigmoid with other constants; what has
+ *     no single ONNX op (HardSwish before opset 14, Keras' ReLU with a
+ *     threshold) is exported as a chain of ops.
  */
 #include "test_util.h"
 
@@ -339,7 +340,7 @@ static void test_pytorch_export_matches_pytorch(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-static void test_refusals_give_reasons(void **state)
+static void test_refusals_give_reasons_and_chains_export(void **state)
 {
     (void)state;
     layer_act act;
@@ -358,17 +359,21 @@ static void test_refusals_give_reasons(void **state)
     onnx_act_attrs none = {0};
     assert_int_equal(onnx_act_import("Mish", &none, &act, &ap, why, sizeof why), 0);
 
+    /* What has no single ONNX op at an opset is written as a chain
+     * (test_onnx_export_kinds runs those in ONNX Runtime): no refusal. */
     cd_err err;
     onnx_save_opts so = {.opset = 13};
     size_t len;
     model *m = act_model(ACT_HARD_SWISH, layer_act_defaults(ACT_HARD_SWISH));
-    assert_null(onnx_save_memory(m, &so, &len, &err));
-    assert_non_null(strstr(err.msg, "opset 14"));
+    unsigned char *buf = onnx_save_memory(m, &so, &len, &err);
+    assert_non_null(buf);
+    free(buf);
     model_free(m);
     m = act_model(ACT_RELU_X, (layer_act_params){0.1f, -1.0f, 0.5f});
     so.opset = 20;
-    assert_null(onnx_save_memory(m, &so, &len, &err));
-    assert_non_null(strstr(err.msg, "'act'"));
+    buf = onnx_save_memory(m, &so, &len, &err);
+    assert_non_null(buf);
+    free(buf);
     model_free(m);
 }
 
@@ -378,7 +383,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_and_onnx_runtime),
         cmocka_unit_test(test_prelu_round_trip_and_onnx_runtime),
         cmocka_unit_test(test_pytorch_export_matches_pytorch),
-        cmocka_unit_test(test_refusals_give_reasons),
+        cmocka_unit_test(test_refusals_give_reasons_and_chains_export),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
