@@ -222,8 +222,10 @@ enum MHD_Result handle_healthz(http_req *r)
 {
     http_server *s = r->srv;
     int stopping = atomic_load(&s->stopping);
+    history_state hs = history_get_state(s->hist);
     json_t *j = json_pack("{s:s,s:i,s:s,s:i,s:i}", "status", stopping ? "stopping" : "ok", "models", r->gen->reg->n,
-                          "history", s->hist ? "ok" : "off", "queue_depth", pool_depth(r->gen->pool), "workers",
+                          "history", hs == HISTORY_OK ? "ok" : hs == HISTORY_RECONNECTING ? "reconnecting" : "off",
+                          "queue_depth", pool_depth(r->gen->pool), "workers",
                           pool_workers(r->gen->pool));
     return http_respond_json(r, stopping ? 503 : 200, j);
 }
@@ -240,7 +242,7 @@ enum MHD_Result handle_metrics(http_req *r)
                         .workers = pool_workers(r->gen->pool),
                         .in_flight = atomic_load(&s->in_flight),
                         .models_loaded = r->gen->reg->n,
-                        .history_up = s->hist != NULL};
+                        .history_up = history_get_state(s->hist) == HISTORY_OK};
     strbuf b;
     strbuf_init(&b);
     metrics_render(s->metrics, &g, &b);
