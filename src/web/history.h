@@ -94,8 +94,11 @@ int history_target_is_pg(const char *target);
  * SQLite: sets WAL + synchronous=FULL; NULL with err when the file cannot be
  * opened, is not a catdog history, or has a newer schema version than
  * HISTORY_SCHEMA_VERSION (CD_ERR_UNSUPPORTED; the file is left untouched).
- * PostgreSQL: NULL with err when the server cannot be reached at open, or
- * holds a newer schema version (the database is left untouched).
+ * PostgreSQL: NULL with err when the server holds a newer schema version
+ * (the database is left untouched), or cannot be reached at open and there
+ * is no spool_dir; with one, an unreachable server opens in state
+ * HISTORY_RECONNECTING (rows are spooled; the first connection that gets
+ * through migrates the schema).
  * opt may be NULL (defaults).  history_open(t, err) = history_open_with(t, NULL, err). */
 history *history_open_with(const char *target, const history_options *opt, cd_err *err);
 history *history_open(const char *target, cd_err *err);

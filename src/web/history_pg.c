@@ -112,6 +112,8 @@ typedef struct pg_history {
     int *free_idx, n_free, n;
     double backoff, next_try; /* no connect attempt before next_try (monotonic s) */
     atomic_int state;        /* history_state */
+    pthread_mutex_t migrate_lock; /* one thread migrates when the database was down at open */
+    atomic_int migrated;     /* the schema is known current (migrate ran on some connection) */
     pthread_mutex_t spool_lock; /* serializes appends and replays, so rows keep their order */
     history_spool *spool;    /* NULL: no spool */
     atomic_llong spooled;    /* rows in the spool (read without spool_lock) */
@@ -190,6 +192,22 @@ static int down(pg_history *h)
     return PG_DOWN;
 }
 
+static int migrate(pg_history *h, PGconn *c, cd_err *err);
+
+/* The first connection that reaches the database migrates it, when open
+ * could not (the database was down then). */
+static int migrate_once(pg_history *h, PGconn *c, cd_err *err)
+{
+    if (atomic_load(&h->migrated))
+        return 0;
+    pthread_mutex_lock(&h->migrate_lock);
+    int rc = atomic_load(&h->migrated) ? 0 : migrate(h, c, err);
+    if (rc == 0)
+        atomic_store(&h->migrated, 1);
+    pthread_mutex_unlock(&h->migrate_lock);
+    return rc;
+}
+
 /* Makes conns[i] a live connection: the one there, or a new one (at most one
  * attempt per backoff period across the pool).  0, or PG_DOWN with err. */
 static int ensure(pg_history *h, int i, cd_err *err)
@@ -207,7 +225,7 @@ static int ensure(pg_history *h, int i, cd_err *err)
         return down(h);
     }
     PGconn *c = connect_one(h, err);
-    if (c && prepare_all(h, c, err) != 0) {
+    if (c && (migrate_once(h, c, err) != 0 || prepare_all(h, c, err) != 0)) {
         PQfinish(c);
         c = NULL;
     }
@@ -467,6 +485,7 @@ static void pg_close(void *b)
     free(h->free_idx);
     history_spool_close(h->spool);
     pthread_mutex_destroy(&h->spool_lock);
+    pthread_mutex_destroy(&h->migrate_lock);
     pthread_cond_destroy(&h->freed);
     pthread_mutex_destroy(&h->lock);
     free(h->conninfo);
@@ -487,7 +506,7 @@ void *history_pg_open(const char *conninfo, const history_options *opt, cd_err *
         cd_err_set(err, CD_ERR_NOMEM, "cannot create a condition variable for the PostgreSQL history");
         return NULL;
     }
-    if (pthread_mutex_init(&h->spool_lock, NULL) != 0) {
+    if (pthread_mutex_init(&h->spool_lock, NULL) != 0 || pthread_mutex_init(&h->migrate_lock, NULL) != 0) {
         pthread_cond_destroy(&h->freed);
         pthread_mutex_destroy(&h->lock);
         free(h);
@@ -496,6 +515,7 @@ void *history_pg_open(const char *conninfo, const history_options *opt, cd_err *
     }
     atomic_init(&h->state, HISTORY_OK);
     atomic_init(&h->spooled, 0);
+    atomic_init(&h->migrated, 0);
     h->n = opt->connections > 0 ? opt->connections : PG_DEFAULT_CONNECTIONS;
     h->conninfo = strdup(conninfo);
     h->conns = calloc((size_t)h->n, sizeof *h->conns);
@@ -518,14 +538,21 @@ void *history_pg_open(const char *conninfo, const history_options *opt, cd_err *
     }
     PQconninfoFree(opts);
     describe(h);
-    /* The first connection migrates, then is prepared and joins the pool. */
+    /* The first connection migrates, then is prepared and joins the pool.
+     * With a spool, a database that cannot be reached now is not fatal: rows
+     * are spooled and the first connection that gets through migrates. */
     PGconn *c = connect_one(h, err);
-    if (!c || migrate(h, c, err) != 0 || prepare_all(h, c, err) != 0) {
+    if (!c && opt->spool_dir) {
+        atomic_store(&h->state, HISTORY_RECONNECTING);
+        h->backoff = PG_BACKOFF_FIRST_S;
+        h->next_try = cd_monotonic_s() + h->backoff;
+    } else if (!c || migrate_once(h, c, err) != 0 || prepare_all(h, c, err) != 0) {
         PQfinish(c);
         pg_close(h);
         return NULL;
+    } else {
+        h->conns[h->free_idx[h->n_free - 1]] = c;
     }
-    h->conns[h->free_idx[h->n_free - 1]] = c;
     if (opt->spool_dir) {
         h->spool = history_spool_open(opt->spool_dir, err);
         if (!h->spool) {

@@ -538,7 +538,11 @@ static void open_history(http_server *s)
         ho.connections = 2; /* a history page read never waits behind a single writer */
     s->hist = history_open_with(s->cfg.db_path, &ho, &err);
     char abs_upload[PATH_MAX];
-    if (s->hist && realpath(s->cfg.upload_dir, abs_upload) &&
+    int reachable = history_get_state(s->hist) != HISTORY_RECONNECTING;
+    if (s->hist && !reachable)
+        add_note(s, "history: %s; verdicts are served and their rows kept in the spool in %s until the "
+                    "database answers", err.msg, s->cfg.upload_dir);
+    if (s->hist && reachable && realpath(s->cfg.upload_dir, abs_upload) &&
         history_set_meta(s->hist, "upload_dir", abs_upload, &err) != 0) {
         history_close(s->hist);
         s->hist = NULL;

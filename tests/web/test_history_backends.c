@@ -452,6 +452,33 @@ static void test_pg_spool_keeps_rows_while_down(void **state)
     assert_int_equal(count(h), 5); /* replayed again: nothing doubled */
     assert_int_equal(spool_lines(spool), 0);
     history_close(h);
+
+    /* Down at open, on a database without tables: the history opens anyway
+     * (spooling), and the first connection that gets through migrates. */
+    pg_exec("DROP TABLE predictions, meta, catdog_schema");
+    sh(stop);
+    h = open_ok(&o);
+    assert_int_equal(history_get_state(h), HISTORY_RECONNECTING);
+    add_result_row(h, "while-starting.jpg", 5);
+    assert_int_equal(spool_lines(spool), 1);
+    sh(start);
+    up = 0;
+    for (int i = 0; i < 600 && !up; i++) {
+        up = history_get_state(h) == HISTORY_OK && spool_lines(spool) == 0;
+        if (!up)
+            usleep(100000);
+    }
+    assert_true(up);
+    assert_int_equal(count(h), 1);
+    assert_int_equal(history_list(h, 0, 1, rows, &got, &err), 0);
+    assert_string_equal(rows[0].name, "while-starting.jpg");
+    history_close(h);
+    /* without a spool, an unreachable server is an error naming it */
+    sh(stop);
+    cd_err_clear(&err);
+    assert_null(history_open(T.target, &err));
+    assert_non_null(strstr(err.msg, "PostgreSQL database catdog"));
+    sh(start);
 }
 
 int main(int argc, char **argv)
