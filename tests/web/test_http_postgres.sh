@@ -117,7 +117,10 @@ wait_for "the spooled rows to reach PostgreSQL" all_in
 diff "$WORK/acked" "$WORK/in_db" >"$WORK/diff" ||
     fail "acknowledged uploads and PostgreSQL rows differ (< acknowledged, > in the database): $(head -n 20 "$WORK/diff")"
 [ ! -s "$WORK/up/.history-spool-0" ] || fail "the spool was not emptied"
-ok "all $TOTAL acknowledged uploads are in PostgreSQL exactly once; the spool is empty"
+req GET /metrics
+SPOOLED=$(sed -n 's/^catdog_events_total{event="history_spooled"} //p' "$WORK/body")
+[ -n "$SPOOLED" ] && [ "$SPOOLED" -gt 0 ] || fail "no row went through the spool (history_spooled: '$SPOOLED')"
+ok "all $TOTAL acknowledged uploads are in PostgreSQL exactly once ($SPOOLED went through the spool); the spool is empty"
 
 req GET /history
 expect_status 200 "history page after the outage"
