@@ -346,6 +346,44 @@ static void test_concurrent_adds_all_kept(void **state)
     history_close(h);
 }
 
+typedef struct opener {
+    history *h;
+    cd_err err;
+} opener;
+
+static void *open_one(void *arg)
+{
+    opener *o = arg;
+    o->h = history_open(T.target, &o->err);
+    return NULL;
+}
+
+/* Replicas starting together on a new database: each opens it, the schema is
+ * made once (PostgreSQL: pg_advisory_lock; SQLite: BEGIN IMMEDIATE). */
+static void test_concurrent_opens_migrate_once(void **state)
+{
+    (void)state;
+    enum { OPENERS = 4 };
+    opener o[OPENERS];
+    pthread_t t[OPENERS];
+    memset(o, 0, sizeof o);
+    for (int i = 0; i < OPENERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, open_one, &o[i]), 0);
+    for (int i = 0; i < OPENERS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < OPENERS; i++)
+        if (!o[i].h)
+            fail_msg("opener %d: %s", i, o[i].err.msg);
+    cd_err err;
+    for (int i = 0; i < OPENERS; i++) {
+        history_rec r = rec("gggg", "g.jpg", "binary", 0.5);
+        assert_int_equal(history_add(o[i].h, &r, &err), 0);
+    }
+    assert_int_equal(count(o[0].h), OPENERS);
+    for (int i = 0; i < OPENERS; i++)
+        history_close(o[i].h);
+}
+
 /* ---- PostgreSQL only ---- */
 
 /* The server ends every catdog connection (what a restart does to them):
@@ -491,6 +529,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_result_rows_and_expiry, fresh),
         cmocka_unit_test_setup(test_newer_schema_is_refused_untouched, fresh),
         cmocka_unit_test_setup(test_concurrent_adds_all_kept, fresh),
+        cmocka_unit_test_setup(test_concurrent_opens_migrate_once, fresh),
     };
     const struct CMUnitTest pg[] = {
         cmocka_unit_test(test_target_names_the_backend),
@@ -498,6 +537,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_result_rows_and_expiry, fresh),
         cmocka_unit_test_setup(test_newer_schema_is_refused_untouched, fresh),
         cmocka_unit_test_setup(test_concurrent_adds_all_kept, fresh),
+        cmocka_unit_test_setup(test_concurrent_opens_migrate_once, fresh),
         cmocka_unit_test_setup(test_pg_dead_connections_are_replaced, fresh),
         cmocka_unit_test_setup(test_pg_spool_keeps_rows_while_down, fresh),
     };
