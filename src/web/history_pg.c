@@ -152,7 +152,15 @@ static int pq_fail(pg_history *h, PGconn *c, cd_err *err, const char *what)
     return cd_err_set(err, CD_ERR_BACKEND, "%s: %s: %s", h->label, what, msg);
 }
 
-/* A new connection with every statement prepared; NULL with err. */
+/* The server's NOTICEs ("relation ... already exists, skipping") would go to
+ * stderr by default: the library never prints. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* A new connection in UTF-8, quiet; NULL with err. */
 static PGconn *connect_one(pg_history *h, cd_err *err)
 {
     /* connect_timeout first: a value in the user's string overrides it. */
@@ -164,6 +172,7 @@ static PGconn *connect_one(pg_history *h, cd_err *err)
         PQfinish(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c, ignore_notice, NULL);
     if (PQsetClientEncoding(c, "UTF8") != 0) {
         pq_fail(h, c, err, "setting the client encoding to UTF8");
         PQfinish(c);
