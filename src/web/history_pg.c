@@ -141,14 +141,26 @@ static void describe(pg_history *h)
     PQconninfoFree(opts);
 }
 
+/* libpq's message as one line: its "\n\tIs the server running..." hints
+ * joined with spaces, the final newline dropped (logs are one line each). */
+static void one_line(char *out, size_t size, const char *m)
+{
+    size_t n = 0;
+    for (; *m && n + 1 < size; m++) {
+        char ch = *m == '\n' || *m == '\t' ? ' ' : *m;
+        if (ch == ' ' && (n == 0 || out[n - 1] == ' '))
+            continue;
+        out[n++] = ch;
+    }
+    while (n && out[n - 1] == ' ')
+        n--;
+    out[n] = '\0';
+}
+
 static int pq_fail(pg_history *h, PGconn *c, cd_err *err, const char *what)
 {
-    const char *m = c ? PQerrorMessage(c) : "out of memory";
     char msg[400];
-    snprintf(msg, sizeof msg, "%s", m);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-        msg[--n] = '\0';
+    one_line(msg, sizeof msg, c ? PQerrorMessage(c) : "out of memory");
     return cd_err_set(err, CD_ERR_BACKEND, "%s: %s: %s", h->label, what, msg);
 }
 
@@ -284,10 +296,7 @@ static PGresult *run(pg_history *h, PGconn *c, int st, const char *const *params
         return r;
     if (r && PQresultErrorMessage(r)[0]) {
         char msg[400];
-        snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
-        size_t n = strlen(msg);
-        while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-            msg[--n] = '\0';
+        one_line(msg, sizeof msg, PQresultErrorMessage(r));
         cd_err_set(err, CD_ERR_BACKEND, "%s: %s: %s", h->label, what, msg);
     } else {
         pq_fail(h, c, err, what);
