@@ -103,7 +103,18 @@ history_spool *history_spool_open(const char *dir, cd_err *err)
         return NULL;
     }
     sp->pending = count_lines(buf, len);
+    /* A torn last line (a crash inside an append) was never acknowledged:
+     * cut it off now, or the next append would be glued to it and lost. */
+    size_t whole = len;
+    while (whole > 0 && buf[whole - 1] != '\n')
+        whole--;
     free(buf);
+    if (whole < len && (ftruncate(sp->fd, (off_t)whole) != 0 || fsync(sp->fd) != 0)) {
+        cd_err_set(err, CD_ERR_IO, "cannot cut the torn last line of the history spool %s: %s", sp->path,
+                   strerror(errno));
+        history_spool_close(sp);
+        return NULL;
+    }
     return sp;
 }
 
