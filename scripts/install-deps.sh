@@ -10,6 +10,8 @@ PKGS=(
   libdnnl-dev libopenblas-dev libhdf5-dev libjansson-dev libzip-dev
   libjpeg-dev libpng-dev libwebp-dev libexif-dev
   libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
+  # serve --db postgresql://... (libpq); the tests start a throwaway PostgreSQL 15 server (tests/web/pg_lib.sh).
+  libpq-dev postgresql
   libcmocka-dev valgrind curl
   # data-parallel training (mpirun -np N catdog train): built with MPI when found
   libopenmpi-dev openmpi-bin

@@ -73,7 +73,8 @@ int cmd_export_feedback(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'u': upload = optarg; break;
         case 'h':
-            puts("Usage: catdog export-feedback --db FILE --out DIR [--upload-dir DIR]\n"
+            puts("Usage: catdog export-feedback --db FILE|URL --out DIR [--upload-dir DIR]\n"
+                 "(--db: the SQLite file, or the PostgreSQL connection string, `catdog serve` used)\n"
                  "Writes the photos corrected on the history page into DIR/cats and DIR/dogs\n"
                  "(the layout `catdog train` reads).  The photos are found in the upload folder\n"
                  "the server recorded in the database, or in --upload-dir.");
@@ -86,10 +87,12 @@ int cmd_export_feedback(int argc, char **argv)
     if (!out)
         return cli_usage_error("export-feedback", "--out DIR is required");
 
-    FILE *probe = fopen(db, "rb");
-    if (!probe)
+    /* An SQLite file must exist (opening would create an empty one). */
+    FILE *probe = history_target_is_pg(db) ? NULL : fopen(db, "rb");
+    if (!history_target_is_pg(db) && !probe)
         return cli_fail("export-feedback: cannot open database %s", db);
-    fclose(probe);
+    if (probe)
+        fclose(probe);
     cd_err err;
     history *h = history_open(db, &err);
     if (!h)

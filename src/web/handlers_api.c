@@ -223,17 +223,23 @@ enum MHD_Result handle_api_openapi(http_req *r)
  * listening socket is about to close), "draining" (SIGTERM with --drain: still
  * serving, but asking to be taken out), "no_database" (the history is off, so
  * this replica's verdicts would go unrecorded while another's would not).
+ * A PostgreSQL history that is reconnecting stays ready ("history":
+ * "reconnecting"): its rows are spooled durably and written once the server is
+ * back, and the database is shared, so failing readiness would take every
+ * replica out of the balancer at once for an outage that loses nothing.
  * Liveness is /livez: a replica that is merely not ready must not be killed. */
 enum MHD_Result handle_healthz(http_req *r)
 {
     http_server *s = r->srv;
+    history_state hs = history_get_state(s->hist);
     const char *status = atomic_load(&s->stopping)   ? "stopping"
                          : atomic_load(&s->draining) ? "draining"
-                         : !s->hist                  ? "no_database"
+                         : hs == HISTORY_OFF         ? "no_database"
                                                      : "ok";
     int ready = strcmp(status, "ok") == 0;
     json_t *j = json_pack("{s:s,s:b,s:i,s:s,s:i,s:i}", "status", status, "ready", ready, "models", r->gen->reg->n,
-                          "history", s->hist ? "ok" : "off", "queue_depth", pool_depth(r->gen->pool), "workers",
+                          "history", hs == HISTORY_OK ? "ok" : hs == HISTORY_RECONNECTING ? "reconnecting" : "off",
+                          "queue_depth", pool_depth(r->gen->pool), "workers",
                           pool_workers(r->gen->pool));
     return http_respond_json(r, ready ? 200 : 503, j);
 }
@@ -256,7 +262,7 @@ enum MHD_Result handle_metrics(http_req *r)
                         .workers = pool_workers(r->gen->pool),
                         .in_flight = atomic_load(&s->in_flight),
                         .models_loaded = r->gen->reg->n,
-                        .history_up = s->hist != NULL};
+                        .history_up = history_get_state(s->hist) == HISTORY_OK};
     strbuf b;
     strbuf_init(&b);
     metrics_render(s->metrics, &g, &b);

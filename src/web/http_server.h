@@ -16,6 +16,9 @@
  * served unrecorded, /healthz (readiness) answers 503 "no_database" with
  * "history": "off" (/livez, liveness, still 200), /metrics has
  * catdog_history_up 0, and the history routes answer 503 db_unavailable.
+ * A PostgreSQL history (db_path postgresql://...) that is unreachable, at
+ * start-up or later, keeps the verdicts' rows in a spool in upload_dir until
+ * it answers; meanwhile /healthz says "reconnecting" (history.h).
  *
  * Routes (see routes.c):  GET / -> /template, GET /template, POST /template/upload,
  * GET /upload/<file>, GET /error, GET /history, POST /history/<id>/feedback,
@@ -58,7 +61,7 @@ typedef struct http_config {
     const char *models_dir;    /* NULL: ./models, else <prefix>/share/catdog/models beside an installed program */
     const char *weights;       /* transfer model's backbone weights file; NULL = searched for */
     const char *upload_dir;    /* "saveimages" when NULL */
-    const char *db_path;       /* "catdog.db" when NULL */
+    const char *db_path;       /* SQLite file or PostgreSQL connection string (history.h); "catdog.db" when NULL */
     const char *assets_dir;    /* folder holding web/static and node_modules; NULL = look for it (., the
                                   installed <prefix>/share/catdog, the source tree) */
     size_t max_upload;         /* largest photo (and request body) in bytes; 0 = 16 MiB */

@@ -304,7 +304,7 @@ void metrics_render(metrics *m, const metrics_gauges *g, strbuf *out)
                   "# HELP catdog_models_loaded Models serving predictions.\n"
                   "# TYPE catdog_models_loaded gauge\ncatdog_models_loaded %d\n"
                   "# HELP catdog_history_up 1 when predictions are recorded in the history database, 0 when it is "
-                  "not open.\n"
+                  "not open or PostgreSQL is unreachable (rows wait in the spool).\n"
                   "# TYPE catdog_history_up gauge\ncatdog_history_up %d\n",
                   g->queue_depth, g->expected_wait_s, g->max_wait_s, g->max_batch, g->queue_capacity, g->workers_busy, g->workers, g->in_flight, g->models_loaded,
                   g->history_up);

@@ -55,7 +55,7 @@ typedef struct metrics_gauges {
     int workers;
     int in_flight;
     int models_loaded;
-    int history_up;            /* 1 = predictions are recorded, 0 = the database is not open */
+    int history_up;            /* 1 = predictions are recorded, 0 = the database is not open or unreachable */
 } metrics_gauges;
 
 void metrics_render(metrics *m, const metrics_gauges *g, strbuf *out);

@@ -529,9 +529,20 @@ static void open_history(http_server *s)
 {
     cd_err err;
     cd_err_clear(&err);
-    s->hist = history_open(s->cfg.db_path, &err);
+    /* PostgreSQL: one connection per inference worker (they finish uploads at
+     * about that rate), and the spool beside the photos (history.h). */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    history_options ho = {.connections = s->cfg.threads > 0 ? s->cfg.threads : cores > 0 ? (int)cores : 0,
+                          .spool_dir = s->cfg.upload_dir};
+    if (ho.connections > 0 && ho.connections < 2)
+        ho.connections = 2; /* a history page read never waits behind a single writer */
+    s->hist = history_open_with(s->cfg.db_path, &ho, &err);
     char abs_upload[PATH_MAX];
-    if (s->hist && realpath(s->cfg.upload_dir, abs_upload) &&
+    int reachable = history_get_state(s->hist) != HISTORY_RECONNECTING;
+    if (s->hist && !reachable)
+        add_note(s, "history: %s; verdicts are served and their rows kept in the spool in %s until the "
+                    "database answers", err.msg, s->cfg.upload_dir);
+    if (s->hist && reachable && realpath(s->cfg.upload_dir, abs_upload) &&
         history_set_meta(s->hist, "upload_dir", abs_upload, &err) != 0) {
         history_close(s->hist);
         s->hist = NULL;

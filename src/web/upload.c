@@ -373,6 +373,8 @@ int upload_process(http_req *r, const upload_photo *photo, const int *models, in
             res->db_failed = 1;
         } else {
             v->history_id = rec.id;
+            if (rec.id == 0) /* PostgreSQL unreachable: the row waits in the spool (history.h) */
+                metrics_event(s->metrics, "history_spooled");
         }
     }
     /* The id addresses the rows; without them there is no result page to give. */

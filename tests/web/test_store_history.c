@@ -1,7 +1,8 @@
 /*
  * test_store_history.c - the upload folder (content names, dedup, crash-safe
- * writes, strict names) and the SQLite history (rows, paging, feedback,
- * persistence), plus the small pure helpers the pages rely on (file-name
+ * writes, strict names) and what only the SQLite history has (migrating old
+ * files, refusing foreign ones; the history contract itself is checked on both
+ * backends by test_history_backends.c), plus the small pure helpers the pages rely on (file-name
  * sanitising, language negotiation).
  */
 #include "test_util.h"
@@ -249,96 +250,13 @@ static history_rec rec(const char *sha, const char *name, const char *model, dou
     return r;
 }
 
-typedef struct seen {
-    int n;
-    char files[8][140];
-    int feedback[8];
-} seen;
-
-static int collect(const history_rec *r, void *ctx)
-{
-    seen *s = ctx;
-    snprintf(s->files[s->n], sizeof s->files[0], "%s", r->file);
-    s->feedback[s->n++] = r->feedback;
-    return 0;
-}
-
-static void test_history_rows_paging_feedback_and_restart(void **state)
+/* The rows, paging, feedback and reopening are the history contract, checked
+ * on both backends by test_history_backends.c; what only SQLite has stays here. */
+static void test_history_refuses_a_file_that_is_not_a_database(void **state)
 {
     (void)state;
     char *dir = make_tmpdir();
-    char path[600];
-    snprintf(path, sizeof path, "%s/h.db", dir);
     cd_err err;
-    history *h = history_open(path, &err);
-    assert_non_null(h);
-    history_rec a = rec("aaaa", "кот.jpg", "binary", 0.1), b = rec("bbbb", "dog's \"photo\".png", "transfer", 0.9),
-                c = rec("aaaa", "same photo again", "binary", 0.2);
-    assert_int_equal(history_add(h, &a, &err), 0);
-    assert_int_equal(history_add(h, &b, &err), 0);
-    assert_int_equal(history_add(h, &c, &err), 0);
-    assert_true(a.id > 0 && b.id > a.id && c.id > b.id);
-    long long n = 0;
-    assert_int_equal(history_count(h, &n, &err), 0);
-    assert_int_equal(n, 3);
-
-    history_rec rows[3];
-    int got = 0;
-    assert_int_equal(history_list(h, 0, 2, rows, &got, &err), 0);
-    assert_int_equal(got, 2);
-    assert_int_equal(rows[0].id, c.id); /* newest first */
-    assert_int_equal(rows[1].id, b.id);
-    assert_string_equal(rows[1].name, "dog's \"photo\".png");
-    assert_string_equal(rows[1].model, "transfer");
-    assert_int_equal(rows[1].label, 1);
-    assert_true(rows[1].p_dog > 0.89 && rows[1].p_dog < 0.91);
-    assert_int_equal(rows[1].width, 200);
-    assert_int_equal(rows[1].height, 150);
-    assert_int_equal(rows[1].size, 1234);
-    assert_int_equal(rows[1].feedback, HISTORY_NO_FEEDBACK);
-    assert_int_equal(history_list(h, 2, 2, rows, &got, &err), 0);
-    assert_int_equal(got, 1);
-    assert_string_equal(rows[0].name, "кот.jpg");
-
-    /* feedback: stored, replaced, cleared; unknown rows refused */
-    assert_int_equal(history_set_feedback(h, a.id, 1, &err), 0);
-    assert_int_equal(history_set_feedback(h, b.id, 0, &err), 0);
-    assert_int_equal(history_set_feedback(h, 9999, 0, &err), -1);
-    assert_int_equal(err.code, CD_ERR_NOTFOUND);
-    history_rec one;
-    assert_int_equal(history_get(h, a.id, &one, &err), 0);
-    assert_int_equal(one.feedback, 1);
-    assert_true(one.feedback_time > 1.6e9);
-    /* the same photo corrected again later: the newer answer wins in the export */
-    sleep(1);
-    assert_int_equal(history_set_feedback(h, c.id, 0, &err), 0);
-    seen s;
-    memset(&s, 0, sizeof s);
-    assert_int_equal(history_each_feedback(h, collect, &s, &err), 0);
-    assert_int_equal(s.n, 2);
-    assert_string_equal(s.files[0], "bbbb.jpg");
-    assert_int_equal(s.feedback[0], 0);
-    assert_string_equal(s.files[1], "aaaa.jpg");
-    assert_int_equal(s.feedback[1], 0);
-    assert_int_equal(history_set_feedback(h, b.id, HISTORY_NO_FEEDBACK, &err), 0);
-
-    assert_int_equal(history_set_meta(h, "upload_dir", "/srv/photos", &err), 0);
-    history_close(h);
-
-    /* everything is there after reopening */
-    h = history_open(path, &err);
-    assert_non_null(h);
-    assert_int_equal(history_count(h, &n, &err), 0);
-    assert_int_equal(n, 3);
-    assert_int_equal(history_get(h, b.id, &one, &err), 0);
-    assert_int_equal(one.feedback, HISTORY_NO_FEEDBACK);
-    char meta[64];
-    assert_int_equal(history_get_meta(h, "upload_dir", meta, sizeof meta, &err), 0);
-    assert_string_equal(meta, "/srv/photos");
-    assert_int_equal(history_get_meta(h, "nothing", meta, sizeof meta, &err), 0);
-    assert_string_equal(meta, "");
-    history_close(h);
-
     /* a file that is not a database is refused with its name */
     char bad[600];
     snprintf(bad, sizeof bad, "%s/not.db", dir);
@@ -555,7 +473,7 @@ int main(void)
         cmocka_unit_test(test_put_stores_once_by_content),
         cmocka_unit_test(test_failed_write_leaves_nothing),
         cmocka_unit_test(test_stale_temporaries_in_a_shared_folder),
-        cmocka_unit_test(test_history_rows_paging_feedback_and_restart),
+        cmocka_unit_test(test_history_refuses_a_file_that_is_not_a_database),
         cmocka_unit_test(test_history_migrates_an_unversioned_file),
         cmocka_unit_test(test_history_refuses_newer_or_foreign_files),
         cmocka_unit_test(test_client_names_are_sanitised),
