@@ -26,20 +26,16 @@ static int elt(dn_plan *p, dn_steps *s, const layer *l, dnnl_alg_kind_t alg, flo
 {
     dnnl_eltwise_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
     int rc = -1;
-    if (!attr)
-        return -1;
     DN_CHECK(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_inference, alg, md, alpha, beta),
              err, "eltwise descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "eltwise",
-             l->name);
+    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "eltwise", l->name, err)))
+        goto fail;
     if (dn_steps_prim(s, &p->pool, pd, l->name, err, 2, DNNL_ARG_SRC, src, DNNL_ARG_DST, dst))
         rc = 0;
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 

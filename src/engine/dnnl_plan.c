@@ -358,7 +358,6 @@ int dn_build_softmax(dn_plan *p, dn_node *nd, const layer *l, dnnl_memory_t src,
                      cd_err *err)
 {
     dnnl_softmax_v2_desc_t d;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t smd = dn_mem_md(src);
     int rc = -1;
 
@@ -376,15 +375,12 @@ int dn_build_softmax(dn_plan *p, dn_node *nd, const layer *l, dnnl_memory_t src,
         src = nd->plain;
         smd = v2;
     }
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
-        goto fail;
     DN_CHECK(dnnl_softmax_v2_forward_desc_init(&d, p->cfg.training ? dnnl_forward_training
                                                                    : dnnl_forward_inference,
                                                dnnl_softmax_accurate, &smd, &smd, 1),
              err, "softmax descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&nd->sm_pd, &d, attr, p->cfg.eng, NULL), err, "softmax",
-             l->name);
+    if (!(nd->sm_pd = dn_pd(p->cfg.eng, &d, NULL, "softmax", l->name, err)))
+        goto fail;
     nd->md = smd;
     nd->mem = dn_mem(&p->pool, p->cfg.eng, &smd, NULL, err);
     if (!nd->mem || !dn_steps_prim(&p->fwd, &p->pool, nd->sm_pd, l->name, err, 2, DNNL_ARG_SRC,
@@ -392,8 +388,6 @@ int dn_build_softmax(dn_plan *p, dn_node *nd, const layer *l, dnnl_memory_t src,
         goto fail;
     rc = 0;
 fail:
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 

@@ -290,20 +290,17 @@ static int bwd_mul(dn_plan *p, const layer *l, dnnl_memory_t a, dnnl_memory_t b,
     dnnl_memory_desc_t am = dn_mem_md(a), bm = dn_mem_md(b), dm = dn_mem_md(dst);
     dnnl_binary_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
     int rc = -1;
-    if (!attr)
-        return -1;
     DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_mul, &am, &bm, &dm), err, "binary descriptor",
              l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary", l->name);
+    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "binary", l->name, err)))
+        goto fail;
     if (dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, a, DNNL_ARG_SRC_1, b,
                       DNNL_ARG_DST, dst))
         rc = 0;
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
@@ -329,20 +326,16 @@ static int bcast_dn_backward(dn_plan *p, int i, cd_err *err)
     dnnl_memory_desc_t v4 = dn_mem_md(nd->src), plain;
     dnnl_reduction_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
     int rc = -1;
     dnnl_memory_t prod = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
     dnnl_memory_t sum = prod ? dn_mem(&p->pool, p->cfg.eng, &v4, NULL, err) : NULL;
     if (!sum || bwd_mul(p, l, nd->diff, xn->mem, prod, err) ||
         dn_md_plain_view(&plain, &vn->md, 0, 0, l->name, err))
         return -1;
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
-        return -1;
     DN_CHECK(dnnl_reduction_desc_init(&d, dnnl_reduction_sum, &nd->md, &v4, 0.0f, 0.0f), err,
              "reduction descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "reduction",
-             l->name);
+    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "reduction", l->name, err)))
+        goto fail;
     if (!dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 2, DNNL_ARG_SRC, prod, DNNL_ARG_DST,
                        sum))
         goto fail;
@@ -353,7 +346,6 @@ static int bcast_dn_backward(dn_plan *p, int i, cd_err *err)
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 

@@ -207,16 +207,12 @@ static int norm_dn_backward(dn_plan *p, int i, cd_err *err)
     dnnl_memory_desc_t vmd;
     dnnl_binary_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
     if (chan_md(l, &nd->md, &vmd, err))
-        return -1;
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
         return -1;
     DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_div, &nd->md, &vmd, &nd->md), err,
              "binary descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary",
-             l->name);
+    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "binary", l->name, err)))
+        goto fail;
     dnnl_memory_t ds = dn_grad_target(p, r, &nd->md, &direct, err);
     if (!ds || !dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, nd->diff,
                               DNNL_ARG_SRC_1, nd->aux[0], DNNL_ARG_DST, ds))
@@ -225,7 +221,6 @@ static int norm_dn_backward(dn_plan *p, int i, cd_err *err)
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 

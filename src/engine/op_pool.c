@@ -99,7 +99,6 @@ static int pool_dn_forward(dn_plan *p, int i, cd_err *err)
     dn_node *nd = &p->nodes[i];
     const dn_node *in = &p->nodes[l->inputs[0]];
     dnnl_pooling_v2_desc_t d;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t dst_md;
     int rc = -1;
     int global = l->kind == LAYER_GLOBAL_AVGPOOL2D || l->kind == LAYER_GLOBAL_MAXPOOL2D;
@@ -140,11 +139,8 @@ static int pool_dn_forward(dn_plan *p, int i, cd_err *err)
                  is_max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding, &in->md, &dst_md,
                  nd->strides, nd->kernel, dil, nd->pad_l, nd->pad_r),
              err, "pooling descriptor", l->name);
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
+    if (!(nd->fwd_pd = dn_pd(p->cfg.eng, &d, NULL, "pooling", l->name, err)))
         goto fail;
-    DN_CHECK(dnnl_primitive_desc_create(&nd->fwd_pd, &d, attr, p->cfg.eng, NULL), err, "pooling",
-             l->name);
     nd->md = dn_pd_md(nd->fwd_pd, dnnl_query_dst_md, 0);
     nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
     if (!nd->mem)
@@ -168,8 +164,8 @@ static int pool_dn_forward(dn_plan *p, int i, cd_err *err)
                                                 dnnl_eltwise_relu_use_dst_for_bwd, &nd->md, 0.0f,
                                                 0.0f),
                  err, "eltwise descriptor", l->name);
-        DN_CHECK(dnnl_primitive_desc_create(&epd, &ed, attr, p->cfg.eng, NULL), err, "eltwise",
-                 l->name);
+        if (!(epd = dn_pd(p->cfg.eng, &ed, NULL, "eltwise", l->name, err)))
+            goto fail;
         st = dn_steps_prim(&p->fwd, &p->pool, epd, l->name, err, 2, DNNL_ARG_SRC, nd->mem,
                            DNNL_ARG_DST, nd->mem);
         dnnl_primitive_desc_destroy(epd);
@@ -178,8 +174,6 @@ static int pool_dn_forward(dn_plan *p, int i, cd_err *err)
     }
     rc = 0;
 fail:
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
@@ -194,18 +188,14 @@ static int pool_dn_backward(dn_plan *p, int i, cd_err *err)
     int is_max = l->kind == LAYER_MAXPOOL2D || l->kind == LAYER_GLOBAL_MAXPOOL2D;
     dnnl_pooling_v2_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_dims_t dil = {0, 0};
     int rc = -1;
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
-        goto fail;
     DN_CHECK(dnnl_pooling_v2_backward_desc_init(
                  &d, is_max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding, &in->md,
                  &nd->md, nd->strides, nd->kernel, dil, nd->pad_l, nd->pad_r),
              err, "pooling backward descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, nd->fwd_pd), err,
-             "pooling backward", l->name);
+    if (!(pd = dn_pd(p->cfg.eng, &d, nd->fwd_pd, "pooling backward", l->name, err)))
+        goto fail;
     /* the ReLU moved behind this pooling (swap_relu_maxpool), in place */
     if (nd->post_relu &&
         dn_eltwise_bwd(p, l, ACT_RELU, &nd->md, NULL, nd->diff, nd->mem, nd->diff, err))
@@ -224,8 +214,6 @@ static int pool_dn_backward(dn_plan *p, int i, cd_err *err)
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 

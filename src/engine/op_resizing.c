@@ -128,7 +128,6 @@ static int resizing_dn_forward(dn_plan *p, int i, cd_err *err)
     dn_node *nd = &p->nodes[i];
     const dn_node *in = &p->nodes[l->inputs[0]];
     dnnl_resampling_desc_t d;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t dst_md;
     dnnl_dims_t dd = {p->n, l->out_c, l->out_h, l->out_w};
     int rc = -1;
@@ -140,11 +139,8 @@ static int resizing_dn_forward(dn_plan *p, int i, cd_err *err)
                  &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference,
                  resampling_alg(l), NULL, &in->md, &dst_md),
              err, "resampling descriptor", l->name);
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
+    if (!(nd->fwd_pd = dn_pd(p->cfg.eng, &d, NULL, "resampling", l->name, err)))
         goto fail;
-    DN_CHECK(dnnl_primitive_desc_create(&nd->fwd_pd, &d, attr, p->cfg.eng, NULL), err,
-             "resampling", l->name);
     nd->md = dn_pd_md(nd->fwd_pd, dnnl_query_dst_md, 0);
     nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
     if (!nd->mem || !dn_steps_prim(&p->fwd, &p->pool, nd->fwd_pd, l->name, err, 2, DNNL_ARG_SRC,
@@ -152,8 +148,6 @@ static int resizing_dn_forward(dn_plan *p, int i, cd_err *err)
         goto fail;
     rc = 0;
 fail:
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
@@ -167,13 +161,10 @@ static int resizing_dn_backward(dn_plan *p, int i, cd_err *err)
         return 0;
     dnnl_resampling_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
-        return -1;
     DN_CHECK(dnnl_resampling_backward_desc_init(&d, resampling_alg(l), NULL, &in->md, &nd->md),
              err, "resampling backward descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, nd->fwd_pd), err,
-             "resampling backward", l->name);
+    if (!(pd = dn_pd(p->cfg.eng, &d, nd->fwd_pd, "resampling backward", l->name, err)))
+        goto fail;
     dnnl_memory_desc_t smd = dn_pd_md(pd, dnnl_query_diff_src_md, 0);
     dnnl_memory_desc_t dmd = dn_pd_md(pd, dnnl_query_diff_dst_md, 0);
     dnnl_memory_t dd = dn_bwd_layout(p, nd->diff, &dmd, l->name, err);
@@ -185,7 +176,6 @@ static int resizing_dn_backward(dn_plan *p, int i, cd_err *err)
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 

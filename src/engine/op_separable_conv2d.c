@@ -171,21 +171,15 @@ static int dw_forward_pd(dn_plan *p, const layer *l, const dw_mds *d, dnnl_primi
                          cd_err *err)
 {
     dnnl_convolution_desc_t cd;
-    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    int rc = -1;
-    if (!attr)
-        return -1;
     DN_CHECK(dnnl_dilated_convolution_forward_desc_init(
                  &cd, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference,
                  dnnl_convolution_direct, &d->src, &d->w, NULL, &d->dst, d->strides, d->dil,
                  d->pad_l, d->pad_r),
              err, "depthwise convolution descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(pd, &cd, attr, p->cfg.eng, NULL), err,
-             "depthwise convolution", l->name);
-    rc = 0;
+    *pd = dn_pd(p->cfg.eng, &cd, NULL, "depthwise convolution", l->name, err);
+    return *pd ? 0 : -1;
 fail:
-    dnnl_primitive_attr_destroy(attr);
-    return rc;
+    return -1;
 }
 
 /* A memory of layout want holding the user's weights: the user memory itself,
@@ -323,16 +317,12 @@ static int sep_dn_backward(dn_plan *p, int i, cd_err *err)
     int want_w = dn_needs_weight_grad(p, i), want_x = p->nodes[r].wants;
     tensor *const *g = &p->cfg.grads[LAYER_MAX_PARAMS * i];
     dnnl_primitive_desc_t pw_w = NULL, pw_d = NULL, dfwd = NULL, dw_w = NULL, dw_d = NULL;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_convolution_desc_t cd;
     dw_mds d;
     if (!want_w && !want_x)
         return 0;
     dnnl_memory_t dpre = dn_pre_activation_grad(p, i, err);
     if (!dpre)
-        return -1;
-    attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr)
         return -1;
     dnnl_memory_desc_t t_have = dn_mem_md(nd->aux[2]), d_have = dn_mem_md(dpre);
     dnnl_memory_desc_t psrc, pw, puser, pb, pdst;
@@ -351,8 +341,8 @@ static int sep_dn_backward(dn_plan *p, int i, cd_err *err)
                      &cd, dnnl_convolution_direct, &psrc, &pw, l->use_bias ? &pb : NULL, &pdst,
                      one, zero, zero, zero),
                  err, "pointwise backward weights descriptor", l->name);
-        DN_CHECK(dnnl_primitive_desc_create(&pw_w, &cd, attr, p->cfg.eng, nd->fwd_pd), err,
-                 "pointwise backward weights", l->name);
+        if (!(pw_w = dn_pd(p->cfg.eng, &cd, nd->fwd_pd, "pointwise backward weights", l->name, err)))
+            goto fail;
         if (weights_grad(p, l, pw_w, nd->src, dpre, g[1], &puser, l->use_bias ? g[2] : NULL,
                          err))
             goto fail;
@@ -360,8 +350,8 @@ static int sep_dn_backward(dn_plan *p, int i, cd_err *err)
     DN_CHECK(dnnl_dilated_convolution_backward_data_desc_init(
                  &cd, dnnl_convolution_direct, &psrc, &pw, &pdst, one, zero, zero, zero),
              err, "pointwise backward data descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pw_d, &cd, attr, p->cfg.eng, nd->fwd_pd), err,
-             "pointwise backward data", l->name);
+    if (!(pw_d = dn_pd(p->cfg.eng, &cd, nd->fwd_pd, "pointwise backward data", l->name, err)))
+        goto fail;
     dnnl_memory_desc_t wmd = dn_pd_md(pw_d, dnnl_query_weights_md, 0);
     dnnl_memory_desc_t dmd = dn_pd_md(pw_d, dnnl_query_diff_dst_md, 0);
     dnnl_memory_desc_t tmd = dn_pd_md(pw_d, dnnl_query_diff_src_md, 0);
@@ -381,8 +371,8 @@ static int sep_dn_backward(dn_plan *p, int i, cd_err *err)
                      &cd, dnnl_convolution_direct, &d.src, &d.w, NULL, &d.dst, d.strides, d.dil,
                      d.pad_l, d.pad_r),
                  err, "depthwise backward weights descriptor", l->name);
-        DN_CHECK(dnnl_primitive_desc_create(&dw_w, &cd, attr, p->cfg.eng, dfwd), err,
-                 "depthwise backward weights", l->name);
+        if (!(dw_w = dn_pd(p->cfg.eng, &cd, dfwd, "depthwise backward weights", l->name, err)))
+            goto fail;
         if (weights_grad(p, l, dw_w, nd->aux[1], dt, g[0], &d.user, NULL, err))
             goto fail;
     }
@@ -391,8 +381,8 @@ static int sep_dn_backward(dn_plan *p, int i, cd_err *err)
                      &cd, dnnl_convolution_direct, &d.src, &d.w, &d.dst, d.strides, d.dil,
                      d.pad_l, d.pad_r),
                  err, "depthwise backward data descriptor", l->name);
-        DN_CHECK(dnnl_primitive_desc_create(&dw_d, &cd, attr, p->cfg.eng, dfwd), err,
-                 "depthwise backward data", l->name);
+        if (!(dw_d = dn_pd(p->cfg.eng, &cd, dfwd, "depthwise backward data", l->name, err)))
+            goto fail;
         dnnl_memory_desc_t w2 = dn_pd_md(dw_d, dnnl_query_weights_md, 0);
         dnnl_memory_desc_t dd2 = dn_pd_md(dw_d, dnnl_query_diff_dst_md, 0);
         dnnl_memory_desc_t smd = dn_pd_md(dw_d, dnnl_query_diff_src_md, 0);
@@ -410,7 +400,6 @@ fail:
     for (int k = 0; k < 5; k++)
         if (pds[k])
             dnnl_primitive_desc_destroy(pds[k]);
-    dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
