@@ -46,7 +46,8 @@ enum {
     "  --classes C          the model's class order: cat,dog (default) or dog,cat\n"        \
     "  --config A           --model is a weights-only file (Keras 3 .weights.h5 or Keras 2\n" \
     "                       save_weights) for architecture A: a Keras JSON config file\n"   \
-    "                       (model.to_json(), a .keras config.json) or binary/vgg16/squeezenet\n"
+    "                       (model.to_json(), a .keras config.json) or a built-in: binary,\n" \
+    "                       vgg16, squeezenet, mobilenetv2, resnet50\n"
 
 typedef struct cli_model_opts {
     const char *model_path;   /* NULL = default model */
