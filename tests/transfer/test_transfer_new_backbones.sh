@@ -7,7 +7,8 @@
 # MobileNetV2 run also fine-tunes its last block.  The shipped file records the
 # backbone and its preprocessing ('tf' for MobileNetV2, caffe for ResNet50)
 # and predicts with the weights found under Keras' file name in
-# $CATDOG_WEIGHTS_DIR.  Without --weights and with the file nowhere, the error
+# $CATDOG_WEIGHTS_DIR; exported and stripped of catdog's attributes, it is
+# still recognised and gets that preprocessing.  Without --weights and with the file nowhere, the error
 # names the file, where it was looked for and --weights.  Skips (77) without
 # ../shared; fails without /usr/bin/python3's h5py and torchvision.
 set -euo pipefail
@@ -73,5 +74,17 @@ for bb in mobilenetv2:mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no
     "$PHOTOS/cat.0.jpg" "$PHOTOS/dog.0.jpg" >"$T/pred" 2>&1 ||
     fail "$name: predict failed: $(cat "$T/pred")"
   [ "$(grep -c '"p_dog"' "$T/pred")" = 2 ] || fail "$name: predict gave: $(cat "$T/pred")"
-  echo "$name: trained, reloaded with its backbone and predicted"
+  # Exported as one Keras file and stripped of catdog's attributes (as a
+  # Keras user's own transfer model would come): the backbone is recognised by
+  # its layer names and its preprocessing chosen.
+  CATDOG_WEIGHTS_DIR="$T/w" "$BIN" export --model "$T/$name.h5" --out "$T/$name.full.h5" ||
+    fail "$name: export failed"
+  /usr/bin/python3 -c 'import h5py, sys
+with h5py.File(sys.argv[1], "a") as f:
+    for k in [k for k in f.attrs if k.startswith("catdog_")]:
+        del f.attrs[k]' "$T/$name.full.h5"
+  "$BIN" info "$T/$name.full.h5" >"$T/info" 2>&1 || fail "$name: info failed: $(cat "$T/info")"
+  grep -q "^Preprocessing: $pre (not recorded" "$T/info" ||
+    fail "$name: Keras file without catdog's attributes: $(grep Preprocessing "$T/info")"
+  echo "$name: trained, reloaded with its backbone, predicted, recognised in a plain Keras file"
 done
