@@ -103,14 +103,12 @@ static model *load_config_weights(const cli_model_opts *o, cd_err *err)
         if (!json)
             return NULL;
         m = keras_from_json(json, o->config_path, err);
-    } else if (strcmp(o->config_path, "binary") == 0 || strcmp(o->config_path, "vgg16") == 0 ||
-               strcmp(o->config_path, "squeezenet") == 0) {
-        m = arch_build(o->config_path, strcmp(o->config_path, "binary") == 0 ? 150 : 224, err);
+    } else if (arch_find(o->config_path)) {
+        m = arch_build(o->config_path, arch_find(o->config_path)->default_size, err);
     } else {
         cd_err_set(err, CD_ERR_NOTFOUND,
-                   "--config %s: no such file, and not a built-in architecture (binary, vgg16, "
-                   "squeezenet)",
-                   o->config_path);
+                   "--config %s: no such file, and not a built-in architecture (%s)",
+                   o->config_path, arch_names());
         return NULL;
     }
     if (m && keras_load_weights_json(m, json, o->model_path, err) != 0) {

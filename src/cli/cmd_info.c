@@ -31,6 +31,8 @@ static void usage(FILE *out)
           "  binary       the seed's CNN (default input 150)\n"
           "  vgg16        Keras VGG16 without top (default input 224)\n"
           "  squeezenet   SqueezeNet 1.1 without top (default input 224)\n"
+          "  mobilenetv2  Keras MobileNetV2 (alpha 1.0) without top (default input 224)\n"
+          "  resnet50     Keras ResNet50 without top (default input 224)\n"
           "\n"
           "Options:\n"
           "  -s, --img-size N   input height and width: for a built-in, or for a file whose\n"
@@ -147,14 +149,11 @@ int cmd_info(int argc, char **argv)
         transfer_load_opts lo = {.img_size = img_size};
         m = probe || onnx_is_onnx_file(name) ? transfer_load(name, &lo, &err)
                                              : keras_load_sized(name, img_size, &err);
-    } else if (strcmp(name, "binary") == 0 || strcmp(name, "vgg16") == 0 ||
-               strcmp(name, "squeezenet") == 0) {
-        int size = img_size ? img_size : (strcmp(name, "binary") == 0 ? 150 : 224);
-        m = arch_build(name, size, &err);
+    } else if (arch_find(name)) {
+        m = arch_build(name, img_size ? img_size : arch_find(name)->default_size, &err);
     } else {
-        return cli_fail("%s: no such file, and not a built-in architecture (binary, vgg16, "
-                        "squeezenet)",
-                        name);
+        return cli_fail("%s: no such file, and not a built-in architecture (%s)", name,
+                        arch_names());
     }
     if (!m)
         return cli_fail("%s", err.msg);

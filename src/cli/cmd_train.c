@@ -125,17 +125,19 @@ static void usage(FILE *out)
           "  -q, --quiet              only the epoch lines\n"
           "  -h, --help               show this help\n"
           "Transfer learning (--arch transfer; FILE then holds the head and names the backbone):\n"
-          "      --backbone NAME      squeezenet (default) or vgg16, ImageNet weights\n"
+          "      --backbone NAME      squeezenet (default), vgg16, mobilenetv2 or resnet50,\n"
+          "                           with their Keras ImageNet (or your own) weights file\n"
           "      --weights FILE       the backbone's weights file (default: searched in\n"
           "                           $CATDOG_WEIGHTS_DIR, ~/.keras/models, ./weights, ../shared/weights)\n"
           "      --head SPEC          gap|gmp|gapgmp|flatten, then dense=N, dropout=R, input-dropout=R\n"
           "                           (default gap,dense=256,dropout=0.5)\n"
           "      --feature-cache DIR  keep the backbone's features in DIR for later runs\n"
-          "      --fine-tune N        then train the last N backbone blocks (Fire modules / VGG\n"
-          "                           blocks) with the head, from the photos (default 0: none)\n"
+          "      --fine-tune N        then train the last N backbone blocks (Fire modules, VGG\n"
+          "                           or MobileNetV2 blocks, ResNet50 bottlenecks) with the head,\n"
+          "                           from the photos (default 0: none)\n"
           "      --fine-tune-epochs N epochs of that (default 3)\n"
           "      --fine-tune-lr X     its learning rate (default 0.0001)\n"
-          "  --img-size defaults to the backbone's (squeezenet 224, vgg16 150); of the\n"
+          "  --img-size defaults to the backbone's (vgg16 150, the others 224); of the\n"
           "  augmentations only flip applies (each photo's features are cached as is and flipped).\n",
           out);
 }

@@ -3,9 +3,11 @@
  * without catdog's attributes still gets the right preprocessing.
  *
  * The signs are Keras' own layer names for the backbones (block1_conv1 ...
- * block5_conv3 for VGG16, fire2/squeeze1x1 ... fire9/expand3x3 for SqueezeNet)
- * and, for the seed's binary CNN, its exact layer sequence.  A backbone whose
- * output is followed by more layers is a "transfer" model.
+ * block5_conv3 for VGG16, fire2/squeeze1x1 ... fire9/expand3x3 for SqueezeNet,
+ * Conv1 ... block_16_project for MobileNetV2, conv1_conv ... conv5_block3_3_conv
+ * for ResNet50) and, for the seed's binary CNN, its exact layer sequence.  A
+ * backbone whose output is followed by more layers is a "transfer" model, and
+ * gets its backbone's preprocessing (tf for MobileNetV2, caffe for the others).
  */
 #include <stdio.h>
 #include <string.h>
@@ -42,28 +44,68 @@ static int is_binary(const model *m)
     return m->layers[8].units == 64 && m->layers[10].units == 1 && m->layers[10].act == ACT_SIGMOID;
 }
 
+/* The backbones recognised by Keras' layer names: the signature layers, the
+ * layers a backbone alone ends with, and the preprocessing it was trained with. */
+static const struct {
+    const char *arch;
+    const char *const signs[6];
+    const char *const outs[3];
+    cd_preprocess pre;
+} BACKBONES[] = {
+    {"vgg16",
+     {"block1_conv1", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3", NULL},
+     {"block5_pool", NULL},
+     CD_PRE_CAFFE},
+    {"squeezenet",
+     {"conv1", "fire2/squeeze1x1", "fire5/expand3x3", "fire9/expand1x1", "fire9/expand3x3", NULL},
+     {"fire9/concat", "drop9", NULL},
+     CD_PRE_CAFFE},
+    {"mobilenetv2",
+     {"Conv1", "bn_Conv1", "expanded_conv_depthwise", "block_16_project", "Conv_1", NULL},
+     {"out_relu", NULL},
+     CD_PRE_TF},
+    {"resnet50",
+     {"conv1_conv", "conv2_block1_0_conv", "conv4_block6_3_conv", "conv5_block3_3_conv", NULL},
+     {"conv5_block3_out", NULL},
+     CD_PRE_CAFFE},
+};
+#define N_BACKBONES (int)(sizeof BACKBONES / sizeof BACKBONES[0])
+
+/* The backbone m is built on, or -1. */
+static int backbone_of(const model *m)
+{
+    for (int b = 0; b < N_BACKBONES; b++)
+        if (has_all(m, BACKBONES[b].signs))
+            return b;
+    return -1;
+}
+
 void keras_guess_arch(model *m)
 {
-    static const char *const vgg[] = {"block1_conv1", "block2_conv2", "block3_conv3",
-                                      "block4_conv3", "block5_conv3", NULL};
-    static const char *const squeeze[] = {"conv1", "fire2/squeeze1x1", "fire5/expand3x3",
-                                          "fire9/expand1x1", "fire9/expand3x3", NULL};
     const char *out = m->layers[model_output_index(m)].name;
     const char *arch = "custom";
-    if (has_all(m, vgg))
-        arch = strcmp(out, "block5_pool") == 0 ? "vgg16" : "transfer";
-    else if (has_all(m, squeeze))
-        arch = (strcmp(out, "fire9/concat") == 0 || strcmp(out, "drop9") == 0) ? "squeezenet"
-                                                                               : "transfer";
-    else if (is_binary(m))
+    int b = backbone_of(m);
+    if (b >= 0) {
+        arch = "transfer";
+        for (int k = 0; BACKBONES[b].outs[k]; k++)
+            if (strcmp(out, BACKBONES[b].outs[k]) == 0)
+                arch = BACKBONES[b].arch;
+    } else if (is_binary(m)) {
         arch = "binary";
+    }
     snprintf(m->arch, sizeof m->arch, "%s", arch);
 }
 
-cd_preprocess keras_default_preprocess(const char *arch)
+cd_preprocess keras_default_preprocess(const model *m)
 {
-    if (strcmp(arch, "vgg16") == 0 || strcmp(arch, "squeezenet") == 0 ||
-        strcmp(arch, "transfer") == 0)
-        return CD_PRE_CAFFE;
-    return CD_PRE_RESCALE;
+    int transfer = strcmp(m->arch, "transfer") == 0;
+    for (int b = 0; b < N_BACKBONES; b++)
+        if (strcmp(m->arch, BACKBONES[b].arch) == 0)
+            return BACKBONES[b].pre;
+    if (!transfer)
+        return CD_PRE_RESCALE;
+    /* A transfer model: its backbone's; caffe when it cannot be told (a
+     * shipped head-only file names its backbone in its own attributes). */
+    int b = backbone_of(m);
+    return b >= 0 ? BACKBONES[b].pre : CD_PRE_CAFFE;
 }

@@ -367,15 +367,25 @@ done:
     return rc;
 }
 
+/* A fixed-length string attribute lives in its object's header, which holds
+ * at most 64 KiB: the model_config of a MobileNetV2 or ResNet50 is longer.
+ * Those are written as a variable-length string (its bytes on the global
+ * heap), as h5py 3 writes every Python str. */
+#define KERAS_H5_FIXED_STR_MAX 32768
+
 int keras_h5_write_str_attr(hid_t obj, const char *name, const char *value, cd_err *err)
 {
     size_t len = strlen(value);
+    int vlen = len > KERAS_H5_FIXED_STR_MAX;
     hid_t type = H5Tcopy(H5T_C_S1);
     hid_t space = H5Screate(H5S_SCALAR);
     int rc;
-    if (type < 0 || space < 0 || H5Tset_size(type, len > 0 ? len : 1) < 0 ||
-        H5Tset_strpad(type, H5T_STR_NULLPAD) < 0) {
+    if (type < 0 || space < 0 ||
+        H5Tset_size(type, vlen ? H5T_VARIABLE : len > 0 ? len : 1) < 0 ||
+        H5Tset_strpad(type, vlen ? H5T_STR_NULLTERM : H5T_STR_NULLPAD) < 0) {
         rc = cd_err_set(err, CD_ERR_BACKEND, "cannot write attribute '%s'", name);
+    } else if (vlen) {
+        rc = write_attr(obj, name, type, space, &value, err);
     } else {
         /* An empty string still needs one byte of storage; pass a padded buffer. */
         rc = write_attr(obj, name, type, space, len > 0 ? value : "\0", err);

@@ -89,7 +89,8 @@ int keras_weights_read_param(hid_t g, const char *dname, layer *l, int k, const 
 int keras_weights_write(const model *m, hid_t group, cd_err *err);
 
 /* Sets m->arch from the graph when it is recognisable ("binary", "vgg16",
- * "squeezenet", "transfer" for either backbone plus a head; else "custom"). */
+ * "squeezenet", "mobilenetv2", "resnet50", "transfer" for one of those
+ * backbones plus a head; else "custom"). */
 void keras_guess_arch(model *m);
 
 /* Marks a nested model frozen when the config says all its layers are
@@ -97,9 +98,10 @@ void keras_guess_arch(model *m);
  * (Keras 2.2 does not save `model.trainable = False`; see keras_frozen.c). */
 void keras_guess_frozen(model *m, hid_t file);
 
-/* The preprocessing an architecture expects: caffe for vgg16, squeezenet and
- * transfer, rescale otherwise. */
-cd_preprocess keras_default_preprocess(const char *arch);
+/* The preprocessing m's architecture (keras_guess_arch) expects: caffe for
+ * vgg16, squeezenet, resnet50, tf for mobilenetv2, a transfer model its
+ * backbone's; rescale otherwise. */
+cd_preprocess keras_default_preprocess(const model *m);
 
 /* Sets m->output_rule and output_why from the last activation and, for a
  * linear one, the loss of training_json (a Keras 2 training_config or Keras 3

@@ -108,7 +108,7 @@ void keras_decide_preprocess(model *m)
             return;
         }
     }
-    m->preprocess = keras_default_preprocess(m->arch);
+    m->preprocess = keras_default_preprocess(m);
     snprintf(m->preprocess_why, sizeof m->preprocess_why,
              "not recorded in the file; the default for a '%.32s' model", m->arch);
 }

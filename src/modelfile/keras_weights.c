@@ -231,7 +231,9 @@ int keras_weights_read(model *m, hid_t group, const char *what, cd_err *err)
 }
 
 /* Writes the weights of layers [first, last] of m into layer group g; nested
- * (scoped) groups list trainable layers first, as Keras does. */
+ * (scoped) groups list the trainable weights first, then the others, each in
+ * layer order, as Keras' Network.weights does (a trainable
+ * BatchNormalization's moving statistics are among the others). */
 static int write_group(const model *m, hid_t g, int first, int last, int scoped, cd_err *err)
 {
     int cap = 0;
@@ -244,10 +246,14 @@ static int write_group(const model *m, hid_t g, int first, int last, int scoped,
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         for (int i = first; i <= last && rc == 0; i++) {
             const layer *l = &m->layers[i];
-            /* pass 0: trainable layers; pass 1: frozen ones (plain layers: one pass) */
-            if (scoped ? (pass == 0) != (l->trainable != 0) : pass == 1)
+            /* pass 0: the trainable weights of trainable layers; pass 1: the
+             * rest (plain layers: everything in one pass) */
+            int tp = l->trainable ? layer_trainable_params(l) : 0;
+            int from = !scoped ? 0 : pass == 0 ? 0 : tp;
+            int to = !scoped ? l->n_params : pass == 0 ? tp : l->n_params;
+            if (!scoped && pass == 1)
                 continue;
-            for (int k = 0; k < l->n_params && rc == 0; k++) {
+            for (int k = from; k < to && rc == 0; k++) {
                 char wname[LAYER_NAME_MAX + 16];
                 snprintf(wname, sizeof wname, "%s/%s:0", l->name, layer_param_name(l, k));
                 if (!(names[n] = strdup(wname))) {

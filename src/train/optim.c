@@ -133,10 +133,12 @@ optim *optim_new(const model *m, const optim_opts *opts, cd_err *err)
     }
     o->opts = *opts;
     o->n_moments = optim_slots_per_param(opts->kind);
+    /* Only what Keras trains: BatchNormalization's moving statistics come
+     * after its trainable parameters and get no gradient (layer.h). */
     int count = 0;
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i].trainable)
-            for (int k = 0; k < m->layers[i].n_params; k++)
+            for (int k = 0; k < layer_trainable_params(&m->layers[i]); k++)
                 count += m->layers[i].params[k] != NULL;
     o->entries = calloc(count ? (size_t)count : 1, sizeof *o->entries);
     if (!o->entries) {
@@ -148,7 +150,7 @@ optim *optim_new(const model *m, const optim_opts *opts, cd_err *err)
         const layer *l = &m->layers[i];
         if (!l->trainable)
             continue;
-        for (int k = 0; k < l->n_params; k++) {
+        for (int k = 0; k < layer_trainable_params(l); k++) {
             if (!l->params[k])
                 continue;
             optim_entry *e = &o->entries[o->n_entries++];

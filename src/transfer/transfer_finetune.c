@@ -30,6 +30,22 @@ int transfer_finetune_cut(const model *m, const char *backbone, int blocks, char
             return cd_err_set(err, CD_ERR_INVALID, "--fine-tune: VGG16 blocks 1..4 can be unfrozen, not %d",
                               blocks);
         snprintf(first, sizeof first, "block%d_conv1", 6 - blocks);
+    } else if (strcmp(backbone, "mobilenetv2") == 0) {
+        /* block_1 .. block_16 (block_16 then Conv_1 with it). */
+        if (blocks < 1 || blocks > 16)
+            return cd_err_set(err, CD_ERR_INVALID,
+                              "--fine-tune: MobileNetV2 blocks 1..16 can be unfrozen, not %d", blocks);
+        snprintf(first, sizeof first, "block_%d_expand", 17 - blocks);
+    } else if (strcmp(backbone, "resnet50") == 0) {
+        /* The 16 blocks conv2_block1 .. conv5_block3, last first. */
+        static const int per_stage[4] = {3, 4, 6, 3};
+        if (blocks < 1 || blocks > 16)
+            return cd_err_set(err, CD_ERR_INVALID,
+                              "--fine-tune: ResNet50 has 16 blocks, not %d", blocks);
+        int stage = 3, b = per_stage[3] + 1 - blocks;
+        while (b < 1)
+            b += per_stage[--stage];
+        snprintf(first, sizeof first, "conv%d_block%d_1_conv", stage + 2, b);
     } else {
         return cd_err_set(err, CD_ERR_INVALID, "--fine-tune: unknown backbone '%s'", backbone);
     }

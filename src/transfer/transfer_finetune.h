@@ -4,7 +4,8 @@
  * the head once the head has converged on cached features.
  *
  * The composed model is split at the input of the first block to unfreeze
- * (SqueezeNet: Fire modules fire2..fire9, VGG16: blocks block1..block5):
+ * (SqueezeNet: Fire modules fire2..fire9, VGG16: blocks block1..block5,
+ * MobileNetV2: block_1..block_16, ResNet50: conv2_block1..conv5_block3):
  *   front  backbone layers up to the cut, frozen, run in inference mode;
  *   tail   the unfrozen blocks and the head (transfer_tail), trained.
  * It is a configuration of the training engine (train/engine.h): source the
@@ -26,7 +27,8 @@
 #include "train/train.h"
 
 /* The layer whose output feeds the first of the last `blocks` blocks of a
- * composed model with backbone `backbone` ("squeezenet", "vgg16"); written to
+ * composed model with backbone `backbone` ("squeezenet", "vgg16", "mobilenetv2",
+ * "resnet50"); written to
  * cut.  0, or -1 (CD_ERR_INVALID) when blocks is out of range. */
 int transfer_finetune_cut(const model *m, const char *backbone, int blocks, char *cut, size_t n,
                           cd_err *err);

@@ -12,13 +12,14 @@
  * the tail's layers with their weights.  Its root attributes say how to rebuild
  * the rest (Keras ignores them):
  *     catdog_arch              "transfer"
- *     catdog_backbone          "squeezenet" | "vgg16"
+ *     catdog_backbone          "squeezenet" | "vgg16" | "mobilenetv2" | "resnet50"
  *     catdog_backbone_file     the weights file name
  *     catdog_backbone_sha256   SHA-256 of the weights file it was trained on
  *     catdog_backbone_cut      the backbone layer whose output feeds the tail
  *     catdog_img_size          the input size (square)
  *     catdog_head              the head spec (transfer_head_format)
- * plus catdog_preprocess ("caffe") and catdog_test_accuracy as any model.
+ * plus catdog_preprocess (the backbone's: caffe, or tf for mobilenetv2) and
+ * catdog_test_accuracy as any model.
  * So the repository carries a few hundred kilobytes, never the pretrained
  * weights.
  *

@@ -28,15 +28,31 @@ static const transfer_backbone_info BACKBONES[] = {
      "Keras: VGG16(weights='imagenet', include_top=False) downloads it to ~/.keras/models/ "
      "from github.com/fchollet/deep-learning-models/releases/download/v0.1/",
      "block5_pool", 150},
+    /* keras.applications' own files for the two below are read by layer
+     * name; neither's size nor SHA-256 is known here (the files are not on
+     * these machines), so every weight's shape is what is checked. */
+    {"mobilenetv2", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", NULL, 0,
+     "Keras (MobileNetV2(weights='imagenet', include_top=False) saves it in ~/.keras/models); "
+     "any Keras save_weights file of that model loads",
+     "out_relu", 224},
+    {"resnet50", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", NULL, 0,
+     "Keras (ResNet50(weights='imagenet', include_top=False) saves it in ~/.keras/models); "
+     "any Keras save_weights file of that model loads",
+     "conv5_block3_out", 224},
 };
+#define N_BACKBONES (sizeof BACKBONES / sizeof BACKBONES[0])
 
 const transfer_backbone_info *transfer_backbone_find(const char *name, cd_err *err)
 {
-    for (size_t i = 0; name && i < sizeof BACKBONES / sizeof BACKBONES[0]; i++)
+    for (size_t i = 0; name && i < N_BACKBONES; i++)
         if (strcmp(BACKBONES[i].name, name) == 0)
             return &BACKBONES[i];
-    cd_err_set(err, CD_ERR_INVALID, "unknown backbone '%s' (known: squeezenet, vgg16)",
-               name ? name : "(none)");
+    char known[128] = "";
+    for (size_t i = 0, off = 0; i < N_BACKBONES && off < sizeof known; i++)
+        off += (size_t)snprintf(known + off, sizeof known - off, "%s%s", i ? ", " : "",
+                                BACKBONES[i].name);
+    cd_err_set(err, CD_ERR_INVALID, "unknown backbone '%s' (known: %s)", name ? name : "(none)",
+               known);
     return NULL;
 }
 

@@ -13,6 +13,15 @@
  *               these machines), so only its size and, when loading, every
  *               weight's shape are checked; its SHA-256 is still computed and
  *               recorded in models trained on it.
+ *   mobilenetv2 Keras' MobileNetV2 (alpha 1.0, ImageNet, no top),
+ *               mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5;
+ *               'tf' preprocessing.
+ *   resnet50    Keras' ResNet50 (ImageNet, no top),
+ *               resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5; caffe.
+ *               For these two neither size nor SHA-256 is known here: any
+ *               Keras save_weights file of the architecture is accepted when
+ *               every weight is found by layer name with its shape, and its
+ *               SHA-256 is recorded in the models trained on it.
  *
  * Where a weights file is looked for, first hit wins:
  *   1. an explicit path (--weights FILE), used as is;
@@ -37,7 +46,7 @@
 #define TRANSFER_PATH_MAX 4096
 
 typedef struct transfer_backbone_info {
-    const char *name;       /* "squeezenet", "vgg16" (also the arch.h name) */
+    const char *name;       /* "squeezenet", "vgg16", ... (also the arch.h name) */
     const char *file;       /* weights file name, as Keras / keras-squeezenet name it */
     const char *sha256;     /* lower-case hex, or NULL when not known */
     long long size;         /* bytes, or 0 when not known */
