@@ -395,7 +395,8 @@ static int sep_dn_backward(dn_plan *p, int i, cd_err *err)
             goto fail;
     }
     rc = 0;
-fail:
+fail:;
+    /* (the ';' makes the label a statement: C11 allows no declaration right after one) */
     dnnl_primitive_desc_t pds[5] = {pw_w, pw_d, dfwd, dw_w, dw_d};
     for (int k = 0; k < 5; k++)
         if (pds[k])
