@@ -2,18 +2,20 @@
 """upload_clients.py - many concurrent upload clients in one process, for the
 replica tests (tests/web/test_nginx_replicas_pg.sh).
 
-    upload_clients.py HOST PORT BASE_PHOTO N CLIENTS OUT
+    upload_clients.py HOST PORT BASE_PHOTO N CLIENTS OUT [--no-pairs]
 
 Makes N uploads of POST /api/v1/predict to HOST:PORT from CLIENTS threads,
 each on its own keep-alive connection (re-opened after an error), so one
 process drives thousands of uploads without a process per upload.  Upload i
 (0..N-1) is made by client i % CLIENTS and is BASE_PHOTO plus a trailer
 naming it, so every photo is distinct (a JPEG decoder stops at the end-of-image
-marker; the trailer changes the bytes and so the sha256, not the picture) --
+marker; the trailer changes the bytes and so the sha256, not the picture); when
+BASE_PHOTO is a folder, upload i starts from its (i mod count)-th JPEG --
 except shared ones: clients c and c + CLIENTS/2 are partners, and at each
 client step s with s % 20 == 10 both upload the same photo, released together
 by a barrier, so two requests carrying one photo reach nginx at the same moment
-and, nginx balancing them round-robin, two replicas store that photo at once.
+and, nginx balancing them round-robin, two replicas store that photo at once
+(--no-pairs: none, for a benchmark).
 
 Each request carries the headers X-Upload-Id: i (nginx_lib.sh's access log
 names the replica it went to by it) and X-Forwarded-For: 203.0.113.7 (a CDN in
@@ -27,6 +29,7 @@ At the end it prints "# N uploads in T s (R/s) from C clients" on stdout.
 import hashlib
 import http.client
 import json
+import os
 import sys
 import threading
 import time
@@ -42,8 +45,12 @@ def multipart(name, data):
 def main():
     host, port, base_path, n, clients, out_path = sys.argv[1:7]
     port, n, clients = int(port), int(n), int(clients)
-    base = open(base_path, "rb").read()
-    half = clients // 2
+    if os.path.isdir(base_path):  # a folder of photos (bench/replica_bench.sh): upload i has photo i % count
+        files = sorted(f for f in os.listdir(base_path) if f.lower().endswith((".jpg", ".jpeg")))
+        bases = [open(os.path.join(base_path, f), "rb").read() for f in files]
+    else:
+        bases = [open(base_path, "rb").read()]
+    half = 0 if "--no-pairs" in sys.argv[7:] else clients // 2
     out = open(out_path, "w")
     out_lock = threading.Lock()
     barriers = {}
@@ -54,8 +61,8 @@ def main():
     def photo(i, c, s):
         if half and (c % half, s) in barriers:
             pair = "p%ds%d" % (c % half, s)
-            return base + ("shared photo %s\n" % pair).encode(), pair
-        return base + ("upload %d of %d\n" % (i, n)).encode(), None
+            return bases[0] + ("shared photo %s\n" % pair).encode(), pair
+        return bases[i % len(bases)] + ("upload %d of %d\n" % (i, n)).encode(), None
 
     def client(c):
         conn = None
