@@ -194,7 +194,8 @@ for r in res:
         continue
     failed += 1
     where = upstream.get(i, "no replica")
-    fail_where["%s (%s)" % (r["status"], "killed replica" if where.endswith(":" + killed)
+    code = a.get("error", {}).get("code") if isinstance(a, dict) and isinstance(a.get("error"), dict) else None
+    fail_where["%s%s (%s)" % (r["status"], " " + code if code else "", "killed replica" if where.endswith(":" + killed)
                                       else "restarted replica" if where.endswith(":" + restarted) else where)] += 1
     if r["status"] not in (502, 503) or not (where.endswith(":" + killed) or where.endswith(":" + restarted)):
         bad("upload %d failed with status %d on replica %s, which was neither killed nor restarted"
