@@ -46,8 +46,8 @@ echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 mkdir -p "$WORK/models" "$WORK/photos200"
 cp models/binary.h5 "$WORK/models/"
 if [ -d "$SHARED/data/dogs-vs-cats/train" ]; then
-    ls "$SHARED/data/dogs-vs-cats/train" | grep '\.jpg$' | sort | sed -n 1,200p |
-        while read -r f; do cp "$SHARED/data/dogs-vs-cats/train/$f" "$WORK/photos200/"; done
+    find "$SHARED/data/dogs-vs-cats/train" -maxdepth 1 -name '*.jpg' | sort | sed -n 1,200p |
+        while read -r f; do cp "$f" "$WORK/photos200/"; done
 else
     for i in $(seq 1 20); do cp "$(photo jpeg 200 200 "$i")" "$WORK/photos200/p$i.jpg"; done
 fi
@@ -61,7 +61,7 @@ for _ in $(seq 1 600); do grep -q "listening on" "$WORK/replica.out" && break; s
 grep -q "listening on" "$WORK/replica.out" || fail "the replica did not start: $(tail -n 3 "$WORK/replica.err")"
 nginx_start "$PORT" "$PORT" "$PORT"
 
-# cpu PID...: user + system CPU seconds of those processes.
+# cpu PID...: user + system CPU time of those processes, in clock ticks.
 cpu() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 pg_pids() {
     local pm
@@ -74,9 +74,13 @@ HZ=$(getconf CLK_TCK)
 # run LABEL PORT: the uploads against PORT, with the CPU each part used.
 run() {
     local label=$1 port=$2 r0 n0 p0 r1 n1 p1 out
-    r0=$(cpu "$RPID"); n0=$(cpu $(nginx_pids)); p0=$(cpu $(pg_pids))
+    local ngp pgp
+    mapfile -t ngp < <(nginx_pids)
+    mapfile -t pgp < <(pg_pids)
+    r0=$(cpu "$RPID"); n0=$(cpu "${ngp[@]}"); p0=$(cpu "${pgp[@]}")
     out=$(python3 tests/web/upload_clients.py 127.0.0.1 "$port" "$WORK/photos200" "$UPLOADS" 16 "$WORK/$label.jsonl" --no-pairs)
-    r1=$(cpu "$RPID"); n1=$(cpu $(nginx_pids)); p1=$(cpu $(pg_pids))
+    mapfile -t pgp < <(pg_pids)
+    r1=$(cpu "$RPID"); n1=$(cpu "${ngp[@]}"); p1=$(cpu "${pgp[@]}")
     local ok200
     ok200=$(grep -c '"status": 200' "$WORK/$label.jsonl" || true)
     python3 - "$label" "$out" "$ok200" "$UPLOADS" "$HZ" "$((r1 - r0))" "$((n1 - n0))" "$((p1 - p0))" <<'PY'

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # nginx_lib.sh - nginx running the shipped deploy/nginx/catdog.conf in front of
 # three replicas, for the replica tests.  Sourced after lib.sh, not run.
 #
@@ -53,8 +54,7 @@ NGINX
     nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' 2>>"$WORK/nginx/logs/stderr.log" &
     NGINX_PID=$!
     NG="http://127.0.0.1:$NGPORT"
-    local i
-    for i in $(seq 1 300); do
+    for _ in $(seq 1 300); do
         [ "$(curl -s -o /dev/null -w '%{http_code}' "$NG/healthz" || true)" = 200 ] && return 0
         kill -0 "$NGINX_PID" 2>/dev/null || fail "nginx did not start: $(cat "$WORK/nginx/logs/"*)"
         sleep 0.1

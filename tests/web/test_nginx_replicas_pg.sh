@@ -86,8 +86,8 @@ launch_replica() {
 }
 # await_replica K: until replica K says it listens.
 await_replica() {
-    local k=$1 i
-    for i in $(seq 1 600); do
+    local k=$1
+    for _ in $(seq 1 600); do
         grep -q "listening on" "$WORK/replica$k.out" && return 0
         kill -0 "${RPID[$k]}" 2>/dev/null || break
         sleep 0.1
