@@ -11,9 +11,10 @@
 #     no temporary file is left, and none of a live replica was taken from
 #     under it by another's start-up (web/store.h);
 #   - behind the trusted proxy the replicas log the client nginx reports.
-# Each replica keeps its own SQLite history here (a shared PostgreSQL history
-# is the next step of issue 14).
+# Each replica keeps its own SQLite history here; test_nginx_replicas_pg.sh
+# runs the same set-up with one shared PostgreSQL history, 3,000 uploads.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/nginx_lib.sh"
 require_tools curl python3 sha256sum xargs nginx
 
 N=${CATDOG_NGINX_UPLOADS:-300}
@@ -25,12 +26,9 @@ for i in $(seq 1 "$N"); do
     { cat "$BASE_JPG"; printf 'upload %d of %d\n' "$i" "$N"; } >"$WORK/in/$i.jpg"
 done
 
-# Ports for the replicas and nginx: free when chosen; a start that loses the
-# port to another process fails with a message (not silently).
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Ports for the replicas (nginx_lib.sh's free_port).
 declare -a RPORT RPID
 for k in 1 2 3; do RPORT[$k]=$(free_port); done
-NGPORT=$(free_port)
 
 # start_replica K: catdog serve on RPORT[K] with the shared folder and its own history.
 start_replica() {
@@ -48,53 +46,18 @@ start_replica() {
     tail -n 5 "$WORK/replica$k.err" >&2
     fail "replica $k did not start on port ${RPORT[$k]}"
 }
-NGINX_PID=""
 stop_all() {
     for k in 1 2 3; do
         [ -n "${RPID[$k]:-}" ] && kill -KILL "${RPID[$k]}" 2>/dev/null || true
     done
-    [ -n "$NGINX_PID" ] && kill -TERM "$NGINX_PID" 2>/dev/null || true
+    nginx_stop
     wait 2>/dev/null || true
     cleanup
 }
 trap stop_all EXIT
 for k in 1 2 3; do start_replica "$k"; done
 
-# nginx: a minimal main configuration around the shipped server block.
-mkdir -p "$WORK/nginx/tmp" "$WORK/nginx/logs"
-sed -e "s|server 127.0.0.1:8081 |server 127.0.0.1:${RPORT[1]} |" \
-    -e "s|server 127.0.0.1:8082 |server 127.0.0.1:${RPORT[2]} |" \
-    -e "s|server 127.0.0.1:8083 |server 127.0.0.1:${RPORT[3]} |" \
-    -e "s|^    listen 80;|    listen 127.0.0.1:$NGPORT;|" \
-    "$CATDOG_SOURCE_DIR/deploy/nginx/catdog.conf" >"$WORK/nginx/catdog.conf"
-for k in 1 2 3; do grep -q "127.0.0.1:${RPORT[$k]} " "$WORK/nginx/catdog.conf" || fail "the shipped config has no upstream server $k to replace"; done
-grep -q "listen 127.0.0.1:$NGPORT;" "$WORK/nginx/catdog.conf" || fail "the shipped config has no 'listen 80;' to replace"
-cat >"$WORK/nginx/nginx.conf" <<NGINX
-user $(id -un) $(id -gn);
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/logs/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log $WORK/nginx/logs/access.log;
-    client_body_temp_path $WORK/nginx/tmp/body;
-    proxy_temp_path $WORK/nginx/tmp/proxy;
-    fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-    uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-    scgi_temp_path $WORK/nginx/tmp/scgi;
-    include $WORK/nginx/catdog.conf;
-}
-NGINX
-nginx -t -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/t.log" 2>&1 ||
-    fail "nginx -t refuses the shipped config: $(cat "$WORK/nginx/t.log")"
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' 2>>"$WORK/nginx/logs/stderr.log" &
-NGINX_PID=$!
-NG="http://127.0.0.1:$NGPORT"
-for _ in $(seq 1 300); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$NG/healthz" || true)" = 200 ] && break
-    kill -0 "$NGINX_PID" 2>/dev/null || fail "nginx did not start: $(cat "$WORK/nginx/logs/"*)"
-    sleep 0.1
-done
+nginx_start "${RPORT[1]}" "${RPORT[2]}" "${RPORT[3]}"
 ok "nginx -t accepts deploy/nginx/catdog.conf; nginx answers /healthz from a replica"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$NG/metrics")" = 404 ] || fail "/metrics is reachable through nginx"
 ok "/metrics is not served through the public entry point"
