@@ -278,8 +278,12 @@ static enum MHD_Result begin(const http_listener *l, struct MHD_Connection *conn
      * read, needs a lingering close (on_completed). */
     r->has_body = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL ||
                   (cl && cl[strspn(cl, "0")] != '\0');
-    if (atomic_load(&s->stopping))
-        return refuse_busy(r, "the server is shutting down");
+    /* While stopping (http_server_stop) the listening socket is closed, so a
+     * request here came on a connection already open: a balancer's kept-alive
+     * one, which sent it before it could know.  It is served like any other
+     * (its answer says Connection: close, response.c), not refused: a 503 to
+     * an upload that nginx has already sent is an error the visitor sees,
+     * since nginx does not resend a POST. */
     if (cl) {
         char *end;
         errno = 0;
