@@ -73,6 +73,7 @@ static int h_batchnorm(reader *r, int a) { (void)a; return rd_batchnorm(r); }
 static int h_shape(reader *r, int a) { (void)a; return rd_shape(r); }
 static int h_gather(reader *r, int a) { (void)a; return rd_gather(r); }
 static int h_unsqueeze(reader *r, int a) { (void)a; return rd_unsqueeze(r); }
+static int h_resize(reader *r, int a) { (void)a; return rd_resize(r); }
 
 static const rd_op_row OPS[] = {
     {"Conv", h_conv, 0},
@@ -91,6 +92,7 @@ static const rd_op_row OPS[] = {
     {"Add", h_arith, 0},
     {"Sub", h_arith, 1},
     {"Mul", h_mul, 2},
+    {"Div", h_arith, 3},
     {"Sum", h_variadic, LAYER_ADD},
     {"Mean", h_variadic, LAYER_AVERAGE},
     {"Max", h_variadic, LAYER_MAXIMUM},
@@ -104,6 +106,7 @@ static const rd_op_row OPS[] = {
     {"Shape", h_shape, 0},
     {"Gather", h_gather, 0},
     {"Unsqueeze", h_unsqueeze, 0},
+    {"Resize", h_resize, 0},
 };
 
 static int map_node(reader *r)
