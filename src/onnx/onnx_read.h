@@ -18,6 +18,8 @@
  *                       ZeroPadding2D layer), pooling, BatchNormalization folding
  *   onnx_read_shape.c   Pad (ZeroPadding2D), Slice of a map (Cropping2D) or of a shape
  *                       constant, Resize (Resizing)
+ *   onnx_read_chains.c  activations catdog writes as chains (Gelu before opset 20 from
+ *                       Erf / Tanh, Keras' ReLU threshold from Greater / Where)
  *   onnx_read_dense.c   vectors: activations, Flatten/Reshape/Squeeze/Transpose, Gemm/MatMul,
  *                       Identity/Dropout, the dog-column Slice
  *   onnx_read_merge.c   element-wise Add/Sub/Mul (residuals; constants folded or a scale
@@ -85,6 +87,8 @@ typedef struct reader {
     cd_err *err;
     const Onnx__NodeProto *node;  /* the node being mapped, for messages */
     size_t node_index;
+    const Onnx__GraphProto *graph; /* the nodes, for a chain read at its first (rd_chain) */
+    size_t skip_to;         /* the walk resumes at this node: the ones before were a chain's */
 } reader;
 
 /* ---- errors (onnx_read_values.c) ---- */
@@ -183,6 +187,10 @@ int rd_slice(reader *r);
  * (folded): 1 when it was one (*rc 0 or -1), 0 when not. */
 int rd_slice_shape(reader *r, val *x, val *st, val *en, val *ax, int *rc);
 int rd_resize(reader *r);
+/* onnx_read_chains.c: an activation catdog writes as a chain of ops (Gelu
+ * before opset 20, Keras' ReLU threshold) starting at the current node: 1
+ * read (skip_to set past it), 0 not one, -1 failed. */
+int rd_chain(reader *r);
 int rd_concat(reader *r);
 int rd_constant(reader *r);
 int rd_shape(reader *r);
