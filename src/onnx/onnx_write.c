@@ -382,7 +382,7 @@ static int write_layer(onnx_writer *w, int i)
     case LAYER_NORMALIZATION:
         return ow_normalization(w, l, x, y);
     case LAYER_RESIZING:
-        return ow_resizing(w, l, in, x, y);
+        return ow_resizing(w, l, x, y);
     case LAYER_SEPARABLE_CONV2D:
         return write_separable(w, l, in, x, y);
     case LAYER_KIND_COUNT:

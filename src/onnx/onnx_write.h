@@ -93,6 +93,6 @@ int ow_multiply_bcast(onnx_writer *w, const layer *l, int v, const char *y);
 int ow_normalization(onnx_writer *w, const layer *l, const char *x, const char *y);
 
 /* Resizing as Resize (TensorFlow's half-pixel bilinear / nearest). */
-int ow_resizing(onnx_writer *w, const layer *l, const layer *in, const char *x, const char *y);
+int ow_resizing(onnx_writer *w, const layer *l, const char *x, const char *y);
 
 #endif

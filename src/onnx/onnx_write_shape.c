@@ -159,9 +159,8 @@ int ow_normalization(onnx_writer *w, const layer *l, const char *x, const char *
  * before, sizes is 4-D and the batch is dynamic, so it is Shape(x)[0:2]
  * followed by (H, W).  Opsets 11 and 12 want roi and scales as inputs:
  * empty tensors. */
-int ow_resizing(onnx_writer *w, const layer *l, const layer *in, const char *x, const char *y)
+int ow_resizing(onnx_writer *w, const layer *l, const char *x, const char *y)
 {
-    (void)in;
     const int64_t hw[2] = {l->size[0], l->size[1]}, two[2] = {2, 3}, slice[3] = {0, 2, 0};
     const char *sizes;
     if (w->opset >= 18) {
