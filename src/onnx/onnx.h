@@ -26,8 +26,11 @@
  * MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Concat on channels,
  * Flatten, Reshape to [N, -1], Gemm, MatMul (+ Add of a bias),
  * BatchNormalization folded into the Conv/Gemm before it, Dropout,
- * Identity, Pad of zeros, Constant and the shape arithmetic (Shape, Gather, Unsqueeze,
- * Concat, Squeeze of constants) PyTorch emits for x.view(x.size(0), -1).
+ * Identity, Pad of zeros (around H and W: ZeroPadding2D), Slice of H and W
+ * (Cropping2D), Div by a constant, Resize with TensorFlow's half-pixel rule
+ * (Resizing), Reshape of NHWC values to [N, H, W, C] (Reshape), Constant and
+ * the shape arithmetic (Shape, Gather, Slice, Unsqueeze, Concat, Squeeze of
+ * constants) PyTorch emits for x.view(x.size(0), -1) and catdog for Resize's sizes.
  * Opsets 11 to 20 of the default domain.  A graph ending in Sigmoid or
  * Softmax gives probabilities; one ending in Gemm/MatMul gives logits, which
  * get a sigmoid (1 unit) or a softmax (2 units; class 1 = dog) fused in.  The

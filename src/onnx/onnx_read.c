@@ -73,6 +73,7 @@ static int h_batchnorm(reader *r, int a) { (void)a; return rd_batchnorm(r); }
 static int h_shape(reader *r, int a) { (void)a; return rd_shape(r); }
 static int h_gather(reader *r, int a) { (void)a; return rd_gather(r); }
 static int h_unsqueeze(reader *r, int a) { (void)a; return rd_unsqueeze(r); }
+static int h_resize(reader *r, int a) { (void)a; return rd_resize(r); }
 
 static const rd_op_row OPS[] = {
     {"Conv", h_conv, 0},
@@ -91,6 +92,7 @@ static const rd_op_row OPS[] = {
     {"Add", h_arith, 0},
     {"Sub", h_arith, 1},
     {"Mul", h_mul, 2},
+    {"Div", h_arith, 3},
     {"Sum", h_variadic, LAYER_ADD},
     {"Mean", h_variadic, LAYER_AVERAGE},
     {"Max", h_variadic, LAYER_MAXIMUM},
@@ -104,6 +106,7 @@ static const rd_op_row OPS[] = {
     {"Shape", h_shape, 0},
     {"Gather", h_gather, 0},
     {"Unsqueeze", h_unsqueeze, 0},
+    {"Resize", h_resize, 0},
 };
 
 static int map_node(reader *r)
@@ -112,6 +115,9 @@ static int map_node(reader *r)
     const char *op = nd->op_type ? nd->op_type : "";
     if (nd->domain && nd->domain[0] && strcmp(nd->domain, "ai.onnx") != 0)
         NODE_FAIL(r, CD_ERR_UNSUPPORTED, "op %.40s of domain '%.40s' is not supported", op, nd->domain);
+    int chain_rc = rd_chain(r);   /* Gelu / ReLU-threshold chains catdog writes */
+    if (chain_rc != 0)
+        return chain_rc > 0 ? 0 : -1;
     for (size_t k = 0; k < sizeof OPS / sizeof OPS[0]; k++)
         if (strcmp(op, OPS[k].op_type) == 0)
             return OPS[k].fn(r, OPS[k].arg);
@@ -288,7 +294,10 @@ static int read_graph(reader *r, const Onnx__ModelProto *mp)
     }
     if (index_graph(r, g) != 0 || map_input(r, g) != 0)
         return -1;
+    r->graph = g;
     for (size_t i = 0; i < g->n_node; i++) {
+        if (i < r->skip_to)
+            continue;
         r->node = g->node[i];
         r->node_index = i;
         if (map_node(r) != 0)

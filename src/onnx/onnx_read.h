@@ -15,7 +15,11 @@
  *   onnx_read.c         loading, the walk over the nodes, the graph's input and output
  *   onnx_read_values.c  errors, the value table, attributes, constant tensors, emitting layers
  *   onnx_read_conv.c    window operators: Conv (groups, dilations, explicit pads as a
- *                       ZeroPadding2D layer), pooling, BatchNormalization folding, Pad
+ *                       ZeroPadding2D layer), pooling, BatchNormalization folding
+ *   onnx_read_shape.c   Pad (ZeroPadding2D), Slice of a map (Cropping2D) or of a shape
+ *                       constant, Resize (Resizing)
+ *   onnx_read_chains.c  activations catdog writes as chains (Gelu before opset 20 from
+ *                       Erf / Tanh, Keras' ReLU threshold from Greater / Where)
  *   onnx_read_dense.c   vectors: activations, Flatten/Reshape/Squeeze/Transpose, Gemm/MatMul,
  *                       Identity/Dropout, the dog-column Slice
  *   onnx_read_merge.c   element-wise Add/Sub/Mul (residuals; constants folded or a scale
@@ -83,6 +87,8 @@ typedef struct reader {
     cd_err *err;
     const Onnx__NodeProto *node;  /* the node being mapped, for messages */
     size_t node_index;
+    const Onnx__GraphProto *graph; /* the nodes, for a chain read at its first (rd_chain) */
+    size_t skip_to;         /* the walk resumes at this node: the ones before were a chain's */
 } reader;
 
 /* ---- errors (onnx_read_values.c) ---- */
@@ -172,11 +178,19 @@ int rd_reshape(reader *r);
 int rd_squeeze(reader *r);
 int rd_gemm(reader *r);
 int rd_matmul(reader *r);
-/* op: 0 Add, 1 Sub, 2 Mul (onnx_read_merge.c) */
+/* op: 0 Add, 1 Sub, 2 Mul, 3 Div by a constant (onnx_read_merge.c) */
 int rd_arith(reader *r, int op);
 int rd_variadic(reader *r, layer_kind kind);
 int rd_identity(reader *r);
 int rd_slice(reader *r);
+/* onnx_read_shape.c: a Slice of a map (Cropping2D) or of a shape constant
+ * (folded): 1 when it was one (*rc 0 or -1), 0 when not. */
+int rd_slice_shape(reader *r, val *x, val *st, val *en, val *ax, int *rc);
+int rd_resize(reader *r);
+/* onnx_read_chains.c: an activation catdog writes as a chain of ops (Gelu
+ * before opset 20, Keras' ReLU threshold) starting at the current node: 1
+ * read (skip_to set past it), 0 not one, -1 failed. */
+int rd_chain(reader *r);
 int rd_concat(reader *r);
 int rd_constant(reader *r);
 int rd_shape(reader *r);

@@ -27,12 +27,15 @@ int rd_act(reader *r, layer_act act, const layer_act_params *ap)
     val *x = rd_input(r, 0);
     if (!x)
         return -1;
-    if (x->kind != V_MAP && x->kind != V_VEC)
+    /* a map transposed to NHWC: element-wise the same, its channels the last axis
+     * (catdog's map softmax before opset 13, between two Transposes) */
+    if (x->kind != V_MAP && x->kind != V_VEC && x->kind != V_MAP_NHWC)
         NODE_FAIL(r, CD_ERR_UNSUPPORTED, "wants a feature map or a vector input");
     if (act == ACT_SOFTMAX) {
         int64_t axis = rd_attr_i(r, "axis", r->opset >= 13 ? -1 : 1);
-        int ok = x->kind == V_MAP ? (axis == 1 || axis == -3)
-                                  : (x->rank4 ? (axis == 1 || axis == -3) : (axis == 1 || axis == -1));
+        int ok = x->kind == V_MAP_NHWC ? (axis == 3 || axis == -1)
+                 : x->kind == V_MAP    ? (axis == 1 || axis == -3)
+                                       : (x->rank4 ? (axis == 1 || axis == -3) : (axis == 1 || axis == -1));
         if (!ok || (x->kind == V_VEC && x->chw))
             NODE_FAIL(r, CD_ERR_UNSUPPORTED, "softmax over axis %lld; the engine's is over the channels",
                       (long long)axis);

@@ -432,16 +432,3 @@ int rd_batchnorm(reader *r)
     return rd_alias(r, x) ? 0 : -1;
 }
 
-/* Pad: PyTorch writes a zero Pad before some AveragePools; only that folds. */
-int rd_pad(reader *r)
-{
-    val *p = rd_const_input(r, 1, 1);
-    if (!p)
-        return -1;
-    for (size_t k = 0; k < p->n; k++)
-        if (p->i[k] != 0)
-            NODE_FAIL(r, CD_ERR_UNSUPPORTED, "op Pad (opset %d) with non-zero pads is not supported",
-                      r->opset);
-    return rd_identity(r);
-}
-

@@ -61,9 +61,17 @@ int rd_transpose(reader *r)
     if (!x)
         return -1;
     size_t np = rd_attr_ints(r, "perm", perm, 4);
+    /* NHWC back to NCHW (catdog writes a Reshape to a map between the two) */
+    if (x->kind == V_MAP_NHWC && np == 4 && perm[0] == 0 && perm[1] == 3 && perm[2] == 1 && perm[3] == 2) {
+        if (!(y = rd_alias(r, x)))
+            return -1;
+        y->kind = V_MAP;
+        return 0;
+    }
     if (x->kind != V_MAP || np != 4 || perm[0] != 0 || perm[1] != 2 || perm[2] != 3 || perm[3] != 1)
         NODE_FAIL(r, CD_ERR_UNSUPPORTED,
-                  "only NCHW -> NHWC (perm 0,2,3,1) of a feature map before a Flatten is supported");
+                  "only NCHW -> NHWC (perm 0,2,3,1) of a feature map before a Flatten or Reshape, "
+                  "and back, is supported");
     if (!(y = rd_alias(r, x)))
         return -1;
     y->kind = V_MAP_NHWC;
@@ -88,8 +96,21 @@ int rd_reshape(reader *r)
     if (s->rank == 1 && s->n == 2) {
         int64_t a = s->i[0], b = s->i[1];
         int batch_ok = a == BATCH_DIM || a == 0 || a == -1;
-        if (batch_ok && (b == -1 || b == k) && !(a == -1 && b == -1))
-            return rd_flatten_to(r, x, y);
+        if (batch_ok && (b == -1 || b == k) && !(a == -1 && b == -1)) {
+            if (x->kind != V_MAP_NHWC)
+                return rd_flatten_to(r, x, y);
+            /* Transpose to NHWC + Reshape is how catdog writes Keras'
+             * Reshape to (C): read back as that layer (its Flatten is a
+             * Flatten op).  The engine's Reshape also gives the vector a
+             * plain (N, C) layout, which a reader other than Dense needs
+             * after a oneDNN map (Flatten only aliases the 4-D map). */
+            char name[LAYER_NAME_MAX];
+            rd_layer_name(r, "", name);
+            layer l = layer_template(LAYER_RESHAPE, name, x->layer);
+            l.target[0] = l.target[1] = 1, l.target[2] = -1;
+            l.target_rank = 1;
+            return rd_emit(r, &l, V_VEC, (int)k, 1, 1) ? 0 : -1;
+        }
     }
     /* (N, C) back to (N, C, 1, 1), as x.view(-1, C, 1, 1) writes it: same
      * data, only the ONNX rank changes. Not for a flattened map (chw), whose
@@ -104,8 +125,35 @@ int rd_reshape(reader *r)
             return 0;
         }
     }
-    NODE_FAIL(r, CD_ERR_UNSUPPORTED, "only a reshape to (N, %lld) (a flatten) or of a vector to "
-              "(N, C, 1, 1) is supported", k);
+    /* To (N, H, W, C) from NHWC values (a map transposed to NHWC, a vector
+     * not flattened from NCHW): Keras' Reshape, whose output is that map in
+     * NHWC (a Transpose back to NCHW follows, as catdog writes it). */
+    if ((x->kind == V_MAP_NHWC || (x->kind == V_VEC && !x->chw)) && s->rank == 1 && s->n == 4 &&
+        (s->i[0] == BATCH_DIM || s->i[0] == 0 || s->i[0] == -1)) {
+        long long t[3], known = 1;
+        int unknown = -1;
+        for (int d = 0; d < 3; d++) {
+            t[d] = s->i[d + 1];
+            if (t[d] == -1 && unknown < 0 && s->i[0] != -1)
+                unknown = d;
+            else if (t[d] < 1 || t[d] > k || known > k)   /* known * t[d] stays below k^2 */
+                NODE_FAIL(r, CD_ERR_UNSUPPORTED, "reshape dimension %lld", t[d]);
+            else
+                known *= t[d];
+        }
+        if (unknown >= 0 && known > 0 && k % known == 0)
+            t[unknown] = k / known, known = k;
+        if (known == k) {
+            char name[LAYER_NAME_MAX];
+            rd_layer_name(r, "", name);
+            layer l = layer_template(LAYER_RESHAPE, name, x->layer);
+            l.target[0] = (int)t[0], l.target[1] = (int)t[1], l.target[2] = (int)t[2];
+            l.target_rank = 3;
+            return rd_emit(r, &l, V_MAP_NHWC, (int)t[2], (int)t[0], (int)t[1]) ? 0 : -1;
+        }
+    }
+    NODE_FAIL(r, CD_ERR_UNSUPPORTED, "only a reshape to (N, %lld) (a flatten), of a vector to "
+              "(N, C, 1, 1) or of NHWC values to (N, H, W, C) is supported", k);
 }
 
 int rd_squeeze(reader *r)
@@ -227,15 +275,23 @@ int rd_slice(reader *r)
     val *x = rd_input(r, 0), *st, *en, *ax;
     if (!x || !(st = rd_const_input(r, 1, 1)) || !(en = rd_const_input(r, 2, 1)))
         return -1;
-    if (r->node->n_input < 4 || !(ax = rd_const_input(r, 3, 1)))
-        NODE_FAIL(r, CD_ERR_UNSUPPORTED, "op Slice (opset %d) without axes is not supported", r->opset);
+    ax = NULL;
+    if (r->node->n_input >= 4 && r->node->input[3][0] && !(ax = rd_const_input(r, 3, 1)))
+        return -1;
     if (r->node->n_input > 4 && r->node->input[4][0]) {
         val *steps = rd_const_input(r, 4, 1);
-        if (!steps || steps->n != 1 || steps->i[0] != 1)
-            NODE_FAIL(r, CD_ERR_UNSUPPORTED, "op Slice (opset %d) with steps is not supported", r->opset);
+        if (!steps)
+            return -1;
+        for (size_t k = 0; k < steps->n; k++)
+            if (steps->i[k] != 1)
+                NODE_FAIL(r, CD_ERR_UNSUPPORTED, "op Slice (opset %d) with steps is not supported",
+                          r->opset);
     }
+    int rc;
+    if (rd_slice_shape(r, x, st, en, ax, &rc))   /* a crop, or shape arithmetic */
+        return rc;
     if (x->kind != V_VEC || x->rank4 || x->chw || x->c != 2 || st->n != 1 || en->n != 1 ||
-        ax->n != 1 || st->i[0] != 1 || en->i[0] < 2 || !(ax->i[0] == 1 || ax->i[0] == -1))
+        !ax || ax->n != 1 || st->i[0] != 1 || en->i[0] < 2 || !(ax->i[0] == 1 || ax->i[0] == -1))
         NODE_FAIL(r, CD_ERR_UNSUPPORTED,
                   "op Slice (opset %d) is supported only as column 1 (dog) of a 2-unit output",
                   r->opset);

@@ -13,13 +13,15 @@
  *     following affine is composed).
  *   - a map times a (N, C, 1, 1) vector (squeeze-and-excitation): the
  *     engine's broadcasting Multiply.
+ *   - Div by such a constant: the multiply by its reciprocal (Normalization's
+ *     (x - mean) / std, as catdog writes it).
  * Other broadcasts are refused with the node named.
  */
 #include <string.h>
 
 #include "onnx/onnx_read.h"
 
-typedef enum arith { AR_ADD, AR_SUB, AR_MUL } arith;
+typedef enum arith { AR_ADD, AR_SUB, AR_MUL, AR_DIV } arith;
 
 /* Map x times channel vector: a broadcasting Multiply of both, in the node's order. */
 static int merge_broadcast(reader *r, val **in, const val *x)
@@ -144,6 +146,13 @@ static int with_constant(reader *r, arith op, val *x, val *c, int c_first)
     float *b = a + x->c;
     for (int o = 0; o < x->c; o++) {
         float v = c->f[C == 1 ? 0 : o];
+        if (op == AR_DIV) {   /* x / v as x * (1 / v): within an ulp of the quotient */
+            if (v == 0.0f)
+                NODE_FAIL(r, CD_ERR_UNSUPPORTED, "divides by a constant holding 0");
+            a[o] = 1.0f / v;
+            b[o] = 0.0f;
+            continue;
+        }
         a[o] = op == AR_MUL ? v : op == AR_SUB && c_first ? -1.0f : 1.0f;
         b[o] = op == AR_MUL ? 0.0f : op == AR_SUB && !c_first ? -v : v;
     }
@@ -212,6 +221,9 @@ int rd_arith(reader *r, int op)
     int c0 = in[0]->kind == V_CONST, c1 = in[1]->kind == V_CONST;
     if (c0 && c1)
         NODE_FAIL(r, CD_ERR_UNSUPPORTED, "arithmetic on two constants is not folded");
+    if (op == AR_DIV && !c1)
+        NODE_FAIL(r, CD_ERR_UNSUPPORTED, "divides by a computed value; only a constant divisor is "
+                  "supported");
     if (c0 || c1)
         return with_constant(r, (arith)op, in[c0 ? 1 : 0], in[c0 ? 0 : 1], c0);
     static const layer_kind kinds[] = {LAYER_ADD, LAYER_SUBTRACT, LAYER_MULTIPLY};

@@ -55,44 +55,89 @@ static int zeropad_folds(const model *m, int i)
     return (c->kind == LAYER_CONV2D || c->kind == LAYER_DEPTHWISE_CONV2D) && c->padding == PAD_VALID;
 }
 
+/* One Conv node: an HWIO kernel (kh, kw, ci, co) of `group` groups, written as
+ * ONNX's OIHW; the bias when not NULL. */
+typedef struct conv_spec {
+    const float *hwio, *bias;
+    int kh, kw, ci, co, group;
+    const char *wname, *bname;
+    int64_t strides[2], dil[2], pads[4];
+} conv_spec;
+
+static int conv_node(onnx_writer *w, const char *name, const conv_spec *s, const char *x, const char *y)
+{
+    size_t size = (size_t)s->kh * s->kw * s->ci * s->co;
+    float *oihw = onnx_arena_alloc(&w->arena, size * sizeof *oihw);
+    if (!oihw)
+        return ow_oom(w);
+    /* The HWIO kernel of a grouped conv is (kh, kw, C/g, O): the transpose
+     * gives ONNX's (O, C/g, kh, kw) as it stands. */
+    for (int a = 0; a < s->kh; a++)
+        for (int b = 0; b < s->kw; b++)
+            for (int i = 0; i < s->ci; i++)
+                for (int o = 0; o < s->co; o++)
+                    oihw[(((size_t)o * s->ci + i) * s->kh + a) * s->kw + b] =
+                        s->hwio[(((size_t)a * s->kw + b) * s->ci + i) * s->co + o];
+    int64_t wd[4] = {s->co, s->ci, s->kh, s->kw}, bd[1] = {s->co};
+    if (ow_init_tensor(w, s->wname, 1, oihw, size, wd, 4) != 0)
+        return -1;
+    if (s->bias && ow_init_tensor(w, s->bname, 1, s->bias, (size_t)s->co, bd, 1) != 0)
+        return -1;
+    const char *ins[] = {x, s->wname, s->bias ? s->bname : NULL, NULL};
+    Onnx__NodeProto *n = ow_node(w, "Conv", name, ins, y);
+    int64_t ks[2] = {s->kh, s->kw};
+    if (!n || ow_attr_ints(w, n, "kernel_shape", ks, 2) != 0 ||
+        ow_attr_ints(w, n, "strides", s->strides, 2) != 0 || ow_attr_ints(w, n, "pads", s->pads, 4) != 0 ||
+        ((s->dil[0] > 1 || s->dil[1] > 1) && ow_attr_ints(w, n, "dilations", s->dil, 2) != 0) ||
+        (s->group > 1 && ow_attr_int(w, n, "group", s->group) != 0))
+        return -1;
+    return 0;
+}
+
 static int write_conv(onnx_writer *w, const layer *l, const layer *in, const char *x, const char *y)
 {
     const tensor *k = l->params[0];
     /* From the layer, not the tensor: a DepthwiseConv2D keeps Keras' (kh, kw,
      * C, multiplier), the same memory as (kh, kw, 1, C * multiplier). */
-    int kh = k->dims[0], kw = k->dims[1], ci = in->out_c / layer_groups(l), co = l->filters;
-    float *oihw = onnx_arena_alloc(&w->arena, k->size * sizeof *oihw);
-    if (!oihw)
-        return ow_oom(w);
-    for (int a = 0; a < kh; a++)
-        for (int b = 0; b < kw; b++)
-            for (int i = 0; i < ci; i++)
-                for (int o = 0; o < co; o++)
-                    oihw[(((size_t)o * ci + i) * kh + a) * kw + b] =
-                        k->data[(((size_t)a * kw + b) * ci + i) * co + o];
-    const char *wname = ow_fmt(w, l->name, "/kernel"), *bname = ow_fmt(w, l->name, "/bias");
+    conv_spec s = {.hwio = k->data, .bias = l->use_bias ? l->params[1]->data : NULL,
+                   .kh = k->dims[0], .kw = k->dims[1], .ci = in->out_c / layer_groups(l),
+                   .co = l->filters, .group = layer_groups(l),
+                   .wname = ow_fmt(w, l->name, "/kernel"), .bname = ow_fmt(w, l->name, "/bias"),
+                   .strides = {l->strides[0], l->strides[1]},
+                   .dil = {layer_dilation(l, 0), layer_dilation(l, 1)}};
     const char *pre = l->act == ACT_LINEAR ? y : ow_fmt(w, l->name, "/conv");
-    if (!wname || !bname || !pre)
+    if (!s.wname || !s.bname || !pre)
         return ow_oom(w);
-    int64_t wd[4] = {co, ci, kh, kw}, bd[1] = {co};
-    if (ow_init_tensor(w, wname, 1, oihw, k->size, wd, 4) != 0)
-        return -1;
-    if (l->use_bias && ow_init_tensor(w, bname, 1, l->params[1]->data, (size_t)co, bd, 1) != 0)
-        return -1;
-    const char *ins[] = {x, wname, l->use_bias ? bname : NULL, NULL};
-    Onnx__NodeProto *n = ow_node(w, "Conv", l->name, ins, pre);
-    int64_t ks[2] = {kh, kw}, st[2] = {l->strides[0], l->strides[1]}, pads[4];
-    int64_t dil[2] = {layer_dilation(l, 0), layer_dilation(l, 1)};
-    /* The HWIO kernel of a grouped conv is (kh, kw, C/g, O): the transpose
-     * above gives ONNX's (O, C/g, kh, kw) as it stands. */
-    window_pads(l, in, (int)((kh - 1) * dil[0] + 1), (int)((kw - 1) * dil[1] + 1), pads);
+    window_pads(l, in, (int)((s.kh - 1) * s.dil[0] + 1), (int)((s.kw - 1) * s.dil[1] + 1), s.pads);
     if (zeropad_folds(w->m, l->inputs[0])) {   /* VALID: pads[] are 0 */
-        pads[0] = in->pad4[0], pads[1] = in->pad4[2], pads[2] = in->pad4[1], pads[3] = in->pad4[3];
+        s.pads[0] = in->pad4[0], s.pads[1] = in->pad4[2], s.pads[2] = in->pad4[1], s.pads[3] = in->pad4[3];
     }
-    if (!n || ow_attr_ints(w, n, "kernel_shape", ks, 2) != 0 || ow_attr_ints(w, n, "strides", st, 2) != 0 ||
-        ow_attr_ints(w, n, "pads", pads, 4) != 0 ||
-        ((dil[0] > 1 || dil[1] > 1) && ow_attr_ints(w, n, "dilations", dil, 2) != 0) ||
-        (layer_groups(l) > 1 && ow_attr_int(w, n, "group", layer_groups(l)) != 0))
+    if (conv_node(w, l->name, &s, x, pre) != 0)
+        return -1;
+    return l->act == ACT_LINEAR ? 0 : ow_act_node(w, l, l->act, pre, y);
+}
+
+/* SeparableConv2D: the depthwise Conv (group = C, C * multiplier outputs;
+ * Keras' (kh, kw, C, multiplier) kernel is the memory of a grouped
+ * (kh, kw, 1, C * multiplier) one) with the layer's strides, padding and
+ * dilation, then the pointwise 1x1 Conv with the bias, then the activation. */
+static int write_separable(onnx_writer *w, const layer *l, const layer *in, const char *x, const char *y)
+{
+    int mult = l->depth_multiplier > 1 ? l->depth_multiplier : 1, mid = in->out_c * mult;
+    conv_spec d = {.hwio = l->params[0]->data, .kh = l->kernel[0], .kw = l->kernel[1], .ci = 1,
+                   .co = mid, .group = in->out_c, .wname = ow_fmt(w, l->name, "/depthwise_kernel"),
+                   .strides = {l->strides[0], l->strides[1]},
+                   .dil = {layer_dilation(l, 0), layer_dilation(l, 1)}};
+    conv_spec p = {.hwio = l->params[1]->data, .bias = l->use_bias ? l->params[2]->data : NULL,
+                   .kh = 1, .kw = 1, .ci = mid, .co = l->filters, .group = 1,
+                   .wname = ow_fmt(w, l->name, "/pointwise_kernel"), .bname = ow_fmt(w, l->name, "/bias"),
+                   .strides = {1, 1}, .dil = {1, 1}};
+    const char *dname = ow_fmt(w, l->name, "/depthwise");
+    const char *pre = l->act == ACT_LINEAR ? y : ow_fmt(w, l->name, "/conv");
+    if (!d.wname || !p.wname || !p.bname || !dname || !pre)
+        return ow_oom(w);
+    window_pads(l, in, (int)((d.kh - 1) * d.dil[0] + 1), (int)((d.kw - 1) * d.dil[1] + 1), d.pads);
+    if (conv_node(w, dname, &d, x, dname) != 0 || conv_node(w, l->name, &p, dname, pre) != 0)
         return -1;
     return l->act == ACT_LINEAR ? 0 : ow_act_node(w, l, l->act, pre, y);
 }
@@ -238,10 +283,10 @@ static int write_layer(onnx_writer *w, int i)
     case LAYER_SUBTRACT:
     case LAYER_MULTIPLY: {
         /* Sub and Mul are binary: a chain, the last link named after the layer.
-         * A Multiply broadcasting a channel vector over a map is not written yet. */
-        const layer *b = &m->layers[l->inputs[1]];
-        if (b->out_rank != in->out_rank || b->out_h != in->out_h || b->out_w != in->out_w)
-            break;
+         * A Multiply broadcasting a channel vector over a map: one Mul. */
+        int v = ow_bcast_vec(m, l);
+        if (v >= 0)
+            return ow_multiply_bcast(w, l, v, y);
         const char *acc = w->value[l->inputs[0]];
         for (int j = 1; j < l->n_inputs; j++) {
             char part[24];
@@ -315,7 +360,8 @@ static int write_layer(onnx_writer *w, int i)
         const char *ins[] = {x, pname, with_axes ? "" : NULL, aname, NULL};
         return ow_node(w, "Pad", l->name, ins, y) ? 0 : -1;
     }
-    case LAYER_CROPPING2D: {
+    case LAYER_CROPPING2D:
+    case LAYER_CENTER_CROP: {   /* its shape inference filled pad4 */
         int64_t *v = onnx_arena_alloc(&w->arena, 6 * sizeof *v);
         const char *st = ow_fmt(w, l->name, "/starts"), *en = ow_fmt(w, l->name, "/ends");
         const char *ax = ow_fmt(w, l->name, "/axes");
@@ -332,11 +378,13 @@ static int write_layer(onnx_writer *w, int i)
         return ow_node(w, "Slice", l->name, ins, y) ? 0 : -1;
     }
     case LAYER_RESHAPE:
+        return ow_reshape(w, l, in, x, y);
     case LAYER_NORMALIZATION:
+        return ow_normalization(w, l, x, y);
     case LAYER_RESIZING:
-    case LAYER_CENTER_CROP:
+        return ow_resizing(w, l, x, y);
     case LAYER_SEPARABLE_CONV2D:
-        break; /* not written yet: refused below, naming the class */
+        return write_separable(w, l, in, x, y);
     case LAYER_KIND_COUNT:
         break;
     }

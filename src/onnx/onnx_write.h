@@ -69,4 +69,30 @@ const char *ow_scalar(onnx_writer *w, const char *prefix, const char *suffix, fl
  * the layer. */
 int ow_act_node(onnx_writer *w, const layer *l, layer_act act, const char *in, const char *out);
 
+/* onnx_write_shape.c: the layers that move values between shapes or
+ * broadcast per-channel constants.  Each writes layer l (input layer `in`,
+ * its value x) as nodes ending in value y; 0 or -1 with err set. */
+
+/* A Transpose `name` of x by perm (4 axes) into value `name`; NULL on error. */
+const char *ow_transpose(onnx_writer *w, const char *name, const char *x, const int64_t perm[4]);
+
+/* Keras' Reshape (row-major over NHWC): a plain Reshape where NCHW and NHWC
+ * hold the values in one order (vectors, 1x1 maps), else between Transposes. */
+int ow_reshape(onnx_writer *w, const layer *l, const layer *in, const char *x, const char *y);
+
+/* The index (0 or 1) of the channel-vector input of a broadcasting Multiply
+ * (engine/op_merge.c), -1 when l is not one. */
+int ow_bcast_vec(const model *m, const layer *l);
+
+/* The broadcasting Multiply, input v the vector: one Mul with the vector as
+ * [N, C, 1, 1]. */
+int ow_multiply_bcast(onnx_writer *w, const layer *l, int v, const char *y);
+
+/* Normalization: Sub of the mean, Div by max(sqrt(variance), epsilon), as
+ * per-channel constants. */
+int ow_normalization(onnx_writer *w, const layer *l, const char *x, const char *y);
+
+/* Resizing as Resize (TensorFlow's half-pixel bilinear / nearest). */
+int ow_resizing(onnx_writer *w, const layer *l, const char *x, const char *y);
+
 #endif
