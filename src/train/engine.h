@@ -137,8 +137,9 @@ float engine_cosine_lr(float lr0, float min_lr, int e, int epochs, int warmup);
 /* ---- data parallelism ---- */
 
 /* The ranks a run is split over (MPI: engine_mpi.h).  With size > 1 every
- * rank sees the same global batches from its source and steps on its slice
- * of each (samples [n*rank/size, n*(rank+1)/size)); the tail's gradients,
+ * rank steps on its slice of each global batch (samples [n*rank/size,
+ * n*(rank+1)/size)), taken by the engine from the whole batch or given
+ * directly by a sharded source (which reads nothing else); the tail's gradients,
  * each scaled by the slice's share of the batch, are summed over the ranks in
  * one fused buffer before the optimizer step, so the optimizer state stays
  * identical everywhere and the step equals one process's on the whole batch.
@@ -151,6 +152,18 @@ typedef struct engine_comm {
     int (*sum_floats)(void *ctx, float *buf, size_t n, cd_err *err);
     int (*sum_doubles)(void *ctx, double *buf, size_t n, cd_err *err);
 } engine_comm;
+
+/* Every rank's n values (mine), concatenated in rank order, into *all
+ * (malloc'd; *n_all of them) on every rank.  c NULL or size 1: a copy.
+ * 0 or -1. */
+int engine_gather_floats(const engine_comm *c, const float *mine, size_t n, float **all, size_t *n_all,
+                         cd_err *err);
+
+/* Merges every rank's tally into each: sums of loss, correct and n, and (keep)
+ * the scores and labels of all ranks in rank order, so engine_tally_result
+ * then gives the metrics of the whole set, AUC exact.  A no-op for c NULL or
+ * size 1.  0 or -1. */
+int engine_tally_gather(engine_tally *t, const engine_comm *c, cd_err *err);
 
 /* ---- the run ---- */
 
@@ -190,6 +203,11 @@ typedef struct engine_config {
     int (*on_best)(void *ctx, const model *tail, const train_state *st, cd_err *err);
     void *on_best_ctx;
     const engine_comm *comm; /* NULL or size 1: one process (borrowed) */
+    /* With comm: 0 = every rank's training source gives the whole global
+     * batch and the engine takes the rank's slice; 1 = it gives this rank's
+     * slice only (a sharded dataset iterator, dataset.h: nothing else is
+     * read), possibly empty, with the same number of batches on every rank. */
+    int sharded_source;
 } engine_config;
 
 /* Sensible values: batch 32, constant schedule, plateau 0.5/2, min_lr 1e-6,
