@@ -36,7 +36,8 @@ static const char usage[] =
     "Usage: catdog evaluate --data DIR [options]\n"
     "Classifies every photo under DIR/<class>/ (cats = 0, dogs = 1) and prints accuracy,\n"
     "per-class precision/recall/F1, the confusion matrix, ROC AUC, log loss and images/s.\n"
-    "--model may be given up to 4 times: each model is evaluated on the same photos.\n\n"
+    "--model may be given up to 4 times: each model is evaluated on the same photos.\n"
+    "Under `mpirun -np N` the ranks share the photos; rank 0 prints the same figures.\n\n"
     "Options:\n"
     "  --data DIR           folder with cats/ and dogs/ (e.g. a split's test/)\n" CLI_MODEL_HELP
     "  --batch N            images per forward pass (default 32)\n"

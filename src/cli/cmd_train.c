@@ -90,6 +90,8 @@ static void usage(FILE *out)
           "  FILE.history.csv and FILE.svg (loss and accuracy per epoch).\n"
           "Ctrl-C stops after the current step and saves the resume checkpoint (exit status\n"
           "130); a second Ctrl-C stops at once without saving (exit status 3).\n"
+          "Under `mpirun -np N` (any --arch) each rank trains on its share of every batch and\n"
+          "the gradients are summed; rank 0 prints and writes (docs/DATA_PARALLEL.md).\n"
           "\n"
           "Options:\n"
           "  -a, --arch NAME          built-in architecture: binary (default), vgg16, squeezenet;\n"

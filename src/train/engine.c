@@ -295,34 +295,6 @@ int engine_gather_floats(const engine_comm *c, const float *mine, size_t n, floa
     return 0;
 }
 
-int engine_tally_gather(engine_tally *t, const engine_comm *c, cd_err *err)
-{
-    if (!c || c->size < 2)
-        return 0;
-    double agg[3] = {t->loss_sum, (double)t->correct, (double)t->n};
-    if (c->sum_doubles(c->ctx, agg, 3, err) < 0)
-        return -1;
-    if (t->keep) {
-        float *s, *l;
-        size_t ns, nl;
-        if (engine_gather_floats(c, t->scores, t->n, &s, &ns, err) < 0)
-            return -1;
-        if (engine_gather_floats(c, t->labels, t->n, &l, &nl, err) < 0) {
-            free(s);
-            return -1;
-        }
-        free(t->scores);
-        free(t->labels);
-        t->scores = s;
-        t->labels = l;
-        t->cap = ns;
-    }
-    t->loss_sum = agg[0];
-    t->correct = (size_t)agg[1];
-    t->n = (size_t)agg[2];
-    return 0;
-}
-
 /* ---- best parameters ---- */
 
 int engine_best_init(engine_best *b, const model *m, cd_err *err)

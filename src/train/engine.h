@@ -159,20 +159,12 @@ typedef struct engine_comm {
 int engine_gather_floats(const engine_comm *c, const float *mine, size_t n, float **all, size_t *n_all,
                          cd_err *err);
 
-/* Merges every rank's tally into each: sums of loss, correct and n, and (keep)
- * the scores and labels of all ranks in rank order, so engine_tally_result
- * then gives the metrics of the whole set, AUC exact.  A no-op for c NULL or
- * size 1.  0 or -1. */
-int engine_tally_gather(engine_tally *t, const engine_comm *c, cd_err *err);
-
 /* ---- the run ---- */
-
 typedef struct engine_step {
     const model *front;      /* frozen, inference mode; NULL when none (borrowed) */
     model *tail;             /* trained (borrowed) */
     int k;                   /* outputs per sample (1: sigmoid head) */
 } engine_step;
-
 typedef struct engine_config {
     int epochs;              /* run until state.epochs_done == epochs */
     int batch;
@@ -218,7 +210,6 @@ void engine_config_defaults(engine_config *c);
  * backend, threads, schedule and its parameters, monitor, early stopping,
  * stop flag, progress.  The caller adds files, salt, phase, callbacks. */
 void engine_config_from_opts(engine_config *c, const train_opts *o);
-
 typedef struct engine_result {
     int interrupted;
     int stopped_early;
@@ -234,7 +225,6 @@ typedef struct engine_result {
 int engine_run(const engine_config *c, const engine_step *step, optim *opt, train_state *st,
                engine_source *train, engine_source *val, engine_best *best, engine_result *res,
                cd_err *err);
-
 /* optim_grad_fn over a runner: ctx is the (const runner *). */
 const tensor *engine_runner_grad(const void *ctx, int layer, int param);
 
