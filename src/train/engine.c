@@ -598,6 +598,7 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     engine_tally tally;
     engine_tally_init(&tally, sp->k, 0);
     fused fg = {0};
+    double *counts = NULL; /* sharded source: every rank's slice size */
     int stop_all = 0;
     int ih, iw, ic;
     model_input_shape(sp->front ? sp->front : sp->tail, &ih, &iw, &ic);
@@ -629,6 +630,24 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
             x += (size_t)lo * in_size;
             y += lo;
             n = hi - lo;
+            runner_set_slice(rt, lo, total);
+        } else if (parallel(c)) {
+            /* Where this rank's slice lies in the global batch: the slices'
+             * sizes (unreadable photos shrink them), summed in rank order. */
+            if (!counts && !(counts = malloc((size_t)c->comm->size * sizeof *counts))) {
+                cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
+                goto out;
+            }
+            memset(counts, 0, (size_t)c->comm->size * sizeof *counts);
+            counts[c->comm->rank] = n;
+            if (c->comm->sum_doubles(c->comm->ctx, counts, (size_t)c->comm->size, err) < 0)
+                goto out;
+            int lo = 0, all = 0;
+            for (int i = 0; i < c->comm->size; i++) {
+                lo += i < c->comm->rank ? (int)counts[i] : 0;
+                all += (int)counts[i];
+            }
+            runner_set_slice(rt, lo, all);
         }
         size_t correct = 0;
         double l = 0.0;
@@ -690,6 +709,7 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     *acc_out = metrics_tally_accuracy(&mt);
     rc = 0;
 out:
+    free(counts);
     fused_free(&fg);
     engine_tally_free(&tally);
     free(act);

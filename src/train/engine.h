@@ -142,7 +142,9 @@ float engine_cosine_lr(float lr0, float min_lr, int e, int epochs, int warmup);
  * directly by a sharded source (which reads nothing else); the tail's gradients,
  * each scaled by the slice's share of the batch, are summed over the ranks in
  * one fused buffer before the optimizer step, so the optimizer state stays
- * identical everywhere and the step equals one process's on the whole batch.
+ * identical everywhere and the step equals one process's on the whole batch
+ * (dropout included: each rank's runner draws its slice's masks as one
+ * process does, runner_set_slice).
  * Only rank 0 reports progress and writes files (checkpoint, history, JSON
  * lines, on_best). */
 typedef struct engine_comm {

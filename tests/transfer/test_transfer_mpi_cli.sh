@@ -10,9 +10,8 @@
 # cache files); the model records catdog_world_size = 2 and `catdog info`
 # shows it; then a resume under MPI of the finished head phase (--resume of
 # the checkpoint, --epochs 3) runs one more head epoch from it.
-# The head has no dropout: each rank draws its slice's dropout masks from the
-# run's stream as if it were the whole batch, so with dropout the two runs
-# are equally good but not equal.
+# The head (gap,dense=16,dropout=0.3) has dropout: each rank draws for its
+# slice the masks one process draws for those samples (runner_set_slice).
 # Skips (77) without mpirun, an MPI build, the SqueezeNet weights or the photos,
 # and in the sanitizer run.  Not labelled `shared` on purpose: those skips
 # (no MPI, ASan) are not a hidden failure.
@@ -36,7 +35,7 @@ for c in cat dog; do
 done
 root=()
 [ "$(id -u)" = 0 ] && root=(--allow-run-as-root)
-args=(train --arch transfer --data "$tmp/d" --weights "$W" --img-size 96 --head gap,dense=16 --batch 16
+args=(train --arch transfer --data "$tmp/d" --weights "$W" --img-size 96 --head gap,dense=16,dropout=0.3 --batch 16
       --epochs 2 --fine-tune 1 --fine-tune-epochs 2 --fine-tune-lr 0.001 --seed 5 --threads 1 -q)
 OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe "${root[@]}" "$BIN" "${args[@]}" --out "$tmp/mpi.h5" \
     --feature-cache "$tmp/cache" --log-json "$tmp/mpi.jsonl" >"$tmp/mpi.log" 2>&1; rc=$?
@@ -89,7 +88,7 @@ PY
 
 # Resume under MPI: a head-only run of 1 epoch, resumed for a 2nd, ends with
 # the checkpoint of the uninterrupted run after its 2 head epochs, bit for bit.
-head=(train --arch transfer --data "$tmp/d" --weights "$W" --img-size 96 --head gap,dense=16 --batch 16
+head=(train --arch transfer --data "$tmp/d" --weights "$W" --img-size 96 --head gap,dense=16,dropout=0.3 --batch 16
       --seed 5 --threads 1 -q --out "$tmp/r.h5" --feature-cache "$tmp/cache" --log-json "$tmp/r.jsonl")
 OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe "${root[@]}" "$BIN" "${head[@]}" --epochs 1 >"$tmp/r1.log" 2>&1 ||
     { cat "$tmp/r1.log"; fail "the first half under mpirun failed"; }
