@@ -7,6 +7,13 @@
  * batches; unreadable photos are counted and listed, never fatal.  Several
  * --model options evaluate each model in turn on the same folder; --report
  * hands every photo's P(dog) and size to report/report.h for the HTML page.
+ *
+ * Under mpirun (`mpirun -np N catdog evaluate ...`) each rank classifies a
+ * contiguous run of whole batches, so every photo is classified in the same
+ * batch as by one process; every rank's per-photo results are gathered, in
+ * photo order, and the figures are computed from them exactly as one process
+ * computes them (AUC over all photos, not a mean of per-rank AUCs).  Rank 0
+ * alone prints and writes the report.
  */
 #include <getopt.h>
 #include <math.h>
@@ -23,12 +30,14 @@
 #include "data/dataset.h"
 #include "report/report.h"
 #include "train/engine.h"
+#include "train/engine_mpi.h"
 
 static const char usage[] =
     "Usage: catdog evaluate --data DIR [options]\n"
     "Classifies every photo under DIR/<class>/ (cats = 0, dogs = 1) and prints accuracy,\n"
     "per-class precision/recall/F1, the confusion matrix, ROC AUC, log loss and images/s.\n"
-    "--model may be given up to 4 times: each model is evaluated on the same photos.\n\n"
+    "--model may be given up to 4 times: each model is evaluated on the same photos.\n"
+    "Under `mpirun -np N` the ranks share the photos; rank 0 prints the same figures.\n\n"
     "Options:\n"
     "  --data DIR           folder with cats/ and dogs/ (e.g. a split's test/)\n" CLI_MODEL_HELP
     "  --batch N            images per forward pass (default 32)\n"
@@ -136,13 +145,56 @@ oom_owned:
     return cli_fail("out of memory writing JSON");
 }
 
+/* What one photo's classification leaves, as floats so that the ranks'
+ * records can be gathered with engine_gather_floats (integers below 2^24
+ * are exact): dataset index, true label, predicted label, P(dog), width,
+ * height.  An unreadable photo: its index, then -1s. */
+enum { REC_IDX, REC_LABEL, REC_PRED, REC_P, REC_W, REC_H, REC_N };
+
+/* The figures, the report's photos and the unreadable list from n records
+ * in photo order: the one place they are computed, with or without MPI. */
+static int summarize(const float *rec, size_t n, const dataset *d, eval_result *r, report_photo *photos,
+                     size_t *n_photos, const char **failed, size_t *n_failed)
+{
+    cd_err err;
+    engine_tally tally; /* the library's evaluator: log loss, AUC */
+    engine_tally_init(&tally, 1, 1);
+    for (size_t i = 0; i < n; i++) {
+        const float *q = rec + i * REC_N;
+        size_t idx = (size_t)q[REC_IDX];
+        if (q[REC_LABEL] < 0) {
+            failed[(*n_failed)++] = d->paths[idx];
+            continue;
+        }
+        int label = (int)q[REC_LABEL], pred = (int)q[REC_PRED];
+        r->confusion[label][pred]++;
+        if (engine_tally_add_probs(&tally, &q[REC_P], &q[REC_LABEL], 1, &err) != 0) {
+            engine_tally_free(&tally);
+            cli_fail("%s", err.msg);
+            return -1;
+        }
+        if (photos)
+            photos[(*n_photos)++] = (report_photo){.path = d->paths[idx], .label = label, .p_dog = q[REC_P],
+                                                   .width = (int)q[REC_W], .height = (int)q[REC_H]};
+    }
+    engine_eval ev;
+    engine_tally_result(&tally, &ev);
+    engine_tally_free(&tally);
+    r->n = ev.n;
+    r->log_loss = ev.loss;
+    r->auc = ev.auc;
+    r->auc_ok = isfinite(ev.auc);
+    return 0;
+}
+
 /* One model's evaluation over d: the printed figures in *r, and with `photos`
  * (d->n entries) every classified photo for the report, *n_photos of them;
- * failed[] receives the unreadable paths (borrowed from d).  Returns 0 or
- * prints the error and returns -1. */
-static int evaluate_model(const cli_model_opts *mo, const dataset *d, int batch, int json, eval_result *r,
-                          report_photo *photos, size_t *n_photos, const char **failed, size_t *n_failed,
-                          char *settings, size_t settings_len)
+ * failed[] receives the unreadable paths (borrowed from d).  comm: the MPI
+ * ranks sharing the work (NULL: one process).  Returns 0 or prints the error
+ * and returns -1. */
+static int evaluate_model(const cli_model_opts *mo, const dataset *d, int batch, int json, const engine_comm *comm,
+                          eval_result *r, report_photo *photos, size_t *n_photos, const char **failed,
+                          size_t *n_failed, char *settings, size_t settings_len)
 {
     int status = -1;
     cd_err err;
@@ -153,14 +205,19 @@ static int evaluate_model(const cli_model_opts *mo, const dataset *d, int batch,
     prediction *preds = calloc((size_t)batch, sizeof *preds);
     size_t *idx = calloc((size_t)batch, sizeof *idx);
     int *ow = calloc((size_t)batch, sizeof *ow), *oh = calloc((size_t)batch, sizeof *oh);
-    float *pd = calloc((size_t)batch, sizeof *pd), *truth = calloc((size_t)batch, sizeof *truth);
-    engine_tally tally; /* the library's evaluator: log loss, AUC */
-    engine_tally_init(&tally, 1, 1);
+    /* This rank's batches: a contiguous run, [b_lo, b_hi) of nb. */
+    size_t nb = (d->n + (size_t)batch - 1) / (size_t)batch, b_lo = 0, b_hi = nb;
+    if (comm && comm->size > 1) {
+        b_lo = nb * (size_t)comm->rank / (size_t)comm->size;
+        b_hi = nb * (size_t)(comm->rank + 1) / (size_t)comm->size;
+    }
+    size_t mine = (b_hi - b_lo) * (size_t)batch, n_rec = 0, n_all = 0;
+    float *rec = malloc((mine ? mine : 1) * REC_N * sizeof *rec), *all = NULL;
     memset(r, 0, sizeof *r);
     *n_photos = *n_failed = 0;
     if (!p)
         goto out;
-    if (!imgs || !preds || !idx || !ow || !oh || !pd || !truth) {
+    if (!imgs || !preds || !idx || !ow || !oh || !rec) {
         cli_fail("out of memory for a batch of %d photos", batch);
         goto out;
     }
@@ -177,15 +234,19 @@ static int evaluate_model(const cli_model_opts *mo, const dataset *d, int batch,
                  m, mo->popts.backend == RUNNER_DNNL ? mo->popts.precision : RUNNER_PREC_F32)),
              mo->popts.tta_flip ? "flip averaging (--tta)" : "no flip averaging");
     image_decode_opts dopts = {.max_pixels = mo->popts.max_pixels, .hint_width = IMAGE_DECODE_HINT(w), .hint_height = IMAGE_DECODE_HINT(h)};
-    int tty = isatty(STDERR_FILENO) && !json;
+    int tty = isatty(STDERR_FILENO) && !json && (!comm || comm->rank == 0);
     double t0 = cd_monotonic_s();
-    for (size_t start = 0; start < d->n; start += (size_t)batch) {
+    for (size_t b = b_lo; b < b_hi; b++) {
+        size_t start = b * (size_t)batch;
         size_t end = start + (size_t)batch < d->n ? start + (size_t)batch : d->n;
         int k = 0;
         for (size_t i = start; i < end; i++) {
             cd_err_clear(&err);
             if (image_decode_file(d->paths[i], &dopts, &imgs[k], &ow[k], &oh[k], &err) != 0) {
-                failed[(*n_failed)++] = d->paths[i];
+                float *q = rec + n_rec++ * REC_N;
+                q[REC_IDX] = (float)i;
+                for (int f = 1; f < REC_N; f++)
+                    q[f] = -1.0f;
                 if (!json)
                     fprintf(stderr, "%scatdog: skipping %s\n", tty ? "\n" : "", err.msg);
                 continue;
@@ -198,29 +259,32 @@ static int evaluate_model(const cli_model_opts *mo, const dataset *d, int batch,
             cli_fail("%s", err.msg);
             goto out;
         }
+        /* Records in photo order: a failed photo's record was written when
+         * it failed, so sort this batch's by index (insertion: k is small). */
         for (int j = 0; j < k; j++) {
             image_free(&imgs[j]);
-            pd[j] = preds[j].p_dog;
-            truth[j] = (float)d->labels[idx[j]];
-            r->confusion[d->labels[idx[j]]][preds[j].label]++;
-            if (photos)
-                photos[(*n_photos)++] = (report_photo){.path = d->paths[idx[j]], .label = d->labels[idx[j]],
-                                                       .p_dog = preds[j].p_dog, .width = ow[j], .height = oh[j]};
+            float q[REC_N] = {(float)idx[j], (float)d->labels[idx[j]], (float)preds[j].label, preds[j].p_dog,
+                              (float)ow[j], (float)oh[j]};
+            size_t at = n_rec++;
+            while (at > 0 && rec[(at - 1) * REC_N + REC_IDX] > q[REC_IDX]) {
+                memcpy(rec + at * REC_N, rec + (at - 1) * REC_N, REC_N * sizeof *rec);
+                at--;
+            }
+            memcpy(rec + at * REC_N, q, sizeof q);
         }
-        if (engine_tally_add_probs(&tally, pd, truth, k, &err) != 0) {
-            cli_fail("%s", err.msg);
-            goto out;
-        }
-        if (tty)
-            progress(end, d->n, t0);
+        if (tty) /* this rank's share */
+            progress(end - b_lo * (size_t)batch,
+                     (b_hi * (size_t)batch < d->n ? b_hi * (size_t)batch : d->n) - b_lo * (size_t)batch, t0);
+    }
+    if (engine_gather_floats(comm, rec, n_rec * REC_N, &all, &n_all, &err) != 0) {
+        cli_fail("%s", err.msg);
+        goto out;
     }
     r->seconds = cd_monotonic_s() - t0;
-    engine_eval ev;
-    engine_tally_result(&tally, &ev);
-    r->n = ev.n;
-    r->log_loss = ev.loss;
-    r->auc = ev.auc;
-    r->auc_ok = isfinite(ev.auc);
+    double seconds = r->seconds;
+    if (summarize(all, n_all / REC_N, d, r, photos, n_photos, failed, n_failed) != 0)
+        goto out;
+    r->seconds = seconds;
     status = 0;
 out:
     free(imgs);
@@ -228,9 +292,8 @@ out:
     free(idx);
     free(ow);
     free(oh);
-    free(pd);
-    free(truth);
-    engine_tally_free(&tally);
+    free(rec);
+    free(all);
     predictor_session_free(s);
     predictor_free(p);
     return status;
@@ -305,12 +368,23 @@ int cmd_evaluate(int argc, char **argv)
 
     cd_err err;
     cd_err_clear(&err);
+    /* mpirun -np N catdog evaluate ...: the ranks share the photos; rank 0 prints. */
+    engine_comm comm_world, *comm = NULL;
+    if (engine_mpi_launched()) {
+        if (engine_mpi_init(&comm_world, &err) < 0)
+            return cli_fail("evaluate: %s", err.msg);
+        comm = &comm_world;
+    }
+    int root = !comm || comm->rank == 0;
     dataset *d = dataset_open(dir, &err);
-    if (!d)
+    if (!d) {
+        engine_mpi_finalize();
         return cli_fail("%s", err.msg);
+    }
     if (d->n_classes != 2) {
         int nc = d->n_classes;
         dataset_free(d);
+        engine_mpi_finalize();
         return cli_fail("%s has %d class folders; evaluate expects two (cats, dogs)", dir, nc);
     }
     int status = 1;
@@ -327,9 +401,19 @@ int cmd_evaluate(int argc, char **argv)
         size_t n_failed;
         mo.model_path = models[i];
         const char *name = models[i] ? models[i] : "default model (models/binary.h5 or built-in)";
-        if (evaluate_model(&mo, d, batch, json, &r, photos[i], &rm[i].n, failed, &n_failed, settings[i],
-                           sizeof settings[i]) != 0)
+        if (evaluate_model(&mo, d, batch, json, comm, &r, photos[i], &rm[i].n, failed, &n_failed, settings[i],
+                           sizeof settings[i]) != 0) {
+            if (comm && comm->size > 1) {
+                /* The other ranks wait for this one's results: end them all. */
+                fprintf(stderr, "catdog evaluate: rank %d of %d failed; stopping every rank\n", comm->rank,
+                        comm->size);
+                fflush(stderr);
+                engine_mpi_abort(1);
+            }
             goto out;
+        }
+        if (!root)
+            continue;
         for (size_t k = 0; k < rm[i].n; k++)
             photos[i][k].name = name_under(photos[i][k].path, dir);
         rm[i].name = name;
@@ -345,7 +429,7 @@ int cmd_evaluate(int argc, char **argv)
             print_text(&r, d, n_failed, failed, name, mo.popts.tta_flip);
         }
     }
-    if (report_path) {
+    if (report_path && root) {
         report_opts ro = {.data_dir = dir};
         if (report_write_html(report_path, rm, n_models, &ro, &err) != 0) {
             cli_fail("report %s: %s", report_path, err.msg);
@@ -363,5 +447,6 @@ out:
         free(photos[i]);
     free(failed);
     dataset_free(d);
+    engine_mpi_finalize();
     return status;
 }

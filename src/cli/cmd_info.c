@@ -173,13 +173,11 @@ int cmd_info(int argc, char **argv)
     printf("Architecture: %s\n", m->arch);
     if (m->test_accuracy >= 0)
         printf("Test accuracy: %.4f\n", m->test_accuracy);
-    /* A file catdog trained carries its training state; show the ranks of an
-     * MPI run (files without a state say nothing here). */
-    optim_opts oo;
-    train_state ts;
-    cd_err serr;
-    if (is_file(name) && checkpoint_read_config(name, &oo, &ts, &serr) == 0 && ts.world_size > 1)
-        printf("Trained on: %d MPI ranks (catdog_world_size)\n", ts.world_size);
+    /* A model trained under mpirun records its ranks (catdog_world_size, a
+     * root attribute of binary and transfer files alike). */
+    int ranks = is_file(name) ? checkpoint_read_world_size(name) : 0;
+    if (ranks > 1)
+        printf("Trained on: %d MPI ranks (catdog_world_size)\n", ranks);
     int rc = print_precision(m, prec);
     model_free(m);
     return rc;

@@ -90,6 +90,8 @@ static void usage(FILE *out)
           "  FILE.history.csv and FILE.svg (loss and accuracy per epoch).\n"
           "Ctrl-C stops after the current step and saves the resume checkpoint (exit status\n"
           "130); a second Ctrl-C stops at once without saving (exit status 3).\n"
+          "Under `mpirun -np N` (any --arch) each rank trains on its share of every batch and\n"
+          "the gradients are summed; rank 0 prints and writes (docs/DATA_PARALLEL.md).\n"
           "\n"
           "Options:\n"
           "  -a, --arch NAME          built-in architecture: binary (default), vgg16, squeezenet;\n"
@@ -312,7 +314,18 @@ static void on_features(const char *part, size_t done, size_t total, int from_ca
     fflush(stdout);
 }
 
-/* --arch transfer: the backbone's features once, then the head (transfer/). */
+/* A rank that failed on its own: its peers wait in the next collective, so
+ * say which rank and why, then end the whole job (never returns while MPI
+ * runs). */
+static void mpi_fail(const engine_comm *comm, const cd_err *err)
+{
+    fprintf(stderr, "catdog train: rank %d of %d: %s; stopping every rank\n", comm->rank, comm->size, err->msg);
+    fflush(stderr);
+    engine_mpi_abort(1);
+}
+
+/* --arch transfer: the backbone's features once, then the head (transfer/).
+ * Under MPI (o->comm) every rank runs it; rank 0 alone prints. */
 static int run_transfer(train_opts *o, transfer_opts *t)
 {
     cd_err err;
@@ -321,6 +334,10 @@ static int run_transfer(train_opts *o, transfer_opts *t)
     transfer_result r;
     int rc = transfer_train(o, t, &r, &err);
     signal(SIGINT, SIG_DFL);
+    if (rc < 0 && o->comm && o->comm->size > 1)
+        mpi_fail(o->comm, &err);
+    if (o->comm && o->comm->rank != 0)
+        return rc < 0 ? 1 : r.train.interrupted ? 130 : 0;
     if (rc < 0)
         return cli_fail("train: %s", err.msg);
     if (r.train.interrupted) {
@@ -550,14 +567,6 @@ int cmd_train(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
 
-    if (strcmp(o.arch, "transfer") == 0) {
-        if (engine_mpi_launched())
-            return cli_fail("train: --arch transfer does not run under mpirun yet (its head trains in seconds "
-                            "from the feature cache); run it as one process");
-        if (!img_given)
-            o.img_size = 0; /* the backbone's own size */
-        return run_transfer(&o, &topts);
-    }
     /* mpirun -np N catdog train ...: one rank per process, the engine splits
      * each batch over them; rank 0 prints and writes. */
     engine_comm comm;
@@ -566,13 +575,22 @@ int cmd_train(int argc, char **argv)
             return cli_fail("train: %s", err.msg);
         o.comm = &comm;
     }
+    if (strcmp(o.arch, "transfer") == 0) {
+        if (!img_given)
+            o.img_size = 0; /* the backbone's own size */
+        int trc = run_transfer(&o, &topts);
+        engine_mpi_finalize();
+        return trc;
+    }
     train_result res;
     int rc = train_run(&o, &res, &err);
     signal(SIGINT, SIG_DFL);
+    if (rc < 0 && o.comm && comm.size > 1)
+        mpi_fail(&comm, &err);
     if (o.comm) {
         engine_mpi_finalize();
         if (comm.rank != 0)
-            return rc < 0 ? cli_fail("train: rank %d: %s", comm.rank, err.msg) : (res.interrupted ? 130 : 0);
+            return res.interrupted ? 130 : 0;
     }
     if (rc < 0)
         return cli_fail("train: %s", err.msg);

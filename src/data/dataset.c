@@ -241,6 +241,12 @@ static void fill_batch(dataset_iter *it, size_t b, batch_slot *slot, unsigned ch
     size_t end = start + (size_t)it->o.batch;
     if (end > it->d->n)
         end = it->d->n;
+    if (it->o.shard_count > 1) {
+        /* This rank's slice of the nominal batch (dataset.h). */
+        size_t m = end - start, r = (size_t)it->o.shard_rank, c = (size_t)it->o.shard_count;
+        end = start + m * (r + 1) / c;
+        start += m * r / c;
+    }
     int k = 0;
     slot->n_failed = 0;
     slot->status = 0;
@@ -365,7 +371,8 @@ dataset_iter *dataset_iter_new(const dataset *d, const dataset_iter_opts *opts, 
         cd_err_set(err, CD_ERR_INVALID, "dataset iterator: no dataset or options");
         return NULL;
     }
-    if (opts->batch < 1 || opts->img_size < 1 || opts->img_size > 4096 || opts->workers < 0) {
+    if (opts->batch < 1 || opts->img_size < 1 || opts->img_size > 4096 || opts->workers < 0 ||
+        opts->shard_count < 0 || (opts->shard_count > 1 && (opts->shard_rank < 0 || opts->shard_rank >= opts->shard_count))) {
         cd_err_set(err, CD_ERR_INVALID, "dataset iterator: bad options (batch %d, image size %d, workers %d)",
                    opts->batch, opts->img_size, opts->workers);
         return NULL;
@@ -541,7 +548,7 @@ int dataset_iter_next(dataset_iter *it, const float **x, const float **y, int *n
                 *err = s->err;
             return -1;
         }
-        if (s->n > 0) {
+        if (s->n > 0 || it->o.shard_count > 1) {
             *x = s->x;
             *y = s->y;
             *n = s->n;
@@ -549,6 +556,11 @@ int dataset_iter_next(dataset_iter *it, const float **x, const float **y, int *n
         }
         pthread_mutex_lock(&it->mu); /* nothing readable in this batch: take the next */
     }
+}
+
+int dataset_iter_sharded(const dataset_iter *it)
+{
+    return it && it->o.shard_count > 1;
 }
 
 size_t dataset_iter_failed(const dataset_iter *it, const char *const **paths)

@@ -44,6 +44,14 @@ typedef struct dataset_iter_opts {
                                (n * S * S * 3 bytes, reserved up front, filled in
                                epoch 0; a failed file is not retried) */
     const augment_opts *augment;  /* NULL = no augmentation; copied by dataset_iter_new */
+    /* Data parallelism (train/engine.h): with shard_count > 1 batch b holds
+     * only this rank's slice of the epoch's samples [b*N, (b+1)*N), namely
+     * [b*N + m*r/c, b*N + m*(r+1)/c) with m the batch's nominal size, r the
+     * rank and c the count, and only those images are ever read.  A slice with
+     * nothing readable (or nothing at all: a small last batch) is delivered
+     * with *n = 0 rather than skipped, so every rank sees the same number of
+     * batches.  0 or 1: the whole batch. */
+    int shard_rank, shard_count;
 } dataset_iter_opts;
 
 typedef struct dataset_iter dataset_iter;
@@ -71,5 +79,8 @@ int dataset_iter_next(dataset_iter *it, const float **x, const float **y, int *n
 /* Images that could not be read in the batches delivered so far, each listed
  * once however many epochs met it (paths borrowed from the dataset). */
 size_t dataset_iter_failed(const dataset_iter *it, const char *const **paths);
+
+/* 1 when the iterator delivers one rank's slices (shard_count > 1). */
+int dataset_iter_sharded(const dataset_iter *it);
 
 #endif

@@ -161,6 +161,14 @@ const tensor *runner_param_grad(const runner *r, int layer_index, int param)
     return r->ops->param_grad(r, layer_index, param);
 }
 
+void runner_set_slice(runner *r, int offset, int total)
+{
+    if (!r)
+        return;
+    r->slice_offset = total > 0 ? offset : 0;
+    r->slice_total = total > 0 ? total : 0;
+}
+
 void runner_params_changed(runner *r)
 {
     if (r)

@@ -86,6 +86,14 @@ const tensor *runner_param_grad(const runner *r, int layer_index, int param);
  * any copies it keeps in backend formats are refreshed before the next forward. */
 void runner_params_changed(runner *r);
 
+/* Data parallelism (train/engine.h): the next forwards' n samples are
+ * samples [offset, offset + n) of a global batch of `total` split over
+ * processes, so training-mode dropout draws for them the masks a runner
+ * given the whole batch would draw for those samples, and the stream then
+ * moves past the whole batch: N processes together draw one process's
+ * masks.  total 0 (the default) = the forward's batch is the whole batch. */
+void runner_set_slice(runner *r, int offset, int total);
+
 /* The activation of layer `layer_index` from the last forward (n x out size,
  * NHWC), for feature extraction and tests.  Borrowed; NULL if not kept. */
 const float *runner_activation(const runner *r, int layer_index);

@@ -233,9 +233,11 @@ static void part_run(dn_part *pt)
             p->wver = im->wver;
         }
         size_t isz = in_size(m), osz = model_output_size(m);
+        /* The masks of samples offset.. of the whole batch (runner_set_slice). */
+        int sliced = im->r->slice_total > 0;
         if (dn_plan_forward(p, pt->stream, im->job_in + (size_t)pt->off * isz,
-                            im->job_out + (size_t)pt->off * osz, im->job_total, pt->off,
-                            &pt->err)) {
+                            im->job_out + (size_t)pt->off * osz, sliced ? im->r->slice_total : im->job_total,
+                            (sliced ? im->r->slice_offset : 0) + pt->off, &pt->err)) {
             pt->rc = -1;
             return;
         }
@@ -519,7 +521,9 @@ static int rd_forward(runner *r, const float *input, int n, float *output, cd_er
             else
                 p->wver = im->wver;
         }
-        if (p && dn_plan_forward(p, im->stream, input, output, n, 0, err) == 0) {
+        int sliced = r->slice_total > 0;
+        if (p && dn_plan_forward(p, im->stream, input, output, sliced ? r->slice_total : n,
+                                 sliced ? r->slice_offset : 0, err) == 0) {
             im->last = mask_src = p;
             rc = 0;
         }
@@ -529,7 +533,7 @@ static int rd_forward(runner *r, const float *input, int n, float *output, cd_er
     if (rc)
         return -1;
     if (r->opts.training && mask_src)
-        dn_rng_skip(&im->rng, (uint64_t)n * mask_src->mask_per_sample);
+        dn_rng_skip(&im->rng, (uint64_t)(r->slice_total > 0 ? r->slice_total : n) * mask_src->mask_per_sample);
     im->last_n = n;
     return 0;
 }

@@ -27,6 +27,9 @@ struct runner {
     runner_opts opts;
     const runner_backend_ops *ops;
     void *impl;                       /* owned by the backend (freed in destroy) */
+    /* runner_set_slice: the next forwards draw dropout masks as samples
+     * [slice_offset, slice_offset + n) of a batch of slice_total (0: none). */
+    int slice_offset, slice_total;
 };
 
 extern const runner_backend_ops runner_ref_ops;   /* runner_ref.c */

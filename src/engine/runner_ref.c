@@ -209,8 +209,17 @@ static int ref_forward(runner *r, const float *input, int n, float *output, cd_e
     const model *m = r->model;
     memcpy(s->act[0], input, (size_t)n * layer_out_size(&m->layers[0]) * sizeof(float));
     int out = model_output_index(m);
-    for (int i = 1; i <= out; i++)
+    /* A slice of a larger batch (runner_set_slice): each dropout layer's
+     * masks for the whole batch lie consecutively in the stream; draw ours
+     * from our offset, then move past the rest. */
+    int sliced = r->slice_total > 0 && r->opts.training;
+    for (int i = 1; i <= out; i++) {
+        const layer *l = &m->layers[i];
+        size_t per = sliced && l->kind == LAYER_DROPOUT && l->rate > 0.0f ? layer_out_size(l) : 0;
+        s->rng += per * (size_t)r->slice_offset * 0x9E3779B97F4A7C15ULL; /* splitmix64 skips (ref_act.c) */
         forward_layer(r, s, i, n);
+        s->rng += per * (size_t)(r->slice_total - r->slice_offset - n) * 0x9E3779B97F4A7C15ULL;
+    }
     memcpy(output, s->act[out], (size_t)n * layer_out_size(&m->layers[out]) * sizeof(float));
     s->n = n;
     return 0;

@@ -387,3 +387,34 @@ int checkpoint_read_optimizer(const char *path, optim *o, cd_err *err)
     keras_h5_quiet();
     return checkpoint_read_optimizer_impl(path, o, err);
 }
+
+int checkpoint_write_world_size(const char *path, int world_size, cd_err *err)
+{
+    if (world_size < 2)
+        return 0;
+    keras_h5_quiet();
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0)
+        return cd_err_set(err, CD_ERR_IO, "%s: cannot open the saved model to record its MPI ranks", path);
+    int rc = write_int_attr(f, "catdog_world_size", world_size);
+    H5Fclose(f);
+    return rc < 0 ? cd_err_set(err, CD_ERR_BACKEND, "%s: cannot write catdog_world_size", path) : 0;
+}
+
+int checkpoint_read_world_size(const char *path)
+{
+    keras_h5_quiet();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return 0;
+    int v = 0;
+    if (H5Aexists(f, "catdog_world_size") > 0) {
+        hid_t a = H5Aopen(f, "catdog_world_size", H5P_DEFAULT);
+        if (a < 0 || H5Aread(a, H5T_NATIVE_INT, &v) < 0)
+            v = 0;
+        if (a >= 0)
+            H5Aclose(a);
+    }
+    H5Fclose(f);
+    return v;
+}

@@ -61,4 +61,12 @@ int checkpoint_read_config(const char *path, optim_opts *oo, train_state *st, cd
  * optimizer_weights (o untouched), -1 on error. */
 int checkpoint_read_optimizer(const char *path, optim *o, cd_err *err);
 
+/* Adds (replaces) the root attribute catdog_world_size = world_size to the
+ * file at path, when world_size > 1: for files that are not checkpoints (a
+ * shipped transfer head).  0 or -1. */
+int checkpoint_write_world_size(const char *path, int world_size, cd_err *err);
+
+/* The file's catdog_world_size, or 0 when absent or unreadable. */
+int checkpoint_read_world_size(const char *path);
+
 #endif

@@ -257,6 +257,44 @@ int engine_evaluate_model(const engine_step *sp, int batch, runner_backend backe
     return rc;
 }
 
+/* ---- across ranks ---- */
+
+int engine_gather_floats(const engine_comm *c, const float *mine, size_t n, float **all, size_t *n_all, cd_err *err)
+{
+    *all = NULL;
+    *n_all = 0;
+    int size = c ? c->size : 1, rank = c ? c->rank : 0;
+    double *counts = calloc((size_t)size, sizeof *counts);
+    if (!counts)
+        return cd_err_set(err, CD_ERR_NOMEM, "gathering over the ranks: out of memory");
+    counts[rank] = (double)n;
+    if (size > 1 && c->sum_doubles(c->ctx, counts, (size_t)size, err) < 0) {
+        free(counts);
+        return -1;
+    }
+    size_t total = 0, off = 0;
+    for (int i = 0; i < size; i++) {
+        if (i < rank)
+            off += (size_t)counts[i];
+        total += (size_t)counts[i];
+    }
+    free(counts);
+    /* Each rank's values at its offset, zeros elsewhere: the sum is the
+     * concatenation, exactly (x + 0 == x). */
+    float *buf = calloc(total ? total : 1, sizeof *buf);
+    if (!buf)
+        return cd_err_set(err, CD_ERR_NOMEM, "gathering %zu values over the ranks: out of memory", total);
+    if (n)
+        memcpy(buf + off, mine, n * sizeof *buf);
+    if (size > 1 && total > 0 && c->sum_floats(c->ctx, buf, total, err) < 0) {
+        free(buf);
+        return -1;
+    }
+    *all = buf;
+    *n_all = total;
+    return 0;
+}
+
 /* ---- best parameters ---- */
 
 int engine_best_init(engine_best *b, const model *m, cd_err *err)
@@ -560,6 +598,7 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     engine_tally tally;
     engine_tally_init(&tally, sp->k, 0);
     fused fg = {0};
+    double *counts = NULL; /* sharded source: every rank's slice size */
     int stop_all = 0;
     int ih, iw, ic;
     model_input_shape(sp->front ? sp->front : sp->tail, &ih, &iw, &ic);
@@ -584,13 +623,31 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
         if ((long long)step <= skip)
             continue; /* done before the interruption this run resumes */
         int total = n;
-        if (parallel(c)) {
+        if (parallel(c) && !c->sharded_source) {
             /* This rank's slice of the global batch. */
             int lo = (int)((long long)n * c->comm->rank / c->comm->size);
             int hi = (int)((long long)n * (c->comm->rank + 1) / c->comm->size);
             x += (size_t)lo * in_size;
             y += lo;
             n = hi - lo;
+            runner_set_slice(rt, lo, total);
+        } else if (parallel(c)) {
+            /* Where this rank's slice lies in the global batch: the slices'
+             * sizes (unreadable photos shrink them), summed in rank order. */
+            if (!counts && !(counts = malloc((size_t)c->comm->size * sizeof *counts))) {
+                cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
+                goto out;
+            }
+            memset(counts, 0, (size_t)c->comm->size * sizeof *counts);
+            counts[c->comm->rank] = n;
+            if (c->comm->sum_doubles(c->comm->ctx, counts, (size_t)c->comm->size, err) < 0)
+                goto out;
+            int lo = 0, all = 0;
+            for (int i = 0; i < c->comm->size; i++) {
+                lo += i < c->comm->rank ? (int)counts[i] : 0;
+                all += (int)counts[i];
+            }
+            runner_set_slice(rt, lo, all);
         }
         size_t correct = 0;
         double l = 0.0;
@@ -602,17 +659,20 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
                 goto out;
         }
         if (parallel(c)) {
-            /* The slice's gradient is of its own mean; weighted by its share it
-             * sums to the gradient of the global batch's mean. */
-            float share = (float)n / (float)total;
-            for (size_t i = 0; i < (size_t)n * (size_t)sp->k; i++)
-                grad[i] *= share;
             double agg[4] = {l * n, (double)correct, (double)n, c->stop && *c->stop ? 1.0 : 0.0};
             if (c->comm->sum_doubles(c->comm->ctx, agg, 4, err) < 0)
                 goto out;
-            l = agg[0] / agg[2];
+            total = (int)agg[2]; /* the global batch (a sharded source gives only the slice) */
+            l = total > 0 ? agg[0] / agg[2] : 0.0;
             correct = (size_t)agg[1];
             stop_all = agg[3] > 0;
+            /* The slice's gradient is of its own mean; weighted by its share it
+             * sums to the gradient of the global batch's mean. */
+            float share = total > 0 ? (float)n / (float)total : 0.0f;
+            for (size_t i = 0; i < (size_t)n * (size_t)sp->k; i++)
+                grad[i] *= share;
+            if (total == 0)
+                continue; /* nothing readable anywhere: no step, as one process skips such a batch */
         }
         if (!isfinite(l)) {
             cd_err_set(err, CD_ERR_INVALID, "epoch %d step %zu: the loss became %g (try a smaller --lr)", e + 1, step,
@@ -649,6 +709,7 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     *acc_out = metrics_tally_accuracy(&mt);
     rc = 0;
 out:
+    free(counts);
     fused_free(&fg);
     engine_tally_free(&tally);
     free(act);

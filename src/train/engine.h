@@ -137,11 +137,14 @@ float engine_cosine_lr(float lr0, float min_lr, int e, int epochs, int warmup);
 /* ---- data parallelism ---- */
 
 /* The ranks a run is split over (MPI: engine_mpi.h).  With size > 1 every
- * rank sees the same global batches from its source and steps on its slice
- * of each (samples [n*rank/size, n*(rank+1)/size)); the tail's gradients,
+ * rank steps on its slice of each global batch (samples [n*rank/size,
+ * n*(rank+1)/size)), taken by the engine from the whole batch or given
+ * directly by a sharded source (which reads nothing else); the tail's gradients,
  * each scaled by the slice's share of the batch, are summed over the ranks in
  * one fused buffer before the optimizer step, so the optimizer state stays
- * identical everywhere and the step equals one process's on the whole batch.
+ * identical everywhere and the step equals one process's on the whole batch
+ * (dropout included: each rank's runner draws its slice's masks as one
+ * process does, runner_set_slice).
  * Only rank 0 reports progress and writes files (checkpoint, history, JSON
  * lines, on_best). */
 typedef struct engine_comm {
@@ -152,14 +155,18 @@ typedef struct engine_comm {
     int (*sum_doubles)(void *ctx, double *buf, size_t n, cd_err *err);
 } engine_comm;
 
-/* ---- the run ---- */
+/* Every rank's n values (mine), concatenated in rank order, into *all
+ * (malloc'd; *n_all of them) on every rank.  c NULL or size 1: a copy.
+ * 0 or -1. */
+int engine_gather_floats(const engine_comm *c, const float *mine, size_t n, float **all, size_t *n_all,
+                         cd_err *err);
 
+/* ---- the run ---- */
 typedef struct engine_step {
     const model *front;      /* frozen, inference mode; NULL when none (borrowed) */
     model *tail;             /* trained (borrowed) */
     int k;                   /* outputs per sample (1: sigmoid head) */
 } engine_step;
-
 typedef struct engine_config {
     int epochs;              /* run until state.epochs_done == epochs */
     int batch;
@@ -190,6 +197,11 @@ typedef struct engine_config {
     int (*on_best)(void *ctx, const model *tail, const train_state *st, cd_err *err);
     void *on_best_ctx;
     const engine_comm *comm; /* NULL or size 1: one process (borrowed) */
+    /* With comm: 0 = every rank's training source gives the whole global
+     * batch and the engine takes the rank's slice; 1 = it gives this rank's
+     * slice only (a sharded dataset iterator, dataset.h: nothing else is
+     * read), possibly empty, with the same number of batches on every rank. */
+    int sharded_source;
 } engine_config;
 
 /* Sensible values: batch 32, constant schedule, plateau 0.5/2, min_lr 1e-6,
@@ -200,7 +212,6 @@ void engine_config_defaults(engine_config *c);
  * backend, threads, schedule and its parameters, monitor, early stopping,
  * stop flag, progress.  The caller adds files, salt, phase, callbacks. */
 void engine_config_from_opts(engine_config *c, const train_opts *o);
-
 typedef struct engine_result {
     int interrupted;
     int stopped_early;
@@ -216,7 +227,6 @@ typedef struct engine_result {
 int engine_run(const engine_config *c, const engine_step *step, optim *opt, train_state *st,
                engine_source *train, engine_source *val, engine_best *best, engine_result *res,
                cd_err *err);
-
 /* optim_grad_fn over a runner: ctx is the (const runner *). */
 const tensor *engine_runner_grad(const void *ctx, int layer, int param);
 

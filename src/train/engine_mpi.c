@@ -73,6 +73,15 @@ void engine_mpi_finalize(void)
         MPI_Finalize();
 }
 
+void engine_mpi_abort(int code)
+{
+    int inited = 0, done = 0;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&done);
+    if (inited && !done)
+        MPI_Abort(MPI_COMM_WORLD, code);
+}
+
 #else
 
 int engine_mpi_available(void)
@@ -89,6 +98,11 @@ int engine_mpi_init(engine_comm *c, cd_err *err)
 
 void engine_mpi_finalize(void)
 {
+}
+
+void engine_mpi_abort(int code)
+{
+    (void)code;
 }
 
 #endif

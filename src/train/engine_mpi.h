@@ -5,8 +5,9 @@
  * so and a run stays one process.  `mpirun -np N catdog train ...` starts N
  * processes; each calls engine_mpi_init once, passes the communicator in
  * train_opts.comm, and engine_mpi_finalize before it exits.  Sums go through
- * MPI_Allreduce on MPI_COMM_WORLD; a rank that dies makes Open MPI end the job
- * (its default error handler aborts every rank) rather than hang.
+ * MPI_Allreduce on MPI_COMM_WORLD.  A rank that dies (killed, crashed) makes
+ * mpirun end the whole job with a message naming it, rather than hang; a rank
+ * that fails with an error calls engine_mpi_abort after printing it.
  */
 #ifndef CATDOG_TRAIN_ENGINE_MPI_H
 #define CATDOG_TRAIN_ENGINE_MPI_H
@@ -26,5 +27,11 @@ int engine_mpi_init(engine_comm *c, cd_err *err);
 
 /* MPI_Finalize when engine_mpi_init ran; harmless otherwise. */
 void engine_mpi_finalize(void);
+
+/* Ends every rank of the job with `code` (MPI_Abort): what a rank that fails
+ * on its own calls, since its peers would otherwise wait in the next
+ * collective forever (and MPI_Finalize would wait for them).  Returns only
+ * when MPI is not running. */
+void engine_mpi_abort(int code);
 
 #endif

@@ -256,10 +256,17 @@ static int make_iters(session *s, cd_err *err)
     io.workers = o->workers;
     io.cache = o->cache;
     io.augment = o->augment && !augment_is_identity(o->augment) ? o->augment : NULL;
+    if (o->comm && o->comm->size > 1) {
+        /* Each rank reads only its slice of every batch (the engine sums the
+         * slices' gradients); validation stays whole on every rank. */
+        io.shard_rank = o->comm->rank;
+        io.shard_count = o->comm->size;
+    }
     if (!(s->itrain = dataset_iter_new(s->dtrain, &io, err)))
         return -1;
     io.shuffle = 0;
     io.augment = NULL;
+    io.shard_rank = io.shard_count = 0;
     if (!(s->ival = dataset_iter_new(s->dval, &io, err)))
         return -1;
     if (engine_best_init(&s->best, s->m, err) < 0)
@@ -311,6 +318,7 @@ static int run_epochs(session *s, cd_err *err)
     c.title = title;
     c.log_json = s->log_json;
     c.phase = "train";
+    c.sharded_source = dataset_iter_sharded(s->itrain);
     c.on_best = on_best;
     c.on_best_ctx = s;
     if (o->comm && o->comm->size > 1)

@@ -222,10 +222,16 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     io.augment = fo->flip ? &flip : NULL;
     optim_opts oo = o->optim;
     oo.lr = fo->lr;
+    if (o->comm && o->comm->size > 1) {
+        /* MPI: each rank reads only its slice of every batch (engine.h). */
+        io.shard_rank = o->comm->rank;
+        io.shard_count = o->comm->size;
+    }
     if (!(it = dataset_iter_new(train, &io, err)) || !(opt = optim_new(tail, &oo, err)))
         goto out;
     io.shuffle = 0;
     io.augment = NULL;
+    io.shard_rank = io.shard_count = 0;
     if (!(iv = dataset_iter_new(val, &io, err)) || engine_best_init(&best, tail, err) != 0)
         goto out;
     /* Phase 2 continues phase 1's numbering and has to beat its best. */
@@ -245,6 +251,7 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     ec.hist = hist;
     ec.log_json = fo->log_json;
     ec.phase = "fine_tune";
+    ec.sharded_source = dataset_iter_sharded(it);
     engine_step sp = {front, tail, 1};
     engine_source tr = engine_source_dataset(it), va = engine_source_dataset(iv);
     engine_result er;

@@ -76,9 +76,21 @@ typedef struct run {
     double best_score;     /* phase 1's best monitored score (phase 2 must beat it) */
 } run;
 
+/* Under MPI (o->comm) every rank trains; only rank 0 reports and writes
+ * files (the model, checkpoint, history, JSON lines, feature cache). */
+static int is_root(const run *r)
+{
+    return !r->o->comm || r->o->comm->rank == 0;
+}
+
+static int parallel(const run *r)
+{
+    return r->o->comm && r->o->comm->size > 1;
+}
+
 static void emit(const run *r, train_progress *p)
 {
-    if (r->o->progress)
+    if (r->o->progress && is_root(r))
         r->o->progress(p, r->o->progress_ctx);
 }
 
@@ -103,8 +115,31 @@ typedef struct progress_ctx {
 static void on_extract(size_t done, size_t total, void *ctx)
 {
     const progress_ctx *pc = ctx;
-    if (pc->r->t->extract_progress)
+    if (pc->r->t->extract_progress && is_root(pc->r))
         pc->r->t->extract_progress(pc->part, done, total, 0, pc->r->t->extract_ctx);
+}
+
+/* Replaces this rank's features f (of its shard) by those of every rank's
+ * shard, in rank order: the same arrays a single process extracts. */
+static int gather_features(const run *r, transfer_features *f, cd_err *err)
+{
+    const engine_comm *c = r->o->comm;
+    float *x = NULL, *y = NULL;
+    size_t nx, ny;
+    double failed = (double)f->n_failed;
+    if (engine_gather_floats(c, f->x, f->n * (size_t)f->variants * f->dim, &x, &nx, err) != 0 ||
+        engine_gather_floats(c, f->y, f->n, &y, &ny, err) != 0 || c->sum_doubles(c->ctx, &failed, 1, err) != 0) {
+        free(x);
+        free(y);
+        return -1;
+    }
+    free(f->x);
+    free(f->y);
+    f->x = x;
+    f->y = y;
+    f->n = ny;
+    f->n_failed = (size_t)failed;
+    return 0;
 }
 
 /* Features of one part: from the cache file when its key matches, else
@@ -126,8 +161,18 @@ static int part_features(run *r, part *p, int variants, cd_err *err)
         int got = transfer_features_load(&p->f, key, path, err);
         if (got < 0)
             return -1;
+        if (parallel(r)) {
+            /* The ranks agree: all use the cache, or all extract their shard. */
+            double hits = got == 1;
+            if (r->o->comm->sum_doubles(r->o->comm->ctx, &hits, 1, err) < 0)
+                return -1;
+            if (got == 1 && hits < r->o->comm->size) {
+                transfer_features_free(&p->f);
+                got = 0;
+            }
+        }
         if (got == 1) {
-            if (r->t->extract_progress)
+            if (r->t->extract_progress && is_root(r))
                 r->t->extract_progress(p->name, d->n, d->n, 1, r->t->extract_ctx);
             return 0;
         }
@@ -142,14 +187,23 @@ static int part_features(run *r, part *p, int variants, cd_err *err)
     eo.progress = on_extract;
     eo.progress_ctx = &pc;
     double t0 = cd_monotonic_s();
-    if (transfer_extract(r->backbone, (const char *const *)d->paths, d->labels, d->n, &eo, &p->f,
+    /* Under MPI each rank runs the backbone on its shard of the photos only;
+     * the shards' features are then gathered on every rank (in order). */
+    size_t lo = 0, hi = d->n;
+    if (parallel(r)) {
+        lo = d->n * (size_t)r->o->comm->rank / (size_t)r->o->comm->size;
+        hi = d->n * (size_t)(r->o->comm->rank + 1) / (size_t)r->o->comm->size;
+    }
+    if (transfer_extract(r->backbone, (const char *const *)d->paths + lo, d->labels + lo, hi - lo, &eo, &p->f,
                          err) != 0)
+        return cd_err_wrap(err, "%s features", p->name);
+    if (parallel(r) && gather_features(r, &p->f, err) != 0)
         return cd_err_wrap(err, "%s features", p->name);
     r->res->extract_seconds += cd_monotonic_s() - t0;
     r->res->extracted_images += p->f.n * (size_t)variants;
     if (p->f.n == 0)
         return cd_err_set(err, CD_ERR_FORMAT, "%s: no readable image", p->name);
-    if (path[0] && transfer_features_save(&p->f, key, path, err) != 0)
+    if (path[0] && is_root(r) && transfer_features_save(&p->f, key, path, err) != 0)
         return -1;
     return 0;
 }
@@ -301,6 +355,8 @@ static int evaluate(const run *r, const transfer_features *f, int want_auc, eval
 
 static int write_history(run *r, cd_err *err)
 {
+    if (!is_root(r))
+        return 0;
     if (history_write_csv(&r->hist, r->res->train.history_path, err) != 0 ||
         history_write_svg(&r->hist, r->res->train.svg_path, r->title, err) != 0)
         return -1;
@@ -389,6 +445,8 @@ static int train_head(run *r, cd_err *err)
     if (o->resume_path ? resume_head(r, &opt, &oo, &st, &best, err) != 0 : !(opt = optim_new(r->head, &oo, err)))
         goto out;
     optim_set_lr(opt, st.lr);
+    if (parallel(r))
+        st.world_size = o->comm->size; /* in the checkpoint (catdog_world_size) */
     {
         train_progress p = {0};
         p.event = TRAIN_EV_START;
@@ -477,7 +535,11 @@ static int save_model(run *r, model *m, const char *cut, double test_accuracy, c
     snprintf(meta.cut, sizeof meta.cut, "%s", cut);
     meta.img_size = r->img_size;
     transfer_head_format(&r->t->head, meta.head, sizeof meta.head);
-    return transfer_save(m, &meta, r->o->out_path, err);
+    if (!is_root(r))
+        return 0;
+    if (transfer_save(m, &meta, r->o->out_path, err) != 0)
+        return -1;
+    return parallel(r) ? checkpoint_write_world_size(r->o->out_path, r->o->comm->size, err) : 0;
 }
 
 /* Test metrics of composed model m on the test photos (fine-tuned models:
@@ -566,13 +628,13 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
             goto out;
         }
     }
-    if (check_writable(o->out_path, err) != 0)
+    if (is_root(&r) && check_writable(o->out_path, err) != 0)
         goto out;
-    if (o->log_json_path && !(r.log_json = fopen(o->log_json_path, o->resume_path ? "a" : "w"))) {
+    if (o->log_json_path && is_root(&r) && !(r.log_json = fopen(o->log_json_path, o->resume_path ? "a" : "w"))) {
         cd_err_set(err, CD_ERR_IO, "--log-json: cannot write %s: %s", o->log_json_path, strerror(errno));
         goto out;
     }
-    if (t->cache_dir) {
+    if (t->cache_dir && is_root(&r)) {
         struct stat st;
         if (stat(t->cache_dir, &st) != 0 && mkdir(t->cache_dir, 0777) != 0) {
             cd_err_set(err, CD_ERR_IO, "cannot create feature cache folder %s: %s", t->cache_dir,

@@ -2,7 +2,8 @@
  * test_dataset.c - dataset folders and the batch iterator (data/dataset.h):
  * class order and labels, errors, batch order and sizes with the last partial
  * batch kept, per-epoch reshuffling, identical batches for any worker count and
- * with or without the cache, unreadable images skipped/counted/listed, and a
+ * with or without the cache, shards (MPI ranks) that put together give each
+ * batch, unreadable images skipped/counted/listed, and a
  * check over a split of ../shared's photos (skipped when absent).
  *
  * The test writes its own tiny photos with image_encode_jpeg: each a solid colour
@@ -272,6 +273,24 @@ static void test_iter_shuffles_each_epoch_as_a_permutation(void **state)
 }
 
 /* Two epochs with augmentation, as bytes. */
+/* One epoch (0) of a sharded iterator, whose batches may be empty: the
+ * samples and the batches delivered. */
+static size_t run_epoch_any(dataset_iter *it, size_t *n_batches)
+{
+    cd_err err;
+    assert_int_equal(dataset_iter_begin_epoch(it, 0, &err), 0);
+    const float *x, *y;
+    int n, rc;
+    size_t total = 0;
+    *n_batches = 0;
+    while ((rc = dataset_iter_next(it, &x, &y, &n, &err)) == 1) {
+        total += (size_t)n;
+        ++*n_batches;
+    }
+    assert_int_equal(rc, 0);
+    return total;
+}
+
 static void collect(const dataset *d, dataset_iter_opts o, float *xs, float *ys)
 {
     cd_err err;
@@ -321,6 +340,90 @@ static void test_iter_same_batches_for_any_workers_and_with_cache(void **state)
     free(noaug);
     free(ref);
     free(got);
+    dataset_free(d);
+}
+
+/* shard_count > 1 (data parallelism): every rank gets the same number of
+ * batches, and batch b of ranks 0..c-1 put together is batch b of the whole
+ * iterator (pixels, augmentation and labels), an empty slice delivered with
+ * n = 0; a rank reads only its slices (an unreadable file is met by its owner
+ * alone). */
+static void test_iter_shards_partition_each_batch(void **state)
+{
+    fixture *f = *state;
+    cd_err err;
+    dataset *d = dataset_open(f->data, &err);
+    assert_non_null(d);
+    augment_opts aug;
+    assert_int_equal(augment_parse("default", &aug, &err), 0);
+    dataset_iter_opts o = base_opts(); /* batch 5 over 23: 5, 5, 5, 5, 3 */
+    o.augment = &aug;
+    const size_t len = (size_t)S * S * 3;
+    float *whole = malloc((size_t)N * len * sizeof *whole), ywhole[N];
+    int sizes[8];
+    size_t nb = 0;
+    dataset_iter *it = dataset_iter_new(d, &o, &err);
+    assert_non_null(it);
+    assert_false(dataset_iter_sharded(it));
+    assert_int_equal(run_epoch(it, 1, whole, ywhole, sizes, &nb), N);
+    dataset_iter_free(it);
+    assert_int_equal(nb, 5);
+    enum { C = 4 };
+    size_t pos[5] = {0}; /* where each batch starts in `whole` */
+    for (size_t b = 1; b < nb; b++)
+        pos[b] = pos[b - 1] + (size_t)sizes[b - 1];
+    size_t filled[5] = {0}, empty = 0;
+    for (int r = 0; r < C; r++) {
+        o.shard_rank = r;
+        o.shard_count = C;
+        assert_non_null(it = dataset_iter_new(d, &o, &err));
+        assert_true(dataset_iter_sharded(it));
+        assert_int_equal(dataset_iter_begin_epoch(it, 1, &err), 0);
+        const float *x, *y;
+        int n, got;
+        size_t b = 0;
+        while ((got = dataset_iter_next(it, &x, &y, &n, &err)) == 1) {
+            assert_true(b < nb);
+            int m = sizes[b], lo = m * r / C, hi = m * (r + 1) / C;
+            assert_int_equal(n, hi - lo);
+            empty += n == 0;
+            assert_int_equal(filled[b], (size_t)lo); /* rank order = batch order */
+            if (n > 0) {
+                assert_memory_equal(x, whole + (pos[b] + (size_t)lo) * len, (size_t)n * len * sizeof *x);
+                assert_memory_equal(y, ywhole + pos[b] + (size_t)lo, (size_t)n * sizeof *y);
+            }
+            filled[b] += (size_t)n;
+            b++;
+        }
+        assert_int_equal(got, 0);
+        assert_int_equal(b, nb); /* the same number of batches on every rank */
+        dataset_iter_free(it);
+    }
+    for (size_t b = 0; b < nb; b++)
+        assert_int_equal(filled[b], (size_t)sizes[b]);
+    assert_int_equal(empty, 1); /* rank 0's slice of the last batch of 3 */
+
+    /* Unshuffled, 2 ranks: batch 0 is files 0..4, rank 0 gets 0..1, rank 1
+     * 2..4; file 3 (cats/cat03.jpg) unreadable is rank 1's failure only. */
+    char bad[PATH_MAX + 64];
+    snprintf(bad, sizeof bad, "%s/cats/cat03.jpg", f->data);
+    write_bytes(bad, "not a jpeg", 10);
+    o.shuffle = 0;
+    o.augment = NULL;
+    o.shard_count = 2;
+    for (int r = 0; r < 2; r++) {
+        o.shard_rank = r;
+        assert_non_null(it = dataset_iter_new(d, &o, &err));
+        size_t total = run_epoch_any(it, &nb);
+        const char *const *failed;
+        assert_int_equal(dataset_iter_failed(it, &failed), (size_t)r);
+        if (r == 1)
+            assert_string_equal(failed[0], bad);
+        assert_int_equal(nb, 5);
+        assert_int_equal(total, r == 0 ? 2 + 2 + 2 + 2 + 1 : 3 + 3 + 3 + 3 + 2 - 1);
+        dataset_iter_free(it);
+    }
+    free(whole);
     dataset_free(d);
 }
 
@@ -448,6 +551,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_iter_unshuffled_order_labels_and_partial_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iter_shuffles_each_epoch_as_a_permutation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iter_same_batches_for_any_workers_and_with_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_iter_shards_partition_each_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iter_unreadable_images_skipped_counted_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iter_bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_split_has_8000_per_class, setup, teardown),

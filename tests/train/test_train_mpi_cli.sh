@@ -2,7 +2,8 @@
 # tests/train/test_train_mpi_cli.sh - `mpirun -np 2 catdog train` from the
 # command line: exits 0, only rank 0 prints (one summary line) and writes (the
 # model, checkpoint, history with one row per epoch), the model records
-# catdog_world_size = 2 and `catdog info` shows it.  Skips (77) without
+# catdog_world_size = 2 and `catdog info` shows it; and the weights equal a
+# single process's within 1e-5 (dnnl and ref backends).  Skips (77) without
 # mpirun, without an MPI build, and in the sanitizer run.
 set -u
 BIN=${CATDOG_BIN:?CATDOG_BIN not set}
@@ -34,4 +35,29 @@ if grep -q "built without MPI" "$tmp/log"; then echo "SKIP: catdog was built wit
 [ -s "$tmp/m.h5" ] && [ -s "$tmp/m.last.h5" ] || fail "no model or checkpoint"
 [ "$(wc -l <"$tmp/m.history.csv")" = 3 ] || fail "history should have a header and 2 epochs (rank 0 only)"
 "$BIN" info "$tmp/m.h5" | grep -q "Trained on: 2 MPI ranks" || fail "info does not show the 2 ranks"
+
+# The same run in one process (same seed, global batch, one thread): the binary
+# CNN has dropout, whose masks each rank draws as the single process does for
+# its slice (runner_set_slice), so the weights agree within 1e-5 relative (per
+# array, in norm; only the order of float sums differs).  With --backend ref too.
+for be in dnnl ref; do
+    OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe "${root[@]}" "$BIN" train --data "$tmp/d" --out "$tmp/m2_$be.h5" \
+      --img-size 32 --batch 8 --epochs 2 --threads 1 --backend $be -q >"$tmp/log2" 2>&1 || { cat "$tmp/log2"; fail "mpirun ($be)"; }
+    "$BIN" train --data "$tmp/d" --out "$tmp/one_$be.h5" --img-size 32 --batch 8 --epochs 2 --threads 1 --backend $be -q \
+      >"$tmp/log1" 2>&1 || { cat "$tmp/log1"; fail "one process ($be)"; }
+    /usr/bin/python3 - "$tmp/m2_$be.h5" "$tmp/one_$be.h5" <<'PY' || fail "mpirun -np 2 and one process differ ($be)"
+import sys
+import h5py, numpy as np
+def weights(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f["model_weights"].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+a, b = weights(sys.argv[1]), weights(sys.argv[2])
+assert a.keys() == b.keys() and len(a) == 10, sorted(a)
+worst = max(np.linalg.norm(a[k].astype(float) - b[k]) / np.linalg.norm(b[k].astype(float)) for k in a)
+assert worst <= 1e-5, worst
+print(f"binary CNN with dropout, 2 ranks vs 1 process: worst relative difference {worst:.2e}")
+PY
+done
 echo "PASS"
