@@ -457,7 +457,7 @@ static int build_layer(dn_plan *p, int i, cd_err *err)
     if (l->n_inputs < 1)
         return cd_err_set(err, CD_ERR_INVALID, "layer '%s' has no input", l->name);
     const layer_op *op = layer_op_of(l->kind);
-    if (op->dn_alias && op->dn_alias(l, p->cfg.training, nd->act)) {
+    if (op->dn_alias && op->dn_alias(p->m, i, p->cfg.training, nd->act)) {
         const dn_node *in = &p->nodes[l->inputs[0]];
         nd->root = in->root;
         nd->md = in->md;
@@ -511,7 +511,7 @@ static int int8_passthrough(const dn_plan *p, int k)
 {
     const layer *l = &p->m->layers[k];
     const layer_op *op = layer_op_of(l->kind);
-    if (op->dn_alias && l->n_inputs == 1 && op->dn_alias(l, 0, p->nodes[k].act))
+    if (op->dn_alias && l->n_inputs == 1 && op->dn_alias(p->m, k, 0, p->nodes[k].act))
         return 1;
     return (l->kind == LAYER_MAXPOOL2D && l->n_inputs == 1) ||
            (l->kind == LAYER_CONCAT && l->out_rank == 4);

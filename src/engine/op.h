@@ -70,10 +70,10 @@ typedef struct layer_op {
     /* Reference forward/backward (see op_ref_io). */
     void (*ref_forward)(const op_ref_io *io);
     void (*ref_backward)(const op_ref_io *io);
-    /* oneDNN: 1 when the layer computes nothing in this plan and shares its
+    /* oneDNN: 1 when layer i of m computes nothing in this plan and shares its
      * input's memory (NULL: never); the builders of the forward and backward
      * steps of layer i (NULL: not supported by oneDNN). */
-    int (*dn_alias)(const layer *l, int training, layer_act act);
+    int (*dn_alias)(const model *m, int i, int training, layer_act act);
     int (*dn_forward)(struct dn_plan *p, int i, cd_err *err);
     int (*dn_backward)(struct dn_plan *p, int i, cd_err *err);
     /* Optional: Keras' name of parameter k (NULL: "kernel", "bias"), the

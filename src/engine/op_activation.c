@@ -9,9 +9,10 @@
 #include "engine/dnnl_plan.h"
 #include "engine/op.h"
 
-static int activation_alias(const layer *l, int training, layer_act act)
+static int activation_alias(const model *m, int i, int training, layer_act act)
 {
-    (void)l;
+    (void)m;
+    (void)i;
     (void)training;
     return act == ACT_LINEAR;
 }

@@ -37,10 +37,10 @@ static void dropout_ref_backward(const op_ref_io *io)
         ref_acc(size, io->dy, io->dx[0]);
 }
 
-static int dropout_alias(const layer *l, int training, layer_act act)
+static int dropout_alias(const model *m, int i, int training, layer_act act)
 {
     (void)act;
-    return !training || l->rate == 0.0f;
+    return !training || m->layers[i].rate == 0.0f;
 }
 
 /* Training-mode dropout: out = in * mask, the mask drawn in NHWC order (so it

@@ -30,11 +30,11 @@ static int input_infer(const model *m, layer *l, size_t *params_left, cd_err *er
     return op_no_params(l, err);
 }
 
-static int input_alias(const layer *l, int training, layer_act act)
+static int input_alias(const model *m, int i, int training, layer_act act)
 {
     (void)training;
     (void)act;
-    return l->n_inputs == 1;
+    return m->layers[i].n_inputs == 1;
 }
 
 const layer_op op_input = {
