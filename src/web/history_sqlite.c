@@ -9,8 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
+
+#include "core/clock.h"
+
+/* How long a statement waits for another connection's lock before failing. */
+#define BUSY_TIMEOUT_MS 5000
 
 typedef struct sqlite_history {
     sqlite3 *db;
@@ -58,6 +64,25 @@ static const char COLUMNS[] = "id, time, sha256, file, name, size, width, height
 static int db_fail(sqlite_history *h, cd_err *err, const char *what)
 {
     return cd_err_set(err, CD_ERR_BACKEND, "database %s: %s: %s", h->path, what, sqlite3_errmsg(h->db));
+}
+
+/* Switching a new file to WAL takes an exclusive lock, and SQLite answers
+ * SQLITE_BUSY at once there, without waiting in the busy handler, when another
+ * connection opening the same file holds a shared lock at that moment (waiting
+ * could deadlock).  Several processes starting together on one new file hit it
+ * (test_history_backends' concurrent opens failed "database is locked" on a
+ * busy machine), so the statement is retried, for as long as the busy timeout. */
+static int exec_while_busy(sqlite3 *db, const char *sql, char **msg)
+{
+    double until = cd_monotonic_s() + BUSY_TIMEOUT_MS / 1000.0;
+    for (;;) {
+        int rc = sqlite3_exec(db, sql, NULL, NULL, msg);
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || cd_monotonic_s() >= until)
+            return rc;
+        sqlite3_free(*msg);
+        *msg = NULL;
+        usleep(5 * 1000);
+    }
 }
 
 /* *version receives the file's PRAGMA user_version (0 for a new file). */
@@ -172,7 +197,7 @@ void *history_sqlite_open(const char *path, cd_err *err)
         sq_close(h);
         return NULL;
     }
-    sqlite3_busy_timeout(h->db, 5000);
+    sqlite3_busy_timeout(h->db, BUSY_TIMEOUT_MS);
     /* A file from a newer catdog is refused before anything is written to it
      * (not even the journal mode), so that catdog still finds it as it left it. */
     int version = 0;
@@ -192,7 +217,7 @@ void *history_sqlite_open(const char *path, cd_err *err)
      * acknowledged rows; FULL syncs the WAL at every commit (one fsync per
      * insert, measured in docs/SECURITY.md "Durable acknowledgements").
      * Checkpoints stay automatic: they copy rows that are already durable. */
-    if (sqlite3_exec(h->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg) != SQLITE_OK) {
+    if (exec_while_busy(h->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", &msg) != SQLITE_OK) {
         cd_err_set(err, CD_ERR_BACKEND, "database %s: %s", path, msg ? msg : sqlite3_errmsg(h->db));
         sqlite3_free(msg);
         sq_close(h);
