@@ -222,13 +222,35 @@ static int write_batchnorm(onnx_writer *w, const layer *l, const char *x, const 
     return n ? ow_attr_float(w, n, "epsilon", l->epsilon) : -1;
 }
 
+/* The name of layer i's output value: the layer's own name, unless that could
+ * clash with another value of the graph -- "input" and "p_dog" (the graph's
+ * own), a name with '/' (the writer's intermediate values are "<layer>/...")
+ * or '#', or an earlier layer's name (a file may repeat names) -- then "#<i>",
+ * which no other value can be.  (A fuzzed file with a layer named "p_dog"
+ * made an export that ONNX readers refuse: two nodes writing "p_dog".) */
+static const char *value_name(onnx_writer *w, int i)
+{
+    const char *name = w->m->layers[i].name;
+    int clash = strcmp(name, "input") == 0 || strcmp(name, "p_dog") == 0 || strchr(name, '/') ||
+                strchr(name, '#');
+    for (int j = 0; j < i && !clash; j++)
+        clash = strcmp(w->m->layers[j].name, name) == 0;
+    if (!clash)
+        return name;
+    char idx[24];
+    snprintf(idx, sizeof idx, "%d", i);
+    return ow_fmt(w, "#", idx);
+}
+
 static int write_layer(onnx_writer *w, int i)
 {
     const model *m = w->m;
     const layer *l = &m->layers[i];
     const layer *in = l->n_inputs ? &m->layers[l->inputs[0]] : NULL;
     const char *x = in ? w->value[l->inputs[0]] : NULL;
-    const char *y = l->name;
+    const char *y = value_name(w, i);
+    if (!y)
+        return ow_oom(w);
     w->value[i] = y;
     switch (l->kind) {
     case LAYER_INPUT:
