@@ -11,6 +11,17 @@
 # Environment:
 #   CATDOG_FUZZ_SECONDS  run time (default 20: a smoke run inside `make test`, whose
 #                        budget is ~15 min on two cores; campaigns are `make fuzz`)
+#   CATDOG_FUZZ_RUNS     a smoke run (the ctest tests set it): exactly this many
+#                        executions, with libFuzzer's -seed=CATDOG_FUZZ_SEED (default 1),
+#                        from the seeds and the known cases only (a fresh corpus folder,
+#                        build-fuzz/smoke/HARNESS, emptied each run), so every smoke run
+#                        executes the same inputs in the same order.  Why: a time-bounded,
+#                        randomly seeded run explores differently each time, so `make test`
+#                        could fail on a new find that no change caused (it did once, on
+#                        the ONNX harness); a smoke run must pass or fail with the code.
+#                        CATDOG_FUZZ_SECONDS still caps its time (a slow machine runs a
+#                        shorter prefix of the same sequence).  Exploring is `make fuzz`'s job:
+#                        without CATDOG_FUZZ_RUNS the run is random and keeps its corpus.
 #   CATDOG_FUZZ_BUILD    the fuzz build folder (default <source>/build-fuzz)
 #   CATDOG_BIN           the normal build's catdog (ctest sets it); its folder holds the seeds test
 #   CATDOG_SOURCE_DIR    the source tree (ctest sets it)
@@ -54,10 +65,18 @@ rm -rf "$seeds" && mkdir -p "$seeds"
 CATDOG_FUZZ_SEEDS=$seeds CATDOG_FUZZ_SEEDS_ONLY=$h "$seeds_test" >"$fb/logs/seeds-$h.log" 2>&1 ||
   { cat "$fb/logs/seeds-$h.log" >&2; echo "FAIL: seed writer failed" >&2; exit 1; }
 [ -n "$(ls -A "$seeds/$h" 2>/dev/null)" ] || { echo "FAIL: the seed writer wrote no seeds for $h" >&2; exit 1; }
-dirs=("$fb/corpus/$h" "$seeds/$h")
+if [ -n "${CATDOG_FUZZ_RUNS:-}" ]; then
+  # Smoke run: new inputs go to a throwaway folder (libFuzzer writes to the first one).
+  corpus=$fb/smoke/$h
+  rm -rf "$corpus" && mkdir -p "$corpus"
+else
+  corpus=$fb/corpus/$h
+fi
+dirs=("$corpus" "$seeds/$h")
 [ -d "$src/tests/fuzz/cases/$h" ] && dirs+=("$src/tests/fuzz/cases/$h")
 opts=(-max_total_time="$secs" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1
       -artifact_prefix="$fb/artifacts/$h-")
+[ -n "${CATDOG_FUZZ_RUNS:-}" ] && opts+=(-runs="$CATDOG_FUZZ_RUNS" -seed="${CATDOG_FUZZ_SEED:-1}" -reload=0)
 [ -f "$src/fuzz/$h.dict" ] && opts+=(-dict="$src/fuzz/$h.dict")
 triage=0
 if [ -f "$src/fuzz/$h.options" ]; then
@@ -68,7 +87,11 @@ log=$fb/logs/$h.log
 stamp=$fb/logs/$h.start
 touch "$stamp"
 
-echo "fuzz_$h: ${secs}s, corpus $(ls "$fb/corpus/$h" | wc -l) + seeds $(ls "$seeds/$h" | wc -l)"
+if [ -n "${CATDOG_FUZZ_RUNS:-}" ]; then
+  echo "fuzz_$h: smoke run, ${CATDOG_FUZZ_RUNS} executions, -seed=${CATDOG_FUZZ_SEED:-1}, at most ${secs}s, seeds $(ls "$seeds/$h" | wc -l)"
+else
+  echo "fuzz_$h: ${secs}s, corpus $(ls "$corpus" | wc -l) + seeds $(ls "$seeds/$h" | wc -l)"
+fi
 rc=0
 # libFuzzer's own reports go to the log; sanitizer suppressions as in the ASan suite.
 # allocator_may_return_null: a huge malloc fails as it does under glibc (callers
@@ -78,11 +101,22 @@ rc=0
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$src/tests/sanitizers/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:suppressions=$src/tests/sanitizers/ubsan.supp}
-"$bin" "${opts[@]}" "${dirs[@]}" >"$log" 2>&1 || rc=$?
+# A smoke run also turns address-space randomisation off for the fuzzer: the
+# comparison tracing feeds compared values (pointers among them) into the
+# mutations, so with ASLR two runs with the same -seed still diverge.
+run=("$bin")
+if [ -n "${CATDOG_FUZZ_RUNS:-}" ]; then
+  if setarch "$(uname -m)" -R true 2>/dev/null; then
+    run=(setarch "$(uname -m)" -R "$bin")
+  else
+    echo "fuzz_$h: note: setarch -R is not allowed here, so this smoke run is not exactly repeatable"
+  fi
+fi
+"${run[@]}" "${opts[@]}" "${dirs[@]}" >"$log" 2>&1 || rc=$?
 # Plain runs print stat::number_of_executed_units; fork mode "#N: cov: ..." lines.
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\): cov:.*/\1/p' "$log" | tail -n 1)
-echo "fuzz_$h: exit $rc, ${execs:-?} executions, corpus now $(ls "$fb/corpus/$h" | wc -l)"
+echo "fuzz_$h: exit $rc, ${execs:-?} executions, corpus now $(ls "$corpus" | wc -l)"
 
 # The first frame of a report's first stack that is not the sanitizer's,
 # libFuzzer's (its main reading the input, first in an RSS out-of-memory
