@@ -123,10 +123,13 @@ echo "web bench: $MODEL_NOTE; $PHOTO_NOTE, ${AVG} KiB average; ${SECS} s per run
 
 # ---- catdog ----
 PORT=$(free_port)
+# /metrics is an admin route: the bench reads the server's own counts with a token of its own.
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/admin.token"; chmod 600 "$WORK/admin.token"
+AUTH="Authorization: Bearer $(cat "$WORK/admin.token")"
 THREADS_ARG=()
 [ -z "${CATDOG_BENCH_THREADS:-}" ] || THREADS_ARG=(--threads "$CATDOG_BENCH_THREADS")
 ${PIN[@]+"${PIN[@]}"} "$BIN" serve --port "$PORT" --models "$WORK/models" --upload-dir "$WORK/up" --db "$WORK/catdog.db" \
-    ${THREADS_ARG[@]+"${THREADS_ARG[@]}"} ${SERVE_ARGS[@]+"${SERVE_ARGS[@]}"} >"$WORK/catdog.out" 2>"$WORK/catdog.log" &
+    --admin-token-file "$WORK/admin.token" ${THREADS_ARG[@]+"${THREADS_ARG[@]}"} ${SERVE_ARGS[@]+"${SERVE_ARGS[@]}"} >"$WORK/catdog.out" 2>"$WORK/catdog.log" &
 PIDS+=($!)
 wait_up "http://127.0.0.1:$PORT/healthz" "${PIDS[-1]}" || { cat "$WORK/catdog.log"; exit 1; }
 if [ "$MODEL" = transfer ] && ! grep -q 'model transfer' "$WORK/catdog.log"; then
@@ -136,12 +139,12 @@ fi
 SECS_SAVE=$SECS; SECS=2; run_wrk catdog_warm "http://127.0.0.1:$PORT/api/v1/predict" 8 "${PIDS[-1]}"; SECS=$SECS_SAVE
 # The server's own counts before and after the run: how many uploads it answered 200 and how
 # many it refused 503 (wrk's own count of non-200 answers is not relied on).
-curl -s -o "$WORK/catdog.metrics0" "http://127.0.0.1:$PORT/metrics" || : >"$WORK/catdog.metrics0"
+curl -s -H "$AUTH" -o "$WORK/catdog.metrics0" "http://127.0.0.1:$PORT/metrics" || : >"$WORK/catdog.metrics0"
 run_wrk catdog "http://127.0.0.1:$PORT/api/v1/predict" "$CONNS" "${PIDS[-1]}"
 FIRST=$(head -n 1 "$WORK/photos.txt")
 CATDOG_P=$(curl -s -F "inputfile=@$FIRST" "http://127.0.0.1:$PORT/api/v1/predict" |
     "$PY" -c 'import json,sys; j=json.load(sys.stdin); print("%.4f" % j["p_dog"])')
-curl -s -o "$WORK/catdog.metrics1" "http://127.0.0.1:$PORT/metrics" || : >"$WORK/catdog.metrics1"
+curl -s -H "$AUTH" -o "$WORK/catdog.metrics1" "http://127.0.0.1:$PORT/metrics" || : >"$WORK/catdog.metrics1"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 # ---- the Flask peer ----
