@@ -49,7 +49,7 @@ enum {
     "  --config A           --model is a weights-only file (Keras 3 .weights.h5 or Keras 2\n" \
     "                       save_weights) for architecture A: a Keras JSON config file\n"   \
     "                       (model.to_json(), a .keras config.json) or a built-in: binary,\n" \
-    "                       vgg16, squeezenet, mobilenetv2, resnet50\n"                     \
+    "                       vgg16, squeezenet, mobilenetv2, resnet50, efficientnetb0\n"     \
     "  --img-size N         input size (N x N) for an ONNX model whose height and width are\n" \
     "                       dynamic (exported with dynamic_axes); ignored otherwise\n"
 

@@ -33,6 +33,7 @@ static void usage(FILE *out)
           "  squeezenet   SqueezeNet 1.1 without top (default input 224)\n"
           "  mobilenetv2  Keras MobileNetV2 (alpha 1.0) without top (default input 224)\n"
           "  resnet50     Keras ResNet50 without top (default input 224)\n"
+          "  efficientnetb0  Keras EfficientNetB0 without top (default input 224)\n"
           "\n"
           "Options:\n"
           "  -s, --img-size N   input height and width: for a built-in, or for a file whose\n"

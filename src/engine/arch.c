@@ -1,8 +1,9 @@
 /*
  * arch.c - the table of built-in architectures (see arch.h).  Each
  * architecture lives in its own file: arch_binary.c, arch_vgg16.c,
- * arch_squeezenet.c, arch_mobilenetv2.c, arch_resnet50.c; the layer helpers
- * the last two share are in arch_blocks.c.
+ * arch_squeezenet.c, arch_mobilenetv2.c, arch_resnet50.c,
+ * arch_efficientnetb0.c; the layer helpers the last three share are in
+ * arch_blocks.c.
  */
 #include "engine/arch.h"
 
@@ -15,7 +16,8 @@
     X(vgg16, 224)                                                                              \
     X(squeezenet, 224)                                                                         \
     X(mobilenetv2, 224)                                                                        \
-    X(resnet50, 224)
+    X(resnet50, 224)                                                                           \
+    X(efficientnetb0, 224)
 
 #define ARCH_ROW(name, size) {#name, arch_##name, size},
 static const arch_info ARCHS[] = {ARCH_LIST(ARCH_ROW)};

@@ -12,6 +12,10 @@
  *                statistics); tf ([-1, 1]).
  *   resnet50     Keras ResNet50 without top: conv1_pad ... conv5_block3_out
  *                (23,587,712 parameters, 53,120 of them BN moving statistics); caffe.
+ *   efficientnetb0  Keras EfficientNetB0 without top: rescaling, normalization,
+ *                rescaling_1, stem_conv ... block7a_*, top_activation (4,049,571
+ *                parameters); raw pixels (the model normalizes; its rescaling_1 is
+ *                one scalar where Keras' is per channel, see arch_efficientnetb0.c).
  *
  * The layer names, kinds, configuration and weight shapes are Keras' (its
  * keras.applications definitions), so a weights file Keras wrote for that
@@ -33,6 +37,7 @@ model *arch_vgg16(int img_size, cd_err *err);
 model *arch_squeezenet(int img_size, cd_err *err);
 model *arch_mobilenetv2(int img_size, cd_err *err);
 model *arch_resnet50(int img_size, cd_err *err);
+model *arch_efficientnetb0(int img_size, cd_err *err);
 
 /* One row of the built-in table (arch.c). */
 typedef struct arch_info {
@@ -46,7 +51,7 @@ typedef struct arch_info {
 const arch_info *arch_find(const char *name);
 
 /* The built-in names, comma separated, for messages:
- * "binary, vgg16, squeezenet, mobilenetv2, resnet50". */
+ * "binary, vgg16, squeezenet, mobilenetv2, resnet50, efficientnetb0". */
 const char *arch_names(void);
 
 /* By name; NULL + err (naming the built-ins) for an unknown name. */

@@ -134,6 +134,81 @@ int arch_add(model *m, int a, int b, cd_err *err, const char *fmt, ...)
     return model_add(m, &l, err);
 }
 
+int arch_rescaling(model *m, int in, float scale, float offset, cd_err *err, const char *fmt, ...)
+{
+    if (in < 0)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    layer l = named(LAYER_RESCALING, in, fmt, ap);
+    va_end(ap);
+    l.rescale[0] = scale;
+    l.rescale[1] = offset;
+    return model_add(m, &l, err);
+}
+
+int arch_normalization(model *m, int in, cd_err *err, const char *fmt, ...)
+{
+    if (in < 0)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    layer l = named(LAYER_NORMALIZATION, in, fmt, ap);
+    va_end(ap);
+    return model_add(m, &l, err);
+}
+
+int arch_gap(model *m, int in, cd_err *err, const char *fmt, ...)
+{
+    if (in < 0)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    layer l = named(LAYER_GLOBAL_AVGPOOL2D, in, fmt, ap);
+    va_end(ap);
+    return model_add(m, &l, err);
+}
+
+int arch_reshape(model *m, int in, int h, int w, int c, cd_err *err, const char *fmt, ...)
+{
+    if (in < 0)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    layer l = named(LAYER_RESHAPE, in, fmt, ap);
+    va_end(ap);
+    l.target[0] = h;
+    l.target[1] = w;
+    l.target[2] = c;
+    l.target_rank = 3;
+    return model_add(m, &l, err);
+}
+
+int arch_multiply(model *m, int a, int b, cd_err *err, const char *fmt, ...)
+{
+    if (a < 0 || b < 0)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    layer l = named(LAYER_MULTIPLY, a, fmt, ap);
+    va_end(ap);
+    l.inputs[1] = b;
+    l.n_inputs = 2;
+    return model_add(m, &l, err);
+}
+
+int arch_dropout(model *m, int in, float rate, cd_err *err, const char *fmt, ...)
+{
+    if (in < 0)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    layer l = named(LAYER_DROPOUT, in, fmt, ap);
+    va_end(ap);
+    l.rate = rate;
+    return model_add(m, &l, err);
+}
+
 model *arch_finish(model *m, int last, const char *what, int size, cd_err *err)
 {
     if (last >= 0 && model_infer_shapes(m, err) == 0)

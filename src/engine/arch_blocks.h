@@ -1,6 +1,7 @@
 /*
  * arch_blocks.h - internal to engine/: the layer-adding steps the built-in
- * architectures with many layers (arch_mobilenetv2.c, arch_resnet50.c) are
+ * architectures with many layers (arch_mobilenetv2.c, arch_resnet50.c,
+ * arch_efficientnetb0.c) are
  * written in, one Keras layer per call.
  *
  * Each step takes the index of its input layer and returns the new layer's
@@ -47,6 +48,26 @@ int arch_maxpool(model *m, int in, int k, int s, cd_err *err, const char *fmt, .
 
 /* Add of inputs a and b, in that order. */
 int arch_add(model *m, int a, int b, cd_err *err, const char *fmt, ...) ARCH_FMT(5);
+
+/* Rescaling: x * scale + offset. */
+int arch_rescaling(model *m, int in, float scale, float offset, cd_err *err, const char *fmt, ...)
+    ARCH_FMT(6);
+
+/* Normalization over the channel axis (mean, variance, count; Keras' epsilon). */
+int arch_normalization(model *m, int in, cd_err *err, const char *fmt, ...) ARCH_FMT(4);
+
+/* GlobalAveragePooling2D (output (N, C), keepdims off). */
+int arch_gap(model *m, int in, cd_err *err, const char *fmt, ...) ARCH_FMT(4);
+
+/* Reshape to (h, w, c). */
+int arch_reshape(model *m, int in, int h, int w, int c, cd_err *err, const char *fmt, ...)
+    ARCH_FMT(7);
+
+/* Multiply of inputs a and b, in that order. */
+int arch_multiply(model *m, int a, int b, cd_err *err, const char *fmt, ...) ARCH_FMT(5);
+
+/* Dropout at rate. */
+int arch_dropout(model *m, int in, float rate, cd_err *err, const char *fmt, ...) ARCH_FMT(5);
 
 /* Infers m's shapes when last >= 0 and returns m; otherwise, or when that
  * fails, frees m and returns NULL, err saying `what` at size x size. */

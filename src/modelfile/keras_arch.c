@@ -68,6 +68,11 @@ static const struct {
      {"conv1_conv", "conv2_block1_0_conv", "conv4_block6_3_conv", "conv5_block3_3_conv", NULL},
      {"conv5_block3_out", NULL},
      CD_PRE_CAFFE},
+    {"efficientnetb0",
+     {"stem_conv", "block1a_se_excite", "block4a_expand_conv", "block7a_project_conv", "top_conv",
+      NULL},
+     {"top_activation", NULL},
+     CD_PRE_NONE},
 };
 #define N_BACKBONES (int)(sizeof BACKBONES / sizeof BACKBONES[0])
 

@@ -89,7 +89,7 @@ int keras_weights_read_param(hid_t g, const char *dname, layer *l, int k, const 
 int keras_weights_write(const model *m, hid_t group, cd_err *err);
 
 /* Sets m->arch from the graph when it is recognisable ("binary", "vgg16",
- * "squeezenet", "mobilenetv2", "resnet50", "transfer" for one of those
+ * "squeezenet", "mobilenetv2", "resnet50", "efficientnetb0", "transfer" for one of those
  * backbones plus a head; else "custom"). */
 void keras_guess_arch(model *m);
 
@@ -99,7 +99,8 @@ void keras_guess_arch(model *m);
 void keras_guess_frozen(model *m, hid_t file);
 
 /* The preprocessing m's architecture (keras_guess_arch) expects: caffe for
- * vgg16, squeezenet, resnet50, tf for mobilenetv2, a transfer model its
+ * vgg16, squeezenet, resnet50, tf for mobilenetv2, none for efficientnetb0 (it
+ * normalizes), a transfer model its
  * backbone's; rescale otherwise. */
 cd_preprocess keras_default_preprocess(const model *m);
 

@@ -46,6 +46,18 @@ int transfer_finetune_cut(const model *m, const char *backbone, int blocks, char
         while (b < 1)
             b += per_stage[--stage];
         snprintf(first, sizeof first, "conv%d_block%d_1_conv", stage + 2, b);
+    } else if (strcmp(backbone, "efficientnetb0") == 0) {
+        /* The 16 blocks block1a .. block7a, last first; top_conv goes with
+         * block7a.  A block starts at its expand_conv (block1a: its dwconv). */
+        static const int per_stage[7] = {1, 2, 2, 3, 3, 4, 1};
+        if (blocks < 1 || blocks > 16)
+            return cd_err_set(err, CD_ERR_INVALID,
+                              "--fine-tune: EfficientNetB0 has 16 blocks, not %d", blocks);
+        int stage = 6, b = per_stage[6] - blocks; /* 0-based within the stage */
+        while (b < 0)
+            b += per_stage[--stage];
+        snprintf(first, sizeof first, "block%d%c_%s", stage + 1, 'a' + b,
+                 stage == 0 ? "dwconv" : "expand_conv");
     } else {
         return cd_err_set(err, CD_ERR_INVALID, "--fine-tune: unknown backbone '%s'", backbone);
     }

@@ -12,7 +12,8 @@
  * the tail's layers with their weights.  Its root attributes say how to rebuild
  * the rest (Keras ignores them):
  *     catdog_arch              "transfer"
- *     catdog_backbone          "squeezenet" | "vgg16" | "mobilenetv2" | "resnet50"
+ *     catdog_backbone          "squeezenet" | "vgg16" | "mobilenetv2" | "resnet50" |
+ *                              "efficientnetb0"
  *     catdog_backbone_file     the weights file name
  *     catdog_backbone_sha256   SHA-256 of the weights file it was trained on
  *     catdog_backbone_cut      the backbone layer whose output feeds the tail

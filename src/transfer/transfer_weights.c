@@ -39,6 +39,12 @@ static const transfer_backbone_info BACKBONES[] = {
      "Keras (ResNet50(weights='imagenet', include_top=False) saves it in ~/.keras/models); "
      "any Keras save_weights file of that model loads",
      "conv5_block3_out", 224},
+    /* Raw pixels in: the model rescales and normalizes (its normalization's
+     * mean and variance come with the file). */
+    {"efficientnetb0", "efficientnetb0_notop.h5", NULL, 0,
+     "Keras (EfficientNetB0(weights='imagenet', include_top=False) saves it in ~/.keras/models); "
+     "any Keras save_weights file of that model loads",
+     "top_activation", 224},
 };
 #define N_BACKBONES (sizeof BACKBONES / sizeof BACKBONES[0])
 

@@ -18,7 +18,11 @@
  *               'tf' preprocessing.
  *   resnet50    Keras' ResNet50 (ImageNet, no top),
  *               resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5; caffe.
- *               For these two neither size nor SHA-256 is known here: any
+ *   efficientnetb0 Keras' EfficientNetB0 (ImageNet, no top),
+ *               efficientnetb0_notop.h5; raw pixels (the model normalizes; its
+ *               rescaling_1 approximates Keras' per-channel one, see
+ *               engine/arch_efficientnetb0.c).
+ *               For these three neither size nor SHA-256 is known here: any
  *               Keras save_weights file of the architecture is accepted when
  *               every weight is found by layer name with its shape, and its
  *               SHA-256 is recorded in the models trained on it.

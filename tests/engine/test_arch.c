@@ -1,6 +1,6 @@
 /* tests/engine/test_arch.c - the built-in architectures have Keras' parameter
  * counts (the published ones: VGG16 14,714,688, MobileNetV2 2,257,984,
- * ResNet50 23,587,712 without top), layer names and output shapes, and refuse
+ * ResNet50 23,587,712, EfficientNetB0 4,049,571 without top), layer names and output shapes, and refuse
  * input sizes they cannot take with a message naming the layer. */
 #include "test_util.h"
 
@@ -208,6 +208,98 @@ static void test_mobilenetv2_notop_has_2257984_params_and_keras_names(void **sta
     assert_non_null(strstr(err.msg, "mobilenetv2"));
 }
 
+/* Keras' EfficientNetB0(include_top=False): 4,049,571 parameters, 4,007,548
+ * trainable (Keras' summary); the rest are BN moving statistics and the
+ * normalization's mean, variance and count.  238 layers by Keras' block
+ * definition (8 before block1a, 10 per block + 3 expand + 1 pad on stride 2 +
+ * drop and add on residual blocks, 3 at the top). */
+static void test_efficientnetb0_notop_has_4049571_params_and_keras_names(void **state)
+{
+    (void)state;
+    cd_err err;
+    model *m = arch_efficientnetb0(224, &err);
+    if (!m)
+        fail_msg("%s", err.msg);
+    size_t total, trainable, frozen;
+    model_param_counts(m, &total, &trainable, &frozen);
+    assert_int_equal(total, 4049571);
+    assert_int_equal(trainable, 4007548);
+    assert_int_equal(m->n_layers, 238);
+    assert_string_equal(m->name, "efficientnetb0");
+    assert_int_equal(m->preprocess, CD_PRE_NONE);
+    static const char *const first[] = {
+        "input_1", "rescaling", "normalization", "rescaling_1", "stem_conv_pad", "stem_conv",
+        "stem_bn", "stem_activation", "block1a_dwconv", "block1a_bn", "block1a_activation",
+        "block1a_se_squeeze", "block1a_se_reshape", "block1a_se_reduce", "block1a_se_expand",
+        "block1a_se_excite", "block1a_project_conv", "block1a_project_bn",
+        "block2a_expand_conv", "block2a_expand_bn", "block2a_expand_activation",
+        "block2a_dwconv_pad", "block2a_dwconv"};
+    for (int i = 0; i < (int)(sizeof first / sizeof first[0]); i++)
+        assert_string_equal(m->layers[i].name, first[i]);
+    /* Residual blocks: the second and later of each stage; add(x, input). */
+    static const char *const adds[] = {"block2b", "block3b", "block4b", "block4c", "block5b",
+                                       "block5c", "block6b", "block6c", "block6d"};
+    int n_add = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        n_add += m->layers[i].kind == LAYER_ADD;
+    assert_int_equal(n_add, 9);
+    for (int k = 0; k < 9; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s_add", adds[k]);
+        int a = model_find(m, name);
+        assert_true(a > 0);
+        snprintf(name, sizeof name, "%s_drop", adds[k]);
+        assert_int_equal(m->layers[a].inputs[0], model_find(m, name));
+    }
+    /* block6d is the 15th of the 16 blocks (index 14): drop-connect 0.2 * 14 / 16. */
+    assert_true(fabsf(m->layers[model_find(m, "block6d_drop")].rate - 0.175f) < 1e-6f);
+    /* Weights: the SE convolutions have biases (in / 4 squeeze channels), the
+     * others none; depthwise (k, k, C, 1). */
+    const layer *l = &m->layers[model_find(m, "block2a_se_reduce")];
+    assert_int_equal(l->n_params, 2);
+    assert_int_equal(l->params[0]->dims[2], 96);
+    assert_int_equal(l->params[0]->dims[3], 4);
+    assert_int_equal(l->act, ACT_SWISH);
+    l = &m->layers[model_find(m, "block2a_se_expand")];
+    assert_int_equal(l->params[0]->dims[3], 96);
+    assert_int_equal(l->act, ACT_SIGMOID);
+    l = &m->layers[model_find(m, "block6a_dwconv")];
+    assert_int_equal(l->n_params, 1);
+    assert_int_equal(l->params[0]->dims[0], 5);
+    assert_int_equal(l->params[0]->dims[2], 672);
+    assert_int_equal(l->params[0]->dims[3], 1);
+    l = &m->layers[model_find(m, "normalization")];
+    assert_int_equal(l->n_params, 3);
+    assert_true(fabsf(m->layers[model_find(m, "top_bn")].epsilon - 1e-3f) < 1e-9f);
+    /* correct_pad(x, 5) on 56 (even): 1 before, 2 after; on 3x3 at 112: 0, 1. */
+    l = &m->layers[model_find(m, "block3a_dwconv_pad")];
+    assert_int_equal(l->pad4[0], 1);
+    assert_int_equal(l->pad4[1], 2);
+    assert_int_equal(m->layers[model_find(m, "block3a_dwconv")].out_h, 28);
+    l = &m->layers[model_find(m, "block2a_dwconv_pad")];
+    assert_int_equal(l->pad4[0], 0);
+    assert_int_equal(l->pad4[1], 1);
+    const layer *out = &m->layers[model_output_index(m)];
+    assert_string_equal(out->name, "top_activation");
+    assert_int_equal(out->out_h, 7);
+    assert_int_equal(out->out_c, 1280);
+    model_free(m);
+    /* Odd sizes: symmetric pads, the same parameters. */
+    m = arch_efficientnetb0(33, &err);
+    if (!m)
+        fail_msg("%s", err.msg);
+    model_param_counts(m, &total, NULL, NULL);
+    assert_int_equal(total, 4049571);
+    l = &m->layers[model_find(m, "stem_conv_pad")];
+    assert_int_equal(l->pad4[0], 1);
+    assert_int_equal(l->pad4[1], 1);
+    assert_int_equal(m->layers[model_output_index(m)].out_h, 2);
+    model_free(m);
+    assert_null(arch_efficientnetb0(31, &err));
+    assert_int_equal(err.code, CD_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "efficientnetb0"));
+}
+
 /* Keras' ResNet50(include_top=False): 23,587,712 parameters of which 53,120
  * are BatchNormalization moving statistics, 175 layers, Keras' names and the
  * stride on the first 1x1 convolution of a stage. */
@@ -299,9 +391,11 @@ static void test_arch_build_by_name(void **state)
     assert_int_equal(err.code, CD_ERR_NOTFOUND);
     assert_non_null(strstr(err.msg, "resnet152"));
     /* The message lists every built-in, and each of them builds at its default size. */
-    assert_non_null(strstr(err.msg, "binary, vgg16, squeezenet, mobilenetv2, resnet50"));
-    static const char *const names[] = {"binary", "vgg16", "squeezenet", "mobilenetv2", "resnet50"};
-    for (int i = 0; i < 5; i++) {
+    assert_non_null(
+        strstr(err.msg, "binary, vgg16, squeezenet, mobilenetv2, resnet50, efficientnetb0"));
+    static const char *const names[] = {"binary",      "vgg16",    "squeezenet",
+                                        "mobilenetv2", "resnet50", "efficientnetb0"};
+    for (int i = 0; i < 6; i++) {
         const arch_info *a = arch_find(names[i]);
         assert_non_null(a);
         assert_string_equal(a->name, names[i]);
@@ -323,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_squeezenet_matches_the_keras_weights_layout),
         cmocka_unit_test(test_mobilenetv2_notop_has_2257984_params_and_keras_names),
         cmocka_unit_test(test_resnet50_notop_has_23587712_params_and_keras_names),
+        cmocka_unit_test(test_efficientnetb0_notop_has_4049571_params_and_keras_names),
         cmocka_unit_test(test_too_small_inputs_are_refused_with_the_layer_named),
         cmocka_unit_test(test_arch_build_by_name),
     };

@@ -3,7 +3,8 @@ Keras' networks compute with them, from torchvision's modules (no catdog code).
 
     keras_apps_ref.py ARCH SIZE SEED IN.f32 N WEIGHTS.h5 OUT.f32 [ARCH SIZE ...]
 
-(several cases in one run: torch starts once).  ARCH is mobilenetv2 or resnet50.  Builds torchvision's network with seeded
+(several cases in one run: torch starts once).  ARCH is mobilenetv2, resnet50
+or efficientnetb0 (its inputs raw 0..255 pixels: the model normalizes).  Builds torchvision's network with seeded
 random weights (BatchNorm statistics measured on noise, then perturbed, so the
 activations stay of order one through 50 BatchNorm layers), writes them to
 WEIGHTS.h5 as Keras 2's model.save_weights lays out keras.applications'
@@ -29,6 +30,15 @@ taken out, each exactly:
     is torchvision's running_mean + b, which computes the same.  epsilon
     1.001e-5.  torchvision's max pooling pads with -inf where Keras pads zeros
     (pool1_pad): the same after a ReLU.
+  - EfficientNetB0: as MobileNetV2, every stride-2 convolution (the stem and
+    the 3x3 and 5x5 depthwise ones) pads as correct_pad does; epsilon 1e-3.
+    Keras' Rescaling(1/255) and Normalization (random mean and variance
+    here) come first, then Keras' per-channel 1 / sqrt(stddev) Rescaling,
+    which catdog computes as one scalar (see arch_efficientnetb0.c): the
+    reference multiplies by catdog's scalar.  torchvision's squeeze-and-
+    excitation and Keras' are the same computation (mean, 1x1 conv + bias,
+    SiLU, 1x1 conv + bias, sigmoid, product); stochastic depth and Keras'
+    Dropout are identities at inference.
 A mapping mistake (a kernel transposed, a weight under the wrong layer) makes
 catdog disagree; it cannot make the two agree by accident.
 """
@@ -79,8 +89,17 @@ def calibrate(net, size, eps, residual_bns=()):
     net.double().eval()
 
 
+def keras_pad_hook_k(k):
+    """Keras' correct_pad(x, k) before a 'valid' stride-2 k x k convolution."""
+    def hook(module, args):
+        x = args[0]
+        h, w = x.shape[2], x.shape[3]
+        return (F.pad(x, (k // 2 - (1 - w % 2), k // 2, k // 2 - (1 - h % 2), k // 2)),)
+    return hook
+
+
 def backbone(net, x):
-    if isinstance(net, torchvision.models.MobileNetV2):
+    if isinstance(net, (torchvision.models.MobileNetV2, torchvision.models.EfficientNet)):
         return net.features(x)
     x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
     return net.layer4(net.layer3(net.layer2(net.layer1(x))))
@@ -174,6 +193,80 @@ def resnet50(size, rng):
     return net, layers
 
 
+# catdog's rescaling_1: Keras' per-channel 1 / sqrt(stddev) as one scalar
+# (see src/engine/arch_efficientnetb0.c).
+EFFNET_SCALE = np.float32(1.0 / np.sqrt((0.229 + 0.224 + 0.225) / 3.0))
+
+
+def efficientnetb0(size, rng):
+    """torchvision's efficientnet_b0 features are Keras' EfficientNetB0 blocks
+    once the stride-2 convolutions pad as correct_pad does (pre-hooks) and
+    BatchNormalization's epsilon is Keras' 1e-3; Keras' input layers
+    (rescaling 1/255, normalization, rescaling_1) are applied by
+    efficientnet_prelude, with the normalization's mean and variance random."""
+    net = torchvision.models.efficientnet_b0()
+    f = net.features
+    blocks = [b for stage in f[1:8] for b in stage]
+    stem = f[0][0]
+    stem.padding = (0, 0)
+    stem.register_forward_pre_hook(keras_pad_hook_k(3))
+    for b in blocks:
+        dw = b.block[-3][0]
+        if dw.stride == (2, 2):
+            dw.padding = (0, 0)
+            dw.register_forward_pre_hook(keras_pad_hook_k(dw.kernel_size[0]))
+    calibrate(net, size, 1e-3, [b.block[-1][1] for b in blocks if b.use_res_connect])
+    mean = rng.uniform(0.35, 0.55, 3).astype(np.float32)
+    # x / 255 spans [0, 1] (std 0.29): a variance near 0.36 gives the stem
+    # inputs of unit spread, the spread calibrate measured the statistics on.
+    var = rng.uniform(0.3, 0.45, 3).astype(np.float32)
+    net.catdog_norm = (mean, var)
+    layers = [("input_1", []), ("rescaling", []),
+              ("normalization", [("mean", mean), ("variance", var),
+                                 ("count", np.array(1000, dtype=np.int64))]),
+              ("rescaling_1", []), ("stem_conv_pad", []),
+              ("stem_conv", [("kernel", conv_w(stem))]), ("stem_bn", bn_w(f[0][1])),
+              ("stem_activation", [])]
+    n = 0
+    for s, stage in enumerate(f[1:8]):
+        for j, b in enumerate(stage):
+            p = "block%d%s_" % (s + 1, chr(ord("a") + j))
+            if len(b.block) == 4:
+                e = b.block[0]
+                layers += [(p + "expand_conv", [("kernel", conv_w(e[0]))]),
+                           (p + "expand_bn", bn_w(e[1])), (p + "expand_activation", [])]
+            dw, se, pr = b.block[-3], b.block[-2], b.block[-1]
+            if dw[0].stride == (2, 2):
+                layers.append((p + "dwconv_pad", []))
+            layers += [(p + "dwconv", [("depthwise_kernel", dw_w(dw[0]))]),
+                       (p + "bn", bn_w(dw[1])), (p + "activation", []),
+                       (p + "se_squeeze", []), (p + "se_reshape", []),
+                       (p + "se_reduce", [("kernel", conv_w(se.fc1)),
+                                          ("bias", se.fc1.bias.detach().numpy())]),
+                       (p + "se_expand", [("kernel", conv_w(se.fc2)),
+                                          ("bias", se.fc2.bias.detach().numpy())]),
+                       (p + "se_excite", []),
+                       (p + "project_conv", [("kernel", conv_w(pr[0]))]),
+                       (p + "project_bn", bn_w(pr[1]))]
+            if b.use_res_connect:
+                if n > 0:
+                    layers.append((p + "drop", []))
+                layers.append((p + "add", []))
+            n += 1
+    layers += [("top_conv", [("kernel", conv_w(f[8][0]))]), ("top_bn", bn_w(f[8][1])),
+               ("top_activation", [])]
+    return net, layers
+
+
+def efficientnet_prelude(net, x):
+    """Keras' rescaling, normalization and (catdog's scalar) rescaling_1, in
+    float64 from the float32 values catdog holds."""
+    mean, var = net.catdog_norm
+    m = torch.from_numpy(mean.astype(np.float64)).view(1, 3, 1, 1)
+    sd = torch.from_numpy(np.sqrt(var.astype(np.float64))).view(1, 3, 1, 1)
+    return (x * float(np.float32(1.0 / 255.0)) - m) / sd * float(EFFNET_SCALE)
+
+
 def write_keras_weights(path, layers):
     """Keras 2 save_weights: fixed-length byte-string attributes as Keras
     writes them; an empty weight_names for weightless layers."""
@@ -186,7 +279,10 @@ def write_keras_weights(path, layers):
             wn = ["%s/%s:0" % (name, w) for w, _ in weights]
             g.attrs["weight_names"] = np.array([w.encode() for w in wn])
             for full, (_, arr) in zip(wn, weights):
-                g.create_dataset(full, data=np.asarray(arr, dtype=np.float32))
+                if isinstance(arr, np.ndarray) and arr.dtype == np.int64:
+                    g.create_dataset(full, data=arr)  # Normalization's count
+                else:
+                    g.create_dataset(full, data=np.asarray(arr, dtype=np.float32))
 
 
 def run(arch, size, seed, in_path, n, w_path, out_path):
@@ -197,12 +293,17 @@ def run(arch, size, seed, in_path, n, w_path, out_path):
         net, layers = mobilenetv2(size)
     elif arch == "resnet50":
         net, layers = resnet50(size, rng)
+    elif arch == "efficientnetb0":
+        net, layers = efficientnetb0(size, rng)
     else:
         sys.exit("unknown architecture " + arch)
     write_keras_weights(w_path, layers)
     x = np.fromfile(in_path, dtype=np.float32).reshape(n, size, size, 3)
     with torch.no_grad():
-        y = backbone(net, torch.from_numpy(x.transpose(0, 3, 1, 2)).double())
+        xt = torch.from_numpy(x.transpose(0, 3, 1, 2)).double()
+        if arch == "efficientnetb0":
+            xt = efficientnet_prelude(net, xt)
+        y = backbone(net, xt)
     y.numpy().transpose(0, 2, 3, 1).astype(np.float32).tofile(out_path)
 
 

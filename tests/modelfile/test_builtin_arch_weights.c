@@ -1,22 +1,24 @@
 /* tests/modelfile/test_builtin_arch_weights.c - a weights file in Keras 2's
- * save_weights layout for keras.applications' MobileNetV2 / ResNet50 without
- * top loads onto catdog's built-ins by layer name, and the features catdog
- * computes with it are torchvision's on the same inputs.
+ * save_weights layout for keras.applications' MobileNetV2 / ResNet50 /
+ * EfficientNetB0 without top loads onto catdog's built-ins by layer name, and
+ * the features catdog computes with it are torchvision's on the same inputs.
  *
  * tests/modelfile/keras_apps_ref.py (h5py + PyTorch, no catdog code) gives
- * torchvision's mobilenet_v2 / resnet50 seeded random weights, writes them as
+ * torchvision's mobilenet_v2 / resnet50 / efficientnet_b0 seeded random weights, writes them as
  * Keras would (layer_names with the weightless layers, weight_names, kernels
  * (kh, kw, in, out)), and runs the inputs in float64 through torchvision's
  * modules with the differences from Keras taken out exactly (Keras' padding of
  * stride-2 convolutions in MobileNetV2, ResNet v1's stride placement and
- * convolution biases; see the script).  MobileNetV2 runs at 33 (odd sizes all
- * the way down, 33-17-9-5-3: symmetric pads) and 64 (even: Keras' one-sided
+ * convolution biases; EfficientNetB0's padding and its input rescaling and
+ * normalization; see the script).  MobileNetV2 and EfficientNetB0 run at 33
+ * (odd sizes all the way down, 33-17-9-5-3: symmetric pads) and 64 (even: Keras' one-sided
  * pads), ResNet50 at 64; batch 8 and batch 1 with oneDNN, batch 1 with the
  * plain-C reference.
  * Fails when /usr/bin/python3 lacks h5py or torchvision (scripts/install-deps.sh). */
 #include "test_util.h"
 
 #include <math.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "engine/arch.h"
@@ -40,11 +42,14 @@ static arch_case cases[] = {
     {"mobilenetv2", 33, 1, "", "", ""},
     {"mobilenetv2", 64, 2, "", "", ""},
     {"resnet50", 64, 3, "", "", ""},
+    {"efficientnetb0", 33, 4, "", "", ""},
+    {"efficientnetb0", 64, 5, "", "", ""},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
-/* Deterministic pseudo-random values in [-1, 1) (inputs as 'tf' preprocessing gives). */
-static float *random_input(size_t len, unsigned seed)
+/* Deterministic pseudo-random values in [-1, 1) (inputs as 'tf' preprocessing
+ * gives), or raw pixels in [0, 255) when pixels (EfficientNetB0 normalizes). */
+static float *random_input(size_t len, unsigned seed, int pixels)
 {
     float *x = malloc(len * sizeof *x);
     assert_non_null(x);
@@ -52,6 +57,8 @@ static float *random_input(size_t len, unsigned seed)
     for (size_t i = 0; i < len; i++) {
         s = s * 1664525u + 1013904223u;
         x[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
+        if (pixels)
+            x[i] = (x[i] + 1.0f) * 127.5f;
     }
     return x;
 }
@@ -81,7 +88,8 @@ static int setup(void **state)
         snprintf(c->in, sizeof c->in, "%s/%s%d.in.f32", tmpdir, c->arch, c->size);
         snprintf(c->weights, sizeof c->weights, "%s/%s%d.h5", tmpdir, c->arch, c->size);
         snprintf(c->out, sizeof c->out, "%s/%s%d.out.f32", tmpdir, c->arch, c->size);
-        float *x = random_input(input_len(c, BATCH), (unsigned)c->seed);
+        float *x = random_input(input_len(c, BATCH), (unsigned)c->seed,
+                                strcmp(c->arch, "efficientnetb0") == 0);
         FILE *f = fopen(c->in, "wb");
         int ok = f && fwrite(x, sizeof *x, input_len(c, BATCH), f) == input_len(c, BATCH);
         if (f && fclose(f) != 0)
@@ -186,12 +194,26 @@ static void test_resnet50_keras_weights_give_torchvision_v1_features(void **stat
     check_case(&cases[2]);
 }
 
+static void test_efficientnetb0_odd_size_keras_weights_give_torchvision_features(void **state)
+{
+    (void)state;
+    check_case(&cases[3]);
+}
+
+static void test_efficientnetb0_even_size_pads_as_keras_correct_pad(void **state)
+{
+    (void)state;
+    check_case(&cases[4]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mobilenetv2_odd_size_keras_weights_give_torchvision_features),
         cmocka_unit_test(test_mobilenetv2_even_size_pads_as_keras_correct_pad),
         cmocka_unit_test(test_resnet50_keras_weights_give_torchvision_v1_features),
+        cmocka_unit_test(test_efficientnetb0_odd_size_keras_weights_give_torchvision_features),
+        cmocka_unit_test(test_efficientnetb0_even_size_pads_as_keras_correct_pad),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -38,6 +38,25 @@ static void test_mobilenetv2_blocks_cut_before_block_expand(void **state)
     model_free(m);
 }
 
+static void test_efficientnetb0_blocks_cut_before_block_expand(void **state)
+{
+    (void)state;
+    cd_err err;
+    model *m = arch_efficientnetb0(64, &err);
+    assert_non_null(m);
+    expect_cut(m, "efficientnetb0", 1, "block6d_add");         /* block7a + top */
+    expect_cut(m, "efficientnetb0", 2, "block6c_add");
+    expect_cut(m, "efficientnetb0", 5, "block5c_add");         /* all of stage 6 */
+    expect_cut(m, "efficientnetb0", 6, "block5b_add");
+    expect_cut(m, "efficientnetb0", 11, "block3b_add");        /* stage 4 from 4a */
+    expect_cut(m, "efficientnetb0", 14, "block2a_project_bn");  /* stride 2: no add */
+    expect_cut(m, "efficientnetb0", 15, "block1a_project_bn");
+    expect_cut(m, "efficientnetb0", 16, "stem_activation");
+    expect_refused(m, "efficientnetb0", 0);
+    expect_refused(m, "efficientnetb0", 17);
+    model_free(m);
+}
+
 static void test_resnet50_blocks_cross_stages(void **state)
 {
     (void)state;
@@ -58,6 +77,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mobilenetv2_blocks_cut_before_block_expand),
+        cmocka_unit_test(test_efficientnetb0_blocks_cut_before_block_expand),
         cmocka_unit_test(test_resnet50_blocks_cross_stages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

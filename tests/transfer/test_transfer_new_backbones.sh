@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # test_transfer_new_backbones.sh - `catdog train --arch transfer --backbone
-# mobilenetv2|resnet50` runs end to end on a handful of shared photos with a
+# mobilenetv2|resnet50|efficientnetb0` runs end to end on a handful of shared photos with a
 # weights file the user supplies: a random one in Keras' save_weights layout
 # (tests/modelfile/keras_apps_ref.py; no pretrained weights exist here).  One
 # tiny epoch at 64x64 (a smoke run: it proves the pipeline, not learning); the
 # MobileNetV2 run also fine-tunes its last block.  The shipped file records the
-# backbone and its preprocessing ('tf' for MobileNetV2, caffe for ResNet50)
+# backbone and its preprocessing ('tf' for MobileNetV2, caffe for ResNet50,
+# none for EfficientNetB0, which normalizes inside)
 # and predicts with the weights found under Keras' file name in
 # $CATDOG_WEIGHTS_DIR; exported and stripped of catdog's attributes, it is
 # still recognised and gets that preprocessing.  Without --weights and with the file nowhere, the error
@@ -43,10 +44,12 @@ mkdir -p "$T/w" "$T/empty" "$T/home" "$T/cwd"
 /usr/bin/python3 -c 'import numpy; numpy.zeros((1, 64, 64, 3), numpy.float32).tofile("'"$T"'/x")'
 /usr/bin/python3 "$SRC/tests/modelfile/keras_apps_ref.py" \
   mobilenetv2 64 1 "$T/x" 1 "$T/w/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5" "$T/y1" \
-  resnet50 64 2 "$T/x" 1 "$T/w/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" "$T/y2"
+  resnet50 64 2 "$T/x" 1 "$T/w/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" "$T/y2" \
+  efficientnetb0 64 3 "$T/x" 1 "$T/w/efficientnetb0_notop.h5" "$T/y3"
 
 for bb in mobilenetv2:mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5:tf \
-          resnet50:resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5:caffe; do
+          resnet50:resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5:caffe \
+          efficientnetb0:efficientnetb0_notop.h5:none; do
   IFS=: read -r name file pre <<<"$bb"
   # No --weights and the file in none of the places searched.
   set +e
@@ -84,7 +87,11 @@ with h5py.File(sys.argv[1], "a") as f:
     for k in [k for k in f.attrs if k.startswith("catdog_")]:
         del f.attrs[k]' "$T/$name.full.h5"
   "$BIN" info "$T/$name.full.h5" >"$T/info" 2>&1 || fail "$name: info failed: $(cat "$T/info")"
-  grep -q "^Preprocessing: $pre (not recorded" "$T/info" ||
+  # EfficientNetB0 rescales and normalizes inside: its own Rescaling layer
+  # says raw pixels, before any guess from the backbone's names.
+  want="^Preprocessing: $pre (not recorded"
+  [ "$pre" = none ] && want="^Preprocessing: none (the model has a Rescaling layer"
+  grep -q "$want" "$T/info" ||
     fail "$name: Keras file without catdog's attributes: $(grep Preprocessing "$T/info")"
   echo "$name: trained, reloaded with its backbone, predicted, recognised in a plain Keras file"
 done
