@@ -2,8 +2,9 @@
  * onnx_write.c - a catdog model as an ONNX graph (see onnx.h).
  *
  * Every layer becomes one or a few NCHW nodes, named after the layer, whose
- * output value carries the layer's name; weights are converted once (HWIO to
- * OIHW; Dense kernels stay [in, out] with Gemm's transB = 0).  All protobuf
+ * output value carries the layer's name (made unique, as every value and node
+ * name is, by onnx_write_names.c); weights are converted once (HWIO to OIHW;
+ * Dense kernels stay [in, out] with Gemm's transB = 0).  All protobuf
  * pieces come from one arena, packed with protobuf-c and freed together.
  */
 #include "onnx/onnx.h"
@@ -102,12 +103,13 @@ static int write_conv(onnx_writer *w, const layer *l, const layer *in, const cha
     conv_spec s = {.hwio = k->data, .bias = l->use_bias ? l->params[1]->data : NULL,
                    .kh = k->dims[0], .kw = k->dims[1], .ci = in->out_c / layer_groups(l),
                    .co = l->filters, .group = layer_groups(l),
-                   .wname = ow_fmt(w, l->name, "/kernel"), .bname = ow_fmt(w, l->name, "/bias"),
+                   .wname = ow_value(w, l->name, "/kernel"),
+                   .bname = l->use_bias ? ow_value(w, l->name, "/bias") : "",
                    .strides = {l->strides[0], l->strides[1]},
                    .dil = {layer_dilation(l, 0), layer_dilation(l, 1)}};
-    const char *pre = l->act == ACT_LINEAR ? y : ow_fmt(w, l->name, "/conv");
+    const char *pre = l->act == ACT_LINEAR ? y : ow_value(w, l->name, "/conv");
     if (!s.wname || !s.bname || !pre)
-        return ow_oom(w);
+        return -1;
     window_pads(l, in, (int)((s.kh - 1) * s.dil[0] + 1), (int)((s.kw - 1) * s.dil[1] + 1), s.pads);
     if (zeropad_folds(w->m, l->inputs[0])) {   /* VALID: pads[] are 0 */
         s.pads[0] = in->pad4[0], s.pads[1] = in->pad4[2], s.pads[2] = in->pad4[1], s.pads[3] = in->pad4[3];
@@ -125,17 +127,18 @@ static int write_separable(onnx_writer *w, const layer *l, const layer *in, cons
 {
     int mult = l->depth_multiplier > 1 ? l->depth_multiplier : 1, mid = in->out_c * mult;
     conv_spec d = {.hwio = l->params[0]->data, .kh = l->kernel[0], .kw = l->kernel[1], .ci = 1,
-                   .co = mid, .group = in->out_c, .wname = ow_fmt(w, l->name, "/depthwise_kernel"),
+                   .co = mid, .group = in->out_c, .wname = ow_value(w, l->name, "/depthwise_kernel"),
                    .strides = {l->strides[0], l->strides[1]},
                    .dil = {layer_dilation(l, 0), layer_dilation(l, 1)}};
     conv_spec p = {.hwio = l->params[1]->data, .bias = l->use_bias ? l->params[2]->data : NULL,
                    .kh = 1, .kw = 1, .ci = mid, .co = l->filters, .group = 1,
-                   .wname = ow_fmt(w, l->name, "/pointwise_kernel"), .bname = ow_fmt(w, l->name, "/bias"),
+                   .wname = ow_value(w, l->name, "/pointwise_kernel"),
+                   .bname = l->use_bias ? ow_value(w, l->name, "/bias") : "",
                    .strides = {1, 1}, .dil = {1, 1}};
-    const char *dname = ow_fmt(w, l->name, "/depthwise");
-    const char *pre = l->act == ACT_LINEAR ? y : ow_fmt(w, l->name, "/conv");
+    const char *dname = ow_value(w, l->name, "/depthwise");
+    const char *pre = l->act == ACT_LINEAR ? y : ow_value(w, l->name, "/conv");
     if (!d.wname || !p.wname || !p.bname || !dname || !pre)
-        return ow_oom(w);
+        return -1;
     window_pads(l, in, (int)((d.kh - 1) * d.dil[0] + 1), (int)((d.kw - 1) * d.dil[1] + 1), d.pads);
     if (conv_node(w, dname, &d, x, dname) != 0 || conv_node(w, l->name, &p, dname, pre) != 0)
         return -1;
@@ -159,10 +162,11 @@ static int write_pool(onnx_writer *w, const layer *l, const layer *in, const cha
 static int write_dense(onnx_writer *w, const layer *l, const char *x, const char *y)
 {
     const tensor *k = l->params[0];
-    const char *wname = ow_fmt(w, l->name, "/kernel"), *bname = ow_fmt(w, l->name, "/bias");
-    const char *pre = l->act == ACT_LINEAR ? y : ow_fmt(w, l->name, "/gemm");
+    const char *wname = ow_value(w, l->name, "/kernel");
+    const char *bname = l->use_bias ? ow_value(w, l->name, "/bias") : "";
+    const char *pre = l->act == ACT_LINEAR ? y : ow_value(w, l->name, "/gemm");
     if (!wname || !bname || !pre)
-        return ow_oom(w);
+        return -1;
     int64_t wd[2] = {k->dims[0], k->dims[1]}, bd[1] = {k->dims[1]};
     if (ow_init_tensor(w, wname, 1, k->data, k->size, wd, 2) != 0)
         return -1;
@@ -180,7 +184,7 @@ static int write_flatten(onnx_writer *w, const layer *l, const layer *in, const 
 {
     const char *src = x;
     if (in->out_rank == 4 && (in->out_h > 1 || in->out_w > 1)) {
-        const char *t = ow_fmt(w, l->name, "/nhwc");
+        const char *t = ow_value(w, l->name, "/nhwc");
         const char *ins[] = {x, NULL};
         Onnx__NodeProto *n = t ? ow_node(w, "Transpose", t, ins, t) : NULL;
         int64_t perm[4] = {0, 2, 3, 1};
@@ -211,9 +215,9 @@ static int write_batchnorm(onnx_writer *w, const layer *l, const char *x, const 
     const char *ins[6] = {x, NULL, NULL, NULL, NULL, NULL};
     int64_t dims[1] = {c};
     for (int j = 0; j < 4; j++) {
-        const char *name = ow_fmt(w, l->name, suffix[j]);
+        const char *name = ow_value(w, l->name, suffix[j]);
         if (!name)
-            return ow_oom(w);
+            return -1;
         if (ow_init_tensor(w, name, 1, data[j], (size_t)c, dims, 1) != 0)
             return -1;
         ins[j + 1] = name;
@@ -222,35 +226,20 @@ static int write_batchnorm(onnx_writer *w, const layer *l, const char *x, const 
     return n ? ow_attr_float(w, n, "epsilon", l->epsilon) : -1;
 }
 
-/* The name of layer i's output value: the layer's own name, unless that could
- * clash with another value of the graph -- "input" and "p_dog" (the graph's
- * own), a name with '/' (the writer's intermediate values are "<layer>/...")
- * or '#', or an earlier layer's name (a file may repeat names) -- then "#<i>",
- * which no other value can be.  (A fuzzed file with a layer named "p_dog"
- * made an export that ONNX readers refuse: two nodes writing "p_dog".) */
-static const char *value_name(onnx_writer *w, int i)
-{
-    const char *name = w->m->layers[i].name;
-    int clash = strcmp(name, "input") == 0 || strcmp(name, "p_dog") == 0 || strchr(name, '/') ||
-                strchr(name, '#');
-    for (int j = 0; j < i && !clash; j++)
-        clash = strcmp(w->m->layers[j].name, name) == 0;
-    if (!clash)
-        return name;
-    char idx[24];
-    snprintf(idx, sizeof idx, "%d", i);
-    return ow_fmt(w, "#", idx);
-}
-
 static int write_layer(onnx_writer *w, int i)
 {
     const model *m = w->m;
     const layer *l = &m->layers[i];
     const layer *in = l->n_inputs ? &m->layers[l->inputs[0]] : NULL;
     const char *x = in ? w->value[l->inputs[0]] : NULL;
-    const char *y = value_name(w, i);
-    if (!y)
-        return ow_oom(w);
+    /* The output value carries the layer's name where no value has it yet
+     * (ow_value); an Input, a Dropout and a folded ZeroPadding2D write no
+     * node (the cases below set their value). */
+    int passes = l->kind == LAYER_INPUT || l->kind == LAYER_DROPOUT ||
+                 (l->kind == LAYER_ZEROPAD2D && zeropad_folds(m, i));
+    const char *y = passes ? NULL : ow_value(w, l->name, "");
+    if (!passes && !y)
+        return -1;
     w->value[i] = y;
     switch (l->kind) {
     case LAYER_INPUT:
@@ -265,7 +254,7 @@ static int write_layer(onnx_writer *w, int i)
     case LAYER_GLOBAL_AVGPOOL2D:
     case LAYER_GLOBAL_MAXPOOL2D: {
         /* ONNX keeps the 1x1 map; catdog's global pools give (N, C) vectors. */
-        const char *map = l->keepdims ? y : ow_fmt(w, l->name, "/map");
+        const char *map = l->keepdims ? y : ow_value(w, l->name, "/map");
         const char *ins[] = {x, NULL}, *ins2[] = {map, NULL};
         if (!map || !ow_node(w, l->kind == LAYER_GLOBAL_AVGPOOL2D ? "GlobalAveragePool" : "GlobalMaxPool",
                           l->name, ins, map))
@@ -313,7 +302,7 @@ static int write_layer(onnx_writer *w, int i)
         for (int j = 1; j < l->n_inputs; j++) {
             char part[24];
             snprintf(part, sizeof part, "/partial%d", j);
-            const char *out = j + 1 == l->n_inputs ? y : ow_fmt(w, l->name, part);
+            const char *out = j + 1 == l->n_inputs ? y : ow_value(w, l->name, part);
             const char *ins[] = {acc, w->value[l->inputs[j]], NULL};
             if (!out || !ow_node(w, l->kind == LAYER_SUBTRACT ? "Sub" : "Mul", out == y ? l->name : out, ins, out))
                 return -1;
@@ -328,7 +317,7 @@ static int write_layer(onnx_writer *w, int i)
         int ah = a->rank == 3 ? a->dims[0] : 1, aw = a->rank == 3 ? a->dims[1] : 1;
         int ac = a->rank == 3 ? a->dims[2] : a->dims[0];
         float *t = onnx_arena_alloc(&w->arena, a->size * sizeof *t);
-        const char *sname = ow_fmt(w, l->name, "/slope");
+        const char *sname = ow_value(w, l->name, "/slope");
         if (!t || !sname)
             return ow_oom(w);
         for (int h = 0; h < ah; h++)
@@ -346,7 +335,7 @@ static int write_layer(onnx_writer *w, int i)
     case LAYER_RESCALING: {
         /* x * scale + offset; Mul and Add broadcast a scalar over any rank */
         const char *sc = ow_scalar(w, l->name, "/scale", l->rescale[0]);
-        const char *mul = l->rescale[1] != 0.0f ? ow_fmt(w, l->name, "/mul") : y;
+        const char *mul = l->rescale[1] != 0.0f ? ow_value(w, l->name, "/mul") : y;
         const char *ins[] = {x, sc, NULL};
         if (!sc || !mul || !ow_node(w, "Mul", mul, ins, mul))
             return sc && !mul ? ow_oom(w) : -1;
@@ -368,7 +357,8 @@ static int write_layer(onnx_writer *w, int i)
          * pads, which MaxPool fills with -inf, not 0 (README, ONNX). */
         int with_axes = w->opset >= 18;
         int64_t *pads = onnx_arena_alloc(&w->arena, 10 * sizeof *pads);
-        const char *pname = ow_fmt(w, l->name, "/pads"), *aname = ow_fmt(w, l->name, "/axes");
+        const char *pname = ow_value(w, l->name, "/pads");
+        const char *aname = with_axes ? ow_value(w, l->name, "/axes") : "";
         if (!pads || !pname || !aname)
             return ow_oom(w);
         int64_t n = with_axes ? 4 : 8, *v = with_axes ? pads : pads + 2;
@@ -385,8 +375,8 @@ static int write_layer(onnx_writer *w, int i)
     case LAYER_CROPPING2D:
     case LAYER_CENTER_CROP: {   /* its shape inference filled pad4 */
         int64_t *v = onnx_arena_alloc(&w->arena, 6 * sizeof *v);
-        const char *st = ow_fmt(w, l->name, "/starts"), *en = ow_fmt(w, l->name, "/ends");
-        const char *ax = ow_fmt(w, l->name, "/axes");
+        const char *st = ow_value(w, l->name, "/starts"), *en = ow_value(w, l->name, "/ends");
+        const char *ax = ow_value(w, l->name, "/axes");
         if (!v || !st || !en || !ax)
             return ow_oom(w);
         v[0] = l->pad4[0], v[1] = l->pad4[2];
@@ -477,11 +467,12 @@ static int write_output(onnx_writer *w)
     }
     /* Two softmax units (cat, dog): the dog column. */
     static const int64_t starts[1] = {1}, ends[1] = {2}, axes[1] = {1}, one[1] = {1};
-    if (ow_init_tensor(w, "p_dog/starts", 0, starts, 1, one, 1) != 0 ||
-        ow_init_tensor(w, "p_dog/ends", 0, ends, 1, one, 1) != 0 ||
-        ow_init_tensor(w, "p_dog/axes", 0, axes, 1, one, 1) != 0)
+    const char *st = ow_value(w, "p_dog", "/starts"), *en = ow_value(w, "p_dog", "/ends");
+    const char *ax = ow_value(w, "p_dog", "/axes");
+    if (!st || !en || !ax || ow_init_tensor(w, st, 0, starts, 1, one, 1) != 0 ||
+        ow_init_tensor(w, en, 0, ends, 1, one, 1) != 0 || ow_init_tensor(w, ax, 0, axes, 1, one, 1) != 0)
         return -1;
-    const char *ins[] = {x, "p_dog/starts", "p_dog/ends", "p_dog/axes", NULL};
+    const char *ins[] = {x, st, en, ax, NULL};
     return ow_node(w, "Slice", "p_dog", ins, "p_dog") ? 0 : -1;
 }
 
@@ -517,6 +508,9 @@ unsigned char *onnx_save_memory(const model *m, const onnx_save_opts *opts, size
         ow_oom(&w);
         return NULL;
     }
+    /* The graph's own names first: no layer can take them. */
+    if (!ow_value(&w, "input", "") || ow_define(&w, "input") != 0 || !ow_value(&w, "p_dog", ""))
+        goto done;
     for (int i = 0; i < m->n_layers; i++)
         if (write_layer(&w, i) != 0)
             goto done;

@@ -8,18 +8,25 @@
 #include <stdio.h>
 #include <string.h>
 
-/* One node `op` of layer l on inputs a (and b), written to `out` when this is
- * the chain's last link, else to l->name + suffix; the value's name or NULL. */
+/* One node `op` of layer l on inputs `ins` (NULL-terminated), named
+ * l->name + suffix and written to `out` when this is the chain's last link,
+ * else to a new value l->name + suffix (ow_value) named alike; the value's
+ * name or NULL. */
+static const char *link_n(onnx_writer *w, const layer *l, const char *op, const char *const *ins,
+                          const char *suffix, const char *out)
+{
+    const char *v = out ? out : ow_value(w, l->name, suffix);
+    if (!v)
+        return NULL;
+    return ow_node(w, op, out ? ow_fmt(w, l->name, suffix) : v, ins, v) ? v : NULL;
+}
+
+/* link_n on inputs a (and b). */
 static const char *link(onnx_writer *w, const layer *l, const char *op, const char *a,
                         const char *b, const char *suffix, const char *out)
 {
-    const char *name = ow_fmt(w, l->name, suffix);
-    if (!name) {
-        ow_oom(w);
-        return NULL;
-    }
     const char *ins[] = {a, b, NULL};
-    return ow_node(w, op, name, ins, out ? out : name) ? (out ? out : name) : NULL;
+    return link_n(w, l, op, ins, suffix, out);
 }
 
 /* Gelu before opset 20: 0.5 x (1 + erf(x / sqrt 2)), or with the tanh
@@ -63,22 +70,19 @@ static int relu_x_chain(onnx_writer *w, const layer *l, const char *x, const cha
         const char *t = ow_scalar(w, l->name, "/relu_threshold", p->threshold);
         const char *zero = ow_scalar(w, l->name, "/relu_zero", 0.0f);
         const char *gt = t && zero ? link(w, l, "Greater", x, t, "/relu_pass", NULL) : NULL;
-        const char *name = gt ? ow_fmt(w, l->name, clip || slope ? "/relu" : "/act") : NULL;
         const char *ins[] = {gt, x, zero, NULL};
-        if (!name || !ow_node(w, "Where", name, ins, clip || slope ? name : out))
-            return gt && !name ? ow_oom(w) : -1;
-        a = clip || slope ? name : out;
+        int last = !clip && !slope;
+        if (!gt || !(a = link_n(w, l, "Where", ins, last ? "/act" : "/relu", last ? out : NULL)))
+            return -1;
     } else {
         a = link(w, l, "Relu", x, NULL, clip || slope ? "/relu" : "/act", clip || slope ? NULL : out);
     }
     if (a && clip) {
         const char *lo = ow_scalar(w, l->name, "/clip_min", 0.0f);
         const char *hi = ow_scalar(w, l->name, "/clip_max", p->max_value);
-        const char *name = lo && hi ? ow_fmt(w, l->name, slope ? "/clip" : "/act") : NULL;
         const char *ins[] = {a, lo, hi, NULL};
-        if (!name || !ow_node(w, "Clip", name, ins, slope ? name : out))
-            return lo && hi && !name ? ow_oom(w) : -1;
-        a = slope ? name : out;
+        if (!lo || !hi || !(a = link_n(w, l, "Clip", ins, slope ? "/clip" : "/act", slope ? NULL : out)))
+            return -1;
     }
     if (a && slope) {
         const char *t = ow_scalar(w, l->name, "/relu_t", p->threshold);
@@ -142,7 +146,7 @@ int ow_act_node(onnx_writer *w, const layer *l, layer_act act, const char *in, c
     const char *ins[4] = {in, NULL, NULL, NULL};
     int clip_inputs = strcmp(f.op, "Clip") == 0 && w->opset >= 11;
     if (clip_inputs) {
-        const char *lo = ow_fmt(w, l->name, "/clip_min"), *hi = ow_fmt(w, l->name, "/clip_max");
+        const char *lo = ow_value(w, l->name, "/clip_min"), *hi = ow_value(w, l->name, "/clip_max");
         /* the tensors point at their data until the file is packed: not the stack */
         float *bounds = onnx_arena_alloc(&w->arena, 2 * sizeof *bounds);
         if (!bounds)
@@ -156,7 +160,7 @@ int ow_act_node(onnx_writer *w, const layer *l, layer_act act, const char *in, c
         ins[1] = lo;
         ins[2] = hi;
     }
-    const char *act_out = f.mul_input ? ow_fmt(w, l->name, "/gate") : out;
+    const char *act_out = f.mul_input ? ow_value(w, l->name, "/gate") : out;
     if (!act_out)
         return -1;
     Onnx__NodeProto *n = ow_node(w, f.op, ow_fmt(w, l->name, "/act"), ins, act_out);

@@ -42,6 +42,12 @@ char *ow_fmt(onnx_writer *w, const char *a, const char *b)
 Onnx__NodeProto *ow_node(onnx_writer *w, const char *op, const char *name, const char *const *in,
                              const char *out)
 {
+    if (!name || !out) {
+        ow_oom(w);
+        return NULL;
+    }
+    if (ow_define(w, out) != 0 || !(name = ow_node_name(w, name)))
+        return NULL;
     Onnx__NodeProto *n = onnx_arena_alloc(&w->arena, sizeof *n);
     size_t n_in = 0;
     while (in[n_in])
@@ -121,6 +127,10 @@ int ow_attr_ints(onnx_writer *w, Onnx__NodeProto *n, const char *name, const int
 int ow_init_tensor(onnx_writer *w, const char *name, int float_type, const void *data, size_t k,
                        const int64_t *dims, size_t rank)
 {
+    if (!name)
+        return ow_oom(w);
+    if (ow_define(w, name) != 0)
+        return -1;
     Onnx__TensorProto *t = onnx_arena_alloc(&w->arena, sizeof *t);
     int64_t *d = onnx_arena_alloc(&w->arena, (rank ? rank : 1) * sizeof *d);
     if (!t || !d || !(name = onnx_arena_strdup(&w->arena, name)))
@@ -169,7 +179,7 @@ int ow_attr_string(onnx_writer *w, Onnx__NodeProto *n, const char *name, const c
 
 const char *ow_scalar(onnx_writer *w, const char *prefix, const char *suffix, float v)
 {
-    const char *name = ow_fmt(w, prefix, suffix);
+    const char *name = ow_value(w, prefix, suffix);
     float *data = onnx_arena_alloc(&w->arena, sizeof *data);
     if (!name || !data) {
         ow_oom(w);

@@ -11,12 +11,12 @@
 
 static const int64_t TO_NHWC[4] = {0, 2, 3, 1}, TO_NCHW[4] = {0, 3, 1, 2};
 
-/* An int64 initializer `prefix``suffix` holding v[0..k) (copied into the
- * arena); its name, or NULL on error. */
+/* An int64 initializer named ow_value(prefix, suffix) holding v[0..k)
+ * (copied into the arena); its name, or NULL on error. */
 static const char *ints(onnx_writer *w, const char *prefix, const char *suffix, const int64_t *v,
                         int64_t k)
 {
-    const char *name = ow_fmt(w, prefix, suffix);
+    const char *name = ow_value(w, prefix, suffix);
     int64_t *data = onnx_arena_alloc(&w->arena, (size_t)(k ? k : 1) * sizeof *data);
     if (!name || !data) {
         ow_oom(w);
@@ -27,11 +27,12 @@ static const char *ints(onnx_writer *w, const char *prefix, const char *suffix, 
     return ow_init_tensor(w, name, 0, data, (size_t)k, &k, 1) == 0 ? name : NULL;
 }
 
-/* A float initializer `prefix``suffix` of k values from v with the given dims. */
+/* A float initializer named ow_value(prefix, suffix) of k values from v with
+ * the given dims. */
 static const char *floats(onnx_writer *w, const char *prefix, const char *suffix, const float *v,
                           size_t k, const int64_t *dims, size_t rank)
 {
-    const char *name = ow_fmt(w, prefix, suffix);
+    const char *name = ow_value(w, prefix, suffix);
     float *data = onnx_arena_alloc(&w->arena, (k ? k : 1) * sizeof *data);
     if (!name || !data) {
         ow_oom(w);
@@ -71,7 +72,7 @@ int ow_reshape(onnx_writer *w, const layer *l, const layer *in, const char *x, c
     int in_spatial = in->out_rank == 4 && (in->out_h > 1 || in->out_w > 1);
     int out_spatial = l->out_rank == 4 && (l->out_h > 1 || l->out_w > 1);
     const char *src = x;
-    if (in_spatial && !(src = ow_transpose(w, ow_fmt(w, l->name, "/nhwc"), x, TO_NHWC)))
+    if (in_spatial && !(src = ow_transpose(w, ow_value(w, l->name, "/nhwc"), x, TO_NHWC)))
         return -1;
     if (l->out_rank == 2) {
         int64_t shape[2] = {0, l->out_c};
@@ -82,7 +83,7 @@ int ow_reshape(onnx_writer *w, const layer *l, const layer *in, const char *x, c
         return reshape_node(w, l->name, src, shape, 4, y);
     }
     int64_t shape[4] = {0, l->out_h, l->out_w, l->out_c};
-    const char *mid = ow_fmt(w, l->name, "/reshape_nhwc");
+    const char *mid = ow_value(w, l->name, "/reshape_nhwc");
     if (!mid)
         return ow_oom(w);
     if (reshape_node(w, mid, src, shape, 4, mid) != 0)
@@ -114,7 +115,7 @@ int ow_multiply_bcast(onnx_writer *w, const layer *l, int v, const char *y)
     const layer *vec = &w->m->layers[l->inputs[v]];
     const char *ins[3] = {w->value[l->inputs[0]], w->value[l->inputs[1]], NULL};
     if (vec->out_rank == 2) {
-        const char *name = ow_fmt(w, l->name, "/vector");
+        const char *name = ow_value(w, l->name, "/vector");
         int64_t shape[4] = {0, vec->out_c, 1, 1};
         if (!name)
             return ow_oom(w);
@@ -132,7 +133,7 @@ int ow_normalization(onnx_writer *w, const layer *l, const char *x, const char *
 {
     size_t c = (size_t)l->out_c;
     float *den = onnx_arena_alloc(&w->arena, c * sizeof *den);
-    const char *sub = ow_fmt(w, l->name, "/centered");
+    const char *sub = ow_value(w, l->name, "/centered");
     if (!den || !sub)
         return ow_oom(w);
     for (size_t j = 0; j < c; j++)
@@ -166,12 +167,12 @@ int ow_resizing(onnx_writer *w, const layer *l, const char *x, const char *y)
     if (w->opset >= 18) {
         sizes = ints(w, l->name, "/sizes", hw, 2);
     } else {
-        const char *shape = ow_fmt(w, l->name, "/shape"), *nc = ow_fmt(w, l->name, "/nc");
+        const char *shape = ow_value(w, l->name, "/shape"), *nc = ow_value(w, l->name, "/nc");
         const char *st = ints(w, l->name, "/nc_starts", slice, 1);
         const char *en = st ? ints(w, l->name, "/nc_ends", slice + 1, 1) : NULL;
         const char *ax = en ? ints(w, l->name, "/nc_axes", slice + 2, 1) : NULL;
         const char *tail = ax ? ints(w, l->name, "/hw", hw, 2) : NULL;
-        sizes = ow_fmt(w, l->name, "/sizes");
+        sizes = ow_value(w, l->name, "/sizes");
         if (!shape || !nc || !sizes)
             return ow_oom(w);
         if (!tail)

@@ -135,44 +135,41 @@ static const char css[] =
     "td.cm{font-size:16px;min-width:60px}td.ok{background:#e6f4ea}td.bad{background:#fce8e6}"
     ".note{color:#666}";
 
-static void chart_roc(FILE *f, const report_model *m, const model_stats *s, int n)
-{
-    svg_chart c;
-    static const double diag[2] = {0, 1};
-    char label[160];
-    svg_chart_begin(&c, f, 400, 400, "ROC curve", "false-positive rate (cats called dogs)",
-                    "true-positive rate (dogs found)");
-    svg_chart_line(&c, diag, diag, 2, "#aaa", 1);
-    for (int i = n - 1; i >= 0; i--)
-        if (s[i].roc.n)
-            svg_chart_line(&c, s[i].roc.x, s[i].roc.y, s[i].roc.n, colors[i], 0);
-    for (int i = n - 1; i >= 0; i--) {
-        if (s[i].roc.n)
-            snprintf(label, sizeof label, "%s: AUC %.4f", base_name(m[i].name), s[i].roc.area);
-        else
-            snprintf(label, sizeof label, "%s: AUC undefined (one class)", base_name(m[i].name));
-        svg_chart_legend(&c, colors[i], label);
-    }
-    svg_chart_end(&c);
-}
+/* What differs between the ROC and the precision-recall chart: which curve of
+ * a model's stats, the titles, the dashed reference line (what guessing
+ * gives: ref_y0 at x = 0, ref_y1 at x = 1) and the legend, "<model>:
+ * <area_name> <area>", or "<model>: <area_name> undefined (<undefined>)"
+ * where a model's curve is undefined. */
+typedef struct curve_chart {
+    const stats_curve *(*curve)(const model_stats *s);
+    const char *title, *xlabel, *ylabel;
+    double ref_y0, ref_y1;
+    const char *area_name, *undefined;
+} curve_chart;
 
-static void chart_pr(FILE *f, const report_model *m, const model_stats *s, int n)
+static const stats_curve *roc_of(const model_stats *s) { return &s->roc; }
+static const stats_curve *pr_of(const model_stats *s) { return &s->pr; }
+
+/* One curve per model, the first model drawn last (on top). */
+static void chart_curves(FILE *f, const report_model *m, const model_stats *s, int n, const curve_chart *cc)
 {
     svg_chart c;
     char label[160];
-    svg_chart_begin(&c, f, 400, 400, "Precision-recall (dog = positive)", "recall", "precision");
-    /* A model that guesses has the share of dogs as its precision at every recall. */
-    double share = m[0].n ? (double)(s[0].cm[1][0] + s[0].cm[1][1]) / (double)m[0].n : NAN;
-    const double bx[2] = {0, 1}, by[2] = {share, share};
-    svg_chart_line(&c, bx, by, 2, "#aaa", 1);
-    for (int i = n - 1; i >= 0; i--)
-        if (s[i].pr.n)
-            svg_chart_line(&c, s[i].pr.x, s[i].pr.y, s[i].pr.n, colors[i], 0);
+    svg_chart_begin(&c, f, 400, 400, cc->title, cc->xlabel, cc->ylabel);
+    const double rx[2] = {0, 1}, ry[2] = {cc->ref_y0, cc->ref_y1};
+    svg_chart_line(&c, rx, ry, 2, "#aaa", 1);
     for (int i = n - 1; i >= 0; i--) {
-        if (s[i].pr.n)
-            snprintf(label, sizeof label, "%s: AP %.4f", base_name(m[i].name), s[i].pr.area);
+        const stats_curve *k = cc->curve(&s[i]);
+        if (k->n)
+            svg_chart_line(&c, k->x, k->y, k->n, colors[i], 0);
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        const stats_curve *k = cc->curve(&s[i]);
+        if (k->n)
+            snprintf(label, sizeof label, "%s: %s %.4f", base_name(m[i].name), cc->area_name, k->area);
         else
-            snprintf(label, sizeof label, "%s: AP undefined (no dog)", base_name(m[i].name));
+            snprintf(label, sizeof label, "%s: %s undefined (%s)", base_name(m[i].name), cc->area_name,
+                     cc->undefined);
         svg_chart_legend(&c, colors[i], label);
     }
     svg_chart_end(&c);
@@ -353,8 +350,15 @@ static void page(FILE *f, const report_model *m, const model_stats *s, int n, co
     }
     table_summary(f, m, s, n);
     fputs("<h2>Curves</h2>\n<div class=\"row\">\n", f);
-    chart_roc(f, m, s, n);
-    chart_pr(f, m, s, n);
+    /* Guessing: the ROC diagonal; in precision-recall, the share of dogs as
+     * the precision at every recall. */
+    double share = m[0].n ? (double)(s[0].cm[1][0] + s[0].cm[1][1]) / (double)m[0].n : NAN;
+    const curve_chart roc = {roc_of, "ROC curve", "false-positive rate (cats called dogs)",
+                             "true-positive rate (dogs found)", 0, 1, "AUC", "one class"};
+    const curve_chart pr = {pr_of, "Precision-recall (dog = positive)", "recall", "precision", share, share,
+                            "AP", "no dog"};
+    chart_curves(f, m, s, n, &roc);
+    chart_curves(f, m, s, n, &pr);
     chart_reliability(f, m, s, n);
     fputs("</div>\n<p class=\"note\">ECE: the photos' share-weighted mean of |fraction of dogs &minus; mean "
           "P(dog)| over ten equal-width bins of P(dog).</p>\n", f);

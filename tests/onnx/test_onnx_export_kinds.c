@@ -21,6 +21,10 @@
  *     leaves alone);
  *   - the same through the command line: the model saved as .h5 and
  *     `catdog export --model M.h5 --out M.onnx`;
+ *   - layers named like the values and nodes the writer makes ("p_dog",
+ *     "r/mul", "f/nhwc", a Gelu chain's link, one name twice) export to a
+ *     graph with one writer per value and one node per name, which ONNX
+ *     Runtime runs to catdog's P(dog);
  *   - the exports read back by catdog's importer give the P(dog) catdog gave;
  *     a Resize, Pad or Slice changed to a spelling it does not read is
  *     refused in one line naming the node.
@@ -762,6 +766,115 @@ static void test_cli_export_of_h5_runs_in_onnx_runtime(void **state)
     model_free(m);
 }
 
+/* Layers named like the values and nodes the writer makes for other layers:
+ * "r/mul" (the Rescaling's Mul), "p_dog" and "p_dog/starts" (the 2-unit
+ * head's Slice and its starts), "f/nhwc" (a Reshape's Transpose),
+ * "g/gelu_scaled" (a link of Gelu's chain below opset 20), "k/conv" before
+ * the layer "k" whose convolution it names, "input", and one name twice
+ * (model_add refuses that: set by hand).  Each gives its
+ * value and node another name, so the graph has one writer per value and
+ * one node per name, and ONNX Runtime gives catdog's P(dog). */
+static model *build_clashing_names(void)
+{
+    cd_err err;
+    cd_err_clear(&err);
+    model *m = model_new("clashing_names", &err);
+    assert_non_null(m);
+    layer in = layer_template(LAYER_INPUT, "input", -1);
+    in.in_h = 11, in.in_w = 9, in.in_c = 3;
+    int x = add(m, &in);
+    layer r = layer_template(LAYER_RESCALING, "r", x);
+    r.rescale[0] = 1.0f / 127.5f, r.rescale[1] = -1.0f;
+    x = add(m, &r);
+    x = conv(m, "r/mul", x, 4, 3, ACT_RELU);
+    x = conv(m, "k/conv", x, 4, 1, ACT_LINEAR);
+    x = conv(m, "k", x, 4, 3, ACT_TANH);
+    x = conv(m, "g", x, 4, 1, ACT_GELU);
+    layer bn = layer_template(LAYER_BATCHNORM, "g/gelu_scaled", x);
+    x = add(m, &bn);
+    layer cr = layer_template(LAYER_CROPPING2D, "p_dog", x);
+    cr.pad4[0] = 1, cr.pad4[1] = 0, cr.pad4[2] = 2, cr.pad4[3] = 1;
+    x = add(m, &cr);   /* 10x6 */
+    layer rs = layer_template(LAYER_RESHAPE, "f", x);
+    rs.target[0] = 6, rs.target[1] = 10, rs.target[2] = 4, rs.target_rank = 3;
+    x = add(m, &rs);
+    layer rn = layer_template(LAYER_PRELU, "f/nhwc", x);
+    x = add(m, &rn);
+    layer gp = layer_template(LAYER_GLOBAL_AVGPOOL2D, "gap", x);
+    x = add(m, &gp);
+    layer d = layer_template(LAYER_DENSE, "p_dog/starts", x);
+    d.units = 6;
+    layer_set_act(&d, ACT_RELU);
+    x = add(m, &d);
+    layer twice = layer_template(LAYER_DENSE, "twice", x);
+    twice.units = 5;
+    x = add(m, &twice);
+    layer o = layer_template(LAYER_DENSE, "out", x);
+    o.units = 2;
+    layer_set_act(&o, ACT_SOFTMAX);
+    add(m, &o);
+    finish(m, 15);
+    /* a name twice: the output layer takes the Dense before it's name */
+    snprintf(m->layers[m->n_layers - 1].name, sizeof m->layers[0].name, "%s", "twice");
+    return m;
+}
+
+/* Every value (node output, initializer, graph input) has one writer and
+ * every node its own name in the file at `path`. */
+static void assert_names_unique(const char *path)
+{
+    size_t len = 0;
+    unsigned char *buf = test_read_file(path, &len);
+    assert_non_null(buf);
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+    free(buf);
+    assert_non_null(mp);
+    const Onnx__GraphProto *g = mp->graph;
+    size_t n = g->n_initializer + g->n_input + g->n_node, k = 0;
+    const char **values = calloc(n, sizeof *values), **nodes = calloc(g->n_node + 1, sizeof *nodes);
+    assert_non_null(values);
+    assert_non_null(nodes);
+    for (size_t i = 0; i < g->n_initializer; i++)
+        values[k++] = g->initializer[i]->name;
+    for (size_t i = 0; i < g->n_input; i++)
+        values[k++] = g->input[i]->name;
+    for (size_t i = 0; i < g->n_node; i++) {
+        assert_int_equal(g->node[i]->n_output, 1);
+        values[k++] = g->node[i]->output[0];
+        nodes[i] = g->node[i]->name;
+    }
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(values[i], values[j]) == 0)
+                fail_msg("%s: the value '%s' is written twice", path, values[i]);
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(nodes[i], nodes[j]) == 0)
+                fail_msg("%s: two nodes are named '%s'", path, nodes[i]);
+    free(values);
+    free(nodes);
+    onnx__model_proto__free_unpacked(mp, NULL);
+}
+
+static void test_layer_names_clashing_with_the_writers_names(void **state)
+{
+    fixture *f = *state;
+    model *m = build_clashing_names();
+    static const int opsets[] = {11, 13, 17, 20};
+    for (size_t k = 0; k < sizeof opsets / sizeof opsets[0]; k++) {
+        char path[400];
+        snprintf(path, sizeof path, "%s/%s_%d.onnx", f->dir, m->name, opsets[k]);
+        cd_err err;
+        cd_err_clear(&err);
+        onnx_save_opts so = {.opset = opsets[k]};
+        if (onnx_save(m, path, &so, &err) != 0)
+            fail_msg("opset %d: %s", opsets[k], err.msg);
+        assert_names_unique(path);
+    }
+    export_and_compare(f, m, RUNNER_DNNL);
+    model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -773,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_cli_export_of_h5_runs_in_onnx_runtime),
         cmocka_unit_test(test_exports_read_back),
         cmocka_unit_test(test_other_spellings_refused_naming_the_node),
+        cmocka_unit_test(test_layer_names_clashing_with_the_writers_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
