@@ -107,7 +107,13 @@ void history_close(history *h);
 /* "sqlite" or "postgresql" (NULL history: "off"). */
 const char *history_backend(const history *h);
 
-/* Whether rows reach the database now (/healthz, catdog_history_up). */
+/* Whether rows reach the database (/healthz, catdog_history_up).  SQLite:
+ * always HISTORY_OK.  PostgreSQL: the state every call learns as it reaches
+ * (or fails to reach) the database, answered without a round trip while it is
+ * at most 1 s old; older, one caller checks it with a "SELECT 1" (which also
+ * reconnects and replays the spool when no upload comes) while the callers
+ * arriving meanwhile get the last known state.  So polling costs the database
+ * about one round trip per second at most, however often it comes. */
 history_state history_get_state(history *h);
 
 /* Records where the photos live (meta key "upload_dir"), and reads it back

@@ -30,6 +30,16 @@
 #define PG_BACKOFF_FIRST_S 0.25
 #define PG_BACKOFF_MAX_S 5.0
 #define PG_DEFAULT_CONNECTIONS 4
+/* How old the last known state may be before history_get_state (/healthz,
+ * /metrics) checks it with a round trip of its own.  Every insert, read and
+ * reconnect attempt already teaches the state (learn), so under traffic no
+ * probe is needed; when idle, 1 s means a balancer or Prometheus polling as
+ * often as it likes, from as many places as it likes, costs the database at
+ * most about one "SELECT 1" per second per replica, while an outage still
+ * shows in /healthz within about 1 s (plus one failed connect) -- finer than
+ * any balancer's probe interval (1 s at the shortest) and than the reconnect
+ * backoff (0.25 s doubling to 5 s), which bounds how soon a return shows anyway. */
+#define PG_STATE_FRESH_S 1.0
 
 /* MIGRATIONS[v] takes a database at version v to v + 1 (history_sqlite.c
  * has the same steps for SQLite).  Never edit one that has shipped. */
@@ -111,7 +121,9 @@ typedef struct pg_history {
     PGconn **conns;          /* n of them; NULL = not connected (yet, or since it died) */
     int *free_idx, n_free, n;
     double backoff, next_try; /* no connect attempt before next_try (monotonic s) */
-    atomic_int state;        /* history_state */
+    atomic_int state;        /* history_state, as last learned */
+    atomic_llong learned_us; /* when state was learned (monotonic microseconds) */
+    atomic_int probing;      /* 1 while a pg_state probe is in flight: at most one at a time */
     pthread_mutex_t migrate_lock; /* one thread migrates when the database was down at open */
     atomic_int migrated;     /* the schema is known current (migrate ran on some connection) */
     pthread_mutex_t spool_lock; /* serializes appends and replays, so rows keep their order */
@@ -207,9 +219,22 @@ static int prepare_all(pg_history *h, PGconn *c, cd_err *err)
     return 0;
 }
 
+static long long now_us(void)
+{
+    return (long long)(cd_monotonic_s() * 1e6);
+}
+
+/* Every outcome of reaching (or failing to reach) the database: what
+ * pg_state answers without a round trip while it is fresh. */
+static void learn(pg_history *h, history_state s)
+{
+    atomic_store(&h->state, s);
+    atomic_store(&h->learned_us, now_us());
+}
+
 static int down(pg_history *h)
 {
-    atomic_store(&h->state, HISTORY_RECONNECTING);
+    learn(h, HISTORY_RECONNECTING);
     return PG_DOWN;
 }
 
@@ -418,7 +443,7 @@ static int with_conn(pg_history *h, pg_fn fn, void *ctx, int spool_held, cd_err 
         if (rc == 0)
             rc = fn(h, c, ctx, err);
         if (rc == 0) {
-            atomic_store(&h->state, HISTORY_OK);
+            learn(h, HISTORY_OK);
             break;
         }
         if (PQstatus(c) != CONNECTION_BAD)
@@ -532,6 +557,8 @@ void *history_pg_open(const char *conninfo, const history_options *opt, cd_err *
         return NULL;
     }
     atomic_init(&h->state, HISTORY_OK);
+    atomic_init(&h->learned_us, now_us());
+    atomic_init(&h->probing, 0);
     atomic_init(&h->spooled, 0);
     atomic_init(&h->migrated, 0);
     h->n = opt->connections > 0 ? opt->connections : PG_DEFAULT_CONNECTIONS;
@@ -561,7 +588,7 @@ void *history_pg_open(const char *conninfo, const history_options *opt, cd_err *
      * are spooled and the first connection that gets through migrates. */
     PGconn *c = connect_one(h, err);
     if (!c && opt->spool_dir) {
-        atomic_store(&h->state, HISTORY_RECONNECTING);
+        learn(h, HISTORY_RECONNECTING);
         h->backoff = PG_BACKOFF_FIRST_S;
         h->next_try = cd_monotonic_s() + h->backoff;
     } else if (!c || migrate_once(h, c, err) != 0 || prepare_all(h, c, err) != 0) {
@@ -570,6 +597,7 @@ void *history_pg_open(const char *conninfo, const history_options *opt, cd_err *
         return NULL;
     } else {
         h->conns[h->free_idx[h->n_free - 1]] = c;
+        learn(h, HISTORY_OK);
     }
     if (opt->spool_dir) {
         h->spool = history_spool_open(opt->spool_dir, err);
@@ -837,14 +865,28 @@ static int do_ping(pg_history *h, PGconn *c, void *ctx, cd_err *err)
     return r ? 0 : -1;
 }
 
-/* A round trip on a pooled connection: the live state, and the chance to
- * reconnect and replay the spool even when no upload comes. */
+/* The last learned state while it is at most PG_STATE_FRESH_S old (no round
+ * trip: /healthz and /metrics are polled); older, one caller probes with a
+ * round trip on a pooled connection -- which is also the chance to reconnect
+ * and replay the spool when no upload comes -- while the others, arriving
+ * meanwhile, get the last learned state instead of queueing behind it. */
 static history_state pg_state(void *b)
 {
     pg_history *h = b;
+    if (now_us() - atomic_load(&h->learned_us) < (long long)(PG_STATE_FRESH_S * 1e6))
+        return (history_state)atomic_load(&h->state);
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&h->probing, &idle, 1))
+        return (history_state)atomic_load(&h->state);
     cd_err err;
     cd_err_clear(&err);
-    return with_conn(h, do_ping, NULL, 0, &err) == 0 ? HISTORY_OK : (history_state)atomic_load(&h->state);
+    /* with_conn learns OK or RECONNECTING; a ping refused on a live
+     * connection (a spooled row the database rejects) teaches neither, but
+     * still counts as checked, so a failing probe is not repeated per request. */
+    with_conn(h, do_ping, NULL, 0, &err);
+    atomic_store(&h->learned_us, now_us());
+    atomic_store(&h->probing, 0);
+    return (history_state)atomic_load(&h->state);
 }
 
 const history_ops history_pg_ops = {

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # test_http_postgres.sh - `catdog serve --db postgresql://...`: uploads are
 # answered and recorded in PostgreSQL, the history page and API show them,
-# feedback reaches `catdog export-feedback --db URL`; then PostgreSQL is
+# feedback reaches `catdog export-feedback --db URL`; 200 polls of /healthz and
+# /metrics cost PostgreSQL at most about one round trip per second (counted in
+# its own statement log), yet /healthz says "reconnecting" about 1 s after it
+# stops and "ok" once it is back (history.h); then PostgreSQL is
 # stopped for a while under a small load of concurrent uploads: verdicts keep
 # coming (200), /healthz says "reconnecting" and catdog_history_up is 0, and
 # once the server is back every acknowledged upload is in the database exactly
@@ -12,6 +15,15 @@ require_tools curl python3
 
 make_model "$WORK/models"
 pg_start_server
+# Every statement catdog sends goes to PostgreSQL's log (set before catdog
+# connects, so all its sessions have it): its round trips, counted below.
+pg_sql "ALTER SYSTEM SET log_statement = 'all'" >/dev/null || fail "cannot set log_statement"
+pg_sql "SELECT pg_reload_conf()" >/dev/null || fail "cannot reload PostgreSQL's configuration"
+for i in $(seq 1 100); do
+    [ "$(pg_sql 'SHOW log_statement')" = all ] && break
+    sleep 0.1
+done
+[ "$(pg_sql 'SHOW log_statement')" = all ] || fail "log_statement did not become 'all'"
 start_server --db "$PG_URL" --threads 2
 
 # wait_for WHAT CMD...: runs CMD every 0.2 s until it succeeds (120 s at most).
@@ -57,6 +69,55 @@ expect_status 303 "feedback"
 SHA1=$(json 'j["sha256"]' "$WORK/first1.json")
 cmp -s "$WORK/corrected/dogs/$SHA1.jpg" "$(photo jpeg 120 90 1)" || fail "export-feedback did not write the photo"
 ok "feedback stored in PostgreSQL and exported by export-feedback --db URL"
+
+# ---- /healthz and /metrics do not load the database ----
+# They answer the last known state, checked with a round trip of their own only
+# when it is over 1 s old (PG_STATE_FRESH_S in history_pg.c), so 200 polls make
+# at most one per elapsed second (+2 for the edges), where they used to make one each.
+round_trips() { grep -cE 'LOG:  (execute|statement)' "$PG_DIR/server.log" || true; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# One curl for all 200 (a balancer's pace, not the speed of starting programs).
+URLS=()
+for i in $(seq 1 100); do URLS+=("$BASE/healthz" "$BASE/metrics"); done
+BEFORE=$(round_trips)
+T0=$(now_ms)
+curl -s --max-time 120 "${ADMIN[@]}" -w '\nstatus %{http_code}\n' "${URLS[@]}" >"$WORK/polls" ||
+    fail "polling /healthz and /metrics failed"
+ELAPSED=$(($(now_ms) - T0))
+TRIPS=$(($(round_trips) - BEFORE))
+[ "$(grep -c '^status 200$' "$WORK/polls")" = 200 ] || fail "not every poll was answered 200: $(grep '^status' "$WORK/polls" | sort | uniq -c)"
+[ "$(grep -cE '"history": ?"ok"' "$WORK/polls")" = 100 ] || fail "/healthz did not always say history ok"
+[ "$(grep -c '^catdog_history_up 1$' "$WORK/polls")" = 100 ] || fail "/metrics did not always say catdog_history_up 1"
+MOST=$((ELAPSED / 1000 + 3))
+[ "$TRIPS" -le "$MOST" ] ||
+    fail "200 polls of /healthz and /metrics in $ELAPSED ms made $TRIPS round trips to PostgreSQL (at most $MOST expected)"
+ok "200 polls of /healthz and /metrics in $ELAPSED ms made $TRIPS round trips to PostgreSQL (at most $MOST)"
+
+# ...yet an outage shows within the staleness bound, and so does the return
+# (after the reconnect backoff, 5 s at most).
+# history_says STATE: one curl, no python, so the time measured is catdog's.
+history_says() { curl -s --max-time 10 "$BASE/healthz" | grep -qE "\"history\": ?\"$1\""; }
+pg_stop
+T0=$(now_ms)
+for i in $(seq 1 300); do
+    history_says reconnecting && break
+    sleep 0.05
+done
+TOOK=$(($(now_ms) - T0))
+health_is reconnecting || fail "/healthz does not say reconnecting (ready) with PostgreSQL stopped: $(cat "$WORK/body")"
+[ "$TOOK" -le 5000 ] || fail "/healthz took $TOOK ms to say reconnecting (1 s staleness, plus polling slack, expected)"
+req GET /metrics
+body_has "catdog_history_up 0" "history down in /metrics while stopped"
+pg_start
+T0=$(now_ms)
+for i in $(seq 1 600); do
+    history_says ok && break
+    sleep 0.05
+done
+BACK=$(($(now_ms) - T0))
+health_is ok || fail "/healthz does not say ok after PostgreSQL is back: $(cat "$WORK/body")"
+[ "$BACK" -le 8000 ] || fail "/healthz took $BACK ms to say ok again (5 s backoff + 1 s staleness expected)"
+ok "/healthz said reconnecting $TOOK ms after PostgreSQL stopped (still ready), ok $BACK ms after it was back"
 
 # ---- PostgreSQL stopped under load ----
 # Each client uploads until $WORK/stop exists; one line per upload:
