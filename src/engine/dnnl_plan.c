@@ -814,6 +814,34 @@ fail:
     return -1;
 }
 
+/* The host copy of a ZeroPadding2D folded into its convolution (an alias of
+ * its unpadded input, dn_zeropad_folded): the padded NHWC map, zeroed and the
+ * input reordered (times `back`) into its interior by nd->host_steps. */
+static dnnl_memory_t padded_host(dn_plan *p, int i, const int pad4[4], const float *back,
+                                 cd_err *err)
+{
+    const layer *l = &p->m->layers[i];
+    dn_node *nd = &p->nodes[i];
+    dnnl_memory_desc_t md, view;
+    dnnl_dims_t dd = {p->n, l->out_c, l->out_h, l->out_w}, offs = {0, 0, pad4[0], pad4[2]};
+    if (dn_md(&md, 4, dd, dnnl_nhwc, l->name, err))
+        return NULL;
+    DN_CHECK(dnnl_memory_desc_init_submemory(&view, &md, nd->md.dims, offs), err, "sub-memory",
+             l->name);
+    dnnl_memory_t h = dn_mem(&p->pool, p->cfg.eng, &md, NULL, err);
+    dn_step *st = h ? dn_steps_push(&nd->host_steps, DN_STEP_ZERO, err) : NULL;
+    if (!st)
+        return NULL;
+    st->mem = h;
+    dnnl_memory_t vm = dn_mem(&p->pool, p->cfg.eng, &view, dn_mem_ptr(h), err);
+    if (!vm || dn_steps_reorder_scaled(&nd->host_steps, &p->pool, p->cfg.eng, nd->mem, vm, 1, 0,
+                                       back, l->name, err))
+        return NULL;
+    return h;
+fail:
+    return NULL;
+}
+
 const float *dn_plan_activation(dn_plan *p, dnnl_stream_t s, int i)
 {
     if (i < 0 || i > p->out_index || !p->nodes[i].needed || !p->nodes[i].mem)
@@ -822,13 +850,21 @@ const float *dn_plan_activation(dn_plan *p, dnnl_stream_t s, int i)
     cd_err err;
     if (!nd->host) {
         dnnl_memory_desc_t view;
-        if (dn_md_plain_view(&view, &nd->md, 0, 0, p->m->layers[i].name, &err))
-            return NULL;
-        dnnl_memory_t h = dn_mem(&p->pool, p->cfg.eng, &view, NULL, &err);
+        dnnl_memory_t h;
+        int pad4[4];
         float back = nd->qs > 0.0f ? 1.0f / nd->qs : 1.0f; /* an int8 chain's u8 to floats */
-        if (!h || dn_steps_reorder_scaled(&nd->host_steps, &p->pool, p->cfg.eng, nd->mem, h, 1, 0,
-                                          &back, p->m->layers[i].name, &err))
-            return NULL;
+        if (dn_zeropad_folded(p, i, pad4)) {
+            h = padded_host(p, i, pad4, &back, &err);
+            if (!h)
+                return NULL;
+        } else {
+            if (dn_md_plain_view(&view, &nd->md, 0, 0, p->m->layers[i].name, &err))
+                return NULL;
+            h = dn_mem(&p->pool, p->cfg.eng, &view, NULL, &err);
+            if (!h || dn_steps_reorder_scaled(&nd->host_steps, &p->pool, p->cfg.eng, nd->mem, h, 1,
+                                              0, &back, p->m->layers[i].name, &err))
+                return NULL;
+        }
         /* the reorder's scratchpad (if any) gets its own buffer: it may run
          * while nothing else does, but keep it independent of the plan's */
         size_t sz = dn_steps_scratch_size(&nd->host_steps);

@@ -14,6 +14,9 @@
  *     of the layer they read (their "root").  Dense after Flatten reads the 4-D
  *     blocked map directly: its weights are described as {units, C, H, W} in
  *     Keras' HWIO order, so Flatten's NHWC order holds without moving data;
+ *     a ZeroPadding2D read only by a VALID Conv2D/DepthwiseConv2D (pads under
+ *     the kernel span) is an alias too: the convolution adds its pads to its
+ *     own padding_l / padding_r (forward and backward, op_zeropad2d.c);
  *   - weights reordered from Keras' layouts (HWIO conv kernels, [in, out] dense
  *     kernels) into the primitives' formats by the `refresh` steps, run at the
  *     first forward and after every runner_params_changed; biases are read in
@@ -197,6 +200,10 @@ int dn_act_composite(dn_plan *p, dn_node *nd, const layer *l, layer_act act, dnn
 int dn_act_composite_bwd(dn_plan *p, const dn_node *nd, const layer *l, layer_act act,
                          const dnnl_memory_desc_t *md, dnnl_memory_t diff_dst,
                          dnnl_memory_t diff_src, cd_err *err);
+/* 1 when layer j is a ZeroPadding2D folded into the convolution that reads it
+ * (an alias of its input; op_zeropad2d.c): pad4 = its top, bottom, left,
+ * right, which that convolution adds to its padding.  0 otherwise. */
+int dn_zeropad_folded(const dn_plan *p, int j, int pad4[4]);
 /* `src` in layout want: itself, or a new buffer filled by a forward reorder. */
 dnnl_memory_t dn_as_layout(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t *want,
                            const char *lname, cd_err *err);

@@ -152,12 +152,22 @@ static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
     dnnl_dim_t oc = l->filters, kh = l->kernel[0], kw = l->kernel[1];
     dnnl_dims_t dil;
     dilates(l, dil);
-    int oh = dn_tf_padding((int)ih, span(l, 0), l->strides[0], l->padding, &nd->pad_l[0], &nd->pad_r[0]);
-    int ow = dn_tf_padding((int)iw, span(l, 1), l->strides[1], l->padding, &nd->pad_l[1], &nd->pad_r[1]);
+    /* a ZeroPadding2D folded into this convolution: in is its (unpadded)
+     * input; its pads join the convolution's own */
+    int fold[4] = {0, 0, 0, 0};
+    dn_zeropad_folded(p, l->inputs[0], fold);
+    int oh = dn_tf_padding((int)ih + fold[0] + fold[1], span(l, 0), l->strides[0], l->padding,
+                           &nd->pad_l[0], &nd->pad_r[0]);
+    int ow = dn_tf_padding((int)iw + fold[2] + fold[3], span(l, 1), l->strides[1], l->padding,
+                           &nd->pad_l[1], &nd->pad_r[1]);
     if (oh <= 0 || ow <= 0 || oh != l->out_h || ow != l->out_w || oc != l->out_c)
         return cd_err_set(err, CD_ERR_SHAPE,
                           "layer '%s': output %dx%dx%d does not follow from input %ldx%ldx%ld",
                           l->name, l->out_h, l->out_w, l->out_c, (long)ih, (long)iw, (long)ic);
+    nd->pad_l[0] += fold[0];
+    nd->pad_r[0] += fold[1];
+    nd->pad_l[1] += fold[2];
+    nd->pad_r[1] += fold[3];
     nd->strides[0] = l->strides[0];
     nd->strides[1] = l->strides[1];
     nd->kernel[0] = kh;

@@ -1,9 +1,14 @@
 /*
  * op_zeropad2d.c - ZeroPadding2D: zero rows above and below, zero columns left
  * and right of every map (pad4 = top, bottom, left, right).
- * oneDNN: the output is a plain NHWC buffer zeroed each forward, the input
- * reordered into its interior (a sub-memory); backward takes the interior of
- * the gradient back the same way.
+ * oneDNN: when the only reader is a VALID Conv2D/DepthwiseConv2D and every
+ * side's padding is smaller than its kernel span (PyTorch's symmetric pads of
+ * stride-2 convolutions, imported from ONNX; Keras' MobileNetV2), the layer is
+ * folded into that convolution: an alias of its input, and the convolution
+ * adds the pads to its own (asymmetric) oneDNN padding_l / padding_r, forward
+ * and backward -- no copy of the map.  Otherwise the output is a plain NHWC
+ * buffer zeroed each forward, the input reordered into its interior (a
+ * sub-memory); backward takes the interior of the gradient back the same way.
  */
 #include <string.h>
 
@@ -56,6 +61,52 @@ static void zeropad_ref_backward(const op_ref_io *io)
         for (int y = 0; y < in->out_h; y++)
             ref_acc(row, io->dy + interior(l, b, y),
                     io->dx[0] + ((size_t)b * (size_t)in->out_h + (size_t)y) * row);
+}
+
+/* 1 when ZeroPadding2D layer i goes into its reader's convolution padding
+ * (see the top of the file); the same answer in training and inference. */
+static int zeropad_folds(const model *m, int i)
+{
+    const layer *z = &m->layers[i];
+    int reader = -1, reads = 0;
+    if (z->kind != LAYER_ZEROPAD2D || i == model_output_index(m) || z->n_inputs != 1 ||
+        z->out_rank != 4)
+        return 0;
+    for (int j = i + 1; j < m->n_layers; j++)
+        for (int k = 0; k < m->layers[j].n_inputs; k++)
+            if (m->layers[j].inputs[k] == i) {
+                reader = j;
+                reads++;
+            }
+    if (reads != 1)
+        return 0;
+    const layer *c = &m->layers[reader];
+    if ((c->kind != LAYER_CONV2D && c->kind != LAYER_DEPTHWISE_CONV2D) || c->n_inputs != 1 ||
+        c->padding != PAD_VALID)
+        return 0;
+    for (int k = 0; k < 4; k++) {
+        int span = (c->kernel[k / 2] - 1) * layer_dilation(c, k / 2) + 1;
+        if (z->pad4[k] < 0 || z->pad4[k] >= span)
+            return 0;
+    }
+    return 1;
+}
+
+static int zeropad_alias(const model *m, int i, int training, layer_act act)
+{
+    (void)training;
+    (void)act;
+    return zeropad_folds(m, i);
+}
+
+int dn_zeropad_folded(const dn_plan *p, int j, int pad4[4])
+{
+    const layer *z = &p->m->layers[j];
+    if (z->kind != LAYER_ZEROPAD2D || p->nodes[j].root == j || !zeropad_folds(p->m, j))
+        return 0;
+    for (int k = 0; k < 4; k++)
+        pad4[k] = z->pad4[k];
+    return 1;
 }
 
 /* The interior of a padded NHWC map md, as a view of the same buffer. */
@@ -114,6 +165,7 @@ const layer_op op_zeropad2d = {
     .infer = zeropad_infer,
     .ref_forward = zeropad_ref_forward,
     .ref_backward = zeropad_ref_backward,
+    .dn_alias = zeropad_alias,
     .dn_forward = zeropad_dn_forward,
     .dn_backward = zeropad_dn_backward,
 };
