@@ -105,7 +105,7 @@ dnnl_primitive_attr_t dn_attr_act(dn_plan *p, const dn_node *nd, const layer *l,
     (void)p;
     dn_elt e[DN_ACT_MAX];
     dnnl_post_ops_t po = NULL;
-    int n = nd->act_sep ? 0 : dn_act_chain(nd->act, &l->act_p, 0, e);
+    int n = nd->act_sep ? 0 : dn_act_chain(nd->act, nd->act_p ? nd->act_p : &l->act_p, 0, e);
     if (n < 0) {
         act_unsupported(l, nd->act, err);
         return NULL;
@@ -210,7 +210,9 @@ static dnnl_memory_t weights_for(dn_plan *p, dn_node *nd, const layer *l,
                                  const dnnl_memory_desc_t *want, const dn_quant *q, cd_err *err)
 {
     if (!nd->w_user) {
-        nd->w_user = dn_mem(&p->pool, p->cfg.eng, user_md, l->params[0]->data, err);
+        /* a folded BatchNormalization: the plan's kernel with the BN applied */
+        nd->w_user = dn_mem(&p->pool, p->cfg.eng, user_md,
+                            nd->fold_bn ? nd->fold_w : l->params[0]->data, err);
         if (!nd->w_user)
             return NULL;
     }
@@ -232,13 +234,16 @@ static dnnl_memory_t weights_for(dn_plan *p, dn_node *nd, const layer *l,
 static int bias_for(dn_plan *p, dn_node *nd, const layer *l, dnnl_dim_t units, const dn_quant *q,
                     cd_err *err)
 {
-    if (!l->use_bias)
+    if (!l->use_bias && !nd->fold_bn)
         return 0;
     dnnl_memory_desc_t md;
     if (dn_md(&md, 1, &units, dnnl_a, l->name, err))
         return -1;
-    /* the last parameter: Conv2D's and Dense's second, SeparableConv2D's third */
-    nd->b = dn_mem(&p->pool, p->cfg.eng, &md, l->params[l->n_params - 1]->data, err);
+    /* the last parameter: Conv2D's and Dense's second, SeparableConv2D's third;
+     * with a folded BatchNormalization the plan's folded bias (even where the
+     * layer has none) */
+    nd->b = dn_mem(&p->pool, p->cfg.eng, &md,
+                   nd->fold_bn ? nd->fold_b : l->params[l->n_params - 1]->data, err);
     if (!nd->b)
         return -1;
     if (!q->int8)
@@ -416,6 +421,22 @@ int dn_add_weighted_step(dn_plan *p, dn_node *nd, const layer *l, const dnnl_mem
                          const dnnl_memory_desc_t *w_md, const dnnl_memory_desc_t *dst_md, dnnl_dim_t units,
                          const dn_quant *q, cd_err *err)
 {
+    if (nd->fold_bn) {
+        /* the kernel and bias with the BN applied, filled by refold (never int8:
+         * fold_into_convs; the refresh reorder takes them as they are) */
+        size_t ksize = l->params[0]->size, u = (size_t)units;
+        if (q->int8)
+            return cd_err_set(err, CD_ERR_INVALID,
+                              "layer '%s': a BatchNormalization folded into an int8 convolution "
+                              "(internal error; run with --precision f32)",
+                              l->name);
+        float *buf = dn_pool_buf(&p->pool, (ksize + 2 * u) * sizeof(float), err);
+        if (!buf)
+            return -1;
+        nd->fold_w = buf;
+        nd->fold_b = buf + ksize;
+        nd->fold_s = buf + ksize + u;
+    }
     nd->w = weights_for(p, nd, l, user_md, w_md, q, err);
     if (!nd->w || bias_for(p, nd, l, units, q, err))
         return -1;
@@ -457,7 +478,7 @@ static int build_layer(dn_plan *p, int i, cd_err *err)
     if (l->n_inputs < 1)
         return cd_err_set(err, CD_ERR_INVALID, "layer '%s' has no input", l->name);
     const layer_op *op = layer_op_of(l->kind);
-    if (op->dn_alias && op->dn_alias(p->m, i, p->cfg.training, nd->act)) {
+    if (nd->folded || (op->dn_alias && op->dn_alias(p->m, i, p->cfg.training, nd->act))) {
         const dn_node *in = &p->nodes[l->inputs[0]];
         nd->root = in->root;
         nd->md = in->md;
@@ -626,6 +647,102 @@ static void mark_int8_chains(dn_plan *p)
     }
 }
 
+/* The only layer of the plan that reads layer i's output (one input slot of
+ * one needed layer), or -1: none, several, or i is the model's output. */
+static int sole_reader(const dn_plan *p, int i)
+{
+    int reader = -1, reads = 0;
+    if (i == p->out_index)
+        return -1;
+    for (int j = i + 1; j <= p->out_index; j++) {
+        if (!p->nodes[j].needed)
+            continue;
+        for (int k = 0; k < p->m->layers[j].n_inputs; k++)
+            if (p->m->layers[j].inputs[k] == i) {
+                reader = j;
+                reads++;
+            }
+    }
+    return reads == 1 ? reader : -1;
+}
+
+/* An activation a convolution can apply as post-ops (an eltwise chain). */
+static int fusable_act(layer_act act, const layer_act_params *ap)
+{
+    dn_elt e[DN_ACT_MAX];
+    return act != ACT_LINEAR && act != ACT_SOFTMAX && dn_act_chain(act, ap, 0, e) > 0;
+}
+
+/* Inference folds (Keras' Conv2D -> BatchNormalization -> ReLU, MobileNet's
+ * blocks): a Conv2D / DepthwiseConv2D with no activation of its own whose only
+ * reader is a BatchNormalization takes the BN into its kernel and bias,
+ * w' = w * s, b' = b * s + t per output channel (s = gamma / sqrt(var + eps),
+ * t = beta - mean * s, dn_bn_affine; recomputed from the model's parameters by
+ * every dn_plan_refresh, which leaves the model's own unchanged); then an
+ * Activation layer that is the only reader of the convolution (or of its
+ * folded BN) becomes the convolution's post-op activation, as a Conv2D's own
+ * `activation=` is.  The folded layers are aliases of the convolution's output
+ * and run no step (Keras' MobileNetV2, batch 1, one thread: 8.6 -> 5.6 ms;
+ * docs/ARCHITECTURE.md).
+ * Not in training (the BN's backward and its parameters' gradients need it
+ * separate) nor for int8 (per-channel scales come from the unfolded kernel);
+ * the layers whose output the convolution's memory no longer holds are
+ * `overwritten`: runner_activation has none for them. */
+static void fold_into_convs(dn_plan *p)
+{
+    const model *m = p->m;
+    if (p->cfg.training || p->cfg.no_fold || p->cfg.precision == DN_PREC_INT8)
+        return;
+    for (int i = 1; i < p->out_index; i++) {
+        const layer *l = &m->layers[i];
+        dn_node *nd = &p->nodes[i];
+        if (!nd->needed || (l->kind != LAYER_CONV2D && l->kind != LAYER_DEPTHWISE_CONV2D) ||
+            l->n_inputs != 1 || nd->act != ACT_LINEAR || nd->act_sep || l->n_params < 1 ||
+            !l->params[0] || (l->use_bias && (l->n_params < 2 || !l->params[1])))
+            continue;
+        int tail = i, j = sole_reader(p, i);
+        if (j > 0 && m->layers[j].n_inputs == 1 && dn_bn_foldable(&m->layers[j], l->filters) &&
+            l->filters == l->out_c) {
+            nd->fold_bn = j;
+            nd->overwritten = 1;
+            p->nodes[j].folded = 1;
+            tail = j;
+            j = sole_reader(p, j);
+        }
+        if (j > 0 && m->layers[j].kind == LAYER_ACTIVATION && m->layers[j].n_inputs == 1 &&
+            fusable_act(p->nodes[j].act, &m->layers[j].act_p)) {
+            nd->act = p->nodes[j].act;
+            nd->act_p = &m->layers[j].act_p;
+            p->nodes[tail].overwritten = 1;
+            p->nodes[j].folded = 1;
+        }
+    }
+}
+
+/* Recomputes the folded kernels and biases (fold_into_convs) from the model's
+ * current parameters. */
+static void refold(dn_plan *p)
+{
+    for (int i = 0; i <= p->out_index; i++) {
+        const dn_node *nd = &p->nodes[i];
+        if (!nd->fold_bn || !nd->fold_w)
+            continue;
+        const layer *l = &p->m->layers[i], *bn = &p->m->layers[nd->fold_bn];
+        const tensor *k = l->params[0];
+        const float *b = l->use_bias ? l->params[l->n_params - 1]->data : NULL;
+        size_t units = (size_t)l->filters;
+        for (size_t c = 0; c < units; c++) {
+            float t;
+            dn_bn_affine(bn, (int)c, &nd->fold_s[c], &t);
+            nd->fold_b[c] = (b ? b[c] : 0.0f) * nd->fold_s[c] + t;
+        }
+        /* Keras kernels (HWIO, depthwise (kh, kw, C, multiplier)) have the
+         * output channel last */
+        for (size_t j = 0; j < k->size; j++)
+            nd->fold_w[j] = k->data[j] * nd->fold_s[j % units];
+    }
+}
+
 /* Which layers the output needs, which outputs need a gradient, and each
  * layer's effective activation. */
 static void mark_nodes(dn_plan *p)
@@ -662,6 +779,7 @@ static void mark_nodes(dn_plan *p)
     }
     if (p->cfg.training)
         swap_relu_maxpool(p);
+    fold_into_convs(p);
     mark_int8_chains(p);
 }
 
@@ -766,10 +884,11 @@ int dn_plan_refresh(dn_plan *p, dnnl_stream_t s, cd_err *err)
     for (int i = 0; i <= p->out_index; i++) {
         const layer *l = &p->m->layers[i];
         dn_node *nd = &p->nodes[i];
-        if (nd->w_user)
+        /* (a folded BatchNormalization's convolution wraps the plan's copies: refold) */
+        if (nd->w_user && !nd->fold_bn)
             DN_CHECK(dnnl_memory_set_data_handle(nd->w_user, l->params[nd->w_param]->data), err,
                      "set handle", l->name);
-        if (nd->b)
+        if (nd->b && !nd->fold_bn)
             DN_CHECK(dnnl_memory_set_data_handle(nd->b, l->params[l->n_params - 1]->data), err,
                      "set handle", l->name);
         for (int k = 0; k < LAYER_MAX_PARAMS; k++)
@@ -777,6 +896,7 @@ int dn_plan_refresh(dn_plan *p, dnnl_stream_t s, cd_err *err)
                 DN_CHECK(dnnl_memory_set_data_handle(nd->pmem[k], l->params[k]->data), err,
                          "set handle", l->name);
     }
+    refold(p);
     if (dn_steps_run(&p->refresh, s, err))
         return -1;
     DN_CHECK(dnnl_stream_wait(s), err, "stream wait", NULL);
@@ -844,7 +964,8 @@ fail:
 
 const float *dn_plan_activation(dn_plan *p, dnnl_stream_t s, int i)
 {
-    if (i < 0 || i > p->out_index || !p->nodes[i].needed || !p->nodes[i].mem)
+    if (i < 0 || i > p->out_index || !p->nodes[i].needed || !p->nodes[i].mem ||
+        p->nodes[i].overwritten)
         return NULL;
     dn_node *nd = &p->nodes[i];
     cd_err err;

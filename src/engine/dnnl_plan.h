@@ -28,6 +28,14 @@
  *     backward primitives, binary multiplies for dropout and reorders that split
  *     concatenations and sum gradients where a layer feeds several others.
  *
+ * At inference (float32 and bf16), a BatchNormalization that is the only reader
+ * of a Conv2D / DepthwiseConv2D is folded into that convolution's kernel and
+ * bias (plan-owned copies, recomputed by every refresh; the model's parameters
+ * stay as they are), and an Activation layer that is the only reader of such
+ * a convolution (or of its folded BN) becomes its post-op: Keras' Conv -> BN
+ * -> ReLU is one primitive.  Both folded layers are aliases of the
+ * convolution's output (fold_into_convs in dnnl_plan.c).
+ *
  * Activations are fused as eltwise post-ops into the convolution or inner
  * product before them (relu, sigmoid, tanh); their backward uses oneDNN's
  * "use_dst_for_bwd" algorithms, so no pre-activation copy is kept.  Softmax is
@@ -62,6 +70,19 @@ typedef struct dn_node {
                                    from its input: the primitive writes `pre`, the
                                    activation's eltwise steps write `mem` */
     int n_act;                  /* eltwise steps of the activation built by dn_build_act */
+    /* inference folds (fold_into_convs): a Conv2D/DepthwiseConv2D computes the
+     * BatchNormalization and/or the activation layer that are its only reader */
+    int fold_bn;                /* the BatchNormalization folded into this convolution's
+                                   kernel and bias (0: none; layer 0 is the input) */
+    int folded;                 /* this BN / Activation is computed by its input's
+                                   convolution: an alias of that output */
+    int overwritten;            /* mem holds a folded reader's output, not this layer's:
+                                   dn_plan_activation has none */
+    const layer_act_params *act_p; /* act's parameters when taken from a fused Activation
+                                      layer (borrowed from the model); NULL: the layer's */
+    float *fold_w, *fold_b, *fold_s; /* fold_bn: the kernel (Keras layout) and bias with the
+                                        BN applied, and its per-channel scale (plan's pool;
+                                        recomputed by dn_plan_refresh) */
     dnnl_memory_t act_src[3];   /* training: the source of each of those steps */
     dnnl_memory_desc_t md;      /* output layout */
     dnnl_memory_t mem;          /* output (the root's memory for aliases) */
@@ -120,6 +141,8 @@ typedef struct dn_plan_cfg {
                                    dn_plan.mask_per_sample) */
     tensor **grads;             /* [n_layers * LAYER_MAX_PARAMS]: gradient tensors, NULL where none (borrowed) */
     dn_precision precision;     /* inference only (the runner refuses it in training) */
+    int no_fold;                /* keep every layer its own step (no BN / activation folded
+                                   into the convolution before it; tests compare both) */
 } dn_plan_cfg;
 
 typedef struct dn_plan {
@@ -204,6 +227,11 @@ int dn_act_composite_bwd(dn_plan *p, const dn_node *nd, const layer *l, layer_ac
  * (an alias of its input; op_zeropad2d.c): pad4 = its top, bottom, left,
  * right, which that convolution adds to its padding.  0 otherwise. */
 int dn_zeropad_folded(const dn_plan *p, int j, int pad4[4]);
+/* BatchNormalization l (op_batchnorm.c): 1 when its parameters are all there
+ * for c channels (it can be folded into the convolution before it), and
+ * channel j's affine y = x * s + t of the inference formula. */
+int dn_bn_foldable(const layer *l, int c);
+void dn_bn_affine(const layer *l, int j, float *s, float *t);
 /* `src` in layout want: itself, or a new buffer filled by a forward reorder. */
 dnnl_memory_t dn_as_layout(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t *want,
                            const char *lname, cd_err *err);

@@ -10,6 +10,10 @@
  * non-trainable).  Training uses the moving statistics too (the layer in
  * inference mode, as a frozen base model runs it in Keras): the reference
  * and oneDNN backwards give dx and gamma/beta gradients.
+ * oneDNN at inference: a BN that is the only reader of a Conv2D /
+ * DepthwiseConv2D is folded into that convolution's kernel and bias
+ * (dnnl_plan.c, fold_into_convs; this file gives the affine, dn_bn_affine)
+ * and runs no step of its own.
  */
 #include <math.h>
 
@@ -95,6 +99,22 @@ static void bn_affine(const layer *l, int j, float *s, float *t)
     *s = bn_gamma(l) >= 0 ? inv * l->params[bn_gamma(l)]->data[j] : inv;
     *t = (bn_beta(l) >= 0 ? l->params[bn_beta(l)]->data[j] : 0.0f) -
          l->params[bn_mean(l)]->data[j] * *s;
+}
+
+int dn_bn_foldable(const layer *l, int c)
+{
+    if (l->kind != LAYER_BATCHNORM || l->n_params != bn_var(l) + 1 || c < 1 ||
+        !(l->epsilon > 0.0f))
+        return 0;
+    for (int k = 0; k < l->n_params; k++)
+        if (!l->params[k] || l->params[k]->size != (size_t)c)
+            return 0;
+    return 1;
+}
+
+void dn_bn_affine(const layer *l, int j, float *s, float *t)
+{
+    bn_affine(l, j, s, t);
 }
 
 /* Channel-outer loops: the reference favours plainness (and no per-channel

@@ -11,6 +11,10 @@
  * only the input channels of its group o / (filters / groups).  That HWIO
  * buffer is oneDNN's (g, O/g, I/g, kh, kw) weights in the `hwigo` order, so
  * both backends read the same memory.
+ *
+ * oneDNN inference: a BatchNormalization reading only this layer is folded
+ * into the kernel and bias, and an Activation layer after it becomes the
+ * primitive's post-op, as `activation=` is (dnnl_plan.c, fold_into_convs).
  */
 #include "engine/dnnl_plan.h"
 #include "engine/op.h"
@@ -205,7 +209,7 @@ static int conv2d_dn_forward(dn_plan *p, int i, cd_err *err)
     for (;;) {
         DN_CHECK(dnnl_dilated_convolution_forward_desc_init(
                      &d, p->cfg.training ? dnnl_forward_training : dnnl_forward_inference,
-                     nd->conv_alg, &src_md, &w_md, l->use_bias ? &b_md : NULL, &dst_md,
+                     nd->conv_alg, &src_md, &w_md, l->use_bias || nd->fold_bn ? &b_md : NULL, &dst_md,
                      nd->strides, dil, nd->pad_l, nd->pad_r),
                  err, "convolution descriptor", l->name);
         dnnl_status_t st = dnnl_primitive_desc_create(&nd->fwd_pd, &d, attr, p->cfg.eng, NULL);
