@@ -21,7 +21,7 @@
 
 #define SIZE 150
 /* Epochs of the transfer head, and of the from-scratch CNN it is compared with. */
-#define EPOCHS 15
+#define EPOCHS 8
 
 static double now_s(void)
 {
