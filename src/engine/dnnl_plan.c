@@ -110,13 +110,26 @@ dnnl_primitive_attr_t dn_attr_act(dn_plan *p, const dn_node *nd, const layer *l,
         act_unsupported(l, nd->act, err);
         return NULL;
     }
+    /* a folded residual Add (fold_adds): act(conv) + dst, then its activation */
+    dn_elt se[DN_ACT_MAX];
+    int sn = nd->sum_add ? dn_act_chain(nd->sum_act, nd->sum_act_p, 0, se) : 0;
+    if (sn < 0) {
+        act_unsupported(l, nd->sum_act, err);
+        return NULL;
+    }
     dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    if (!attr || n == 0)
+    if (!attr || (n == 0 && !nd->sum_add))
         return attr;
     DN_CHECK(dnnl_post_ops_create(&po), err, "post-ops", l->name);
     for (int k = 0; k < n; k++)
         DN_CHECK(dnnl_post_ops_append_eltwise(po, 1.0f, e[k].alg, e[k].alpha, e[k].beta), err,
                  "eltwise post-op", l->name);
+    if (nd->sum_add) {
+        DN_CHECK(dnnl_post_ops_append_sum(po, 1.0f), err, "sum post-op", l->name);
+        for (int k = 0; k < sn; k++)
+            DN_CHECK(dnnl_post_ops_append_eltwise(po, 1.0f, se[k].alg, se[k].alpha, se[k].beta),
+                     err, "eltwise post-op", l->name);
+    }
     DN_CHECK(dnnl_primitive_attr_set_post_ops(attr, po), err, "attributes", l->name);
     dnnl_post_ops_destroy(po);
     return attr;
@@ -398,12 +411,53 @@ fail:
 
 /* Writes the main primitive's output: straight into the layer's output, or --
  * with a separate softmax -- into nd->pre followed by the softmax. */
+/* A folded residual Add (fold_adds): 1 when convolution i may write into
+ * the buffer of its Add's other input -- no layer from i on but the Add reads
+ * a layer computed before i whose memory is that buffer (aliases, views) --
+ * and that buffer has the convolution's layout. */
+static int sum_in_place(const dn_plan *p, int i, const dnnl_memory_desc_t *dst_md)
+{
+    const dn_node *nd = &p->nodes[i], *o = &p->nodes[nd->sum_other];
+    dnnl_memory_desc_t have = dn_mem_md(o->mem);
+    void *buf = dn_mem_ptr(o->mem);
+    if (!buf || buf == dn_mem_ptr(p->in) || !dn_md_equal(&have, dst_md))
+        return 0;
+    for (int k = i; k <= p->out_index; k++) {
+        const layer *l = &p->m->layers[k];
+        if (!p->nodes[k].needed || k == nd->sum_add)
+            continue;
+        for (int t = 0; t < l->n_inputs; t++) {
+            int x = l->inputs[t];
+            if (x >= 0 && x < i && p->nodes[x].mem && dn_mem_ptr(p->nodes[x].mem) == buf)
+                return 0;
+        }
+    }
+    return 1;
+}
+
 static dnnl_memory_t main_dst(dn_plan *p, dn_node *nd, const dnnl_memory_desc_t *dst_md,
                               cd_err *err)
 {
-    dnnl_memory_t m = dn_mem(&p->pool, p->cfg.eng, dst_md, NULL, err);
-    if (!m)
-        return NULL;
+    dnnl_memory_t m;
+    int i = (int)(nd - p->nodes);
+    if (nd->sum_add && sum_in_place(p, i, dst_md)) {
+        /* the sum post-op adds to the other input in place: what the layers
+         * sharing its buffer held is gone (runner_activation has none) */
+        m = p->nodes[nd->sum_other].mem;
+        void *buf = dn_mem_ptr(m);
+        for (int x = 0; x < i; x++)
+            if (p->nodes[x].mem && dn_mem_ptr(p->nodes[x].mem) == buf)
+                p->nodes[x].overwritten = 1;
+    } else {
+        m = dn_mem(&p->pool, p->cfg.eng, dst_md, NULL, err);
+        if (!m)
+            return NULL;
+        /* the sum post-op adds to a copy of the other input */
+        if (nd->sum_add && dn_steps_reorder(&p->fwd, &p->pool, p->cfg.eng,
+                                            p->nodes[nd->sum_other].mem, m, 0,
+                                            p->m->layers[nd->sum_add].name, err))
+            return NULL;
+    }
     if (nd->act == ACT_SOFTMAX || nd->act_sep)
         nd->pre = m;
     else {
@@ -479,7 +533,7 @@ static int build_layer(dn_plan *p, int i, cd_err *err)
         return cd_err_set(err, CD_ERR_INVALID, "layer '%s' has no input", l->name);
     const layer_op *op = layer_op_of(l->kind);
     if (nd->folded || (op->dn_alias && op->dn_alias(p->m, i, p->cfg.training, nd->act))) {
-        const dn_node *in = &p->nodes[l->inputs[0]];
+        const dn_node *in = &p->nodes[l->inputs[nd->alias_in]];
         nd->root = in->root;
         nd->md = in->md;
         nd->mem = in->mem;
@@ -719,6 +773,59 @@ static void fold_into_convs(dn_plan *p)
     }
 }
 
+/* Inference residual folds (ResNet's and MobileNetV2's Add after a
+ * convolution, often a 1x1 projection with its BN folded): a two-input Add
+ * that is the only reader of a Conv2D / DepthwiseConv2D's output (after
+ * fold_into_convs: of its folded BN or Activation) and whose other input is
+ * computed before that convolution becomes the convolution's sum post-op,
+ * dst = act(conv(x)) + dst, with dst the other input's buffer when nothing
+ * reads that buffer's old content afterwards, else a copy (main_dst).  The Add
+ * is an alias of the convolution's output; so is an Activation that is the
+ * Add's only reader (an eltwise post-op after the sum: ResNet's ReLU).  Not in
+ * training (the Add's backward), nor for int8, nor with no_fold(_add). */
+static void fold_adds(dn_plan *p)
+{
+    const model *m = p->m;
+    if (p->cfg.training || p->cfg.no_fold || p->cfg.no_fold_add ||
+        p->cfg.precision == DN_PREC_INT8)
+        return;
+    for (int i = 1; i < p->out_index; i++) {
+        const layer *l = &m->layers[i];
+        dn_node *nd = &p->nodes[i];
+        if (!nd->needed || (l->kind != LAYER_CONV2D && l->kind != LAYER_DEPTHWISE_CONV2D) ||
+            l->n_inputs != 1 || nd->act_sep || nd->act == ACT_SOFTMAX || nd->folded ||
+            l->out_rank != 4)
+            continue;
+        int tail = nd->fold_bn ? nd->fold_bn : i, j = sole_reader(p, tail);
+        if (j > 0 && p->nodes[j].folded && m->layers[j].kind == LAYER_ACTIVATION) {
+            tail = j;
+            j = sole_reader(p, tail);
+        }
+        if (j <= 0 || m->layers[j].kind != LAYER_ADD || m->layers[j].n_inputs != 2 ||
+            p->nodes[j].folded)
+            continue;
+        int s = m->layers[j].inputs[0] == tail ? 0 : 1, o = m->layers[j].inputs[1 - s];
+        if (m->layers[j].inputs[s] != tail || o < 0 || o >= i || !p->nodes[o].needed ||
+            m->layers[o].out_rank != 4)
+            continue;
+        nd->sum_add = j;
+        nd->sum_other = o;
+        nd->sum_act = ACT_LINEAR;
+        nd->overwritten = 1;
+        p->nodes[tail].overwritten = 1;
+        p->nodes[j].folded = 1;
+        p->nodes[j].alias_in = s;
+        int a = sole_reader(p, j);
+        if (a > 0 && m->layers[a].kind == LAYER_ACTIVATION && m->layers[a].n_inputs == 1 &&
+            !p->nodes[a].folded && fusable_act(p->nodes[a].act, &m->layers[a].act_p)) {
+            nd->sum_act = p->nodes[a].act;
+            nd->sum_act_p = &m->layers[a].act_p;
+            p->nodes[j].overwritten = 1;
+            p->nodes[a].folded = 1;
+        }
+    }
+}
+
 /* Recomputes the folded kernels and biases (fold_into_convs) from the model's
  * current parameters. */
 static void refold(dn_plan *p)
@@ -780,6 +887,7 @@ static void mark_nodes(dn_plan *p)
     if (p->cfg.training)
         swap_relu_maxpool(p);
     fold_into_convs(p);
+    fold_adds(p);
     mark_int8_chains(p);
 }
 

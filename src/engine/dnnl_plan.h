@@ -34,7 +34,12 @@
  * stay as they are), and an Activation layer that is the only reader of such
  * a convolution (or of its folded BN) becomes its post-op: Keras' Conv -> BN
  * -> ReLU is one primitive.  Both folded layers are aliases of the
- * convolution's output (fold_into_convs in dnnl_plan.c).
+ * convolution's output (fold_into_convs in dnnl_plan.c).  Then a two-input
+ * Add that is the only reader of such a convolution (ResNet / MobileNetV2
+ * residuals) becomes the convolution's sum post-op: the convolution writes
+ * into the other input's buffer (or a copy where that is read later) and the
+ * Add -- with an Activation read only by it, as ResNet's ReLU -- is an alias
+ * (fold_adds).
  *
  * Activations are fused as eltwise post-ops into the convolution or inner
  * product before them (relu, sigmoid, tanh); their backward uses oneDNN's
@@ -80,6 +85,16 @@ typedef struct dn_node {
                                    dn_plan_activation has none */
     const layer_act_params *act_p; /* act's parameters when taken from a fused Activation
                                       layer (borrowed from the model); NULL: the layer's */
+    /* inference residual fold (fold_adds): this convolution's output is added to
+     * layer sum_other's by a sum post-op, computing the Add layer sum_add (an
+     * alias of the convolution's output); the convolution writes into
+     * sum_other's buffer where nothing reads that afterwards, else into a copy
+     * of it.  sum_act (sum_act_p): an Activation read only by that Add, applied
+     * after the sum as an eltwise post-op (ACT_LINEAR: none) */
+    int sum_add, sum_other;
+    layer_act sum_act;
+    const layer_act_params *sum_act_p;
+    int alias_in;               /* folded layer: the input slot whose memory it shares */
     float *fold_w, *fold_b, *fold_s; /* fold_bn: the kernel (Keras layout) and bias with the
                                         BN applied, and its per-channel scale (plan's pool;
                                         recomputed by dn_plan_refresh) */
@@ -141,8 +156,9 @@ typedef struct dn_plan_cfg {
                                    dn_plan.mask_per_sample) */
     tensor **grads;             /* [n_layers * LAYER_MAX_PARAMS]: gradient tensors, NULL where none (borrowed) */
     dn_precision precision;     /* inference only (the runner refuses it in training) */
-    int no_fold;                /* keep every layer its own step (no BN / activation folded
-                                   into the convolution before it; tests compare both) */
+    int no_fold;                /* keep every layer its own step (no BN / activation / Add
+                                   folded into the convolution before it; tests compare both) */
+    int no_fold_add;            /* fold BN and activations but no residual Add (tests) */
 } dn_plan_cfg;
 
 typedef struct dn_plan {

@@ -7,6 +7,8 @@
  * place on the output.  Backward: the reference has all five; oneDNN has
  * Add, Subtract and Average (the gradient, scaled, goes to every input), and
  * a training plan through Multiply or Maximum is refused naming the layer.
+ * At inference a two-input Add after a convolution is usually no step of its
+ * own: the convolution's sum post-op computes it (dnnl_plan.c, fold_adds).
  *
  * Multiply also broadcasts, as squeeze-and-excitation needs: a (N, H, W, C)
  * map times a per-sample channel vector -- (N, C), or (N, 1, 1, C) as Keras'

@@ -189,18 +189,38 @@ static inline int td_sole_reader(const model *m, int i)
     return reads == 1 ? reader : -1;
 }
 
+/* 1 when a two-input Add reads layer i. */
+static inline int td_read_by_add(const model *m, int i)
+{
+    for (int j = i + 1; j < m->n_layers; j++)
+        for (int k = 0; k < m->layers[j].n_inputs; k++)
+            if (m->layers[j].inputs[k] == i && m->layers[j].kind == LAYER_ADD &&
+                m->layers[j].n_inputs == 2)
+                return 1;
+    return 0;
+}
+
 /* 1 when oneDNN's inference plan may keep no activation of layer i: a
  * Conv2D / DepthwiseConv2D with no activation whose only reader is a
  * BatchNormalization or an Activation layer (folded into it), or such a BN
- * whose only reader is an Activation layer (dnnl_plan.c, fold_into_convs).
- * The folded layers' own activations are compared. */
+ * whose only reader is an Activation layer (dnnl_plan.c, fold_into_convs);
+ * any input of a two-input Add (its convolution computes the sum, or adds
+ * to it in place: fold_adds), an Add read only by an Activation, and a
+ * layer read only by a Dropout / Activation that an Add reads.  The folded
+ * layers' own activations are compared. */
 static inline int td_may_fold(const model *m, int i)
 {
     const layer *l = &m->layers[i];
+    if (td_read_by_add(m, i))
+        return 1;
     int j = td_sole_reader(m, i);
     if (j < 0)
         return 0;
     layer_kind rk = m->layers[j].kind;
+    if ((rk == LAYER_DROPOUT || rk == LAYER_ACTIVATION) && td_read_by_add(m, j))
+        return 1;
+    if (l->kind == LAYER_ADD)
+        return rk == LAYER_ACTIVATION;
     if (l->kind == LAYER_BATCHNORM)
         return rk == LAYER_ACTIVATION && l->n_inputs == 1 &&
                (m->layers[l->inputs[0]].kind == LAYER_CONV2D ||
