@@ -60,6 +60,7 @@ int cmd_quantize(int argc, char **argv)
     transfer_load_opts lo = {0};
     predictor_opts po = {0};
     po.precision = RUNNER_PREC_F32;
+    po.keep_activations = 1; /* calibration reads every Conv/Dense input */
     int c;
     optind = 1;
     opterr = 0;

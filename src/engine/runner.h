@@ -60,6 +60,10 @@ typedef struct runner_opts {
     int output_logits;       /* 1 = the output layer skips its final sigmoid/softmax, so
                                 losses can be computed from logits (numerically stable) */
     runner_precision precision; /* RUNNER_DNNL inference only; see above */
+    int keep_activations;    /* 1 = runner_activation has every layer's output: the oneDNN
+                                plan folds nothing (no BN, activation or residual Add into
+                                a convolution, which overwrite the folded layers' outputs).
+                                int8 calibration reads them all. */
 } runner_opts;
 
 typedef struct runner runner;

@@ -147,6 +147,7 @@ static dn_plan_cfg plan_cfg(dnnl_impl *im, tensor **grads)
         .eng = im->eng,
         .training = im->r->opts.training,
         .output_logits = im->r->opts.output_logits,
+        .no_fold = im->r->opts.keep_activations,
         .rng = &im->rng,
         .grads = grads,
         .precision = im->r->opts.precision == RUNNER_PREC_BF16   ? DN_PREC_BF16

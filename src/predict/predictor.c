@@ -144,7 +144,7 @@ predictor_session *predictor_session_new(predictor *p, int max_batch, cd_err *er
         return NULL;
     }
     runner_opts ro = {.backend = p->opts.backend, .threads = p->opts.threads,
-                      .precision = p->opts.precision};
+                      .precision = p->opts.precision, .keep_activations = p->opts.keep_activations};
     s->runner = runner_new(p->model, run_batch, &ro, err);
     if (!s->runner) {
         predictor_session_free(s);

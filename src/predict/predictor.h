@@ -36,6 +36,8 @@ typedef struct predictor_opts {
     int classes_swapped;        /* 1 = the model's class 0 is dog (--classes dog,cat) */
     int img_size;               /* H = W for an ONNX graph whose H/W are dynamic (--img-size);
                                  * 0 = such a graph is refused.  Other models ignore it. */
+    int keep_activations;       /* 1 = sessions' runners keep every layer's output
+                                 * (runner_opts.keep_activations; quantize calibration) */
 } predictor_opts;
 
 typedef struct predictor predictor;

@@ -203,8 +203,15 @@ int quantize_calibrate(predictor *p, const quantize_opts *o, quantize_report *re
                 continue;
             int j = l->inputs[0];
             const float *a = runner_activation(run, j);
-            if (!a)
-                continue;
+            if (!a) {
+                /* a plan-time fold overwrote it: the session must be made
+                 * with predictor_opts.keep_activations (cmd_quantize.c) */
+                cd_err_set(err, CD_ERR_INVALID,
+                           "quantize: the input of layer '%s' was not kept by the runner "
+                           "(internal error: calibrate with keep_activations)",
+                           l->name);
+                goto done;
+            }
             size_t cnt = out_values(&m->layers[j]);
             float hi = mx[i];
             int ng = neg[i];

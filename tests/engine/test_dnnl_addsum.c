@@ -260,6 +260,51 @@ static void test_addsum_two_convs(void **state)
     model_free(m);
 }
 
+/* runner_opts.keep_activations (int8 calibration, predict/quantize.c): the
+ * folds overwrite some layers' outputs (runner_activation has none for them);
+ * with the flag every layer's output is kept and equals the reference's. */
+static void test_keep_activations(void **state)
+{
+    (void)state;
+    int folded[3];
+    model *m = bn_relu_model(folded);
+    float *x = malloc(td_in_size(m) * sizeof *x), *y = malloc(model_output_size(m) * sizeof *y);
+    assert_non_null(x);
+    assert_non_null(y);
+    td_fill(x, td_in_size(m), -1.0f, 1.0f, 500);
+    cd_err err;
+    runner_opts o = {.backend = RUNNER_DNNL, .threads = 1, .seed = 42};
+    runner *folding = runner_new(m, 1, &o, &err);
+    if (!folding)
+        fail_msg("runner_new: %s", err.msg);
+    o.keep_activations = 1;
+    runner *keeping = runner_new(m, 1, &o, &err);
+    if (!keeping)
+        fail_msg("runner_new: %s", err.msg);
+    runner *rr = td_runner(m, RUNNER_REF, 1, 0, 1, 0);
+    td_forward(folding, x, 1, y);
+    td_forward(keeping, x, 1, y);
+    td_forward(rr, x, 1, y);
+    int missing = 0;
+    for (int i = 1; i < m->n_layers; i++) {
+        missing += runner_activation(folding, i) == NULL;
+        const float *a = runner_activation(keeping, i), *b = runner_activation(rr, i);
+        if (!a)
+            fail_msg("keep_activations: no activation for layer '%s'", m->layers[i].name);
+        assert_non_null(b);
+        char what[160];
+        snprintf(what, sizeof what, "kept activation of '%s'", m->layers[i].name);
+        td_assert_close(what, a, b, layer_out_size(&m->layers[i]), TD_TOL);
+    }
+    assert_true(missing > 0); /* without the flag, the folds overwrote some */
+    runner_free(folding);
+    runner_free(keeping);
+    runner_free(rr);
+    free(x);
+    free(y);
+    model_free(m);
+}
+
 /* Training plans keep the Add (and the ReLU after it) a step: the gradients
  * still match the reference. */
 static void test_addsum_none_in_training(void **state)
@@ -297,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_addsum_other_read_later),
         cmocka_unit_test(test_addsum_two_convs),
         cmocka_unit_test(test_addsum_none_in_training),
+        cmocka_unit_test(test_keep_activations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
