@@ -121,6 +121,17 @@ static void test_rescaling_per_channel_gradients_match_reference(void **state)
     td_compare_forward(m, 3, 3, 1, 0, 5);
     td_compare_param_grads(m, 3, 1, 2, 4);
     model_free(m);
+
+    /* on a vector (N, C): conv -> global average pool -> Rescaling -> dense */
+    m = td_model(5, 4, 2);
+    x = td_conv(m, 0, 3, 3, 3, 1, 1, PAD_SAME, ACT_TANH, 1);
+    x = td_simple(m, x, LAYER_GLOBAL_AVGPOOL2D);
+    x = td_rescaling_c(m, x, 3, s, 3, o);
+    td_dense(m, x, 2, ACT_LINEAR, 1);
+    td_finish(m, 9);
+    td_compare_forward(m, 3, 3, 1, 0, 5);
+    td_compare_param_grads(m, 3, 1, 2, 4);
+    model_free(m);
 }
 
 int main(void)

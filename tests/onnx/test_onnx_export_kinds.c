@@ -4,7 +4,7 @@
  * oracle: tests/onnx/ort_run.js) accepts and computes alike:
  *   - small models holding, between them, every kind of engine/layer.h
  *     (BatchNormalization with and without gamma/beta, on maps and vectors;
- *     Rescaling, scalar and per channel; ZeroPadding2D (folded into a Conv's pads, and alone) and
+ *     Rescaling, scalar and per channel on maps and vectors; ZeroPadding2D (folded into a Conv's pads, and alone) and
  *     Cropping2D with uneven sides; grouped,
  *     dilated and depthwise convolutions; PReLU on maps and vectors; every
  *     merge; Concatenate; both global pools, with keepdims; a feature map's
@@ -282,6 +282,12 @@ static model *build_merges(void)
     x = add(m, &d);
     layer bn = layer_template(LAYER_BATCHNORM, "bn_vec", x);
     x = add(m, &bn);
+    /* per channel on a vector: Mul and Add by (C) constants */
+    layer rv = layer_template(LAYER_RESCALING, "rescale_vec", x);
+    rv.rescale_n[0] = rv.rescale_n[1] = 8;
+    for (int c = 0; c < 8; c++)
+        rv.rescale[0][c] = 0.5f + 0.25f * (float)c, rv.rescale[1][c] = 0.1f * (float)(c - 4);
+    x = add(m, &rv);
     layer pr = layer_template(LAYER_PRELU, "prelu_vec", x);
     x = add(m, &pr);
     layer dr = layer_template(LAYER_DROPOUT, "drop", x);
