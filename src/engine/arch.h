@@ -15,7 +15,7 @@
  *   efficientnetb0  Keras EfficientNetB0 without top: rescaling, normalization,
  *                rescaling_1, stem_conv ... block7a_*, top_activation (4,049,571
  *                parameters); raw pixels (the model normalizes; its rescaling_1 is
- *                one scalar where Keras' is per channel, see arch_efficientnetb0.c).
+ *                Keras' per-channel 1/sqrt(stddev), see arch_efficientnetb0.c).
  *
  * The layer names, kinds, configuration and weight shapes are Keras' (its
  * keras.applications definitions), so a weights file Keras wrote for that

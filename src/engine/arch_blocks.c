@@ -142,8 +142,27 @@ int arch_rescaling(model *m, int in, float scale, float offset, cd_err *err, con
     va_start(ap, fmt);
     layer l = named(LAYER_RESCALING, in, fmt, ap);
     va_end(ap);
-    l.rescale[0] = scale;
-    l.rescale[1] = offset;
+    l.rescale[0][0] = scale;
+    l.rescale[1][0] = offset;
+    return model_add(m, &l, err);
+}
+
+int arch_rescaling_channels(model *m, int in, int n, const float *scale, float offset, cd_err *err,
+                            const char *fmt, ...)
+{
+    if (in < 0)
+        return -1;
+    if (n < 1 || n > LAYER_RESCALE_MAX)
+        return cd_err_set(err, CD_ERR_INVALID, "Rescaling: %d scales (1 to %d)", n,
+                          LAYER_RESCALE_MAX);
+    va_list ap;
+    va_start(ap, fmt);
+    layer l = named(LAYER_RESCALING, in, fmt, ap);
+    va_end(ap);
+    for (int c = 0; c < n; c++)
+        l.rescale[0][c] = scale[c];
+    l.rescale_n[0] = n;
+    l.rescale[1][0] = offset;
     return model_add(m, &l, err);
 }
 

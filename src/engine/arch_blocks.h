@@ -53,6 +53,11 @@ int arch_add(model *m, int a, int b, cd_err *err, const char *fmt, ...) ARCH_FMT
 int arch_rescaling(model *m, int in, float scale, float offset, cd_err *err, const char *fmt, ...)
     ARCH_FMT(6);
 
+/* Rescaling with a list of n scales (one per channel, or one for all, as
+ * Keras' config holds it) and a number offset. */
+int arch_rescaling_channels(model *m, int in, int n, const float *scale, float offset, cd_err *err,
+                            const char *fmt, ...) ARCH_FMT(7);
+
 /* Normalization over the channel axis (mean, variance, count; Keras' epsilon). */
 int arch_normalization(model *m, int in, cd_err *err, const char *fmt, ...) ARCH_FMT(4);
 

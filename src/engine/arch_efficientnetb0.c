@@ -29,12 +29,11 @@
  * rescaling_1: Keras (2.10+, with weights='imagenet', the default) multiplies
  * by 1 / sqrt(stddev) per channel, stddev ImageNet's [0.229, 0.224, 0.225],
  * because its ImageNet file's normalization holds the standard deviations
- * where the variances belong.  catdog's Rescaling has one scalar scale, so
- * this layer multiplies by 1 / sqrt(0.226) (the mean of the three) on every
- * channel: within 0.7% of Keras' factor on each channel, no parameters
- * either way (the count and the weight loading by name are Keras'), exact
- * for weights whose normalization holds the real variance divided by 0.226.
- * Exact Keras needs a per-channel Rescaling (not supported yet).
+ * where the variances belong (Keras' efficientnet.py:
+ * layers.Rescaling([1.0 / math.sqrt(stddev) for stddev in
+ * IMAGENET_STDDEV_RGB])).  This layer is that per-channel Rescaling, scale
+ * the list [1/sqrt(0.229), 1/sqrt(0.224), 1/sqrt(0.225)] (rounded to float32
+ * as Keras stores them), offset 0; no parameters.
  *
  * 4,049,571 parameters (4,007,548 trainable; the rest are BN moving
  * statistics and normalization's 7 numbers) at any input size; raw pixels
@@ -119,9 +118,10 @@ model *arch_efficientnetb0(int img_size, cd_err *err)
     int x = arch_input(m, img_size, err);
     x = arch_rescaling(m, x, 1.0f / 255.0f, 0.0f, err, "rescaling");
     x = arch_normalization(m, x, err, "normalization");
-    /* Keras' per-channel 1 / sqrt(stddev) as one scalar: see the top. */
-    x = arch_rescaling(m, x, (float)(1.0 / sqrt((0.229 + 0.224 + 0.225) / 3.0)), 0.0f, err,
-                       "rescaling_1");
+    /* Keras' per-channel 1 / sqrt(stddev): see the top. */
+    const float inv_sqrt_std[3] = {(float)(1.0 / sqrt(0.229)), (float)(1.0 / sqrt(0.224)),
+                                   (float)(1.0 / sqrt(0.225))};
+    x = arch_rescaling_channels(m, x, 3, inv_sqrt_std, 0.0f, err, "rescaling_1");
     int size = img_size;
     x = pad_for_stride2(m, x, 3, &size, err, "stem_conv_pad");
     x = arch_conv(m, x, 32, 3, 2, PAD_VALID, 0, err, "stem_conv");

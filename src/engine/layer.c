@@ -87,3 +87,12 @@ size_t layer_out_size(const layer *l)
 {
     return (size_t)l->out_h * (size_t)l->out_w * (size_t)l->out_c;
 }
+
+int layer_rescale_uniform(const layer *l)
+{
+    for (int k = 0; k < 2; k++)
+        for (int c = 1; c < l->rescale_n[k]; c++)
+            if (l->rescale[k][c] != l->rescale[k][0])
+                return 0;
+    return 1;
+}

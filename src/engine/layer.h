@@ -26,6 +26,7 @@
 #define LAYER_NAME_MAX 96
 #define LAYER_MAX_INPUTS 8
 #define LAYER_MAX_PARAMS 4
+#define LAYER_RESCALE_MAX 64 /* Rescaling: most channels of a per-channel scale / offset */
 
 /* Every layer kind, once: X(enum name, its op in engine/op_*.c).  The enum
  * below, the op table (op.c) and its externs (op.h) are generated from this
@@ -141,7 +142,10 @@ typedef struct layer {
     float epsilon;      /* BatchNormalization */
     int center, scale;  /* BatchNormalization: has beta / gamma */
     int axis;           /* BatchNormalization: the axis Keras gave (-1 or the last) */
-    float rescale[2];   /* Rescaling: scale, offset */
+    float rescale[2][LAYER_RESCALE_MAX]; /* Rescaling: scale [0][c], offset [1][c]; only
+                         * [k][0] is used (for every channel) when rescale_n[k] <= 1 */
+    int rescale_n[2];   /* Rescaling: how scale / offset were given: 0 a number, n >= 1 a
+                         * list of n (1, or the channels), kept so Keras files round-trip */
     int pad4[4];        /* ZeroPadding2D, Cropping2D: top, bottom, left, right */
     int keepdims;       /* global pooling: output (N, 1, 1, C) instead of (N, C) */
     int target[3];      /* Reshape: Keras' target_shape as (h, w, c), -1 for the one
@@ -170,6 +174,15 @@ typedef struct layer {
     tensor *params[LAYER_MAX_PARAMS];
     int n_params;
 } layer;
+
+/* Rescaling's scale (k = 0) or offset (k = 1) of channel c. */
+static inline float layer_rescale(const layer *l, int k, int c)
+{
+    return l->rescale[k][l->rescale_n[k] > 1 ? c : 0];
+}
+
+/* 1 when Rescaling's scale and offset are the same on every channel. */
+int layer_rescale_uniform(const layer *l);
 
 /* Conv2D's groups and dilation with 0 read as 1 (layers built before the
  * fields existed, or by code that leaves them zero). */

@@ -82,7 +82,7 @@ int model_add(model *m, const layer *tmpl, cd_err *err);
  * Then the kind's Keras defaults (its op's `defaults`): pooling kinds get
  * strides 0, meaning "the pool size", which model_infer_shapes resolves;
  * BatchNormalization epsilon 1e-3, momentum 0.99, center and scale; Rescaling
- * scale 1. */
+ * scale 1 (a number, offset 0). */
 layer layer_template(layer_kind kind, const char *name, int input);
 
 /* Index of the layer called `name`, or -1. */

@@ -387,18 +387,46 @@ static int read_batchnorm(const keras_rd *rd, json_t *cfg, const char *name, lay
     return 0;
 }
 
-/* Keras: scale and offset are numbers (a per-channel list is refused). */
+/* Keras' Rescaling scale or offset: a number, or a list of numbers (one, or
+ * one per channel: the count is checked once the shapes are known); k = 0
+ * scale, 1 offset.  A missing or null offset is 0. */
+static int read_rescale_value(const keras_rd *rd, json_t *v, const char *key, const char *name,
+                              layer *l, int k)
+{
+    if (k == 1 && (!v || json_is_null(v))) {
+        l->rescale[1][0] = 0.0f;
+        return 0;
+    }
+    if (json_is_number(v)) {
+        l->rescale[k][0] = (float)json_number_value(v);
+        l->rescale_n[k] = 0;
+        return 0;
+    }
+    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+    int ok = n >= 1 && n <= LAYER_RESCALE_MAX;
+    for (size_t c = 0; ok && c < n; c++) {
+        json_t *e = json_array_get(v, c);
+        ok = json_is_number(e);
+        if (ok)
+            l->rescale[k][c] = (float)json_number_value(e);
+    }
+    if (!ok)
+        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name,
+                            "Rescaling's '%s' must be a number or a list of numbers (one, or one "
+                            "per channel, at most 64 channels)",
+                            key);
+    l->rescale_n[k] = (int)n;
+    return 0;
+}
+
+_Static_assert(LAYER_RESCALE_MAX == 64, "read_rescale_value's message says 64");
+
+/* Keras: scale and offset are numbers or per-channel lists. */
 static int read_rescaling(const keras_rd *rd, json_t *cfg, const char *name, layer *l)
 {
-    json_t *sc = json_object_get(cfg, "scale");
-    json_t *of = json_object_get(cfg, "offset");
-    if (!json_is_number(sc) || (of && !json_is_null(of) && !json_is_number(of)))
-        return keras_rd_bad(rd, CD_ERR_UNSUPPORTED, name, "%s",
-                            "Rescaling needs a number 'scale' and 'offset' (per-channel lists are "
-                            "not supported)");
-    l->rescale[0] = (float)json_number_value(sc);
-    l->rescale[1] = json_is_number(of) ? (float)json_number_value(of) : 0.0f;
-    return 0;
+    if (read_rescale_value(rd, json_object_get(cfg, "scale"), "scale", name, l, 0) != 0)
+        return -1;
+    return read_rescale_value(rd, json_object_get(cfg, "offset"), "offset", name, l, 1);
 }
 
 /* Keras: padding (cropping) is n, [h, w] (both sides) or [[top, bottom],
@@ -824,10 +852,24 @@ static void write_batchnorm(json_t *c, const layer *l, int *oom)
     set(c, "gamma_constraint", json_null(), oom);
 }
 
+/* A Rescaling value in the form it was read in: a number, or a list. */
+static json_t *rescale_json(const layer *l, int k)
+{
+    if (l->rescale_n[k] < 1)
+        return json_real(l->rescale[k][0]);
+    json_t *a = json_array();
+    for (int c = 0; a && c < l->rescale_n[k]; c++)
+        if (json_array_append_new(a, json_real(l->rescale[k][c])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
 static void write_rescaling(json_t *c, const layer *l, int *oom)
 {
-    set(c, "scale", json_real(l->rescale[0]), oom);
-    set(c, "offset", json_real(l->rescale[1]), oom);
+    set(c, "scale", rescale_json(l, 0), oom);
+    set(c, "offset", rescale_json(l, 1), oom);
 }
 
 static void write_pad4(json_t *c, const layer *l, const char *key, int *oom)

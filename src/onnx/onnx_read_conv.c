@@ -280,8 +280,9 @@ static int layer_non_negative(const model *m, int i, int depth)
      * preserving until listed here) */
     layer_kind k = p->kind;
     if (k == LAYER_RESCALING) {
-        if (p->rescale[0] < 0 || p->rescale[1] < 0)
-            return 0;
+        for (int c = 0; c < p->out_c; c++)
+            if (layer_rescale(p, 0, c) < 0 || layer_rescale(p, 1, c) < 0)
+                return 0;
     } else if (k == LAYER_BATCHNORM) {
         /* the reader's per-channel scale: gamma, beta, mean 0, variance 1 */
         if (p->n_params != 4 || !p->scale || !p->center)

@@ -174,8 +174,10 @@ static int with_constant(reader *r, arith op, val *x, val *c, int c_first)
         return rd_alias(r, x) ? 0 : -1;
     }
     if (x->uses == 1 && p->kind == LAYER_RESCALING && C == 1 && p->act == ACT_LINEAR) {
-        p->rescale[0] *= a[0];
-        p->rescale[1] = p->rescale[1] * a[0] + b[0];
+        for (int c = 0; c < p->rescale_n[0] || c < 1; c++)
+            p->rescale[0][c] *= a[0];
+        for (int c = 0; c < p->rescale_n[1] || c < 1; c++)
+            p->rescale[1][c] = p->rescale[1][c] * a[0] + b[0];
         return rd_alias(r, x) ? 0 : -1;
     }
     char name[LAYER_NAME_MAX];
@@ -183,8 +185,8 @@ static int with_constant(reader *r, arith op, val *x, val *c, int c_first)
     layer l;
     if (C == 1) {
         l = layer_template(LAYER_RESCALING, name, x->layer);
-        l.rescale[0] = a[0];
-        l.rescale[1] = b[0];
+        l.rescale[0][0] = a[0];
+        l.rescale[1][0] = b[0];
     } else {
         l = layer_template(LAYER_BATCHNORM, name, x->layer);
         /* gamma a, beta b, mean 0, variance 1: sqrt(1 + 1e-30) is 1 in float */

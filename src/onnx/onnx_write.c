@@ -226,6 +226,30 @@ static int write_batchnorm(onnx_writer *w, const layer *l, const char *x, const 
     return n ? ow_attr_float(w, n, "epsilon", l->epsilon) : -1;
 }
 
+/* Rescaling's scale (k = 0) or offset (k = 1) as an initializer: a scalar
+ * when it is the same on every channel, else (1, C, 1, 1) for a map (NCHW)
+ * or (C) for a vector, both broadcasting along the channels. */
+static const char *rescale_const(onnx_writer *w, const layer *l, int k, const char *suffix)
+{
+    int C = l->out_c, same = 1;
+    for (int c = 1; c < C; c++)
+        same &= layer_rescale(l, k, c) == layer_rescale(l, k, 0);
+    if (same)
+        return ow_scalar(w, l->name, suffix, layer_rescale(l, k, 0));
+    const char *name = ow_value(w, l->name, suffix);
+    float *data = onnx_arena_alloc(&w->arena, (size_t)C * sizeof *data);
+    if (!name || !data) {
+        ow_oom(w);
+        return NULL;
+    }
+    for (int c = 0; c < C; c++)
+        data[c] = layer_rescale(l, k, c);
+    const int64_t d4[4] = {1, C, 1, 1}, d1[1] = {C};
+    int map = l->out_rank == 4;
+    return ow_init_tensor(w, name, 1, data, (size_t)C, map ? d4 : d1, map ? 4 : 1) == 0 ? name
+                                                                                       : NULL;
+}
+
 static int write_layer(onnx_writer *w, int i)
 {
     const model *m = w->m;
@@ -333,15 +357,19 @@ static int write_layer(onnx_writer *w, int i)
     case LAYER_BATCHNORM:
         return write_batchnorm(w, l, x, y);
     case LAYER_RESCALING: {
-        /* x * scale + offset; Mul and Add broadcast a scalar over any rank */
-        const char *sc = ow_scalar(w, l->name, "/scale", l->rescale[0]);
-        const char *mul = l->rescale[1] != 0.0f ? ow_value(w, l->name, "/mul") : y;
+        /* x * scale + offset; Mul and Add broadcast a scalar over any rank,
+         * per-channel constants as (1, C, 1, 1) over NCHW maps */
+        int offsets = 0;
+        for (int c = 0; c < l->out_c; c++)
+            offsets |= layer_rescale(l, 1, c) != 0.0f;
+        const char *sc = rescale_const(w, l, 0, "/scale");
+        const char *mul = offsets ? ow_value(w, l->name, "/mul") : y;
         const char *ins[] = {x, sc, NULL};
         if (!sc || !mul || !ow_node(w, "Mul", mul, ins, mul))
             return sc && !mul ? ow_oom(w) : -1;
         if (mul == y)
             return 0;
-        const char *off = ow_scalar(w, l->name, "/offset", l->rescale[1]);
+        const char *off = rescale_const(w, l, 1, "/offset");
         const char *ins2[] = {mul, off, NULL};
         return off && ow_node(w, "Add", l->name, ins2, y) ? 0 : -1;
     }

@@ -25,8 +25,8 @@ static void test_merge_hand_computed_both_backends(void **state)
     for (int k = 0; k < 5; k++) {
         model *m = td_model(1, 2, 2);
         layer r = layer_template(LAYER_RESCALING, "r", -1);
-        r.rescale[0] = 2.0f;
-        r.rescale[1] = -1.0f;
+        r.rescale[0][0] = 2.0f;
+        r.rescale[1][0] = -1.0f;
         int b = td_add(m, r, 0);
         td_merge(m, kinds[k], 0, b);
         td_finish(m, 1);

@@ -33,9 +33,8 @@ taken out, each exactly:
   - EfficientNetB0: as MobileNetV2, every stride-2 convolution (the stem and
     the 3x3 and 5x5 depthwise ones) pads as correct_pad does; epsilon 1e-3.
     Keras' Rescaling(1/255) and Normalization (random mean and variance
-    here) come first, then Keras' per-channel 1 / sqrt(stddev) Rescaling,
-    which catdog computes as one scalar (see arch_efficientnetb0.c): the
-    reference multiplies by catdog's scalar.  torchvision's squeeze-and-
+    here) come first, then Keras' per-channel 1 / sqrt(stddev) Rescaling
+    (float32 scales, as Keras and catdog hold them).  torchvision's squeeze-and-
     excitation and Keras' are the same computation (mean, 1x1 conv + bias,
     SiLU, 1x1 conv + bias, sigmoid, product); stochastic depth and Keras'
     Dropout are identities at inference.
@@ -193,9 +192,9 @@ def resnet50(size, rng):
     return net, layers
 
 
-# catdog's rescaling_1: Keras' per-channel 1 / sqrt(stddev) as one scalar
-# (see src/engine/arch_efficientnetb0.c).
-EFFNET_SCALE = np.float32(1.0 / np.sqrt((0.229 + 0.224 + 0.225) / 3.0))
+# Keras' rescaling_1 (efficientnet.py): Rescaling([1.0 / math.sqrt(stddev)
+# for stddev in IMAGENET_STDDEV_RGB]), per channel, in float32.
+EFFNET_SCALE = np.array([1.0 / np.sqrt(s) for s in (0.229, 0.224, 0.225)], dtype=np.float32)
 
 
 def efficientnetb0(size, rng):
@@ -259,12 +258,13 @@ def efficientnetb0(size, rng):
 
 
 def efficientnet_prelude(net, x):
-    """Keras' rescaling, normalization and (catdog's scalar) rescaling_1, in
+    """Keras' rescaling, normalization and (per-channel) rescaling_1, in
     float64 from the float32 values catdog holds."""
     mean, var = net.catdog_norm
     m = torch.from_numpy(mean.astype(np.float64)).view(1, 3, 1, 1)
     sd = torch.from_numpy(np.sqrt(var.astype(np.float64))).view(1, 3, 1, 1)
-    return (x * float(np.float32(1.0 / 255.0)) - m) / sd * float(EFFNET_SCALE)
+    s = torch.from_numpy(EFFNET_SCALE.astype(np.float64)).view(1, 3, 1, 1)
+    return (x * float(np.float32(1.0 / 255.0)) - m) / sd * s
 
 
 def write_keras_weights(path, layers):

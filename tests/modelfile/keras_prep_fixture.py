@@ -5,6 +5,7 @@ test_keras_prep_layers.sh.
 
 The model (raw 0-255 pixels in, as a Normalization layer means):
   input 40x36x3 -> Normalization (adapted: mean, variance, count)
+    -> Rescaling (per-channel lists: EfficientNet's 1 / sqrt(stddev) scales, offsets)
     -> Resizing 30x27 bilinear -> SeparableConv2D 4 filters, 3x3, depth_multiplier 2,
        strides 2, same, relu -> CenterCrop 11x9 -> Resizing 6x5 nearest
     -> GlobalAveragePooling2D -> Dense 1 sigmoid
@@ -15,6 +16,7 @@ int64 scalar as tf.keras 2's).
 
 The NumPy pass follows the Keras documentation's definitions, not catdog's code:
   Normalization: (x - mean) / max(sqrt(variance), epsilon), epsilon = 1e-7;
+  Rescaling: x * scale[c] + offset[c], the lists' values as float32;
   Resizing: tf.image.resize without antialiasing (half-pixel centres: bilinear reads
     s = (i + 0.5) * in / out - 0.5 between floor(s) and ceil(s) clamped to the image;
     nearest reads min(floor((i + 0.5) * in / out), in - 1));
@@ -43,6 +45,8 @@ PK = rng.normal(0, 0.4, (1, 1, 6, 4)).astype(np.float32)
 PB = rng.normal(0, 0.1, 4).astype(np.float32)
 DENSE_K = rng.normal(0, 0.8, (4, 1)).astype(np.float32)
 DENSE_B = np.asarray([0.05], np.float32)
+RESC_SCALE = [1.0 / math.sqrt(s) for s in (0.229, 0.224, 0.225)]  # Keras' EfficientNet
+RESC_OFFSET = [0.25, -0.5, 0.0]
 
 
 def norm_cfg(name):
@@ -53,6 +57,7 @@ def layer_cfgs():
     """(class, config) of every layer after the input, Keras' keys."""
     return [
         ("Normalization", norm_cfg("norm")),
+        ("Rescaling", {"name": "rescaling_1", "scale": RESC_SCALE, "offset": RESC_OFFSET}),
         ("Resizing", {"name": "resize", "height": 30, "width": 27, "interpolation": "bilinear",
                       "crop_to_aspect_ratio": False}),
         ("SeparableConv2D", {"name": "sep", "filters": 4, "kernel_size": [3, 3], "strides": [2, 2],
@@ -188,6 +193,8 @@ def separable(x):
 def forward(img):
     x = img.astype(np.float64)
     x = (x - MEAN) / np.maximum(np.sqrt(VAR.astype(np.float64)), 1e-7)
+    x = (x * np.asarray(RESC_SCALE, np.float32).astype(np.float64)
+         + np.asarray(RESC_OFFSET, np.float32).astype(np.float64))
     x = resize(x, 30, 27, False)
     x = separable(x)                                   # 15x14x4
     top, left = (x.shape[0] - 11) // 2, (x.shape[1] - 9) // 2

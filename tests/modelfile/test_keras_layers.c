@@ -5,9 +5,14 @@
  * inference) are left out of the graph, also inside a nested Sequential and a
  * functional model; ZeroPadding2D's padding forms; Add/Subtract in a
  * functional model; BatchNormalization options catdog does not compute are
- * refused naming the layer. */
+ * refused naming the layer; Rescaling's per-channel lists (Keras 3, e.g.
+ * EfficientNet's rescaling_1) read, computed and written back as lists with
+ * the same float32 values, numbers staying numbers, a wrong length refused
+ * naming the layer. */
 #include "test_util.h"
 
+#include <jansson.h>
+#include <math.h>
 #include <unistd.h>
 
 #include "engine/model.h"
@@ -51,7 +56,8 @@ static void check_model(const model *m)
         assert_string_equal(m->layers[i].name, names[i]);
     const layer *r = &m->layers[1], *bn = &m->layers[3], *bn2 = &m->layers[5];
     assert_int_equal(r->kind, LAYER_RESCALING);
-    assert_true(r->rescale[0] == 0.5f && r->rescale[1] == -1.0f);
+    assert_true(r->rescale[0][0] == 0.5f && r->rescale[1][0] == -1.0f);
+    assert_true(r->rescale_n[0] == 0 && r->rescale_n[1] == 0);
     assert_int_equal(bn->kind, LAYER_BATCHNORM);
     assert_true(bn->epsilon == 0.01f && bn->rate == 0.9f && bn->center && !bn->scale);
     assert_int_equal(bn->n_params, 3);
@@ -265,6 +271,136 @@ static void test_batchnorm_unsupported_options_name_the_layer(void **state)
     }
 }
 
+/* Two Rescaling layers: EfficientNet's rescaling_1 (three scales as Keras 3
+ * writes them, offset the number 0) and one with a one-element scale list and
+ * three offsets. */
+static const char *rescale_lists_json =
+    "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", \"layers\": ["
+    "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"in\", \"batch_input_shape\": "
+    "[null, 1, 2, 3]}},"
+    "{\"class_name\": \"Rescaling\", \"config\": {\"name\": \"rescaling_1\", \"scale\": "
+    "[2.0896918976428642, 2.1128856368212916, 2.1081851067789197], \"offset\": 0.0}},"
+    "{\"class_name\": \"Rescaling\", \"config\": {\"name\": \"r2\", \"scale\": [0.5], "
+    "\"offset\": [0.1, -0.2, 0.3]}},"
+    "{\"class_name\": \"Flatten\", \"config\": {\"name\": \"f\"}}]}}";
+
+/* The config object of the layer called name anywhere under v, or NULL. */
+static json_t *find_layer_config(json_t *v, const char *name)
+{
+    if (json_is_object(v)) {
+        json_t *c = json_object_get(v, "config");
+        json_t *n = json_is_object(c) ? json_object_get(c, "name") : NULL;
+        if (json_is_string(n) && strcmp(json_string_value(n), name) == 0 &&
+            json_object_get(v, "class_name"))
+            return c;
+        const char *k;
+        json_t *e;
+        json_object_foreach(v, k, e) {
+            json_t *f = find_layer_config(e, name);
+            if (f)
+                return f;
+        }
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            json_t *f = find_layer_config(json_array_get(v, i), name);
+            if (f)
+                return f;
+        }
+    }
+    return NULL;
+}
+
+static void check_rescale_lists(const model *m)
+{
+    const layer *a = &m->layers[1], *b = &m->layers[2];
+    assert_int_equal(a->kind, LAYER_RESCALING);
+    assert_int_equal(a->rescale_n[0], 3);
+    assert_int_equal(a->rescale_n[1], 0);
+    assert_true(a->rescale[0][0] == (float)2.0896918976428642 &&
+                a->rescale[0][1] == (float)2.1128856368212916 &&
+                a->rescale[0][2] == (float)2.1081851067789197 && a->rescale[1][0] == 0.0f);
+    assert_int_equal(b->rescale_n[0], 1);
+    assert_int_equal(b->rescale_n[1], 3);
+    assert_true(b->rescale[0][0] == 0.5f && b->rescale[1][0] == 0.1f && b->rescale[1][1] == -0.2f &&
+                b->rescale[1][2] == 0.3f);
+}
+
+static void test_rescaling_per_channel_lists_round_trip(void **state)
+{
+    (void)state;
+    model *m = from_json(rescale_lists_json);
+    check_rescale_lists(m);
+    /* y = (x * s_a) * 0.5 + o_b, channel by channel, in both backends */
+    const float x[6] = {1.0f, 2.0f, 3.0f, -4.0f, 5.0f, 6.0f};
+    float want[6], y[6];
+    for (int i = 0; i < 6; i++)
+        want[i] = x[i] * m->layers[1].rescale[0][i % 3] * 0.5f + m->layers[2].rescale[1][i % 3];
+    cd_err err;
+    for (int k = 0; k < 2; k++) {
+        runner_opts o = {.backend = k ? RUNNER_DNNL : RUNNER_REF, .threads = 1};
+        runner *r = runner_new(m, 1, &o, &err);
+        if (!r)
+            fail_msg("%s", err.msg);
+        assert_int_equal(runner_forward(r, x, 1, y, &err), 0);
+        for (int i = 0; i < 6; i++)
+            if (fabsf(y[i] - want[i]) > 1e-6f)
+                fail_msg("%s: value %d is %.9g, want %.9g", k ? "dnnl" : "ref", i, (double)y[i],
+                         (double)want[i]);
+        runner_free(r);
+    }
+
+    char *json = keras_json_config(m, &err);
+    if (!json)
+        fail_msg("%s", err.msg);
+    json_t *root = json_loads(json, 0, NULL);
+    assert_non_null(root);
+    json_t *ca = find_layer_config(root, "rescaling_1"), *cb = find_layer_config(root, "r2");
+    assert_non_null(ca);
+    assert_non_null(cb);
+    /* the form read: lists stay lists (of their length), numbers numbers */
+    assert_true(json_is_array(json_object_get(ca, "scale")));
+    assert_int_equal(json_array_size(json_object_get(ca, "scale")), 3);
+    assert_true(json_is_number(json_object_get(ca, "offset")));
+    assert_true(json_is_array(json_object_get(cb, "scale")));
+    assert_int_equal(json_array_size(json_object_get(cb, "scale")), 1);
+    assert_int_equal(json_array_size(json_object_get(cb, "offset")), 3);
+    json_decref(root);
+    model *back = from_json(json);
+    check_rescale_lists(back);
+    free(json);
+    model_free(back);
+    model_free(m);
+}
+
+/* A list of 2 on 3 channels, and a list holding a string: refused, naming
+ * the layer. */
+static void test_rescaling_bad_lists_name_the_layer(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "\"scale\": [1.0, 2.0], \"offset\": 0.0",
+        "\"scale\": 1.0, \"offset\": [1.0, 2.0, 3.0, 4.0]",
+        "\"scale\": [1.0, \"x\", 2.0], \"offset\": 0.0",
+        "\"scale\": [], \"offset\": 0.0",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", \"layers\": ["
+                 "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"in\", "
+                 "\"batch_input_shape\": [null, 2, 2, 3]}},"
+                 "{\"class_name\": \"Rescaling\", \"config\": {\"name\": \"resx\", %s}},"
+                 "{\"class_name\": \"Flatten\", \"config\": {\"name\": \"f\"}}]}}",
+                 bad[i]);
+        cd_err err;
+        model *m = keras_from_json(json, "t", &err);
+        if (m)
+            fail_msg("case %zu: accepted", i);
+        if (!strstr(err.msg, "resx"))
+            fail_msg("case %zu: the error does not name the layer: %s", i, err.msg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +411,8 @@ int main(void)
         cmocka_unit_test(test_merge_layers_round_trip),
         cmocka_unit_test(test_cropping_and_keepdims_round_trip),
         cmocka_unit_test(test_batchnorm_unsupported_options_name_the_layer),
+        cmocka_unit_test(test_rescaling_per_channel_lists_round_trip),
+        cmocka_unit_test(test_rescaling_bad_lists_name_the_layer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

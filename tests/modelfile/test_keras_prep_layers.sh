@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_keras_prep_layers.sh - Keras files with Normalization (adapted mean,
-# variance and an integer count), Resizing (bilinear and nearest), CenterCrop
+# variance and an integer count), Rescaling with per-channel scale and offset
+# lists (Keras 3's form, EfficientNet's rescaling_1 scales), Resizing (bilinear and nearest), CenterCrop
 # and SeparableConv2D, written by h5py + zipfile as Keras 3 (.keras) and
 # tf.keras 2 (.h5) save them (keras_prep_fixture.py):
 #   - both load and give, in both backends, the P(dog) an independent NumPy
@@ -45,6 +46,28 @@ for f in prep.keras prep.h5; do
     again=$(p_dog "$T/rt_$f.$ext") || fail "$f: the exported .$ext does not load"
     [ "$again" = "$got" ] || fail "$f: exported .$ext gives $again, the original $got"
   done
+  # the lists come back as lists with the same float32 values
+  "$PY" - "$T/rt_$f.keras" <<'PYEOF' || fail "$f: the exported archive's Rescaling lists differ"
+import json, math, sys, zipfile
+import numpy as np
+cfg = json.loads(zipfile.ZipFile(sys.argv[1]).read("config.json"))
+def find(v):
+    if isinstance(v, dict):
+        if v.get("class_name") == "Rescaling":
+            return v["config"]
+        v = list(v.values())
+    if isinstance(v, list):
+        for e in v:
+            r = find(e)
+            if r is not None:
+                return r
+    return None
+c = find(cfg)
+want_s = np.float32([1.0 / math.sqrt(s) for s in (0.229, 0.224, 0.225)])
+sys.exit(not (isinstance(c["scale"], list) and isinstance(c["offset"], list)
+              and np.array_equal(np.float32(c["scale"]), want_s)
+              and np.array_equal(np.float32(c["offset"]), np.float32([0.25, -0.5, 0.0]))))
+PYEOF
   "$PY" "$SRC/tests/modelfile/keras3_fixture.py" --check-layout "$T/rt_$f.keras" >"$T/layout" ||
     fail "$f: the exported archive is off Keras 3's layout: $(cat "$T/layout")"
   "$PY" -c 'import h5py, sys; d = h5py.File(sys.argv[1])["model_weights/norm/norm/count:0"]; sys.exit(not (d.dtype == "int64" and d.shape == () and d[()] == 1234))' "$T/rt_$f.h5" ||

@@ -4,7 +4,7 @@
  * oracle: tests/onnx/ort_run.js) accepts and computes alike:
  *   - small models holding, between them, every kind of engine/layer.h
  *     (BatchNormalization with and without gamma/beta, on maps and vectors;
- *     Rescaling; ZeroPadding2D (folded into a Conv's pads, and alone) and
+ *     Rescaling, scalar and per channel on maps and vectors; ZeroPadding2D (folded into a Conv's pads, and alone) and
  *     Cropping2D with uneven sides; grouped,
  *     dilated and depthwise convolutions; PReLU on maps and vectors; every
  *     merge; Concatenate; both global pools, with keepdims; a feature map's
@@ -142,8 +142,11 @@ static model *build_maps(void)
     layer in = layer_template(LAYER_INPUT, "in", -1);
     in.in_h = 21, in.in_w = 19, in.in_c = 3;
     int x = add(m, &in);
+    /* per channel (Keras 3 lists): Mul and Add by (1, C, 1, 1) constants */
     layer r = layer_template(LAYER_RESCALING, "rescale", x);
-    r.rescale[0] = 1.0f / 127.5f, r.rescale[1] = -1.0f;
+    r.rescale_n[0] = r.rescale_n[1] = 3;
+    r.rescale[0][0] = 1.0f / 127.5f, r.rescale[0][1] = -1.0f / 64.0f, r.rescale[0][2] = 0.02f;
+    r.rescale[1][0] = -1.0f, r.rescale[1][1] = 0.5f, r.rescale[1][2] = -2.0f;
     x = add(m, &r);
     layer zp = layer_template(LAYER_ZEROPAD2D, "zpad", x);
     zp.pad4[0] = 1, zp.pad4[1] = 2, zp.pad4[2] = 0, zp.pad4[3] = 3;
@@ -210,7 +213,7 @@ static model *build_merges(void)
     in.in_h = 12, in.in_w = 10, in.in_c = 3;
     int x = add(m, &in);
     layer r = layer_template(LAYER_RESCALING, "rescale", x);
-    r.rescale[0] = 1.0f / 255.0f;
+    r.rescale[0][0] = 1.0f / 255.0f;
     x = add(m, &r);
     x = conv(m, "stem", x, 6, 3, ACT_LINEAR);
     /* each activation on a branch of its own (a chain of them flattens out) */
@@ -279,6 +282,12 @@ static model *build_merges(void)
     x = add(m, &d);
     layer bn = layer_template(LAYER_BATCHNORM, "bn_vec", x);
     x = add(m, &bn);
+    /* per channel on a vector: Mul and Add by (C) constants */
+    layer rv = layer_template(LAYER_RESCALING, "rescale_vec", x);
+    rv.rescale_n[0] = rv.rescale_n[1] = 8;
+    for (int c = 0; c < 8; c++)
+        rv.rescale[0][c] = 0.5f + 0.25f * (float)c, rv.rescale[1][c] = 0.1f * (float)(c - 4);
+    x = add(m, &rv);
     layer pr = layer_template(LAYER_PRELU, "prelu_vec", x);
     x = add(m, &pr);
     layer dr = layer_template(LAYER_DROPOUT, "drop", x);
@@ -555,7 +564,7 @@ static void test_zeropad_before_maxpool_opset18(void **state)
     in.in_h = 9, in.in_w = 11, in.in_c = 3;
     int x = add(m, &in);
     layer r = layer_template(LAYER_RESCALING, "rescale", x);
-    r.rescale[0] = 1.0f / 127.5f, r.rescale[1] = -1.0f;
+    r.rescale[0][0] = 1.0f / 127.5f, r.rescale[1][0] = -1.0f;
     x = add(m, &r);
     x = conv(m, "conv", x, 4, 3, ACT_LINEAR);   /* negative values reach the pool */
     layer zp = layer_template(LAYER_ZEROPAD2D, "zpad", x);
@@ -784,7 +793,7 @@ static model *build_clashing_names(void)
     in.in_h = 11, in.in_w = 9, in.in_c = 3;
     int x = add(m, &in);
     layer r = layer_template(LAYER_RESCALING, "r", x);
-    r.rescale[0] = 1.0f / 127.5f, r.rescale[1] = -1.0f;
+    r.rescale[0][0] = 1.0f / 127.5f, r.rescale[1][0] = -1.0f;
     x = add(m, &r);
     x = conv(m, "r/mul", x, 4, 3, ACT_RELU);
     x = conv(m, "k/conv", x, 4, 1, ACT_LINEAR);
