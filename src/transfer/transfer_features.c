@@ -213,8 +213,12 @@ int transfer_features_key(const char *weights_sha256, int img_size, transfer_poo
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
     /* "decode=hint2x": images decoded as IMAGE_DECODE_HINT says (a cache made
-     * with another decoding is not reused). */
-    snprintf(key, TRANSFER_KEY_MAX, "decode=hint2x weights=%.64s size=%d pool=%s variants=%d n=%zu list=%s",
+     * with another decoding is not reused).  "graph=2": what the built-in
+     * backbones compute (1 -> 2: EfficientNetB0's rescaling_1 became Keras'
+     * per-channel scales); bump it when a backbone's arithmetic changes, so
+     * features made by the old graph are extracted again. */
+    snprintf(key, TRANSFER_KEY_MAX,
+             "decode=hint2x graph=2 weights=%.64s size=%d pool=%s variants=%d n=%zu list=%s",
              weights_sha256, img_size, pool == TRANSFER_POOL_FLATTEN ? "flatten" : "gapgmp",
              variants, n, hex);
     return 0;
