@@ -5,6 +5,8 @@
  */
 #include "engine/dnnl_util.h"
 
+#include "engine/buf_recycle.h"
+
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -106,14 +108,13 @@ void *dn_pool_buf(dn_pool *p, size_t bytes, cd_err *err)
 {
     if (grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs + 1, sizeof *p->bufs, err))
         return NULL;
-    void *b = NULL;
-    size_t sz = bytes ? (bytes + 63) / 64 * 64 : 64;
-    if (posix_memalign(&b, 64, sz) != 0) {
+    size_t got = 0;
+    void *b = buf_recycle_get(bytes, &got);
+    if (!b) {
         cd_err_set(err, CD_ERR_NOMEM, "out of memory allocating %zu bytes for oneDNN", bytes);
         return NULL;
     }
-    memset(b, 0, sz);
-    p->bufs[p->n_bufs++] = b;
+    p->bufs[p->n_bufs++] = (struct dn_buf){.p = b, .size = got};
     return b;
 }
 
@@ -124,7 +125,7 @@ void dn_pool_clear(dn_pool *p)
     for (int i = 0; i < p->n_mems; i++)
         dnnl_memory_destroy(p->mems[i]);
     for (int i = 0; i < p->n_bufs; i++)
-        free(p->bufs[i]);
+        buf_recycle_put(p->bufs[i].p, p->bufs[i].size);
     free(p->prims);
     free(p->mems);
     free(p->bufs);

@@ -70,7 +70,7 @@ typedef struct dn_pool {
     int n_prims, cap_prims;
     dnnl_memory_t *mems;
     int n_mems, cap_mems;
-    void **bufs;                /* 64-byte aligned, from posix_memalign */
+    struct dn_buf { void *p; size_t size; } *bufs;   /* 64-byte aligned, from buf_recycle */
     int n_bufs, cap_bufs;
 } dn_pool;
 
