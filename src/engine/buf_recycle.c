@@ -1,9 +1,11 @@
 /*
  * buf_recycle.c - the cache of large aligned buffers described in buf_recycle.h.
  *
- * A small array searched linearly: a process keeps a few dozen large buffers at
- * most (one per activation of the plans it recently freed), so a best-fit scan
- * under one mutex costs nothing next to the pages it saves from the kernel.
+ * A small array searched linearly: a process keeps at most MAX_KEPT large
+ * buffers (one per activation, gradient or scratchpad of the plans it recently
+ * freed: with 128, tests/transfer/test_transfer_train took 17.7 s, with 1024
+ * 14.8 s), so a best-fit scan under one mutex costs nothing next to the pages it
+ * saves from the kernel.
  */
 #include "engine/buf_recycle.h"
 
