@@ -68,7 +68,8 @@ static void usage(FILE *out)
           "                         X-Forwarded-For names the client in the log (default: none)\n"
           "  --precision P          f32, bf16 or int8 (default: int8 where models/<name>.int8.h5,\n"
           "                         made by catdog quantize, is there -- it is then served as <name>\n"
-          "                         -- else f32); f32 and bf16 load <name>.h5\n"
+          "                         -- else f32); f32 and bf16 load <name>.h5; where this CPU has\n"
+          "                         no kernels of that precision, f32 (said in the log)\n"
           "  --img-size N           input size for ONNX models whose height and width are dynamic\n"
           "  --assets DIR           folder with web/static and node_modules (default: found)\n"
           "  --admin-token-file FILE  the admin token (first line of FILE, at least 16 bytes): the history,\n"
@@ -407,6 +408,20 @@ int cmd_serve(int argc, char **argv)
     }
     if (optind < argc)
         return release(args, owned, cli_usage_error("serve", "unexpected argument '%s'", argv[optind]));
+    /* A service keeps serving on a CPU without the kernels of the precision
+     * asked for (or of the int8 files it would pick by default): float32,
+     * said once in the log, rather than no service at all.  predict and
+     * evaluate fail instead, naming the precision, since their user is there
+     * to read it. */
+    if (cfg.backend == RUNNER_DNNL && cfg.precision != RUNNER_PREC_F32) {
+        char why[200];
+        runner_precision want = cfg.precision == RUNNER_PREC_AUTO ? RUNNER_PREC_INT8 : cfg.precision;
+        if (!runner_precision_available(want, why, sizeof why)) {
+            fprintf(stderr, "catdog serve: %s: serving in float32%s\n", why,
+                    cfg.precision == RUNNER_PREC_AUTO ? " (the int8 model files are not used)" : "");
+            cfg.precision = RUNNER_PREC_F32;
+        }
+    }
 
     sigset_t stop_signals;
     sigemptyset(&stop_signals);

@@ -51,6 +51,12 @@ const char *runner_precision_name(runner_precision p);
 int runner_precision_parse(const char *name, runner_precision *out);
 /* The precision a runner for m with `requested` would use (AUTO resolved). */
 runner_precision runner_precision_resolve(const model *m, runner_precision requested);
+/* 1 when the oneDNN backend has convolution kernels of precision p on this
+ * CPU (oneDNN has int8 ones for every x86-64 ISA, bf16 ones from AVX-512 on;
+ * ONEDNN_MAX_CPU_ISA lowers the ISA it uses).  0 with `why` filled ("oneDNN
+ * has no bf16 convolution for AVX2 instructions") otherwise.  AUTO and F32:
+ * always 1.  Costs a primitive descriptor, not a run: call it once, at start-up. */
+int runner_precision_available(runner_precision p, char *why, size_t why_size);
 
 typedef struct runner_opts {
     runner_backend backend;

@@ -27,6 +27,7 @@
  * not depend on the split.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -622,3 +623,64 @@ const runner_backend_ops runner_dnnl_ops = {
     .params_changed = rd_params_changed,
     .activation = rd_activation,
 };
+
+/* ---- can this CPU run a precision? ---------------------------------------- */
+
+/* oneDNN's name for the ISA it dispatches to (ONEDNN_MAX_CPU_ISA caps it). */
+static const char *isa_name(dnnl_cpu_isa_t isa)
+{
+    switch (isa) {
+    case dnnl_cpu_isa_sse41: return "SSE4.1";
+    case dnnl_cpu_isa_avx: return "AVX";
+    case dnnl_cpu_isa_avx2: return "AVX2";
+    case dnnl_cpu_isa_avx2_vnni: return "AVX2 VNNI";
+    case dnnl_cpu_isa_avx512_core: return "AVX-512";
+    case dnnl_cpu_isa_avx512_core_vnni: return "AVX-512 VNNI";
+    case dnnl_cpu_isa_avx512_core_bf16: return "AVX-512 BF16";
+    case dnnl_cpu_isa_avx512_core_amx: return "AMX";
+    default: return "this CPU's";
+    }
+}
+
+/* Asks oneDNN for a small convolution of the precision (a primitive
+ * descriptor only: nothing runs): whether it has kernels is a property of
+ * the library build and the ISA, which a lookup table here would get wrong
+ * for the next oneDNN version. */
+int runner_precision_available(runner_precision p, char *why, size_t why_size)
+{
+    if (why_size)
+        why[0] = '\0';
+    if (p != RUNNER_PREC_BF16 && p != RUNNER_PREC_INT8)
+        return 1;
+    dnnl_data_type_t in = p == RUNNER_PREC_BF16 ? dnnl_bf16 : dnnl_u8;
+    dnnl_data_type_t wt = p == RUNNER_PREC_BF16 ? dnnl_bf16 : dnnl_s8;
+    dnnl_dims_t src_d = {1, 16, 8, 8}, wei_d = {16, 16, 3, 3}, dst_d = {1, 16, 8, 8};
+    dnnl_dims_t strides = {1, 1}, pad = {1, 1};
+    dnnl_memory_desc_t src, wei, dst;
+    dnnl_convolution_desc_t cd;
+    dnnl_engine_t eng = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_engine_create(&eng, dnnl_cpu, 0);
+    if (st == dnnl_success)
+        st = dnnl_memory_desc_init_by_tag(&src, 4, src_d, in, dnnl_format_tag_any);
+    if (st == dnnl_success)
+        st = dnnl_memory_desc_init_by_tag(&wei, 4, wei_d, wt, dnnl_format_tag_any);
+    if (st == dnnl_success)
+        st = dnnl_memory_desc_init_by_tag(&dst, 4, dst_d, dnnl_f32, dnnl_format_tag_any);
+    if (st == dnnl_success)
+        st = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
+                                                NULL, &dst, strides, pad, pad);
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(&pd, &cd, NULL, eng, NULL);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (eng)
+        dnnl_engine_destroy(eng);
+    if (st == dnnl_success)
+        return 1;
+    if (why_size)
+        snprintf(why, why_size, "oneDNN has no %s convolution for %s instructions%s",
+                 runner_precision_name(p), isa_name(dnnl_get_effective_cpu_isa()),
+                 st == dnnl_unimplemented ? "" : " (the probe failed)");
+    return 0;
+}
