@@ -15,8 +15,8 @@
 //     intra-op thread per worker.
 //   - The photo is kept as <sha256>.<ext> in the upload folder: written to a
 //     temporary, fsync'd, renamed, and the folder fsync'd (when the same photo
-//     is already there, only the folder is fsync'd), as src/web/store.c does.
-//     This runs while the photo is classified.
+//     is already there, only the folder is fsync'd), as src/web/store.c does,
+//     once the photo has been classified (a photo that does not decode is not kept).
 //   - A history row goes into SQLite (better-sqlite3, built from its bundled
 //     SQLite source) in WAL mode with synchronous=FULL, one transaction per
 //     upload, in catdog's predictions table (src/web/history_sqlite.c), from a
@@ -317,16 +317,18 @@ async function worker(opts) {
     if (!fmt) return fail(res, 415, 'not_an_image', 'the file is not a JPEG, PNG or WebP image');
     const sha = crypto.createHash('sha256').update(photo).digest('hex');
     const file = `${sha}.${EXT[fmt]}`;
-    const [cls, st] = await Promise.allSettled([classify(photo), store(photo, file)]);
-    if (cls.status === 'rejected') {
-      const e = cls.reason;
+    let v;
+    try {
+      v = await classify(photo);
+    } catch (e) {
       return fail(res, e.status || 422, 'corrupt_image', e.message);
     }
-    if (st.status === 'rejected') {
-      console.error(`web_node_peer: storing an upload: ${st.reason.message}`);
+    try {
+      await store(photo, file); // only photos that decode are kept, as catdog does
+    } catch (e) {
+      console.error(`web_node_peer: storing an upload: ${e.message}`);
       return fail(res, 507, 'storage_error', 'the photo could not be stored');
     }
-    const v = cls.value;
     const label = v.p >= 0.5 ? 'dog' : 'cat';
     const resultId = crypto.randomBytes(16).toString('base64url');
     let id = null;
@@ -381,7 +383,12 @@ async function worker(opts) {
 
 const opts = parseArgs(process.argv.slice(2));
 if (cluster.isPrimary) {
-  primary(opts);
+  try {
+    primary(opts);
+  } catch (e) {
+    console.error(`web_node_peer: cannot prepare ${opts.uploadDir} and ${opts.db}: ${e.message}`);
+    process.exit(1);
+  }
 } else {
   worker(opts).catch((e) => {
     console.error(`web_node_peer: worker ${process.pid}: ${e.message}`);
