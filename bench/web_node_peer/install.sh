@@ -20,7 +20,7 @@ probe() { node -e "require('better-sqlite3')(':memory:').close(); require('sharp
 if [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] && probe; then
   exit 0
 fi
-command -v node >/dev/null && command -v npm >/dev/null ||
+{ command -v node && command -v npm; } >/dev/null ||
   { echo "web_node_peer/install.sh: node and npm are needed (scripts/install-deps.sh installs them)" >&2; exit 1; }
 NODEDIR=${npm_config_nodedir:-}
 if [ -z "$NODEDIR" ]; then
