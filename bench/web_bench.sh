@@ -6,7 +6,14 @@
 # request), then, in the same run, a peer built the way the seed was: Flask
 # (python3-flask) with the same network in PyTorch (python3-torch), weights from
 # the same .h5, once loading the model on every request (as the seed did) and
-# once at start-up.  Prints requests/s, p50 and p99 latency and the ratios.
+# once at start-up; and a Node.js peer built for speed (bench/web_node_peer/:
+# a 2-worker node:cluster, sharp decoding, onnxruntime-node on `catdog export`'s
+# ONNX file, better-sqlite3), doing catdog's storage work (photo fsync'd under
+# its SHA-256, a history row in SQLite with WAL + synchronous=FULL), at the same
+# connections as catdog.  Prints requests/s, p50 and p99 latency and the ratios.
+# The Node peer's modules come from bench/web_node_peer/install.sh (make bench
+# runs it); without them its row is skipped with a line saying so.  Its P(dog)
+# of four photos must equal catdog's within 1e-4, else the script fails.
 #
 # Model: models/binary.h5 when present, else a random-weights binary CNN (the
 # same arithmetic).  Photos: 200 of ../shared/data/dogs-vs-cats/train (already
@@ -19,7 +26,8 @@
 #                         models/transfer.h5 and its SqueezeNet weights; the peers stay binary)
 #   CATDOG_BENCH_SERVE_ARGS  more `catdog serve` options, e.g. "--max-batch 16 --max-wait 1"
 #                         (default none: serve's own batching and admission)
-#   CATDOG_BENCH_PEERS    0 = catdog only, skip the Flask peers (1)
+#   CATDOG_BENCH_PEERS    0 = catdog only, skip the Flask and Node.js peers (1)
+#   CATDOG_BENCH_NODE_WORKERS  the Node.js peer's cluster workers (2)
 # BUILD_DIR may be absolute (another build of catdog, e.g. an older commit's).
 # The "uploads/s" column counts every answer wrk read (503s included); the line after the table
 # gives the server's own count of 200 answers and 503 refusals during the run.  Results of the
@@ -99,8 +107,14 @@ else
 fi
 AVG=$(xargs stat -c %s <"$WORK/photos.txt" | awk '{s+=$1} END {printf "%.1f", s/NR/1024}')
 
-# CPU seconds (user + system) the process PID has used so far.
-cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# CPU seconds (user + system) the process PID and its children (the Node peer's
+# cluster workers) have used so far.
+cpu_seconds() {
+    local p kids
+    kids=$(ps -o pid= --ppid "$1" 2>/dev/null || true)
+    for p in "$1" $kids; do cat "/proc/$p/stat" 2>/dev/null || true; done |
+        awk -v hz="$(getconf CLK_TCK)" '{ s += $14 + $15 } END { print s / hz }'
+}
 
 # run_wrk NAME URL CONNS SERVER_PID -> one RESULT line in $WORK/NAME.result,
 # with the server's CPU milliseconds per answered upload appended (cpu_ms=).
@@ -144,13 +158,25 @@ run_wrk catdog "http://127.0.0.1:$PORT/api/v1/predict" "$CONNS" "${PIDS[-1]}"
 FIRST=$(head -n 1 "$WORK/photos.txt")
 CATDOG_P=$(curl -s -F "inputfile=@$FIRST" "http://127.0.0.1:$PORT/api/v1/predict" |
     "$PY" -c 'import json,sys; j=json.load(sys.stdin); print("%.4f" % j["p_dog"])')
+# p_dog_of URL PHOTO...: one "PHOTO P(dog)" line each (the API's 6 decimals), for the peers' check.
+p_dog_of() {
+    local url=$1 f
+    shift
+    for f in "$@"; do
+        printf '%s ' "$f"
+        curl -s -F "inputfile=@$f" "$url" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["p_dog"])' ||
+            echo "no-answer"
+    done
+}
+mapfile -t CHECK < <(head -n 4 "$WORK/photos.txt")
+p_dog_of "http://127.0.0.1:$PORT/api/v1/predict" "${CHECK[@]}" >"$WORK/catdog.check"
 curl -s -H "$AUTH" -o "$WORK/catdog.metrics1" "http://127.0.0.1:$PORT/metrics" || : >"$WORK/catdog.metrics1"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 # ---- the Flask peer ----
 PEER_OK=${CATDOG_BENCH_PEERS:-1}
 [ "$PEER_OK" = 0 ] || "$PY" -c 'import flask, torch, h5py, PIL' 2>/dev/null || PEER_OK=0
-if [ $PEER_OK = 1 ]; then
+if [ "$PEER_OK" = 1 ]; then
     for mode in startup per-request; do
         PORT=$(free_port)
         ${PIN[@]+"${PIN[@]}"} "$PY" bench/web_flask_peer.py --model "$WORK/models/binary.h5" --mode "$mode" --port "$PORT" \
@@ -166,6 +192,38 @@ if [ $PEER_OK = 1 ]; then
     done
 elif [ "${CATDOG_BENCH_PEERS:-1}" != 0 ]; then
     echo "web bench: the Flask peer needs /usr/bin/python3 with flask, torch, h5py and PIL (make bench installs them)"
+fi
+
+# ---- the Node.js peer (bench/web_node_peer/) ----
+NODE_OK=${CATDOG_BENCH_PEERS:-1}
+NODE_WORKERS=${CATDOG_BENCH_NODE_WORKERS:-2}
+if [ "$NODE_OK" != 0 ]; then
+    if ! command -v node >/dev/null || ! (cd bench/web_node_peer && node -e "require('better-sqlite3'); require('sharp'); require('busboy')
+            require('../../node_modules/onnxruntime-node')" 2>/dev/null); then
+        echo "web bench: the Node.js peer's modules are not installed: run bench/web_node_peer/install.sh (make bench does; onnxruntime-node: npm install --ignore-scripts)"
+        NODE_OK=0
+    fi
+fi
+if [ "$NODE_OK" != 0 ]; then
+    mkdir -p "$WORK/onnx"
+    "$BIN" export --model "$WORK/models/binary.h5" --out "$WORK/onnx/binary.onnx" >/dev/null
+    PORT=$(free_port)
+    ${PIN[@]+"${PIN[@]}"} node bench/web_node_peer/server.js --model "$WORK/onnx/binary.onnx" --port "$PORT" \
+        --workers "$NODE_WORKERS" --upload-dir "$WORK/node-up" --db "$WORK/node.db" >"$WORK/node.log" 2>&1 &
+    PIDS+=($!)
+    wait_up "http://127.0.0.1:$PORT/healthz" "${PIDS[-1]}" || { cat "$WORK/node.log"; exit 1; }
+    # /healthz answers once one worker listens; the primary says when all do.
+    for _ in $(seq 1 300); do grep -q 'workers listening' "$WORK/node.log" && break; sleep 0.1; done
+    grep -q 'workers listening' "$WORK/node.log" || { cat "$WORK/node.log"; exit 1; }
+    # The same warm-up as catdog's: every photo once (stored; later uploads find them there).
+    SECS_SAVE=$SECS; SECS=2; run_wrk node_warm "http://127.0.0.1:$PORT/api/v1/predict" 8 "${PIDS[-1]}"; SECS=$SECS_SAVE
+    p_dog_of "http://127.0.0.1:$PORT/api/v1/predict" "${CHECK[@]}" >"$WORK/node.check"
+    # Every 200 answer is a row in the peer's history: its own count of the run's 200s.
+    node_rows() { "$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM predictions").fetchone()[0])' "$WORK/node.db"; }
+    NODE_ROWS0=$(node_rows)
+    run_wrk node "http://127.0.0.1:$PORT/api/v1/predict" "$CONNS" "${PIDS[-1]}"
+    NODE_ROWS1=$(node_rows)
+    kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 fi
 
 echo "load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -188,14 +246,35 @@ awk -v opts="${SERVE_ARGS[*]:-(default options)}" -v secs="$SECS" '
                  opts, secs, ok[2] - ok[1], (ok[2] - ok[1]) / secs, busy[2] - busy[1];
           if (batches[2] > batches[1]) printf ", %.2f photos per forward pass", (photos[2] - photos[1]) / (batches[2] - batches[1]);
           printf "\n" }' "$WORK/catdog.metrics0" "$WORK/catdog.metrics1"
-if [ $PEER_OK = 1 ]; then
-    row "Flask + PyTorch, model at start-up (8)" flask_startup
-    row "Flask + PyTorch, model per request (8)" flask_per-request
-    echo
+[ "$PEER_OK" != 1 ] || row "Flask + PyTorch, model at start-up (8)" flask_startup
+[ "$PEER_OK" != 1 ] || row "Flask + PyTorch, model per request (8)" flask_per-request
+if [ "$NODE_OK" != 0 ]; then
+    row "Node.js cluster x$NODE_WORKERS, ORT+sharp ($CONNS)" node
+    echo "Node.js peer, in the $SECS s run: $((NODE_ROWS1 - NODE_ROWS0)) answered 200 (rows added to its history," \
+        "$(awk -v n=$((NODE_ROWS1 - NODE_ROWS0)) -v s="$SECS" 'BEGIN { printf "%.1f", n / s }')/s)"
+fi
+[ "$PEER_OK" != 1 ] && [ "$NODE_OK" = 0 ] || echo
+if [ "$PEER_OK" = 1 ]; then
     awk -v a="$(field catdog rps)" -v b="$(field flask_startup rps)" -v c="$(field flask_per-request rps)" 'BEGIN {
         if (b > 0) printf "catdog / Flask (load once):        %.1fx uploads/s\n", a / b;
         if (c > 0) printf "catdog / Flask (load per request): %.1fx uploads/s\n", a / c; }'
     awk -v a="$(field catdog cpu_ms)" -v b="$(field flask_startup cpu_ms)" -v c="$(field flask_per-request cpu_ms)" 'BEGIN {
         if (a > 0) printf "CPU per upload, Flask / catdog:    %.1fx (load once), %.1fx (load per request)\n", b / a, c / a; }'
     echo "P(dog) of $(basename "$FIRST"): catdog $CATDOG_P, Flask peer $FLASK_P"
+fi
+if [ "$NODE_OK" != 0 ]; then
+    awk -v a="$(field catdog rps)" -v b="$(field node rps)" 'BEGIN {
+        if (b > 0) printf "catdog / Node.js peer:             %.1fx uploads/s\n", a / b; }'
+    awk -v a="$(field catdog cpu_ms)" -v b="$(field node cpu_ms)" 'BEGIN {
+        if (a > 0) printf "CPU per upload, Node.js / catdog:  %.1fx\n", b / a; }'
+    # The verdicts must be the same network's on the same pixels: P(dog) within 1e-4 of catdog's.
+    if ! paste -d' ' "$WORK/catdog.check" "$WORK/node.check" | awk '
+        { n++; if ($1 != $3 || $2 !~ /^[0-9.e-]+$/ || $4 !~ /^[0-9.e-]+$/) { bad++; next }
+          d = $2 - $4; if (d < 0) d = -d; if (d > max) max = d; if (d > 1e-4) bad++ }
+        END { printf "P(dog) of %d photos, Node.js peer against catdog: largest difference %.1e%s\n", n, max,
+                     bad ? " - MORE THAN 1e-4" : " (within 1e-4)"; exit bad > 0 }'; then
+        echo "web bench: the Node.js peer's verdicts differ from catdog's:" >&2
+        paste -d' ' "$WORK/catdog.check" "$WORK/node.check" >&2
+        exit 1
+    fi
 fi

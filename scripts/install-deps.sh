@@ -55,3 +55,9 @@ if [ -f package.json ]; then
     npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
   fi
 fi
+
+# The Node.js peer of bench/web_bench.sh (sharp, better-sqlite3, busboy: its own
+# package.json) is only needed by `make bench`; better-sqlite3 is built from source there.
+if [ "${CATDOG_BENCH_DEPS:-0}" = 1 ] && [ -x bench/web_node_peer/install.sh ]; then
+  bench/web_node_peer/install.sh
+fi
