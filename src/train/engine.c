@@ -244,6 +244,88 @@ out:
     return rc;
 }
 
+/* Appends n floats to a growing array.  0 or -1. */
+static int floats_append(float **a, size_t *n, size_t *cap, const float *v, size_t k, cd_err *err)
+{
+    if (*n + k > *cap) {
+        size_t c = *cap ? *cap * 2 : 4096;
+        while (c < *n + k)
+            c *= 2;
+        float *p = realloc(*a, c * sizeof *p);
+        if (!p)
+            return cd_err_set(err, CD_ERR_NOMEM, "evaluation: out of memory for %zu values", c);
+        *a = p;
+        *cap = c;
+    }
+    memcpy(*a + *n, v, k * sizeof *v);
+    *n += k;
+    return 0;
+}
+
+int engine_evaluate_ranks(runner *rf, runner *rt, const engine_step *sp, int batch, const engine_source *src,
+                          int epoch, int want_auc, const engine_comm *comm, float *logits_out, float *labels_out,
+                          size_t cap, engine_eval *out, cd_err *err)
+{
+    if (!comm || comm->size <= 1)
+        return engine_evaluate(rf, rt, sp, batch, src, epoch, want_auc, NULL, logits_out, labels_out, cap, out, err);
+    memset(out, 0, sizeof *out);
+    out->auc = NAN;
+    int k = sp->k;
+    size_t in_tail = rf ? model_output_size(sp->front) : 0;
+    float *act = rf ? malloc((size_t)batch * in_tail * sizeof(float)) : NULL;
+    float *logits = malloc((size_t)batch * (size_t)k * sizeof(float));
+    /* This rank's batches as records: n, then n labels, then n x k logits. */
+    float *rec = NULL, *all = NULL;
+    size_t n_rec = 0, cap_rec = 0, n_all = 0;
+    engine_tally t;
+    engine_tally_init(&t, k, want_auc);
+    int rc = -1;
+    if (!logits || (rf && !act)) {
+        cd_err_set(err, CD_ERR_NOMEM, "evaluation: out of memory");
+        goto out;
+    }
+    if (src->begin_epoch(src->ctx, epoch, err) < 0)
+        goto out;
+    const float *x, *y;
+    int n, got;
+    while ((got = src->next(src->ctx, &x, &y, &n, err)) == 1) {
+        if (n == 0)
+            continue;
+        float fn = (float)n;
+        if (step_forward(rf, rt, x, n, act, logits, err) < 0 || floats_append(&rec, &n_rec, &cap_rec, &fn, 1, err) < 0 ||
+            floats_append(&rec, &n_rec, &cap_rec, y, (size_t)n, err) < 0 ||
+            floats_append(&rec, &n_rec, &cap_rec, logits, (size_t)n * (size_t)k, err) < 0)
+            goto out;
+    }
+    if (got < 0)
+        goto out;
+    /* Every rank's records in rank order: one process's batches in order,
+     * tallied here as engine_evaluate tallies them. */
+    if (engine_gather_floats(comm, rec, n_rec, &all, &n_all, err) < 0)
+        goto out;
+    for (size_t pos = 0; pos < n_all;) {
+        int bn = (int)all[pos];
+        const float *by = all + pos + 1, *bz = by + bn;
+        assert(bn > 0 && pos + 1 + (size_t)bn * (size_t)(k + 1) <= n_all);
+        if (logits_out && k == 1 && t.n + (size_t)bn <= cap)
+            memcpy(logits_out + t.n, bz, (size_t)bn * sizeof(float));
+        if (labels_out && t.n + (size_t)bn <= cap)
+            memcpy(labels_out + t.n, by, (size_t)bn * sizeof(float));
+        if (isnan(engine_tally_add(&t, bz, by, bn, NULL, NULL, err)) && err && err->code == CD_ERR_NOMEM)
+            goto out;
+        pos += 1 + (size_t)bn * (size_t)(k + 1);
+    }
+    engine_tally_result(&t, out);
+    rc = 0;
+out:
+    engine_tally_free(&t);
+    free(rec);
+    free(all);
+    free(act);
+    free(logits);
+    return rc;
+}
+
 int engine_evaluate_model(const engine_step *sp, int batch, runner_backend backend, int threads,
                           const engine_source *src, int want_auc, const volatile sig_atomic_t *stop,
                           float *logits_out, float *labels_out, size_t cap, engine_eval *out, cd_err *err)
@@ -491,7 +573,7 @@ static int write_history(const engine_config *c, cd_err *err)
 /* One JSON object per line, flushed, so a reader following the file sees each
  * epoch as it ends. */
 static int log_json(const engine_config *c, const history_row *row, const engine_eval *ev, int improved,
-                    float next_lr, cd_err *err)
+                    float next_lr, double val_seconds, cd_err *err)
 {
     if (!c->log_json || !is_root(c))
         return 0;
@@ -506,6 +588,7 @@ static int log_json(const engine_config *c, const history_row *row, const engine
         json_object_set_new(o, "val_auc", json_real(ev->auc));
     else
         json_object_set_new(o, "val_auc", json_null());
+    json_object_set_new(o, "val_seconds", json_real(val_seconds));
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(o);
     if (!s)
@@ -766,8 +849,15 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
         runner_params_changed(rv);
         engine_eval ev;
         /* Under MPI the ranks stop together, at step boundaries only. */
-        got = engine_evaluate(rf, rv, sp, c->batch, val, 0, c->monitor == TRAIN_MONITOR_VAL_AUC,
-                              parallel(c) ? NULL : c->stop, NULL, NULL, 0, &ev, err);
+        double tv = cd_monotonic_s(), val_s;
+        if (parallel(c) && c->sharded_val)
+            got = engine_evaluate_ranks(rf, rv, sp, c->batch, val, 0, c->monitor == TRAIN_MONITOR_VAL_AUC, c->comm,
+                                        NULL, NULL, 0, &ev, err);
+        else
+            got = engine_evaluate(rf, rv, sp, c->batch, val, 0, c->monitor == TRAIN_MONITOR_VAL_AUC,
+                                  parallel(c) ? NULL : c->stop, NULL, NULL, 0, &ev, err);
+        val_s = cd_monotonic_s() - tv;
+        res->val_seconds += val_s;
         if (got < 0)
             goto out;
         if (got == 1) {
@@ -813,7 +903,7 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
                 goto out;
         }
         if (save_last(c, sp, opt, st, err) < 0 || write_history(c, err) < 0 ||
-            log_json(c, &row, &ev, improved, st->lr, err) < 0)
+            log_json(c, &row, &ev, improved, st->lr, val_s, err) < 0)
             goto out;
         int stop_early = c->early_stopping > 0 && st->since_best >= c->early_stopping;
         p.event = TRAIN_EV_EPOCH_END;

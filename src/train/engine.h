@@ -106,6 +106,20 @@ int engine_evaluate(runner *rf, runner *rt, const struct engine_step *sp, int ba
                     int epoch, int want_auc, const volatile sig_atomic_t *stop, float *logits_out, float *labels_out, size_t cap,
                     engine_eval *out, cd_err *err);
 
+/* Data parallelism (engine_comm below): every rank calls this with a source
+ * that delivers its contiguous run of whole batches of one process's pass,
+ * the runs in rank order making up that pass (dataset_iter_opts.
+ * shard_whole_batches; a rank may have none).  Each rank classifies its own
+ * batches; every batch's size, labels and logits are then gathered on every
+ * rank (engine_gather_floats) and tallied there batch by batch, so every rank
+ * gets exactly what engine_evaluate gives one process over the whole pass
+ * (loss, accuracy and the exact AUC; logits_out / labels_out as there).
+ * comm NULL or size 1: engine_evaluate.  No stop flag: the ranks stop
+ * together at step boundaries.  0 or -1. */
+int engine_evaluate_ranks(runner *rf, runner *rt, const struct engine_step *sp, int batch, const engine_source *src,
+                          int epoch, int want_auc, const struct engine_comm *comm, float *logits_out,
+                          float *labels_out, size_t cap, engine_eval *out, cd_err *err);
+
 /* The same with runners made here (inference, the given backend/threads). */
 int engine_evaluate_model(const struct engine_step *sp, int batch, runner_backend backend, int threads,
                           const engine_source *src, int want_auc, const volatile sig_atomic_t *stop,
@@ -202,6 +216,11 @@ typedef struct engine_config {
      * slice only (a sharded dataset iterator, dataset.h: nothing else is
      * read), possibly empty, with the same number of batches on every rank. */
     int sharded_source;
+    /* With comm: 1 = every rank's validation source gives its contiguous run
+     * of whole validation batches (engine_evaluate_ranks): each rank
+     * classifies only its share and all get one process's figures; 0 = every
+     * rank validates on the whole set. */
+    int sharded_val;
 } engine_config;
 
 /* Sensible values: batch 32, constant schedule, plateau 0.5/2, min_lr 1e-6,
@@ -217,6 +236,7 @@ typedef struct engine_result {
     int stopped_early;
     long long steps;             /* optimizer steps this call ran */
     double allreduce_seconds;    /* of those, spent summing gradients over the ranks */
+    double val_seconds;          /* spent validating (all epochs this call ran) */
 } engine_result;
 
 /* Trains step.tail with opt from state st until st->epochs_done == c->epochs,

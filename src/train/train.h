@@ -157,6 +157,7 @@ typedef struct train_result {
     double seconds;               /* wall time of this call */
     long long steps;              /* optimizer steps run by this call */
     double allreduce_seconds;     /* MPI: of those steps' time, summing gradients */
+    double val_seconds;           /* validating, all epochs of this run */
     char last_path[4096];         /* the resume checkpoint */
     char history_path[4096];      /* CSV */
     char svg_path[4096];
