@@ -2,7 +2,9 @@
  * half of every global batch of 16 with the gradients summed in one fused
  * buffer, end with the weights of 1 process stepping on the whole batches
  * (within 1e-5 relative: only the order of the sums differs), and with the
- * same weights on both ranks (bit for bit).  A small dense head (no dropout)
+ * same weights on both ranks (bit for bit); summing overlapped with the
+ * backward pass (the default, one bucket; and one bucket per layer) or
+ * blocking after it gives the same weights bit for bit.  A small dense head (no dropout)
  * on synthetic vectors, 3 epochs.
  *
  * Started by ctest as a plain program, it runs itself again under
@@ -13,6 +15,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "train/engine_mpi.h"
@@ -22,8 +25,10 @@
 
 #define EPOCHS 3
 
-/* Trains a fresh head for EPOCHS epochs; comm NULL = one process. */
-static model *train_head(const engine_comm *comm)
+/* Trains a fresh head for EPOCHS epochs; comm NULL = one process.  blocking:
+ * sum the gradients after the backward pass; else overlapped with it, in
+ * buckets of about bucket_bytes (0: the default). */
+static model *train_head(const engine_comm *comm, int blocking, size_t bucket_bytes)
 {
     transfer_head_spec hs;
     cd_err err;
@@ -49,6 +54,8 @@ static model *train_head(const engine_comm *comm)
     c.threads = 1;
     c.oo = &oo;
     c.comm = comm;
+    c.blocking_allreduce = blocking;
+    c.allreduce_bucket_bytes = bucket_bytes;
     engine_step sp = {NULL, m, 1};
     engine_best best;
     engine_result er;
@@ -78,7 +85,7 @@ static int run_ranks(void)
         return 1;
     }
     int bad = 0;
-    model *par = train_head(&comm);
+    model *par = train_head(&comm, 0, 0);
     if (!par) {
         fprintf(stderr, "FAIL: rank %d: the 2-rank run failed\n", comm.rank);
         bad = 1;
@@ -104,7 +111,7 @@ static int run_ranks(void)
             free(sum);
         }
     if (comm.rank == 0 && !bad) {
-        model *one = train_head(NULL);
+        model *one = train_head(NULL, 0, 0);
         if (!one) {
             fprintf(stderr, "FAIL: the 1-process run failed\n");
             bad = 1;
@@ -129,8 +136,28 @@ static int run_ranks(void)
         }
         model_free(one);
     }
+    /* Blocking, and overlapped in buckets of one layer each (16 bytes: every
+     * layer's gradients fill one), give the default's weights bit for bit:
+     * each element is summed by one allreduce of 2 values either way. */
+    for (int v = 0; !bad && v < 2; v++) {
+        model *other = train_head(&comm, v == 0, v == 0 ? 0 : 16);
+        size_t differ = 0;
+        for (int i = 0; other && i < par->n_layers; i++)
+            for (int p = 0; p < par->layers[i].n_params; p++)
+                differ += memcmp(other->layers[i].params[p]->data, par->layers[i].params[p]->data,
+                                 par->layers[i].params[p]->size * sizeof(float)) != 0;
+        if (!other || differ) {
+            fprintf(stderr, "FAIL: rank %d: %s sums give other weights (%zu arrays differ)\n", comm.rank,
+                    v == 0 ? "blocking" : "one-layer-bucket", differ);
+            bad = 1;
+        } else if (comm.rank == 0) {
+            printf("%s gradient sums: the same weights bit for bit\n",
+                   v == 0 ? "blocking (after the backward pass)" : "overlapped in one-layer buckets");
+        }
+        model_free(other);
+    }
     model_free(par);
-    engine_mpi_finalize();
+    engine_mpi_finalize(&comm);
     return bad;
 }
 
