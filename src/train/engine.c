@@ -664,9 +664,11 @@ static int fused_init(fused *f, const model *m, size_t bucket_bytes, cd_err *err
     f->views = calloc((size_t)f->n_views, sizeof *f->views);
     if (!f->views)
         return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
+    /* Only what the optimizer steps: not a BatchNormalization's moving
+     * statistics, which get no gradient (layer_trainable_params). */
     size_t n = 0;
     for (int i = 0; i < m->n_layers; i++)
-        for (int p = 0; p < m->layers[i].n_params; p++)
+        for (int p = 0; p < layer_trainable_params(&m->layers[i]); p++)
             if (m->layers[i].trainable && m->layers[i].params[p])
                 n += m->layers[i].params[p]->size;
     f->n = n;
@@ -674,7 +676,7 @@ static int fused_init(fused *f, const model *m, size_t bucket_bytes, cd_err *err
         return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory for %zu gradients", n);
     size_t off = 0;
     for (int i = 0; i < m->n_layers; i++)
-        for (int p = 0; p < m->layers[i].n_params; p++) {
+        for (int p = 0; p < layer_trainable_params(&m->layers[i]); p++) {
             const tensor *t = m->layers[i].params[p];
             if (!m->layers[i].trainable || !t)
                 continue;
