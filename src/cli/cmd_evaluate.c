@@ -378,13 +378,13 @@ int cmd_evaluate(int argc, char **argv)
     int root = !comm || comm->rank == 0;
     dataset *d = dataset_open(dir, &err);
     if (!d) {
-        engine_mpi_finalize();
+        engine_mpi_finalize(comm);
         return cli_fail("%s", err.msg);
     }
     if (d->n_classes != 2) {
         int nc = d->n_classes;
         dataset_free(d);
-        engine_mpi_finalize();
+        engine_mpi_finalize(comm);
         return cli_fail("%s has %d class folders; evaluate expects two (cats, dogs)", dir, nc);
     }
     int status = 1;
@@ -447,6 +447,6 @@ out:
         free(photos[i]);
     free(failed);
     dataset_free(d);
-    engine_mpi_finalize();
+    engine_mpi_finalize(comm);
     return status;
 }

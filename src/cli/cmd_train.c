@@ -91,7 +91,8 @@ static void usage(FILE *out)
           "Ctrl-C stops after the current step and saves the resume checkpoint (exit status\n"
           "130); a second Ctrl-C stops at once without saving (exit status 3).\n"
           "Under `mpirun -np N` (any --arch) each rank trains on its share of every batch and\n"
-          "the gradients are summed; rank 0 prints and writes (docs/DATA_PARALLEL.md).\n"
+          "the gradients are summed, each layer's as soon as the backward pass has it; rank 0\n"
+          "prints and writes (docs/DATA_PARALLEL.md).\n"
           "\n"
           "Options:\n"
           "  -a, --arch NAME          built-in architecture: binary (default), vgg16, squeezenet;\n"
@@ -124,6 +125,8 @@ static void usage(FILE *out)
           "      --resume FILE        continue the run saved in FILE (FILE.last.h5 of a run)\n"
           "      --backend NAME       dnnl (default, fast) or ref (plain C)\n"
           "      --benchmark STEPS    time STEPS training steps on random images, print images/s\n"
+          "      --no-overlap         under mpirun: sum the gradients after the backward pass in\n"
+          "                           one call instead of overlapped with it (for measuring)\n"
           "  -q, --quiet              only the epoch lines\n"
           "  -h, --help               show this help\n"
           "Transfer learning (--arch transfer; FILE then holds the head and names the backbone):\n"
@@ -372,7 +375,7 @@ int cmd_train(int argc, char **argv)
         OPT_IMG = 256, OPT_OPT, OPT_LR, OPT_MOM, OPT_NEST, OPT_WD, OPT_AUG, OPT_SEED, OPT_THREADS,
         OPT_WORKERS, OPT_CACHE, OPT_NOCACHE, OPT_ES, OPT_SCHED, OPT_PF, OPT_PP, OPT_MINLR, OPT_RESUME,
         OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT, OPT_FTE, OPT_FTLR,
-        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON
+        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON, OPT_NOOVERLAP
     };
     static const struct option longopts[] = {
         {"arch", required_argument, NULL, 'a'},       {"data", required_argument, NULL, 'd'},
@@ -393,7 +396,7 @@ int cmd_train(int argc, char **argv)
         {"fine-tune", required_argument, NULL, OPT_FT}, {"fine-tune-epochs", required_argument, NULL, OPT_FTE},
         {"fine-tune-lr", required_argument, NULL, OPT_FTLR},
         {"monitor", required_argument, NULL, OPT_MONITOR}, {"warmup", required_argument, NULL, OPT_WARMUP},
-        {"log-json", required_argument, NULL, OPT_LOGJSON},
+        {"log-json", required_argument, NULL, OPT_LOGJSON}, {"no-overlap", no_argument, NULL, OPT_NOOVERLAP},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     train_opts o;
@@ -471,6 +474,7 @@ int cmd_train(int argc, char **argv)
             break;
         case OPT_CACHE: o.cache = 1; break;
         case OPT_NOCACHE: o.cache = 0; break;
+        case OPT_NOOVERLAP: o.blocking_allreduce = 1; break;
         case OPT_ES:
             if (parse_int(optarg, 0, 100000, &o.early_stopping) < 0)
                 return cli_usage_error("train", "--early-stopping needs an integer >= 0, not '%s'", optarg);
@@ -570,7 +574,7 @@ int cmd_train(int argc, char **argv)
 
     /* mpirun -np N catdog train ...: one rank per process, the engine splits
      * each batch over them; rank 0 prints and writes. */
-    engine_comm comm;
+    engine_comm comm = {0};
     if (engine_mpi_launched()) {
         if (engine_mpi_init(&comm, &err) < 0)
             return cli_fail("train: %s", err.msg);
@@ -580,7 +584,7 @@ int cmd_train(int argc, char **argv)
         if (!img_given)
             o.img_size = 0; /* the backbone's own size */
         int trc = run_transfer(&o, &topts);
-        engine_mpi_finalize();
+        engine_mpi_finalize(&comm);
         return trc;
     }
     train_result res;
@@ -589,7 +593,7 @@ int cmd_train(int argc, char **argv)
     if (rc < 0 && o.comm && comm.size > 1)
         mpi_fail(&comm, &err);
     if (o.comm) {
-        engine_mpi_finalize();
+        engine_mpi_finalize(&comm);
         if (comm.rank != 0)
             return res.interrupted ? 130 : 0;
     }
@@ -611,7 +615,9 @@ int cmd_train(int argc, char **argv)
         printf("Test accuracy %.4f, AUC %.4f on %zu images (recorded in %s).\n", res.test_accuracy, res.test_auc,
                res.test_n, o.out_path);
     if (o.comm && o.comm->size > 1 && res.steps > 0)
-        printf("%d ranks: %lld steps, gradient allreduce %.2f ms per step.\n", o.comm->size, res.steps,
-               res.allreduce_seconds * 1e3 / (double)res.steps);
+        printf("%d ranks: %lld steps, gradient allreduce %.2f ms per step (%s); validation %.2f s.\n",
+               o.comm->size, res.steps, res.allreduce_seconds * 1e3 / (double)res.steps,
+               o.blocking_allreduce ? "after the backward pass" : "exposed, overlapped with the backward pass",
+               res.val_seconds);
     return 0;
 }

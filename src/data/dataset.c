@@ -170,7 +170,8 @@ struct dataset_iter {
     augment_opts aug;
     int augment;       /* 1 when aug is not the identity */
     size_t sample_len; /* S * S * 3 */
-    size_t n_batches;
+    size_t n_batches;  /* per epoch (a rank's run under shard_whole_batches) */
+    size_t first_batch;/* that run's first among the epoch's batches (else 0) */
     size_t *order;     /* this epoch's permutation; written only while workers are idle */
     int epoch;
 
@@ -233,15 +234,21 @@ static unsigned long long sample_seed(const dataset_iter *it, int epoch, size_t 
     return rng_derive(rng_derive(rng_derive(it->o.seed, 0xA0C0ULL), (uint64_t)epoch), (uint64_t)idx);
 }
 
+/* 1 when each batch is cut into the ranks' slices (dataset.h). */
+static int sliced(const dataset_iter *it)
+{
+    return it->o.shard_count > 1 && !it->o.shard_whole_batches;
+}
+
 /* Prepares batch b into slot (no lock held; reads order[], owns the slot). */
 static void fill_batch(dataset_iter *it, size_t b, batch_slot *slot, unsigned char *scratch,
                        unsigned char *scratch_aug)
 {
-    size_t start = b * (size_t)it->o.batch;
+    size_t start = (it->first_batch + b) * (size_t)it->o.batch;
     size_t end = start + (size_t)it->o.batch;
     if (end > it->d->n)
         end = it->d->n;
-    if (it->o.shard_count > 1) {
+    if (sliced(it)) {
         /* This rank's slice of the nominal batch (dataset.h). */
         size_t m = end - start, r = (size_t)it->o.shard_rank, c = (size_t)it->o.shard_count;
         end = start + m * (r + 1) / c;
@@ -390,6 +397,12 @@ dataset_iter *dataset_iter_new(const dataset *d, const dataset_iter_opts *opts, 
         it->aug = *opts->augment;
     it->sample_len = (size_t)opts->img_size * opts->img_size * 3;
     it->n_batches = (d->n + (size_t)opts->batch - 1) / (size_t)opts->batch;
+    if (opts->shard_count > 1 && opts->shard_whole_batches) {
+        /* This rank's run of whole batches (dataset.h). */
+        size_t nb = it->n_batches, r = (size_t)opts->shard_rank, c = (size_t)opts->shard_count;
+        it->first_batch = nb * r / c;
+        it->n_batches = nb * (r + 1) / c - it->first_batch;
+    }
     it->epoch = -1;
 
     int workers = opts->workers;
@@ -548,7 +561,7 @@ int dataset_iter_next(dataset_iter *it, const float **x, const float **y, int *n
                 *err = s->err;
             return -1;
         }
-        if (s->n > 0 || it->o.shard_count > 1) {
+        if (s->n > 0 || sliced(it)) {
             *x = s->x;
             *y = s->y;
             *n = s->n;
@@ -560,7 +573,7 @@ int dataset_iter_next(dataset_iter *it, const float **x, const float **y, int *n
 
 int dataset_iter_sharded(const dataset_iter *it)
 {
-    return it && it->o.shard_count > 1;
+    return it && sliced(it);
 }
 
 size_t dataset_iter_failed(const dataset_iter *it, const char *const **paths)

@@ -52,6 +52,14 @@ typedef struct dataset_iter_opts {
      * with *n = 0 rather than skipped, so every rank sees the same number of
      * batches.  0 or 1: the whole batch. */
     int shard_rank, shard_count;
+    /* With shard_count > 1: 1 = this rank's contiguous run of whole batches
+     * instead of a slice of each: of the nb = ceil(n / batch) batches an
+     * unsharded iterator delivers, batches [nb*r/c, nb*(r+1)/c), each exactly
+     * as that iterator makes it (a batch with nothing readable skipped), so the
+     * ranks' runs, in rank order, are one process's epoch (distributed
+     * evaluation: every photo in the batch one process would use).  A rank may
+     * get no batch at all. */
+    int shard_whole_batches;
 } dataset_iter_opts;
 
 typedef struct dataset_iter dataset_iter;
@@ -60,7 +68,8 @@ typedef struct dataset_iter dataset_iter;
 dataset_iter *dataset_iter_new(const dataset *d, const dataset_iter_opts *opts, cd_err *err);
 void dataset_iter_free(dataset_iter *it);
 
-/* Batches in one epoch: ceil(n / batch).  An upper bound when files are
+/* Batches in one epoch: ceil(n / batch) (under shard_whole_batches the
+ * rank's run of them).  An upper bound when files are
  * unreadable (a batch whose every image fails is skipped). */
 size_t dataset_iter_batches(const dataset_iter *it);
 
@@ -80,7 +89,8 @@ int dataset_iter_next(dataset_iter *it, const float **x, const float **y, int *n
  * once however many epochs met it (paths borrowed from the dataset). */
 size_t dataset_iter_failed(const dataset_iter *it, const char *const **paths);
 
-/* 1 when the iterator delivers one rank's slices (shard_count > 1). */
+/* 1 when the iterator delivers one rank's slice of every batch
+ * (shard_count > 1, not shard_whole_batches). */
 int dataset_iter_sharded(const dataset_iter *it);
 
 #endif

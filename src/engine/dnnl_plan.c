@@ -982,6 +982,7 @@ void dn_plan_free(dn_plan *p)
     dn_steps_free(&p->bwd);
     dn_steps_free(&p->refresh);
     dn_pool_clear(&p->pool);
+    free(p->ready);
     free(p->nodes);
     free(p);
 }
@@ -1031,10 +1032,21 @@ fail:
     return -1;
 }
 
-int dn_plan_backward(dn_plan *p, dnnl_stream_t s, const float *d_output, cd_err *err)
+int dn_plan_backward(dn_plan *p, dnnl_stream_t s, const float *d_output,
+                     int (*ready)(void *ctx, int layer, cd_err *err), void *ctx, cd_err *err)
 {
     DN_CHECK(dnnl_memory_set_data_handle(p->dout_user, (void *)d_output), err, "set handle", NULL);
-    if (dn_steps_run(&p->bwd, s, err))
+    int done = 0;
+    for (int k = 0; ready && k < p->n_ready; k++) {
+        /* up to the steps that complete this layer's gradients, then tell */
+        if (dn_steps_run_range(&p->bwd, done, p->ready[k][0], s, err))
+            return -1;
+        done = p->ready[k][0];
+        DN_CHECK(dnnl_stream_wait(s), err, "stream wait", NULL);
+        if (ready(ctx, p->ready[k][1], err))
+            return -1;
+    }
+    if (dn_steps_run_range(&p->bwd, done, p->bwd.n, s, err))
         return -1;
     DN_CHECK(dnnl_stream_wait(s), err, "stream wait", NULL);
     return 0;

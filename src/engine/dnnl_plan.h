@@ -169,6 +169,12 @@ typedef struct dn_plan {
     dn_pool pool;
     dn_node *nodes;             /* one per layer */
     dn_steps fwd, bwd, refresh;
+    /* Training: {bwd step index, layer} pairs, steps ascending: the layer's
+     * parameter gradients are final once the backward steps before that index
+     * have run (runner_set_grad_ready).  Every layer with a weight gradient
+     * appears once; owned. */
+    int (*ready)[2];
+    int n_ready;
     dnnl_memory_t in;           /* owned NHWC input */
     dnnl_memory_t out_user;     /* view of the caller's output buffer (handle set per call) */
     dnnl_memory_t dout_user;    /* view of the caller's d_output (training) */
@@ -193,8 +199,11 @@ int dn_plan_forward(dn_plan *p, dnnl_stream_t s, const float *input, float *outp
                     int offset, cd_err *err);
 
 /* Training: back-propagates d_output (n x out size) into the runner's gradient
- * tensors.  Waits for completion. */
-int dn_plan_backward(dn_plan *p, dnnl_stream_t s, const float *d_output, cd_err *err);
+ * tensors.  Waits for completion.  ready (may be NULL) is called with each
+ * layer whose parameter gradients are final as soon as they are (p->ready's
+ * order: the last layer first), in this thread; its -1 stops the pass. */
+int dn_plan_backward(dn_plan *p, dnnl_stream_t s, const float *d_output,
+                     int (*ready)(void *ctx, int layer, cd_err *err), void *ctx, cd_err *err);
 
 /* Layer `i`'s output of the last forward as NHWC floats (owned by the plan);
  * NULL when the layer was not computed or on error. */

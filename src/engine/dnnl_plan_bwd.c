@@ -17,6 +17,9 @@
  * first convolution).
  */
 #include "engine/dnnl_plan.h"
+
+#include <stdlib.h>
+
 #include "engine/op.h"
 
 /* A memory in layout md for a primitive to write a gradient contribution to root
@@ -283,6 +286,30 @@ int dn_needs_weight_grad(const dn_plan *p, int i)
     return l->trainable && l->n_params > 0 && p->cfg.grads[LAYER_MAX_PARAMS * i] != NULL;
 }
 
+/* Notes that layer i's parameter gradients are final after the backward
+ * steps built so far (dn_plan.ready). */
+static int note_ready(dn_plan *p, int i, cd_err *err)
+{
+    if (!p->ready && !(p->ready = calloc((size_t)p->m->n_layers, sizeof *p->ready)))
+        return cd_err_set(err, CD_ERR_NOMEM, "out of memory building the backward pass");
+    for (int k = 0; k < p->n_ready; k++)
+        if (p->ready[k][1] == i)
+            return 0;
+    p->ready[p->n_ready][0] = p->bwd.n;
+    p->ready[p->n_ready][1] = i;
+    p->n_ready++;
+    return 0;
+}
+
+/* Every layer with a weight gradient not noted yet: final at the end. */
+static int note_rest_ready(dn_plan *p, cd_err *err)
+{
+    for (int i = p->m->n_layers - 1; i >= 0; i--)
+        if (dn_needs_weight_grad(p, i) && note_ready(p, i, err))
+            return -1;
+    return 0;
+}
+
 int dn_plan_build_backward(dn_plan *p, cd_err *err)
 {
     const model *m = p->m;
@@ -301,7 +328,7 @@ int dn_plan_build_backward(dn_plan *p, cd_err *err)
     }
     int o = p->nodes[p->out_index].root;
     if (!p->nodes[o].wants)
-        return 0; /* nothing trainable: backward is a no-op */
+        return note_rest_ready(p, err); /* nothing trainable upstream: backward is a no-op */
     if (dn_steps_reorder(&p->bwd, &p->pool, p->cfg.eng, p->dout_user, p->nodes[o].diff, 0,
                          "output gradient", err))
         return -1;
@@ -326,6 +353,9 @@ int dn_plan_build_backward(dn_plan *p, cd_err *err)
                                   l->name, op->keras_class);
         if (rc)
             return -1;
+        /* a layer's own backward writes its parameters' gradients */
+        if (dn_needs_weight_grad(p, i) && note_ready(p, i, err))
+            return -1;
     }
-    return 0;
+    return note_rest_ready(p, err);
 }

@@ -215,7 +215,12 @@ void dn_rng_skip(uint64_t *state, uint64_t draws)
 
 int dn_steps_run(const dn_steps *s, dnnl_stream_t stream, cd_err *err)
 {
-    for (int i = 0; i < s->n; i++) {
+    return dn_steps_run_range(s, 0, s->n, stream, err);
+}
+
+int dn_steps_run_range(const dn_steps *s, int lo, int hi, dnnl_stream_t stream, cd_err *err)
+{
+    for (int i = lo; i < hi; i++) {
         const dn_step *st = &s->v[i];
         switch (st->kind) {
         case DN_STEP_PRIM: {

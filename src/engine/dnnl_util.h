@@ -133,6 +133,8 @@ void dn_rng_skip(uint64_t *state, uint64_t draws);
 
 /* Runs the steps in order on the stream (does not wait). */
 int dn_steps_run(const dn_steps *s, dnnl_stream_t stream, cd_err *err);
+/* Runs steps [lo, hi) only. */
+int dn_steps_run_range(const dn_steps *s, int lo, int hi, dnnl_stream_t stream, cd_err *err);
 
 /* Creates the primitive of pd (registered in the pool) and appends a primitive
  * step for it with nargs (arg, mem) pairs given as varargs; the step records

@@ -169,6 +169,14 @@ void runner_set_slice(runner *r, int offset, int total)
     r->slice_total = total > 0 ? total : 0;
 }
 
+void runner_set_grad_ready(runner *r, runner_grad_ready_fn fn, void *ctx)
+{
+    if (!r)
+        return;
+    r->grad_ready = fn;
+    r->grad_ready_ctx = fn ? ctx : NULL;
+}
+
 void runner_params_changed(runner *r)
 {
     if (r)

@@ -92,6 +92,19 @@ int runner_backward(runner *r, const float *d_output, cd_err *err);
  * layers without parameters.  Borrowed: owned by the runner. */
 const tensor *runner_param_grad(const runner *r, int layer_index, int param);
 
+/* Training: fn(ctx, layer_index, err) is called during each runner_backward
+ * as soon as that layer's parameter gradients are final (runner_param_grad
+ * may be read from then on, the buffer no longer written by this pass), once
+ * per backward for every layer that has a gradient, from the thread that
+ * called runner_backward.  The backward pass goes from the output to the
+ * input, so the last layers come first (the oneDNN backend, when it splits a
+ * batch over threads, and any layer the pass does not reach report after the
+ * pass).  Data parallelism starts summing those gradients over the processes
+ * while the pass goes on (train/engine.c).  fn returns 0, or -1 with err
+ * filled, which stops the pass (runner_backward returns -1).  fn NULL: none. */
+typedef int (*runner_grad_ready_fn)(void *ctx, int layer_index, cd_err *err);
+void runner_set_grad_ready(runner *r, runner_grad_ready_fn fn, void *ctx);
+
 /* Tells the runner the model's parameters changed (after an optimizer step), so
  * any copies it keeps in backend formats are refreshed before the next forward. */
 void runner_params_changed(runner *r);

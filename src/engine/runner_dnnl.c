@@ -250,7 +250,7 @@ static void part_run(dn_part *pt)
             return;
         }
         pt->rc = dn_plan_backward(pt->last, pt->stream,
-                                  im->job_dout + (size_t)pt->off * model_output_size(m), &pt->err);
+                                  im->job_dout + (size_t)pt->off * model_output_size(m), NULL, NULL, &pt->err);
     }
 }
 
@@ -552,10 +552,14 @@ static int rd_backward(runner *r, const float *d_output, cd_err *err)
         if (parts_dispatch(im, JOB_BACKWARD, err))
             return -1;
         parts_sum_grads(im);
+        /* the slices' gradients are complete only now: every layer at once */
+        for (int i = r->model->n_layers - 1; r->grad_ready && i >= 0; i--)
+            if (im->grads[LAYER_MAX_PARAMS * i] && r->grad_ready(r->grad_ready_ctx, i, err))
+                return -1;
         return 0;
     }
     dn_threads_enter(&im->thr);
-    int rc = dn_plan_backward(im->last, im->stream, d_output, err);
+    int rc = dn_plan_backward(im->last, im->stream, d_output, r->grad_ready, r->grad_ready_ctx, err);
     dn_threads_leave(&im->thr);
     return rc;
 }

@@ -30,6 +30,9 @@ struct runner {
     /* runner_set_slice: the next forwards draw dropout masks as samples
      * [slice_offset, slice_offset + n) of a batch of slice_total (0: none). */
     int slice_offset, slice_total;
+    /* runner_set_grad_ready: told during backward which layers' gradients are final */
+    runner_grad_ready_fn grad_ready;
+    void *grad_ready_ctx;
 };
 
 extern const runner_backend_ops runner_ref_ops;   /* runner_ref.c */

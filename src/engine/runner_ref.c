@@ -254,13 +254,29 @@ static int ref_backward(runner *r, const float *d_output, cd_err *err)
         if (s->pgrad[i])
             memset(s->pgrad[i]->data, 0, s->pgrad[i]->size * sizeof(float));
     int out = model_output_index(m);
-    if (!s->needs_grad[out])
-        return 0; /* nothing trainable feeds the output */
-    memcpy(s->grad[out], d_output, (size_t)n * layer_out_size(&m->layers[out]) * sizeof(float));
-    for (int i = out; i >= 1; i--)
-        if (s->needs_grad[i])
+    /* runner_set_grad_ready: a layer's parameter gradients are final after its
+     * own backward; those of layers the pass does not reach (zeros) at the end */
+    unsigned char *told = r->grad_ready ? calloc((size_t)m->n_layers, 1) : NULL;
+    if (r->grad_ready && !told)
+        return cd_err_set(err, CD_ERR_NOMEM, "runner_backward: out of memory");
+    int rc = 0;
+    if (s->needs_grad[out]) {
+        memcpy(s->grad[out], d_output, (size_t)n * layer_out_size(&m->layers[out]) * sizeof(float));
+        for (int i = out; rc == 0 && i >= 1; i--) {
+            if (!s->needs_grad[i])
+                continue;
             backward_layer(r, s, i);
-    return 0;
+            if (told && s->pgrad[i * LAYER_MAX_PARAMS]) {
+                told[i] = 1;
+                rc = r->grad_ready(r->grad_ready_ctx, i, err);
+            }
+        }
+    }
+    for (int i = m->n_layers - 1; told && rc == 0 && i >= 0; i--)
+        if (!told[i] && s->pgrad[i * LAYER_MAX_PARAMS])
+            rc = r->grad_ready(r->grad_ready_ctx, i, err);
+    free(told);
+    return rc;
 }
 
 static const tensor *ref_param_grad(const runner *r, int layer_index, int param)

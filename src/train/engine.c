@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -244,6 +245,88 @@ out:
     return rc;
 }
 
+/* Appends n floats to a growing array.  0 or -1. */
+static int floats_append(float **a, size_t *n, size_t *cap, const float *v, size_t k, cd_err *err)
+{
+    if (*n + k > *cap) {
+        size_t c = *cap ? *cap * 2 : 4096;
+        while (c < *n + k)
+            c *= 2;
+        float *p = realloc(*a, c * sizeof *p);
+        if (!p)
+            return cd_err_set(err, CD_ERR_NOMEM, "evaluation: out of memory for %zu values", c);
+        *a = p;
+        *cap = c;
+    }
+    memcpy(*a + *n, v, k * sizeof *v);
+    *n += k;
+    return 0;
+}
+
+int engine_evaluate_ranks(runner *rf, runner *rt, const engine_step *sp, int batch, const engine_source *src,
+                          int epoch, int want_auc, const engine_comm *comm, float *logits_out, float *labels_out,
+                          size_t cap, engine_eval *out, cd_err *err)
+{
+    if (!comm || comm->size <= 1)
+        return engine_evaluate(rf, rt, sp, batch, src, epoch, want_auc, NULL, logits_out, labels_out, cap, out, err);
+    memset(out, 0, sizeof *out);
+    out->auc = NAN;
+    int k = sp->k;
+    size_t in_tail = rf ? model_output_size(sp->front) : 0;
+    float *act = rf ? malloc((size_t)batch * in_tail * sizeof(float)) : NULL;
+    float *logits = malloc((size_t)batch * (size_t)k * sizeof(float));
+    /* This rank's batches as records: n, then n labels, then n x k logits. */
+    float *rec = NULL, *all = NULL;
+    size_t n_rec = 0, cap_rec = 0, n_all = 0;
+    engine_tally t;
+    engine_tally_init(&t, k, want_auc);
+    int rc = -1;
+    if (!logits || (rf && !act)) {
+        cd_err_set(err, CD_ERR_NOMEM, "evaluation: out of memory");
+        goto out;
+    }
+    if (src->begin_epoch(src->ctx, epoch, err) < 0)
+        goto out;
+    const float *x, *y;
+    int n, got;
+    while ((got = src->next(src->ctx, &x, &y, &n, err)) == 1) {
+        if (n == 0)
+            continue;
+        float fn = (float)n;
+        if (step_forward(rf, rt, x, n, act, logits, err) < 0 || floats_append(&rec, &n_rec, &cap_rec, &fn, 1, err) < 0 ||
+            floats_append(&rec, &n_rec, &cap_rec, y, (size_t)n, err) < 0 ||
+            floats_append(&rec, &n_rec, &cap_rec, logits, (size_t)n * (size_t)k, err) < 0)
+            goto out;
+    }
+    if (got < 0)
+        goto out;
+    /* Every rank's records in rank order: one process's batches in order,
+     * tallied here as engine_evaluate tallies them. */
+    if (engine_gather_floats(comm, rec, n_rec, &all, &n_all, err) < 0)
+        goto out;
+    for (size_t pos = 0; pos < n_all;) {
+        int bn = (int)all[pos];
+        const float *by = all + pos + 1, *bz = by + bn;
+        assert(bn > 0 && pos + 1 + (size_t)bn * (size_t)(k + 1) <= n_all);
+        if (logits_out && k == 1 && t.n + (size_t)bn <= cap)
+            memcpy(logits_out + t.n, bz, (size_t)bn * sizeof(float));
+        if (labels_out && t.n + (size_t)bn <= cap)
+            memcpy(labels_out + t.n, by, (size_t)bn * sizeof(float));
+        if (isnan(engine_tally_add(&t, bz, by, bn, NULL, NULL, err)) && err && err->code == CD_ERR_NOMEM)
+            goto out;
+        pos += 1 + (size_t)bn * (size_t)(k + 1);
+    }
+    engine_tally_result(&t, out);
+    rc = 0;
+out:
+    engine_tally_free(&t);
+    free(rec);
+    free(all);
+    free(act);
+    free(logits);
+    return rc;
+}
+
 int engine_evaluate_model(const engine_step *sp, int batch, runner_backend backend, int threads,
                           const engine_source *src, int want_auc, const volatile sig_atomic_t *stop,
                           float *logits_out, float *labels_out, size_t cap, engine_eval *out, cd_err *err)
@@ -405,6 +488,7 @@ void engine_config_from_opts(engine_config *c, const train_opts *o)
     c->progress = o->progress;
     c->progress_ctx = o->progress_ctx;
     c->comm = o->comm;
+    c->blocking_allreduce = o->blocking_allreduce;
 }
 
 void engine_config_defaults(engine_config *c)
@@ -491,7 +575,7 @@ static int write_history(const engine_config *c, cd_err *err)
 /* One JSON object per line, flushed, so a reader following the file sees each
  * epoch as it ends. */
 static int log_json(const engine_config *c, const history_row *row, const engine_eval *ev, int improved,
-                    float next_lr, cd_err *err)
+                    float next_lr, double val_seconds, cd_err *err)
 {
     if (!c->log_json || !is_root(c))
         return 0;
@@ -506,6 +590,7 @@ static int log_json(const engine_config *c, const history_row *row, const engine
         json_object_set_new(o, "val_auc", json_real(ev->auc));
     else
         json_object_set_new(o, "val_auc", json_null());
+    json_object_set_new(o, "val_seconds", json_real(val_seconds));
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(o);
     if (!s)
@@ -520,18 +605,46 @@ static int log_json(const engine_config *c, const history_row *row, const engine
 /* ---- the epoch ---- */
 
 /* The tail's gradients of one step, summed over the ranks in one buffer:
- * views[layer * LAYER_MAX_PARAMS + param] point into buf. */
+ * views[layer * LAYER_MAX_PARAMS + param] point into buf, layer after layer.
+ *
+ * Overlapped (engine_config.blocking_allreduce = 0 and a comm with
+ * start_sum): the buffer is cut into buckets of consecutive layers, from the
+ * last layer back, each about `bucket_bytes`; the runner tells (grad_ready)
+ * when a layer's gradients are final, they are copied in, and a bucket whose
+ * layers are all in is started (buckets in order, so every rank starts the
+ * same sums in the same order whatever its backward's timing).  What the pass
+ * did not report (a rank with an empty slice runs no backward) is copied at
+ * the end; then the engine waits for every sum.  Each element is summed by one
+ * allreduce either way, so with 2 ranks (a + b == b + a) the result is the
+ * blocking one bit for bit. */
+typedef struct fused_bucket {
+    size_t lo, hi;           /* elements of buf */
+    int layers, pending;     /* its layers; of those, not yet in this step */
+} fused_bucket;
+
 typedef struct fused {
     float *buf;
     size_t n;
     tensor *views;
     int n_views;
+    const model *m;
+    /* overlapped sums */
+    fused_bucket *b;
+    int n_b, next_b;         /* buckets; the next to start */
+    int *bucket_of;          /* per layer: its bucket, -1 for none */
+    unsigned char *in;       /* per layer: copied in this step */
+    const runner *rt;        /* this step's gradients (NULL: zeros) */
+    const engine_comm *comm;
+    double seconds;          /* spent in the hooks this step */
 } fused;
 
 static void fused_free(fused *f)
 {
     free(f->buf);
     free(f->views);
+    free(f->b);
+    free(f->bucket_of);
+    free(f->in);
     memset(f, 0, sizeof *f);
 }
 
@@ -542,45 +655,153 @@ static const tensor *fused_grad(const void *ctx, int layer, int param)
     return t->data ? t : NULL;
 }
 
-/* Copies rt's gradients of m (NULL when this rank had no samples: zeros) into
- * the buffer, sums it over the ranks, and leaves the views pointing at the sums. */
-static int fused_allreduce(fused *f, const model *m, const runner *rt, const engine_comm *comm, cd_err *err)
+/* The buffer and its views for m's trainable parameters, and (bucket_bytes
+ * > 0) the buckets.  0 or -1. */
+static int fused_init(fused *f, const model *m, size_t bucket_bytes, cd_err *err)
 {
-    if (!f->buf) {
-        f->n_views = m->n_layers * LAYER_MAX_PARAMS;
-        f->views = calloc((size_t)f->n_views, sizeof *f->views);
-        if (!f->views)
-            return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
-        size_t n = 0;
-        for (int i = 0; i < m->n_layers; i++)
-            for (int p = 0; p < m->layers[i].n_params; p++)
-                if (m->layers[i].trainable && m->layers[i].params[p])
-                    n += m->layers[i].params[p]->size;
-        f->n = n;
-        if (!(f->buf = calloc(n ? n : 1, sizeof(float))))
-            return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory for %zu gradients", n);
-        size_t off = 0;
-        for (int i = 0; i < m->n_layers; i++)
-            for (int p = 0; p < m->layers[i].n_params; p++) {
-                const tensor *t = m->layers[i].params[p];
-                if (!m->layers[i].trainable || !t)
-                    continue;
-                tensor *v = &f->views[i * LAYER_MAX_PARAMS + p];
-                *v = *t;
-                v->data = f->buf + off;
-                off += t->size;
-            }
+    f->m = m;
+    f->n_views = m->n_layers * LAYER_MAX_PARAMS;
+    f->views = calloc((size_t)f->n_views, sizeof *f->views);
+    if (!f->views)
+        return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
+    /* Only what the optimizer steps: not a BatchNormalization's moving
+     * statistics, which get no gradient (layer_trainable_params). */
+    size_t n = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        for (int p = 0; p < layer_trainable_params(&m->layers[i]); p++)
+            if (m->layers[i].trainable && m->layers[i].params[p])
+                n += m->layers[i].params[p]->size;
+    f->n = n;
+    if (!(f->buf = calloc(n ? n : 1, sizeof(float))))
+        return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory for %zu gradients", n);
+    size_t off = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        for (int p = 0; p < layer_trainable_params(&m->layers[i]); p++) {
+            const tensor *t = m->layers[i].params[p];
+            if (!m->layers[i].trainable || !t)
+                continue;
+            tensor *v = &f->views[i * LAYER_MAX_PARAMS + p];
+            *v = *t;
+            v->data = f->buf + off;
+            off += t->size;
+        }
+    if (!bucket_bytes)
+        return 0;
+    f->bucket_of = malloc((size_t)m->n_layers * sizeof *f->bucket_of);
+    f->in = calloc((size_t)m->n_layers, 1);
+    f->b = calloc((size_t)m->n_layers, sizeof *f->b);
+    if (!f->bucket_of || !f->in || !f->b)
+        return cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
+    /* From the last layer back, the order the backward pass finishes them. */
+    fused_bucket *cur = NULL;
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        f->bucket_of[i] = -1;
+        size_t lo = SIZE_MAX, hi = 0;
+        for (int p = 0; p < LAYER_MAX_PARAMS; p++) {
+            const tensor *v = &f->views[i * LAYER_MAX_PARAMS + p];
+            if (!v->data)
+                continue;
+            size_t a = (size_t)(v->data - f->buf);
+            lo = a < lo ? a : lo;
+            hi = a + v->size > hi ? a + v->size : hi;
+        }
+        if (lo == SIZE_MAX)
+            continue; /* nothing trained */
+        if (!cur) {
+            cur = &f->b[f->n_b++];
+            cur->hi = hi;
+        }
+        assert(cur->layers == 0 || hi == cur->lo); /* layers lie in order in buf */
+        cur->lo = lo;
+        cur->layers++;
+        f->bucket_of[i] = (int)(cur - f->b);
+        if ((cur->hi - cur->lo) * sizeof(float) >= bucket_bytes)
+            cur = NULL;
     }
-    for (int i = 0; i < f->n_views; i++) {
-        tensor *v = &f->views[i];
+    return 0;
+}
+
+/* Copies layer i's gradients from f->rt (zeros without one) into the buffer. */
+static void fused_copy_layer(fused *f, int i)
+{
+    for (int p = 0; p < LAYER_MAX_PARAMS; p++) {
+        tensor *v = &f->views[i * LAYER_MAX_PARAMS + p];
         if (!v->data)
             continue;
-        const tensor *g = rt ? runner_param_grad(rt, i / LAYER_MAX_PARAMS, i % LAYER_MAX_PARAMS) : NULL;
+        const tensor *g = f->rt ? runner_param_grad(f->rt, i, p) : NULL;
         if (g)
             memcpy(v->data, g->data, v->size * sizeof(float));
         else
             memset(v->data, 0, v->size * sizeof(float));
     }
+}
+
+/* Starts, in order, every bucket whose layers are all in. */
+static int fused_start_ready(fused *f, cd_err *err)
+{
+    while (f->next_b < f->n_b && f->b[f->next_b].pending == 0) {
+        const fused_bucket *b = &f->b[f->next_b++];
+        if (f->comm->start_sum(f->comm->ctx, f->buf + b->lo, b->hi - b->lo, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Layer i's gradients are in (each layer once a step). */
+static int fused_layer_in(fused *f, int i, cd_err *err)
+{
+    if (i < 0 || i >= f->m->n_layers || f->bucket_of[i] < 0 || f->in[i])
+        return 0;
+    fused_copy_layer(f, i);
+    f->in[i] = 1;
+    f->b[f->bucket_of[i]].pending--;
+    return fused_start_ready(f, err);
+}
+
+/* runner_grad_ready_fn: the backward pass finished layer i. */
+static int fused_on_ready(void *ctx, int i, cd_err *err)
+{
+    fused *f = ctx;
+    double t = cd_monotonic_s();
+    int rc = fused_layer_in(f, i, err) < 0 || f->comm->poll_sums(f->comm->ctx, err) < 0 ? -1 : 0;
+    f->seconds += cd_monotonic_s() - t;
+    return rc;
+}
+
+/* Before an overlapped step's backward: no layer in, no bucket started. */
+static void fused_begin(fused *f, const runner *rt, const engine_comm *comm)
+{
+    f->rt = rt;
+    f->comm = comm;
+    f->next_b = 0;
+    f->seconds = 0.0;
+    memset(f->in, 0, (size_t)f->m->n_layers);
+    for (int k = 0; k < f->n_b; k++)
+        f->b[k].pending = f->b[k].layers;
+}
+
+/* After it: the layers the pass did not report, the buckets not started,
+ * then every sum completed.  0 or -1. */
+static int fused_finish(fused *f, cd_err *err)
+{
+    double t = cd_monotonic_s();
+    int rc = 0;
+    for (int i = f->m->n_layers - 1; rc == 0 && i >= 0; i--)
+        rc = fused_layer_in(f, i, err);
+    if (rc == 0)
+        rc = f->comm->wait_sums(f->comm->ctx, err);
+    f->seconds += cd_monotonic_s() - t;
+    return rc;
+}
+
+/* Copies rt's gradients of m (NULL when this rank had no samples: zeros) into
+ * the buffer, sums it over the ranks in one call, and leaves the views
+ * pointing at the sums. */
+static int fused_allreduce(fused *f, const runner *rt, const engine_comm *comm, cd_err *err)
+{
+    f->rt = rt;
+    for (int i = 0; i < f->m->n_layers; i++)
+        fused_copy_layer(f, i);
     return comm->sum_floats(comm->ctx, f->buf, f->n, err);
 }
 
@@ -604,12 +825,19 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     model_input_shape(sp->front ? sp->front : sp->tail, &ih, &iw, &ic);
     size_t in_size = (size_t)ih * (size_t)iw * (size_t)ic;
     int rc = -1;
+    /* Under MPI the gradients are summed in one fused buffer, overlapped with
+     * the backward pass when the comm can (engine_config.blocking_allreduce). */
+    int overlap = parallel(c) && !c->blocking_allreduce && c->comm->start_sum;
     if (!rt)
         goto out;
     if (!logits || !grad || (sp->front && !act)) {
         cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
         goto out;
     }
+    if (parallel(c) &&
+        fused_init(&fg, sp->tail, overlap ? (c->allreduce_bucket_bytes ? c->allreduce_bucket_bytes : ENGINE_BUCKET_BYTES) : 0,
+                   err) < 0)
+        goto out;
     train_progress p = progress_at(c, TRAIN_EV_STEP, e, src, opt);
     if (src->begin_epoch(src->ctx, e, err) < 0)
         goto out;
@@ -679,18 +907,27 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
                        l);
             goto out;
         }
+        if (overlap) {
+            /* The sums start as the backward pass finishes each bucket. */
+            fused_begin(&fg, n > 0 ? rt : NULL, c->comm);
+            runner_set_grad_ready(rt, fused_on_ready, &fg);
+        }
         if (n > 0 && runner_backward(rt, grad, err) < 0)
             goto out;
-        if (parallel(c)) {
+        if (overlap) {
+            runner_set_grad_ready(rt, NULL, NULL);
+            if (fused_finish(&fg, err) < 0)
+                goto out;
+            res->allreduce_seconds += fg.seconds;
+        } else if (parallel(c)) {
             double ta = cd_monotonic_s();
-            if (fused_allreduce(&fg, sp->tail, n > 0 ? rt : NULL, c->comm, err) < 0)
+            if (fused_allreduce(&fg, n > 0 ? rt : NULL, c->comm, err) < 0)
                 goto out;
             res->allreduce_seconds += cd_monotonic_s() - ta;
-            if (optim_step(opt, sp->tail, fused_grad, &fg, err) < 0)
-                goto out;
-        } else if (optim_step(opt, sp->tail, engine_runner_grad, rt, err) < 0) {
-            goto out;
         }
+        if (optim_step(opt, sp->tail, parallel(c) ? fused_grad : engine_runner_grad,
+                       parallel(c) ? (const void *)&fg : (const void *)rt, err) < 0)
+            goto out;
         runner_params_changed(rt);
         res->steps++;
         metrics_tally_add(&mt, l, total, correct);
@@ -766,8 +1003,15 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
         runner_params_changed(rv);
         engine_eval ev;
         /* Under MPI the ranks stop together, at step boundaries only. */
-        got = engine_evaluate(rf, rv, sp, c->batch, val, 0, c->monitor == TRAIN_MONITOR_VAL_AUC,
-                              parallel(c) ? NULL : c->stop, NULL, NULL, 0, &ev, err);
+        double tv = cd_monotonic_s(), val_s;
+        if (parallel(c) && c->sharded_val)
+            got = engine_evaluate_ranks(rf, rv, sp, c->batch, val, 0, c->monitor == TRAIN_MONITOR_VAL_AUC, c->comm,
+                                        NULL, NULL, 0, &ev, err);
+        else
+            got = engine_evaluate(rf, rv, sp, c->batch, val, 0, c->monitor == TRAIN_MONITOR_VAL_AUC,
+                                  parallel(c) ? NULL : c->stop, NULL, NULL, 0, &ev, err);
+        val_s = cd_monotonic_s() - tv;
+        res->val_seconds += val_s;
         if (got < 0)
             goto out;
         if (got == 1) {
@@ -813,7 +1057,7 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
                 goto out;
         }
         if (save_last(c, sp, opt, st, err) < 0 || write_history(c, err) < 0 ||
-            log_json(c, &row, &ev, improved, st->lr, err) < 0)
+            log_json(c, &row, &ev, improved, st->lr, val_s, err) < 0)
             goto out;
         int stop_early = c->early_stopping > 0 && st->since_best >= c->early_stopping;
         p.event = TRAIN_EV_EPOCH_END;

@@ -106,6 +106,20 @@ int engine_evaluate(runner *rf, runner *rt, const struct engine_step *sp, int ba
                     int epoch, int want_auc, const volatile sig_atomic_t *stop, float *logits_out, float *labels_out, size_t cap,
                     engine_eval *out, cd_err *err);
 
+/* Data parallelism (engine_comm below): every rank calls this with a source
+ * that delivers its contiguous run of whole batches of one process's pass,
+ * the runs in rank order making up that pass (dataset_iter_opts.
+ * shard_whole_batches; a rank may have none).  Each rank classifies its own
+ * batches; every batch's size, labels and logits are then gathered on every
+ * rank (engine_gather_floats) and tallied there batch by batch, so every rank
+ * gets exactly what engine_evaluate gives one process over the whole pass
+ * (loss, accuracy and the exact AUC; logits_out / labels_out as there).
+ * comm NULL or size 1: engine_evaluate.  No stop flag: the ranks stop
+ * together at step boundaries.  0 or -1. */
+int engine_evaluate_ranks(runner *rf, runner *rt, const struct engine_step *sp, int batch, const engine_source *src,
+                          int epoch, int want_auc, const struct engine_comm *comm, float *logits_out,
+                          float *labels_out, size_t cap, engine_eval *out, cd_err *err);
+
 /* The same with runners made here (inference, the given backend/threads). */
 int engine_evaluate_model(const struct engine_step *sp, int batch, runner_backend backend, int threads,
                           const engine_source *src, int want_auc, const volatile sig_atomic_t *stop,
@@ -153,6 +167,16 @@ typedef struct engine_comm {
     /* Sums n values over all ranks, in place.  0 or -1 (err filled). */
     int (*sum_floats)(void *ctx, float *buf, size_t n, cd_err *err);
     int (*sum_doubles)(void *ctx, double *buf, size_t n, cd_err *err);
+    /* Non-blocking sums, which let the engine sum the gradients of the last
+     * layers while the backward pass computes the earlier ones (NULL: not
+     * offered; the engine then sums after the pass, with sum_floats).
+     * start_sum begins summing n values in place (buf is not to be touched
+     * until wait_sums returns; every rank starts the same sums in the same
+     * order); poll_sums lets the started sums progress; wait_sums completes
+     * them all.  Each 0 or -1 (err filled). */
+    int (*start_sum)(void *ctx, float *buf, size_t n, cd_err *err);
+    int (*poll_sums)(void *ctx, cd_err *err);
+    int (*wait_sums)(void *ctx, cd_err *err);
 } engine_comm;
 
 /* Every rank's n values (mine), concatenated in rank order, into *all
@@ -202,7 +226,24 @@ typedef struct engine_config {
      * slice only (a sharded dataset iterator, dataset.h: nothing else is
      * read), possibly empty, with the same number of batches on every rank. */
     int sharded_source;
+    /* With comm: 1 = every rank's validation source gives its contiguous run
+     * of whole validation batches (engine_evaluate_ranks): each rank
+     * classifies only its share and all get one process's figures; 0 = every
+     * rank validates on the whole set. */
+    int sharded_val;
+    /* With comm: 1 = sum the gradients after the backward pass in one
+     * blocking call, even when the comm offers non-blocking sums (for
+     * measuring; the sums are the same, bit for bit, with 2 ranks).  0 = as
+     * the backward pass finishes each layer, start summing its gradients,
+     * in buckets of consecutive layers of about allreduce_bucket_bytes
+     * (0 = ENGINE_BUCKET_BYTES), and wait for all before the optimizer step. */
+    int blocking_allreduce;
+    size_t allreduce_bucket_bytes;
 } engine_config;
+
+/* The default bucket of gradients summed at once while the backward pass
+ * goes on (PyTorch DDP's is 25 MiB for networks 100 times larger). */
+#define ENGINE_BUCKET_BYTES ((size_t)1 << 20)
 
 /* Sensible values: batch 32, constant schedule, plateau 0.5/2, min_lr 1e-6,
  * monitor val_loss, oneDNN. */
@@ -216,7 +257,10 @@ typedef struct engine_result {
     int interrupted;
     int stopped_early;
     long long steps;             /* optimizer steps this call ran */
-    double allreduce_seconds;    /* of those, spent summing gradients over the ranks */
+    double allreduce_seconds;    /* of those, spent summing gradients over the ranks: the
+                                    blocking sum, or (overlapped) the time the step spends
+                                    copying, starting and waiting for the sums (exposed) */
+    double val_seconds;          /* spent validating (all epochs this call ran) */
 } engine_result;
 
 /* Trains step.tail with opt from state st until st->epochs_done == c->epochs,

@@ -4,6 +4,7 @@
 #include "train/engine_mpi.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef CATDOG_MPI
 #include <mpi.h>
@@ -44,6 +45,59 @@ static int sum_floats(void *ctx, float *buf, size_t n, cd_err *err)
     return sum(buf, n, MPI_FLOAT, err);
 }
 
+/* The sums in flight (engine_comm.start_sum): owned by the comm, freed by
+ * engine_mpi_finalize. */
+typedef struct mpi_ctx {
+    MPI_Request *req;
+    int n, cap;
+} mpi_ctx;
+
+static int start_sum(void *ctx, float *buf, size_t n, cd_err *err)
+{
+    mpi_ctx *c = ctx;
+    while (n > 0) {
+        int k = n > (size_t)1 << 30 ? 1 << 30 : (int)n;
+        if (c->n == c->cap) {
+            int cap = c->cap ? c->cap * 2 : 16;
+            MPI_Request *r = realloc(c->req, (size_t)cap * sizeof *r);
+            if (!r)
+                return cd_err_set(err, CD_ERR_NOMEM, "MPI: out of memory for %d requests", cap);
+            c->req = r;
+            c->cap = cap;
+        }
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &c->req[c->n]);
+        if (rc != MPI_SUCCESS)
+            return cd_err_set(err, CD_ERR_IO, "MPI_Iallreduce of %d values failed (code %d)", k, rc);
+        c->n++;
+        buf += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int poll_sums(void *ctx, cd_err *err)
+{
+    /* Open MPI moves non-blocking collectives on only inside MPI calls. */
+    mpi_ctx *c = ctx;
+    int done = 0;
+    int rc = c->n ? MPI_Testall(c->n, c->req, &done, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    if (rc != MPI_SUCCESS)
+        return cd_err_set(err, CD_ERR_IO, "MPI_Testall failed (code %d)", rc);
+    if (done)
+        c->n = 0;
+    return 0;
+}
+
+static int wait_sums(void *ctx, cd_err *err)
+{
+    mpi_ctx *c = ctx;
+    int rc = c->n ? MPI_Waitall(c->n, c->req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    c->n = 0;
+    if (rc != MPI_SUCCESS)
+        return cd_err_set(err, CD_ERR_IO, "MPI_Waitall failed (code %d)", rc);
+    return 0;
+}
+
 static int sum_doubles(void *ctx, double *buf, size_t n, cd_err *err)
 {
     (void)ctx;
@@ -56,16 +110,27 @@ int engine_mpi_init(engine_comm *c, cd_err *err)
     MPI_Initialized(&inited);
     if (!inited && MPI_Init(NULL, NULL) != MPI_SUCCESS)
         return cd_err_set(err, CD_ERR_IO, "MPI_Init failed (is this run under mpirun?)");
-    c->ctx = NULL;
+    memset(c, 0, sizeof *c);
+    if (!(c->ctx = calloc(1, sizeof(mpi_ctx))))
+        return cd_err_set(err, CD_ERR_NOMEM, "MPI: out of memory");
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &c->size);
     c->sum_floats = sum_floats;
     c->sum_doubles = sum_doubles;
+    c->start_sum = start_sum;
+    c->poll_sums = poll_sums;
+    c->wait_sums = wait_sums;
     return 0;
 }
 
-void engine_mpi_finalize(void)
+void engine_mpi_finalize(engine_comm *c)
 {
+    if (c && c->ctx) {
+        mpi_ctx *m = c->ctx;
+        free(m->req);
+        free(m);
+        c->ctx = NULL;
+    }
     int inited = 0, done = 0;
     MPI_Initialized(&inited);
     MPI_Finalized(&done);
@@ -96,8 +161,9 @@ int engine_mpi_init(engine_comm *c, cd_err *err)
                       "this catdog was built without MPI (install libopenmpi-dev and rebuild)");
 }
 
-void engine_mpi_finalize(void)
+void engine_mpi_finalize(engine_comm *c)
 {
+    (void)c;
 }
 
 void engine_mpi_abort(int code)

@@ -258,7 +258,8 @@ static int make_iters(session *s, cd_err *err)
     io.augment = o->augment && !augment_is_identity(o->augment) ? o->augment : NULL;
     if (o->comm && o->comm->size > 1) {
         /* Each rank reads only its slice of every batch (the engine sums the
-         * slices' gradients); validation stays whole on every rank. */
+         * slices' gradients), and validates on its run of whole validation
+         * batches (engine_evaluate_ranks). */
         io.shard_rank = o->comm->rank;
         io.shard_count = o->comm->size;
     }
@@ -266,7 +267,7 @@ static int make_iters(session *s, cd_err *err)
         return -1;
     io.shuffle = 0;
     io.augment = NULL;
-    io.shard_rank = io.shard_count = 0;
+    io.shard_whole_batches = 1;
     if (!(s->ival = dataset_iter_new(s->dval, &io, err)))
         return -1;
     if (engine_best_init(&s->best, s->m, err) < 0)
@@ -319,6 +320,7 @@ static int run_epochs(session *s, cd_err *err)
     c.log_json = s->log_json;
     c.phase = "train";
     c.sharded_source = dataset_iter_sharded(s->itrain);
+    c.sharded_val = 1; /* ival holds this rank's run of batches (make_iters) */
     c.on_best = on_best;
     c.on_best_ctx = s;
     if (o->comm && o->comm->size > 1)
@@ -332,6 +334,7 @@ static int run_epochs(session *s, cd_err *err)
     res->stopped_early = er.stopped_early;
     res->steps = er.steps;
     res->allreduce_seconds = er.allreduce_seconds;
+    res->val_seconds = er.val_seconds;
     res->epochs_done = s->st.epochs_done;
     res->best_epoch = s->st.best_epoch;
     res->best_val_loss = s->st.best_val_loss;

@@ -128,6 +128,8 @@ typedef struct train_opts {
     int warmup_epochs;           /* cosine: linear warm-up epochs; default 0 */
     const char *log_json_path;   /* one JSON object per epoch appended here; NULL = none */
     const struct engine_comm *comm;  /* data-parallel ranks (train/engine.h); NULL = one process */
+    int blocking_allreduce;          /* with comm: sum gradients after the backward pass, not
+                                        overlapped with it (engine_config; for measuring) */
     train_schedule schedule;
     float plateau_factor;        /* default 0.5 */
     int plateau_patience;        /* default 2 */
@@ -157,6 +159,7 @@ typedef struct train_result {
     double seconds;               /* wall time of this call */
     long long steps;              /* optimizer steps run by this call */
     double allreduce_seconds;     /* MPI: of those steps' time, summing gradients */
+    double val_seconds;           /* validating, all epochs of this run */
     char last_path[4096];         /* the resume checkpoint */
     char history_path[4096];      /* CSV */
     char svg_path[4096];

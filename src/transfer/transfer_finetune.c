@@ -243,7 +243,7 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
         goto out;
     io.shuffle = 0;
     io.augment = NULL;
-    io.shard_rank = io.shard_count = 0;
+    io.shard_whole_batches = 1; /* MPI: each rank validates its run of whole batches */
     if (!(iv = dataset_iter_new(val, &io, err)) || engine_best_init(&best, tail, err) != 0)
         goto out;
     /* Phase 2 continues phase 1's numbering and has to beat its best. */
@@ -264,6 +264,7 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     ec.log_json = fo->log_json;
     ec.phase = "fine_tune";
     ec.sharded_source = dataset_iter_sharded(it);
+    ec.sharded_val = 1;
     engine_step sp = {front, tail, 1};
     engine_source tr = engine_source_dataset(it), va = engine_source_dataset(iv);
     engine_result er;

@@ -221,6 +221,7 @@ typedef struct feat_src {
     size_t *perm;
     float *x, *y;
     size_t pos;
+    size_t lo, hi;          /* the samples delivered: all, or a rank's run of whole batches */
     uint64_t s;
 } feat_src;
 
@@ -228,7 +229,7 @@ static size_t feat_batches(void *ctx)
 {
     const feat_src *fs = ctx;
     size_t b = (size_t)fs->r->o->batch;
-    return (fs->f->n + b - 1) / b;
+    return (fs->hi - fs->lo + b - 1) / b;
 }
 
 static int feat_begin(void *ctx, int epoch, cd_err *err)
@@ -236,7 +237,7 @@ static int feat_begin(void *ctx, int epoch, cd_err *err)
     (void)err;
     feat_src *fs = ctx;
     size_t n = fs->f->n;
-    fs->pos = 0;
+    fs->pos = fs->lo;
     for (size_t i = 0; i < n; i++)
         fs->perm[i] = i;
     if (!fs->shuffle)
@@ -260,9 +261,9 @@ static int feat_next(void *ctx, const float **x, const float **y, int *n, cd_err
     const transfer_features *f = fs->f;
     const run *r = fs->r;
     size_t batch = (size_t)r->o->batch;
-    if (fs->pos >= f->n)
+    if (fs->pos >= fs->hi)
         return 0;
-    int k = (int)((f->n - fs->pos) < batch ? (f->n - fs->pos) : batch);
+    int k = (int)((fs->hi - fs->pos) < batch ? (fs->hi - fs->pos) : batch);
     for (int i = 0; i < k; i++) {
         size_t idx = fs->perm[fs->pos + (size_t)i];
         int v = fs->variant;
@@ -296,6 +297,8 @@ static int feat_src_init(feat_src *fs, const run *r, const transfer_features *f,
     fs->f = f;
     fs->shuffle = shuffle;
     fs->variant = variant;
+    fs->lo = 0;
+    fs->hi = f->n;
     fs->perm = malloc((f->n ? f->n : 1) * sizeof *fs->perm);
     fs->x = malloc((size_t)r->o->batch * r->len * sizeof(float));
     fs->y = malloc((size_t)r->o->batch * sizeof(float));
@@ -308,6 +311,21 @@ static int feat_src_init(feat_src *fs, const run *r, const transfer_features *f,
     src->begin_epoch = feat_begin;
     src->next = feat_next;
     return 0;
+}
+
+/* Under MPI, an evaluation source delivers only this rank's contiguous run
+ * of whole batches (engine_evaluate_ranks; as dataset_iter_opts.
+ * shard_whole_batches). */
+static void feat_src_share(feat_src *fs, const engine_comm *c)
+{
+    size_t b = (size_t)fs->r->o->batch, nb = (fs->f->n + b - 1) / b;
+    size_t r = (size_t)c->rank, k = (size_t)c->size;
+    fs->lo = nb * r / k * b;
+    fs->hi = nb * (r + 1) / k * b;
+    if (fs->hi > fs->f->n)
+        fs->hi = fs->f->n;
+    if (fs->lo > fs->hi)
+        fs->lo = fs->hi;
 }
 
 typedef struct eval {
@@ -467,6 +485,10 @@ static int train_head(run *r, cd_err *err)
         goto out;
     engine_config c;
     engine_config_from_opts(&c, o);
+    if (parallel(r)) {
+        feat_src_share(&fsv, o->comm); /* each rank validates its run of batches */
+        c.sharded_val = 1;
+    }
     c.dropout_seed = head_dropout_seed;
     c.oo = &oo;
     c.last_path = tr->last_path;

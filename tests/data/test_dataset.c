@@ -427,6 +427,63 @@ static void test_iter_shards_partition_each_batch(void **state)
     dataset_free(d);
 }
 
+/* shard_whole_batches (distributed evaluation): rank r of c gets the whole
+ * batches [nb*r/c, nb*(r+1)/c), each as the unsharded iterator makes it, so
+ * the ranks' runs in rank order are the unsharded epoch (pixels, labels,
+ * batch sizes); with more ranks than batches some get none. */
+static void test_iter_shards_of_whole_batches_concatenate_to_the_epoch(void **state)
+{
+    fixture *f = *state;
+    cd_err err;
+    dataset *d = dataset_open(f->data, &err);
+    assert_non_null(d);
+    augment_opts aug;
+    assert_int_equal(augment_parse("default", &aug, &err), 0);
+    dataset_iter_opts o = base_opts(); /* batch 5 over 23: 5, 5, 5, 5, 3 */
+    o.augment = &aug;
+    const size_t len = (size_t)S * S * 3;
+    float *whole = malloc((size_t)N * len * sizeof *whole), *part = malloc((size_t)N * len * sizeof *part);
+    float ywhole[N], ypart[N];
+    int sizes[8], psizes[8];
+    size_t nb = 0, pnb = 0;
+    assert_non_null(whole);
+    assert_non_null(part);
+    dataset_iter *it = dataset_iter_new(d, &o, &err);
+    assert_non_null(it);
+    assert_int_equal(run_epoch(it, 1, whole, ywhole, sizes, &nb), N);
+    dataset_iter_free(it);
+    assert_int_equal(nb, 5);
+    int counts[] = {2, 3, 7};
+    for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
+        int c = counts[ci];
+        size_t at = 0, b = 0;
+        for (int r = 0; r < c; r++) {
+            o.shard_rank = r;
+            o.shard_count = c;
+            o.shard_whole_batches = 1;
+            o.cache = r % 2; /* with or without the cache: the same batches */
+            assert_non_null(it = dataset_iter_new(d, &o, &err));
+            assert_false(dataset_iter_sharded(it)); /* not sliced: the engine takes batches whole */
+            assert_int_equal(dataset_iter_batches(it), nb * (size_t)(r + 1) / (size_t)c - nb * (size_t)r / (size_t)c);
+            size_t got = run_epoch(it, 1, part, ypart, psizes, &pnb);
+            assert_int_equal(pnb, dataset_iter_batches(it));
+            for (size_t k = 0; k < pnb; k++)
+                assert_int_equal(psizes[k], sizes[b + k]);
+            assert_true(at + got <= N);
+            assert_memory_equal(part, whole + at * len, got * len * sizeof *part);
+            assert_memory_equal(ypart, ywhole + at, got * sizeof *ypart);
+            at += got;
+            b += pnb;
+            dataset_iter_free(it);
+        }
+        assert_int_equal(at, N);
+        assert_int_equal(b, nb);
+    }
+    free(whole);
+    free(part);
+    dataset_free(d);
+}
+
 static void test_iter_unreadable_images_skipped_counted_listed(void **state)
 {
     fixture *f = *state;
@@ -552,6 +609,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_iter_shuffles_each_epoch_as_a_permutation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iter_same_batches_for_any_workers_and_with_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iter_shards_partition_each_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_iter_shards_of_whole_batches_concatenate_to_the_epoch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iter_unreadable_images_skipped_counted_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iter_bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_split_has_8000_per_class, setup, teardown),

@@ -374,6 +374,107 @@ static void test_split_and_unsplit_batches(void **state)
     model_free(m);
 }
 
+/* runner_set_grad_ready (what data parallelism overlaps its sums with):
+ * during one backward every layer with a gradient is reported exactly once,
+ * with its gradients already final (a copy taken in the hook equals the
+ * gradient after the pass, bit for bit), the last layers first (strictly
+ * decreasing unless the oneDNN backend split the batch over threads, which
+ * reports after the pass); frozen layers are not reported; a hook's error
+ * stops the pass.  Both backends, the binary CNN and fire modules (a layer
+ * read by two others). */
+typedef struct ready_log {
+    const runner *r;
+    int order[64], n;
+    float *snap[64][LAYER_MAX_PARAMS];
+    int fail_at;             /* layer whose report fails (-1: none) */
+} ready_log;
+
+static int on_ready(void *ctx, int layer, cd_err *err)
+{
+    ready_log *g = ctx;
+    if (layer == g->fail_at)
+        return cd_err_set(err, CD_ERR_IO, "hook failed at layer %d", layer);
+    assert_true(g->n < 64);
+    g->order[g->n] = layer;
+    for (int k = 0; k < LAYER_MAX_PARAMS; k++) {
+        const tensor *t = runner_param_grad(g->r, layer, k);
+        g->snap[g->n][k] = NULL;
+        if (!t)
+            continue;
+        g->snap[g->n][k] = malloc(t->size * sizeof(float));
+        assert_non_null(g->snap[g->n][k]);
+        memcpy(g->snap[g->n][k], t->data, t->size * sizeof(float));
+    }
+    g->n++;
+    return 0;
+}
+
+static void check_ready(model *m, runner_backend b, int threads, int n)
+{
+    size_t in_sz = td_in_size(m) * (size_t)n;
+    float *x = malloc(in_sz * sizeof *x), y[8], dy[8];
+    assert_non_null(x);
+    td_fill(x, in_sz, -1.0f, 1.0f, 90);
+    td_fill(dy, (size_t)n, -1.0f, 1.0f, 91);
+    runner *r = td_runner(m, b, n, 1, threads, 1);
+    ready_log g = {.r = r, .fail_at = -1};
+    runner_set_grad_ready(r, on_ready, &g);
+    for (int round = 0; round < 2; round++) { /* the plan is reused: reported again */
+        g.n = 0;
+        td_forward(r, x, n, y);
+        td_backward(r, dy);
+        int expect = 0;
+        for (int i = 0; i < m->n_layers; i++)
+            expect += runner_param_grad(r, i, 0) != NULL;
+        assert_int_equal(g.n, expect);
+        for (int j = 0; j < g.n; j++) {
+            int i = g.order[j];
+            if (j > 0 && !(b == RUNNER_DNNL && threads > 1))
+                assert_true(i < g.order[j - 1]);
+            for (int k = 0; k < LAYER_MAX_PARAMS; k++) {
+                const tensor *t = runner_param_grad(r, i, k);
+                assert_true((t == NULL) == (g.snap[j][k] == NULL));
+                if (t)
+                    assert_memory_equal(g.snap[j][k], t->data, t->size * sizeof(float));
+                free(g.snap[j][k]);
+            }
+        }
+    }
+    /* a failing hook stops the pass with its error */
+    g.fail_at = g.order[0];
+    g.n = 0;
+    td_forward(r, x, n, y);
+    cd_err err;
+    assert_int_equal(runner_backward(r, dy, &err), -1);
+    assert_non_null(strstr(err.msg, "hook failed"));
+    runner_set_grad_ready(r, NULL, NULL);
+    td_backward(r, dy);
+    runner_free(r);
+    free(x);
+}
+
+static void test_grad_ready_reports_each_layer_once_when_final(void **state)
+{
+    (void)state;
+    model *m = binary_like(30, 0.5f);
+    m->layers[3].trainable = 0; /* the second convolution: not reported */
+    check_ready(m, RUNNER_DNNL, 1, 4);
+    check_ready(m, RUNNER_DNNL, 2, 4); /* split over 2 threads */
+    check_ready(m, RUNNER_REF, 1, 4);
+    model_free(m);
+    m = td_model(11, 11, 8);
+    int s = td_conv(m, 0, 16, 1, 1, 1, 1, PAD_VALID, ACT_RELU, 1);
+    int a = td_conv(m, s, 32, 1, 1, 1, 1, PAD_VALID, ACT_RELU, 1);
+    int c = td_conv(m, s, 32, 3, 3, 1, 1, PAD_SAME, ACT_RELU, 1);
+    int in[2] = {a, c};
+    int g = td_simple(m, td_concat(m, 2, in), LAYER_GLOBAL_AVGPOOL2D);
+    td_dense(m, g, 1, ACT_SIGMOID, 1);
+    td_finish(m, 62);
+    check_ready(m, RUNNER_DNNL, 1, 3);
+    check_ready(m, RUNNER_REF, 1, 3);
+    model_free(m);
+}
+
 /* Backward before any forward, and on an inference runner, are errors. */
 static void test_backward_misuse(void **state)
 {
@@ -405,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_split_and_unsplit_batches),
         cmocka_unit_test(test_backward_misuse),
+        cmocka_unit_test(test_grad_ready_reports_each_layer_once_when_final),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

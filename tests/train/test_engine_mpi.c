@@ -2,7 +2,11 @@
  * half of every global batch of 16 with the gradients summed in one fused
  * buffer, end with the weights of 1 process stepping on the whole batches
  * (within 1e-5 relative: only the order of the sums differs), and with the
- * same weights on both ranks (bit for bit).  A small dense head (no dropout)
+ * same weights on both ranks (bit for bit); summing overlapped with the
+ * backward pass (the default, one bucket; and one bucket per layer) or
+ * blocking after it gives the same weights bit for bit; and a head with a
+ * BatchNormalization (moving statistics, never batch statistics) trains to
+ * the same gamma/beta as one process, its moving statistics untouched.  A small dense head (no dropout)
  * on synthetic vectors, 3 epochs.
  *
  * Started by ctest as a plain program, it runs itself again under
@@ -13,6 +17,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "train/engine_mpi.h"
@@ -22,16 +27,58 @@
 
 #define EPOCHS 3
 
-/* Trains a fresh head for EPOCHS epochs; comm NULL = one process. */
-static model *train_head(const engine_comm *comm)
+/* DIM features -> Dense(16, relu) -> BatchNormalization -> Dense(1): the BN
+ * with moving statistics that are not Keras' fresh 0 and 1. */
+static model *bn_model(cd_err *err)
+{
+    model *m = model_new("bn_head", err);
+    if (!m)
+        return NULL;
+    layer in = layer_template(LAYER_INPUT, "in", -1);
+    in.in_h = in.in_w = 1;
+    in.in_c = DIM;
+    layer fl = layer_template(LAYER_FLATTEN, "flat", 0);
+    layer d1 = layer_template(LAYER_DENSE, "dense_1", 1);
+    d1.units = 16;
+    d1.use_bias = 1;
+    layer_set_act(&d1, ACT_RELU);
+    layer bn = layer_template(LAYER_BATCHNORM, "bn", 2);
+    bn.center = bn.scale = 1;
+    bn.epsilon = 1e-3f;
+    bn.axis = -1;
+    bn.rate = 0.99f;
+    layer d2 = layer_template(LAYER_DENSE, "out", 3);
+    d2.units = 1;
+    d2.use_bias = 1;
+    layer_set_act(&d2, ACT_SIGMOID);
+    if (model_add(m, &in, err) < 0 || model_add(m, &fl, err) < 0 || model_add(m, &d1, err) < 0 ||
+        model_add(m, &bn, err) < 0 || model_add(m, &d2, err) < 0 || model_infer_shapes(m, err) != 0) {
+        model_free(m);
+        return NULL;
+    }
+    model_init_params(m, 5);
+    const layer *b = &m->layers[3];
+    for (int c = 0; c < 16; c++) {
+        b->params[2]->data[c] = 0.05f * (float)c;        /* moving_mean */
+        b->params[3]->data[c] = 0.5f + 0.03f * (float)c; /* moving_variance */
+    }
+    return m;
+}
+
+/* Trains a fresh head (bn: bn_model) for EPOCHS epochs; comm NULL = one
+ * process.  blocking: sum the gradients after the backward pass; else
+ * overlapped with it, in buckets of about bucket_bytes (0: the default). */
+static model *train_head(const engine_comm *comm, int blocking, size_t bucket_bytes, int bn)
 {
     transfer_head_spec hs;
     cd_err err;
     if (transfer_head_parse("gap,dense=16", &hs, &err) != 0)
         return NULL;
-    model *m = transfer_head_training_model(&hs, DIM, 5, &err);
-    if (!m)
+    model *m = bn ? bn_model(&err) : transfer_head_training_model(&hs, DIM, 5, &err);
+    if (!m) {
+        fprintf(stderr, "model: %s\n", err.msg);
         return NULL;
+    }
     optim_opts oo;
     optim_defaults(OPTIM_ADAM, &oo);
     oo.lr = 0.01f;
@@ -49,6 +96,8 @@ static model *train_head(const engine_comm *comm)
     c.threads = 1;
     c.oo = &oo;
     c.comm = comm;
+    c.blocking_allreduce = blocking;
+    c.allreduce_bucket_bytes = bucket_bytes;
     engine_step sp = {NULL, m, 1};
     engine_best best;
     engine_result er;
@@ -69,6 +118,48 @@ static model *train_head(const engine_comm *comm)
     return m;
 }
 
+/* BatchNormalization trains gamma and beta with the moving statistics
+ * (op_batchnorm.c): no rank computes batch statistics, so there is nothing
+ * to synchronise.  2 ranks against 1 process: the moving statistics stay
+ * what they were, bit for bit, on every rank; gamma, beta and the Dense
+ * weights agree within 1e-5 relative.  1 on failure. */
+static int check_bn(const engine_comm *comm)
+{
+    cd_err err;
+    model *par = train_head(comm, 0, 0, 1), *one = comm->rank == 0 ? train_head(NULL, 0, 0, 1) : NULL;
+    model *fresh = bn_model(&err);
+    int bad = !par || !fresh || (comm->rank == 0 && !one);
+    for (int p = 2; !bad && p < 4; p++) {
+        const tensor *t = par->layers[3].params[p];
+        bad = memcmp(t->data, fresh->layers[3].params[p]->data, t->size * sizeof(float)) != 0 ||
+              (one && memcmp(t->data, one->layers[3].params[p]->data, t->size * sizeof(float)) != 0);
+        if (bad)
+            fprintf(stderr, "FAIL: rank %d: the BN's %s moved\n", comm->rank, p == 2 ? "moving_mean" : "moving_variance");
+    }
+    double worst = 0.0;
+    for (int i = 0; !bad && one && i < one->n_layers; i++)
+        for (int p = 0; p < layer_trainable_params(&one->layers[i]); p++) {
+            const tensor *a = one->layers[i].params[p], *b = par->layers[i].params[p];
+            for (size_t j = 0; j < a->size; j++) {
+                double d = fabs((double)a->data[j] - b->data[j]) / fmax(1e-3, fabs((double)a->data[j]));
+                worst = d > worst ? d : worst;
+            }
+        }
+    if (!bad && one) {
+        printf("BatchNormalization under 2 ranks vs 1 process: moving statistics unchanged, trained weights within "
+               "%.3g relative\n",
+               worst);
+        if (worst > 1e-5 || memcmp(par->layers[3].params[0]->data, fresh->layers[3].params[0]->data, 16 * sizeof(float)) == 0) {
+            fprintf(stderr, "FAIL: BN gamma untrained, or weights differ by %.3g (limit 1e-5)\n", worst);
+            bad = 1;
+        }
+    }
+    model_free(par);
+    model_free(one);
+    model_free(fresh);
+    return bad;
+}
+
 static int run_ranks(void)
 {
     engine_comm comm;
@@ -78,7 +169,7 @@ static int run_ranks(void)
         return 1;
     }
     int bad = 0;
-    model *par = train_head(&comm);
+    model *par = train_head(&comm, 0, 0, 0);
     if (!par) {
         fprintf(stderr, "FAIL: rank %d: the 2-rank run failed\n", comm.rank);
         bad = 1;
@@ -104,7 +195,7 @@ static int run_ranks(void)
             free(sum);
         }
     if (comm.rank == 0 && !bad) {
-        model *one = train_head(NULL);
+        model *one = train_head(NULL, 0, 0, 0);
         if (!one) {
             fprintf(stderr, "FAIL: the 1-process run failed\n");
             bad = 1;
@@ -129,8 +220,29 @@ static int run_ranks(void)
         }
         model_free(one);
     }
+    /* Blocking, and overlapped in buckets of one layer each (16 bytes: every
+     * layer's gradients fill one), give the default's weights bit for bit:
+     * each element is summed by one allreduce of 2 values either way. */
+    for (int v = 0; !bad && v < 2; v++) {
+        model *other = train_head(&comm, v == 0, v == 0 ? 0 : 16, 0);
+        size_t differ = 0;
+        for (int i = 0; other && i < par->n_layers; i++)
+            for (int p = 0; p < par->layers[i].n_params; p++)
+                differ += memcmp(other->layers[i].params[p]->data, par->layers[i].params[p]->data,
+                                 par->layers[i].params[p]->size * sizeof(float)) != 0;
+        if (!other || differ) {
+            fprintf(stderr, "FAIL: rank %d: %s sums give other weights (%zu arrays differ)\n", comm.rank,
+                    v == 0 ? "blocking" : "one-layer-bucket", differ);
+            bad = 1;
+        } else if (comm.rank == 0) {
+            printf("%s gradient sums: the same weights bit for bit\n",
+                   v == 0 ? "blocking (after the backward pass)" : "overlapped in one-layer buckets");
+        }
+        model_free(other);
+    }
     model_free(par);
-    engine_mpi_finalize();
+    bad |= check_bn(&comm);
+    engine_mpi_finalize(&comm);
     return bad;
 }
 

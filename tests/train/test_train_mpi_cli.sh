@@ -2,8 +2,13 @@
 # tests/train/test_train_mpi_cli.sh - `mpirun -np 2 catdog train` from the
 # command line: exits 0, only rank 0 prints (one summary line) and writes (the
 # model, checkpoint, history with one row per epoch), the model records
-# catdog_world_size = 2 and `catdog info` shows it; and the weights equal a
-# single process's within 1e-5 (dnnl and ref backends).  Skips (77) without
+# catdog_world_size = 2 and `catdog info` shows it; the weights equal a
+# single process's within 1e-5 (dnnl and ref backends); and validation, which
+# each rank runs on its share of the validation batches (17 photos, batches
+# 8 + 8 + 1: rank 0 one, rank 1 two), gives every epoch the single process's
+# val_loss, val_accuracy and exact val_auc (within 1e-6) and the same
+# decisions (improved, best epoch); and the gradient sums overlapped with the
+# backward pass give --no-overlap's weights bit for bit.  Skips (77) without
 # mpirun, without an MPI build, and in the sanitizer run.
 set -u
 BIN=${CATDOG_BIN:?CATDOG_BIN not set}
@@ -13,7 +18,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 command -v mpirun >/dev/null 2>&1 || { echo "SKIP: mpirun not found (install openmpi-bin)"; exit 77; }
 tmp=$(mktemp -d /tmp/catdog-train-mpi.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-# 16 + 8 small generated JPEGs a class (cats darker than dogs): no photos needed.
+# 16 + 8 small generated JPEGs a class (cats darker than dogs; one more
+# validation cat): no photos needed.
 /usr/bin/python3 - "$tmp/d" <<'PY' || fail "cannot generate the images (python3-pil)"
 import os, random, sys
 from PIL import Image
@@ -21,7 +27,7 @@ random.seed(3)
 for part, n in (("train", 16), ("validation", 8)):
     for cls, base in (("cats", 60), ("dogs", 180)):
         os.makedirs(f"{sys.argv[1]}/{part}/{cls}", exist_ok=True)
-        for i in range(n):
+        for i in range(n + (part == "validation" and cls == "cats")):
             px = bytes(min(255, max(0, base + random.randint(-50, 50))) for _ in range(64 * 64 * 3))
             Image.frombytes("RGB", (64, 64), px).save(f"{sys.argv[1]}/{part}/{cls}/{i}.jpg")
 PY
@@ -40,11 +46,30 @@ if grep -q "built without MPI" "$tmp/log"; then echo "SKIP: catdog was built wit
 # CNN has dropout, whose masks each rank draws as the single process does for
 # its slice (runner_set_slice), so the weights agree within 1e-5 relative (per
 # array, in norm; only the order of float sums differs).  With --backend ref too.
+# --monitor val_auc: the kept epoch is decided on the gathered exact AUC.
 for be in dnnl ref; do
     OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe "${root[@]}" "$BIN" train --data "$tmp/d" --out "$tmp/m2_$be.h5" \
-      --img-size 32 --batch 8 --epochs 2 --threads 1 --backend $be -q >"$tmp/log2" 2>&1 || { cat "$tmp/log2"; fail "mpirun ($be)"; }
+      --img-size 32 --batch 8 --epochs 2 --threads 1 --backend $be -q --monitor val_auc --log-json "$tmp/m2_$be.json" \
+      >"$tmp/log2" 2>&1 || { cat "$tmp/log2"; fail "mpirun ($be)"; }
     "$BIN" train --data "$tmp/d" --out "$tmp/one_$be.h5" --img-size 32 --batch 8 --epochs 2 --threads 1 --backend $be -q \
-      >"$tmp/log1" 2>&1 || { cat "$tmp/log1"; fail "one process ($be)"; }
+      --monitor val_auc --log-json "$tmp/one_$be.json" >"$tmp/log1" 2>&1 || { cat "$tmp/log1"; fail "one process ($be)"; }
+    /usr/bin/python3 - "$tmp/m2_$be" "$tmp/one_$be" <<'PY' || fail "validation under mpirun -np 2 differs from one process ($be)"
+import csv, json, sys
+def run(stem):
+    rows = [json.loads(l) for l in open(stem + ".json")]
+    hist = list(csv.DictReader(open(stem + ".history.csv")))
+    return rows, hist
+(a, ha), (b, hb) = run(sys.argv[1]), run(sys.argv[2])
+assert len(a) == len(b) == 2 and len(ha) == len(hb) == 2, (len(a), len(b))
+for x, y in zip(a, b):
+    for k in ("val_loss", "val_accuracy", "val_auc"):
+        assert x[k] is not None and abs(x[k] - y[k]) <= 1e-6, (x["epoch"], k, x[k], y[k])
+    assert x["improved"] == y["improved"], (x["epoch"], x["improved"], y["improved"])
+for x, y in zip(ha, hb):
+    for k in ("val_loss", "val_accuracy"):
+        assert abs(float(x[k]) - float(y[k])) <= 1e-6, (x["epoch"], k, x[k], y[k])
+print("validation sharded over 2 ranks: val_loss, val_accuracy, val_auc and decisions as one process's")
+PY
     /usr/bin/python3 - "$tmp/m2_$be.h5" "$tmp/one_$be.h5" <<'PY' || fail "mpirun -np 2 and one process differ ($be)"
 import sys
 import h5py, numpy as np
@@ -60,4 +85,33 @@ assert worst <= 1e-5, worst
 print(f"binary CNN with dropout, 2 ranks vs 1 process: worst relative difference {worst:.2e}")
 PY
 done
+
+# The gradient sums overlapped with the backward pass (the default: 1 MiB
+# buckets, here the two dense layers' 1.6 MB started while the convolutions'
+# gradients are computed, then the convolutions') against --no-overlap (one
+# MPI_Allreduce after the pass): with 2 ranks every element is a + b either
+# way, so the weights are the same bit for bit.  96 px: the binary CNN's
+# 438,369 weights.
+for mode in overlap no-overlap; do
+    flag=(); [ $mode = no-overlap ] && flag=(--no-overlap)
+    OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe "${root[@]}" "$BIN" train --data "$tmp/d" --out "$tmp/ov_$mode.h5" \
+      --img-size 96 --batch 8 --epochs 1 --threads 1 -q "${flag[@]}" >"$tmp/log_$mode" 2>&1 || { cat "$tmp/log_$mode"; fail "mpirun ($mode)"; }
+done
+grep -q "exposed, overlapped with the backward pass" "$tmp/log_overlap" || { cat "$tmp/log_overlap"; fail "the default should overlap"; }
+grep -q "after the backward pass" "$tmp/log_no-overlap" || { cat "$tmp/log_no-overlap"; fail "--no-overlap should not"; }
+/usr/bin/python3 - "$tmp/ov_overlap.h5" "$tmp/ov_no-overlap.h5" <<'PY' || fail "overlapped and blocking gradient sums give different weights"
+import sys
+import h5py, numpy as np
+def weights(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f["model_weights"].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+a, b = weights(sys.argv[1]), weights(sys.argv[2])
+assert a.keys() == b.keys() and len(a) == 10, sorted(a)
+assert sum(v.size for v in a.values()) * 4 > 1 << 20  # more than one bucket
+same = [k for k in a if np.array_equal(a[k], b[k])]
+assert len(same) == len(a), sorted(set(a) - set(same))
+print("gradient sums overlapped with the backward pass == --no-overlap, bit for bit")
+PY
 echo "PASS"
