@@ -343,6 +343,26 @@ int dn_steps_reorder_scaled(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_mem
     return reorder_impl(s, p, eng, src, dst, 0, count, mask, scales, lname, err);
 }
 
+int dn_steps_binary(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_alg_kind_t alg,
+                    dnnl_memory_t a, dnnl_memory_t b, dnnl_memory_t dst, const char *lname,
+                    cd_err *err)
+{
+    dnnl_memory_desc_t am = dn_mem_md(a), bm = dn_mem_md(b), dm = dn_mem_md(dst);
+    dnnl_binary_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = -1;
+    DN_CHECK(dnnl_binary_desc_init(&d, alg, &am, &bm, &dm), err, "binary descriptor", lname);
+    if (!(pd = dn_pd(eng, &d, NULL, "binary", lname, err)))
+        goto fail;
+    if (dn_steps_prim(s, p, pd, lname, err, 3, DNNL_ARG_SRC_0, a, DNNL_ARG_SRC_1, b, DNNL_ARG_DST,
+                      dst))
+        rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
 /* ---- descriptors --------------------------------------------------------- */
 
 int dn_md(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag,

@@ -159,6 +159,14 @@ int dn_steps_reorder_scaled(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_mem
                             dnnl_memory_t dst, dnnl_dim_t count, int mask, const float *scales,
                             const char *lname, cd_err *err);
 
+/* Appends one binary primitive dst = a <alg> b (dnnl_binary_add, _mul, _gt, ...)
+ * with dn_pd's attributes; each operand is described by its memory's own
+ * descriptor, so b may be broadcast (dimensions of 1 against a's) and dst may
+ * be a (in place). */
+int dn_steps_binary(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_alg_kind_t alg,
+                    dnnl_memory_t a, dnnl_memory_t b, dnnl_memory_t dst, const char *lname,
+                    cd_err *err);
+
 /* ---- descriptors --------------------------------------------------------- */
 
 /* md of the given dims with a format tag (dnnl_format_tag_any allowed). */
