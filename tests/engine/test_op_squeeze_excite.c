@@ -23,15 +23,6 @@ static int td_reshape(model *m, int input, int h, int w, int c, int rank)
     return td_add(m, l, input);
 }
 
-static int td_multiply(model *m, int a, int b)
-{
-    layer l = layer_template(LAYER_MULTIPLY, "mul", -1);
-    l.inputs[0] = a;
-    l.inputs[1] = b;
-    l.n_inputs = 2;
-    return td_add(m, l, -1);
-}
-
 static int td_gap(model *m, int input, int keepdims)
 {
     layer l = layer_template(LAYER_GLOBAL_AVGPOOL2D, "gap", -1);
@@ -54,7 +45,7 @@ static void test_broadcast_multiply_hand_computed(void **state)
             int v = td_gap(m, 0, form == 1);
             if (form == 2)
                 v = td_reshape(m, v, 1, 1, -1, 3);
-            int y = first ? td_multiply(m, v, 0) : td_multiply(m, 0, v);
+            int y = first ? td_merge2(m, LAYER_MULTIPLY, v, 0) : td_merge2(m, LAYER_MULTIPLY, 0, v);
             td_finish(m, 1);
             assert_int_equal(m->layers[y].out_rank, 4);
             assert_int_equal(m->layers[y].out_h, 2);
@@ -88,7 +79,7 @@ static model *se_net(int form, int *c0)
         s = td_conv(m, s, 4, 1, 1, 1, 1, PAD_VALID, ACT_SWISH, 1);
         s = td_conv(m, s, 16, 1, 1, 1, 1, PAD_VALID, ACT_SIGMOID, 1);
     }
-    int y = td_multiply(m, x, s);
+    int y = td_merge2(m, LAYER_MULTIPLY, x, s);
     y = td_conv(m, y, 4, 3, 3, 2, 2, PAD_VALID, ACT_LINEAR, 1);
     y = td_reshape(m, y, 1, 1, -1, 1); /* a Flatten spelled as Keras' Reshape((-1,)) */
     td_dense(m, y, 2, ACT_LINEAR, 1);
