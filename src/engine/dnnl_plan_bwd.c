@@ -16,6 +16,8 @@
  * get no gradient at all (no backward-data primitive is even created for the
  * first convolution).
  */
+#include <stdarg.h>
+
 #include "engine/dnnl_plan.h"
 #include "engine/op.h"
 
@@ -69,6 +71,40 @@ dnnl_memory_t dn_bwd_layout(dn_plan *p, dnnl_memory_t src, const dnnl_memory_des
     if (!m || dn_steps_reorder(&p->bwd, &p->pool, p->cfg.eng, src, m, 0, lname, err))
         return NULL;
     return m;
+}
+
+int dn_bwd_data_step(dn_plan *p, int r, const_dnnl_op_desc_t op_desc,
+                     const_dnnl_primitive_desc_t hint, const char *what, dnnl_memory_t diff,
+                     const char *lname, cd_err *err, int n_extra, ...)
+{
+    int direct, rc = -1;
+    dnnl_primitive_desc_t pd = dn_pd(p->cfg.eng, op_desc, hint, what, lname, err);
+    if (!pd)
+        return -1;
+    dnnl_memory_desc_t smd = dn_pd_md(pd, dnnl_query_diff_src_md, 0);
+    dnnl_memory_desc_t dmd = dn_pd_md(pd, dnnl_query_diff_dst_md, 0);
+    dnnl_memory_t dd = dn_bwd_layout(p, diff, &dmd, lname, err);
+    dnnl_memory_t ds = dd ? dn_grad_target(p, r, &smd, &direct, err) : NULL;
+    dn_step *st = ds ? dn_steps_prim(&p->bwd, &p->pool, pd, lname, err, 2, DNNL_ARG_DIFF_DST, dd,
+                                     DNNL_ARG_DIFF_SRC, ds)
+                     : NULL;
+    if (!st)
+        goto fail;
+    va_list ap;
+    va_start(ap, n_extra);
+    for (int k = 0; k < n_extra; k++) {
+        int arg = va_arg(ap, int);
+        dnnl_memory_t mem = va_arg(ap, dnnl_memory_t);
+        if (mem && dn_step_arg(st, arg, mem, err)) {
+            va_end(ap);
+            goto fail;
+        }
+    }
+    va_end(ap);
+    rc = dn_grad_done(p, r, ds, direct, lname, err);
+fail:
+    dnnl_primitive_desc_destroy(pd);
+    return rc;
 }
 
 static dnnl_alg_kind_t use_dst_alg(layer_act a)

@@ -144,7 +144,7 @@ static int rescaling_dn_backward(dn_plan *p, int i, cd_err *err)
     const layer *l = &p->m->layers[i];
     dn_node *nd = &p->nodes[i];
     const dn_node *in = &p->nodes[l->inputs[0]];
-    int r = in->root, direct, rc = -1;
+    int r = in->root, direct;
     if (!p->nodes[r].wants)
         return 0;
     if (!layer_rescale_uniform(l)) {
@@ -155,21 +155,13 @@ static int rescaling_dn_backward(dn_plan *p, int i, cd_err *err)
         return dn_grad_done(p, r, g, direct, l->name, err);
     }
     dnnl_eltwise_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
     DN_CHECK(dnnl_eltwise_backward_desc_init(&d, dnnl_eltwise_linear, &in->md, &in->md,
                                              layer_rescale(l, 0, 0), layer_rescale(l, 1, 0)),
              err, "eltwise backward descriptor", l->name);
-    if (!(pd = dn_pd(p->cfg.eng, &d, nd->fwd_pd, "eltwise backward", l->name, err)))
-        goto fail;
-    dnnl_memory_t ds = dn_grad_target(p, r, &in->md, &direct, err);
-    if (!ds || !dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_DIFF_DST, nd->diff,
-                              DNNL_ARG_SRC, in->mem, DNNL_ARG_DIFF_SRC, ds))
-        goto fail;
-    rc = dn_grad_done(p, r, ds, direct, l->name, err);
+    return dn_bwd_data_step(p, r, &d, nd->fwd_pd, "eltwise backward", nd->diff, l->name, err, 1,
+                            DNNL_ARG_SRC, in->mem);
 fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    return rc;
+    return -1;
 }
 
 const layer_op op_rescaling = {
