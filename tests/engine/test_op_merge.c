@@ -96,18 +96,6 @@ static void test_sum_merges_gradients_match_reference(void **state)
     }
 }
 
-static double loss_of(const model *m, const float *x, const float *w, int n)
-{
-    runner *r = td_runner(m, RUNNER_REF, n, 0, 1, 0);
-    float y[4];
-    td_forward(r, x, n, y);
-    runner_free(r);
-    double s = 0;
-    for (int i = 0; i < 2 * n; i++)
-        s += (double)w[i] * y[i];
-    return s;
-}
-
 /* Multiply and Maximum: the reference's first-conv gradients by central
  * differences (Maximum: entries near a tie are skipped). */
 static void test_product_and_max_reference_gradients(void **state)
@@ -133,11 +121,11 @@ static void test_product_and_max_reference_gradients(void **state)
             float keep = k->data[i];
             const float h = 1e-3f;
             k->data[i] = keep + h;
-            double up = loss_of(m, in, w, n);
+            double up = td_ref_loss(m, in, w, n);
             k->data[i] = keep - h;
-            double down = loss_of(m, in, w, n);
+            double down = td_ref_loss(m, in, w, n);
             k->data[i] = keep + h / 2;
-            double up2 = loss_of(m, in, w, n);
+            double up2 = td_ref_loss(m, in, w, n);
             k->data[i] = keep;
             double num = (up - down) / (2.0 * h), num2 = (up2 - down) / (1.5 * h);
             if (fabs(num - num2) > 1e-2 * (1.0 + fabs(num)))

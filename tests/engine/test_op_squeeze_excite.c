@@ -100,18 +100,6 @@ static void test_se_blocks_match_reference(void **state)
     }
 }
 
-static double loss_of(const model *m, const float *x, const float *w, int n)
-{
-    runner *r = td_runner(m, RUNNER_REF, n, 0, 1, 0);
-    float y[4];
-    td_forward(r, x, n, y);
-    runner_free(r);
-    double s = 0;
-    for (int i = 0; i < 2 * n; i++)
-        s += (double)w[i] * y[i];
-    return s;
-}
-
 /* The reference's gradient of the first convolution's bias, which reaches the
  * loss through both inputs of the broadcasting Multiply (the map and the
  * pooled vector), against central differences. */
@@ -137,9 +125,9 @@ static void test_se_reference_gradients(void **state)
             float keep = k->data[i];
             const float h = 1e-3f;
             k->data[i] = keep + h;
-            double up = loss_of(m, in, w, n);
+            double up = td_ref_loss(m, in, w, n);
             k->data[i] = keep - h;
-            double down = loss_of(m, in, w, n);
+            double down = td_ref_loss(m, in, w, n);
             k->data[i] = keep;
             double num = (up - down) / (2.0 * h);
             if (fabs(num - g->data[i]) > 5e-3 * (1.0 + fabs(num)))
