@@ -331,21 +331,28 @@ static inline void td_compare_forward(const model *m, int max_batch, int n, int 
     free(y2);
 }
 
-/* The loss sum(w * y) of the reference's outputs y for the n samples x: the
- * function central differences differentiate (w is the output gradient a
- * backward pass is given). */
-static inline double td_ref_loss(const model *m, const float *x, const float *w, int n)
+/* The loss sum(w * y) of runner r's outputs y (m is r's model) for the n
+ * samples x: the function central differences differentiate (w is the output
+ * gradient a backward pass is given). */
+static inline double td_loss(runner *r, const model *m, const float *x, const float *w, int n)
 {
     size_t out_sz = model_output_size(m) * (size_t)n;
     float *y = malloc(out_sz * sizeof *y);
     assert_non_null(y);
-    runner *r = td_runner(m, RUNNER_REF, n, 0, 1, 0);
     td_forward(r, x, n, y);
-    runner_free(r);
     double s = 0;
     for (size_t i = 0; i < out_sz; i++)
         s += (double)w[i] * y[i];
     free(y);
+    return s;
+}
+
+/* td_loss through a reference runner made for this call. */
+static inline double td_ref_loss(const model *m, const float *x, const float *w, int n)
+{
+    runner *r = td_runner(m, RUNNER_REF, n, 0, 1, 0);
+    double s = td_loss(r, m, x, w, n);
+    runner_free(r);
     return s;
 }
 
