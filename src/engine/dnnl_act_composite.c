@@ -39,29 +39,11 @@ fail:
     return rc;
 }
 
-/* Appends a binary step dst = a op b; b's md may be a broadcast scalar. */
-static int bin(dn_plan *p, dn_steps *s, const layer *l, dnnl_alg_kind_t alg,
-               const dnnl_memory_desc_t *md, dnnl_memory_t a, dnnl_memory_t b, dnnl_memory_t dst,
-               cd_err *err)
+/* Appends a binary step dst = a op b on s; b may be a broadcast scalar. */
+static int bin(dn_plan *p, dn_steps *s, const layer *l, dnnl_alg_kind_t alg, dnnl_memory_t a,
+               dnnl_memory_t b, dnnl_memory_t dst, cd_err *err)
 {
-    dnnl_binary_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = dn_attr((dnnl_alg_kind_t)0, l->name, err);
-    dnnl_memory_desc_t bmd = dn_mem_md(b);
-    int rc = -1;
-    if (!attr)
-        return -1;
-    DN_CHECK(dnnl_binary_desc_init(&d, alg, md, &bmd, md), err, "binary descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary",
-             l->name);
-    if (dn_steps_prim(s, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, a, DNNL_ARG_SRC_1, b,
-                      DNNL_ARG_DST, dst))
-        rc = 0;
-fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_attr_destroy(attr);
-    return rc;
+    return dn_steps_binary(s, &p->pool, p->cfg.eng, alg, a, b, dst, l->name, err);
 }
 
 /* A one-element memory holding v, broadcast against maps of md's rank. */
@@ -99,7 +81,7 @@ int dn_act_composite(dn_plan *p, dn_node *nd, const layer *l, layer_act act, dnn
         dnnl_memory_t t = scratch(p, md, err);
         return !t || elt(p, &p->fwd, l, dnnl_eltwise_abs, 0, 0, md, src, t, err) ||
                        elt(p, &p->fwd, l, dnnl_eltwise_linear, 1, 1, md, t, t, err) ||
-                       bin(p, &p->fwd, l, dnnl_binary_div, md, src, t, y, err)
+                       bin(p, &p->fwd, l, dnnl_binary_div, src, t, y, err)
                    ? -1
                    : 0;
     }
@@ -107,8 +89,8 @@ int dn_act_composite(dn_plan *p, dn_node *nd, const layer *l, layer_act act, dnn
         return cd_err_set(err, CD_ERR_UNSUPPORTED, "layer '%s': activation %s has no oneDNN form",
                           l->name, layer_act_name(act));
     dnnl_memory_t t = scalar(p, l, md, q->threshold, err);
-    if (!t || bin(p, &p->fwd, l, dnnl_binary_gt, md, src, t, y, err) ||
-        bin(p, &p->fwd, l, dnnl_binary_mul, md, y, src, y, err))
+    if (!t || bin(p, &p->fwd, l, dnnl_binary_gt, src, t, y, err) ||
+        bin(p, &p->fwd, l, dnnl_binary_mul, y, src, y, err))
         return -1;
     if (q->max_value >= 0.0f &&
         elt(p, &p->fwd, l, dnnl_eltwise_clip_v2, 0.0f, q->max_value, md, y, y, err))
@@ -118,7 +100,7 @@ int dn_act_composite(dn_plan *p, dn_node *nd, const layer *l, layer_act act, dnn
         if (!u || elt(p, &p->fwd, l, dnnl_eltwise_linear, -1.0f, q->threshold, md, src, u, err) ||
             elt(p, &p->fwd, l, dnnl_eltwise_relu, 0, 0, md, u, u, err) ||
             elt(p, &p->fwd, l, dnnl_eltwise_linear, q->alpha, 0, md, u, u, err) ||
-            bin(p, &p->fwd, l, dnnl_binary_sub, md, y, u, y, err))
+            bin(p, &p->fwd, l, dnnl_binary_sub, y, u, y, err))
             return -1;
     }
     return 0;
@@ -141,7 +123,7 @@ int dn_act_composite_bwd(dn_plan *p, const dn_node *nd, const layer *l, layer_ac
             return -1;
     } else {
         dnnl_memory_t t = scalar(p, l, md, q->threshold, err);
-        if (!t || bin(p, &p->bwd, l, dnnl_binary_gt, md, x, t, g, err))
+        if (!t || bin(p, &p->bwd, l, dnnl_binary_gt, x, t, g, err))
             return -1;
         if (q->max_value >= 0.0f || q->alpha != 0.0f) {
             dnnl_memory_t h = scratch(p, md, err);
@@ -150,17 +132,17 @@ int dn_act_composite_bwd(dn_plan *p, const dn_node *nd, const layer *l, layer_ac
             if (!mx)
                 return -1;
             if (q->max_value >= 0.0f &&
-                (bin(p, &p->bwd, l, dnnl_binary_gt, md, x, z, h, err) ||
-                 bin(p, &p->bwd, l, dnnl_binary_mul, md, g, h, g, err) ||
-                 bin(p, &p->bwd, l, dnnl_binary_lt, md, x, mx, h, err) ||
-                 bin(p, &p->bwd, l, dnnl_binary_mul, md, g, h, g, err)))
+                (bin(p, &p->bwd, l, dnnl_binary_gt, x, z, h, err) ||
+                 bin(p, &p->bwd, l, dnnl_binary_mul, g, h, g, err) ||
+                 bin(p, &p->bwd, l, dnnl_binary_lt, x, mx, h, err) ||
+                 bin(p, &p->bwd, l, dnnl_binary_mul, g, h, g, err)))
                 return -1;
             if (q->alpha != 0.0f &&
-                (bin(p, &p->bwd, l, dnnl_binary_lt, md, x, t, h, err) ||
+                (bin(p, &p->bwd, l, dnnl_binary_lt, x, t, h, err) ||
                  elt(p, &p->bwd, l, dnnl_eltwise_linear, q->alpha, 0, md, h, h, err) ||
-                 bin(p, &p->bwd, l, dnnl_binary_add, md, g, h, g, err)))
+                 bin(p, &p->bwd, l, dnnl_binary_add, g, h, g, err)))
                 return -1;
         }
     }
-    return bin(p, &p->bwd, l, dnnl_binary_mul, md, diff_dst, g, diff_src, err);
+    return bin(p, &p->bwd, l, dnnl_binary_mul, diff_dst, g, diff_src, err);
 }

@@ -295,6 +295,18 @@ dnnl_memory_t dn_grad_target(dn_plan *p, int r, const dnnl_memory_desc_t *md, in
                              cd_err *err);
 int dn_grad_done(dn_plan *p, int r, dnnl_memory_t m, int direct, const char *lname, cd_err *err);
 int dn_grad_add(dn_plan *p, int r, dnnl_memory_t m, const char *lname, cd_err *err);
+/* The backward-data step of a layer whose input's root is r: the primitive
+ * of op_desc (hint = the forward's primitive descriptor; `what` names it in
+ * errors) reads `diff`, brought to the layout it wants, as DIFF_DST and
+ * writes DIFF_SRC into r's gradient (dn_grad_target .. dn_grad_done), with
+ * n_extra more (arg, memory) pairs as varargs; a pair whose memory is NULL is
+ * left out.  0 / -1. */
+int dn_bwd_data_step(dn_plan *p, int r, const_dnnl_op_desc_t op_desc,
+                     const_dnnl_primitive_desc_t hint, const char *what, dnnl_memory_t diff,
+                     const char *lname, cd_err *err, int n_extra, ...);
+/* The same with the primitive descriptor pd already made (it stays the caller's). */
+int dn_bwd_data_step_pd(dn_plan *p, int r, const_dnnl_primitive_desc_t pd, dnnl_memory_t diff,
+                        const char *lname, cd_err *err, int n_extra, ...);
 /* `src` in layout want, reordered by a backward step when needed. */
 dnnl_memory_t dn_bwd_layout(dn_plan *p, dnnl_memory_t src, const dnnl_memory_desc_t *want,
                             const char *lname, cd_err *err);

@@ -16,6 +16,8 @@
  * get no gradient at all (no backward-data primitive is even created for the
  * first convolution).
  */
+#include <stdarg.h>
+
 #include "engine/dnnl_plan.h"
 
 #include <stdlib.h>
@@ -72,6 +74,54 @@ dnnl_memory_t dn_bwd_layout(dn_plan *p, dnnl_memory_t src, const dnnl_memory_des
     if (!m || dn_steps_reorder(&p->bwd, &p->pool, p->cfg.eng, src, m, 0, lname, err))
         return NULL;
     return m;
+}
+
+/* dn_bwd_data_step_pd with the extra pairs in ap. */
+static int bwd_data_step(dn_plan *p, int r, const_dnnl_primitive_desc_t pd, dnnl_memory_t diff,
+                         const char *lname, cd_err *err, int n_extra, va_list ap)
+{
+    int direct;
+    dnnl_memory_desc_t smd = dn_pd_md(pd, dnnl_query_diff_src_md, 0);
+    dnnl_memory_desc_t dmd = dn_pd_md(pd, dnnl_query_diff_dst_md, 0);
+    dnnl_memory_t dd = dn_bwd_layout(p, diff, &dmd, lname, err);
+    dnnl_memory_t ds = dd ? dn_grad_target(p, r, &smd, &direct, err) : NULL;
+    dn_step *st = ds ? dn_steps_prim(&p->bwd, &p->pool, pd, lname, err, 2, DNNL_ARG_DIFF_DST, dd,
+                                     DNNL_ARG_DIFF_SRC, ds)
+                     : NULL;
+    if (!st)
+        return -1;
+    for (int k = 0; k < n_extra; k++) {
+        int arg = va_arg(ap, int);
+        dnnl_memory_t mem = va_arg(ap, dnnl_memory_t);
+        if (mem && dn_step_arg(st, arg, mem, err))
+            return -1;
+    }
+    return dn_grad_done(p, r, ds, direct, lname, err);
+}
+
+int dn_bwd_data_step_pd(dn_plan *p, int r, const_dnnl_primitive_desc_t pd, dnnl_memory_t diff,
+                        const char *lname, cd_err *err, int n_extra, ...)
+{
+    va_list ap;
+    va_start(ap, n_extra);
+    int rc = bwd_data_step(p, r, pd, diff, lname, err, n_extra, ap);
+    va_end(ap);
+    return rc;
+}
+
+int dn_bwd_data_step(dn_plan *p, int r, const_dnnl_op_desc_t op_desc,
+                     const_dnnl_primitive_desc_t hint, const char *what, dnnl_memory_t diff,
+                     const char *lname, cd_err *err, int n_extra, ...)
+{
+    dnnl_primitive_desc_t pd = dn_pd(p->cfg.eng, op_desc, hint, what, lname, err);
+    if (!pd)
+        return -1;
+    va_list ap;
+    va_start(ap, n_extra);
+    int rc = bwd_data_step(p, r, pd, diff, lname, err, n_extra, ap);
+    va_end(ap);
+    dnnl_primitive_desc_destroy(pd);
+    return rc;
 }
 
 static dnnl_alg_kind_t use_dst_alg(layer_act a)
@@ -256,10 +306,8 @@ int dn_weighted_bwd(dn_plan *p, int i, dnnl_memory_t dpre, const_dnnl_primitive_
             return -1;
     }
     if (pd_d) {
-        int r = p->nodes[l->inputs[0]].root, direct;
+        int r = p->nodes[l->inputs[0]].root;
         dnnl_memory_desc_t wmd = dn_pd_md(pd_d, dnnl_query_weights_md, 0);
-        dnnl_memory_desc_t dmd = dn_pd_md(pd_d, dnnl_query_diff_dst_md, 0);
-        dnnl_memory_desc_t smd = dn_pd_md(pd_d, dnnl_query_diff_src_md, 0);
         dnnl_memory_desc_t fwd_w = dn_mem_md(nd->w);
         if (dn_md_equal(&wmd, &fwd_w)) {
             nd->wb = nd->w;
@@ -269,12 +317,7 @@ int dn_weighted_bwd(dn_plan *p, int i, dnnl_memory_t dpre, const_dnnl_primitive_
                                             0, l->name, err))
                 return -1;
         }
-        dnnl_memory_t dd = dn_bwd_layout(p, dpre, &dmd, l->name, err);
-        dnnl_memory_t ds = dd ? dn_grad_target(p, r, &smd, &direct, err) : NULL;
-        if (!ds || !dn_steps_prim(&p->bwd, &p->pool, pd_d, l->name, err, 3, DNNL_ARG_DIFF_DST, dd,
-                                  DNNL_ARG_WEIGHTS, nd->wb, DNNL_ARG_DIFF_SRC, ds))
-            return -1;
-        if (dn_grad_done(p, r, ds, direct, l->name, err))
+        if (dn_bwd_data_step_pd(p, r, pd_d, dpre, l->name, err, 1, DNNL_ARG_WEIGHTS, nd->wb))
             return -1;
     }
     return 0;

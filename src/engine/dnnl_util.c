@@ -348,6 +348,38 @@ int dn_steps_reorder_scaled(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_mem
     return reorder_impl(s, p, eng, src, dst, 0, count, mask, scales, lname, err);
 }
 
+int dn_steps_binary(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_alg_kind_t alg,
+                    dnnl_memory_t a, dnnl_memory_t b, dnnl_memory_t dst, const char *lname,
+                    cd_err *err)
+{
+    dnnl_memory_desc_t am = dn_mem_md(a), bm = dn_mem_md(b), dm = dn_mem_md(dst);
+    dnnl_binary_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = -1;
+    DN_CHECK(dnnl_binary_desc_init(&d, alg, &am, &bm, &dm), err, "binary descriptor", lname);
+    if (!(pd = dn_pd(eng, &d, NULL, "binary", lname, err)))
+        goto fail;
+    if (dn_steps_prim(s, p, pd, lname, err, 3, DNNL_ARG_SRC_0, a, DNNL_ARG_SRC_1, b, DNNL_ARG_DST,
+                      dst))
+        rc = 0;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+int dn_steps_into_window(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_memory_t src,
+                         dnnl_memory_t dst, const dnnl_memory_desc_t *window, const char *lname,
+                         cd_err *err)
+{
+    dn_step *st = dn_steps_push(s, DN_STEP_ZERO, err);
+    if (!st)
+        return -1;
+    st->mem = dst;
+    dnnl_memory_t wm = dn_mem(p, eng, window, dn_mem_ptr(dst), err);
+    return wm ? dn_steps_reorder(s, p, eng, src, wm, 0, lname, err) : -1;
+}
+
 /* ---- descriptors --------------------------------------------------------- */
 
 int dn_md(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag,
@@ -394,6 +426,17 @@ int dn_md_plain_view(dnnl_memory_desc_t *out, const dnnl_memory_desc_t *md, dnnl
     DN_CHECK(dnnl_memory_desc_init_by_strides(out, md->ndims, md->dims, dnnl_f32, strides), err,
              "memory descriptor", lname);
     out->offset0 = offset;
+    return 0;
+fail:
+    return -1;
+}
+
+int dn_md_window(dnnl_memory_desc_t *window, const dnnl_memory_desc_t *md, dnnl_dim_t h,
+                 dnnl_dim_t w, dnnl_dim_t top, dnnl_dim_t left, const char *lname, cd_err *err)
+{
+    dnnl_dims_t dims = {md->dims[0], md->dims[1], h, w};
+    dnnl_dims_t offs = {0, 0, top, left};
+    DN_CHECK(dnnl_memory_desc_init_submemory(window, md, dims, offs), err, "sub-memory", lname);
     return 0;
 fail:
     return -1;

@@ -161,6 +161,20 @@ int dn_steps_reorder_scaled(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_mem
                             dnnl_memory_t dst, dnnl_dim_t count, int mask, const float *scales,
                             const char *lname, cd_err *err);
 
+/* Appends one binary primitive dst = a <alg> b (dnnl_binary_add, _mul, _gt, ...)
+ * with dn_pd's attributes; each operand is described by its memory's own
+ * descriptor, so b may be broadcast (dimensions of 1 against a's) and dst may
+ * be a (in place). */
+int dn_steps_binary(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_alg_kind_t alg,
+                    dnnl_memory_t a, dnnl_memory_t b, dnnl_memory_t dst, const char *lname,
+                    cd_err *err);
+
+/* Zeroes dst, then copies src into the window of dst that `window` describes
+ * (a sub-memory descriptor of dst's, as dn_md_window gives): two steps on s. */
+int dn_steps_into_window(dn_steps *s, dn_pool *p, dnnl_engine_t eng, dnnl_memory_t src,
+                         dnnl_memory_t dst, const dnnl_memory_desc_t *window, const char *lname,
+                         cd_err *err);
+
 /* ---- descriptors --------------------------------------------------------- */
 
 /* md of the given dims with a format tag (dnnl_format_tag_any allowed). */
@@ -180,6 +194,11 @@ int dn_dense_weight_mds(const dnnl_memory_desc_t *in_md, dnnl_dim_t units, dnnl_
  * `ld` floats apart (ld = 0: packed) and starting `offset` floats in. */
 int dn_md_plain_view(dnnl_memory_desc_t *out, const dnnl_memory_desc_t *md, dnnl_dim_t ld,
                      dnnl_dim_t offset, const char *lname, cd_err *err);
+
+/* The h x w window of the 4-D map md (all samples and channels) whose top-left
+ * pixel is (top, left), as a sub-memory descriptor of md. */
+int dn_md_window(dnnl_memory_desc_t *window, const dnnl_memory_desc_t *md, dnnl_dim_t h,
+                 dnnl_dim_t w, dnnl_dim_t top, dnnl_dim_t left, const char *lname, cd_err *err);
 
 /* 1 when both descriptors are the same layout. */
 int dn_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);

@@ -84,12 +84,7 @@ static void crop_ref_backward(const op_ref_io *io)
 static int window_md(const layer *l, const dnnl_memory_desc_t *md, dnnl_memory_desc_t *view,
                      cd_err *err)
 {
-    dnnl_dims_t dims = {md->dims[0], md->dims[1], l->out_h, l->out_w};
-    dnnl_dims_t offs = {0, 0, l->pad4[0], l->pad4[2]};
-    DN_CHECK(dnnl_memory_desc_init_submemory(view, md, dims, offs), err, "sub-memory", l->name);
-    return 0;
-fail:
-    return -1;
+    return dn_md_window(view, md, l->out_h, l->out_w, l->pad4[0], l->pad4[2], l->name, err);
 }
 
 static int crop_dn_forward(dn_plan *p, int i, cd_err *err)
@@ -123,14 +118,7 @@ static int crop_dn_backward(dn_plan *p, int i, cd_err *err)
     if (dn_md(&full, 4, dd, dnnl_nhwc, l->name, err) || window_md(l, &full, &view, err))
         return -1;
     dnnl_memory_t g = dn_mem(&p->pool, p->cfg.eng, &full, NULL, err);
-    if (!g)
-        return -1;
-    dn_step *st = dn_steps_push(&p->bwd, DN_STEP_ZERO, err);
-    if (!st)
-        return -1;
-    st->mem = g;
-    dnnl_memory_t vm = dn_mem(&p->pool, p->cfg.eng, &view, dn_mem_ptr(g), err);
-    if (!vm || dn_steps_reorder(&p->bwd, &p->pool, p->cfg.eng, nd->diff, vm, 0, l->name, err))
+    if (!g || dn_steps_into_window(&p->bwd, &p->pool, p->cfg.eng, nd->diff, g, &view, l->name, err))
         return -1;
     return dn_grad_add(p, in->root, g, l->name, err);
 }

@@ -50,10 +50,7 @@ static int dropout_dn_forward(dn_plan *p, int i, cd_err *err)
     const layer *l = &p->m->layers[i];
     dn_node *nd = &p->nodes[i];
     const dn_node *in = &p->nodes[l->inputs[0]];
-    dnnl_binary_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
     dnnl_memory_desc_t plain;
-    int rc = -1;
 
     if (!(l->rate < 1.0f))
         return cd_err_set(err, CD_ERR_INVALID, "layer '%s': dropout rate %g must be below 1",
@@ -76,20 +73,12 @@ static int dropout_dn_forward(dn_plan *p, int i, cd_err *err)
     nd->mask = dn_as_layout(p, user, &in->md, l->name, err);
     if (!nd->mask)
         return -1;
-    DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_mul, &in->md, &in->md, &in->md), err,
-             "binary descriptor", l->name);
-    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "binary", l->name, err)))
-        goto fail;
     nd->md = in->md;
     nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
-    if (!nd->mem || !dn_steps_prim(&p->fwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, in->mem,
-                                   DNNL_ARG_SRC_1, nd->mask, DNNL_ARG_DST, nd->mem))
-        goto fail;
-    rc = 0;
-fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    return rc;
+    if (!nd->mem || dn_steps_binary(&p->fwd, &p->pool, p->cfg.eng, dnnl_binary_mul, in->mem,
+                                    nd->mask, nd->mem, l->name, err))
+        return -1;
+    return 0;
 }
 
 static int dropout_dn_backward(dn_plan *p, int i, cd_err *err)
@@ -97,24 +86,14 @@ static int dropout_dn_backward(dn_plan *p, int i, cd_err *err)
     const layer *l = &p->m->layers[i];
     dn_node *nd = &p->nodes[i];
     const dn_node *in = &p->nodes[l->inputs[0]];
-    int r = in->root, direct, rc = -1;
+    int r = in->root, direct;
     if (!p->nodes[r].wants)
         return 0;
-    dnnl_binary_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
-    DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_mul, &in->md, &in->md, &in->md), err,
-             "binary descriptor", l->name);
-    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "binary", l->name, err)))
-        goto fail;
     dnnl_memory_t ds = dn_grad_target(p, r, &in->md, &direct, err);
-    if (!ds || !dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, nd->diff,
-                              DNNL_ARG_SRC_1, nd->mask, DNNL_ARG_DST, ds))
-        goto fail;
-    rc = dn_grad_done(p, r, ds, direct, l->name, err);
-fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    return rc;
+    if (!ds || dn_steps_binary(&p->bwd, &p->pool, p->cfg.eng, dnnl_binary_mul, nd->diff, nd->mask,
+                               ds, l->name, err))
+        return -1;
+    return dn_grad_done(p, r, ds, direct, l->name, err);
 }
 
 const layer_op op_dropout = {

@@ -250,10 +250,6 @@ static int bcast_dn_forward(dn_plan *p, int i, int v, cd_err *err)
     const dn_node *xn = &p->nodes[l->inputs[1 - v]], *vn = &p->nodes[l->inputs[v]];
     dnnl_memory_desc_t plain, v4;
     dnnl_dims_t d4 = {p->n, l->out_c, 1, 1};
-    dnnl_binary_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
-    int rc = -1;
     if (xn->md.ndims != 4 || dn_md_elems(&vn->md) != (size_t)p->n * (size_t)l->out_c)
         return cd_err_set(err, CD_ERR_SHAPE, "layer '%s': Multiply wants a map and a channel vector",
                           l->name);
@@ -266,44 +262,11 @@ static int bcast_dn_forward(dn_plan *p, int i, int v, cd_err *err)
         return -1;
     nd->md = xn->md;
     nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
-    attr = nd->mem ? dn_attr((dnnl_alg_kind_t)0, l->name, err) : NULL;
-    if (!attr)
-        goto fail;
-    DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_mul, &nd->md, &v4, &nd->md), err,
-             "binary descriptor", l->name);
-    DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary", l->name);
-    if (!dn_steps_prim(&p->fwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, xn->mem,
-                       DNNL_ARG_SRC_1, s4, DNNL_ARG_DST, nd->mem))
-        goto fail;
+    if (!nd->mem || dn_steps_binary(&p->fwd, &p->pool, p->cfg.eng, dnnl_binary_mul, xn->mem, s4,
+                                    nd->mem, l->name, err))
+        return -1;
     nd->src = s4; /* the vector as the backward reads it */
-    rc = 0;
-fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
-    return rc;
-}
-
-/* One binary primitive of the backward: dst = a * b (b broadcast when smaller). */
-static int bwd_mul(dn_plan *p, const layer *l, dnnl_memory_t a, dnnl_memory_t b, dnnl_memory_t dst,
-                   cd_err *err)
-{
-    dnnl_memory_desc_t am = dn_mem_md(a), bm = dn_mem_md(b), dm = dn_mem_md(dst);
-    dnnl_binary_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
-    int rc = -1;
-    DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_mul, &am, &bm, &dm), err, "binary descriptor",
-             l->name);
-    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "binary", l->name, err)))
-        goto fail;
-    if (dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, a, DNNL_ARG_SRC_1, b,
-                      DNNL_ARG_DST, dst))
-        rc = 0;
-fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    return rc;
+    return 0;
 }
 
 /* Backward of map x times vector v: dx = dy * v (broadcast, in the map's
@@ -319,7 +282,8 @@ static int bcast_dn_backward(dn_plan *p, int i, cd_err *err)
     if (p->nodes[rx].wants) {
         int direct;
         dnnl_memory_t g = dn_grad_target(p, rx, &nd->md, &direct, err);
-        if (!g || bwd_mul(p, l, nd->diff, nd->src, g, err) ||
+        if (!g || dn_steps_binary(&p->bwd, &p->pool, p->cfg.eng, dnnl_binary_mul, nd->diff,
+                                 nd->src, g, l->name, err) ||
             dn_grad_done(p, rx, g, direct, l->name, err))
             return -1;
     }
@@ -331,7 +295,8 @@ static int bcast_dn_backward(dn_plan *p, int i, cd_err *err)
     int rc = -1;
     dnnl_memory_t prod = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
     dnnl_memory_t sum = prod ? dn_mem(&p->pool, p->cfg.eng, &v4, NULL, err) : NULL;
-    if (!sum || bwd_mul(p, l, nd->diff, xn->mem, prod, err) ||
+    if (!sum || dn_steps_binary(&p->bwd, &p->pool, p->cfg.eng, dnnl_binary_mul, nd->diff,
+                                    xn->mem, prod, l->name, err) ||
         dn_md_plain_view(&plain, &vn->md, 0, 0, l->name, err))
         return -1;
     DN_CHECK(dnnl_reduction_desc_init(&d, dnnl_reduction_sum, &nd->md, &v4, 0.0f, 0.0f), err,
@@ -371,8 +336,6 @@ static int binary_dn_forward(dn_plan *p, int i, cd_err *err)
     dn_node *nd = &p->nodes[i];
     dnnl_memory_desc_t srcs[LAYER_MAX_INPUTS];
     dnnl_alg_kind_t alg = l->kind == LAYER_MULTIPLY ? dnnl_binary_mul : dnnl_binary_max;
-    dnnl_primitive_attr_t attr = NULL;
-    int rc = -1;
     int v = bcast_vec(p->m, l);
     if (v >= 0)
         return bcast_dn_forward(p, i, v, err);
@@ -380,31 +343,16 @@ static int binary_dn_forward(dn_plan *p, int i, cd_err *err)
         return -1;
     nd->md = srcs[0];
     nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
-    attr = nd->mem ? dn_attr((dnnl_alg_kind_t)0, l->name, err) : NULL;
-    if (!attr)
-        goto fail;
+    if (!nd->mem)
+        return -1;
     for (int j = 1; j < l->n_inputs; j++) {
-        dnnl_binary_desc_t d;
-        dnnl_primitive_desc_t pd = NULL;
         dnnl_memory_t b = dn_as_layout(p, p->nodes[l->inputs[j]].mem, &nd->md, l->name, err);
-        if (!b)
-            goto fail;
-        DN_CHECK(dnnl_binary_desc_init(&d, alg, &nd->md, &nd->md, &nd->md), err,
-                 "binary descriptor", l->name);
-        DN_CHECK(dnnl_primitive_desc_create(&pd, &d, attr, p->cfg.eng, NULL), err, "binary",
-                 l->name);
-        dn_step *st = dn_steps_prim(&p->fwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0,
-                                    j == 1 ? p->nodes[l->inputs[0]].mem : nd->mem,
-                                    DNNL_ARG_SRC_1, b, DNNL_ARG_DST, nd->mem);
-        dnnl_primitive_desc_destroy(pd);
-        if (!st)
-            goto fail;
+        if (!b || dn_steps_binary(&p->fwd, &p->pool, p->cfg.eng, alg,
+                                  j == 1 ? p->nodes[l->inputs[0]].mem : nd->mem, b, nd->mem,
+                                  l->name, err))
+            return -1;
     }
-    rc = 0;
-fail:
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
-    return rc;
+    return 0;
 }
 
 /* Each input's root gets scale * dy (a scaled copy first when scale != 1). */

@@ -201,27 +201,15 @@ static int norm_dn_backward(dn_plan *p, int i, cd_err *err)
     const layer *l = &p->m->layers[i];
     dn_node *nd = &p->nodes[i];
     const dn_node *in = &p->nodes[l->inputs[0]];
-    int r = in->root, direct, rc = -1;
+    int r = in->root, direct;
     if (!p->nodes[r].wants)
         return 0;
-    dnnl_memory_desc_t vmd;
-    dnnl_binary_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
-    if (chan_md(l, &nd->md, &vmd, err))
-        return -1;
-    DN_CHECK(dnnl_binary_desc_init(&d, dnnl_binary_div, &nd->md, &vmd, &nd->md), err,
-             "binary descriptor", l->name);
-    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "binary", l->name, err)))
-        goto fail;
+    /* dx = dy / sqrt(max(var, epsilon)), the denominator the forward keeps in aux[0] */
     dnnl_memory_t ds = dn_grad_target(p, r, &nd->md, &direct, err);
-    if (!ds || !dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, nd->diff,
-                              DNNL_ARG_SRC_1, nd->aux[0], DNNL_ARG_DST, ds))
-        goto fail;
-    rc = dn_grad_done(p, r, ds, direct, l->name, err);
-fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    return rc;
+    if (!ds || dn_steps_binary(&p->bwd, &p->pool, p->cfg.eng, dnnl_binary_div, nd->diff,
+                               nd->aux[0], ds, l->name, err))
+        return -1;
+    return dn_grad_done(p, r, ds, direct, l->name, err);
 }
 
 const layer_op op_normalization = {

@@ -182,39 +182,25 @@ static int pool_dn_backward(dn_plan *p, int i, cd_err *err)
     const layer *l = &p->m->layers[i];
     dn_node *nd = &p->nodes[i];
     const dn_node *in = &p->nodes[l->inputs[0]];
-    int r = in->root, direct;
+    int r = in->root;
     if (!p->nodes[r].wants)
         return 0;
     int is_max = l->kind == LAYER_MAXPOOL2D || l->kind == LAYER_GLOBAL_MAXPOOL2D;
     dnnl_pooling_v2_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
     dnnl_dims_t dil = {0, 0};
-    int rc = -1;
     DN_CHECK(dnnl_pooling_v2_backward_desc_init(
                  &d, is_max ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding, &in->md,
                  &nd->md, nd->strides, nd->kernel, dil, nd->pad_l, nd->pad_r),
              err, "pooling backward descriptor", l->name);
-    if (!(pd = dn_pd(p->cfg.eng, &d, nd->fwd_pd, "pooling backward", l->name, err)))
-        goto fail;
     /* the ReLU moved behind this pooling (swap_relu_maxpool), in place */
     if (nd->post_relu &&
         dn_eltwise_bwd(p, l, ACT_RELU, &nd->md, NULL, nd->diff, nd->mem, nd->diff, err))
-        goto fail;
-    dnnl_memory_desc_t smd = dn_pd_md(pd, dnnl_query_diff_src_md, 0);
-    dnnl_memory_desc_t dmd = dn_pd_md(pd, dnnl_query_diff_dst_md, 0);
-    dnnl_memory_t dd = dn_bwd_layout(p, nd->diff, &dmd, l->name, err);
-    dnnl_memory_t ds = dd ? dn_grad_target(p, r, &smd, &direct, err) : NULL;
-    if (!ds)
-        goto fail;
-    dn_step *st = dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 2, DNNL_ARG_DIFF_DST, dd,
-                                DNNL_ARG_DIFF_SRC, ds);
-    if (!st || (nd->ws && dn_step_arg(st, DNNL_ARG_WORKSPACE, nd->ws, err)))
-        goto fail;
-    rc = dn_grad_done(p, r, ds, direct, l->name, err);
+        return -1;
+    /* max pooling's workspace (none for average pooling) */
+    return dn_bwd_data_step(p, r, &d, nd->fwd_pd, "pooling backward", nd->diff, l->name, err, 1,
+                            DNNL_ARG_WORKSPACE, nd->ws);
 fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    return rc;
+    return -1;
 }
 
 const layer_op op_maxpool2d = {

@@ -150,36 +150,27 @@ static int prelu_dn_backward(dn_plan *p, int i, cd_err *err)
     const layer *l = &p->m->layers[i];
     dn_node *nd = &p->nodes[i];
     const dn_node *in = &p->nodes[l->inputs[0]];
-    int r = in->root, direct = -1, rc = -1;
+    int r = in->root;
     int want_alpha = dn_needs_weight_grad(p, i);
     if (!p->nodes[r].wants && !want_alpha)
         return 0;
     dnnl_prelu_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
     dnnl_memory_desc_t wmd;
     if (alpha_md(p, l, &in->md, &wmd, err))
         return -1;
     DN_CHECK(dnnl_prelu_backward_desc_init(&d, &in->md, &wmd, &in->md, &wmd), err,
              "prelu backward descriptor", l->name);
-    if (!(pd = dn_pd(p->cfg.eng, &d, nd->fwd_pd, "prelu backward", l->name, err)))
-        goto fail;
-    dnnl_memory_desc_t smd = dn_pd_md(pd, dnnl_query_diff_src_md, 0);
-    dnnl_memory_t dd = dn_bwd_layout(p, nd->diff, &smd, l->name, err);
-    dnnl_memory_t ds = dd ? dn_grad_target(p, r, &smd, &direct, err) : NULL; /* scratch when nothing upstream learns */
-    /* the gradient of alpha overwrites the runner's tensor; a scratch one when frozen */
+    /* the gradient of alpha overwrites the runner's tensor; a scratch one when
+     * frozen (and dx goes to a scratch one when nothing upstream learns) */
     tensor *g = p->cfg.grads[LAYER_MAX_PARAMS * i];
-    dnnl_memory_t dw = ds ? dn_mem(&p->pool, p->cfg.eng, &wmd, want_alpha && g ? g->data : NULL,
-                                   err)
-                          : NULL;
-    if (!dw || !dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 5, DNNL_ARG_SRC, in->mem,
-                              DNNL_ARG_WEIGHTS, nd->pmem[0], DNNL_ARG_DIFF_DST, dd,
-                              DNNL_ARG_DIFF_SRC, ds, DNNL_ARG_DIFF_WEIGHTS, dw))
-        goto fail;
-    rc = dn_grad_done(p, r, ds, direct, l->name, err);
+    dnnl_memory_t dw = dn_mem(&p->pool, p->cfg.eng, &wmd, want_alpha && g ? g->data : NULL, err);
+    if (!dw)
+        return -1;
+    return dn_bwd_data_step(p, r, &d, nd->fwd_pd, "prelu backward", nd->diff, l->name, err, 3,
+                            DNNL_ARG_SRC, in->mem, DNNL_ARG_WEIGHTS, nd->pmem[0],
+                            DNNL_ARG_DIFF_WEIGHTS, dw);
 fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    return rc;
+    return -1;
 }
 
 const layer_op op_prelu = {

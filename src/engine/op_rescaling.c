@@ -90,26 +90,6 @@ static dnnl_memory_t channel_consts(dn_plan *p, const layer *l, const dnnl_memor
     return dn_mem(&p->pool, p->cfg.eng, &cmd, buf, err);
 }
 
-/* One binary step dst = a op b (b broadcast) on the steps s. */
-static int bin_step(dn_plan *p, dn_steps *s, const layer *l, dnnl_alg_kind_t alg,
-                    dnnl_memory_t a, dnnl_memory_t b, dnnl_memory_t dst, cd_err *err)
-{
-    dnnl_memory_desc_t am = dn_mem_md(a), bm = dn_mem_md(b), dm = dn_mem_md(dst);
-    dnnl_binary_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
-    int rc = -1;
-    DN_CHECK(dnnl_binary_desc_init(&d, alg, &am, &bm, &dm), err, "binary descriptor", l->name);
-    if (!(pd = dn_pd(p->cfg.eng, &d, NULL, "binary", l->name, err)))
-        goto fail;
-    if (dn_steps_prim(s, &p->pool, pd, l->name, err, 3, DNNL_ARG_SRC_0, a, DNNL_ARG_SRC_1, b,
-                      DNNL_ARG_DST, dst))
-        rc = 0;
-fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    return rc;
-}
-
 static int rescaling_channels_forward(dn_plan *p, int i, cd_err *err)
 {
     const layer *l = &p->m->layers[i];
@@ -118,7 +98,8 @@ static int rescaling_channels_forward(dn_plan *p, int i, cd_err *err)
     nd->md = in->md;
     nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
     dnnl_memory_t sc = nd->mem ? channel_consts(p, l, &in->md, 0, err) : NULL;
-    if (!sc || bin_step(p, &p->fwd, l, dnnl_binary_mul, in->mem, sc, nd->mem, err))
+    if (!sc || dn_steps_binary(&p->fwd, &p->pool, p->cfg.eng, dnnl_binary_mul, in->mem, sc, nd->mem,
+                                l->name, err))
         return -1;
     nd->src = sc; /* the scales, as the backward reads them */
     int offsets = 0;
@@ -127,7 +108,10 @@ static int rescaling_channels_forward(dn_plan *p, int i, cd_err *err)
     if (!offsets)
         return 0;
     dnnl_memory_t of = channel_consts(p, l, &in->md, 1, err);
-    return !of || bin_step(p, &p->fwd, l, dnnl_binary_add, nd->mem, of, nd->mem, err) ? -1 : 0;
+    return !of || dn_steps_binary(&p->fwd, &p->pool, p->cfg.eng, dnnl_binary_add, nd->mem, of,
+                                 nd->mem, l->name, err)
+               ? -1
+               : 0;
 }
 
 static int rescaling_dn_forward(dn_plan *p, int i, cd_err *err)
@@ -160,31 +144,24 @@ static int rescaling_dn_backward(dn_plan *p, int i, cd_err *err)
     const layer *l = &p->m->layers[i];
     dn_node *nd = &p->nodes[i];
     const dn_node *in = &p->nodes[l->inputs[0]];
-    int r = in->root, direct, rc = -1;
+    int r = in->root, direct;
     if (!p->nodes[r].wants)
         return 0;
     if (!layer_rescale_uniform(l)) {
         dnnl_memory_t g = dn_grad_target(p, r, &in->md, &direct, err);
-        if (!g || bin_step(p, &p->bwd, l, dnnl_binary_mul, nd->diff, nd->src, g, err))
+        if (!g || dn_steps_binary(&p->bwd, &p->pool, p->cfg.eng, dnnl_binary_mul, nd->diff,
+                                 nd->src, g, l->name, err))
             return -1;
         return dn_grad_done(p, r, g, direct, l->name, err);
     }
     dnnl_eltwise_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
     DN_CHECK(dnnl_eltwise_backward_desc_init(&d, dnnl_eltwise_linear, &in->md, &in->md,
                                              layer_rescale(l, 0, 0), layer_rescale(l, 1, 0)),
              err, "eltwise backward descriptor", l->name);
-    if (!(pd = dn_pd(p->cfg.eng, &d, nd->fwd_pd, "eltwise backward", l->name, err)))
-        goto fail;
-    dnnl_memory_t ds = dn_grad_target(p, r, &in->md, &direct, err);
-    if (!ds || !dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 3, DNNL_ARG_DIFF_DST, nd->diff,
-                              DNNL_ARG_SRC, in->mem, DNNL_ARG_DIFF_SRC, ds))
-        goto fail;
-    rc = dn_grad_done(p, r, ds, direct, l->name, err);
+    return dn_bwd_data_step(p, r, &d, nd->fwd_pd, "eltwise backward", nd->diff, l->name, err, 1,
+                            DNNL_ARG_SRC, in->mem);
 fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    return rc;
+    return -1;
 }
 
 const layer_op op_rescaling = {

@@ -156,27 +156,16 @@ static int resizing_dn_backward(dn_plan *p, int i, cd_err *err)
     const layer *l = &p->m->layers[i];
     dn_node *nd = &p->nodes[i];
     const dn_node *in = &p->nodes[l->inputs[0]];
-    int r = in->root, direct, rc = -1;
+    int r = in->root;
     if (!p->nodes[r].wants)
         return 0;
     dnnl_resampling_desc_t d;
-    dnnl_primitive_desc_t pd = NULL;
     DN_CHECK(dnnl_resampling_backward_desc_init(&d, resampling_alg(l), NULL, &in->md, &nd->md),
              err, "resampling backward descriptor", l->name);
-    if (!(pd = dn_pd(p->cfg.eng, &d, nd->fwd_pd, "resampling backward", l->name, err)))
-        goto fail;
-    dnnl_memory_desc_t smd = dn_pd_md(pd, dnnl_query_diff_src_md, 0);
-    dnnl_memory_desc_t dmd = dn_pd_md(pd, dnnl_query_diff_dst_md, 0);
-    dnnl_memory_t dd = dn_bwd_layout(p, nd->diff, &dmd, l->name, err);
-    dnnl_memory_t ds = dd ? dn_grad_target(p, r, &smd, &direct, err) : NULL;
-    if (!ds || !dn_steps_prim(&p->bwd, &p->pool, pd, l->name, err, 2, DNNL_ARG_DIFF_DST, dd,
-                              DNNL_ARG_DIFF_SRC, ds))
-        goto fail;
-    rc = dn_grad_done(p, r, ds, direct, l->name, err);
+    return dn_bwd_data_step(p, r, &d, nd->fwd_pd, "resampling backward", nd->diff, l->name, err,
+                            0);
 fail:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    return rc;
+    return -1;
 }
 
 const layer_op op_resizing = {

@@ -313,7 +313,7 @@ static int sep_dn_backward(dn_plan *p, int i, cd_err *err)
 {
     const layer *l = &p->m->layers[i];
     dn_node *nd = &p->nodes[i];
-    int r = p->nodes[l->inputs[0]].root, direct, rc = -1;
+    int r = p->nodes[l->inputs[0]].root, rc = -1;
     int want_w = dn_needs_weight_grad(p, i), want_x = p->nodes[r].wants;
     tensor *const *g = &p->cfg.grads[LAYER_MAX_PARAMS * i];
     dnnl_primitive_desc_t pw_w = NULL, pw_d = NULL, dfwd = NULL, dw_w = NULL, dw_d = NULL;
@@ -384,14 +384,8 @@ static int sep_dn_backward(dn_plan *p, int i, cd_err *err)
         if (!(dw_d = dn_pd(p->cfg.eng, &cd, dfwd, "depthwise backward data", l->name, err)))
             goto fail;
         dnnl_memory_desc_t w2 = dn_pd_md(dw_d, dnnl_query_weights_md, 0);
-        dnnl_memory_desc_t dd2 = dn_pd_md(dw_d, dnnl_query_diff_dst_md, 0);
-        dnnl_memory_desc_t smd = dn_pd_md(dw_d, dnnl_query_diff_src_md, 0);
         dnnl_memory_t wk = refreshed(p, nd->pmem[0], &w2, l->name, err);
-        dnnl_memory_t dtt = wk ? dn_bwd_layout(p, dt, &dd2, l->name, err) : NULL;
-        dnnl_memory_t ds = dtt ? dn_grad_target(p, r, &smd, &direct, err) : NULL;
-        if (!ds || !dn_steps_prim(&p->bwd, &p->pool, dw_d, l->name, err, 3, DNNL_ARG_DIFF_DST,
-                                  dtt, DNNL_ARG_WEIGHTS, wk, DNNL_ARG_DIFF_SRC, ds) ||
-            dn_grad_done(p, r, ds, direct, l->name, err))
+        if (!wk || dn_bwd_data_step_pd(p, r, dw_d, dt, l->name, err, 1, DNNL_ARG_WEIGHTS, wk))
             goto fail;
     }
     rc = 0;

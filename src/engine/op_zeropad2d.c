@@ -113,12 +113,7 @@ int dn_zeropad_folded(const dn_plan *p, int j, int pad4[4])
 static int interior_md(const layer *l, const dnnl_memory_desc_t *md, const dnnl_memory_desc_t *in,
                        dnnl_memory_desc_t *view, cd_err *err)
 {
-    dnnl_dims_t offs = {0, 0, l->pad4[0], l->pad4[2]};
-    DN_CHECK(dnnl_memory_desc_init_submemory(view, md, in->dims, offs), err, "sub-memory",
-             l->name);
-    return 0;
-fail:
-    return -1;
+    return dn_md_window(view, md, in->dims[2], in->dims[3], l->pad4[0], l->pad4[2], l->name, err);
 }
 
 static int zeropad_dn_forward(dn_plan *p, int i, cd_err *err)
@@ -134,14 +129,8 @@ static int zeropad_dn_forward(dn_plan *p, int i, cd_err *err)
     if (dn_md(&nd->md, 4, dd, dnnl_nhwc, l->name, err))
         return -1;
     nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
-    if (!nd->mem || interior_md(l, &nd->md, &in->md, &view, err))
-        return -1;
-    dn_step *st = dn_steps_push(&p->fwd, DN_STEP_ZERO, err);
-    if (!st)
-        return -1;
-    st->mem = nd->mem;
-    dnnl_memory_t vm = dn_mem(&p->pool, p->cfg.eng, &view, dn_mem_ptr(nd->mem), err);
-    if (!vm || dn_steps_reorder(&p->fwd, &p->pool, p->cfg.eng, in->mem, vm, 0, l->name, err))
+    if (!nd->mem || interior_md(l, &nd->md, &in->md, &view, err) ||
+        dn_steps_into_window(&p->fwd, &p->pool, p->cfg.eng, in->mem, nd->mem, &view, l->name, err))
         return -1;
     return 0;
 }

@@ -8,60 +8,28 @@
  * that input's activation survives).  The folded plans run fewer steps
  * (in-place) or as many (copy) and give the reference's outputs, f32 within
  * TD_TOL of the largest output (the worst ratio printed) and bf16 within
- * BF16_TOL; training plans fold no Add. */
+ * TD_BF16_TOL; training plans fold no Add. */
 #include "test_dnnl_common.h"
 
-#include <string.h>
-
-#include "engine/dnnl_plan.h"
-
-/* bf16 keeps 8 bits of mantissa: a few convolutions deep, 2^-8 relative
- * per rounding, against the largest output (measured worst printed too). */
-#define BF16_TOL 3e-2f
-
-typedef struct sum_stats {
-    float worst, worst_bf16;
-} sum_stats;
-
-static void bn_fill(layer *l, uint64_t seed)
-{
-    for (int k = 0; k < l->n_params; k++) {
-        const char *nm = layer_param_name(l, k);
-        float lo = -1.0f, hi = 1.0f;
-        if (strcmp(nm, "gamma") == 0)
-            lo = -1.5f, hi = 1.5f;
-        else if (strcmp(nm, "moving_variance") == 0)
-            lo = 0.05f, hi = 2.0f;
-        td_fill(l->params[k]->data, l->params[k]->size, lo, hi, seed + (uint64_t)k);
-    }
-}
-
-static int td_bn(model *m, int input)
-{
-    layer l = layer_template(LAYER_BATCHNORM, "bn", -1);
-    l.center = 1;
-    l.scale = 1;
-    l.epsilon = 0.001f;
-    l.axis = -1;
-    l.rate = 0.99f;
-    return td_add(m, l, input);
-}
-
-static int add2(model *m, int a, int b)
-{
-    layer l = layer_template(LAYER_ADD, "add", -1);
-    l.inputs[0] = a;
-    l.inputs[1] = b;
-    l.n_inputs = 2;
-    return td_add(m, l, -1);
-}
+/* gamma in [-1.5, 1.5), beta and mean in [-1, 1), variance in [0.05, 2). */
+static const td_bn_ranges bn_ranges = {{-1.5f, 1.5f}, {-1.0f, 1.0f}, {0.05f, 2.0f}};
 
 static void finish(model *m, uint64_t seed)
 {
     td_finish(m, seed);
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i].kind == LAYER_BATCHNORM)
-            bn_fill(&m->layers[i], seed * 10u + (uint64_t)i);
+            td_bn_fill(&m->layers[i], bn_ranges, seed * 10u + (uint64_t)i);
+}
+
+/* An identity block's two branches on the input: a = conv3x3 + ReLU (the
+ * shortcut, returned in *a) and c = conv1x1(conv3x3 + ReLU(a)) with no
+ * activation (returned), every convolution with `filters` and a bias. */
+static int residual_branches(model *m, int filters, int *a)
+{
+    *a = td_conv(m, 0, filters, 3, 3, 1, 1, PAD_SAME, ACT_RELU, 1);
+    int c = td_conv(m, *a, filters, 3, 3, 1, 1, PAD_SAME, ACT_RELU, 1);
+    return td_conv(m, c, filters, 1, 1, 1, 1, PAD_VALID, ACT_LINEAR, 1);
 }
 
 /* Identity block, the convolution on the Add's second slot:
@@ -70,10 +38,8 @@ static void finish(model *m, uint64_t seed)
 static model *slot1_model(int *add)
 {
     model *m = td_model(8, 7, 5);
-    int a = td_conv(m, 0, 16, 3, 3, 1, 1, PAD_SAME, ACT_RELU, 1);
-    int c = td_conv(m, a, 16, 3, 3, 1, 1, PAD_SAME, ACT_RELU, 1);
-    c = td_conv(m, c, 16, 1, 1, 1, 1, PAD_VALID, ACT_LINEAR, 1);
-    *add = add2(m, a, c);
+    int a, c = residual_branches(m, 16, &a);
+    *add = td_merge2(m, LAYER_ADD, a, c);
     td_conv(m, *add, 8, 3, 3, 1, 1, PAD_SAME, ACT_LINEAR, 1);
     finish(m, 31);
     return m;
@@ -88,8 +54,8 @@ static model *bn_relu_model(int *folded)
     int a = td_conv(m, 0, 24, 3, 3, 2, 2, PAD_SAME, ACT_RELU, 1);
     int c = td_conv(m, a, 24, 3, 3, 1, 1, PAD_SAME, ACT_RELU, 1);
     c = td_conv(m, c, 24, 3, 3, 1, 1, PAD_SAME, ACT_LINEAR, 0);
-    folded[0] = c = td_bn(m, c);
-    folded[1] = c = add2(m, c, a);
+    folded[0] = c = td_bn(m, c, 1, 1, 0.001f);
+    folded[1] = c = td_merge2(m, LAYER_ADD, c, a);
     folded[2] = c = td_act(m, c, ACT_RELU);
     c = td_simple(m, c, LAYER_GLOBAL_AVGPOOL2D);
     td_dense(m, c, 3, ACT_LINEAR, 1);
@@ -102,11 +68,9 @@ static model *bn_relu_model(int *folded)
 static model *reread_model(int *add, int *other)
 {
     model *m = td_model(6, 6, 4);
-    int a = *other = td_conv(m, 0, 8, 3, 3, 1, 1, PAD_SAME, ACT_RELU, 1);
-    int c = td_conv(m, a, 8, 3, 3, 1, 1, PAD_SAME, ACT_RELU, 1);
-    c = td_conv(m, c, 8, 1, 1, 1, 1, PAD_VALID, ACT_LINEAR, 1);
-    *add = add2(m, c, a);
-    int both[2] = {*add, a};
+    int c = residual_branches(m, 8, other);
+    *add = td_merge2(m, LAYER_ADD, c, *other);
+    int both[2] = {*add, *other};
     td_concat(m, 2, both);
     finish(m, 33);
     return m;
@@ -121,98 +85,42 @@ static model *two_convs_model(int *add)
     int a = td_conv(m, 0, 16, 3, 3, 1, 1, PAD_SAME, ACT_RELU, 1);
     int s = td_conv(m, a, 32, 1, 1, 2, 2, PAD_VALID, ACT_LINEAR, 1);
     int c = td_conv(m, a, 32, 3, 3, 2, 2, PAD_SAME, ACT_LINEAR, 0);
-    c = td_bn(m, c);
-    *add = add2(m, s, c);
+    c = td_bn(m, c, 1, 1, 0.001f);
+    *add = td_merge2(m, LAYER_ADD, s, c);
     td_conv(m, *add, 4, 1, 1, 1, 1, PAD_VALID, ACT_LINEAR, 1);
     finish(m, 34);
     return m;
 }
 
-/* The forward steps of m's plan for batch n; the layers in want are (or are
- * not, expect_folded) folded aliases of a convolution. */
-static int plan_steps(const model *m, int n, int training, int no_fold_add, dn_precision prec,
-                      const int *want, int n_want, int expect_folded)
+/* The outputs in f32 (batches 1 and 3) and bf16 (batch 2) against the
+ * reference, then every activation oneDNN keeps (td_compare_forward). */
+static void check_both(const model *m, td_worst *w, uint64_t seed)
 {
-    dnnl_engine_t eng;
-    cd_err err;
-    assert_int_equal(dnnl_engine_create(&eng, dnnl_cpu, 0), dnnl_success);
-    tensor **grads = calloc((size_t)m->n_layers * LAYER_MAX_PARAMS, sizeof *grads);
-    assert_non_null(grads);
-    dn_plan_cfg cfg = {.eng = eng, .training = training, .grads = grads,
-                       .no_fold_add = no_fold_add, .precision = prec};
-    uint64_t rng = 1;
-    cfg.rng = &rng;
-    dn_plan *p = dn_plan_new(m, n, &cfg, &err);
-    if (!p)
-        fail_msg("dn_plan_new: %s", err.msg);
-    for (int k = 0; k < n_want; k++) {
-        const dn_node *nd = &p->nodes[want[k]];
-        if (nd->folded != expect_folded)
-            fail_msg("layer '%s': folded %d, expected %d", m->layers[want[k]].name, nd->folded,
-                     expect_folded);
-        if (expect_folded && (nd->root == want[k] || m->layers[nd->root].kind != LAYER_CONV2D))
-            fail_msg("layer '%s' is not an alias of a convolution", m->layers[want[k]].name);
-    }
-    int steps = p->fwd.n;
-    dn_plan_free(p);
-    free(grads);
-    dnnl_engine_destroy(eng);
-    return steps;
-}
-
-/* n random samples through oneDNN (precision prec) and the reference: the
- * outputs agree within tol of their largest magnitude (worst ratio kept). */
-static void sum_compare(const model *m, int n, runner_precision prec, float tol, float *worst,
-                        uint64_t seed)
-{
-    size_t in_sz = td_in_size(m) * (size_t)n, out_sz = model_output_size(m) * (size_t)n;
-    float *x = malloc(in_sz * sizeof *x), *y1 = malloc(out_sz * sizeof *y1),
-          *y2 = malloc(out_sz * sizeof *y2);
-    assert_non_null(x);
-    assert_non_null(y1);
-    assert_non_null(y2);
-    td_fill(x, in_sz, -1.0f, 1.0f, seed);
-    cd_err err;
-    runner_opts o = {.backend = RUNNER_DNNL, .threads = 1, .seed = 42, .precision = prec};
-    runner *rd = runner_new(m, n, &o, &err);
-    if (!rd)
-        fail_msg("runner_new: %s", err.msg);
-    runner *rr = td_runner(m, RUNNER_REF, n, 0, 1, 0);
-    td_forward(rd, x, n, y1);
-    td_forward(rr, x, n, y2);
-    float scale = td_maxabs(y2, out_sz);
-    assert_true(scale > 0.0f);
-    for (size_t i = 0; i < out_sz; i++)
-        if (fabsf(y1[i] - y2[i]) / scale > *worst)
-            *worst = fabsf(y1[i] - y2[i]) / scale;
-    td_assert_close("output", y1, y2, out_sz, tol);
-    /* a second forward: an in-place sum must not accumulate across runs */
-    td_forward(rd, x, n, y1);
-    td_assert_close("output of a second forward", y1, y2, out_sz, tol);
-    runner_free(rd);
-    runner_free(rr);
-    free(x);
-    free(y1);
-    free(y2);
-}
-
-static void check_both(const model *m, sum_stats *st, uint64_t seed)
-{
-    sum_compare(m, 1, RUNNER_PREC_F32, TD_TOL, &st->worst, seed);
-    sum_compare(m, 3, RUNNER_PREC_F32, TD_TOL, &st->worst, seed + 1u);
-    sum_compare(m, 2, RUNNER_PREC_BF16, BF16_TOL, &st->worst_bf16, seed + 2u);
+    td_compare_outputs(m, 1, RUNNER_PREC_F32, w, seed, NULL);
+    td_compare_outputs(m, 3, RUNNER_PREC_F32, w, seed + 1u, NULL);
+    td_compare_outputs(m, 2, RUNNER_PREC_BF16, w, seed + 2u, NULL);
     td_compare_forward(m, 2, 2, 1, 0, seed + 3u);
+}
+
+/* Forward steps of m's plans for batch n at precision prec, the Add folds
+ * on (the layers in want folded) and off (the layers in want_off not). */
+static void fold_steps(const model *m, int n, dn_precision prec, const int *want, int n_want,
+                       const int *want_off, int n_want_off, int *with, int *without)
+{
+    *with = td_plan_steps(m, n, (dn_plan_cfg){.precision = prec}, want, n_want, 1);
+    *without = td_plan_steps(m, n, (dn_plan_cfg){.no_fold_add = 1, .precision = prec}, want_off,
+                             n_want_off, 0);
 }
 
 static void test_addsum_slot1_in_place(void **state)
 {
     int add;
     model *m = slot1_model(&add);
-    int with = plan_steps(m, 1, 0, 0, DN_PREC_F32, &add, 1, 1);
-    int without = plan_steps(m, 1, 0, 1, DN_PREC_F32, &add, 1, 0);
+    int with, without;
+    fold_steps(m, 1, DN_PREC_F32, &add, 1, &add, 1, &with, &without);
     assert_int_equal(with, without - 1); /* the sum primitive */
-    assert_int_equal(plan_steps(m, 2, 0, 0, DN_PREC_BF16, &add, 1, 1),
-                     plan_steps(m, 2, 0, 1, DN_PREC_BF16, &add, 1, 0) - 1);
+    fold_steps(m, 2, DN_PREC_BF16, &add, 1, &add, 1, &with, &without);
+    assert_int_equal(with, without - 1);
     check_both(m, *state, 100);
     model_free(m);
 }
@@ -221,8 +129,8 @@ static void test_addsum_bn_relu(void **state)
 {
     int folded[3];
     model *m = bn_relu_model(folded);
-    int with = plan_steps(m, 1, 0, 0, DN_PREC_F32, folded, 3, 1);
-    int without = plan_steps(m, 1, 0, 1, DN_PREC_F32, folded + 1, 2, 0);
+    int with, without;
+    fold_steps(m, 1, DN_PREC_F32, folded, 3, folded + 1, 2, &with, &without);
     assert_int_equal(with, without - 2); /* the sum and the ReLU */
     check_both(m, *state, 200);
     model_free(m);
@@ -232,8 +140,8 @@ static void test_addsum_other_read_later(void **state)
 {
     int add, other;
     model *m = reread_model(&add, &other);
-    int with = plan_steps(m, 2, 0, 0, DN_PREC_F32, &add, 1, 1);
-    int without = plan_steps(m, 2, 0, 1, DN_PREC_F32, &add, 1, 0);
+    int with, without;
+    fold_steps(m, 2, DN_PREC_F32, &add, 1, &add, 1, &with, &without);
     assert_int_equal(with, without); /* a copy of a instead of the sum */
     check_both(m, *state, 300);
     /* a keeps its own output */
@@ -253,8 +161,8 @@ static void test_addsum_two_convs(void **state)
 {
     int add;
     model *m = two_convs_model(&add);
-    int with = plan_steps(m, 1, 0, 0, DN_PREC_F32, &add, 1, 1);
-    int without = plan_steps(m, 1, 0, 1, DN_PREC_F32, &add, 1, 0);
+    int with, without;
+    fold_steps(m, 1, DN_PREC_F32, &add, 1, &add, 1, &with, &without);
     assert_int_equal(with, without - 1);
     check_both(m, *state, 400);
     model_free(m);
@@ -312,26 +220,9 @@ static void test_addsum_none_in_training(void **state)
     (void)state;
     int folded[3];
     model *m = bn_relu_model(folded);
-    plan_steps(m, 2, 1, 0, DN_PREC_F32, folded, 3, 0);
+    td_plan_steps(m, 2, (dn_plan_cfg){.training = 1}, folded, 3, 0);
     td_compare_param_grads(m, 2, 1, -1, 500);
     model_free(m);
-}
-
-static int setup(void **state)
-{
-    sum_stats *st = calloc(1, sizeof *st);
-    *state = st;
-    return st ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    sum_stats *st = *state;
-    printf("residual-folded plans vs reference: worst |difference| / max |output| = %.3g f32 "
-           "(limit %.3g), %.3g bf16 (limit %.3g)\n",
-           (double)st->worst, (double)TD_TOL, (double)st->worst_bf16, (double)BF16_TOL);
-    free(st);
-    return 0;
 }
 
 int main(void)
@@ -344,5 +235,5 @@ int main(void)
         cmocka_unit_test(test_addsum_none_in_training),
         cmocka_unit_test(test_keep_activations),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, td_worst_setup, td_worst_teardown);
 }

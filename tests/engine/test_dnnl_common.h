@@ -15,11 +15,16 @@
 #include "test_util.h"
 
 #include <math.h>
+#include <string.h>
 
+#include "engine/dnnl_plan.h"
 #include "engine/model.h"
 #include "engine/runner.h"
 
 #define TD_TOL 2e-5f
+/* bf16 keeps 8 bits of mantissa: a few convolutions deep, 2^-8 relative per
+ * rounding, against the largest output (the measured worst is printed). */
+#define TD_BF16_TOL 3e-2f
 
 /* ---- building models ---- */
 
@@ -110,6 +115,27 @@ static inline int td_dropout(model *m, int input, float rate)
     return td_add(m, l, input);
 }
 
+/* A two-input merge layer (Add, Multiply, ...) of a and b; returns its index. */
+static inline int td_merge2(model *m, layer_kind kind, int a, int b)
+{
+    layer l = layer_template(kind, "m", -1);
+    l.inputs[0] = a;
+    l.inputs[1] = b;
+    l.n_inputs = 2;
+    return td_add(m, l, -1);
+}
+
+static inline int td_bn(model *m, int input, int center, int scale, float eps)
+{
+    layer l = layer_template(LAYER_BATCHNORM, "bn", -1);
+    l.center = center;
+    l.scale = scale;
+    l.epsilon = eps;
+    l.axis = -1;
+    l.rate = 0.99f;
+    return td_add(m, l, input);
+}
+
 static inline int td_concat(model *m, int n, const int *inputs)
 {
     layer l = layer_template(LAYER_CONCAT, "cat", -1);
@@ -145,6 +171,29 @@ static inline void td_finish(model *m, uint64_t seed)
         if (m->layers[i].n_params > 1 && m->layers[i].params[1])
             td_fill(m->layers[i].params[1]->data, m->layers[i].params[1]->size, -0.2f, 0.2f,
                     seed + 1000u + (uint64_t)i);
+}
+
+/* Where td_bn_fill draws a BatchNormalization's parameters from: [lo, hi)
+ * for gamma, beta and the moving variance; the moving mean is in [-1, 1). */
+typedef struct td_bn_ranges {
+    float gamma[2], beta[2], var[2];
+} td_bn_ranges;
+
+/* Fills the BN layer's parameters (those it has: by Keras' names) from r. */
+static inline void td_bn_fill(layer *l, td_bn_ranges r, uint64_t seed)
+{
+    for (int k = 0; k < l->n_params; k++) {
+        const char *nm = layer_param_name(l, k);
+        const float *range = NULL;
+        if (strcmp(nm, "gamma") == 0)
+            range = r.gamma;
+        else if (strcmp(nm, "beta") == 0)
+            range = r.beta;
+        else if (strcmp(nm, "moving_variance") == 0)
+            range = r.var;
+        td_fill(l->params[k]->data, l->params[k]->size, range ? range[0] : -1.0f,
+                range ? range[1] : 1.0f, seed + (uint64_t)k);
+    }
 }
 
 static inline size_t td_in_size(const model *m)
@@ -282,6 +331,31 @@ static inline void td_compare_forward(const model *m, int max_batch, int n, int 
     free(y2);
 }
 
+/* The loss sum(w * y) of runner r's outputs y (m is r's model) for the n
+ * samples x: the function central differences differentiate (w is the output
+ * gradient a backward pass is given). */
+static inline double td_loss(runner *r, const model *m, const float *x, const float *w, int n)
+{
+    size_t out_sz = model_output_size(m) * (size_t)n;
+    float *y = malloc(out_sz * sizeof *y);
+    assert_non_null(y);
+    td_forward(r, x, n, y);
+    double s = 0;
+    for (size_t i = 0; i < out_sz; i++)
+        s += (double)w[i] * y[i];
+    free(y);
+    return s;
+}
+
+/* td_loss through a reference runner made for this call. */
+static inline double td_ref_loss(const model *m, const float *x, const float *w, int n)
+{
+    runner *r = td_runner(m, RUNNER_REF, n, 0, 1, 0);
+    double s = td_loss(r, m, x, w, n);
+    runner_free(r);
+    return s;
+}
+
 /* One hand-computed case: the output for input x (one sample) is `want`
  * (n values, within tol) in the reference and in oneDNN alike. */
 static inline void td_expect_both(const model *m, const float *x, const float *want, size_t n, float tol,
@@ -333,6 +407,125 @@ static inline void td_compare_param_grads(const model *m, int n, int from, int t
     free(x);
     free(dy);
     free(y);
+}
+
+/* ---- the inference plan's folds (dnnl_plan.c) ---- */
+
+/* The forward steps of m's oneDNN plan for batch n under cfg's switches
+ * (training, no_fold, no_fold_add, precision; the engine, the gradient table
+ * and the generator are filled in here), after failing the test unless each
+ * of the n_want layers in want is folded (expect_folded = 1) or not (0); a
+ * folded one must be an alias of a Conv2D or DepthwiseConv2D. */
+static inline int td_plan_steps(const model *m, int n, dn_plan_cfg cfg, const int *want,
+                                int n_want, int expect_folded)
+{
+    dnnl_engine_t eng;
+    cd_err err;
+    assert_int_equal(dnnl_engine_create(&eng, dnnl_cpu, 0), dnnl_success);
+    tensor **grads = calloc((size_t)m->n_layers * LAYER_MAX_PARAMS, sizeof *grads);
+    assert_non_null(grads);
+    uint64_t rng = 1;
+    cfg.eng = eng;
+    cfg.grads = grads;
+    cfg.rng = &rng;
+    dn_plan *p = dn_plan_new(m, n, &cfg, &err);
+    if (!p)
+        fail_msg("dn_plan_new: %s", err.msg);
+    for (int k = 0; k < n_want; k++) {
+        const dn_node *nd = &p->nodes[want[k]];
+        if (nd->folded != expect_folded)
+            fail_msg("layer '%s': folded %d, expected %d", m->layers[want[k]].name, nd->folded,
+                     expect_folded);
+        if (expect_folded && (nd->root == want[k] ||
+                              (m->layers[nd->root].kind != LAYER_CONV2D &&
+                               m->layers[nd->root].kind != LAYER_DEPTHWISE_CONV2D)))
+            fail_msg("layer '%s' is not an alias of a convolution", m->layers[want[k]].name);
+    }
+    int steps = p->fwd.n;
+    dn_plan_free(p);
+    free(grads);
+    dnnl_engine_destroy(eng);
+    return steps;
+}
+
+/* The worst |oneDNN - reference| / max |reference| a test file has seen, per
+ * precision: the state td_worst_setup gives its tests, printed with the
+ * limits by td_worst_teardown. */
+typedef struct td_worst {
+    float f32, bf16;
+    int bf16_runs;   /* bf16 comparisons made (none: bf16 is not printed) */
+} td_worst;
+
+/* Raises w's worst ratio for precision prec by the outputs got (oneDNN)
+ * against want (the reference), which must not be all zero. */
+static inline void td_worst_note(td_worst *w, runner_precision prec, const float *got,
+                                 const float *want, size_t n)
+{
+    float scale = td_maxabs(want, n);
+    float *worst = prec == RUNNER_PREC_BF16 ? &w->bf16 : &w->f32;
+    assert_true(scale > 0.0f);
+    w->bf16_runs += prec == RUNNER_PREC_BF16;
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(got[i] - want[i]) / scale > *worst)
+            *worst = fabsf(got[i] - want[i]) / scale;
+}
+
+static inline int td_worst_setup(void **state)
+{
+    td_worst *w = calloc(1, sizeof *w);
+    *state = w;
+    return w ? 0 : -1;
+}
+
+static inline int td_worst_teardown(void **state)
+{
+    td_worst *w = *state;
+    printf("oneDNN plans vs reference: worst |difference| / max |output| = %.3g f32 (limit %.3g)",
+           (double)w->f32, (double)TD_TOL);
+    if (w->bf16_runs > 0)
+        printf(", %.3g bf16 (limit %.3g)", (double)w->bf16, (double)TD_BF16_TOL);
+    printf("\n");
+    free(w);
+    return 0;
+}
+
+/* n random samples (seed) through oneDNN at precision prec (one thread) and
+ * through the reference: the outputs agree within TD_TOL (f32) or
+ * TD_BF16_TOL (bf16) of their largest magnitude, the worst ratio noted in w,
+ * and again on a second oneDNN forward (a plan that sums in place must not
+ * accumulate across runs).  With ref != NULL the reference runner, holding
+ * its activations of these samples, is handed back: the caller frees it. */
+static inline void td_compare_outputs(const model *m, int n, runner_precision prec, td_worst *w,
+                                      uint64_t seed, runner **ref)
+{
+    size_t in_sz = td_in_size(m) * (size_t)n, out_sz = model_output_size(m) * (size_t)n;
+    float tol = prec == RUNNER_PREC_BF16 ? TD_BF16_TOL : TD_TOL;
+    float *x = malloc(in_sz * sizeof *x), *y1 = malloc(out_sz * sizeof *y1),
+          *y2 = malloc(out_sz * sizeof *y2);
+    assert_non_null(x);
+    assert_non_null(y1);
+    assert_non_null(y2);
+    td_fill(x, in_sz, -1.0f, 1.0f, seed);
+    cd_err err;
+    runner_opts o = {.backend = RUNNER_DNNL, .threads = 1, .seed = 42, .precision = prec};
+    runner *rd = runner_new(m, n, &o, &err);
+    if (!rd)
+        fail_msg("runner_new: %s", err.msg);
+    runner *rr = td_runner(m, RUNNER_REF, n, 0, 1, 0);
+    td_forward(rd, x, n, y1);
+    td_forward(rr, x, n, y2);
+    td_worst_note(w, prec, y1, y2, out_sz);
+    td_assert_close("output", y1, y2, out_sz, tol);
+    td_forward(rd, x, n, y1);
+    td_assert_close("output of a second forward", y1, y2, out_sz, tol);
+    runner_free(rd);
+    if (ref)
+        *ref = rr;
+    else
+        runner_free(rr);
+    free(x);
+    free(y1);
+    free(y2);
 }
 
 #endif

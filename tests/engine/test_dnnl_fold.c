@@ -9,43 +9,10 @@
  * training plans fold nothing. */
 #include "test_dnnl_common.h"
 
-#include <string.h>
-
-#include "engine/dnnl_plan.h"
-
-/* Largest |oneDNN - reference| / max |reference| seen by fold_compare, for
- * the tolerance this file reports (printed at the end). */
-typedef struct fold_stats {
-    float worst;
-} fold_stats;
 
 /* gamma in [-1.5, 1.5), beta in [-4, 8) (so that some ReLU6 outputs clip at
  * 6 and some ReLU outputs are 0), mean in [-1, 1), variance in [0.05, 2). */
-static void bn_fill(layer *l, uint64_t seed)
-{
-    for (int k = 0; k < l->n_params; k++) {
-        const char *nm = layer_param_name(l, k);
-        float lo = -1.0f, hi = 1.0f;
-        if (strcmp(nm, "gamma") == 0)
-            lo = -1.5f, hi = 1.5f;
-        else if (strcmp(nm, "beta") == 0)
-            lo = -4.0f, hi = 8.0f;
-        else if (strcmp(nm, "moving_variance") == 0)
-            lo = 0.05f, hi = 2.0f;
-        td_fill(l->params[k]->data, l->params[k]->size, lo, hi, seed + (uint64_t)k);
-    }
-}
-
-static int td_bn(model *m, int input, int center, int scale)
-{
-    layer l = layer_template(LAYER_BATCHNORM, "bn", -1);
-    l.center = center;
-    l.scale = scale;
-    l.epsilon = 0.001f;
-    l.axis = -1;
-    l.rate = 0.99f;
-    return td_add(m, l, input);
-}
+static const td_bn_ranges bn_ranges = {{-1.5f, 1.5f}, {-4.0f, 8.0f}, {0.05f, 2.0f}};
 
 static int td_dw(model *m, int input, int k, int s, layer_pad pad, int bias)
 {
@@ -62,7 +29,7 @@ static void fill_bns(model *m, uint64_t seed)
 {
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i].kind == LAYER_BATCHNORM)
-            bn_fill(&m->layers[i], seed + 10u * (uint64_t)i);
+            td_bn_fill(&m->layers[i], bn_ranges, seed + 10u * (uint64_t)i);
 }
 
 /* Keras' block: Conv2D (no bias) -> BN -> ReLU(max_value=6); then a Conv2D
@@ -71,10 +38,10 @@ static model *conv_bn_relu6_model(int *folded)
 {
     model *m = td_model(9, 8, 3);
     int x = td_conv(m, 0, 16, 3, 3, 2, 2, PAD_SAME, ACT_LINEAR, 0);
-    folded[0] = x = td_bn(m, x, 1, 1);
+    folded[0] = x = td_bn(m, x, 1, 1, 0.001f);
     folded[1] = x = td_act(m, x, ACT_RELU6);
     x = td_conv(m, x, 24, 1, 1, 1, 1, PAD_VALID, ACT_LINEAR, 1);
-    folded[2] = x = td_bn(m, x, 1, 0);
+    folded[2] = x = td_bn(m, x, 1, 0, 0.001f);
     folded[3] = x = td_act(m, x, ACT_RELU);
     x = td_simple(m, x, LAYER_GLOBAL_AVGPOOL2D);
     td_dense(m, x, 3, ACT_LINEAR, 1);
@@ -93,13 +60,13 @@ static model *dw_bn_relu_model(int *folded)
     z.pad4[1] = z.pad4[3] = 1;
     int x = td_add(m, z, 0);
     x = td_dw(m, x, 3, 2, PAD_VALID, 0);
-    folded[0] = x = td_bn(m, x, 1, 1);
+    folded[0] = x = td_bn(m, x, 1, 1, 0.001f);
     folded[1] = x = td_act(m, x, ACT_RELU);
     x = td_dw(m, x, 3, 1, PAD_SAME, 1);
-    folded[2] = x = td_bn(m, x, 1, 1);
+    folded[2] = x = td_bn(m, x, 1, 1, 0.001f);
     folded[3] = x = td_act(m, x, ACT_RELU6);
     x = td_conv(m, x, 16, 1, 1, 1, 1, PAD_VALID, ACT_LINEAR, 0);
-    folded[4] = td_bn(m, x, 1, 1);
+    folded[4] = td_bn(m, x, 1, 1, 0.001f);
     td_finish(m, 22);
     fill_bns(m, 600);
     return m;
@@ -112,14 +79,10 @@ static model *second_reader_model(int *conv, int *bn2)
 {
     model *m = td_model(8, 8, 4);
     int c = *conv = td_conv(m, 0, 8, 3, 3, 1, 1, PAD_SAME, ACT_LINEAR, 1);
-    int b = td_bn(m, c, 1, 1);
-    layer add = layer_template(LAYER_ADD, "add", -1);
-    add.inputs[0] = c;
-    add.inputs[1] = b;
-    add.n_inputs = 2;
-    int x = td_add(m, add, -1);
+    int b = td_bn(m, c, 1, 1, 0.001f);
+    int x = td_merge2(m, LAYER_ADD, c, b);
     x = td_conv(m, x, 8, 3, 3, 1, 1, PAD_SAME, ACT_LINEAR, 0);
-    b = *bn2 = td_bn(m, x, 1, 1);
+    b = *bn2 = td_bn(m, x, 1, 1, 0.001f);
     int r = td_act(m, b, ACT_RELU6);
     int both2[2] = {r, b};
     td_concat(m, 2, both2);
@@ -128,30 +91,14 @@ static model *second_reader_model(int *conv, int *bn2)
     return m;
 }
 
-/* Forward n random samples through the oneDNN and reference runners: the
- * outputs agree within TD_TOL of their largest magnitude (the worst ratio
- * recorded), and so do the activations oneDNN keeps (td_compare_forward). */
-static void fold_compare(const model *m, int n, uint64_t seed, fold_stats *st, int *clipped)
+/* n random samples through the oneDNN and reference runners: the outputs
+ * agree (td_compare_outputs), and so do the activations oneDNN keeps
+ * (td_compare_forward); with clipped, the ReLU / ReLU6 outputs the
+ * reference keeps are searched for 0 (clipped[0]) and 6 (clipped[1]). */
+static void fold_compare(const model *m, int n, uint64_t seed, td_worst *w, int *clipped)
 {
-    size_t in_sz = td_in_size(m) * (size_t)n, out_sz = model_output_size(m) * (size_t)n;
-    float *x = malloc(in_sz * sizeof *x), *y1 = malloc(out_sz * sizeof *y1),
-          *y2 = malloc(out_sz * sizeof *y2);
-    assert_non_null(x);
-    assert_non_null(y1);
-    assert_non_null(y2);
-    td_fill(x, in_sz, -1.0f, 1.0f, seed);
-    runner *rd = td_runner(m, RUNNER_DNNL, n, 0, 1, 0), *rr = td_runner(m, RUNNER_REF, n, 0, 1, 0);
-    td_forward(rd, x, n, y1);
-    td_forward(rr, x, n, y2);
-    float scale = td_maxabs(y2, out_sz);
-    assert_true(scale > 0.0f);
-    for (size_t i = 0; i < out_sz; i++) {
-        float e = fabsf(y1[i] - y2[i]) / scale;
-        if (e > st->worst)
-            st->worst = e;
-    }
-    td_assert_close("output", y1, y2, out_sz, TD_TOL);
-    /* the ReLU / ReLU6 outputs the reference keeps: some clip (0 and 6) */
+    runner *rr;
+    td_compare_outputs(m, n, RUNNER_PREC_F32, w, seed, &rr);
     for (int i = 0; clipped && i < m->n_layers; i++) {
         if (m->layers[i].kind != LAYER_ACTIVATION)
             continue;
@@ -163,88 +110,55 @@ static void fold_compare(const model *m, int n, uint64_t seed, fold_stats *st, i
             clipped[1] |= a[k] == 6.0f;
         }
     }
-    runner_free(rd);
     runner_free(rr);
-    free(x);
-    free(y1);
-    free(y2);
     td_compare_forward(m, n, n, 1, 0, seed + 1u);
 }
 
-/* The forward steps of m's plan for batch n, folded or not, and the plan's
- * view of which layers were folded (folded[k] != 0 for layers in want). */
-static int plan_steps(const model *m, int n, int training, int no_fold, const int *want,
-                      int n_want, int expect_folded)
+/* The layers folded[0 .. n_folded) of m fold in a plan for `batch` (one
+ * step each fewer than with no_fold); two batches of random samples (seeds
+ * seed, seed + 10) give the reference's outputs, and the activations some
+ * clip at 0 and some at 6. */
+static void check_folds(model *m, const int *folded, int n_folded, int batch, int n1, int n2,
+                        uint64_t seed, td_worst *w)
 {
-    dnnl_engine_t eng;
-    cd_err err;
-    assert_int_equal(dnnl_engine_create(&eng, dnnl_cpu, 0), dnnl_success);
-    tensor **grads = calloc((size_t)m->n_layers * LAYER_MAX_PARAMS, sizeof *grads);
-    assert_non_null(grads);
-    dn_plan_cfg cfg = {.eng = eng, .training = training, .grads = grads, .no_fold = no_fold};
-    uint64_t rng = 1;
-    cfg.rng = &rng;
-    dn_plan *p = dn_plan_new(m, n, &cfg, &err);
-    if (!p)
-        fail_msg("dn_plan_new: %s", err.msg);
-    for (int k = 0; k < n_want; k++) {
-        const dn_node *nd = &p->nodes[want[k]];
-        if (nd->folded != expect_folded)
-            fail_msg("layer '%s': folded %d, expected %d", m->layers[want[k]].name, nd->folded,
-                     expect_folded);
-        if (expect_folded && (nd->root == want[k] ||
-                              (m->layers[nd->root].kind != LAYER_CONV2D &&
-                               m->layers[nd->root].kind != LAYER_DEPTHWISE_CONV2D)))
-            fail_msg("layer '%s' is not an alias of a convolution", m->layers[want[k]].name);
-    }
-    int steps = p->fwd.n;
-    dn_plan_free(p);
-    free(grads);
-    dnnl_engine_destroy(eng);
-    return steps;
+    int clipped[2] = {0, 0};
+    int with = td_plan_steps(m, batch, (dn_plan_cfg){0}, folded, n_folded, 1);
+    int without = td_plan_steps(m, batch, (dn_plan_cfg){.no_fold = 1}, folded, n_folded, 0);
+    assert_int_equal(with, without - n_folded);
+    fold_compare(m, n1, seed, w, clipped);
+    fold_compare(m, n2, seed + 10u, w, clipped);
+    assert_true(clipped[0] && clipped[1]);
 }
 
+/* two BNs and two eltwise steps fewer */
 static void test_fold_conv_bn_relu6(void **state)
 {
-    fold_stats *st = *state;
-    int folded[4], clipped[2] = {0, 0};
+    int folded[4];
     model *m = conv_bn_relu6_model(folded);
-    int with = plan_steps(m, 2, 0, 0, folded, 4, 1);
-    int without = plan_steps(m, 2, 0, 1, folded, 4, 0);
-    /* two BNs and two eltwise steps fewer */
-    assert_int_equal(with, without - 4);
-    fold_compare(m, 1, 900, st, clipped);
-    fold_compare(m, 3, 910, st, clipped);
-    assert_true(clipped[0] && clipped[1]);
+    check_folds(m, folded, 4, 2, 1, 3, 900, *state);
     model_free(m);
 }
 
+/* three BNs and two eltwise steps fewer */
 static void test_fold_depthwise_bn_relu(void **state)
 {
-    fold_stats *st = *state;
-    int folded[5], clipped[2] = {0, 0};
+    int folded[5];
     model *m = dw_bn_relu_model(folded);
-    int with = plan_steps(m, 1, 0, 0, folded, 5, 1);
-    int without = plan_steps(m, 1, 0, 1, folded, 5, 0);
-    assert_int_equal(with, without - 5);
-    fold_compare(m, 1, 920, st, clipped);
-    fold_compare(m, 4, 930, st, clipped);
-    assert_true(clipped[0] && clipped[1]);
+    check_folds(m, folded, 5, 1, 1, 4, 920, *state);
     model_free(m);
 }
 
 static void test_fold_not_with_second_reader(void **state)
 {
-    fold_stats *st = *state;
     int conv, bn2;
     model *m = second_reader_model(&conv, &bn2);
     int first_bn = conv + 1, relu = bn2 + 1;
     int no[2] = {first_bn, relu};
-    int with = plan_steps(m, 2, 0, 0, no, 2, 0);
-    int without = plan_steps(m, 2, 0, 1, no, 2, 0);
+    int with = td_plan_steps(m, 2, (dn_plan_cfg){0}, no, 2, 0);
+    int without = td_plan_steps(m, 2, (dn_plan_cfg){.no_fold = 1}, no, 2, 0);
     assert_int_equal(with, without - 1); /* only the second BN folds */
-    plan_steps(m, 2, 0, 0, &bn2, 1, 1);
-    fold_compare(m, 2, 940, st, NULL);
+    td_plan_steps(m, 2, (dn_plan_cfg){0}, &bn2, 1, 1);
+    fold_compare(m, 2, 940, *state, NULL);
     /* the unfolded convolution keeps its own output (td_compare_forward
      * compared it); the folded one has none */
     runner *rd = td_runner(m, RUNNER_DNNL, 1, 0, 1, 0);
@@ -267,7 +181,6 @@ static void test_fold_not_with_second_reader(void **state)
  * the folded ones. */
 static void test_fold_follows_param_changes(void **state)
 {
-    fold_stats *st = *state;
     int folded[4];
     model *m = conv_bn_relu6_model(folded);
     const tensor *k = m->layers[1].params[0];
@@ -284,8 +197,8 @@ static void test_fold_follows_param_changes(void **state)
     runner *rd = td_runner(m, RUNNER_DNNL, 1, 0, 1, 0), *rr = td_runner(m, RUNNER_REF, 1, 0, 1, 0);
     td_forward(rd, x, 1, y1);
     assert_memory_equal(k->data, k0, k->size * sizeof *k0);
-    bn_fill(&m->layers[folded[0]], 960);
-    bn_fill(&m->layers[folded[2]], 970);
+    td_bn_fill(&m->layers[folded[0]], bn_ranges, 960);
+    td_bn_fill(&m->layers[folded[2]], bn_ranges, 970);
     td_fill(k->data, k->size, -0.5f, 0.5f, 980);
     memcpy(k0, k->data, k->size * sizeof *k0);
     runner_params_changed(rd);
@@ -293,10 +206,7 @@ static void test_fold_follows_param_changes(void **state)
     td_forward(rd, x, 1, y1);
     td_forward(rr, x, 1, y2);
     td_assert_close("output after new parameters", y1, y2, out_sz, TD_TOL);
-    float scale = td_maxabs(y2, out_sz);
-    for (size_t i = 0; i < out_sz; i++)
-        if (fabsf(y1[i] - y2[i]) / scale > st->worst)
-            st->worst = fabsf(y1[i] - y2[i]) / scale;
+    td_worst_note(*state, RUNNER_PREC_F32, y1, y2, out_sz);
     assert_memory_equal(k->data, k0, k->size * sizeof *k0);
     runner_free(rd);
     runner_free(rr);
@@ -314,25 +224,9 @@ static void test_fold_none_in_training(void **state)
     (void)state;
     int folded[4];
     model *m = conv_bn_relu6_model(folded);
-    plan_steps(m, 2, 1, 0, folded, 4, 0);
+    td_plan_steps(m, 2, (dn_plan_cfg){.training = 1}, folded, 4, 0);
     td_compare_param_grads(m, 2, 1, -1, 990);
     model_free(m);
-}
-
-static int setup(void **state)
-{
-    fold_stats *st = calloc(1, sizeof *st);
-    *state = st;
-    return st ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    fold_stats *st = *state;
-    printf("folded plans vs reference: worst |difference| / max |output| = %.3g (limit %.3g)\n",
-           (double)st->worst, (double)TD_TOL);
-    free(st);
-    return 0;
 }
 
 int main(void)
@@ -344,5 +238,5 @@ int main(void)
         cmocka_unit_test(test_fold_follows_param_changes),
         cmocka_unit_test(test_fold_none_in_training),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, td_worst_setup, td_worst_teardown);
 }

@@ -4,33 +4,9 @@
  * trainable counts, and the reference gradients by finite differences. */
 #include "test_dnnl_common.h"
 
-/* Sets the BN layer's parameters: gamma in [0.5, 1.5), beta in [-0.5, 0.5),
- * mean in [-1, 1), variance in [0.2, 2) (positive, as a trained one is). */
-static void bn_fill(layer *l, uint64_t seed)
-{
-    for (int k = 0; k < l->n_params; k++) {
-        const char *nm = layer_param_name(l, k);
-        float lo = -1.0f, hi = 1.0f;
-        if (strcmp(nm, "gamma") == 0)
-            lo = 0.5f, hi = 1.5f;
-        else if (strcmp(nm, "beta") == 0)
-            lo = -0.5f, hi = 0.5f;
-        else if (strcmp(nm, "moving_variance") == 0)
-            lo = 0.2f, hi = 2.0f;
-        td_fill(l->params[k]->data, l->params[k]->size, lo, hi, seed + (uint64_t)k);
-    }
-}
-
-static int td_bn(model *m, int input, int center, int scale, float eps)
-{
-    layer l = layer_template(LAYER_BATCHNORM, "bn", -1);
-    l.center = center;
-    l.scale = scale;
-    l.epsilon = eps;
-    l.axis = -1;
-    l.rate = 0.99f;
-    return td_add(m, l, input);
-}
+/* BN parameters: gamma in [0.5, 1.5), beta in [-0.5, 0.5), mean in [-1, 1),
+ * variance in [0.2, 2) (positive, as a trained one is). */
+static const td_bn_ranges bn_ranges = {{0.5f, 1.5f}, {-0.5f, 0.5f}, {0.2f, 2.0f}};
 
 /* y = (x - mean) / sqrt(var + eps) * gamma + beta, per channel, by hand. */
 static void test_batchnorm_hand_computed_both_backends(void **state)
@@ -78,10 +54,10 @@ static void test_batchnorm_matches_reference(void **state)
         int b4 = x = td_bn(m, x, 0, 0, 0.001f);
         td_dense(m, x, 1, ACT_SIGMOID, 1);
         td_finish(m, 7 + (uint64_t)variant);
-        bn_fill(&m->layers[b1], 11);
-        bn_fill(&m->layers[b2], 12);
-        bn_fill(&m->layers[b3], 13);
-        bn_fill(&m->layers[b4], 14);
+        td_bn_fill(&m->layers[b1], bn_ranges, 11);
+        td_bn_fill(&m->layers[b2], bn_ranges, 12);
+        td_bn_fill(&m->layers[b3], bn_ranges, 13);
+        td_bn_fill(&m->layers[b4], bn_ranges, 14);
         assert_int_equal(m->layers[b2].n_params, 3);
         assert_int_equal(m->layers[b4].n_params, 2);
         td_compare_forward(m, 3, 1, 1, 0, 300 + (uint64_t)variant);
@@ -140,7 +116,7 @@ static void test_batchnorm_reference_gradients(void **state)
     int f = td_simple(m, b, LAYER_FLATTEN);
     td_dense(m, f, 2, ACT_TANH, 1);
     td_finish(m, 5);
-    bn_fill(&m->layers[b], 21);
+    td_bn_fill(&m->layers[b], bn_ranges, 21);
     const int n = 2;
     float x[2 * 32], rw[4];
     td_fill(x, sizeof x / sizeof x[0], -1.0f, 1.0f, 31);
@@ -192,7 +168,7 @@ static void test_batchnorm_gradients_match_reference(void **state)
         x = td_simple(m, x, LAYER_FLATTEN);
         td_dense(m, x, 2, ACT_LINEAR, 1);
         td_finish(m, 9 + (uint64_t)variant);
-        bn_fill(&m->layers[b], 40 + (uint64_t)variant);
+        td_bn_fill(&m->layers[b], bn_ranges, 40 + (uint64_t)variant);
         const int n = 3;
         float in[3 * 40], dy[6], y[6];
         td_fill(in, sizeof in / sizeof in[0], -1.0f, 1.0f, 4);

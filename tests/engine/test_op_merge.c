@@ -8,15 +8,6 @@
 static const layer_kind kinds[5] = {LAYER_ADD, LAYER_SUBTRACT, LAYER_MULTIPLY, LAYER_AVERAGE,
                                     LAYER_MAXIMUM};
 
-static int td_merge(model *m, layer_kind kind, int a, int b)
-{
-    layer l = layer_template(kind, "m", -1);
-    l.inputs[0] = a;
-    l.inputs[1] = b;
-    l.n_inputs = 2;
-    return td_add(m, l, -1);
-}
-
 static void test_merge_hand_computed_both_backends(void **state)
 {
     (void)state;
@@ -28,7 +19,7 @@ static void test_merge_hand_computed_both_backends(void **state)
         r.rescale[0][0] = 2.0f;
         r.rescale[1][0] = -1.0f;
         int b = td_add(m, r, 0);
-        td_merge(m, kinds[k], 0, b);
+        td_merge2(m, kinds[k], 0, b);
         td_finish(m, 1);
         float want[4], y[4];
         for (int i = 0; i < 4; i++) {
@@ -53,7 +44,7 @@ static model *residual(layer_kind kind, int *ca)
     model *m = td_model(6, 5, 3);
     int a = td_conv(m, 0, 16, 3, 3, 1, 1, PAD_SAME, ACT_TANH, 1); /* smooth: no kinks */
     int b = td_conv(m, a, 16, 3, 3, 1, 1, PAD_SAME, ACT_TANH, 1);
-    int x = td_merge(m, kind, a, b);
+    int x = td_merge2(m, kind, a, b);
     x = td_conv(m, x, 4, 3, 3, 2, 2, PAD_VALID, ACT_LINEAR, 1);
     x = td_simple(m, x, LAYER_FLATTEN);
     td_dense(m, x, 2, ACT_LINEAR, 1);
@@ -105,18 +96,6 @@ static void test_sum_merges_gradients_match_reference(void **state)
     }
 }
 
-static double loss_of(const model *m, const float *x, const float *w, int n)
-{
-    runner *r = td_runner(m, RUNNER_REF, n, 0, 1, 0);
-    float y[4];
-    td_forward(r, x, n, y);
-    runner_free(r);
-    double s = 0;
-    for (int i = 0; i < 2 * n; i++)
-        s += (double)w[i] * y[i];
-    return s;
-}
-
 /* Multiply and Maximum: the reference's first-conv gradients by central
  * differences (Maximum: entries near a tie are skipped). */
 static void test_product_and_max_reference_gradients(void **state)
@@ -142,11 +121,11 @@ static void test_product_and_max_reference_gradients(void **state)
             float keep = k->data[i];
             const float h = 1e-3f;
             k->data[i] = keep + h;
-            double up = loss_of(m, in, w, n);
+            double up = td_ref_loss(m, in, w, n);
             k->data[i] = keep - h;
-            double down = loss_of(m, in, w, n);
+            double down = td_ref_loss(m, in, w, n);
             k->data[i] = keep + h / 2;
-            double up2 = loss_of(m, in, w, n);
+            double up2 = td_ref_loss(m, in, w, n);
             k->data[i] = keep;
             double num = (up - down) / (2.0 * h), num2 = (up2 - down) / (1.5 * h);
             if (fabs(num - num2) > 1e-2 * (1.0 + fabs(num)))

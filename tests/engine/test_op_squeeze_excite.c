@@ -23,15 +23,6 @@ static int td_reshape(model *m, int input, int h, int w, int c, int rank)
     return td_add(m, l, input);
 }
 
-static int td_multiply(model *m, int a, int b)
-{
-    layer l = layer_template(LAYER_MULTIPLY, "mul", -1);
-    l.inputs[0] = a;
-    l.inputs[1] = b;
-    l.n_inputs = 2;
-    return td_add(m, l, -1);
-}
-
 static int td_gap(model *m, int input, int keepdims)
 {
     layer l = layer_template(LAYER_GLOBAL_AVGPOOL2D, "gap", -1);
@@ -54,7 +45,7 @@ static void test_broadcast_multiply_hand_computed(void **state)
             int v = td_gap(m, 0, form == 1);
             if (form == 2)
                 v = td_reshape(m, v, 1, 1, -1, 3);
-            int y = first ? td_multiply(m, v, 0) : td_multiply(m, 0, v);
+            int y = first ? td_merge2(m, LAYER_MULTIPLY, v, 0) : td_merge2(m, LAYER_MULTIPLY, 0, v);
             td_finish(m, 1);
             assert_int_equal(m->layers[y].out_rank, 4);
             assert_int_equal(m->layers[y].out_h, 2);
@@ -88,7 +79,7 @@ static model *se_net(int form, int *c0)
         s = td_conv(m, s, 4, 1, 1, 1, 1, PAD_VALID, ACT_SWISH, 1);
         s = td_conv(m, s, 16, 1, 1, 1, 1, PAD_VALID, ACT_SIGMOID, 1);
     }
-    int y = td_multiply(m, x, s);
+    int y = td_merge2(m, LAYER_MULTIPLY, x, s);
     y = td_conv(m, y, 4, 3, 3, 2, 2, PAD_VALID, ACT_LINEAR, 1);
     y = td_reshape(m, y, 1, 1, -1, 1); /* a Flatten spelled as Keras' Reshape((-1,)) */
     td_dense(m, y, 2, ACT_LINEAR, 1);
@@ -107,18 +98,6 @@ static void test_se_blocks_match_reference(void **state)
         td_compare_forward(m, 4, 4, 2, 0, 80 + (uint64_t)form);
         model_free(m);
     }
-}
-
-static double loss_of(const model *m, const float *x, const float *w, int n)
-{
-    runner *r = td_runner(m, RUNNER_REF, n, 0, 1, 0);
-    float y[4];
-    td_forward(r, x, n, y);
-    runner_free(r);
-    double s = 0;
-    for (int i = 0; i < 2 * n; i++)
-        s += (double)w[i] * y[i];
-    return s;
 }
 
 /* The reference's gradient of the first convolution's bias, which reaches the
@@ -146,9 +125,9 @@ static void test_se_reference_gradients(void **state)
             float keep = k->data[i];
             const float h = 1e-3f;
             k->data[i] = keep + h;
-            double up = loss_of(m, in, w, n);
+            double up = td_ref_loss(m, in, w, n);
             k->data[i] = keep - h;
-            double down = loss_of(m, in, w, n);
+            double down = td_ref_loss(m, in, w, n);
             k->data[i] = keep;
             double num = (up - down) / (2.0 * h);
             if (fabs(num - g->data[i]) > 5e-3 * (1.0 + fabs(num)))
