@@ -1,7 +1,8 @@
 // bench/ort_bench.js - ONNX Runtime (npm onnxruntime-node, float32, MLAS) as the
 // peer of bench/precision_bench.sh: times one model on random input and prints
-// "ort infer MODEL - BATCH THREADS median_ms best_ms runs", the line format of
-// bench_engine.c.
+// "ort infer MODEL - BATCH THREADS median_ms best_ms runs cpu_ms", the line
+// format of bench_engine.c (cpu_ms: median CPU time per call, user + system,
+// all of the process' threads; ONNX Runtime's pool threads spin by default).
 //
 // Usage: node bench/ort_bench.js MODEL.onnx BATCH THREADS SECONDS SIZE
 // SIZE is the model's input height and width ([N, 3, SIZE, SIZE]).  Exits 77
@@ -32,19 +33,23 @@ async function main() {
   for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) >>> 0; data[i] = (s >>> 8) / 16777216; }
   const feeds = {};
   feeds[session.inputNames[0]] = new ort.Tensor('float32', data, [batch, 3, hw, hw]);
-  const times = [];
+  const times = [], cpu = [];
   let start = 0;
   for (let it = 0; ; it++) {
-    const t0 = process.hrtime.bigint();
+    const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();
     await session.run(feeds);
     const t = Number(process.hrtime.bigint() - t0) / 1e6;
+    const c = process.cpuUsage(c0);
     if (it < 3) { start = Date.now(); continue; }
     times.push(t);
+    cpu.push((c.user + c.system) / 1e3);
     if (times.length >= 5 && (Date.now() - start) / 1000 >= seconds) break;
   }
   times.sort((a, b) => a - b);
+  cpu.sort((a, b) => a - b);
   console.log(`ort infer ${path.basename(model)} - ${batch} ${threads} ` +
-              `${times[times.length >> 1].toFixed(3)} ${times[0].toFixed(3)} ${times.length}`);
+              `${times[times.length >> 1].toFixed(3)} ${times[0].toFixed(3)} ${times.length} ` +
+              `${cpu[cpu.length >> 1].toFixed(3)}`);
 }
 
 main().catch((e) => { console.error('ort_bench: ' + e.message); process.exit(1); });
