@@ -14,11 +14,13 @@
 # batch), the best call per image, and ORT's median / catdog's (> 1: catdog
 # is faster); then each one's median CPU time per image (user + system, all
 # its threads: what other processes on the cores inflate least; it counts
-# spin-waiting threads too, ORT's pool spins by default) and their ratio.  CATDOG_BENCH_SECONDS sets each measurement (default 2; after
+# spin-waiting threads too) and their ratio.  CATDOG_BENCH_SECONDS sets each measurement (default 2; after
 # 3 warm-up calls, at least 5 calls).  PATTERN (grep -E over
 # "MODEL BATCH THREADS") selects configurations.  On a machine whose cores
 # other processes hold, run with OMP_WAIT_POLICY=passive (README, ONNX): the
-# default spinning of catdog's OpenMP threads then costs more than it saves.
+# default spinning of catdog's OpenMP threads then costs more than it saves;
+# ort_bench.js then turns ONNX Runtime's spinning off too
+# (session.intra_op.allow_spinning 0), so both engines' threads wait alike.
 set -euo pipefail
 BUILD=${1:-build}
 PATTERN=${2:-.}
