@@ -16,7 +16,9 @@
  *     Keras' HWIO order, so Flatten's NHWC order holds without moving data;
  *     a ZeroPadding2D read only by a VALID Conv2D/DepthwiseConv2D (pads under
  *     the kernel span) is an alias too: the convolution adds its pads to its
- *     own padding_l / padding_r (forward and backward, op_zeropad2d.c);
+ *     own padding_l / padding_r (forward and backward, op_zeropad2d.c), and
+ *     at inference one read only by a VALID MaxPooling2D over a non-negative
+ *     map (after a ReLU) likewise goes into that pooling's padding;
  *   - weights reordered from Keras' layouts (HWIO conv kernels, [in, out] dense
  *     kernels) into the primitives' formats by the `refresh` steps, run at the
  *     first forward and after every runner_params_changed; biases are read in
@@ -248,9 +250,10 @@ int dn_act_composite(dn_plan *p, dn_node *nd, const layer *l, layer_act act, dnn
 int dn_act_composite_bwd(dn_plan *p, const dn_node *nd, const layer *l, layer_act act,
                          const dnnl_memory_desc_t *md, dnnl_memory_t diff_dst,
                          dnnl_memory_t diff_src, cd_err *err);
-/* 1 when layer j is a ZeroPadding2D folded into the convolution that reads it
- * (an alias of its input; op_zeropad2d.c): pad4 = its top, bottom, left,
- * right, which that convolution adds to its padding.  0 otherwise. */
+/* 1 when layer j is a ZeroPadding2D folded into the convolution or (at
+ * inference, over a non-negative map) the max pooling that reads it (an alias
+ * of its input; op_zeropad2d.c): pad4 = its top, bottom, left, right, which
+ * that reader adds to its padding.  0 otherwise. */
 int dn_zeropad_folded(const dn_plan *p, int j, int pad4[4]);
 /* BatchNormalization l (op_batchnorm.c): 1 when its parameters are all there
  * for c channels (it can be folded into the convolution before it), and

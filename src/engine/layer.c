@@ -74,6 +74,17 @@ int layer_act_needs_input(layer_act act)
     return act > ACT_RELU6 && act < ACT_COUNT;
 }
 
+int layer_act_non_negative(layer_act act, const layer_act_params *p)
+{
+    /* (no switch with a default: an activation is not non-negative until
+     * listed here) */
+    if (act == ACT_RELU_X)
+        return p && p->alpha == 0.0f && (p->threshold >= 0.0f || p->max_value >= 0.0f);
+    return act == ACT_RELU || act == ACT_RELU6 || act == ACT_SIGMOID || act == ACT_SOFTMAX ||
+           act == ACT_SOFTPLUS || act == ACT_HARD_SIGMOID || act == ACT_HARD_SIGMOID6 ||
+           act == ACT_EXPONENTIAL;
+}
+
 size_t layer_param_count(const layer *l)
 {
     size_t n = 0;

@@ -213,6 +213,12 @@ void layer_set_act(layer *l, layer_act act);
  * sigmoid, softmax, tanh, relu6, which use the output). */
 int layer_act_needs_input(layer_act act);
 
+/* 1 when act (with its parameters p) never outputs a negative value (relu,
+ * relu6, sigmoid, softmax, softplus, the hard sigmoids, exponential, a Keras
+ * ReLU without negative slope whose threshold is not below 0 or that clips);
+ * 0 otherwise. */
+int layer_act_non_negative(layer_act act, const layer_act_params *p);
+
 /* Keras' name of parameter k of l ("kernel", "bias", "gamma", "moving_mean"...). */
 const char *layer_param_name(const layer *l, int k);
 

@@ -119,12 +119,23 @@ static int pool_dn_forward(dn_plan *p, int i, cd_err *err)
         nd->kernel[1] = l->pool[1];
         nd->strides[0] = l->strides[0];
         nd->strides[1] = l->strides[1];
-        oh = dn_tf_padding((int)ih, l->pool[0], l->strides[0], l->padding, &nd->pad_l[0], &nd->pad_r[0]);
-        ow = dn_tf_padding((int)iw, l->pool[1], l->strides[1], l->padding, &nd->pad_l[1], &nd->pad_r[1]);
+        /* a ZeroPadding2D folded into this max pooling (inference, a
+         * non-negative map): in is its unpadded input; its pads become the
+         * pooling's, which the maximum leaves out */
+        int fold[4] = {0, 0, 0, 0};
+        dn_zeropad_folded(p, l->inputs[0], fold);
+        oh = dn_tf_padding((int)ih + fold[0] + fold[1], l->pool[0], l->strides[0], l->padding,
+                           &nd->pad_l[0], &nd->pad_r[0]);
+        ow = dn_tf_padding((int)iw + fold[2] + fold[3], l->pool[1], l->strides[1], l->padding,
+                           &nd->pad_l[1], &nd->pad_r[1]);
         if (oh <= 0 || ow <= 0 || oh != l->out_h || ow != l->out_w)
             return cd_err_set(err, CD_ERR_SHAPE,
                               "layer '%s': output %dx%d does not follow from input %ldx%ld",
                               l->name, l->out_h, l->out_w, (long)ih, (long)iw);
+        nd->pad_l[0] += fold[0];
+        nd->pad_r[0] += fold[1];
+        nd->pad_l[1] += fold[2];
+        nd->pad_r[1] += fold[3];
     }
     dnnl_dims_t dd = {n, c, oh, ow}, dil = {0, 0};
     if (dn_md(&dst_md, 4, dd, dnnl_format_tag_any, l->name, err))

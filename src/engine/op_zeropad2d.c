@@ -6,7 +6,17 @@
  * stride-2 convolutions, imported from ONNX; Keras' MobileNetV2), the layer is
  * folded into that convolution: an alias of its input, and the convolution
  * adds the pads to its own (asymmetric) oneDNN padding_l / padding_r, forward
- * and backward -- no copy of the map.  Otherwise the output is a plain NHWC
+ * and backward -- no copy of the map.  At inference the same holds for a VALID
+ * MaxPooling2D reader whose input is never negative (the layer before has a
+ * ReLU-like activation: ResNet's stem, Keras' pool1_pad, torchvision's
+ * MaxPool pads as the ONNX reader imports them): oneDNN's max pooling leaves
+ * its padding out of the maximum, and a zero never exceeds the maximum of a
+ * window that holds a real value >= 0 (every window does: each pad is smaller
+ * than the pool).  That saves the padded NHWC copy and lets the pooling run
+ * on the convolution's blocked layout (resnet18.onnx at batch 32 on AVX2:
+ * the copy, the plain-layout pooling and the reorder back cost 2-4 ms of
+ * about 45 ms per image).  Training keeps the copy: its backward would send a
+ * tie's gradient elsewhere.  Otherwise the output is a plain NHWC
  * buffer zeroed each forward, the input reordered into its interior (a
  * sub-memory); backward takes the interior of the gradient back the same way.
  */
@@ -63,9 +73,9 @@ static void zeropad_ref_backward(const op_ref_io *io)
                     io->dx[0] + ((size_t)b * (size_t)in->out_h + (size_t)y) * row);
 }
 
-/* 1 when ZeroPadding2D layer i goes into its reader's convolution padding
- * (see the top of the file); the same answer in training and inference. */
-static int zeropad_folds(const model *m, int i)
+/* 1 when ZeroPadding2D layer i goes into its reader's convolution or, at
+ * inference (!training), max pooling padding (see the top of the file). */
+static int zeropad_folds(const model *m, int i, int training)
 {
     const layer *z = &m->layers[i];
     int reader = -1, reads = 0;
@@ -81,8 +91,19 @@ static int zeropad_folds(const model *m, int i)
     if (reads != 1)
         return 0;
     const layer *c = &m->layers[reader];
-    if ((c->kind != LAYER_CONV2D && c->kind != LAYER_DEPTHWISE_CONV2D) || c->n_inputs != 1 ||
-        c->padding != PAD_VALID)
+    if (c->n_inputs != 1 || c->padding != PAD_VALID)
+        return 0;
+    if (c->kind == LAYER_MAXPOOL2D) {
+        const layer *in = &m->layers[z->inputs[0]];
+        if (training || z->inputs[0] == model_output_index(m) || in->out_rank != 4 ||
+            !layer_act_non_negative(in->act, &in->act_p))
+            return 0;
+        for (int k = 0; k < 4; k++)
+            if (z->pad4[k] < 0 || z->pad4[k] >= c->pool[k / 2])
+                return 0;
+        return 1;
+    }
+    if (c->kind != LAYER_CONV2D && c->kind != LAYER_DEPTHWISE_CONV2D)
         return 0;
     for (int k = 0; k < 4; k++) {
         int span = (c->kernel[k / 2] - 1) * layer_dilation(c, k / 2) + 1;
@@ -94,15 +115,15 @@ static int zeropad_folds(const model *m, int i)
 
 static int zeropad_alias(const model *m, int i, int training, layer_act act)
 {
-    (void)training;
     (void)act;
-    return zeropad_folds(m, i);
+    return zeropad_folds(m, i, training);
 }
 
 int dn_zeropad_folded(const dn_plan *p, int j, int pad4[4])
 {
     const layer *z = &p->m->layers[j];
-    if (z->kind != LAYER_ZEROPAD2D || p->nodes[j].root == j || !zeropad_folds(p->m, j))
+    if (z->kind != LAYER_ZEROPAD2D || p->nodes[j].root == j ||
+        !zeropad_folds(p->m, j, p->cfg.training))
         return 0;
     for (int k = 0; k < 4; k++)
         pad4[k] = z->pad4[k];

@@ -2,8 +2,12 @@
  * (uneven sides) in both backends, oneDNN against the reference after a
  * blocked-layout convolution, and the gradients through it in training; pads
  * folded into the stride-2 Conv2D / DepthwiseConv2D that reads them (oneDNN's
- * asymmetric padding_l / padding_r) and pads that must stay copies. */
+ * asymmetric padding_l / padding_r) and pads that must stay copies; at
+ * inference, pads over a non-negative map folded into the VALID max pooling
+ * that reads them (ResNet's stem), and pads over a map that may be negative,
+ * or in training, that must not be. */
 #include "test_dnnl_common.h"
+#include "engine/dnnl_plan.h"
 
 static int td_zeropad(model *m, int input, int t, int b, int l, int r)
 {
@@ -160,6 +164,88 @@ static void test_zeropad_unfolded_matches_reference(void **state)
     model_free(m);
 }
 
+/* conv (act) -> pad -> VALID max pooling, twice: ResNet's stem (pads 1 on
+ * every side, 3x3 stride 2) and asymmetric pads under a 2x3 pool; then a
+ * 1x1 convolution and the head.  z[0], z[1]: the two ZeroPadding2D layers. */
+static model *pool_pad_model(layer_act act, int z[2])
+{
+    model *m = td_model(12, 11, 3);
+    int x = td_conv(m, 0, 16, 3, 3, 1, 1, PAD_SAME, act, 1);
+    x = z[0] = td_zeropad(m, x, 1, 1, 1, 1);
+    x = td_pool(m, x, LAYER_MAXPOOL2D, 3, 3, 2, 2, PAD_VALID); /* 14x13 -> 6x6 */
+    x = td_conv(m, x, 16, 1, 1, 1, 1, PAD_VALID, act, 1);
+    x = z[1] = td_zeropad(m, x, 0, 1, 2, 1);
+    x = td_pool(m, x, LAYER_MAXPOOL2D, 2, 3, 2, 1, PAD_VALID); /* 7x9 -> 3x7 */
+    x = td_simple(m, x, LAYER_FLATTEN);
+    td_dense(m, x, 2, ACT_LINEAR, 1);
+    td_finish(m, 9);
+    return m;
+}
+
+/* 1 when ZeroPadding2D layer z is an alias in m's oneDNN plan for batch n. */
+static int pad_folded(const model *m, int z, int n, int training)
+{
+    dnnl_engine_t eng;
+    cd_err err;
+    assert_int_equal(dnnl_engine_create(&eng, dnnl_cpu, 0), dnnl_success);
+    tensor **grads = calloc((size_t)m->n_layers * LAYER_MAX_PARAMS, sizeof *grads);
+    assert_non_null(grads);
+    uint64_t rng = 1;
+    dn_plan_cfg cfg = {.eng = eng, .training = training, .grads = grads, .rng = &rng};
+    dn_plan *p = dn_plan_new(m, n, &cfg, &err);
+    if (!p)
+        fail_msg("dn_plan_new: %s", err.msg);
+    int folded = p->nodes[z].root != z;
+    dn_plan_free(p);
+    free(grads);
+    dnnl_engine_destroy(eng);
+    return folded;
+}
+
+/* After a ReLU / ReLU6 / sigmoid the pads go into the pooling (no copy) at
+ * inference and the outputs and every activation (the folded pad's padded
+ * map included) equal the reference's; training keeps the copies and its
+ * gradients equal the reference's too. */
+static void test_zeropad_folded_into_maxpool_matches_reference(void **state)
+{
+    (void)state;
+    const layer_act acts[3] = {ACT_RELU, ACT_RELU6, ACT_SIGMOID};
+    for (int a = 0; a < 3; a++) {
+        int z[2];
+        model *m = pool_pad_model(acts[a], z);
+        for (int k = 0; k < 2; k++) {
+            assert_true(pad_folded(m, z[k], 2, 0));
+            assert_false(pad_folded(m, z[k], 2, 1));
+        }
+        td_compare_forward(m, 1, 1, 1, 0, 90u + (uint64_t)a);
+        td_compare_forward(m, 3, 3, 2, 0, 93u + (uint64_t)a);
+        if (a == 0)
+            td_compare_param_grads(m, 2, 1, -1, 96);
+        model_free(m);
+    }
+}
+
+/* Over tanh / linear maps (negative values: a window of negatives beside the
+ * pads has the maximum 0) the pads stay copies and the reference's maxima
+ * hold; so does a Keras ReLU with a negative threshold. */
+static void test_zeropad_before_maxpool_of_negatives_stays_a_copy(void **state)
+{
+    (void)state;
+    const layer_act acts[3] = {ACT_TANH, ACT_LINEAR, ACT_RELU_X};
+    for (int a = 0; a < 3; a++) {
+        int z[2];
+        model *m = pool_pad_model(acts[a], z);
+        if (acts[a] == ACT_RELU_X)
+            for (int i = 0; i < m->n_layers; i++)
+                if (m->layers[i].act == ACT_RELU_X)
+                    m->layers[i].act_p.threshold = -0.5f;
+        for (int k = 0; k < 2; k++)
+            assert_false(pad_folded(m, z[k], 2, 0));
+        td_compare_forward(m, 2, 2, 1, 0, 97u + (uint64_t)a);
+        model_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +255,8 @@ int main(void)
         cmocka_unit_test(test_zeropad_folded_into_conv_matches_reference),
         cmocka_unit_test(test_zeropad_folded_gradients_match_reference),
         cmocka_unit_test(test_zeropad_unfolded_matches_reference),
+        cmocka_unit_test(test_zeropad_folded_into_maxpool_matches_reference),
+        cmocka_unit_test(test_zeropad_before_maxpool_of_negatives_stays_a_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
