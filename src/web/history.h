@@ -18,7 +18,10 @@
  * PRAGMA user_version; history_open migrates an older file (0 = the
  * unversioned layout of catdog before versioning) to HISTORY_SCHEMA_VERSION,
  * keeping its rows, and refuses a file from a newer catdog (naming both
- * versions) without writing to it.  One connection guarded by a mutex.
+ * versions) without writing to it.  One connection guarded by a mutex, with
+ * group commit: the rows of concurrent history_add calls go in one
+ * transaction and share its WAL sync (history_sqlite.c), each call still
+ * returning only once its own row is durable, with its own id and outcome.
  *
  * PostgreSQL (a libpq connection string: postgresql://..., postgres://... or
  * "host=... dbname=..."): the same tables and schema versions (kept in table
