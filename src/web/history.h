@@ -119,6 +119,15 @@ const char *history_backend(const history *h);
  * about one round trip per second at most, however often it comes. */
 history_state history_get_state(history *h);
 
+/* How well group commit groups (SQLite): the transactions that committed
+ * rows and the rows they held, since history_open; rows / commits is the
+ * average group.  PostgreSQL (a transaction per row) and a NULL history: both 0. */
+typedef struct history_commit_stats {
+    unsigned long long commits;
+    unsigned long long rows;
+} history_commit_stats;
+history_commit_stats history_get_commit_stats(history *h);
+
 /* Records where the photos live (meta key "upload_dir"), and reads it back
  * into out (out_size bytes; "" when never set). */
 int history_set_meta(history *h, const char *key, const char *value, cd_err *err);

@@ -50,6 +50,7 @@ typedef struct sqlite_history {
     pthread_cond_t committed;    /* broadcast when a committer finishes */
     sq_waiter *head, *tail;  /* rows queued for the next commit */
     int committing;          /* 1 while a committer runs */
+    history_commit_stats stats; /* under commit_lock */
     int locks_made;          /* how many of lock, commit_lock, committed exist (for sq_close) */
     char path[256];
 } sqlite_history;
@@ -392,17 +393,25 @@ rollback:
 
 /* The committer's work: the rows of `first` (a list taken off the queue) made
  * durable together, or, when that fails, each in its own transaction so that
- * every row gets its own outcome (rc, err, rec->id). */
-static void commit_rows(sqlite_history *h, sq_waiter *first)
+ * every row gets its own outcome (rc, err, rec->id).  *done counts the
+ * transactions that committed rows and those rows. */
+static void commit_rows(sqlite_history *h, sq_waiter *first, history_commit_stats *done)
 {
     pthread_mutex_lock(&h->lock);
     if (first->next && insert_together(h, first) == 0) {
-        for (sq_waiter *w = first; w; w = w->next)
+        done->commits++;
+        for (sq_waiter *w = first; w; w = w->next) {
             w->rc = 0;
+            done->rows++;
+        }
     } else {
         for (sq_waiter *w = first; w; w = w->next) {
             w->rec->id = 0;
             w->rc = insert_row(h, w->rec, w->err);
+            if (w->rc == 0) {
+                done->commits++;
+                done->rows++;
+            }
         }
     }
     pthread_mutex_unlock(&h->lock);
@@ -426,8 +435,11 @@ static int sq_add(void *b, history_rec *rec, cd_err *err)
         h->head = h->tail = NULL;
         h->committing = 1;
         pthread_mutex_unlock(&h->commit_lock);
-        commit_rows(h, first);
+        history_commit_stats done = {0, 0};
+        commit_rows(h, first, &done);
         pthread_mutex_lock(&h->commit_lock);
+        h->stats.commits += done.commits;
+        h->stats.rows += done.rows;
         /* The waiters read done (and then rc, err, rec->id) under commit_lock,
          * so their frames stay valid until it is released. */
         for (sq_waiter *w = first; w; w = w->next)
@@ -699,6 +711,14 @@ out:
     return rc;
 }
 
+static void sq_commit_stats(void *b, history_commit_stats *out)
+{
+    sqlite_history *h = b;
+    pthread_mutex_lock(&h->commit_lock);
+    *out = h->stats;
+    pthread_mutex_unlock(&h->commit_lock);
+}
+
 static history_state sq_state(void *b)
 {
     (void)b;
@@ -709,6 +729,7 @@ const history_ops history_sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
     .state = sq_state,
+    .commit_stats = sq_commit_stats,
     .set_meta = sq_set_meta,
     .get_meta = sq_get_meta,
     .add = sq_add,

@@ -195,6 +195,10 @@ static void test_concurrent_rows_each_kept_once_with_their_own_id(void **state)
             expect_row(h, &a[t].rows[i]);
         }
     assert_int_equal(count(h), ADDERS * ROWS_EACH);
+    /* Every row was counted once, in at most as many commits as rows. */
+    history_commit_stats st = history_get_commit_stats(h);
+    assert_int_equal(st.rows, ADDERS * ROWS_EACH);
+    assert_true(st.commits >= 1 && st.commits <= st.rows);
     history_close(h);
     /* Reopened, all of them are still there. */
     h = open_ok();
@@ -238,6 +242,7 @@ static void test_a_refused_row_fails_alone(void **state)
         }
     assert_true(good > 0 && good < ADDERS * ROWS_EACH);
     assert_int_equal(count(h), good);
+    assert_int_equal(history_get_commit_stats(h).rows, good); /* refused rows are not counted */
     history_close(h);
     free(a);
 }
