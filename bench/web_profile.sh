@@ -50,6 +50,7 @@ trap cleanup EXIT
 
 mkdir -p "$WORK/models"
 cp "models/$MODEL.h5" "$WORK/models/"
+[ "$MODEL" = binary ] || [ ! -f models/binary.h5 ] || cp models/binary.h5 "$WORK/models/" # as web_bench.sh
 for i in $(seq 0 99); do
     echo "$SHARED/data/dogs-vs-cats/train/cat.$i.jpg"
     echo "$SHARED/data/dogs-vs-cats/train/dog.$i.jpg"
@@ -69,6 +70,9 @@ for _ in $(seq 1 300); do
     kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/catdog.log" >&2; exit 1; }
     sleep 0.1
 done
+if [ "$MODEL" = transfer ] && ! grep -q 'model transfer' "$WORK/catdog.log"; then
+    echo "web_profile: catdog serve did not load the transfer model:" >&2; cat "$WORK/catdog.log" >&2; exit 1
+fi
 # Warm-up: each photo once, in order (stored; later uploads are repeats, as in web_bench.sh).
 while read -r p; do curl -s -o /dev/null -F "inputfile=@$p" "$URL/api/v1/predict"; done <"$WORK/photos.txt"
 
