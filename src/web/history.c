@@ -96,6 +96,14 @@ history_state history_get_state(history *h)
     return h ? h->ops->state(h->b) : HISTORY_OFF;
 }
 
+history_commit_stats history_get_commit_stats(history *h)
+{
+    history_commit_stats st = {0, 0};
+    if (h && h->ops->commit_stats)
+        h->ops->commit_stats(h->b, &st);
+    return st;
+}
+
 int history_set_meta(history *h, const char *key, const char *value, cd_err *err)
 {
     return h ? h->ops->set_meta(h->b, key, value, err) : not_open(err);

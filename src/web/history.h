@@ -18,7 +18,10 @@
  * PRAGMA user_version; history_open migrates an older file (0 = the
  * unversioned layout of catdog before versioning) to HISTORY_SCHEMA_VERSION,
  * keeping its rows, and refuses a file from a newer catdog (naming both
- * versions) without writing to it.  One connection guarded by a mutex.
+ * versions) without writing to it.  One connection guarded by a mutex, with
+ * group commit: the rows of concurrent history_add calls go in one
+ * transaction and share its WAL sync (history_sqlite.c), each call still
+ * returning only once its own row is durable, with its own id and outcome.
  *
  * PostgreSQL (a libpq connection string: postgresql://..., postgres://... or
  * "host=... dbname=..."): the same tables and schema versions (kept in table
@@ -115,6 +118,15 @@ const char *history_backend(const history *h);
  * arriving meanwhile get the last known state.  So polling costs the database
  * about one round trip per second at most, however often it comes. */
 history_state history_get_state(history *h);
+
+/* How well group commit groups (SQLite): the transactions that committed
+ * rows and the rows they held, since history_open; rows / commits is the
+ * average group.  PostgreSQL (a transaction per row) and a NULL history: both 0. */
+typedef struct history_commit_stats {
+    unsigned long long commits;
+    unsigned long long rows;
+} history_commit_stats;
+history_commit_stats history_get_commit_stats(history *h);
 
 /* Records where the photos live (meta key "upload_dir"), and reads it back
  * into out (out_size bytes; "" when never set). */

@@ -17,6 +17,7 @@ typedef struct history_ops {
     const char *name; /* "sqlite", "postgresql" */
     void (*close)(void *b);
     history_state (*state)(void *b);
+    void (*commit_stats)(void *b, history_commit_stats *out); /* NULL: not counted (both 0) */
     int (*set_meta)(void *b, const char *key, const char *value, cd_err *err);
     int (*get_meta)(void *b, const char *key, char *out, size_t out_size, cd_err *err);
     int (*add)(void *b, history_rec *rec, cd_err *err);

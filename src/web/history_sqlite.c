@@ -2,9 +2,24 @@
  * history_sqlite.c - the SQLite backend of the prediction history (history.h
  * says what it keeps and promises; history.c dispatches here for a --db that
  * names a file).
+ *
+ * Group commit: with synchronous=FULL every commit syncs the WAL (a few
+ * milliseconds on a virtual disk), and one connection serializes them, so a
+ * transaction per row capped the recorded uploads at one per sync whatever the
+ * cores could classify.  history_add therefore queues its row and waits; the
+ * first caller that finds no commit running becomes the committer: it takes
+ * every row queued so far, inserts them in one transaction, commits (one WAL
+ * sync for all) and wakes their callers.  Rows that arrive meanwhile queue up
+ * for the next committer, one of their own callers.  Each caller still returns
+ * only once its row is durable, alone it waits for nobody (no timer), and under
+ * load the sync is shared by everyone who arrived during the previous one.  A
+ * batch that cannot be committed whole (one row failing, say) is rolled back
+ * and its rows are inserted one transaction each, so a row's failure is only
+ * its own caller's.
  */
 #include "web/history_internal.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +33,25 @@
 /* How long a statement waits for another connection's lock before failing. */
 #define BUSY_TIMEOUT_MS 5000
 
+/* A row waiting for the group commit; lives on its history_add caller's stack. */
+typedef struct sq_waiter {
+    history_rec *rec;
+    cd_err *err;
+    int rc;
+    int done; /* set, under commit_lock, once rc (and rec->id) are final */
+    struct sq_waiter *next;
+} sq_waiter;
+
 typedef struct sqlite_history {
     sqlite3 *db;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;    /* the connection (db and insert) */
+    sqlite3_stmt *insert;    /* the row insert, prepared once; under lock */
+    pthread_mutex_t commit_lock; /* guards the queue and committing; never held while taking lock */
+    pthread_cond_t committed;    /* broadcast when a committer finishes */
+    sq_waiter *head, *tail;  /* rows queued for the next commit */
+    int committing;          /* 1 while a committer runs */
+    history_commit_stats stats; /* under commit_lock */
+    int locks_made;          /* how many of lock, commit_lock, committed exist (for sq_close) */
     char path[256];
 } sqlite_history;
 
@@ -184,9 +215,17 @@ void *history_sqlite_open(const char *path, cd_err *err)
         return NULL;
     }
     snprintf(h->path, sizeof h->path, "%s", path);
-    if (pthread_mutex_init(&h->lock, NULL) != 0) {
-        free(h);
+    if (pthread_mutex_init(&h->lock, NULL) == 0) {
+        h->locks_made = 1;
+        if (pthread_mutex_init(&h->commit_lock, NULL) == 0) {
+            h->locks_made = 2;
+            if (pthread_cond_init(&h->committed, NULL) == 0)
+                h->locks_made = 3;
+        }
+    }
+    if (h->locks_made < 3) {
         cd_err_set(err, CD_ERR_NOMEM, "cannot create a mutex for %s", path);
+        sq_close(h);
         return NULL;
     }
     int rc = sqlite3_open_v2(path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -227,6 +266,14 @@ void *history_sqlite_open(const char *path, cd_err *err)
         sq_close(h);
         return NULL;
     }
+    if (sqlite3_prepare_v3(h->db,
+                           "INSERT INTO predictions(time, sha256, file, name, size, width, height, model, p_dog,"
+                           " label, latency_ms, result) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                           -1, SQLITE_PREPARE_PERSISTENT, &h->insert, NULL) != SQLITE_OK) {
+        db_fail(h, err, "preparing insert");
+        sq_close(h);
+        return NULL;
+    }
     return h;
 }
 
@@ -235,9 +282,16 @@ static void sq_close(void *b)
     sqlite_history *h = b;
     if (!h)
         return;
+    assert(!h->head && !h->committing); /* the caller let every history_add return first */
+    sqlite3_finalize(h->insert);
     if (h->db)
         sqlite3_close_v2(h->db);
-    pthread_mutex_destroy(&h->lock);
+    if (h->locks_made >= 1)
+        pthread_mutex_destroy(&h->lock);
+    if (h->locks_made >= 2)
+        pthread_mutex_destroy(&h->commit_lock);
+    if (h->locks_made >= 3)
+        pthread_cond_destroy(&h->committed);
     free(h);
 }
 
@@ -286,44 +340,115 @@ static int sq_get_meta(void *b, const char *key, char *out, size_t out_size, cd_
     return rc;
 }
 
-static int sq_add(void *b, history_rec *rec, cd_err *err)
+/* Under h->lock: inserts rec with the prepared statement (in whatever
+ * transaction is open, or its own); rec->id receives its id. */
+static int insert_row(sqlite_history *h, history_rec *rec, cd_err *err)
 {
-    sqlite_history *h = b;
-    pthread_mutex_lock(&h->lock);
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = h->insert;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     int rc = -1;
-    if (sqlite3_prepare_v2(h->db,
-                           "INSERT INTO predictions(time, sha256, file, name, size, width, height, model, p_dog,"
-                           " label, latency_ms, result) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        db_fail(h, err, "preparing insert");
-        goto out;
-    }
     if (sqlite3_bind_double(st, 1, rec->time) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, rec->sha256, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
-        sqlite3_bind_text(st, 3, rec->file, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
-        sqlite3_bind_text(st, 4, rec->name, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, rec->sha256, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, rec->file, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 4, rec->name, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 5, rec->size) != SQLITE_OK || sqlite3_bind_int(st, 6, rec->width) != SQLITE_OK ||
         sqlite3_bind_int(st, 7, rec->height) != SQLITE_OK ||
-        sqlite3_bind_text(st, 8, rec->model, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_text(st, 8, rec->model, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_double(st, 9, rec->p_dog) != SQLITE_OK ||
         sqlite3_bind_text(st, 10, rec->label ? "dog" : "cat", -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_double(st, 11, rec->latency_ms) != SQLITE_OK ||
-        (rec->result[0] ? sqlite3_bind_text(st, 12, rec->result, -1, SQLITE_TRANSIENT)
+        (rec->result[0] ? sqlite3_bind_text(st, 12, rec->result, -1, SQLITE_STATIC)
                         : sqlite3_bind_null(st, 12)) != SQLITE_OK) {
         db_fail(h, err, "binding insert");
-        goto out;
-    }
-    if (sqlite3_step(st) != SQLITE_DONE) {
+    } else if (sqlite3_step(st) != SQLITE_DONE) {
         db_fail(h, err, "inserting a prediction");
-        goto out;
+    } else {
+        rec->id = sqlite3_last_insert_rowid(h->db);
+        rc = 0;
     }
-    rec->id = sqlite3_last_insert_rowid(h->db);
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&h->lock);
+    /* Unbind: the bound texts are the caller's, who may return before the next row. */
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
+}
+
+/* Under h->lock: rows first..(end of list) in one transaction, one WAL sync
+ * for all.  Returns 0 when all are durable; -1 when the transaction did not
+ * commit (it is rolled back, and none of the rows is in). */
+static int insert_together(sqlite_history *h, sq_waiter *first)
+{
+    if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
+    for (sq_waiter *w = first; w; w = w->next)
+        if (insert_row(h, w->rec, w->err) != 0)
+            goto rollback;
+    if (sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+rollback:
+    if (!sqlite3_get_autocommit(h->db))
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/* The committer's work: the rows of `first` (a list taken off the queue) made
+ * durable together, or, when that fails, each in its own transaction so that
+ * every row gets its own outcome (rc, err, rec->id).  *done counts the
+ * transactions that committed rows and those rows. */
+static void commit_rows(sqlite_history *h, sq_waiter *first, history_commit_stats *done)
+{
+    pthread_mutex_lock(&h->lock);
+    if (first->next && insert_together(h, first) == 0) {
+        done->commits++;
+        for (sq_waiter *w = first; w; w = w->next) {
+            w->rc = 0;
+            done->rows++;
+        }
+    } else {
+        for (sq_waiter *w = first; w; w = w->next) {
+            w->rec->id = 0;
+            w->rc = insert_row(h, w->rec, w->err);
+            if (w->rc == 0) {
+                done->commits++;
+                done->rows++;
+            }
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static int sq_add(void *b, history_rec *rec, cd_err *err)
+{
+    sqlite_history *h = b;
+    sq_waiter me = {.rec = rec, .err = err, .rc = -1};
+    pthread_mutex_lock(&h->commit_lock);
+    if (h->tail)
+        h->tail->next = &me;
+    else
+        h->head = &me;
+    h->tail = &me;
+    while (!me.done && h->committing)
+        pthread_cond_wait(&h->committed, &h->commit_lock);
+    if (!me.done) {
+        /* No commit running and this row still queued: commit the queue. */
+        sq_waiter *first = h->head;
+        h->head = h->tail = NULL;
+        h->committing = 1;
+        pthread_mutex_unlock(&h->commit_lock);
+        history_commit_stats done = {0, 0};
+        commit_rows(h, first, &done);
+        pthread_mutex_lock(&h->commit_lock);
+        h->stats.commits += done.commits;
+        h->stats.rows += done.rows;
+        /* The waiters read done (and then rc, err, rec->id) under commit_lock,
+         * so their frames stay valid until it is released. */
+        for (sq_waiter *w = first; w; w = w->next)
+            w->done = 1;
+        h->committing = 0;
+        pthread_cond_broadcast(&h->committed);
+    }
+    pthread_mutex_unlock(&h->commit_lock);
+    return me.rc;
 }
 
 static int sq_count(void *b, long long *n, cd_err *err)
@@ -586,6 +711,14 @@ out:
     return rc;
 }
 
+static void sq_commit_stats(void *b, history_commit_stats *out)
+{
+    sqlite_history *h = b;
+    pthread_mutex_lock(&h->commit_lock);
+    *out = h->stats;
+    pthread_mutex_unlock(&h->commit_lock);
+}
+
 static history_state sq_state(void *b)
 {
     (void)b;
@@ -596,6 +729,7 @@ const history_ops history_sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
     .state = sq_state,
+    .commit_stats = sq_commit_stats,
     .set_meta = sq_set_meta,
     .get_meta = sq_get_meta,
     .add = sq_add,

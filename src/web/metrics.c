@@ -305,7 +305,13 @@ void metrics_render(metrics *m, const metrics_gauges *g, strbuf *out)
                   "# TYPE catdog_models_loaded gauge\ncatdog_models_loaded %d\n"
                   "# HELP catdog_history_up 1 when predictions are recorded in the history database, 0 when it is "
                   "not open or PostgreSQL is unreachable (rows wait in the spool).\n"
-                  "# TYPE catdog_history_up gauge\ncatdog_history_up %d\n",
+                  "# TYPE catdog_history_up gauge\ncatdog_history_up %d\n"
+                  "# HELP catdog_history_commits_total Transactions that committed history rows (SQLite; each "
+                  "commit syncs the WAL once, for every row in it).\n"
+                  "# TYPE catdog_history_commits_total counter\ncatdog_history_commits_total %llu\n"
+                  "# HELP catdog_history_rows_committed_total History rows those transactions held (rows / commits: "
+                  "the uploads that shared a sync).\n"
+                  "# TYPE catdog_history_rows_committed_total counter\ncatdog_history_rows_committed_total %llu\n",
                   g->queue_depth, g->expected_wait_s, g->max_wait_s, g->max_batch, g->queue_capacity, g->workers_busy, g->workers, g->in_flight, g->models_loaded,
-                  g->history_up);
+                  g->history_up, g->history_commits, g->history_rows);
 }

@@ -15,6 +15,8 @@
  *   catdog_max_batch, catdog_queue_capacity, catdog_workers_busy, catdog_workers,
  *   catdog_requests_in_flight, catdog_models_loaded,
  *   catdog_history_up                                   gauges (given at render time)
+ *   catdog_history_commits_total,
+ *   catdog_history_rows_committed_total                 counters (given at render time: group commit)
  *
  * Routes are the fixed table the server passes in (indices), so label values
  * are never taken from client input.  Model, reason and event names are small
@@ -56,6 +58,8 @@ typedef struct metrics_gauges {
     int in_flight;
     int models_loaded;
     int history_up;            /* 1 = predictions are recorded, 0 = the database is not open or unreachable */
+    unsigned long long history_commits; /* history_get_commit_stats: transactions that committed rows */
+    unsigned long long history_rows;    /* ... and the rows they held */
 } metrics_gauges;
 
 void metrics_render(metrics *m, const metrics_gauges *g, strbuf *out);

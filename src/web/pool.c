@@ -227,6 +227,10 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     pool *p = w->p;
+    /* Named for top, perf and bench/web_profile.sh, which tell the inference
+     * workers' CPU from the HTTP threads' by it; a name that cannot be set
+     * changes nothing else, so the result is not checked. */
+    (void)pthread_setname_np(pthread_self(), "catdog-infer");
     warm_up(w);
     pthread_mutex_lock(&p->lock);
     for (;;) {

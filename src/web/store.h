@@ -14,8 +14,11 @@
  * store_name_valid, and files are opened relative to the folder with
  * O_NOFOLLOW, so no name can reach outside it.
  *
- * Thread-safe: a store is read-only after store_new; concurrent store_put of the
- * same content is harmless (both renames install identical bytes).
+ * Thread-safe: concurrent store_put of the same content is harmless (both
+ * renames install identical bytes).  The folder fsync that store_put needs is
+ * shared by the concurrent callers (one fsync that starts after a caller's
+ * rename covers it; store.c), so uploads arriving together pay for one disk
+ * flush, not one each; each call still returns only once its photo is durable.
  */
 #ifndef CATDOG_WEB_STORE_H
 #define CATDOG_WEB_STORE_H

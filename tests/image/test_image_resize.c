@@ -150,6 +150,107 @@ static void reference_bilinear(const image *src, int w, int h, double *out)
         }
 }
 
+/* Pillow's fixed-point arithmetic written the plain way (its Resample.c:
+ * 22-bit weights, a loop along each row over its taps into an 8-bit image,
+ * then along each column), for the byte-for-byte check below. */
+static void pil_axis(int in, int out, int *first, int *count, int32_t *w, int ksize)
+{
+    const double scale = (double)in / out, fs = scale < 1 ? 1 : scale, support = fs;
+    for (int i = 0; i < out; i++) {
+        double centre = (i + 0.5) * scale, t[64], sum = 0;
+        int lo = (int)(centre - support + 0.5), hi = (int)(centre + support + 0.5);
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > in ? in : hi;
+        int n = hi - lo < ksize ? hi - lo : ksize;
+        for (int x = 0; x < n; x++) {
+            double d = fabs((x + lo - centre + 0.5) / fs);
+            sum += t[x] = d < 1 ? 1 - d : 0;
+        }
+        for (int x = 0; x < n; x++) {
+            double v = sum != 0 ? t[x] / sum : t[x];
+            w[i * ksize + x] = (int32_t)(v < 0 ? -0.5 + v * (1 << 22) : 0.5 + v * (1 << 22));
+        }
+        first[i] = lo;
+        count[i] = n;
+    }
+}
+
+static unsigned char pil_clip(int32_t v)
+{
+    return v >= (1 << 30) ? 255 : v <= 0 ? 0 : (unsigned char)(v >> 22);
+}
+
+static void pil_bilinear(const image *src, int w, int h, unsigned char *out)
+{
+    const int W = src->width, H = src->height;
+    const int kx = (int)ceil(W > w ? (double)W / w : 1) * 2 + 1, ky = (int)ceil(H > h ? (double)H / h : 1) * 2 + 1;
+    int *fx = malloc(sizeof(int) * w), *cx = malloc(sizeof(int) * w), *fy = malloc(sizeof(int) * h),
+        *cy = malloc(sizeof(int) * h);
+    int32_t *wx = calloc((size_t)w * kx, sizeof *wx), *wy = calloc((size_t)h * ky, sizeof *wy);
+    unsigned char *mid = malloc((size_t)w * H * 3);
+    assert_true(fx && cx && fy && cy && wx && wy && mid);
+    pil_axis(W, w, fx, cx, wx, kx);
+    pil_axis(H, h, fy, cy, wy, ky);
+    const int same_w = W == w, same_h = H == h;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                if (same_w) {
+                    mid[((size_t)y * w + x) * 3 + c] = src->rgb[((size_t)y * W + x) * 3 + c];
+                    continue;
+                }
+                int32_t acc = 1 << 21;
+                for (int k = 0; k < cx[x]; k++)
+                    acc += src->rgb[((size_t)y * W + fx[x] + k) * 3 + c] * wx[x * kx + k];
+                mid[((size_t)y * w + x) * 3 + c] = pil_clip(acc);
+            }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w * 3; x++) {
+            if (same_h) {
+                out[(size_t)y * w * 3 + x] = mid[(size_t)y * w * 3 + x];
+                continue;
+            }
+            int32_t acc = 1 << 21;
+            for (int k = 0; k < cy[y]; k++)
+                acc += mid[(size_t)(fy[y] + k) * w * 3 + x] * wy[y * ky + k];
+            out[(size_t)y * w * 3 + x] = pil_clip(acc);
+        }
+    free(fx), free(cx), free(fy), free(cy), free(wx), free(wy), free(mid);
+}
+
+/* image_resize runs the passes differently (the horizontal one on transposed
+ * rows, vectorised, an AVX2 copy where the CPU has it): the bytes must still
+ * be Pillow's, on shrinking, enlarging and mixed sizes, one axis or both. */
+static void test_bilinear_is_pils_fixed_point_byte_for_byte(void **state)
+{
+    (void)state;
+    unsigned s = 11;
+    for (int t = 0; t < 120; t++) {
+        s = s * 1103515245u + 12345u;
+        int W = 1 + (int)(s >> 16) % 97, H = 1 + (int)(s >> 8) % 89;
+        s = s * 1103515245u + 12345u;
+        int w = t % 4 == 0 ? W : 1 + (int)(s >> 16) % 131, h = t % 5 == 0 ? H : 1 + (int)(s >> 8) % 113;
+        if (t == 0)
+            W = 200, H = 200, w = 150, h = 150; /* the binary model's input from a 200x200 photo */
+        image src = make(W, H);
+        for (size_t i = 0; i < (size_t)W * H * 3; i++) {
+            s = s * 1103515245u + 12345u;
+            src.rgb[i] = t % 7 == 0 ? (i % 2 ? 255 : 0) : (unsigned char)(s >> 16);
+        }
+        image got = {0};
+        cd_err err;
+        assert_int_equal(image_resize(&src, w, h, IMAGE_FILTER_BILINEAR, &got, &err), 0);
+        unsigned char *want = malloc((size_t)w * h * 3);
+        assert_non_null(want);
+        pil_bilinear(&src, w, h, want);
+        if (memcmp(got.rgb, want, (size_t)w * h * 3) != 0)
+            fail_msg("%dx%d -> %dx%d differs from Pillow's fixed-point result", W, H, w, h);
+        free(want);
+        image_free(&got);
+        image_free(&src);
+    }
+}
+
 static void test_bilinear_matches_reference_on_random_images(void **state)
 {
     (void)state;
@@ -254,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_nearest_picks_exact_source_pixels),
         cmocka_unit_test(test_bilinear_matches_hand_computed_pil_values),
         cmocka_unit_test(test_bilinear_matches_reference_on_random_images),
+        cmocka_unit_test(test_bilinear_is_pils_fixed_point_byte_for_byte),
         cmocka_unit_test(test_downscale_antialias_averages_checkerboard),
         cmocka_unit_test(test_resize_rejects_bad_arguments),
         cmocka_unit_test(test_to_input_preprocessing),

@@ -128,7 +128,12 @@ body_has 'catdog_queue_wait_seconds_count{model="binary"} 128' "every photo's qu
 body_has '# TYPE catdog_batch_size histogram' "batch sizes are a histogram"
 body_has 'catdog_max_wait_seconds 60' "--max-wait in /metrics"
 body_has 'catdog_max_batch 2' "the default --max-batch in /metrics"
-ok "/metrics: $(cat "$WORK/batches")"
+# Every upload's history row committed once (the 64 alone and the burst's 64),
+# in as many transactions as group commit needed (at most one per row).
+body_has 'catdog_history_rows_committed_total 128' "every upload's history row committed and counted once"
+COMMITS=$(sed -n 's/^catdog_history_commits_total \([0-9]*\)$/\1/p' "$WORK/body")
+[ -n "$COMMITS" ] && [ "$COMMITS" -ge 1 ] && [ "$COMMITS" -le 128 ] || fail "catdog_history_commits_total is '$COMMITS'"
+ok "/metrics: $(cat "$WORK/batches"); 128 history rows in $COMMITS commits"
 stop_server
 
 # ---- admission by expected wait ----
