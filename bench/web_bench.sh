@@ -77,6 +77,12 @@ mkdir -p "$WORK/models"
 if [ -f models/binary.h5 ]; then
     cp models/binary.h5 "$WORK/models/binary.h5"
     MODEL_NOTE="models/binary.h5"
+    # serve's default: the int8 copy where catdog quantize made one (the peers run float32;
+    # CATDOG_BENCH_SERVE_ARGS="--precision f32" measures catdog in float32 too).
+    if [ "$MODEL" = binary ] && [ -f models/binary.int8.h5 ]; then
+        cp models/binary.int8.h5 "$WORK/models/binary.int8.h5"
+        MODEL_NOTE="models/binary.h5 and binary.int8.h5 (serve picks its precision)"
+    fi
 else
     "$BUILD_ABS/web_test_fixtures" model "$WORK/models/binary.h5"
     MODEL_NOTE="random-weights binary CNN (models/binary.h5 not present)"
@@ -149,6 +155,7 @@ wait_up "http://127.0.0.1:$PORT/healthz" "${PIDS[-1]}" || { cat "$WORK/catdog.lo
 if [ "$MODEL" = transfer ] && ! grep -q 'model transfer' "$WORK/catdog.log"; then
     echo "web_bench: catdog serve did not load the transfer model:" >&2; cat "$WORK/catdog.log" >&2; exit 1
 fi
+echo "web bench: catdog serves $(grep -o 'model [a-z0-9_]* ([^)]*)' "$WORK/catdog.log" | paste -sd';' | sed 's/;/; /g')"
 # Warm-up: every photo once (stores them; later requests are deduplicated, as repeat uploads are).
 SECS_SAVE=$SECS; SECS=2; run_wrk catdog_warm "http://127.0.0.1:$PORT/api/v1/predict" 8 "${PIDS[-1]}"; SECS=$SECS_SAVE
 # The server's own counts before and after the run: how many uploads it answered 200 and how
@@ -169,7 +176,10 @@ p_dog_of() {
     done
 }
 mapfile -t CHECK < <(head -n 4 "$WORK/photos.txt")
-p_dog_of "http://127.0.0.1:$PORT/api/v1/predict" "${CHECK[@]}" >"$WORK/catdog.check"
+# The peers run float32: their verdicts are checked against catdog's float32 ones.
+"$BIN" predict --json --precision f32 --model "$WORK/models/binary.h5" "${CHECK[@]}" |
+    "$PY" -c 'import json,sys
+for l in sys.stdin: j = json.loads(l); print(j["file"], "%.6f" % j["p_dog"])' >"$WORK/catdog.check"
 curl -s -H "$AUTH" -o "$WORK/catdog.metrics1" "http://127.0.0.1:$PORT/metrics" || : >"$WORK/catdog.metrics1"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
