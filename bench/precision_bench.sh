@@ -32,8 +32,8 @@ cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc bench/bench_engine.c \
   -o "$BUILD/bench_engine" "$BUILD/libcatdog_lib.a" $libs
 
 mkdir -p bench/out
-# transfer.int8.h5 is not shipped (it would hold SqueezeNet's ImageNet weights,
-# which the project does not redistribute): made here, as README says, once.
+# models/transfer.int8.h5 is shipped (head-only, as transfer.h5); made here as
+# README says if a checkout lacks it.
 if [ ! -f models/transfer.int8.h5 ]; then
   shared=${CATDOG_SHARED:-../shared}
   CATDOG_WEIGHTS_DIR=$shared/weights "$BUILD/catdog" quantize --model models/transfer.h5 \

@@ -92,6 +92,8 @@ binary) ;;
 transfer)
     [ -f models/transfer.h5 ] || { echo "web_bench: CATDOG_BENCH_MODEL=transfer needs models/transfer.h5" >&2; exit 1; }
     cp models/transfer.h5 "$WORK/models/transfer.h5"
+    # serve's default: the int8 copy when there (CATDOG_BENCH_SERVE_ARGS="--precision f32": float)
+    [ ! -f models/transfer.int8.h5 ] || cp models/transfer.int8.h5 "$WORK/models/transfer.int8.h5"
     MODEL_NOTE="models/transfer.h5 (SqueezeNet 1.1 at 224, serve's default model) for catdog, $MODEL_NOTE for the peers"
     ;;
 *) echo "web_bench: CATDOG_BENCH_MODEL must be binary or transfer, not '$MODEL'" >&2; exit 1 ;;

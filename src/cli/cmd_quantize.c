@@ -24,7 +24,9 @@ static void usage(FILE *out)
           "layer's input, and writes OUT: the same model with that calibration.  Weights\n"
           "are quantized per output channel (symmetric) when OUT is loaded.  predict,\n"
           "evaluate and serve run OUT in int8 unless --precision says otherwise; Keras\n"
-          "reads OUT as the float model.\n"
+          "reads OUT as the float model.  A shipped transfer file gives a transfer file:\n"
+          "its tail and head, no backbone weights, with the whole model's calibration\n"
+          "(catdog export makes a self-contained one).\n"
           "\n"
           "Options:\n"
           "  -m, --model FILE      the float model (.h5, .keras, .onnx, shipped transfer file)\n"
@@ -100,13 +102,20 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error("quantize", "--out must differ from --model");
     cd_err err;
     cd_err_clear(&err);
+    /* A shipped transfer file stays one (the backbone is found at load time,
+     * its weights never copied into OUT). */
+    transfer_meta meta;
+    int is_transfer = transfer_file_probe(model_path, &meta, &err);
+    if (is_transfer < 0)
+        return cli_fail("%s", err.msg);
     predictor *p = predictor_adopt(transfer_load(model_path, &lo, &err), &po, model_path, &err);
     if (!p)
         return cli_fail("%s", err.msg);
     quantize_report rep;
     int rc = quantize_calibrate(p, &qo, &rep, &err);
     if (rc == 0)
-        rc = keras_save(predictor_model(p), out_path, &err);
+        rc = is_transfer ? transfer_save(predictor_model(p), &meta, out_path, &err)
+                         : keras_save(predictor_model(p), out_path, &err);
     predictor_free(p);
     if (rc != 0)
         return cli_fail("%s", err.msg);

@@ -68,6 +68,15 @@ int keras_load_weights(model *m, const char *path, cd_err *err);
  * weights file is matched by walking that config, as Keras does. */
 int keras_load_weights_json(model *m, const char *config_json, const char *path, cd_err *err);
 
+/* The int8 calibration of m as the JSON text of the "catdog_int8" attribute
+ * (malloc'd; NULL with err on OOM).  Only for m->quant.int8.  (A transfer
+ * head file carries its composed model's in "catdog_transfer_int8", see
+ * transfer/transfer_model.h.) */
+char *keras_quant_json(const model *m, cd_err *err);
+/* Reads a "catdog_int8" text onto m (layers by name).  On error m keeps no
+ * calibration and err names the file (`what`) and the layer. */
+int keras_quant_read(model *m, const char *text, const char *what, cd_err *err);
+
 /* Writes m as a Keras 2 whole-model file that Keras and h5py can read back. */
 int keras_save(const model *m, const char *path, cd_err *err);
 

@@ -114,11 +114,5 @@ void keras_decide_output(model *m, const char *training_json);
  * default. */
 void keras_decide_preprocess(model *m);
 
-/* The int8 calibration of m as the JSON text of the "catdog_int8" attribute
- * (malloc'd; NULL with err on OOM).  Only for m->quant.int8. */
-char *keras_quant_json(const model *m, cd_err *err);
-/* Reads a "catdog_int8" text onto m (layers by name).  On error m keeps no
- * calibration and err names the file (`what`) and the layer. */
-int keras_quant_read(model *m, const char *text, const char *what, cd_err *err);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "modelfile/keras.h"
 #include "modelfile/keras_internal.h"
 
 /* Grouped and dilated convolutions stay float32: the int8 weights' per-channel

@@ -145,9 +145,27 @@ fail:
     return NULL;
 }
 
+/* What write_meta adds to the tail's file: the meta, and the composed
+ * model's int8 calibration when it has one. */
+typedef struct save_extra {
+    const transfer_meta *meta;
+    const model *composed;
+} save_extra;
+
 static int write_meta(hid_t file, void *user, cd_err *err)
 {
-    const transfer_meta *meta = user;
+    const save_extra *x = user;
+    const transfer_meta *meta = x->meta;
+    if (x->composed->quant.int8) {
+        /* The calibration names backbone layers too, which the tail lacks: it
+         * goes under its own name, read by transfer_load once composed
+         * (keras_load of the tail alone, as Keras, ignores it). */
+        char *q = keras_quant_json(x->composed, err);
+        int rc = q ? keras_h5_write_str_attr(file, "catdog_transfer_int8", q, err) : -1;
+        free(q);
+        if (rc != 0)
+            return -1;
+    }
     if (keras_h5_write_str_attr(file, "catdog_backbone", meta->backbone, err) != 0 ||
         keras_h5_write_str_attr(file, "catdog_backbone_file", meta->backbone_file, err) != 0 ||
         keras_h5_write_str_attr(file, "catdog_backbone_sha256", meta->backbone_sha256, err) != 0 ||
@@ -163,9 +181,29 @@ int transfer_save(const model *m, const transfer_meta *meta, const char *path, c
     model *t = transfer_tail(m, meta->cut, err);
     if (!t)
         return cd_err_wrap(err, "saving %s", path);
-    int rc = keras_save_ex(t, path, write_meta, (void *)meta, err);
+    save_extra x = {meta, m};
+    int rc = keras_save_ex(t, path, write_meta, &x, err);
     model_free(t);
     return rc;
+}
+
+/* The composed model's int8 calibration from path's catdog_transfer_int8
+ * (transfer_save), onto m: 0 (none there, or read), -1 (err filled). */
+static int read_transfer_quant(const char *path, model *m, cd_err *err)
+{
+    keras_h5_quiet();
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) {
+        (void)H5Eclear2(H5E_DEFAULT);
+        return cd_err_set(err, CD_ERR_IO, "%s: cannot open it again to read its int8 calibration", path);
+    }
+    char *s = NULL;
+    int rc = keras_h5_read_str_attr(file, "catdog_transfer_int8", &s, path, err);
+    H5Fclose(file);
+    if (rc == 1)
+        rc = keras_quant_read(m, s, path, err);
+    free(s);
+    return rc < 0 ? -1 : 0;
 }
 
 /* Reads string attribute name into buf (n bytes); 1 read, 0 absent, -1 error. */
@@ -271,8 +309,12 @@ model *transfer_load(const char *path, const transfer_load_opts *opts, cd_err *e
                    path, b->name, meta.backbone_sha256, found.path, found.sha256, meta.backbone_file);
         goto done;
     }
-    if (!(m = transfer_compose(bb, meta.cut, tail, err)))
+    if (!(m = transfer_compose(bb, meta.cut, tail, err))) {
         cd_err_wrap(err, "%s", path);
+    } else if (read_transfer_quant(path, m, err) != 0) {
+        model_free(m);
+        m = NULL;
+    }
 done:
     model_free(bb);
     model_free(tail);

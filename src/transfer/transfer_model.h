@@ -20,7 +20,11 @@
  *     catdog_img_size          the input size (square)
  *     catdog_head              the head spec (transfer_head_format)
  * plus catdog_preprocess (the backbone's: caffe, or tf for mobilenetv2) and
- * catdog_test_accuracy as any model.
+ * catdog_test_accuracy as any model, and for a quantized model (catdog
+ * quantize on a transfer file) catdog_transfer_int8: the composed model's
+ * int8 calibration (keras_quant_json: activation ranges of backbone and tail
+ * layers, no weights), applied by transfer_load after composing, so an int8
+ * transfer model ships without the backbone's weights too.
  * So the repository carries a few hundred kilobytes, never the pretrained
  * weights.
  *
@@ -79,7 +83,8 @@ model *transfer_compose(const model *backbone, const char *cut, const model *tai
 model *transfer_tail(const model *m, const char *cut, cd_err *err);
 
 /* Writes the shipped form of composed model m (its tail after meta->cut, and
- * meta as root attributes) to path.  0 or -1. */
+ * meta as root attributes; m's int8 calibration, if any, as
+ * catdog_transfer_int8) to path.  0 or -1. */
 int transfer_save(const model *m, const transfer_meta *meta, const char *path, cd_err *err);
 
 /* Loads model_path (transfer_load) and writes it as one self-contained Keras

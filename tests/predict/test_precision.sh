@@ -138,14 +138,41 @@ DNNL_MAX_CPU_ISA=AVX2 refuse 1 "precision bf16 (this CPU or oneDNN build may lac
     predict --precision bf16 --model "$tmp/b8.h5" "$photos/cat.1.jpg"
 
 echo "5. the shipped transfer model quantized (SqueezeNet: int8 chained through its concatenations)"
-# Not shipped as int8 (the file would hold SqueezeNet's ImageNet weights): made
-# here as README says, calibrated on 40 photos.
+# Quantizing a shipped transfer file gives one too: the tail and head, the whole
+# model's calibration in catdog_transfer_int8, no ImageNet weights (so
+# models/transfer.int8.h5 can ship); catdog export of it is self-contained and
+# runs the same int8 arithmetic.  Calibrated here on 40 photos.
 export CATDOG_WEIGHTS_DIR=$shared/weights
 run "$tmp/tq.out" quantize --model "$src/models/transfer.h5" --calibrate "$photos" --photos 40 --out "$tmp/t8.h5"
+"$PY" - "$src/models/transfer.h5" "$tmp/t8.h5" <<'PY' || fail "the quantized transfer file is not a head-only transfer file"
+import json, sys, h5py
+def names(path):
+    f = h5py.File(path, 'r')
+    out = set()
+    f['model_weights'].visit(out.add)
+    return f, out
+f32, n32 = names(sys.argv[1])
+q, nq = names(sys.argv[2])
+assert nq == n32, 'weights differ from transfer.h5: %s' % sorted(nq ^ n32)
+assert not any(n.startswith('conv1') or n.startswith('fire2') for n in nq), 'backbone weights inside'
+assert q.attrs['catdog_backbone'] == f32.attrs['catdog_backbone']
+assert 'catdog_int8' not in q.attrs
+cal = json.loads(q.attrs['catdog_transfer_int8'])
+assert cal['precision'] == 'int8' and cal['photos'] == 40
+assert 'conv1' in cal['layers'] and 'head_output' in cal['layers'], sorted(cal['layers'])
+print('   transfer int8 file: head-only (%d weight entries, as transfer.h5), %d calibrated layers'
+      % (len(nq), len(cal['layers'])))
+PY
+run "$tmp/tinfo" info "$tmp/t8.h5"
+grep -q "Precision: int8 (default): 27 of 27" "$tmp/tinfo" || fail "info of the quantized transfer file: $(cat "$tmp/tinfo")"
+run "$tmp/texp.out" export --model "$tmp/t8.h5" --out "$tmp/t8full.h5"
 set --
 for i in $(seq 7990 7999); do set -- "$@" "$photos/cat.$i.jpg" "$photos/dog.$i.jpg"; done
 run "$tmp/tf32" predict --json --precision f32 --model "$tmp/t8.h5" "$@"
 run "$tmp/tint8" predict --json --model "$tmp/t8.h5" "$@"
+run "$tmp/tint8full" predict --json --model "$tmp/t8full.h5" "$@"
+cut -d, -f1-3 "$tmp/tint8" >"$tmp/a"; cut -d, -f1-3 "$tmp/tint8full" >"$tmp/b"
+cmp -s "$tmp/a" "$tmp/b" || fail "the head-only int8 transfer file and its self-contained export disagree"
 "$PY" - "$tmp/tf32" "$tmp/tint8" <<'PY' || fail "transfer int8 strays from float32"
 import json, sys
 a, b = ([json.loads(l)['p_dog'] for l in open(p)] for p in sys.argv[1:])
