@@ -199,50 +199,18 @@ void engine_tally_result(const engine_tally *t, engine_eval *out)
         out->auc = auc;
 }
 
-int engine_evaluate(runner *rf, runner *rt, const engine_step *sp, int batch, const engine_source *src,
-                    int epoch, int want_auc, const volatile sig_atomic_t *stop, float *logits_out, float *labels_out, size_t cap,
-                    engine_eval *out, cd_err *err)
+/* One batch's logits z (n x k) and labels y into t, copied to logits_out /
+ * labels_out (cap values) in order.  0, or -1 when the tally ran out of memory. */
+static int tally_batch(engine_tally *t, const float *z, const float *y, int n, int k, float *logits_out,
+                       float *labels_out, size_t cap, cd_err *err)
 {
-    memset(out, 0, sizeof *out);
-    out->auc = NAN;
-    int k = sp->k;
-    size_t in_tail = rf ? model_output_size(sp->front) : 0;
-    float *act = rf ? malloc((size_t)batch * in_tail * sizeof(float)) : NULL;
-    float *logits = malloc((size_t)batch * (size_t)k * sizeof(float));
-    engine_tally t;
-    engine_tally_init(&t, k, want_auc);
-    int rc = -1;
-    if (!logits || (rf && !act)) {
-        cd_err_set(err, CD_ERR_NOMEM, "evaluation: out of memory");
-        goto out;
-    }
-    if (src->begin_epoch(src->ctx, epoch, err) < 0)
-        goto out;
-    const float *x, *y;
-    int n, got;
-    while ((got = src->next(src->ctx, &x, &y, &n, err)) == 1) {
-        if (step_forward(rf, rt, x, n, act, logits, err) < 0)
-            goto out;
-        if (logits_out && k == 1 && t.n + (size_t)n <= cap)
-            memcpy(logits_out + t.n, logits, (size_t)n * sizeof(float));
-        if (labels_out && t.n + (size_t)n <= cap)
-            memcpy(labels_out + t.n, y, (size_t)n * sizeof(float));
-        if (isnan(engine_tally_add(&t, logits, y, n, NULL, NULL, err)) && err && err->code == CD_ERR_NOMEM)
-            goto out;
-        if (stop && *stop) {
-            rc = 1;
-            goto out;
-        }
-    }
-    if (got < 0)
-        goto out;
-    engine_tally_result(&t, out);
-    rc = 0;
-out:
-    engine_tally_free(&t);
-    free(act);
-    free(logits);
-    return rc;
+    if (logits_out && k == 1 && t->n + (size_t)n <= cap)
+        memcpy(logits_out + t->n, z, (size_t)n * sizeof(float));
+    if (labels_out && t->n + (size_t)n <= cap)
+        memcpy(labels_out + t->n, y, (size_t)n * sizeof(float));
+    if (isnan(engine_tally_add(t, z, y, n, NULL, NULL, err)) && err && err->code == CD_ERR_NOMEM)
+        return -1;
+    return 0;
 }
 
 /* Appends n floats to a growing array.  0 or -1. */
@@ -263,19 +231,20 @@ static int floats_append(float **a, size_t *n, size_t *cap, const float *v, size
     return 0;
 }
 
-int engine_evaluate_ranks(runner *rf, runner *rt, const engine_step *sp, int batch, const engine_source *src,
-                          int epoch, int want_auc, const engine_comm *comm, float *logits_out, float *labels_out,
-                          size_t cap, engine_eval *out, cd_err *err)
+/* engine_evaluate and engine_evaluate_ranks.  With comm (size > 1) each batch
+ * is kept as a record (n, then n labels, then n x k logits) instead of being
+ * tallied; after the loop every rank's records, gathered in rank order, are
+ * one process's batches in order and are tallied here the same way. */
+static int evaluate(runner *rf, runner *rt, const engine_step *sp, int batch, const engine_source *src, int epoch,
+                    int want_auc, const volatile sig_atomic_t *stop, const engine_comm *comm, float *logits_out,
+                    float *labels_out, size_t cap, engine_eval *out, cd_err *err)
 {
-    if (!comm || comm->size <= 1)
-        return engine_evaluate(rf, rt, sp, batch, src, epoch, want_auc, NULL, logits_out, labels_out, cap, out, err);
     memset(out, 0, sizeof *out);
     out->auc = NAN;
     int k = sp->k;
     size_t in_tail = rf ? model_output_size(sp->front) : 0;
     float *act = rf ? malloc((size_t)batch * in_tail * sizeof(float)) : NULL;
     float *logits = malloc((size_t)batch * (size_t)k * sizeof(float));
-    /* This rank's batches as records: n, then n labels, then n x k logits. */
     float *rec = NULL, *all = NULL;
     size_t n_rec = 0, cap_rec = 0, n_all = 0;
     engine_tally t;
@@ -290,31 +259,37 @@ int engine_evaluate_ranks(runner *rf, runner *rt, const engine_step *sp, int bat
     const float *x, *y;
     int n, got;
     while ((got = src->next(src->ctx, &x, &y, &n, err)) == 1) {
-        if (n == 0)
+        if (comm && n == 0)
             continue;
-        float fn = (float)n;
-        if (step_forward(rf, rt, x, n, act, logits, err) < 0 || floats_append(&rec, &n_rec, &cap_rec, &fn, 1, err) < 0 ||
-            floats_append(&rec, &n_rec, &cap_rec, y, (size_t)n, err) < 0 ||
-            floats_append(&rec, &n_rec, &cap_rec, logits, (size_t)n * (size_t)k, err) < 0)
+        if (step_forward(rf, rt, x, n, act, logits, err) < 0)
             goto out;
+        if (comm) {
+            float fn = (float)n;
+            if (floats_append(&rec, &n_rec, &cap_rec, &fn, 1, err) < 0 ||
+                floats_append(&rec, &n_rec, &cap_rec, y, (size_t)n, err) < 0 ||
+                floats_append(&rec, &n_rec, &cap_rec, logits, (size_t)n * (size_t)k, err) < 0)
+                goto out;
+        } else if (tally_batch(&t, logits, y, n, k, logits_out, labels_out, cap, err) < 0) {
+            goto out;
+        }
+        if (stop && *stop) {
+            rc = 1;
+            goto out;
+        }
     }
     if (got < 0)
         goto out;
-    /* Every rank's records in rank order: one process's batches in order,
-     * tallied here as engine_evaluate tallies them. */
-    if (engine_gather_floats(comm, rec, n_rec, &all, &n_all, err) < 0)
-        goto out;
-    for (size_t pos = 0; pos < n_all;) {
-        int bn = (int)all[pos];
-        const float *by = all + pos + 1, *bz = by + bn;
-        assert(bn > 0 && pos + 1 + (size_t)bn * (size_t)(k + 1) <= n_all);
-        if (logits_out && k == 1 && t.n + (size_t)bn <= cap)
-            memcpy(logits_out + t.n, bz, (size_t)bn * sizeof(float));
-        if (labels_out && t.n + (size_t)bn <= cap)
-            memcpy(labels_out + t.n, by, (size_t)bn * sizeof(float));
-        if (isnan(engine_tally_add(&t, bz, by, bn, NULL, NULL, err)) && err && err->code == CD_ERR_NOMEM)
+    if (comm) {
+        if (engine_gather_floats(comm, rec, n_rec, &all, &n_all, err) < 0)
             goto out;
-        pos += 1 + (size_t)bn * (size_t)(k + 1);
+        for (size_t pos = 0; pos < n_all;) {
+            int bn = (int)all[pos];
+            const float *by = all + pos + 1, *bz = by + bn;
+            assert(bn > 0 && pos + 1 + (size_t)bn * (size_t)(k + 1) <= n_all);
+            if (tally_batch(&t, bz, by, bn, k, logits_out, labels_out, cap, err) < 0)
+                goto out;
+            pos += 1 + (size_t)bn * (size_t)(k + 1);
+        }
     }
     engine_tally_result(&t, out);
     rc = 0;
@@ -325,6 +300,21 @@ out:
     free(act);
     free(logits);
     return rc;
+}
+
+int engine_evaluate(runner *rf, runner *rt, const engine_step *sp, int batch, const engine_source *src,
+                    int epoch, int want_auc, const volatile sig_atomic_t *stop, float *logits_out, float *labels_out, size_t cap,
+                    engine_eval *out, cd_err *err)
+{
+    return evaluate(rf, rt, sp, batch, src, epoch, want_auc, stop, NULL, logits_out, labels_out, cap, out, err);
+}
+
+int engine_evaluate_ranks(runner *rf, runner *rt, const engine_step *sp, int batch, const engine_source *src,
+                          int epoch, int want_auc, const engine_comm *comm, float *logits_out, float *labels_out,
+                          size_t cap, engine_eval *out, cd_err *err)
+{
+    return evaluate(rf, rt, sp, batch, src, epoch, want_auc, NULL, comm && comm->size > 1 ? comm : NULL, logits_out,
+                    labels_out, cap, out, err);
 }
 
 int engine_evaluate_model(const engine_step *sp, int batch, runner_backend backend, int threads,
