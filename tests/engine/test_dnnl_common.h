@@ -416,23 +416,46 @@ static inline void td_compare_param_grads(const model *m, int n, int from, int t
  * and the generator are filled in here), after failing the test unless each
  * of the n_want layers in want is folded (expect_folded = 1) or not (0); a
  * folded one must be an alias of a Conv2D or DepthwiseConv2D. */
+/* A oneDNN plan of m for batch n built for a test, with the engine and the
+ * gradient table it needs (owned here, freed by td_plan_free). */
+typedef struct td_plan {
+    dnnl_engine_t eng;
+    tensor **grads;
+    uint64_t rng;
+    dn_plan *p;
+} td_plan;
+
+/* Builds t->p from m, n and cfg (cfg's engine, gradients and rng are t's);
+ * fails the test with dn_plan_new's message if it cannot. */
+static inline void td_plan_new(td_plan *t, const model *m, int n, dn_plan_cfg cfg)
+{
+    cd_err err;
+    assert_int_equal(dnnl_engine_create(&t->eng, dnnl_cpu, 0), dnnl_success);
+    t->grads = calloc((size_t)m->n_layers * LAYER_MAX_PARAMS, sizeof *t->grads);
+    assert_non_null(t->grads);
+    t->rng = 1;
+    cfg.eng = t->eng;
+    cfg.grads = t->grads;
+    cfg.rng = &t->rng;
+    t->p = dn_plan_new(m, n, &cfg, &err);
+    if (!t->p)
+        fail_msg("dn_plan_new: %s", err.msg);
+}
+
+static inline void td_plan_free(td_plan *t)
+{
+    dn_plan_free(t->p);
+    free(t->grads);
+    dnnl_engine_destroy(t->eng);
+}
+
 static inline int td_plan_steps(const model *m, int n, dn_plan_cfg cfg, const int *want,
                                 int n_want, int expect_folded)
 {
-    dnnl_engine_t eng;
-    cd_err err;
-    assert_int_equal(dnnl_engine_create(&eng, dnnl_cpu, 0), dnnl_success);
-    tensor **grads = calloc((size_t)m->n_layers * LAYER_MAX_PARAMS, sizeof *grads);
-    assert_non_null(grads);
-    uint64_t rng = 1;
-    cfg.eng = eng;
-    cfg.grads = grads;
-    cfg.rng = &rng;
-    dn_plan *p = dn_plan_new(m, n, &cfg, &err);
-    if (!p)
-        fail_msg("dn_plan_new: %s", err.msg);
+    td_plan t;
+    td_plan_new(&t, m, n, cfg);
     for (int k = 0; k < n_want; k++) {
-        const dn_node *nd = &p->nodes[want[k]];
+        const dn_node *nd = &t.p->nodes[want[k]];
         if (nd->folded != expect_folded)
             fail_msg("layer '%s': folded %d, expected %d", m->layers[want[k]].name, nd->folded,
                      expect_folded);
@@ -441,10 +464,8 @@ static inline int td_plan_steps(const model *m, int n, dn_plan_cfg cfg, const in
                                m->layers[nd->root].kind != LAYER_DEPTHWISE_CONV2D)))
             fail_msg("layer '%s' is not an alias of a convolution", m->layers[want[k]].name);
     }
-    int steps = p->fwd.n;
-    dn_plan_free(p);
-    free(grads);
-    dnnl_engine_destroy(eng);
+    int steps = t.p->fwd.n;
+    td_plan_free(&t);
     return steps;
 }
 

@@ -185,20 +185,10 @@ static model *pool_pad_model(layer_act act, int z[2])
 /* 1 when ZeroPadding2D layer z is an alias in m's oneDNN plan for batch n. */
 static int pad_folded(const model *m, int z, int n, int training)
 {
-    dnnl_engine_t eng;
-    cd_err err;
-    assert_int_equal(dnnl_engine_create(&eng, dnnl_cpu, 0), dnnl_success);
-    tensor **grads = calloc((size_t)m->n_layers * LAYER_MAX_PARAMS, sizeof *grads);
-    assert_non_null(grads);
-    uint64_t rng = 1;
-    dn_plan_cfg cfg = {.eng = eng, .training = training, .grads = grads, .rng = &rng};
-    dn_plan *p = dn_plan_new(m, n, &cfg, &err);
-    if (!p)
-        fail_msg("dn_plan_new: %s", err.msg);
-    int folded = p->nodes[z].root != z;
-    dn_plan_free(p);
-    free(grads);
-    dnnl_engine_destroy(eng);
+    td_plan t;
+    td_plan_new(&t, m, n, (dn_plan_cfg){.training = training});
+    int folded = t.p->nodes[z].root != z;
+    td_plan_free(&t);
     return folded;
 }
 
