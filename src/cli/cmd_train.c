@@ -118,6 +118,10 @@ static void usage(FILE *out)
           "                           epoch (saved model), early stopping and plateau cuts\n"
           "      --schedule NAME      constant (default), plateau, cosine\n"
           "      --warmup N           cosine: N epochs of linear warm-up first (default 0)\n"
+          "      --label-smoothing X  train against targets y*(1-X)+0.5*X (Keras' meaning; one-hot\n"
+          "                           rows: y*(1-X)+X/classes), X in [0, 1); default 0.  The training\n"
+          "                           loss printed is then against those targets; validation, test\n"
+          "                           and all accuracies use the true labels\n"
           "      --log-json FILE      one JSON object per epoch (loss, accuracy, val_*, lr, ...)\n"
           "      --plateau-factor X   plateau: multiply lr by X (default 0.5)\n"
           "      --plateau-patience N plateau: after N epochs without improvement (default 2)\n"
@@ -151,6 +155,7 @@ static void usage(FILE *out)
 typedef struct view {
     int tty;
     int quiet;
+    float label_smoothing;   /* said once at the start: what the training loss is against */
     size_t last_plain;   /* last step printed as a plain line */
     int bar_drawn;
 } view;
@@ -192,6 +197,10 @@ static void on_progress(const train_progress *p, void *ctx)
             model_summary(p->model, stdout);
         printf("Found %zu training, %zu validation and %zu test images; %zu steps per epoch.\n", p->n_train,
                p->n_val, p->n_test, p->steps);
+        if (v->label_smoothing > 0)
+            printf("Training loss: cross-entropy against label-smoothed targets (%g); val_loss and the test loss "
+                   "against the true labels.\n",
+                   (double)v->label_smoothing);
         if (p->resumed && p->resumed_step > 0)
             printf("Resuming epoch %d at step %zu (lr %g).\n", p->resumed_from + 1, p->resumed_step + 1,
                    (double)p->lr);
@@ -375,7 +384,7 @@ int cmd_train(int argc, char **argv)
         OPT_IMG = 256, OPT_OPT, OPT_LR, OPT_MOM, OPT_NEST, OPT_WD, OPT_AUG, OPT_SEED, OPT_THREADS,
         OPT_WORKERS, OPT_CACHE, OPT_NOCACHE, OPT_ES, OPT_SCHED, OPT_PF, OPT_PP, OPT_MINLR, OPT_RESUME,
         OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT, OPT_FTE, OPT_FTLR,
-        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON, OPT_NOOVERLAP
+        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON, OPT_NOOVERLAP, OPT_LSMOOTH
     };
     static const struct option longopts[] = {
         {"arch", required_argument, NULL, 'a'},       {"data", required_argument, NULL, 'd'},
@@ -397,6 +406,7 @@ int cmd_train(int argc, char **argv)
         {"fine-tune-lr", required_argument, NULL, OPT_FTLR},
         {"monitor", required_argument, NULL, OPT_MONITOR}, {"warmup", required_argument, NULL, OPT_WARMUP},
         {"log-json", required_argument, NULL, OPT_LOGJSON}, {"no-overlap", no_argument, NULL, OPT_NOOVERLAP},
+        {"label-smoothing", required_argument, NULL, OPT_LSMOOTH},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     train_opts o;
@@ -406,7 +416,7 @@ int cmd_train(int argc, char **argv)
     float lr = -1, momentum = 0, wd = 0;
     int nesterov = 0, bench_steps = 0;
     optim_kind kind = OPTIM_ADAM;
-    view v = {isatty(STDOUT_FILENO), 0, 0, 0};
+    view v = {isatty(STDOUT_FILENO), 0, 0, 0, 0};
     transfer_opts topts;
     transfer_opts_defaults(&topts);
     int img_given = 0;
@@ -506,6 +516,11 @@ int cmd_train(int argc, char **argv)
                 return cli_usage_error("train", "--warmup needs an integer >= 0, not '%s'", optarg);
             break;
         case OPT_LOGJSON: o.log_json_path = optarg; break;
+        case OPT_LSMOOTH:
+            if (parse_float(optarg, &o.label_smoothing) < 0 || !(o.label_smoothing >= 0 && o.label_smoothing < 1))
+                return cli_usage_error("train", "--label-smoothing needs a number in [0, 1), not '%s'", optarg);
+            v.label_smoothing = o.label_smoothing;
+            break;
         case OPT_BACKEND:
             if (strcmp(optarg, "dnnl") == 0 || strcmp(optarg, "onednn") == 0)
                 o.backend = RUNNER_DNNL;

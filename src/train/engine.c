@@ -474,6 +474,7 @@ void engine_config_from_opts(engine_config *c, const train_opts *o)
     c->warmup_epochs = o->warmup_epochs;
     c->monitor = o->monitor;
     c->early_stopping = o->early_stopping;
+    c->label_smoothing = o->label_smoothing;
     c->stop = o->stop;
     c->progress = o->progress;
     c->progress_ctx = o->progress_ctx;
@@ -581,6 +582,8 @@ static int log_json(const engine_config *c, const history_row *row, const engine
     else
         json_object_set_new(o, "val_auc", json_null());
     json_object_set_new(o, "val_seconds", json_real(val_seconds));
+    /* What the training loss was computed against (0: the true labels). */
+    json_object_set_new(o, "label_smoothing", json_real(c->label_smoothing));
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(o);
     if (!s)
@@ -795,6 +798,40 @@ static int fused_allreduce(fused *f, const runner *rt, const engine_comm *comm, 
     return comm->sum_floats(comm->ctx, f->buf, f->n, err);
 }
 
+/* Samples of n whose logits (n x k) pick their label y (k == 1: 0/1;
+ * k > 1: class index). */
+static size_t count_correct(const float *logits, const float *y, int n, int k)
+{
+    if (k == 1)
+        return metrics_binary_correct(logits, y, (size_t)n, 0.0f);
+    size_t right = 0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * k;
+        int best = 0;
+        for (int j = 1; j < k; j++)
+            if (z[j] > z[best])
+                best = j;
+        right += best == (int)y[i];
+    }
+    return right;
+}
+
+/* One training batch's loss and d(mean loss)/d(logits) against soft targets:
+ * the labels y as probabilities (one-hot rows when k > 1) in tgt (n x k),
+ * smoothed by c->label_smoothing.  *correct counts the samples whose highest
+ * output is their label. */
+static double soft_loss(const engine_config *c, const float *logits, const float *y, int n, int k, float *tgt,
+                        float *grad, size_t *correct)
+{
+    if (k == 1)
+        memcpy(tgt, y, (size_t)n * sizeof *tgt);
+    else
+        loss_onehot(y, n, k, tgt);
+    loss_smooth_targets(tgt, n, k, c->label_smoothing);
+    *correct = count_correct(logits, y, n, k);
+    return k == 1 ? loss_bce_logits(logits, tgt, n, grad) : loss_cce_logits(logits, tgt, n, k, grad);
+}
+
 /* Runs the steps of epoch e (0-based).  Returns 0, 1 when stopped, -1. */
 static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, train_state *st,
                      engine_source *src, int e, double t0, double *loss_out, double *acc_out, engine_result *res,
@@ -806,6 +843,8 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     size_t nb = (size_t)c->batch * (size_t)sp->k;
     float *act = sp->front ? malloc((size_t)c->batch * model_output_size(sp->front) * sizeof(float)) : NULL;
     float *logits = malloc(nb * sizeof(float)), *grad = malloc(nb * sizeof(float));
+    int soft = c->label_smoothing > 0;
+    float *tgt = soft ? malloc(nb * sizeof(float)) : NULL;
     engine_tally tally;
     engine_tally_init(&tally, sp->k, 0);
     fused fg = {0};
@@ -820,7 +859,7 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     int overlap = parallel(c) && !c->blocking_allreduce && c->comm->start_sum;
     if (!rt)
         goto out;
-    if (!logits || !grad || (sp->front && !act)) {
+    if (!logits || !grad || (sp->front && !act) || (soft && !tgt)) {
         cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
         goto out;
     }
@@ -872,9 +911,13 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
         if (n > 0) {
             if (step_forward(rf, rt, x, n, act, logits, err) < 0)
                 goto out;
-            l = engine_tally_add(&tally, logits, y, n, grad, &correct, err);
-            if (isnan(l) && err && err->code == CD_ERR_NOMEM)
-                goto out;
+            if (soft) {
+                l = soft_loss(c, logits, y, n, sp->k, tgt, grad, &correct);
+            } else {
+                l = engine_tally_add(&tally, logits, y, n, grad, &correct, err);
+                if (isnan(l) && err && err->code == CD_ERR_NOMEM)
+                    goto out;
+            }
         }
         if (parallel(c)) {
             double agg[4] = {l * n, (double)correct, (double)n, c->stop && *c->stop ? 1.0 : 0.0};
@@ -942,6 +985,7 @@ out:
     free(act);
     free(logits);
     free(grad);
+    free(tgt);
     runner_free(rt);
     runner_free(rf);
     return rc;

@@ -203,6 +203,11 @@ typedef struct engine_config {
     int warmup_epochs;       /* cosine: linear warm-up epochs (0 = none) */
     train_monitor monitor;
     int early_stopping;      /* patience in epochs; 0 = off */
+    /* Keras' label smoothing of the training targets (loss.h,
+     * loss_smooth_targets); 0 = none.  Only the training loss and its
+     * gradient see it: validation, test and the kept-epoch choice use the
+     * true labels.  The training accuracy is against the true labels. */
+    float label_smoothing;
     /* The dropout stream of epoch e (0-based, counting earlier phases) from
      * the run's seed; NULL = engine_epoch_seed.  Each configuration keeps the
      * stream it had before the engine, so results stay bit-identical. */

@@ -405,6 +405,8 @@ static int check_opts(const train_opts *o, cd_err *err)
         return cd_err_set(err, CD_ERR_INVALID, "warm-up epochs go with the cosine schedule (got %d)", o->warmup_epochs);
     if (o->early_stopping < 0)
         return cd_err_set(err, CD_ERR_INVALID, "early-stopping patience must be >= 0");
+    if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
+        return cd_err_set(err, CD_ERR_INVALID, "label smoothing must be in [0, 1) (got %g)", (double)o->label_smoothing);
     return 0;
 }
 
