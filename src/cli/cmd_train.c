@@ -122,6 +122,9 @@ static void usage(FILE *out)
           "                           rows: y*(1-X)+X/classes), X in [0, 1); default 0.  The training\n"
           "                           loss printed is then against those targets; validation, test\n"
           "                           and all accuracies use the true labels\n"
+          "      --ema DECAY          keep an exponential moving average of the weights (Keras 3\n"
+          "                           use_ema; e.g. 0.999): validation, the kept model, the\n"
+          "                           checkpoint and the test use the average; --resume restores it\n"
           "      --log-json FILE      one JSON object per epoch (loss, accuracy, val_*, lr, ...)\n"
           "      --plateau-factor X   plateau: multiply lr by X (default 0.5)\n"
           "      --plateau-patience N plateau: after N epochs without improvement (default 2)\n"
@@ -384,7 +387,7 @@ int cmd_train(int argc, char **argv)
         OPT_IMG = 256, OPT_OPT, OPT_LR, OPT_MOM, OPT_NEST, OPT_WD, OPT_AUG, OPT_SEED, OPT_THREADS,
         OPT_WORKERS, OPT_CACHE, OPT_NOCACHE, OPT_ES, OPT_SCHED, OPT_PF, OPT_PP, OPT_MINLR, OPT_RESUME,
         OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT, OPT_FTE, OPT_FTLR,
-        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON, OPT_NOOVERLAP, OPT_LSMOOTH
+        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON, OPT_NOOVERLAP, OPT_LSMOOTH, OPT_EMA
     };
     static const struct option longopts[] = {
         {"arch", required_argument, NULL, 'a'},       {"data", required_argument, NULL, 'd'},
@@ -406,7 +409,7 @@ int cmd_train(int argc, char **argv)
         {"fine-tune-lr", required_argument, NULL, OPT_FTLR},
         {"monitor", required_argument, NULL, OPT_MONITOR}, {"warmup", required_argument, NULL, OPT_WARMUP},
         {"log-json", required_argument, NULL, OPT_LOGJSON}, {"no-overlap", no_argument, NULL, OPT_NOOVERLAP},
-        {"label-smoothing", required_argument, NULL, OPT_LSMOOTH},
+        {"label-smoothing", required_argument, NULL, OPT_LSMOOTH}, {"ema", required_argument, NULL, OPT_EMA},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     train_opts o;
@@ -520,6 +523,10 @@ int cmd_train(int argc, char **argv)
             if (parse_float(optarg, &o.label_smoothing) < 0 || !(o.label_smoothing >= 0 && o.label_smoothing < 1))
                 return cli_usage_error("train", "--label-smoothing needs a number in [0, 1), not '%s'", optarg);
             v.label_smoothing = o.label_smoothing;
+            break;
+        case OPT_EMA:
+            if (parse_float(optarg, &o.ema_decay) < 0 || !(o.ema_decay > 0 && o.ema_decay < 1))
+                return cli_usage_error("train", "--ema needs a decay in (0, 1) such as 0.999, not '%s'", optarg);
             break;
         case OPT_BACKEND:
             if (strcmp(optarg, "dnnl") == 0 || strcmp(optarg, "onednn") == 0)
