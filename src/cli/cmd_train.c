@@ -109,7 +109,7 @@ static void usage(FILE *out)
           "      --weight-decay X     L2 weight decay on kernels (default 0)\n"
           "      --augment SPEC       e.g. flip,rotate=20,shift=0.1,zoom=0.2,shear=10,brightness=0.2\n"
           "                           or 'default'; none by default.  Also crop=A (random resized\n"
-          "                           crop: A..100 %% of the area, aspect 3/4..4/3, stretched back),\n"
+          "                           crop: A..100 % of the area, aspect 3/4..4/3, stretched back),\n"
           "                           contrast=F, saturation=F (factors 1-F..1+F, as PIL's\n"
           "                           ImageEnhance) and hue=F (a turn of up to F, at most 0.5)\n"
           "      --seed N             seed for weights, order, augmentation, dropout (default 1)\n"
@@ -125,6 +125,10 @@ static void usage(FILE *out)
           "                           rows: y*(1-X)+X/classes), X in [0, 1); default 0.  The training\n"
           "                           loss printed is then against those targets; validation, test\n"
           "                           and all accuracies use the true labels\n"
+          "      --final              train on train/ + validation/ for exactly --epochs (no\n"
+          "                           validation, selection or early stopping: the last epoch is\n"
+          "                           the model), then evaluate test/ once; use the epoch count an\n"
+          "                           earlier run chose on validation\n"
           "      --ema DECAY          keep an exponential moving average of the weights (Keras 3\n"
           "                           use_ema; e.g. 0.999): validation, the kept model, the\n"
           "                           checkpoint and the test use the average; --resume restores it\n"
@@ -252,9 +256,13 @@ static void on_progress(const train_progress *p, void *ctx)
             printf("\r");
         draw_bar(p->steps, p->steps, bar, sizeof bar);
         fmt_time(p->seconds, t1, sizeof t1);
-        printf("%5zu/%zu %s - %s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f%s%s\n", p->steps,
-               p->steps, bar, t1, p->loss, p->accuracy, p->val_loss, p->val_accuracy,
-               p->improved ? " (best, saved)" : "", v->tty ? "\033[K" : "");
+        if (isnan(p->val_loss)) /* --final: no validation, every epoch saved */
+            printf("%5zu/%zu %s - %s - loss: %.4f - acc: %.4f (saved)%s\n", p->steps, p->steps, bar, t1, p->loss,
+                   p->accuracy, v->tty ? "\033[K" : "");
+        else
+            printf("%5zu/%zu %s - %s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f%s%s\n", p->steps,
+                   p->steps, bar, t1, p->loss, p->accuracy, p->val_loss, p->val_accuracy,
+                   p->improved ? " (best, saved)" : "", v->tty ? "\033[K" : "");
         if (p->next_lr != p->lr)
             printf("Learning rate %g -> %g\n", (double)p->lr, (double)p->next_lr);
         if (p->stopping_early)
@@ -390,7 +398,7 @@ int cmd_train(int argc, char **argv)
         OPT_IMG = 256, OPT_OPT, OPT_LR, OPT_MOM, OPT_NEST, OPT_WD, OPT_AUG, OPT_SEED, OPT_THREADS,
         OPT_WORKERS, OPT_CACHE, OPT_NOCACHE, OPT_ES, OPT_SCHED, OPT_PF, OPT_PP, OPT_MINLR, OPT_RESUME,
         OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT, OPT_FTE, OPT_FTLR,
-        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON, OPT_NOOVERLAP, OPT_LSMOOTH, OPT_EMA
+        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON, OPT_NOOVERLAP, OPT_LSMOOTH, OPT_EMA, OPT_FINAL
     };
     static const struct option longopts[] = {
         {"arch", required_argument, NULL, 'a'},       {"data", required_argument, NULL, 'd'},
@@ -413,6 +421,7 @@ int cmd_train(int argc, char **argv)
         {"monitor", required_argument, NULL, OPT_MONITOR}, {"warmup", required_argument, NULL, OPT_WARMUP},
         {"log-json", required_argument, NULL, OPT_LOGJSON}, {"no-overlap", no_argument, NULL, OPT_NOOVERLAP},
         {"label-smoothing", required_argument, NULL, OPT_LSMOOTH}, {"ema", required_argument, NULL, OPT_EMA},
+        {"final", no_argument, NULL, OPT_FINAL},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     train_opts o;
@@ -527,6 +536,7 @@ int cmd_train(int argc, char **argv)
                 return cli_usage_error("train", "--label-smoothing needs a number in [0, 1), not '%s'", optarg);
             v.label_smoothing = o.label_smoothing;
             break;
+        case OPT_FINAL: o.final_fit = 1; break;
         case OPT_EMA:
             if (parse_float(optarg, &o.ema_decay) < 0 || !(o.ema_decay > 0 && o.ema_decay < 1))
                 return cli_usage_error("train", "--ema needs a decay in (0, 1) such as 0.999, not '%s'", optarg);
@@ -633,7 +643,10 @@ int cmd_train(int argc, char **argv)
     }
     char t[32];
     fmt_time(res.seconds, t, sizeof t);
-    if (res.best_epoch > 0)
+    if (o.final_fit && res.best_epoch > 0)
+        printf("Final model: epoch %d of train/ + validation/; saved %s (history %s, %s) in %s.\n", res.best_epoch,
+               o.out_path, res.history_path, res.svg_path, t);
+    else if (res.best_epoch > 0)
         printf("Best epoch %d: val_loss %.4f, val_acc %.4f; saved %s (history %s, %s) in %s.\n", res.best_epoch,
                res.best_val_loss, res.best_val_accuracy, o.out_path, res.history_path, res.svg_path, t);
     if (res.has_test)

@@ -643,13 +643,20 @@ static int log_json(const engine_config *c, const history_row *row, const engine
 {
     if (!c->log_json || !is_root(c))
         return 0;
+    /* No validation (train --final): val_loss and val_accuracy are null. */
+    int has_val = isfinite(row->val_loss);
     json_t *o = json_pack("{s:s,s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:b,s:s}", "phase", c->phase ? c->phase : "train",
                           "epoch", row->epoch, "loss", row->loss, "accuracy", row->accuracy, "val_loss",
-                          row->val_loss, "val_accuracy", row->val_accuracy, "lr", row->lr, "next_lr",
+                          has_val ? row->val_loss : 0.0, "val_accuracy", has_val ? row->val_accuracy : 0.0,
+                          "lr", row->lr, "next_lr",
                           (double)next_lr, "seconds", row->seconds, "improved", improved, "monitor",
                           train_monitor_name(c->monitor));
     if (!o)
         return cd_err_set(err, CD_ERR_NOMEM, "--log-json: out of memory");
+    if (!has_val) {
+        json_object_set_new(o, "val_loss", json_null());
+        json_object_set_new(o, "val_accuracy", json_null());
+    }
     if (isfinite(ev->auc))
         json_object_set_new(o, "val_auc", json_real(ev->auc));
     else
@@ -1136,10 +1143,12 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
             swapped = 1;
         }
         runner_params_changed(rv);
-        engine_eval ev;
+        engine_eval ev = {0, NAN, NAN, NAN};
         /* Under MPI the ranks stop together, at step boundaries only. */
         double tv = cd_monotonic_s(), val_s;
-        if (parallel(c) && c->sharded_val)
+        if (!val)
+            got = 0; /* no validation (train --final): every epoch is the kept one */
+        else if (parallel(c) && c->sharded_val)
             got = engine_evaluate_ranks(rf, rv, sp, c->batch, val, 0, c->monitor == TRAIN_MONITOR_VAL_AUC, c->comm,
                                         NULL, NULL, 0, &ev, err);
         else
@@ -1165,7 +1174,8 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
             goto out;
         st->epochs_done = e + 1;
         st->step_in_epoch = 0;
-        double score = score_of(c->monitor, &ev);
+        /* Without validation each epoch "improves": the last is the one kept. */
+        double score = val ? score_of(c->monitor, &ev) : -(double)(e + 1);
         int improved = score < st->best_score;
         if (improved) {
             st->best_score = score;

@@ -302,8 +302,11 @@ typedef struct engine_result {
 /* Trains step.tail with opt from state st until st->epochs_done == c->epochs,
  * validating on val each epoch (as described at the top).  best must be
  * initialised for step.tail; it holds the best epoch's parameters on return
- * (the tail keeps the last epoch's).  0 (also when interrupted or stopped
- * early) or -1 with err filled. */
+ * (the tail keeps the last epoch's).  val NULL: no validation (`train
+ * --final`): every epoch counts as an improvement, so the kept parameters
+ * and on_best are the last epoch's, val_loss / val_accuracy are NaN in the
+ * history (null in the JSON lines) and nothing stops early.  0 (also when
+ * interrupted or stopped early) or -1 with err filled. */
 int engine_run(const engine_config *c, const engine_step *step, optim *opt, train_state *st,
                engine_source *train, engine_source *val, engine_best *best, engine_result *res,
                cd_err *err);

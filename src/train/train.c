@@ -166,6 +166,8 @@ static int open_data(session *s, cd_err *err)
     s->has_test = dir_exists(s->test_dir);
     if (s->has_test && !(s->dtest = dataset_open(s->test_dir, err)))
         return -1;
+    if (o->final_fit && dataset_append(s->dtrain, s->dval, err) < 0)
+        return cd_err_wrap(err, "--final: %s + %s", s->train_dir, s->val_dir);
     if (s->dval->n_classes != s->dtrain->n_classes)
         return cd_err_set(err, CD_ERR_INVALID, "%s has %d classes but %s has %d", s->val_dir, s->dval->n_classes,
                           s->train_dir, s->dtrain->n_classes);
@@ -277,7 +279,7 @@ static int make_iters(session *s, cd_err *err)
     io.shuffle = 0;
     io.augment = NULL;
     io.shard_whole_batches = 1;
-    if (!(s->ival = dataset_iter_new(s->dval, &io, err)))
+    if (!o->final_fit && !(s->ival = dataset_iter_new(s->dval, &io, err)))
         return -1;
     if (engine_best_init(&s->best, s->m, err) < 0)
         return -1;
@@ -338,7 +340,7 @@ static int run_epochs(session *s, cd_err *err)
     engine_step sp = {NULL, s->m, s->k};
     engine_source tr = engine_source_dataset(s->itrain), va = engine_source_dataset(s->ival);
     engine_result er;
-    if (engine_run(&c, &sp, s->opt, &s->st, &tr, &va, &s->best, &er, err) < 0)
+    if (engine_run(&c, &sp, s->opt, &s->st, &tr, o->final_fit ? NULL : &va, &s->best, &er, err) < 0)
         return -1;
     res->interrupted = er.interrupted;
     res->stopped_early = er.stopped_early;
@@ -415,6 +417,11 @@ static int check_opts(const train_opts *o, cd_err *err)
         return cd_err_set(err, CD_ERR_INVALID, "warm-up epochs go with the cosine schedule (got %d)", o->warmup_epochs);
     if (o->early_stopping < 0)
         return cd_err_set(err, CD_ERR_INVALID, "early-stopping patience must be >= 0");
+    if (o->final_fit && (o->schedule == TRAIN_SCHEDULE_PLATEAU || o->early_stopping > 0 ||
+                         o->monitor != TRAIN_MONITOR_VAL_LOSS))
+        return cd_err_set(err, CD_ERR_INVALID,
+                          "--final trains without validation: it takes no plateau schedule, early stopping or "
+                          "--monitor (choose the epochs on validation in an earlier run)");
     if (!(o->ema_decay >= 0 && o->ema_decay < 1))
         return cd_err_set(err, CD_ERR_INVALID, "the EMA decay must be in (0, 1) (got %g)", (double)o->ema_decay);
     if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
@@ -463,7 +470,7 @@ int train_run(const train_opts *o, train_result *res, cd_err *err)
     p.epochs = o->epochs;
     p.steps = dataset_iter_batches(s.itrain);
     p.n_train = s.dtrain->n;
-    p.n_val = s.dval->n;
+    p.n_val = o->final_fit ? 0 : s.dval->n; /* --final: validation/ is in n_train */
     p.n_test = s.dtest ? s.dtest->n : 0;
     p.resumed = o->resume_path != NULL;
     p.resumed_from = o->resume_path ? s.st.epochs_done : 0;

@@ -613,6 +613,10 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
 
     if (!o->data_dir || !o->out_path)
         return cd_err_set(err, CD_ERR_INVALID, "transfer: --data and --out are required");
+    if (o->final_fit)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                          "--final is not available with --arch transfer yet (the feature cache is per "
+                          "split); train the final head with the chosen epochs on train/ alone");
     if (o->epochs < 1 || o->batch < 1)
         return cd_err_set(err, CD_ERR_INVALID, "transfer: epochs and batch must be positive");
     int flip = 0;
