@@ -108,7 +108,10 @@ static void usage(FILE *out)
           "      --nesterov           sgd with Nesterov momentum\n"
           "      --weight-decay X     L2 weight decay on kernels (default 0)\n"
           "      --augment SPEC       e.g. flip,rotate=20,shift=0.1,zoom=0.2,shear=10,brightness=0.2\n"
-          "                           or 'default'; none by default\n"
+          "                           or 'default'; none by default.  Also crop=A (random resized\n"
+          "                           crop: A..100 % of the area, aspect 3/4..4/3, stretched back),\n"
+          "                           contrast=F, saturation=F (factors 1-F..1+F, as PIL's\n"
+          "                           ImageEnhance) and hue=F (a turn of up to F, at most 0.5)\n"
           "      --seed N             seed for weights, order, augmentation, dropout (default 1)\n"
           "      --threads N          compute threads (default: all cores)\n"
           "      --workers N          image decoding threads (default: the dataset's choice)\n"
@@ -118,6 +121,17 @@ static void usage(FILE *out)
           "                           epoch (saved model), early stopping and plateau cuts\n"
           "      --schedule NAME      constant (default), plateau, cosine\n"
           "      --warmup N           cosine: N epochs of linear warm-up first (default 0)\n"
+          "      --label-smoothing X  train against targets y*(1-X)+0.5*X (Keras' meaning; one-hot\n"
+          "                           rows: y*(1-X)+X/classes), X in [0, 1); default 0.  The training\n"
+          "                           loss printed is then against those targets; validation, test\n"
+          "                           and all accuracies use the true labels\n"
+          "      --final              train on train/ + validation/ for exactly --epochs (no\n"
+          "                           validation, selection or early stopping: the last epoch is\n"
+          "                           the model), then evaluate test/ once; use the epoch count an\n"
+          "                           earlier run chose on validation\n"
+          "      --ema DECAY          keep an exponential moving average of the weights (Keras 3\n"
+          "                           use_ema; e.g. 0.999): validation, the kept model, the\n"
+          "                           checkpoint and the test use the average; --resume restores it\n"
           "      --log-json FILE      one JSON object per epoch (loss, accuracy, val_*, lr, ...)\n"
           "      --plateau-factor X   plateau: multiply lr by X (default 0.5)\n"
           "      --plateau-patience N plateau: after N epochs without improvement (default 2)\n"
@@ -151,6 +165,7 @@ static void usage(FILE *out)
 typedef struct view {
     int tty;
     int quiet;
+    float label_smoothing;   /* said once at the start: what the training loss is against */
     size_t last_plain;   /* last step printed as a plain line */
     int bar_drawn;
 } view;
@@ -192,6 +207,10 @@ static void on_progress(const train_progress *p, void *ctx)
             model_summary(p->model, stdout);
         printf("Found %zu training, %zu validation and %zu test images; %zu steps per epoch.\n", p->n_train,
                p->n_val, p->n_test, p->steps);
+        if (v->label_smoothing > 0)
+            printf("Training loss: cross-entropy against label-smoothed targets (%g); val_loss and the test loss "
+                   "against the true labels.\n",
+                   (double)v->label_smoothing);
         if (p->resumed && p->resumed_step > 0)
             printf("Resuming epoch %d at step %zu (lr %g).\n", p->resumed_from + 1, p->resumed_step + 1,
                    (double)p->lr);
@@ -237,9 +256,13 @@ static void on_progress(const train_progress *p, void *ctx)
             printf("\r");
         draw_bar(p->steps, p->steps, bar, sizeof bar);
         fmt_time(p->seconds, t1, sizeof t1);
-        printf("%5zu/%zu %s - %s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f%s%s\n", p->steps,
-               p->steps, bar, t1, p->loss, p->accuracy, p->val_loss, p->val_accuracy,
-               p->improved ? " (best, saved)" : "", v->tty ? "\033[K" : "");
+        if (isnan(p->val_loss)) /* --final: no validation, every epoch saved */
+            printf("%5zu/%zu %s - %s - loss: %.4f - acc: %.4f (saved)%s\n", p->steps, p->steps, bar, t1, p->loss,
+                   p->accuracy, v->tty ? "\033[K" : "");
+        else
+            printf("%5zu/%zu %s - %s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f%s%s\n", p->steps,
+                   p->steps, bar, t1, p->loss, p->accuracy, p->val_loss, p->val_accuracy,
+                   p->improved ? " (best, saved)" : "", v->tty ? "\033[K" : "");
         if (p->next_lr != p->lr)
             printf("Learning rate %g -> %g\n", (double)p->lr, (double)p->next_lr);
         if (p->stopping_early)
@@ -375,7 +398,7 @@ int cmd_train(int argc, char **argv)
         OPT_IMG = 256, OPT_OPT, OPT_LR, OPT_MOM, OPT_NEST, OPT_WD, OPT_AUG, OPT_SEED, OPT_THREADS,
         OPT_WORKERS, OPT_CACHE, OPT_NOCACHE, OPT_ES, OPT_SCHED, OPT_PF, OPT_PP, OPT_MINLR, OPT_RESUME,
         OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT, OPT_FTE, OPT_FTLR,
-        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON, OPT_NOOVERLAP
+        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON, OPT_NOOVERLAP, OPT_LSMOOTH, OPT_EMA, OPT_FINAL
     };
     static const struct option longopts[] = {
         {"arch", required_argument, NULL, 'a'},       {"data", required_argument, NULL, 'd'},
@@ -397,6 +420,8 @@ int cmd_train(int argc, char **argv)
         {"fine-tune-lr", required_argument, NULL, OPT_FTLR},
         {"monitor", required_argument, NULL, OPT_MONITOR}, {"warmup", required_argument, NULL, OPT_WARMUP},
         {"log-json", required_argument, NULL, OPT_LOGJSON}, {"no-overlap", no_argument, NULL, OPT_NOOVERLAP},
+        {"label-smoothing", required_argument, NULL, OPT_LSMOOTH}, {"ema", required_argument, NULL, OPT_EMA},
+        {"final", no_argument, NULL, OPT_FINAL},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     train_opts o;
@@ -406,7 +431,7 @@ int cmd_train(int argc, char **argv)
     float lr = -1, momentum = 0, wd = 0;
     int nesterov = 0, bench_steps = 0;
     optim_kind kind = OPTIM_ADAM;
-    view v = {isatty(STDOUT_FILENO), 0, 0, 0};
+    view v = {isatty(STDOUT_FILENO), 0, 0, 0, 0};
     transfer_opts topts;
     transfer_opts_defaults(&topts);
     int img_given = 0;
@@ -506,6 +531,16 @@ int cmd_train(int argc, char **argv)
                 return cli_usage_error("train", "--warmup needs an integer >= 0, not '%s'", optarg);
             break;
         case OPT_LOGJSON: o.log_json_path = optarg; break;
+        case OPT_LSMOOTH:
+            if (parse_float(optarg, &o.label_smoothing) < 0 || !(o.label_smoothing >= 0 && o.label_smoothing < 1))
+                return cli_usage_error("train", "--label-smoothing needs a number in [0, 1), not '%s'", optarg);
+            v.label_smoothing = o.label_smoothing;
+            break;
+        case OPT_FINAL: o.final_fit = 1; break;
+        case OPT_EMA:
+            if (parse_float(optarg, &o.ema_decay) < 0 || !(o.ema_decay > 0 && o.ema_decay < 1))
+                return cli_usage_error("train", "--ema needs a decay in (0, 1) such as 0.999, not '%s'", optarg);
+            break;
         case OPT_BACKEND:
             if (strcmp(optarg, "dnnl") == 0 || strcmp(optarg, "onednn") == 0)
                 o.backend = RUNNER_DNNL;
@@ -608,7 +643,10 @@ int cmd_train(int argc, char **argv)
     }
     char t[32];
     fmt_time(res.seconds, t, sizeof t);
-    if (res.best_epoch > 0)
+    if (o.final_fit && res.best_epoch > 0)
+        printf("Final model: epoch %d of train/ + validation/; saved %s (history %s, %s) in %s.\n", res.best_epoch,
+               o.out_path, res.history_path, res.svg_path, t);
+    else if (res.best_epoch > 0)
         printf("Best epoch %d: val_loss %.4f, val_acc %.4f; saved %s (history %s, %s) in %s.\n", res.best_epoch,
                res.best_val_loss, res.best_val_accuracy, o.out_path, res.history_path, res.svg_path, t);
     if (res.has_test)

@@ -23,7 +23,8 @@ int augment_is_identity(const augment_opts *o)
 {
     return !o || (!o->horizontal_flip && o->rotation_range == 0 && o->width_shift_range == 0 &&
                   o->height_shift_range == 0 && o->zoom_range == 0 && o->shear_range == 0 &&
-                  o->brightness_range == 0);
+                  o->brightness_range == 0 && o->crop_area == 0 && o->contrast_range == 0 &&
+                  o->saturation_range == 0 && o->hue_range == 0);
 }
 
 void augment_draw(const augment_opts *o, unsigned long long seed, int w, int h, augment_params *p)
@@ -39,6 +40,14 @@ void augment_draw(const augment_opts *o, unsigned long long seed, int w, int h, 
     double u_zy = rng_range(&r, -1, 1);
     double u_flip = rng_uniform(&r);
     double u_bright = rng_range(&r, -1, 1);
+    /* Later additions draw after the Keras set, so its values never move. */
+    double u_area = rng_uniform(&r);
+    double u_ratio = rng_uniform(&r);
+    double u_cy = rng_uniform(&r);
+    double u_cx = rng_uniform(&r);
+    double u_contrast = rng_range(&r, -1, 1);
+    double u_saturation = rng_range(&r, -1, 1);
+    double u_hue = rng_range(&r, -1, 1);
     p->theta = o->rotation_range * u_theta;
     p->tx = o->height_shift_range * u_tx * h;
     p->ty = o->width_shift_range * u_ty * w;
@@ -47,6 +56,21 @@ void augment_draw(const augment_opts *o, unsigned long long seed, int w, int h, 
     p->zy = 1 + o->zoom_range * u_zy;
     p->flip = o->horizontal_flip && u_flip < 0.5;
     p->brightness = 1 + o->brightness_range * u_bright;
+    p->crop_y = p->crop_x = p->crop_h = p->crop_w = 0;
+    if (o->crop_area > 0) {
+        double area = o->crop_area + (1 - o->crop_area) * u_area;
+        double ratio = exp(log(3.0 / 4.0) + (log(4.0 / 3.0) - log(3.0 / 4.0)) * u_ratio);
+        double cw = sqrt(area * ratio), ch = sqrt(area / ratio); /* fractions of w and h */
+        cw = cw > 1 ? 1 : cw;
+        ch = ch > 1 ? 1 : ch;
+        p->crop_w = cw * w;
+        p->crop_h = ch * h;
+        p->crop_x = (w - p->crop_w) * u_cx;
+        p->crop_y = (h - p->crop_h) * u_cy;
+    }
+    p->contrast = 1 + o->contrast_range * u_contrast;
+    p->saturation = 1 + o->saturation_range * u_saturation;
+    p->hue = o->hue_range * u_hue;
 }
 
 /* 3x3 product c = a . b. */
@@ -87,15 +111,22 @@ static int affine_matrix(const augment_params *p, int w, int h, double m[3][3])
         mat_mul(m, z, m);
         any = 1;
     }
-    if (!any)
-        return 0;
-    /* transform_matrix_offset_center(m, h, w): o = size/2 + 0.5. */
-    double ox = (double)h / 2 + 0.5, oy = (double)w / 2 + 0.5;
-    double off[3][3] = {{1, 0, ox}, {0, 1, oy}, {0, 0, 1}};
-    double reset[3][3] = {{1, 0, -ox}, {0, 1, -oy}, {0, 0, 1}};
-    mat_mul(off, m, m);
-    mat_mul(m, reset, m);
-    return 1;
+    if (any) {
+        /* transform_matrix_offset_center(m, h, w): o = size/2 + 0.5. */
+        double ox = (double)h / 2 + 0.5, oy = (double)w / 2 + 0.5;
+        double off[3][3] = {{1, 0, ox}, {0, 1, oy}, {0, 0, 1}};
+        double reset[3][3] = {{1, 0, -ox}, {0, 1, -oy}, {0, 0, 1}};
+        mat_mul(off, m, m);
+        mat_mul(m, reset, m);
+    }
+    if (p->crop_h > 0 && p->crop_w > 0) {
+        /* The crop stretched over the image: pixel centres to source positions. */
+        double sy = p->crop_h / h, sx = p->crop_w / w;
+        double crop[3][3] = {{sy, 0, p->crop_y + 0.5 * sy - 0.5}, {0, sx, p->crop_x + 0.5 * sx - 0.5}, {0, 0, 1}};
+        mat_mul(crop, m, m);
+        any = 1;
+    }
+    return any;
 }
 
 static unsigned char clamp_u8(double v)
@@ -143,6 +174,60 @@ static void warp(const double m[3][3], const image *src, unsigned char *dst)
     }
 }
 
+/* PIL's 8-bit luminance (ITU-R 601-2, as Image.convert("L")). */
+static int luma(const unsigned char *px)
+{
+    return (px[0] * 19595 + px[1] * 38470 + px[2] * 7471 + 0x8000) >> 16;
+}
+
+/* Contrast, saturation and hue on n pixels, in that order (augment.h). */
+static void colour_jitter(const augment_params *p, unsigned char *rgb, size_t n)
+{
+    if (p->contrast != 1) {
+        unsigned long long sum = 0;
+        for (size_t i = 0; i < n; i++)
+            sum += (unsigned long long)luma(rgb + i * 3);
+        double mean = n ? floor((double)sum / (double)n + 0.5) : 0, f = p->contrast;
+        unsigned char lut[256];
+        for (int v = 0; v < 256; v++)
+            lut[v] = clamp_u8(mean + f * (v - mean));
+        for (size_t i = 0; i < n * 3; i++)
+            rgb[i] = lut[rgb[i]];
+    }
+    if (p->saturation != 1) {
+        double f = p->saturation;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char *q = rgb + i * 3;
+            double l = luma(q);
+            for (int k = 0; k < 3; k++)
+                q[k] = clamp_u8(l + f * (q[k] - l));
+        }
+    }
+    if (p->hue != 0) {
+        /* RGB -> YIQ (FCC), turn (I, Q), back: one 3x3 matrix. */
+        static const double to[3][3] = {{0.299, 0.587, 0.114}, {0.596, -0.274, -0.322}, {0.211, -0.523, 0.312}};
+        double a = 2 * M_PI * p->hue, c = cos(a), s = sin(a);
+        double rot[3][3] = {{1, 0, 0}, {0, c, -s}, {0, s, c}}, back[3][3], m[3][3];
+        /* The inverse of `to`, computed, so that a turn of 0 is the identity to rounding. */
+        double det = to[0][0] * (to[1][1] * to[2][2] - to[1][2] * to[2][1]) -
+                     to[0][1] * (to[1][0] * to[2][2] - to[1][2] * to[2][0]) +
+                     to[0][2] * (to[1][0] * to[2][1] - to[1][1] * to[2][0]);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++) {
+                int r0 = (j + 1) % 3, r1 = (j + 2) % 3, c0 = (i + 1) % 3, c1 = (i + 2) % 3;
+                back[i][j] = (to[r0][c0] * to[r1][c1] - to[r0][c1] * to[r1][c0]) / det;
+            }
+        mat_mul(rot, to, m);
+        mat_mul(back, m, m);
+        for (size_t i = 0; i < n; i++) {
+            unsigned char *q = rgb + i * 3;
+            double r = q[0], g = q[1], b = q[2];
+            for (int k = 0; k < 3; k++)
+                q[k] = clamp_u8(m[k][0] * r + m[k][1] * g + m[k][2] * b);
+        }
+    }
+}
+
 void augment_apply_params(const augment_params *p, const image *src, image *dst)
 {
     int w = src->width, h = src->height;
@@ -172,6 +257,7 @@ void augment_apply_params(const augment_params *p, const image *src, image *dst)
         for (size_t i = 0; i < n; i++)
             dst->rgb[i] = lut[dst->rgb[i]];
     }
+    colour_jitter(p, dst->rgb, (size_t)w * (size_t)h);
 }
 
 void augment_apply(const augment_opts *o, unsigned long long seed, const image *src, image *dst)
@@ -271,10 +357,26 @@ int augment_parse(const char *spec, augment_opts *o, cd_err *err)
         } else if (strcmp(item, "brightness") == 0) {
             if ((rc = parse_value(item, v, 0, 1, 0, &f, err)) == 0)
                 res.brightness_range = f;
+        } else if (strcmp(item, "crop") == 0) {
+            if ((rc = parse_value(item, v, 0, 1, 1, &f, err)) == 0 && !(f > 0))
+                rc = cd_err_set(err, CD_ERR_INVALID, "augmentation 'crop=%s': give the smallest area kept, in (0, 1)",
+                                v);
+            if (rc == 0)
+                res.crop_area = f;
+        } else if (strcmp(item, "contrast") == 0) {
+            if ((rc = parse_value(item, v, 0, 1, 0, &f, err)) == 0)
+                res.contrast_range = f;
+        } else if (strcmp(item, "saturation") == 0) {
+            if ((rc = parse_value(item, v, 0, 1, 0, &f, err)) == 0)
+                res.saturation_range = f;
+        } else if (strcmp(item, "hue") == 0) {
+            if ((rc = parse_value(item, v, 0, 0.5, 0, &f, err)) == 0)
+                res.hue_range = f;
         } else {
             rc = cd_err_set(err, CD_ERR_INVALID,
                             "unknown augmentation '%s' (use none, default, flip, rotate=DEG, shift=F, "
-                            "wshift=F, hshift=F, zoom=F, shear=DEG, brightness=F)",
+                            "wshift=F, hshift=F, zoom=F, shear=DEG, brightness=F, crop=A, contrast=F, "
+                            "saturation=F, hue=F)",
                             item);
         }
     }

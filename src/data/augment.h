@@ -18,6 +18,13 @@ typedef struct augment_opts {
     float zoom_range;          /* scale in [1-z, 1+z] */
     float shear_range;         /* degrees */
     float brightness_range;    /* factor in [1-b, 1+b] */
+    float crop_area;           /* random resized crop: a region of [a, 1] of the area, aspect
+                                * ratio (width / height) log-uniform in [3/4, 4/3], resized
+                                * back to the whole image (Inception's / torchvision's
+                                * RandomResizedCrop); 0 = off */
+    float contrast_range;      /* factor in [1-c, 1+c], PIL ImageEnhance.Contrast */
+    float saturation_range;    /* factor in [1-s, 1+s], PIL ImageEnhance.Color */
+    float hue_range;           /* hue turned by [-h, h] of a full turn, in YIQ */
 } augment_opts;
 
 /* 1 when every transformation is off. */
@@ -29,7 +36,8 @@ int augment_is_identity(const augment_opts *o);
  * cats-vs-dogs example (flip, rotate=40, shift=0.2, zoom=0.2, shear=11.5), so
  * "default,brightness=0.2" adds to it.  Keys: flip (or hflip, flip=0|1),
  * rotate=DEG [0,180], shift=F (both), wshift=F, hshift=F [0,1), zoom=F [0,1),
- * shear=DEG [0,90), brightness=F [0,1].  o is unchanged on error. */
+ * shear=DEG [0,90), brightness=F [0,1], crop=A (0,1) (the smallest area kept),
+ * contrast=F [0,1], saturation=F [0,1], hue=F [0,0.5].  o is unchanged on error. */
 int augment_parse(const char *spec, augment_opts *o, cd_err *err);
 
 /* Applies a random transformation drawn from `seed` to src (size w x h) into dst
@@ -43,12 +51,18 @@ void augment_apply(const augment_opts *o, unsigned long long seed, const image *
  *   and columns (width);  shear  in degrees;  zx, zy  zoom along rows and
  *   columns (Keras samples input = zoom * output about the centre, so >1
  *   zooms out, showing more of the photo with its edges repeated);
- *   flip  1 = mirror left-right;  brightness  factor on the pixel values.
+ *   flip  1 = mirror left-right;  brightness  factor on the pixel values;
+ *   crop_h, crop_w  the random resized crop's region in source pixels (0 =
+ *   none), at rows crop_y .. crop_y + crop_h and columns crop_x .. crop_x +
+ *   crop_w;  contrast, saturation  factors (1 = unchanged);  hue  turn in
+ *   fractions of a full turn (0 = unchanged).
  * Added to the contract so tests can pin the geometry to Keras' formulas. */
 typedef struct augment_params {
     double theta, tx, ty, shear, zx, zy;
     int flip;
     double brightness;
+    double crop_y, crop_x, crop_h, crop_w;
+    double contrast, saturation, hue;
 } augment_params;
 
 /* Draws the parameters for an image of w x h from seed.  Every parameter is
@@ -60,7 +74,15 @@ void augment_draw(const augment_opts *o, unsigned long long seed, int w, int h, 
  * about the centre Keras uses, h/2+0.5 and w/2+0.5), bilinear sampling with
  * edge pixels repeated ('nearest' fill), then the flip, then brightness
  * (multiply and clip to 0..255, as PIL's ImageEnhance.Brightness).  A map that
- * is the identity copies pixels exactly.  dst as for augment_apply. */
+ * is the identity copies pixels exactly.  dst as for augment_apply.
+ * The random resized crop is part of the same map, applied first: Keras'
+ * transform works on the crop stretched to the whole image, whose pixel
+ * centres map to source positions crop_y + (r + 0.5) crop_h / h - 0.5 (and
+ * the same for columns).  After brightness, the colour jitter, each rounded
+ * to 0..255: contrast blends every value v with the mean grey m of the image
+ * (PIL's L = (19595 R + 38470 G + 7471 B + 2^15) >> 16, its mean rounded):
+ * m + f (v - m); saturation blends with the pixel's own L: L + f (v - L); hue
+ * turns (I, Q) of YIQ by 2 pi hue, keeping Y (greys stay grey). */
 void augment_apply_params(const augment_params *p, const image *src, image *dst);
 
 #endif

@@ -45,6 +45,42 @@
 
 /* --- dataset_open ------------------------------------------------------------- */
 
+int dataset_append(dataset *d, const dataset *other, cd_err *err)
+{
+    if (other->n_classes != d->n_classes)
+        return cd_err_set(err, CD_ERR_INVALID, "cannot join datasets of %d and %d classes", d->n_classes,
+                          other->n_classes);
+    for (int k = 0; k < d->n_classes; k++)
+        if (strcmp(d->class_names[k], other->class_names[k]) != 0)
+            return cd_err_set(err, CD_ERR_INVALID, "cannot join datasets: class folders %s and %s differ",
+                              d->class_names[k], other->class_names[k]);
+    size_t n = d->n + other->n;
+    char **paths = malloc(n * sizeof *paths);
+    int *labels = malloc(n * sizeof *labels);
+    if (!paths || !labels) {
+        free(paths);
+        free(labels);
+        return cd_err_set(err, CD_ERR_NOMEM, "joining datasets: out of memory");
+    }
+    for (size_t i = 0; i < other->n; i++)
+        if (!(paths[d->n + i] = strdup(other->paths[i]))) {
+            while (i-- > 0)
+                free(paths[d->n + i]);
+            free(paths);
+            free(labels);
+            return cd_err_set(err, CD_ERR_NOMEM, "joining datasets: out of memory");
+        }
+    memcpy(paths, d->paths, d->n * sizeof *paths);
+    memcpy(labels, d->labels, d->n * sizeof *labels);
+    memcpy(labels + d->n, other->labels, other->n * sizeof *labels);
+    free(d->paths);
+    free(d->labels);
+    d->paths = paths;
+    d->labels = labels;
+    d->n = n;
+    return 0;
+}
+
 void dataset_free(dataset *d)
 {
     if (!d)

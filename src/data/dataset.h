@@ -32,6 +32,11 @@ typedef struct dataset {
 dataset *dataset_open(const char *dir, cd_err *err);
 void dataset_free(dataset *d);
 
+/* Appends other's files (copied) after d's, for training on two folders as
+ * one (`train --final`: train/ + validation/).  Both must have the same class
+ * folders.  0, or -1 (d unchanged). */
+int dataset_append(dataset *d, const dataset *other, cd_err *err);
+
 typedef struct dataset_iter_opts {
     int batch;              /* samples per batch */
     int img_size;           /* square output size */

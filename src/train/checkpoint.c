@@ -418,3 +418,100 @@ int checkpoint_read_world_size(const char *path)
     H5Fclose(f);
     return v;
 }
+
+/* ---- parameter groups (the trained weights beside an averaged model) ---- */
+
+static int write_params_impl(const char *path, const char *group, const model *m, cd_err *err)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0)
+        return cd_err_set(err, CD_ERR_IO, "%s: cannot open the saved model to add %s", path, group);
+    int rc = -1;
+    hid_t g = -1;
+    if (H5Lexists(f, group, H5P_DEFAULT) > 0 && H5Ldelete(f, group, H5P_DEFAULT) < 0) {
+        cd_err_set(err, CD_ERR_BACKEND, "%s: cannot replace %s", path, group);
+        goto out;
+    }
+    if ((g = keras_h5_create_group(f, group, err)) < 0)
+        goto out;
+    for (int i = 0; i < m->n_layers; i++)
+        for (int p = 0; p < m->layers[i].n_params; p++) {
+            const tensor *t = m->layers[i].params[p];
+            if (!t)
+                continue;
+            char name[48];
+            snprintf(name, sizeof name, "%d/%d", i, p);
+            int n = (int)t->size;
+            if (keras_h5_write_floats(g, name, 1, &n, t->data, err) < 0) {
+                cd_err_wrap(err, "%s: %s", path, group);
+                goto out;
+            }
+        }
+    rc = 0;
+out:
+    if (g >= 0)
+        H5Gclose(g);
+    if (H5Fclose(f) < 0 && rc == 0)
+        rc = cd_err_set(err, CD_ERR_IO, "%s: cannot finish writing %s", path, group);
+    return rc;
+}
+
+static int read_params_impl(const char *path, const char *group, model *m, cd_err *err)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return cd_err_set(err, CD_ERR_IO, "%s: cannot open as HDF5", path);
+    int rc = -1;
+    hid_t g = -1;
+    if (H5Lexists(f, group, H5P_DEFAULT) <= 0) {
+        rc = 0;
+        goto out;
+    }
+    if ((g = H5Gopen2(f, group, H5P_DEFAULT)) < 0) {
+        cd_err_set(err, CD_ERR_FORMAT, "%s: cannot open %s", path, group);
+        goto out;
+    }
+    for (int i = 0; i < m->n_layers; i++)
+        for (int p = 0; p < m->layers[i].n_params; p++) {
+            tensor *t = m->layers[i].params[p];
+            if (!t)
+                continue;
+            char name[48];
+            snprintf(name, sizeof name, "%d/%d", i, p);
+            hid_t ds = H5Lexists(g, name, H5P_DEFAULT) > 0 ? H5Dopen2(g, name, H5P_DEFAULT) : -1;
+            if (ds < 0) {
+                cd_err_set(err, CD_ERR_FORMAT, "%s: %s lacks %s (layer %s)", path, group, name, m->layers[i].name);
+                goto out;
+            }
+            hid_t sp = H5Dget_space(ds);
+            hssize_t cnt = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+            int ok = cnt == (hssize_t)t->size &&
+                     H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) >= 0;
+            if (sp >= 0)
+                H5Sclose(sp);
+            H5Dclose(ds);
+            if (!ok) {
+                cd_err_set(err, CD_ERR_SHAPE, "%s: %s/%s has %lld values, layer %s's parameter %d needs %zu", path,
+                           group, name, (long long)cnt, m->layers[i].name, p, t->size);
+                goto out;
+            }
+        }
+    rc = 1;
+out:
+    if (g >= 0)
+        H5Gclose(g);
+    H5Fclose(f);
+    return rc;
+}
+
+int checkpoint_write_params(const char *path, const char *group, const model *m, cd_err *err)
+{
+    keras_h5_quiet();
+    return write_params_impl(path, group, m, err);
+}
+
+int checkpoint_read_params(const char *path, const char *group, model *m, cd_err *err)
+{
+    keras_h5_quiet();
+    return read_params_impl(path, group, m, err);
+}

@@ -15,6 +15,11 @@
  *                                 validation loss, seed, weight decay, world size
  *   root attr  catdog_world_size  int: MPI ranks that trained the model (only
  *                                 written when more than one)
+ *   group      catdog_trained_weights  with `--ema`: the model's weights are the
+ *                                 moving average, and this group holds the
+ *                                 trained weights the optimizer continues from,
+ *                                 one float dataset "<layer>/<param>" (indices)
+ *                                 per parameter
  * The shipped best-model file gets the training_config and state but no
  * optimizer_weights (it stays ~5 MB); the resume file (<out>.last.h5) has all.
  */
@@ -60,6 +65,18 @@ int checkpoint_read_config(const char *path, optim_opts *oo, train_state *st, cd
  * state array, sizes checked.  Returns 1 when loaded, 0 when the file has no
  * optimizer_weights (o untouched), -1 on error. */
 int checkpoint_read_optimizer(const char *path, optim *o, cd_err *err);
+
+/* The group of trained weights beside an averaged model (above). */
+#define CHECKPOINT_TRAINED_GROUP "catdog_trained_weights"
+
+/* Adds (replaces) group `group` of the file at path with every parameter of
+ * m, dataset "<layer index>/<param index>" (flat float32).  0 or -1. */
+int checkpoint_write_params(const char *path, const char *group, const model *m, cd_err *err);
+
+/* Reads group `group` of the file at path into m's parameters (m made as the
+ * writer's model: same layers, sizes checked).  1 when read, 0 when the file
+ * has no such group (m untouched), -1 on error (m may be partly written). */
+int checkpoint_read_params(const char *path, const char *group, model *m, cd_err *err);
 
 /* Adds (replaces) the root attribute catdog_world_size = world_size to the
  * file at path, when world_size > 1: for files that are not checkpoints (a

@@ -419,6 +419,55 @@ void engine_best_restore(const engine_best *b, model *m)
         }
 }
 
+/* ---- weight averaging ---- */
+
+int engine_ema_update(engine_best *ema, const model *m, float decay, long long iterations, cd_err *err)
+{
+    if (!ema->have || iterations <= 1)
+        return engine_best_keep(ema, m, err);
+    assert(m->n_layers == ema->n_layers);
+    const float keep = decay, take = 1.0f - decay;
+    for (int i = 0; i < m->n_layers; i++) {
+        const layer *L = &m->layers[i];
+        int stepped = L->trainable ? layer_trainable_params(L) : 0;
+        for (int p = 0; p < L->n_params; p++) {
+            const tensor *t = L->params[p];
+            tensor *a = ema->t[i * LAYER_MAX_PARAMS + p];
+            if (!t || !a)
+                continue;
+            if (p >= stepped) {
+                memcpy(a->data, t->data, t->size * sizeof(float));
+                continue;
+            }
+            float *restrict ad = a->data;
+            const float *restrict w = t->data;
+            for (size_t j = 0; j < t->size; j++)
+                ad[j] = keep * ad[j] + take * w[j];
+        }
+    }
+    return 0;
+}
+
+int engine_resume_weights(const char *path, model *m, engine_best *ema, cd_err *err)
+{
+    if (ema && engine_best_keep(ema, m, err) < 0)
+        return -1;
+    int got = checkpoint_read_params(path, CHECKPOINT_TRAINED_GROUP, m, err);
+    if (got < 0)
+        return -1;
+    if (got == 0) {
+        if (ema)
+            ema->have = 0;
+        return 0;
+    }
+    if (!ema)
+        return cd_err_set(err, CD_ERR_INVALID,
+                          "%s was trained with --ema (its weights are the moving average, the trained ones are "
+                          "beside them): resume it with --ema",
+                          path);
+    return 1;
+}
+
 /* ---- schedules, monitors ---- */
 
 const tensor *engine_runner_grad(const void *ctx, int layer, int param)
@@ -474,6 +523,8 @@ void engine_config_from_opts(engine_config *c, const train_opts *o)
     c->warmup_epochs = o->warmup_epochs;
     c->monitor = o->monitor;
     c->early_stopping = o->early_stopping;
+    c->label_smoothing = o->label_smoothing;
+    c->ema_decay = o->ema_decay;
     c->stop = o->stop;
     c->progress = o->progress;
     c->progress_ctx = o->progress_ctx;
@@ -504,12 +555,28 @@ unsigned long long engine_epoch_seed(unsigned long long seed, int epoch)
 
 /* ---- files ---- */
 
-int engine_save(const model *m, const char *path, const optim_opts *oo, const optim *o,
-                const train_state *st, cd_err *err)
+/* engine_save; with `trained` (the trained weights when m holds their
+ * average), those go into CHECKPOINT_TRAINED_GROUP: written from m after m
+ * gets them back for the moment (m's weights are the average again on
+ * return). */
+static int save_file(model *m, const char *path, const optim_opts *oo, const optim *o, const train_state *st,
+                     const engine_best *trained, cd_err *err)
 {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (keras_save(m, tmp, err) < 0 || checkpoint_write(tmp, oo, o, st, err) < 0) {
+    int bad = keras_save(m, tmp, err) < 0 || checkpoint_write(tmp, oo, o, st, err) < 0;
+    if (!bad && trained) {
+        /* m holds the average; swap the trained weights in just to write them. */
+        engine_best avg = {0};
+        bad = engine_best_init(&avg, m, err) < 0 || engine_best_keep(&avg, m, err) < 0;
+        if (!bad) {
+            engine_best_restore(trained, m);
+            bad = checkpoint_write_params(tmp, CHECKPOINT_TRAINED_GROUP, m, err) < 0;
+            engine_best_restore(&avg, m);
+        }
+        engine_best_free(&avg);
+    }
+    if (bad) {
         unlink(tmp);
         return cd_err_wrap(err, "saving %s", path);
     }
@@ -519,6 +586,13 @@ int engine_save(const model *m, const char *path, const optim_opts *oo, const op
         return cd_err_set(err, CD_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
     return 0;
+}
+
+int engine_save(const model *m, const char *path, const optim_opts *oo, const optim *o,
+                const train_state *st, cd_err *err)
+{
+    /* Without `trained` save_file never changes m. */
+    return save_file((model *)m, path, oo, o, st, NULL, err);
 }
 
 /* Rank 0 (or the only process) reports and writes. */
@@ -569,18 +643,27 @@ static int log_json(const engine_config *c, const history_row *row, const engine
 {
     if (!c->log_json || !is_root(c))
         return 0;
+    /* No validation (train --final): val_loss and val_accuracy are null. */
+    int has_val = isfinite(row->val_loss);
     json_t *o = json_pack("{s:s,s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:b,s:s}", "phase", c->phase ? c->phase : "train",
                           "epoch", row->epoch, "loss", row->loss, "accuracy", row->accuracy, "val_loss",
-                          row->val_loss, "val_accuracy", row->val_accuracy, "lr", row->lr, "next_lr",
+                          has_val ? row->val_loss : 0.0, "val_accuracy", has_val ? row->val_accuracy : 0.0,
+                          "lr", row->lr, "next_lr",
                           (double)next_lr, "seconds", row->seconds, "improved", improved, "monitor",
                           train_monitor_name(c->monitor));
     if (!o)
         return cd_err_set(err, CD_ERR_NOMEM, "--log-json: out of memory");
+    if (!has_val) {
+        json_object_set_new(o, "val_loss", json_null());
+        json_object_set_new(o, "val_accuracy", json_null());
+    }
     if (isfinite(ev->auc))
         json_object_set_new(o, "val_auc", json_real(ev->auc));
     else
         json_object_set_new(o, "val_auc", json_null());
     json_object_set_new(o, "val_seconds", json_real(val_seconds));
+    /* What the training loss was computed against (0: the true labels). */
+    json_object_set_new(o, "label_smoothing", json_real(c->label_smoothing));
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(o);
     if (!s)
@@ -795,10 +878,44 @@ static int fused_allreduce(fused *f, const runner *rt, const engine_comm *comm, 
     return comm->sum_floats(comm->ctx, f->buf, f->n, err);
 }
 
+/* Samples of n whose logits (n x k) pick their label y (k == 1: 0/1;
+ * k > 1: class index). */
+static size_t count_correct(const float *logits, const float *y, int n, int k)
+{
+    if (k == 1)
+        return metrics_binary_correct(logits, y, (size_t)n, 0.0f);
+    size_t right = 0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * k;
+        int best = 0;
+        for (int j = 1; j < k; j++)
+            if (z[j] > z[best])
+                best = j;
+        right += best == (int)y[i];
+    }
+    return right;
+}
+
+/* One training batch's loss and d(mean loss)/d(logits) against soft targets:
+ * the labels y as probabilities (one-hot rows when k > 1) in tgt (n x k),
+ * smoothed by c->label_smoothing.  *correct counts the samples whose highest
+ * output is their label. */
+static double soft_loss(const engine_config *c, const float *logits, const float *y, int n, int k, float *tgt,
+                        float *grad, size_t *correct)
+{
+    if (k == 1)
+        memcpy(tgt, y, (size_t)n * sizeof *tgt);
+    else
+        loss_onehot(y, n, k, tgt);
+    loss_smooth_targets(tgt, n, k, c->label_smoothing);
+    *correct = count_correct(logits, y, n, k);
+    return k == 1 ? loss_bce_logits(logits, tgt, n, grad) : loss_cce_logits(logits, tgt, n, k, grad);
+}
+
 /* Runs the steps of epoch e (0-based).  Returns 0, 1 when stopped, -1. */
 static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, train_state *st,
-                     engine_source *src, int e, double t0, double *loss_out, double *acc_out, engine_result *res,
-                     cd_err *err)
+                     engine_source *src, int e, double t0, double *loss_out, double *acc_out, engine_best *ema,
+                     engine_result *res, cd_err *err)
 {
     runner *rf = NULL, *rt = NULL;
     step_runners(sp, c->batch, c->backend, c->threads, 1,
@@ -806,6 +923,8 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     size_t nb = (size_t)c->batch * (size_t)sp->k;
     float *act = sp->front ? malloc((size_t)c->batch * model_output_size(sp->front) * sizeof(float)) : NULL;
     float *logits = malloc(nb * sizeof(float)), *grad = malloc(nb * sizeof(float));
+    int soft = c->label_smoothing > 0;
+    float *tgt = soft ? malloc(nb * sizeof(float)) : NULL;
     engine_tally tally;
     engine_tally_init(&tally, sp->k, 0);
     fused fg = {0};
@@ -820,7 +939,7 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     int overlap = parallel(c) && !c->blocking_allreduce && c->comm->start_sum;
     if (!rt)
         goto out;
-    if (!logits || !grad || (sp->front && !act)) {
+    if (!logits || !grad || (sp->front && !act) || (soft && !tgt)) {
         cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
         goto out;
     }
@@ -872,9 +991,13 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
         if (n > 0) {
             if (step_forward(rf, rt, x, n, act, logits, err) < 0)
                 goto out;
-            l = engine_tally_add(&tally, logits, y, n, grad, &correct, err);
-            if (isnan(l) && err && err->code == CD_ERR_NOMEM)
-                goto out;
+            if (soft) {
+                l = soft_loss(c, logits, y, n, sp->k, tgt, grad, &correct);
+            } else {
+                l = engine_tally_add(&tally, logits, y, n, grad, &correct, err);
+                if (isnan(l) && err && err->code == CD_ERR_NOMEM)
+                    goto out;
+            }
         }
         if (parallel(c)) {
             double agg[4] = {l * n, (double)correct, (double)n, c->stop && *c->stop ? 1.0 : 0.0};
@@ -919,6 +1042,8 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
                        parallel(c) ? (const void *)&fg : (const void *)rt, err) < 0)
             goto out;
         runner_params_changed(rt);
+        if (ema && engine_ema_update(ema, sp->tail, c->ema_decay, optim_iterations(opt), err) < 0)
+            goto out;
         res->steps++;
         metrics_tally_add(&mt, l, total, correct);
         st->step_in_epoch = (long long)step;
@@ -942,6 +1067,7 @@ out:
     free(act);
     free(logits);
     free(grad);
+    free(tgt);
     runner_free(rt);
     runner_free(rf);
     return rc;
@@ -957,10 +1083,22 @@ static double score_of(train_monitor m, const engine_eval *ev)
     return ev->loss;
 }
 
+/* The resume checkpoint.  With an average (ema->have): the model's weights
+ * are the average and the trained weights (what sp->tail holds; raw is
+ * scratch for them) go beside it, CHECKPOINT_TRAINED_GROUP. */
 static int save_last(const engine_config *c, const engine_step *sp, const optim *opt, const train_state *st,
-                     cd_err *err)
+                     engine_best *ema, engine_best *raw, cd_err *err)
 {
-    return c->last_path && is_root(c) ? engine_save(sp->tail, c->last_path, c->oo, opt, st, err) : 0;
+    if (!c->last_path || !is_root(c))
+        return 0;
+    if (!ema || !ema->have)
+        return engine_save(sp->tail, c->last_path, c->oo, opt, st, err);
+    if (engine_best_keep(raw, sp->tail, err) < 0)
+        return -1;
+    engine_best_restore(ema, sp->tail);
+    int rc = save_file(sp->tail, c->last_path, c->oo, opt, st, raw, err);
+    engine_best_restore(raw, sp->tail);
+    return rc;
 }
 
 int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_state *st,
@@ -972,6 +1110,13 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
     if (step_runners(sp, c->batch, c->backend, c->threads, 0, 0, &rf, &rv, err) < 0)
         return -1;
     int rc = -1;
+    /* --ema: the average (the caller's, or kept here from the first step)
+     * and scratch for the trained weights while the tail holds the average. */
+    engine_best own = {0}, raw = {0};
+    engine_best *ema = c->ema_decay > 0 ? (c->ema ? c->ema : &own) : NULL;
+    int swapped = 0; /* the tail holds the average, raw the trained weights */
+    if (ema && ((!c->ema && engine_best_init(&own, sp->tail, err) < 0) || engine_best_init(&raw, sp->tail, err) < 0))
+        goto out;
     for (int e = st->epochs_done; e < c->epochs; e++) {
         if (c->schedule == TRAIN_SCHEDULE_COSINE && st->step_in_epoch == 0)
             st->lr = engine_cosine_lr(st->base_lr, c->min_lr, e, c->epochs, c->warmup_epochs);
@@ -980,21 +1125,30 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
         train_progress p = progress_at(c, TRAIN_EV_EPOCH_BEGIN, e, train, opt);
         emit(c, &p);
         double loss = NAN, acc = NAN;
-        int got = run_steps(c, sp, opt, st, train, e, t0, &loss, &acc, res, err);
+        int got = run_steps(c, sp, opt, st, train, e, t0, &loss, &acc, ema, res, err);
         if (got < 0)
             goto out;
         if (got == 1) {
             res->interrupted = 1;
-            rc = save_last(c, sp, opt, st, err);
+            rc = save_last(c, sp, opt, st, ema, &raw, err);
             goto out;
         }
         p.event = TRAIN_EV_VALIDATING;
         emit(c, &p);
+        if (ema && ema->have) {
+            /* Validate, judge and keep the average. */
+            if (engine_best_keep(&raw, sp->tail, err) < 0)
+                goto out;
+            engine_best_restore(ema, sp->tail);
+            swapped = 1;
+        }
         runner_params_changed(rv);
-        engine_eval ev;
+        engine_eval ev = {0, NAN, NAN, NAN};
         /* Under MPI the ranks stop together, at step boundaries only. */
         double tv = cd_monotonic_s(), val_s;
-        if (parallel(c) && c->sharded_val)
+        if (!val)
+            got = 0; /* no validation (train --final): every epoch is the kept one */
+        else if (parallel(c) && c->sharded_val)
             got = engine_evaluate_ranks(rf, rv, sp, c->batch, val, 0, c->monitor == TRAIN_MONITOR_VAL_AUC, c->comm,
                                         NULL, NULL, 0, &ev, err);
         else
@@ -1006,7 +1160,11 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
             goto out;
         if (got == 1) {
             res->interrupted = 1; /* all steps done: a resume goes straight to validation */
-            rc = save_last(c, sp, opt, st, err);
+            if (swapped) {
+                engine_best_restore(&raw, sp->tail);
+                swapped = 0;
+            }
+            rc = save_last(c, sp, opt, st, ema, &raw, err);
             goto out;
         }
         /* The epoch is complete: update the loop state, then save. */
@@ -1016,7 +1174,8 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
             goto out;
         st->epochs_done = e + 1;
         st->step_in_epoch = 0;
-        double score = score_of(c->monitor, &ev);
+        /* Without validation each epoch "improves": the last is the one kept. */
+        double score = val ? score_of(c->monitor, &ev) : -(double)(e + 1);
         int improved = score < st->best_score;
         if (improved) {
             st->best_score = score;
@@ -1046,7 +1205,11 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
             if (c->on_best && is_root(c) && c->on_best(c->on_best_ctx, sp->tail, st, err) < 0)
                 goto out;
         }
-        if (save_last(c, sp, opt, st, err) < 0 || write_history(c, err) < 0 ||
+        if (swapped) {
+            engine_best_restore(&raw, sp->tail);
+            swapped = 0;
+        }
+        if (save_last(c, sp, opt, st, ema, &raw, err) < 0 || write_history(c, err) < 0 ||
             log_json(c, &row, &ev, improved, st->lr, val_s, err) < 0)
             goto out;
         int stop_early = c->early_stopping > 0 && st->since_best >= c->early_stopping;
@@ -1075,6 +1238,10 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
     }
     rc = 0;
 out:
+    if (swapped)
+        engine_best_restore(&raw, sp->tail); /* the tail keeps the trained weights */
+    engine_best_free(&raw);
+    engine_best_free(&own);
     runner_free(rv);
     runner_free(rf);
     return rc;

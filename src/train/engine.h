@@ -140,6 +140,26 @@ int engine_best_keep(engine_best *b, const model *m, cd_err *err);
 /* Copies them back into m; nothing when none was kept. */
 void engine_best_restore(const engine_best *b, model *m);
 
+/* ---- weight averaging (--ema) ---- */
+
+/* One step of the moving average of m's weights after the optimizer step
+ * that made `iterations` steps in all (Keras 3, optimizer.apply with use_ema):
+ * at the first step (iterations <= 1) or when nothing is averaged yet
+ * (ema->have == 0) avg = w; after that avg = decay * avg + (1 - decay) * w
+ * for every parameter the optimizer steps, in float32.  Parameters that get
+ * no gradient (BatchNormalization's moving statistics, which catdog's
+ * training never updates; layers not trainable) are copied.  0 or -1 (out
+ * of memory on the first call). */
+int engine_ema_update(engine_best *ema, const model *m, float decay, long long iterations, cd_err *err);
+
+/* Resuming from checkpoint `path` whose model weights were loaded into m:
+ * when the file holds the trained weights beside an average (--ema), the
+ * loaded weights become the average in ema (have = 1) and m gets the trained
+ * ones; 1.  A file without them: ema->have = 0 (the average restarts at the
+ * next step), m untouched; 0.  ema NULL (the run has no --ema) and a file
+ * with an average: -1, asking for --ema. */
+int engine_resume_weights(const char *path, model *m, engine_best *ema, cd_err *err);
+
 /* ---- schedules and monitors ---- */
 
 /* The rate of epoch e (0-based) of `epochs` under the cosine schedule with
@@ -203,6 +223,22 @@ typedef struct engine_config {
     int warmup_epochs;       /* cosine: linear warm-up epochs (0 = none) */
     train_monitor monitor;
     int early_stopping;      /* patience in epochs; 0 = off */
+    /* Keras' label smoothing of the training targets (loss.h,
+     * loss_smooth_targets); 0 = none.  Only the training loss and its
+     * gradient see it: validation, test and the kept-epoch choice use the
+     * true labels.  The training accuracy is against the true labels. */
+    float label_smoothing;
+    /* --ema: an exponential moving average of the tail's weights kept beside
+     * the trained ones, as Keras 3's optimizer `use_ema` (engine_ema_update).
+     * Validation, the kept best epoch (engine_best, on_best), the checkpoint's
+     * model weights and so the test evaluation use the average; the
+     * checkpoint keeps the trained weights in its CHECKPOINT_TRAINED_GROUP.
+     * 0 = off; else the decay (Keras' ema_momentum), in (0, 1). */
+    float ema_decay;
+    /* The average (borrowed, initialised for the tail): a resumed run passes
+     * what engine_resume_weights read.  NULL = the engine keeps its own,
+     * starting at the first step. */
+    engine_best *ema;
     /* The dropout stream of epoch e (0-based, counting earlier phases) from
      * the run's seed; NULL = engine_epoch_seed.  Each configuration keeps the
      * stream it had before the engine, so results stay bit-identical. */
@@ -266,8 +302,11 @@ typedef struct engine_result {
 /* Trains step.tail with opt from state st until st->epochs_done == c->epochs,
  * validating on val each epoch (as described at the top).  best must be
  * initialised for step.tail; it holds the best epoch's parameters on return
- * (the tail keeps the last epoch's).  0 (also when interrupted or stopped
- * early) or -1 with err filled. */
+ * (the tail keeps the last epoch's).  val NULL: no validation (`train
+ * --final`): every epoch counts as an improvement, so the kept parameters
+ * and on_best are the last epoch's, val_loss / val_accuracy are NaN in the
+ * history (null in the JSON lines) and nothing stops early.  0 (also when
+ * interrupted or stopped early) or -1 with err filled. */
 int engine_run(const engine_config *c, const engine_step *step, optim *opt, train_state *st,
                engine_source *train, engine_source *val, engine_best *best, engine_result *res,
                cd_err *err);

@@ -60,3 +60,24 @@ double loss_cce_logits(const float *z, const float *y, int n, int k, float *grad
     }
     return sum / n;
 }
+
+void loss_smooth_targets(float *t, int n, int k, float s)
+{
+    if (s == 0.0f || n <= 0 || k <= 0)
+        return;
+    float u = s / (float)(k == 1 ? 2 : k);
+    for (size_t i = 0; i < (size_t)n * (size_t)k; i++)
+        t[i] = t[i] * (1.0f - s) + u;
+}
+
+void loss_onehot(const float *y, int n, int k, float *t)
+{
+    for (int i = 0; i < n; i++) {
+        float *r = t + (size_t)i * k;
+        for (int j = 0; j < k; j++)
+            r[j] = 0.0f;
+        int c = (int)y[i];
+        if (c >= 0 && c < k)
+            r[c] = 1.0f;
+    }
+}

@@ -26,6 +26,17 @@ float loss_sigmoid(float z);
  * (n floats) may be NULL; it may not alias z. */
 double loss_bce_logits(const float *z, const float *y, int n, float *grad);
 
+/* Keras' label smoothing s (0 = none, < 1) on n rows of target
+ * probabilities t, in place: each row moves towards the uniform
+ * distribution, t = t * (1 - s) + s / c, where c is the number of classes:
+ * k for k > 1 outputs, 2 for one sigmoid output (t = y * (1 - s) + 0.5 * s,
+ * Keras' BinaryCrossentropy(label_smoothing=s)). */
+void loss_smooth_targets(float *t, int n, int k, float s);
+
+/* Class indices y (n of them, 0..k-1) as one-hot rows t (n x k); an index
+ * out of range gives a row of zeros. */
+void loss_onehot(const float *y, int n, int k, float *t);
+
 /* Mean categorical cross-entropy of n rows of k logits (row-major n x k) against
  * target distributions y (n x k, usually one-hot).  grad (n x k) may be NULL. */
 double loss_cce_logits(const float *z, const float *y, int n, int k, float *grad);

@@ -110,6 +110,7 @@ typedef struct session {
     train_state st;
     dataset_iter *itrain, *ival;
     engine_best best;             /* the best epoch's parameters */
+    engine_best ema;              /* --ema: the weights' moving average */
     history hist;
     FILE *log_json;
     int out_created, out_written;
@@ -118,6 +119,7 @@ typedef struct session {
 static void session_free(session *s)
 {
     engine_best_free(&s->best);
+    engine_best_free(&s->ema);
     if (s->log_json)
         fclose(s->log_json);
     dataset_iter_free(s->itrain);
@@ -164,6 +166,8 @@ static int open_data(session *s, cd_err *err)
     s->has_test = dir_exists(s->test_dir);
     if (s->has_test && !(s->dtest = dataset_open(s->test_dir, err)))
         return -1;
+    if (o->final_fit && dataset_append(s->dtrain, s->dval, err) < 0)
+        return cd_err_wrap(err, "--final: %s + %s", s->train_dir, s->val_dir);
     if (s->dval->n_classes != s->dtrain->n_classes)
         return cd_err_set(err, CD_ERR_INVALID, "%s has %d classes but %s has %d", s->val_dir, s->dval->n_classes,
                           s->train_dir, s->dtrain->n_classes);
@@ -180,6 +184,11 @@ static int build_model(session *s, cd_err *err)
     if (o->resume_path) {
         if (!(s->m = keras_load(o->resume_path, err)))
             return cd_err_wrap(err, "resuming from %s", o->resume_path);
+        /* With --ema the file's weights are the average; the trained ones are beside them. */
+        if (o->ema_decay > 0 && engine_best_init(&s->ema, s->m, err) < 0)
+            return -1;
+        if (engine_resume_weights(o->resume_path, s->m, o->ema_decay > 0 ? &s->ema : NULL, err) < 0)
+            return cd_err_wrap(err, "resuming");
         if (checkpoint_read_config(o->resume_path, &s->oo, &s->st, err) < 0)
             return cd_err_wrap(err, "resuming");
         if (o->lr_override) {
@@ -196,6 +205,8 @@ static int build_model(session *s, cd_err *err)
         if (!(s->m = arch_build(o->arch, o->img_size, err)))
             return cd_err_wrap(err, "architecture '%s' at %dx%d", o->arch, o->img_size, o->img_size);
         model_init_params(s->m, o->seed);
+        if (o->ema_decay > 0 && engine_best_init(&s->ema, s->m, err) < 0)
+            return -1;
         s->oo = o->optim;
         train_state_init(&s->st, o->optim.lr, o->seed);
     }
@@ -268,7 +279,7 @@ static int make_iters(session *s, cd_err *err)
     io.shuffle = 0;
     io.augment = NULL;
     io.shard_whole_batches = 1;
-    if (!(s->ival = dataset_iter_new(s->dval, &io, err)))
+    if (!o->final_fit && !(s->ival = dataset_iter_new(s->dval, &io, err)))
         return -1;
     if (engine_best_init(&s->best, s->m, err) < 0)
         return -1;
@@ -323,12 +334,13 @@ static int run_epochs(session *s, cd_err *err)
     c.sharded_val = 1; /* ival holds this rank's run of batches (make_iters) */
     c.on_best = on_best;
     c.on_best_ctx = s;
+    c.ema = o->ema_decay > 0 ? &s->ema : NULL;
     if (o->comm && o->comm->size > 1)
         s->st.world_size = o->comm->size; /* recorded in the files (catdog_world_size) */
     engine_step sp = {NULL, s->m, s->k};
     engine_source tr = engine_source_dataset(s->itrain), va = engine_source_dataset(s->ival);
     engine_result er;
-    if (engine_run(&c, &sp, s->opt, &s->st, &tr, &va, &s->best, &er, err) < 0)
+    if (engine_run(&c, &sp, s->opt, &s->st, &tr, o->final_fit ? NULL : &va, &s->best, &er, err) < 0)
         return -1;
     res->interrupted = er.interrupted;
     res->stopped_early = er.stopped_early;
@@ -405,6 +417,15 @@ static int check_opts(const train_opts *o, cd_err *err)
         return cd_err_set(err, CD_ERR_INVALID, "warm-up epochs go with the cosine schedule (got %d)", o->warmup_epochs);
     if (o->early_stopping < 0)
         return cd_err_set(err, CD_ERR_INVALID, "early-stopping patience must be >= 0");
+    if (o->final_fit && (o->schedule == TRAIN_SCHEDULE_PLATEAU || o->early_stopping > 0 ||
+                         o->monitor != TRAIN_MONITOR_VAL_LOSS))
+        return cd_err_set(err, CD_ERR_INVALID,
+                          "--final trains without validation: it takes no plateau schedule, early stopping or "
+                          "--monitor (choose the epochs on validation in an earlier run)");
+    if (!(o->ema_decay >= 0 && o->ema_decay < 1))
+        return cd_err_set(err, CD_ERR_INVALID, "the EMA decay must be in (0, 1) (got %g)", (double)o->ema_decay);
+    if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
+        return cd_err_set(err, CD_ERR_INVALID, "label smoothing must be in [0, 1) (got %g)", (double)o->label_smoothing);
     return 0;
 }
 
@@ -449,7 +470,7 @@ int train_run(const train_opts *o, train_result *res, cd_err *err)
     p.epochs = o->epochs;
     p.steps = dataset_iter_batches(s.itrain);
     p.n_train = s.dtrain->n;
-    p.n_val = s.dval->n;
+    p.n_val = o->final_fit ? 0 : s.dval->n; /* --final: validation/ is in n_train */
     p.n_test = s.dtest ? s.dtest->n : 0;
     p.resumed = o->resume_path != NULL;
     p.resumed_from = o->resume_path ? s.st.epochs_done : 0;

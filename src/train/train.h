@@ -126,6 +126,11 @@ typedef struct train_opts {
     int early_stopping;          /* patience in epochs (on `monitor`); 0 = off */
     train_monitor monitor;       /* best epoch / early stopping / plateau metric; default val_loss */
     int warmup_epochs;           /* cosine: linear warm-up epochs; default 0 */
+    float label_smoothing;       /* Keras' label smoothing of the training targets, [0, 1); 0 = none */
+    int final_fit;               /* --final: train on train/ + validation/ for exactly `epochs`
+                                    epochs, no validation, no selection, no early stopping; the
+                                    last epoch is the model, evaluated once on test/ */
+    float ema_decay;             /* --ema: decay of the weights' moving average (engine.h), (0, 1); 0 = off */
     const char *log_json_path;   /* one JSON object per epoch appended here; NULL = none */
     const struct engine_comm *comm;  /* data-parallel ranks (train/engine.h); NULL = one process */
     int blocking_allreduce;          /* with comm: sum gradients after the backward pass, not

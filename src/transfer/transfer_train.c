@@ -401,7 +401,8 @@ static int head_on_best(void *ctx, const model *tail, const train_state *st, cd_
 
 /* Resuming: the head, optimizer and loop state from <out>.last.h5, the best
  * head so far from out_path. */
-static int resume_head(run *r, optim **opt, optim_opts *oo, train_state *st, engine_best *best, cd_err *err)
+static int resume_head(run *r, optim **opt, optim_opts *oo, train_state *st, engine_best *best, engine_best *ema,
+                       cd_err *err)
 {
     const char *path = r->o->resume_path;
     model *last = keras_load(path, err);
@@ -409,6 +410,9 @@ static int resume_head(run *r, optim **opt, optim_opts *oo, train_state *st, eng
         return cd_err_wrap(err, "resuming from %s", path);
     int rc = transfer_copy_params(r->head, last, err);
     model_free(last);
+    /* --ema: the file's head is the average, the trained head beside it. */
+    if (rc == 0 && engine_resume_weights(path, r->head, ema, err) < 0)
+        rc = -1;
     if (rc != 0 || checkpoint_read_config(path, oo, st, err) != 0)
         return cd_err_wrap(err, "resuming from %s", path);
     if (r->o->lr_override)
@@ -453,14 +457,15 @@ static int train_head(run *r, cd_err *err)
     optim_opts oo = o->optim;
     train_state st;
     train_state_init(&st, o->optim.lr, o->seed);
-    engine_best best = {0};
+    engine_best best = {0}, ema = {0};
     feat_src fst = {0}, fsv = {0};
     engine_source strain, sval;
     int rc = -1;
     double t_start = cd_monotonic_s();
-    if (engine_best_init(&best, r->head, err) != 0)
+    if (engine_best_init(&best, r->head, err) != 0 || (o->ema_decay > 0 && engine_best_init(&ema, r->head, err) != 0))
         goto out;
-    if (o->resume_path ? resume_head(r, &opt, &oo, &st, &best, err) != 0 : !(opt = optim_new(r->head, &oo, err)))
+    if (o->resume_path ? resume_head(r, &opt, &oo, &st, &best, o->ema_decay > 0 ? &ema : NULL, err) != 0
+                       : !(opt = optim_new(r->head, &oo, err)))
         goto out;
     optim_set_lr(opt, st.lr);
     if (parallel(r))
@@ -500,6 +505,7 @@ static int train_head(run *r, cd_err *err)
     c.phase = "head";
     c.on_best = head_on_best;
     c.on_best_ctx = r;
+    c.ema = o->ema_decay > 0 ? &ema : NULL;
     engine_step sp = {NULL, r->head, 1};
     engine_result er;
     if (engine_run(&c, &sp, opt, &st, &strain, &sval, &best, &er, err) != 0)
@@ -521,6 +527,7 @@ out:
     feat_src_free(&fst);
     feat_src_free(&fsv);
     engine_best_free(&best);
+    engine_best_free(&ema);
     optim_free(opt);
     return rc;
 }
@@ -606,6 +613,10 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
 
     if (!o->data_dir || !o->out_path)
         return cd_err_set(err, CD_ERR_INVALID, "transfer: --data and --out are required");
+    if (o->final_fit)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                          "--final is not available with --arch transfer yet (the feature cache is per "
+                          "split); train the final head with the chosen epochs on train/ alone");
     if (o->epochs < 1 || o->batch < 1)
         return cd_err_set(err, CD_ERR_INVALID, "transfer: epochs and batch must be positive");
     int flip = 0;

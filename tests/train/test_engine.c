@@ -240,12 +240,73 @@ static void test_log_json_matches_history_csv(void **state)
     unlink(jl);
 }
 
+/* No validation source (train --final): every epoch is kept, so on_best
+ * runs each epoch, the kept weights are the last epoch's (the tail's), the
+ * history's val_* are NaN, and early stopping never cuts the run short. */
+static void test_no_validation_keeps_last_epoch(void **state)
+{
+    (void)state;
+    transfer_head_spec hs;
+    cd_err err;
+    assert_int_equal(transfer_head_parse("gap,dense=16,dropout=0.2", &hs, &err), 0);
+    model *m = transfer_head_training_model(&hs, DIM, 5, &err);
+    assert_non_null(m);
+    optim_opts oo;
+    optim_defaults(OPTIM_ADAM, &oo);
+    oo.lr = 0.02f;
+    optim *opt = optim_new(m, &oo, &err);
+    synth tr;
+    synth_init(&tr, 96, 11, 1);
+    engine_source s_tr = synth_source(&tr);
+    train_state st;
+    train_state_init(&st, oo.lr, 7);
+    history hist;
+    history_init(&hist);
+    best_log bl = {0};
+    engine_config c;
+    engine_config_defaults(&c);
+    c.epochs = 4;
+    c.batch = BATCH;
+    c.threads = 1;
+    c.early_stopping = 1;
+    c.oo = &oo;
+    c.hist = &hist;
+    c.on_best = record_best;
+    c.on_best_ctx = &bl;
+    engine_step sp = {NULL, m, 1};
+    engine_best best;
+    assert_int_equal(engine_best_init(&best, m, &err), 0);
+    engine_result er;
+    if (engine_run(&c, &sp, opt, &st, &s_tr, NULL, &best, &er, &err) != 0)
+        fail_msg("engine_run: %s", err.msg);
+    assert_int_equal(er.stopped_early, 0);
+    assert_int_equal(st.epochs_done, 4);
+    assert_int_equal(st.best_epoch, 4);
+    assert_int_equal(bl.n, 4);
+    for (int e = 0; e < 4; e++) {
+        assert_int_equal(bl.epochs[e], e + 1);
+        assert_true(isnan(hist.rows[e].val_loss) && isnan(hist.rows[e].val_accuracy));
+    }
+    int li = 0;
+    while (m->layers[li].n_params == 0)
+        li++;
+    float last = m->layers[li].params[0]->data[0];
+    engine_best_restore(&best, m);
+    assert_true(m->layers[li].params[0]->data[0] == last && last == bl.w0[3]);
+    engine_best_free(&best);
+    history_free(&hist);
+    optim_free(opt);
+    synth_free(&tr);
+    model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cosine_schedule_values_by_hand),
         cmocka_unit_test(test_monitor_picks_expected_epoch),
         cmocka_unit_test(test_log_json_matches_history_csv),
+        cmocka_unit_test(test_no_validation_keeps_last_epoch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -131,12 +131,76 @@ static void test_tally_weighs_batches_by_size(void **state)
     assert_float_equal(metrics_tally_accuracy(&t), 26.0 / 40.0, 1e-12);
 }
 
+/* Keras: BinaryCrossentropy(label_smoothing=0.2) on labels 1, 0 trains
+ * against 0.9 and 0.1; CategoricalCrossentropy(label_smoothing=0.3) with 3
+ * classes against 0.8 and 0.1. */
+static void test_label_smoothing_targets_by_hand(void **state)
+{
+    (void)state;
+    float t[3] = {1.0f, 0.0f, 0.5f};
+    loss_smooth_targets(t, 3, 1, 0.2f);
+    assert_float_equal(t[0], 0.9f, 1e-7);
+    assert_float_equal(t[1], 0.1f, 1e-7);
+    assert_float_equal(t[2], 0.5f, 1e-7);
+    float y[2] = {2.0f, 0.0f}, oh[6];
+    loss_onehot(y, 2, 3, oh);
+    loss_smooth_targets(oh, 2, 3, 0.3f);
+    const float want[6] = {0.1f, 0.1f, 0.8f, 0.8f, 0.1f, 0.1f};
+    for (int i = 0; i < 6; i++)
+        assert_float_equal(oh[i], want[i], 1e-7);
+    /* 0 leaves targets as they are. */
+    float u[2] = {1.0f, 0.0f};
+    loss_smooth_targets(u, 2, 1, 0.0f);
+    assert_true(u[0] == 1.0f && u[1] == 0.0f);
+}
+
+/* With smoothed targets the loss is no longer minimal at z = +-inf: its
+ * gradient, sigmoid(z) - t, matches central differences of the loss (in
+ * double), and vanishes where sigmoid(z) = t. */
+static void test_smoothed_bce_gradient_by_finite_differences(void **state)
+{
+    (void)state;
+    float y[5] = {1.0f, 0.0f, 0.0f, 1.0f, 1.0f}, z[5] = {0.3f, -2.0f, 4.0f, -0.1f, 0.0f}, g[5];
+    loss_smooth_targets(y, 5, 1, 0.1f);
+    /* sigmoid(z) = 0.95 at z = log(0.95 / 0.05): the smoothed target. */
+    z[4] = (float)log(0.95 / 0.05);
+    loss_bce_logits(z, y, 5, g);
+    for (int i = 0; i < 5; i++) {
+        const float h = 1e-2f;
+        float zp[5], zm[5];
+        memcpy(zp, z, sizeof z);
+        memcpy(zm, z, sizeof z);
+        zp[i] += h;
+        zm[i] -= h;
+        double fd = (loss_bce_logits(zp, y, 5, NULL) - loss_bce_logits(zm, y, 5, NULL)) / (2.0 * h);
+        assert_float_equal(g[i], fd, 1e-5);
+    }
+    assert_float_equal(g[4], 0.0f, 1e-7);
+    /* Smoothed CCE, 2 rows of 3. */
+    float lab[2] = {1.0f, 2.0f}, t[6], zc[6] = {1.0f, 2.0f, 0.5f, -3.0f, 0.0f, 3.0f}, gc[6];
+    loss_onehot(lab, 2, 3, t);
+    loss_smooth_targets(t, 2, 3, 0.2f);
+    loss_cce_logits(zc, t, 2, 3, gc);
+    for (int i = 0; i < 6; i++) {
+        const float h = 1e-2f;
+        float zp[6], zm[6];
+        memcpy(zp, zc, sizeof zc);
+        memcpy(zm, zc, sizeof zc);
+        zp[i] += h;
+        zm[i] -= h;
+        double fd = (loss_cce_logits(zp, t, 2, 3, NULL) - loss_cce_logits(zm, t, 2, 3, NULL)) / (2.0 * h);
+        assert_float_equal(gc[i], fd, 1e-5);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bce_matches_definition),
         cmocka_unit_test(test_bce_is_finite_for_huge_logits),
         cmocka_unit_test(test_bce_gradient_by_finite_differences),
+        cmocka_unit_test(test_label_smoothing_targets_by_hand),
+        cmocka_unit_test(test_smoothed_bce_gradient_by_finite_differences),
         cmocka_unit_test(test_cce_value_and_gradient),
         cmocka_unit_test(test_accuracy_thresholds),
         cmocka_unit_test(test_auc_ranks_with_ties),
