@@ -132,6 +132,15 @@ static void usage(FILE *out)
           "      --ema DECAY          keep an exponential moving average of the weights (Keras 3\n"
           "                           use_ema; e.g. 0.999): validation, the kept model, the\n"
           "                           checkpoint and the test use the average; --resume restores it\n"
+          "      --mixup ALPHA        mix each training batch in pairs (photo i with photo n-1-i):\n"
+          "                           x = l*x_i + (1-l)*x_j, targets alike, l ~ Beta(ALPHA, ALPHA)\n"
+          "                           drawn from the seed, epoch and step (e.g. 0.2)\n"
+          "      --cutmix ALPHA       or paste a box of photo j into photo i, l ~ Beta(ALPHA, ALPHA)\n"
+          "                           sizing the box and then the box's area setting the weight\n"
+          "                           (e.g. 1.0); with both, each batch picks one with probability\n"
+          "                           1/2 (timm).  The training loss is against the mixed targets,\n"
+          "                           the training accuracy against each photo's dominant label.\n"
+          "                           Under mpirun every rank then reads the whole batch\n"
           "      --log-json FILE      one JSON object per epoch (loss, accuracy, val_*, lr, ...)\n"
           "      --plateau-factor X   plateau: multiply lr by X (default 0.5)\n"
           "      --plateau-patience N plateau: after N epochs without improvement (default 2)\n"
@@ -166,6 +175,7 @@ typedef struct view {
     int tty;
     int quiet;
     float label_smoothing;   /* said once at the start: what the training loss is against */
+    float mixup_alpha, cutmix_alpha;
     size_t last_plain;   /* last step printed as a plain line */
     int bar_drawn;
 } view;
@@ -211,6 +221,11 @@ static void on_progress(const train_progress *p, void *ctx)
             printf("Training loss: cross-entropy against label-smoothed targets (%g); val_loss and the test loss "
                    "against the true labels.\n",
                    (double)v->label_smoothing);
+        if (v->mixup_alpha > 0 || v->cutmix_alpha > 0)
+            printf("Training batches mixed in pairs (%s%s%s): the training loss is against the mixed targets, the "
+                   "training accuracy against each photo's dominant label; validation and test photos unmixed.\n",
+                   v->mixup_alpha > 0 ? "mixup" : "", v->mixup_alpha > 0 && v->cutmix_alpha > 0 ? " or " : "",
+                   v->cutmix_alpha > 0 ? "cutmix" : "");
         if (p->resumed && p->resumed_step > 0)
             printf("Resuming epoch %d at step %zu (lr %g).\n", p->resumed_from + 1, p->resumed_step + 1,
                    (double)p->lr);
@@ -398,7 +413,8 @@ int cmd_train(int argc, char **argv)
         OPT_IMG = 256, OPT_OPT, OPT_LR, OPT_MOM, OPT_NEST, OPT_WD, OPT_AUG, OPT_SEED, OPT_THREADS,
         OPT_WORKERS, OPT_CACHE, OPT_NOCACHE, OPT_ES, OPT_SCHED, OPT_PF, OPT_PP, OPT_MINLR, OPT_RESUME,
         OPT_BACKEND, OPT_BENCH, OPT_BACKBONE, OPT_WEIGHTS, OPT_HEAD, OPT_FCACHE, OPT_FT, OPT_FTE, OPT_FTLR,
-        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON, OPT_NOOVERLAP, OPT_LSMOOTH, OPT_EMA, OPT_FINAL
+        OPT_MONITOR, OPT_WARMUP, OPT_LOGJSON, OPT_NOOVERLAP, OPT_LSMOOTH, OPT_EMA, OPT_FINAL,
+        OPT_MIXUP, OPT_CUTMIX
     };
     static const struct option longopts[] = {
         {"arch", required_argument, NULL, 'a'},       {"data", required_argument, NULL, 'd'},
@@ -422,6 +438,7 @@ int cmd_train(int argc, char **argv)
         {"log-json", required_argument, NULL, OPT_LOGJSON}, {"no-overlap", no_argument, NULL, OPT_NOOVERLAP},
         {"label-smoothing", required_argument, NULL, OPT_LSMOOTH}, {"ema", required_argument, NULL, OPT_EMA},
         {"final", no_argument, NULL, OPT_FINAL},
+        {"mixup", required_argument, NULL, OPT_MIXUP}, {"cutmix", required_argument, NULL, OPT_CUTMIX},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     train_opts o;
@@ -431,7 +448,7 @@ int cmd_train(int argc, char **argv)
     float lr = -1, momentum = 0, wd = 0;
     int nesterov = 0, bench_steps = 0;
     optim_kind kind = OPTIM_ADAM;
-    view v = {isatty(STDOUT_FILENO), 0, 0, 0, 0};
+    view v = {isatty(STDOUT_FILENO), 0, 0, 0, 0, 0, 0};
     transfer_opts topts;
     transfer_opts_defaults(&topts);
     int img_given = 0;
@@ -537,6 +554,16 @@ int cmd_train(int argc, char **argv)
             v.label_smoothing = o.label_smoothing;
             break;
         case OPT_FINAL: o.final_fit = 1; break;
+        case OPT_MIXUP:
+            if (parse_float(optarg, &o.mixup_alpha) < 0 || !(o.mixup_alpha > 0 && o.mixup_alpha <= 100))
+                return cli_usage_error("train", "--mixup needs an alpha in (0, 100] such as 0.2, not '%s'", optarg);
+            v.mixup_alpha = o.mixup_alpha;
+            break;
+        case OPT_CUTMIX:
+            if (parse_float(optarg, &o.cutmix_alpha) < 0 || !(o.cutmix_alpha > 0 && o.cutmix_alpha <= 100))
+                return cli_usage_error("train", "--cutmix needs an alpha in (0, 100] such as 1.0, not '%s'", optarg);
+            v.cutmix_alpha = o.cutmix_alpha;
+            break;
         case OPT_EMA:
             if (parse_float(optarg, &o.ema_decay) < 0 || !(o.ema_decay > 0 && o.ema_decay < 1))
                 return cli_usage_error("train", "--ema needs a decay in (0, 1) such as 0.999, not '%s'", optarg);

@@ -83,7 +83,9 @@ int dataset_iter_begin_epoch(dataset_iter *it, int epoch, cd_err *err);
 
 /* Next batch of the epoch: x receives n x S x S x 3 floats, y n labels (as float).
  * *n is set to the batch's size; returns 1 for a batch, 0 at the end of the
- * epoch, -1 on error.  x and y are borrowed, valid until the next call.
+ * epoch, -1 on error.  x and y are borrowed, valid until the next call; until
+ * then the batch's slot is the caller's, which may change x's values in place
+ * (the trainer's mixup / cutmix, train/engine.h).
  * Batch b holds the epoch's samples [b*N, (b+1)*N) minus the unreadable ones:
  * a bad image shrinks its batch (nothing is substituted), so batches stay a
  * pure function of (seed, epoch) whatever the worker count or timing, and the

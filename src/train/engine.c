@@ -41,7 +41,8 @@ static int ds_next(void *ctx, const float **x, const float **y, int *n, cd_err *
 
 engine_source engine_source_dataset(dataset_iter *it)
 {
-    engine_source s = {it, ds_batches, ds_begin, ds_next};
+    /* The batch slot is the caller's until the next call (dataset.h). */
+    engine_source s = {it, ds_batches, ds_begin, ds_next, 1};
     return s;
 }
 
@@ -525,6 +526,8 @@ void engine_config_from_opts(engine_config *c, const train_opts *o)
     c->early_stopping = o->early_stopping;
     c->label_smoothing = o->label_smoothing;
     c->ema_decay = o->ema_decay;
+    c->mix.mixup_alpha = o->mixup_alpha;
+    c->mix.cutmix_alpha = o->cutmix_alpha;
     c->stop = o->stop;
     c->progress = o->progress;
     c->progress_ctx = o->progress_ctx;
@@ -664,6 +667,9 @@ static int log_json(const engine_config *c, const history_row *row, const engine
     json_object_set_new(o, "val_seconds", json_real(val_seconds));
     /* What the training loss was computed against (0: the true labels). */
     json_object_set_new(o, "label_smoothing", json_real(c->label_smoothing));
+    /* and what the training batches were mixed with (0: not). */
+    json_object_set_new(o, "mixup", json_real(c->mix.mixup_alpha));
+    json_object_set_new(o, "cutmix", json_real(c->mix.cutmix_alpha));
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(o);
     if (!s)
@@ -896,20 +902,18 @@ static size_t count_correct(const float *logits, const float *y, int n, int k)
     return right;
 }
 
-/* One training batch's loss and d(mean loss)/d(logits) against soft targets:
- * the labels y as probabilities (one-hot rows when k > 1) in tgt (n x k),
- * smoothed by c->label_smoothing.  *correct counts the samples whose highest
- * output is their label. */
-static double soft_loss(const engine_config *c, const float *logits, const float *y, int n, int k, float *tgt,
-                        float *grad, size_t *correct)
+/* A training batch's soft targets (n x k) in tgt: the labels y as
+ * probabilities (one-hot rows when k > 1), mixed by d (NULL: not mixed),
+ * smoothed by c->label_smoothing. */
+static void soft_targets(const engine_config *c, const float *y, int n, int k, const mix_draw *d, float *tgt)
 {
     if (k == 1)
         memcpy(tgt, y, (size_t)n * sizeof *tgt);
     else
         loss_onehot(y, n, k, tgt);
+    if (d)
+        mix_targets(tgt, n, k, d);
     loss_smooth_targets(tgt, n, k, c->label_smoothing);
-    *correct = count_correct(logits, y, n, k);
-    return k == 1 ? loss_bce_logits(logits, tgt, n, grad) : loss_cce_logits(logits, tgt, n, k, grad);
 }
 
 /* Runs the steps of epoch e (0-based).  Returns 0, 1 when stopped, -1. */
@@ -923,8 +927,12 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     size_t nb = (size_t)c->batch * (size_t)sp->k;
     float *act = sp->front ? malloc((size_t)c->batch * model_output_size(sp->front) * sizeof(float)) : NULL;
     float *logits = malloc(nb * sizeof(float)), *grad = malloc(nb * sizeof(float));
-    int soft = c->label_smoothing > 0;
+    /* Soft targets (label smoothing, mixing): for the whole batch, made
+     * before a rank takes its slice; with mixing, the dominant labels too. */
+    int mixing = mix_enabled(&c->mix);
+    int soft = c->label_smoothing > 0 || mixing;
     float *tgt = soft ? malloc(nb * sizeof(float)) : NULL;
+    float *ydom = mixing ? malloc((size_t)c->batch * sizeof(float)) : NULL;
     engine_tally tally;
     engine_tally_init(&tally, sp->k, 0);
     fused fg = {0};
@@ -939,7 +947,7 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
     int overlap = parallel(c) && !c->blocking_allreduce && c->comm->start_sum;
     if (!rt)
         goto out;
-    if (!logits || !grad || (sp->front && !act) || (soft && !tgt)) {
+    if (!logits || !grad || (sp->front && !act) || (soft && !tgt) || (mixing && !ydom)) {
         cd_err_set(err, CD_ERR_NOMEM, "training: out of memory");
         goto out;
     }
@@ -960,12 +968,26 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
         if ((long long)step <= skip)
             continue; /* done before the interruption this run resumes */
         int total = n;
+        const float *t = tgt, *ylab = y; /* this rank's targets and accuracy labels */
+        if (soft && n > 0) {
+            mix_draw md;
+            if (mixing) {
+                /* The whole batch, before any slicing: the same mix on every rank. */
+                mix_draw_batch(&c->mix, st->seed, e, (long long)step, ih, iw, &md);
+                mix_images((float *)x, n, ih, iw, ic, &md); /* the source is writable (engine_run) */
+                mix_dominant_labels(y, n, &md, ydom);
+                ylab = ydom;
+            }
+            soft_targets(c, y, n, sp->k, mixing ? &md : NULL, tgt);
+        }
         if (parallel(c) && !c->sharded_source) {
             /* This rank's slice of the global batch. */
             int lo = (int)((long long)n * c->comm->rank / c->comm->size);
             int hi = (int)((long long)n * (c->comm->rank + 1) / c->comm->size);
             x += (size_t)lo * in_size;
             y += lo;
+            ylab += lo;
+            t += (size_t)lo * (size_t)sp->k;
             n = hi - lo;
             runner_set_slice(rt, lo, total);
         } else if (parallel(c)) {
@@ -992,7 +1014,8 @@ static int run_steps(const engine_config *c, const engine_step *sp, optim *opt, 
             if (step_forward(rf, rt, x, n, act, logits, err) < 0)
                 goto out;
             if (soft) {
-                l = soft_loss(c, logits, y, n, sp->k, tgt, grad, &correct);
+                correct = count_correct(logits, ylab, n, sp->k);
+                l = sp->k == 1 ? loss_bce_logits(logits, t, n, grad) : loss_cce_logits(logits, t, n, sp->k, grad);
             } else {
                 l = engine_tally_add(&tally, logits, y, n, grad, &correct, err);
                 if (isnan(l) && err && err->code == CD_ERR_NOMEM)
@@ -1068,6 +1091,7 @@ out:
     free(logits);
     free(grad);
     free(tgt);
+    free(ydom);
     runner_free(rt);
     runner_free(rf);
     return rc;
@@ -1106,6 +1130,14 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
                cd_err *err)
 {
     memset(res, 0, sizeof *res);
+    if (mix_enabled(&c->mix) && !train->writable)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                          "--mixup/--cutmix mix photos in place; this training source's batches are read-only "
+                          "(cached features)");
+    if (mix_enabled(&c->mix) && parallel(c) && c->sharded_source)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                          "--mixup/--cutmix under MPI need every rank to read the whole batch (pairs cross the "
+                          "ranks' slices); this training source is sharded");
     runner *rf, *rv;
     if (step_runners(sp, c->batch, c->backend, c->threads, 0, 0, &rf, &rv, err) < 0)
         return -1;

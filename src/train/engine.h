@@ -40,6 +40,7 @@
 
 #include "core/error.h"
 #include "data/dataset.h"
+#include "data/mix.h"
 #include "engine/model.h"
 #include "engine/runner.h"
 #include "train/checkpoint.h"
@@ -56,9 +57,14 @@ typedef struct engine_source {
     /* The next batch: x (n samples), y (n labels: 0/1, or class indices);
      * pointers valid until the next call.  1, 0 at the end of the epoch, -1. */
     int (*next)(void *ctx, const float **x, const float **y, int *n, cd_err *err);
+    /* 1: the values of a batch's x are the engine's to change in place until
+     * the next call (a dataset iterator's batch slot), which training with
+     * mixup / cutmix (engine_config.mix) needs; 0: read-only (a cache). */
+    int writable;
 } engine_source;
 
-/* A source over a dataset iterator (borrowed; must outlive the source). */
+/* A source over a dataset iterator (borrowed; must outlive the source);
+ * writable. */
 engine_source engine_source_dataset(dataset_iter *it);
 
 /* ---- the evaluator ---- */
@@ -235,6 +241,15 @@ typedef struct engine_config {
      * checkpoint keeps the trained weights in its CHECKPOINT_TRAINED_GROUP.
      * 0 = off; else the decay (Keras' ema_momentum), in (0, 1). */
     float ema_decay;
+    /* --mixup / --cutmix (data/mix.h): each training batch is mixed in pairs
+     * in place (the source must be writable) with the draw of (run seed,
+     * epoch, step), before any rank takes its slice, so the mix does not
+     * depend on the ranks; the loss is against the mixed soft targets (then
+     * smoothed by label_smoothing) and the training accuracy against each
+     * sample's dominant label.  Under MPI the training source must give the
+     * whole batch (sharded_source = 0).  Validation and test are untouched.
+     * Zeros = off. */
+    mix_opts mix;
     /* The average (borrowed, initialised for the tail): a resumed run passes
      * what engine_resume_weights read.  NULL = the engine keeps its own,
      * starting at the first step. */

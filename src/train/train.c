@@ -274,8 +274,15 @@ static int make_iters(session *s, cd_err *err)
         io.shard_rank = o->comm->rank;
         io.shard_count = o->comm->size;
     }
+    /* Mixing pairs samples across the ranks' slices: every rank reads the
+     * whole batch, mixes it as one process does, then takes its slice. */
+    mix_opts mo = {o->mixup_alpha, o->cutmix_alpha};
+    int shard_count = io.shard_count;
+    if (mix_enabled(&mo))
+        io.shard_count = 0;
     if (!(s->itrain = dataset_iter_new(s->dtrain, &io, err)))
         return -1;
+    io.shard_count = shard_count;
     io.shuffle = 0;
     io.augment = NULL;
     io.shard_whole_batches = 1;
@@ -426,6 +433,9 @@ static int check_opts(const train_opts *o, cd_err *err)
         return cd_err_set(err, CD_ERR_INVALID, "the EMA decay must be in (0, 1) (got %g)", (double)o->ema_decay);
     if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
         return cd_err_set(err, CD_ERR_INVALID, "label smoothing must be in [0, 1) (got %g)", (double)o->label_smoothing);
+    if (!(o->mixup_alpha >= 0 && isfinite(o->mixup_alpha)) || !(o->cutmix_alpha >= 0 && isfinite(o->cutmix_alpha)))
+        return cd_err_set(err, CD_ERR_INVALID, "the mixup and cutmix alphas must be positive numbers (got %g, %g)",
+                          (double)o->mixup_alpha, (double)o->cutmix_alpha);
     return 0;
 }
 

@@ -131,6 +131,10 @@ typedef struct train_opts {
                                     epochs, no validation, no selection, no early stopping; the
                                     last epoch is the model, evaluated once on test/ */
     float ema_decay;             /* --ema: decay of the weights' moving average (engine.h), (0, 1); 0 = off */
+    float mixup_alpha;           /* --mixup: Beta(a, a) of mixup (data/mix.h); 0 = off */
+    float cutmix_alpha;          /* --cutmix: Beta(a, a) of cutmix; 0 = off.  With both, each batch
+                                    picks one with probability 1/2.  Under MPI every rank then reads
+                                    the whole batch (the mix pairs samples across the ranks' slices) */
     const char *log_json_path;   /* one JSON object per epoch appended here; NULL = none */
     const struct engine_comm *comm;  /* data-parallel ranks (train/engine.h); NULL = one process */
     int blocking_allreduce;          /* with comm: sum gradients after the backward pass, not

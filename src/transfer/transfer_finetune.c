@@ -159,7 +159,7 @@ static int split_logits(const model *front, model *tail, const dataset *d, const
     *n = ev.n;
     if (rc == 0 && flipped) {
         flip_src fs = {it, malloc((size_t)o->batch * (size_t)s * (size_t)s * 3 * sizeof(float)), s};
-        engine_source fsrc = {&fs, flip_batches, flip_begin, flip_next};
+        engine_source fsrc = {&fs, flip_batches, flip_begin, flip_next, 0};
         rc = fs.buf ? engine_evaluate_model(&sp, o->batch, o->backend, o->threads, &fsrc, 0, NULL, flipped, NULL, cap,
                                             &ev, err)
                     : cd_err_set(err, CD_ERR_NOMEM, "out of memory");

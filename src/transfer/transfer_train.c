@@ -310,6 +310,7 @@ static int feat_src_init(feat_src *fs, const run *r, const transfer_features *f,
     src->batches = feat_batches;
     src->begin_epoch = feat_begin;
     src->next = feat_next;
+    src->writable = 1; /* each batch is copied into fs->x */
     return 0;
 }
 
@@ -617,6 +618,10 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
         return cd_err_set(err, CD_ERR_UNSUPPORTED,
                           "--final is not available with --arch transfer yet (the feature cache is per "
                           "split); train the final head with the chosen epochs on train/ alone");
+    if (o->mixup_alpha > 0 || o->cutmix_alpha > 0)
+        return cd_err_set(err, CD_ERR_UNSUPPORTED,
+                          "--mixup/--cutmix are not available with --arch transfer yet (the head trains on "
+                          "cached feature vectors, not photos); use them with a built-in --arch");
     if (o->epochs < 1 || o->batch < 1)
         return cd_err_set(err, CD_ERR_INVALID, "transfer: epochs and batch must be positive");
     int flip = 0;

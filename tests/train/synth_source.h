@@ -109,7 +109,7 @@ static int synth_next(void *ctx, const float **x, const float **y, int *n, cd_er
 
 static engine_source synth_source(synth *d)
 {
-    engine_source s = {d, synth_batches, synth_begin, synth_next};
+    engine_source s = {d, synth_batches, synth_begin, synth_next, 1}; /* its own batch copy */
     return s;
 }
 

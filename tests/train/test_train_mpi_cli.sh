@@ -8,7 +8,8 @@
 # 8 + 8 + 1: rank 0 one, rank 1 two), gives every epoch the single process's
 # val_loss, val_accuracy and exact val_auc (within 1e-6) and the same
 # decisions (improved, best epoch); and the gradient sums overlapped with the
-# backward pass give --no-overlap's weights bit for bit.  Skips (77) without
+# backward pass give --no-overlap's weights bit for bit; --mixup/--cutmix, which
+# pair photos across the ranks' slices, train as one process.  Skips (77) without
 # mpirun, without an MPI build, and in the sanitizer run.
 set -u
 BIN=${CATDOG_BIN:?CATDOG_BIN not set}
@@ -85,6 +86,35 @@ assert worst <= 1e-5, worst
 print(f"binary CNN with dropout, 2 ranks vs 1 process: worst relative difference {worst:.2e}")
 PY
 done
+
+# --mixup / --cutmix pair photo i with photo n-1-i of the global batch, across
+# the ranks' slices: every rank reads the whole batch and mixes it as one
+# process does before taking its slice, so the training loss and accuracy of
+# every epoch and the weights are one process's (within float sums' order).
+OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe "${root[@]}" "$BIN" train --data "$tmp/d" --out "$tmp/mix2.h5" \
+  --img-size 32 --batch 8 --epochs 2 --threads 1 -q --mixup 0.4 --cutmix 1.0 --log-json "$tmp/mix2.json" \
+  >"$tmp/logm2" 2>&1 || { cat "$tmp/logm2"; fail "mpirun --mixup --cutmix"; }
+"$BIN" train --data "$tmp/d" --out "$tmp/mix1.h5" --img-size 32 --batch 8 --epochs 2 --threads 1 -q --mixup 0.4 \
+  --cutmix 1.0 --log-json "$tmp/mix1.json" >"$tmp/logm1" 2>&1 || { cat "$tmp/logm1"; fail "one process --mixup --cutmix"; }
+/usr/bin/python3 - "$tmp/mix2" "$tmp/mix1" <<'PY' || fail "--mixup/--cutmix under mpirun -np 2 differ from one process"
+import json, sys
+import h5py, numpy as np
+a, b = ([json.loads(l) for l in open(s + ".json")] for s in sys.argv[1:])
+assert len(a) == len(b) == 2
+for x, y in zip(a, b):
+    assert x["mixup"] == y["mixup"] == np.float32(0.4) and x["cutmix"] == y["cutmix"] == 1.0, (x, y)
+    for k in ("loss", "accuracy", "val_loss"):
+        assert abs(x[k] - y[k]) <= 1e-6, (x["epoch"], k, x[k], y[k])
+def weights(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f["model_weights"].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+wa, wb = weights(sys.argv[1] + ".h5"), weights(sys.argv[2] + ".h5")
+worst = max(np.linalg.norm(wa[k].astype(float) - wb[k]) / np.linalg.norm(wb[k].astype(float)) for k in wa)
+assert worst <= 1e-5, worst
+print(f"mixup/cutmix, 2 ranks vs 1 process: losses within 1e-6, weights {worst:.2e}")
+PY
 
 # The gradient sums overlapped with the backward pass (the default: 1 MiB
 # buckets, here the two dense layers' 1.6 MB started while the convolutions'
