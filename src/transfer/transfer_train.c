@@ -40,6 +40,9 @@ void transfer_opts_defaults(transfer_opts *t)
     t->extract_batch = 32;
     t->fine_tune_epochs = 3;
     t->fine_tune_lr = 1e-4f;
+    t->fine_tune_schedule = TRAIN_SCHEDULE_CONSTANT;
+    t->fine_tune_cache = 1;
+    t->fine_tune_cache_precision = TRANSFER_ACTCACHE_F16;
 }
 
 /* splitmix64: shuffles and variant picks as a pure function of the seed. */
@@ -618,6 +621,12 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
                               "transfer: only the flip augmentation can be used with cached "
                               "features (--augment flip)");
     }
+    if (t->fine_tune_schedule != TRAIN_SCHEDULE_CONSTANT && t->fine_tune_schedule != TRAIN_SCHEDULE_COSINE)
+        return cd_err_set(err, CD_ERR_INVALID, "transfer: the fine-tuning schedule is constant or cosine, not %s",
+                          train_schedule_name(t->fine_tune_schedule));
+    if (t->fine_tune_warmup < 0 || (t->fine_tune_warmup > 0 && t->fine_tune_schedule != TRAIN_SCHEDULE_COSINE))
+        return cd_err_set(err, CD_ERR_INVALID, "transfer: fine-tuning warm-up epochs go with its cosine schedule "
+                          "(got %d)", t->fine_tune_warmup);
     if (!(r.b = transfer_backbone_find(t->backbone ? t->backbone : "squeezenet", err)))
         return -1;
     r.img_size = o->img_size > 0 ? o->img_size : r.b->default_size;
@@ -713,6 +722,13 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
         fo.total_epochs = res->train.epochs_done + t->fine_tune_epochs;
         fo.start_score = r.best_score;
         fo.log_json = r.log_json;
+        fo.schedule = t->fine_tune_schedule;
+        fo.warmup_epochs = t->fine_tune_warmup;
+        fo.cache_dir = t->fine_tune_cache ? t->cache_dir : NULL;
+        fo.cache_precision = t->fine_tune_cache_precision;
+        fo.weights_sha256 = r.wf.sha256;
+        fo.cache_progress = is_root(&r) ? t->extract_progress : NULL;
+        fo.cache_progress_ctx = t->extract_ctx;
         transfer_finetune_result fr;
         double t0 = cd_monotonic_s();
         if (transfer_finetune(&composed, r.b->name, r.parts[0].d, r.parts[1].d, &fo, &r.hist, &fr,
@@ -720,6 +736,9 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
             goto out;
         res->finetune_seconds = cd_monotonic_s() - t0;
         res->finetune_best_epoch = fr.best_epoch;
+        res->finetune_cache_seconds = fr.cache_seconds;
+        res->finetune_cache_built = fr.cache_built;
+        res->finetune_epoch_seconds = fr.epoch_seconds;
         res->train.epochs_done += fr.epochs_done;
         res->train.interrupted = fr.interrupted;
         if (fr.best_epoch > 0) {
