@@ -145,9 +145,10 @@ static void usage(FILE *out)
           "      --fine-tune-lr X     its learning rate (default 0.0001)\n"
           "      --fine-tune-schedule NAME  constant (default) or cosine over those epochs\n"
           "      --fine-tune-warmup N cosine: N of them of linear warm-up first (default 0)\n"
-          "      --fine-tune-cache-precision P  f16 (default) or f32: with --feature-cache,\n"
-          "                           the frozen part's output for each photo and its mirror is\n"
-          "                           cached there once and the epochs run the trained part only\n"
+          "      --fine-tune-cache-precision P  f32 (default: the same training as without the\n"
+          "                           cache) or f16 (half the disk): with --feature-cache, the\n"
+          "                           frozen part's output for each photo and its mirror is cached\n"
+          "                           there once and the epochs run the trained part only\n"
           "      --no-fine-tune-cache run the frozen part every step even with --feature-cache\n"
           "  --img-size defaults to the backbone's (vgg16 150, the others 224); of the\n"
           "  augmentations only flip applies (each photo's features are cached as is and flipped).\n",
@@ -364,9 +365,11 @@ static int run_transfer(train_opts *o, transfer_opts *t)
         printf("Fine-tuning (%.1f s, %.1f s per epoch): %s.\n", r.finetune_seconds, r.finetune_epoch_seconds,
                r.finetune_best_epoch > 0 ? "kept, it improved the validation loss"
                                           : "discarded, the validation loss did not improve");
-        if (r.finetune_cache_seconds > 0)
+        if (r.finetune_cache_built > 0)
             printf("Fine-tuning's activation cache: %zu front passes, %.1f s.\n", r.finetune_cache_built,
                    r.finetune_cache_seconds);
+        else if (r.finetune_cache_seconds > 0)
+            printf("Fine-tuning's activation cache: reused.\n");
     }
     if (r.train.best_epoch > 0)
         printf("Best epoch %d: val_loss %.4f, val_acc %.4f; saved %s (history %s, %s).\n",

@@ -11,10 +11,11 @@
  * the source below replays the dataset iterator's epochs from it: the same
  * order, the same batches (unreadable photos left out the same way), the same
  * flip per sample (dataset_epoch_order, dataset_sample_seed, augment_draw).
- * What differs from running the front each step is floating-point detail:
- * the front ran on other batch compositions, and float16 storage (the
- * default; TRANSFER_ACTCACHE_F32 keeps float32) rounds each value to 11
- * significant bits.
+ * In float32 (the default) the training is the one that runs the front each
+ * step, bit for bit on every backbone tested (the front's output for a photo
+ * does not depend on its batch); float16 storage halves the file and rounds
+ * each value to 11 significant bits, which moves the losses by about 1 %
+ * (README: "Fine-tuning from cached activations").
  *
  * The file (one per dataset part and split point): a header with the key,
  * then n x variants x H*W*C values (float16 or float32, photo after photo,
@@ -27,9 +28,9 @@
  * ever read.  It is written to a temporary file, fsynced and renamed into
  * place, and read through mmap (the page cache holds what fits in memory).
  *
- * Disk size: n * variants * H*W*C * (2 or 4) bytes; SqueezeNet 1.1 split
- * before fire6 at 224 (13x13x256), 11,200 photos with mirrors: 1.94 GB in
- * float16.
+ * Disk size: n * variants * H*W*C * (4 or 2) bytes; SqueezeNet 1.1 split
+ * before fire6 at 224 (13x13x256), 11,200 photos with mirrors: 3.9 GB in
+ * float32, 1.9 GB in float16.
  */
 #ifndef CATDOG_TRANSFER_TRANSFER_ACTCACHE_H
 #define CATDOG_TRANSFER_TRANSFER_ACTCACHE_H
@@ -48,8 +49,8 @@
 #define TRANSFER_ACTCACHE_KEY_MAX 512
 
 typedef enum transfer_actcache_precision {
-    TRANSFER_ACTCACHE_F16 = 0,   /* IEEE half, round to nearest even (default) */
-    TRANSFER_ACTCACHE_F32 = 1
+    TRANSFER_ACTCACHE_F16 = 0,   /* IEEE half, round to nearest even */
+    TRANSFER_ACTCACHE_F32 = 1    /* exact (transfer_opts' default) */
 } transfer_actcache_precision;
 
 /* "f16" / "f32" both ways; parse: 0, or -1 (CD_ERR_INVALID) for another name. */

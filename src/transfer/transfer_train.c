@@ -42,7 +42,7 @@ void transfer_opts_defaults(transfer_opts *t)
     t->fine_tune_lr = 1e-4f;
     t->fine_tune_schedule = TRAIN_SCHEDULE_CONSTANT;
     t->fine_tune_cache = 1;
-    t->fine_tune_cache_precision = TRANSFER_ACTCACHE_F16;
+    t->fine_tune_cache_precision = TRANSFER_ACTCACHE_F32; /* exact; f16 halves the files */
 }
 
 /* splitmix64: shuffles and variant picks as a pure function of the seed. */

@@ -54,7 +54,7 @@ typedef struct transfer_opts {
      * (transfer_actcache.h) and trains the tail from it (default 1); 0 runs
      * the front every step. */
     int fine_tune_cache;
-    transfer_actcache_precision fine_tune_cache_precision;  /* default f16 */
+    transfer_actcache_precision fine_tune_cache_precision;  /* default f32 (exact) */
     const char *cache_dir;         /* folder for feature caches, or NULL (memory only) */
     int extract_batch;             /* images per backbone forward pass (default 32) */
     transfer_stage_fn extract_progress;  /* may be NULL: "train"/"validation"/"test" progress */
