@@ -259,6 +259,40 @@ static transfer_actcache *open_cache(const transfer_finetune_opts *fo, const mod
     return ac;
 }
 
+/* Both parts' caches.  Under MPI rank 0 builds them while the others wait,
+ * then every rank opens them (a rank that does not see rank 0's files, on
+ * another machine, builds its own); the ranks agree on stopping when rank 0
+ * failed or was interrupted.  0 or -1 (CD_ERR_INTERRUPTED when stopped). */
+static int open_caches(const transfer_finetune_opts *fo, const model *front, const char *backbone,
+                       const char *cut, const dataset *train, const dataset *val, transfer_actcache **ct,
+                       transfer_actcache **cv, transfer_finetune_result *res, cd_err *err)
+{
+    const engine_comm *comm = fo->o->comm;
+    int parallel = comm && comm->size > 1;
+    int rc = 0;
+    if (!parallel || comm->rank == 0)
+        rc = (*ct = open_cache(fo, front, backbone, cut, train, fo->flip ? 2 : 1, "train", res, err)) &&
+                     (*cv = open_cache(fo, front, backbone, cut, val, 1, "validation", res, err))
+                 ? 0
+                 : -1;
+    if (!parallel)
+        return rc;
+    /* 1: rank 0 failed, 2: it was interrupted. */
+    double status = comm->rank != 0 || rc == 0 ? 0.0 : err && err->code == CD_ERR_INTERRUPTED ? 2.0 : 1.0;
+    if (comm->sum_doubles(comm->ctx, &status, 1, err) != 0)
+        return -1;
+    if (status == 2.0)
+        return comm->rank == 0 ? -1 : cd_err_set(err, CD_ERR_INTERRUPTED, "stopped while rank 0 built the cache");
+    if (status != 0.0)
+        return comm->rank == 0 ? -1 : cd_err_set(err, CD_ERR_IO, "rank 0 could not build the activation cache");
+    if (comm->rank == 0)
+        return 0;
+    return (*ct = open_cache(fo, front, backbone, cut, train, fo->flip ? 2 : 1, "train", res, err)) &&
+                   (*cv = open_cache(fo, front, backbone, cut, val, 1, "validation", res, err))
+               ? 0
+               : -1;
+}
+
 int transfer_finetune(model **m, const char *backbone, const dataset *train, const dataset *val,
                       const transfer_finetune_opts *fo, history *hist, transfer_finetune_result *res,
                       cd_err *err)
@@ -280,7 +314,7 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     int s, w, c;
     model_input_shape(front, &s, &w, &c);
     int parallel = o->comm && o->comm->size > 1;
-    res->cached = fo->cache_dir && !parallel;
+    res->cached = fo->cache_dir != NULL;
     engine_step sp = {front, tail, 1};
     engine_source tr, va;
     optim_opts oo = o->optim;
@@ -290,8 +324,7 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     if (res->cached) {
         /* The front once per photo (and mirror), then the tail alone. */
         double t0 = cd_monotonic_s();
-        if (!(ct = open_cache(fo, front, backbone, cut, train, fo->flip ? 2 : 1, "train", res, err)) ||
-            !(cv = open_cache(fo, front, backbone, cut, val, 1, "validation", res, err))) {
+        if (open_caches(fo, front, backbone, cut, train, val, &ct, &cv, res, err) != 0) {
             if (err && err->code == CD_ERR_INTERRUPTED) {
                 res->interrupted = 1; /* *m stays as it came */
                 rc = 0;

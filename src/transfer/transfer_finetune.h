@@ -14,8 +14,9 @@
  * folder the front runs once per photo and mirror image instead
  * (transfer_actcache.h): the source replays the same batches and flips from
  * the cached front outputs and the step is the tail alone, so an epoch costs
- * the tail's forward and backward only (one process; under MPI phase 2 runs
- * the front each step, as without a cache).  The monitored
+ * the tail's forward and backward only (under MPI rank 0 builds the files,
+ * every rank reads whole batches from them and the engine takes its slice;
+ * each rank validates on all of the cached validation set).  The monitored
  * metric decides the best epoch; when no epoch beats the model as it came in,
  * it is kept.  Phase 2 writes no checkpoint: a resumed transfer run repeats it
  * from phase 1's end, which gives the same weights (same seed).

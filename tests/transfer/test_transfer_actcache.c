@@ -4,9 +4,9 @@
  * frozen front run on the iterator's batches gives what the cache gives,
  * unreadable photo included); the key rebuilds the file whenever what decides
  * it changes; and a fine-tuning run from the cache ends with the same weights
- * and losses as one running the front every step (float32: same to 1e-6;
- * float16: losses within 1e-3), under phase 2's cosine schedule.  Photos from
- * ../shared (skips without). */
+ * and losses as one running the front every step (float32: within 1e-6,
+ * exactly here; float16: losses within 1e-2, weights 1e-3), under phase 2's
+ * cosine schedule.  Photos from ../shared (skips without). */
 #include "test_util.h"
 
 #include <math.h>
@@ -18,20 +18,23 @@
 #include "engine/runner.h"
 #include "modelfile/keras.h"
 #include "train/history.h"
+#include "train/optim.h"
 #include "train/train.h"
 #include "transfer/transfer_actcache.h"
 #include "transfer/transfer_finetune.h"
 #include "transfer/transfer_model.h"
 #include "transfer/transfer_train.h"
 
-/* float16 storage changes fine-tuning as any other rounding does: Adam
- * moves every weight by about lr per step whatever its gradient's size, so
- * a weight whose gradient is near zero can take the other sign.  Measured on
- * this test's split after 12 steps: training losses 7e-5 and 2e-4 apart
- * (relative), validation losses 2e-3 and 5e-3, weights 1.6e-4 of the
- * largest; another seed moves them far more (README). */
-#define F16_LOSS_TOLERANCE 2e-2
-#define F16_WEIGHT_TOLERANCE 2e-3
+/* float16 storage rounds each cached value to 11 significant bits.  Measured
+ * on this test's split after 12 SGD steps: losses 1e-4 and 5e-4 apart
+ * (relative), validation losses 8e-5 and 3.5e-3, weights 6.3e-5 of the
+ * largest.  (With Adam, which moves every weight by about lr whatever its
+ * gradient's size, the runs drift further apart, as with any other rounding
+ * change; README, "Fine-tuning from cached activations".)  float32 gives
+ * the photos' run exactly (48 train photos in batches of 8: the front runs on
+ * the same batch sizes building the cache or not); 1e-6 is allowed. */
+#define F16_LOSS_TOLERANCE 1e-2
+#define F16_WEIGHT_TOLERANCE 1e-3
 #define FAKE_SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static void test_f16_conversion(void **state)
@@ -354,11 +357,14 @@ static void run_ft(const char *head, const char *weights, const dataset *train, 
     o.batch = 8;
     o.threads = 1;
     o.seed = 4;
+    /* SGD: a comparison of arithmetic (Adam would turn a rounding-level
+     * gradient's sign into a step of lr). */
+    optim_defaults(OPTIM_SGD, &o.optim);
     transfer_finetune_opts fo = {0};
     fo.o = &o;
     fo.blocks = 2;
     fo.epochs = 2;
-    fo.lr = 3e-4f;
+    fo.lr = 3e-3f;
     fo.flip = 1;
     fo.total_epochs = 2;
     fo.start_score = HUGE_VAL; /* keep the best epoch whatever it is */
@@ -429,8 +435,8 @@ static void test_finetune_from_cache_matches_photos(void **state)
     assert_int_equal(b2.r.cache_built, 0);
     assert_int_equal(c.r.cache_built, 48 * 2 + 20);
     /* Phase 2's cosine runs over its own 2 epochs: lr0, then halfway to min_lr. */
-    assert_float_equal(a.h.rows[0].lr, 3e-4, 1e-9);
-    assert_float_equal(a.h.rows[1].lr, (3e-4 + 1e-6) / 2, 1e-9);
+    assert_float_equal(a.h.rows[0].lr, 3e-3, 1e-9);
+    assert_float_equal(a.h.rows[1].lr, (3e-3 + 1e-6) / 2, 1e-9);
     for (int e = 0; e < 2; e++) {
         const history_row *ra = &a.h.rows[e], *rb = &b.h.rows[e], *rc = &c.h.rows[e];
         print_message("epoch %d loss: photos %.9g, f32 cache %.9g, f16 cache %.9g; val_loss %.9g %.9g %.9g\n",
