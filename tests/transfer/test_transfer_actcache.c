@@ -3,13 +3,15 @@
  * source replays dataset_iter's shuffled, flip-augmented epochs exactly (a
  * frozen front run on the iterator's batches gives what the cache gives,
  * unreadable photo included); the key rebuilds the file whenever what decides
- * it changes; and a fine-tuning run from the cache ends with the same weights
+ * it changes, a stopped or refused build (float16 overflow) leaves no file;
+ * and a fine-tuning run from the cache ends with the same weights
  * and losses as one running the front every step (float32: within 1e-6,
  * exactly here; float16: losses within 1e-2, weights 1e-3), under phase 2's
  * cosine schedule.  Photos from ../shared (skips without). */
 #include "test_util.h"
 
 #include <math.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -284,6 +286,29 @@ static void test_key_rebuilds_on_any_change(void **state)
     assert_int_equal(opens_built(path, big, d2, &ao), 1);
     assert_int_equal(opens_built(path, big, d2, &ao), 0);
     model_free(big);
+
+    /* Stopped while building: CD_ERR_INTERRUPTED, no file, no temporary. */
+    char stopped[700], cmd0[1500];
+    snprintf(stopped, sizeof stopped, "%s/stopped.act", dir);
+    volatile sig_atomic_t stop = 1;
+    ao.stop = &stop;
+    int built = -1;
+    assert_null(transfer_actcache_open(stopped, front, d, &ao, &built, &err));
+    assert_int_equal(err.code, CD_ERR_INTERRUPTED);
+    ao.stop = NULL;
+    snprintf(cmd0, sizeof cmd0, "test -z \"$(ls '%s' | grep -v -e '^cats$' -e '^dogs$' -e '^c.act$')\"", dir);
+    assert_int_equal(system(cmd0), 0);
+
+    /* float16 refuses values beyond its range, naming the cut. */
+    ao.precision = TRANSFER_ACTCACHE_F16;
+    tensor *k = front->layers[model_find(front, "conv1")].params[0];
+    for (size_t i = 0; i < k->size; i++)
+        k->data[i] *= 1e9f; /* outputs up to about 1e6 */
+    assert_null(transfer_actcache_open(stopped, front, d, &ao, &built, &err));
+    assert_int_equal(err.code, CD_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "fire8/concat"));
+    assert_non_null(strstr(err.msg, "f32"));
+    assert_int_equal(system(cmd0), 0);
     model_free(front);
     dataset_free(d);
     dataset_free(d2);
