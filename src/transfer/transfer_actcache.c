@@ -510,8 +510,8 @@ static int src_next(void *ctx, const float **x, const float **y, int *n, cd_err 
             size_t idx = s->order[p];
             if (!transfer_actcache_ok(s->c, idx))
                 continue;
-            int v = 0;
-            if (s->flip) {
+            int v = s->flip == TRANSFER_ACTCACHE_MIRRORED;
+            if (s->flip == TRANSFER_ACTCACHE_FLIP_RANDOM) {
                 augment_params ap;
                 augment_draw(&flip, dataset_sample_seed(s->seed, s->epoch, idx), s->img_size, s->img_size, &ap);
                 v = ap.flip;
@@ -546,7 +546,8 @@ int transfer_actcache_source(transfer_actcache_src *s, const transfer_actcache *
                              cd_err *err)
 {
     memset(s, 0, sizeof *s);
-    if (d->n != c->n || batch < 1 || (flip && c->variants != 2))
+    if (d->n != c->n || batch < 1 || flip < TRANSFER_ACTCACHE_AS_IS || flip > TRANSFER_ACTCACHE_MIRRORED ||
+        (flip && c->variants != 2))
         return cd_err_set(err, CD_ERR_INVALID,
                           "activation cache source: %zu photos for a cache of %zu, batch %d, flip %d with %d "
                           "variant(s)",

@@ -99,9 +99,13 @@ void transfer_actcache_read(const transfer_actcache *c, size_t idx, int variant,
 
 /* An engine source replaying dataset_iter's epochs over c (see above):
  * batches of `batch` from dataset_epoch_order(seed, shuffle, epoch), labels
- * from d, variant 1 for the samples the flip augmentation (flip != 0) mirrors
- * in that epoch (needs variants == 2), else variant 0.  img_size is the
- * photos' size (augment_draw's). */
+ * from d, and per sample the variant `flip` says: TRANSFER_ACTCACHE_AS_IS
+ * variant 0; TRANSFER_ACTCACHE_FLIP_RANDOM variant 1 for the samples the
+ * flip augmentation mirrors in that epoch, else 0; TRANSFER_ACTCACHE_MIRRORED
+ * variant 1 (test-time flip averaging).  The last two need variants == 2.
+ * img_size is the photos' size (augment_draw's). */
+enum { TRANSFER_ACTCACHE_AS_IS = 0, TRANSFER_ACTCACHE_FLIP_RANDOM = 1, TRANSFER_ACTCACHE_MIRRORED = 2 };
+
 typedef struct transfer_actcache_src {
     const transfer_actcache *c;    /* borrowed */
     const dataset *d;              /* borrowed */

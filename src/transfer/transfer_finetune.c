@@ -259,38 +259,85 @@ static transfer_actcache *open_cache(const transfer_finetune_opts *fo, const mod
     return ac;
 }
 
-/* Both parts' caches.  Under MPI rank 0 builds them while the others wait,
- * then every rank opens them (a rank that does not see rank 0's files, on
- * another machine, builds its own); the ranks agree on stopping when rank 0
- * failed or was interrupted.  0 or -1 (CD_ERR_INTERRUPTED when stopped). */
+/* One part's cache, as every rank gets it.  Under MPI rank 0 builds it
+ * while the others wait, then they open it (a rank that does not see rank
+ * 0's file, on another machine, builds its own); the ranks agree on stopping
+ * when rank 0 failed or was interrupted.  NULL with err filled
+ * (CD_ERR_INTERRUPTED when stopped). */
+static transfer_actcache *open_shared(const transfer_finetune_opts *fo, const model *front, const char *backbone,
+                                      const char *cut, const dataset *d, int variants, const char *part,
+                                      transfer_finetune_result *res, cd_err *err)
+{
+    const engine_comm *comm = fo->o->comm;
+    if (!comm || comm->size < 2)
+        return open_cache(fo, front, backbone, cut, d, variants, part, res, err);
+    transfer_actcache *c = NULL;
+    if (comm->rank == 0)
+        c = open_cache(fo, front, backbone, cut, d, variants, part, res, err);
+    /* 1: rank 0 failed, 2: it was interrupted. */
+    double status = comm->rank != 0 || c ? 0.0 : err && err->code == CD_ERR_INTERRUPTED ? 2.0 : 1.0;
+    cd_err e2; /* a failed rank 0 keeps its own message */
+    if (comm->sum_doubles(comm->ctx, &status, 1, c || comm->rank != 0 ? err : &e2) != 0) {
+        transfer_actcache_free(c);
+        return NULL;
+    }
+    if (comm->rank == 0)
+        return c;
+    if (status == 2.0) {
+        cd_err_set(err, CD_ERR_INTERRUPTED, "stopped while rank 0 built the %s cache", part);
+        return NULL;
+    }
+    if (status != 0.0) {
+        cd_err_set(err, CD_ERR_IO, "rank 0 could not build the %s cache", part);
+        return NULL;
+    }
+    return open_cache(fo, front, backbone, cut, d, variants, part, res, err);
+}
+
+/* Both parts' caches for training.  0 or -1. */
 static int open_caches(const transfer_finetune_opts *fo, const model *front, const char *backbone,
                        const char *cut, const dataset *train, const dataset *val, transfer_actcache **ct,
                        transfer_actcache **cv, transfer_finetune_result *res, cd_err *err)
 {
-    const engine_comm *comm = fo->o->comm;
-    int parallel = comm && comm->size > 1;
-    int rc = 0;
-    if (!parallel || comm->rank == 0)
-        rc = (*ct = open_cache(fo, front, backbone, cut, train, fo->flip ? 2 : 1, "train", res, err)) &&
-                     (*cv = open_cache(fo, front, backbone, cut, val, 1, "validation", res, err))
-                 ? 0
-                 : -1;
-    if (!parallel)
-        return rc;
-    /* 1: rank 0 failed, 2: it was interrupted. */
-    double status = comm->rank != 0 || rc == 0 ? 0.0 : err && err->code == CD_ERR_INTERRUPTED ? 2.0 : 1.0;
-    if (comm->sum_doubles(comm->ctx, &status, 1, err) != 0)
+    if (!(*ct = open_shared(fo, front, backbone, cut, train, fo->flip ? 2 : 1, "train", res, err)))
         return -1;
-    if (status == 2.0)
-        return comm->rank == 0 ? -1 : cd_err_set(err, CD_ERR_INTERRUPTED, "stopped while rank 0 built the cache");
-    if (status != 0.0)
-        return comm->rank == 0 ? -1 : cd_err_set(err, CD_ERR_IO, "rank 0 could not build the activation cache");
-    if (comm->rank == 0)
-        return 0;
-    return (*ct = open_cache(fo, front, backbone, cut, train, fo->flip ? 2 : 1, "train", res, err)) &&
-                   (*cv = open_cache(fo, front, backbone, cut, val, 1, "validation", res, err))
-               ? 0
-               : -1;
+    return (*cv = open_shared(fo, front, backbone, cut, val, 1, "validation", res, err)) ? 0 : -1;
+}
+
+int transfer_finetune_logits(const model *m, const char *backbone, const dataset *d, const char *part,
+                             const transfer_finetune_opts *fo, float *logits, float *flipped, float *labels,
+                             size_t *n, cd_err *err)
+{
+    const train_opts *o = fo->o;
+    char cut[LAYER_NAME_MAX];
+    if (transfer_finetune_cut(m, backbone, fo->blocks, cut, sizeof cut, err) != 0)
+        return -1;
+    model *front, *tail;
+    if (split_model(m, backbone, cut, &front, &tail, err) != 0)
+        return -1;
+    int s, w, c;
+    model_input_shape(front, &s, &w, &c);
+    transfer_finetune_result res = {0};
+    transfer_actcache *ac = open_shared(fo, front, backbone, cut, d, 2, part, &res, err);
+    int rc = ac ? 0 : -1;
+    engine_step sp = {NULL, tail, 1};
+    for (int v = 0; rc == 0 && v < 2; v++) {
+        transfer_actcache_src cs;
+        engine_source src;
+        engine_eval ev;
+        rc = transfer_actcache_source(&cs, ac, d, o->batch, o->seed, 0,
+                                      v ? TRANSFER_ACTCACHE_MIRRORED : TRANSFER_ACTCACHE_AS_IS, s, &src, err);
+        if (rc == 0)
+            rc = engine_evaluate_model(&sp, o->batch, o->backend, o->threads, &src, 0, NULL, v ? flipped : logits,
+                                       v ? NULL : labels, d->n, &ev, err);
+        transfer_actcache_source_free(&cs);
+        if (rc == 0)
+            *n = ev.n;
+    }
+    transfer_actcache_free(ac);
+    model_free(front);
+    model_free(tail);
+    return rc;
 }
 
 int transfer_finetune(model **m, const char *backbone, const dataset *train, const dataset *val,
@@ -332,8 +379,10 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
             goto out;
         }
         res->cache_seconds = cd_monotonic_s() - t0;
-        if (transfer_actcache_source(&cst, ct, train, o->batch, o->seed, 1, fo->flip, s, &tr, err) != 0 ||
-            transfer_actcache_source(&csv, cv, val, o->batch, o->seed, 0, 0, s, &va, err) != 0)
+        if (transfer_actcache_source(&cst, ct, train, o->batch, o->seed, 1,
+                                     fo->flip ? TRANSFER_ACTCACHE_FLIP_RANDOM : TRANSFER_ACTCACHE_AS_IS, s, &tr,
+                                     err) != 0 ||
+            transfer_actcache_source(&csv, cv, val, o->batch, o->seed, 0, TRANSFER_ACTCACHE_AS_IS, s, &va, err) != 0)
             goto out;
         sp.front = NULL;
     } else {

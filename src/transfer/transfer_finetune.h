@@ -79,6 +79,15 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
                       const transfer_finetune_opts *fo, history *hist, transfer_finetune_result *res,
                       cd_err *err);
 
+/* What transfer_model_logits gives for composed model m (fine-tuned with
+ * fo->blocks blocks), as is and mirrored, from the activation cache of d at
+ * m's cut in fo->cache_dir (built when missing or stale, named after part):
+ * the frozen front once per photo and mirror, then the tail.  Labels in d's
+ * order, unreadable photos left out (*n those given).  0 or -1. */
+int transfer_finetune_logits(const model *m, const char *backbone, const dataset *d, const char *part,
+                             const transfer_finetune_opts *fo, float *logits, float *flipped, float *labels,
+                             size_t *n, cd_err *err);
+
 /* Logits of m on every photo of d, as is and (flipped != NULL) mirrored. */
 int transfer_model_logits(const model *m, const dataset *d, const train_opts *o, float *logits,
                           float *flipped, float *labels, size_t *n, cd_err *err);

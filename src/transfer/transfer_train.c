@@ -568,15 +568,19 @@ static int save_model(run *r, model *m, const char *cut, double test_accuracy, c
 }
 
 /* Test metrics of composed model m on the test photos (fine-tuned models:
- * their backbone changed, so the cached features no longer apply). */
-static int evaluate_images(run *r, const model *m, eval *ev, size_t *n, cd_err *err)
+ * their backbone changed, so the cached features no longer apply): from the
+ * activation cache at the fine-tuning cut when fo uses one, else running
+ * the whole model. */
+static int evaluate_images(run *r, const model *m, const transfer_finetune_opts *fo, eval *ev, size_t *n,
+                           cd_err *err)
 {
     size_t cap = r->parts[2].d->n;
     float *z = malloc(cap * sizeof(float)), *zf = malloc(cap * sizeof(float));
     float *y = malloc(cap * sizeof(float));
     int rc = z && zf && y ? 0 : cd_err_set(err, CD_ERR_NOMEM, "out of memory");
     if (rc == 0)
-        rc = transfer_model_logits(m, r->parts[2].d, r->o, z, zf, y, n, err);
+        rc = fo->cache_dir ? transfer_finetune_logits(m, r->b->name, r->parts[2].d, "test", fo, z, zf, y, n, err)
+                           : transfer_model_logits(m, r->parts[2].d, r->o, z, zf, y, n, err);
     if (rc == 0) {
         ev->loss = loss_bce_logits(z, y, (int)*n, NULL);
         ev->accuracy = metrics_binary_accuracy(z, y, *n, 0.0f);
@@ -711,8 +715,8 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
     char cut[LAYER_NAME_MAX];
     snprintf(cut, sizeof cut, "%s", r.cut);
     int fine_tuned = 0;
+    transfer_finetune_opts fo = {0};
     if (t->fine_tune > 0 && !res->train.interrupted) {
-        transfer_finetune_opts fo = {0};
         fo.o = o;
         fo.blocks = t->fine_tune;
         fo.epochs = t->fine_tune_epochs;
@@ -758,7 +762,7 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
     if (r.parts[2].d && !res->train.interrupted) {
         eval ev;
         size_t tn = r.parts[2].f.n;
-        if ((fine_tuned ? evaluate_images(&r, composed, &ev, &tn, err)
+        if ((fine_tuned ? evaluate_images(&r, composed, &fo, &ev, &tn, err)
                         : evaluate(&r, &r.parts[2].f, 1, &ev, err)) != 0)
             goto out;
         train_result *tr = &res->train;

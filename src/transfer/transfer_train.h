@@ -26,7 +26,8 @@
  *      frozen front's output for each photo and its mirror cached in
  *      cache_dir, or the front run each step without one),
  *      fine_tune_epochs epochs at fine_tune_lr (constant or cosine), kept
- *      only when the monitored metric improves on the head's;
+ *      only when the monitored metric improves on the head's (with the
+ *      cache, test/ is then evaluated from one as well: photo and mirror);
  *      test is then evaluated from the photos, and the shipped file holds
  *      the fine-tuned blocks too.
  * Other augmentations than a horizontal flip cannot be cached exactly and are

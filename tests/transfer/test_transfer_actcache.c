@@ -141,7 +141,7 @@ static double replay_difference(const model *front, const dataset *d, const tran
     assert_non_null(act);
     transfer_actcache_src s;
     engine_source src;
-    if (transfer_actcache_source(&s, c, d, 5, 11, 1, 1, 64, &src, &err) != 0)
+    if (transfer_actcache_source(&s, c, d, 5, 11, 1, TRANSFER_ACTCACHE_FLIP_RANDOM, 64, &src, &err) != 0)
         fail_msg("%s", err.msg);
     assert_int_equal(src.batches(src.ctx), dataset_iter_batches(it));
     double worst = 0.0, top = 0.0;
@@ -367,9 +367,33 @@ typedef struct ft_run {
     transfer_finetune_result r;
 } ft_run;
 
-/* 2 epochs fine-tuning the last 2 Fire modules of the shipped head file,
- * flip-augmented, cosine decay, from the cache (cache != NULL, in precision
- * p) or running the front every step. */
+/* Fine-tuning options: the last 2 Fire modules, 2 epochs, flip-augmented,
+ * cosine decay, from the cache (cache != NULL, in precision p) or running
+ * the front every step. */
+static void ft_opts(train_opts *o, transfer_finetune_opts *fo, const char *cache, transfer_actcache_precision p)
+{
+    train_opts_defaults(o);
+    o->batch = 8;
+    o->threads = 1;
+    o->seed = 4;
+    /* SGD: a comparison of arithmetic (Adam would turn a rounding-level
+     * gradient's sign into a step of lr). */
+    optim_defaults(OPTIM_SGD, &o->optim);
+    memset(fo, 0, sizeof *fo);
+    fo->o = o;
+    fo->blocks = 2;
+    fo->epochs = 2;
+    fo->lr = 3e-3f;
+    fo->flip = 1;
+    fo->total_epochs = 2;
+    fo->start_score = HUGE_VAL; /* keep the best epoch whatever it is */
+    fo->schedule = TRAIN_SCHEDULE_COSINE;
+    fo->cache_dir = cache;
+    fo->cache_precision = p;
+    fo->weights_sha256 = FAKE_SHA;
+}
+
+/* Fine-tunes the shipped head file with ft_opts. */
 static void run_ft(const char *head, const char *weights, const dataset *train, const dataset *val,
                    const char *cache, transfer_actcache_precision p, ft_run *fr)
 {
@@ -378,25 +402,8 @@ static void run_ft(const char *head, const char *weights, const dataset *train, 
     if (!(fr->m = transfer_load(head, &lo, &err)))
         fail_msg("%s", err.msg);
     train_opts o;
-    train_opts_defaults(&o);
-    o.batch = 8;
-    o.threads = 1;
-    o.seed = 4;
-    /* SGD: a comparison of arithmetic (Adam would turn a rounding-level
-     * gradient's sign into a step of lr). */
-    optim_defaults(OPTIM_SGD, &o.optim);
-    transfer_finetune_opts fo = {0};
-    fo.o = &o;
-    fo.blocks = 2;
-    fo.epochs = 2;
-    fo.lr = 3e-3f;
-    fo.flip = 1;
-    fo.total_epochs = 2;
-    fo.start_score = HUGE_VAL; /* keep the best epoch whatever it is */
-    fo.schedule = TRAIN_SCHEDULE_COSINE;
-    fo.cache_dir = cache;
-    fo.cache_precision = p;
-    fo.weights_sha256 = FAKE_SHA;
+    transfer_finetune_opts fo;
+    ft_opts(&o, &fo, cache, p);
     history_init(&fr->h);
     if (transfer_finetune(&fr->m, "squeezenet", train, val, &fo, &fr->h, &fr->r, &err) != 0)
         fail_msg("%s", err.msg);
@@ -404,6 +411,33 @@ static void run_ft(const char *head, const char *weights, const dataset *train, 
     assert_true(fr->r.best_epoch > 0);
     assert_int_equal(fr->h.n, 2);
     assert_int_equal(fr->r.cached, cache != NULL);
+}
+
+/* The fine-tuned model's logits on d (as is and mirrored) from the f32 cache
+ * equal those of the whole model on the photos. */
+static void check_cached_logits(const model *m, const dataset *d, const char *cache)
+{
+    cd_err err;
+    train_opts o;
+    transfer_finetune_opts fo;
+    ft_opts(&o, &fo, cache, TRANSFER_ACTCACHE_F32);
+    size_t cap = d->n, na = 0, nb = 0;
+    float *z = calloc(6 * cap, sizeof(float));
+    assert_non_null(z);
+    if (transfer_model_logits(m, d, &o, z, z + cap, z + 2 * cap, &na, &err) != 0 ||
+        transfer_finetune_logits(m, "squeezenet", d, "test", &fo, z + 3 * cap, z + 4 * cap, z + 5 * cap, &nb,
+                                 &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(na, d->n);
+    assert_int_equal(nb, d->n);
+    double worst = 0.0;
+    for (size_t i = 0; i < 3 * cap; i++) {
+        double dv = fabs((double)z[i] - z[3 * cap + i]);
+        worst = dv > worst ? dv : worst;
+        assert_true(dv <= 1e-5 * (1.0 + fabs(z[i])));
+    }
+    print_message("test logits from the cache vs the whole model: largest difference %.3g\n", worst);
+    free(z);
 }
 
 /* The largest difference between the parameters of two models, relative
@@ -472,6 +506,7 @@ static void test_finetune_from_cache_matches_photos(void **state)
         assert_float_equal(rc->val_loss, ra->val_loss, F16_LOSS_TOLERANCE * ra->val_loss);
         assert_true(rb->lr == ra->lr && rc->lr == ra->lr);
     }
+    check_cached_logits(b.m, val, cache);
     double d32 = weights_difference(a.m, b.m), d32r = weights_difference(b.m, b2.m);
     double d16 = weights_difference(a.m, c.m);
     print_message("weights vs the photos run: f32 cache %.3g (reused: %.3g), f16 cache %.3g of the largest\n", d32,
