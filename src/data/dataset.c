@@ -265,9 +265,20 @@ static int load_image(const dataset_iter *it, size_t idx, unsigned char *out, cd
 }
 
 /* Per-sample augmentation seed: a pure function of (seed, epoch, file index). */
-static unsigned long long sample_seed(const dataset_iter *it, int epoch, size_t idx)
+unsigned long long dataset_sample_seed(unsigned long long seed, int epoch, size_t idx)
 {
-    return rng_derive(rng_derive(rng_derive(it->o.seed, 0xA0C0ULL), (uint64_t)epoch), (uint64_t)idx);
+    return rng_derive(rng_derive(rng_derive(seed, 0xA0C0ULL), (uint64_t)epoch), (uint64_t)idx);
+}
+
+void dataset_epoch_order(unsigned long long seed, int shuffle, int epoch, size_t *order, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    if (shuffle) {
+        rng r;
+        rng_init(&r, rng_derive(rng_derive(seed, 0x5EEDULL), (uint64_t)epoch));
+        rng_shuffle(&r, order, n);
+    }
 }
 
 /* 1 when each batch is cut into the ranks' slices (dataset.h). */
@@ -322,7 +333,7 @@ static void fill_batch(dataset_iter *it, size_t b, batch_slot *slot, unsigned ch
         image img = {it->o.img_size, it->o.img_size, (unsigned char *)pix};
         if (it->augment) {
             image out = {it->o.img_size, it->o.img_size, scratch_aug};
-            augment_apply(&it->aug, sample_seed(it, it->epoch, idx), &img, &out);
+            augment_apply(&it->aug, dataset_sample_seed(it->o.seed, it->epoch, idx), &img, &out);
             img = out;
         }
         image_to_input(&img, it->o.preprocess, slot->x + (size_t)k * it->sample_len);
@@ -523,13 +534,7 @@ int dataset_iter_begin_epoch(dataset_iter *it, int epoch, cd_err *err)
     while (it->in_flight > 0)
         pthread_cond_wait(&it->done_cv, &it->mu);
     /* Workers are idle: order[], slots and the cache are the consumer's now. */
-    for (size_t i = 0; i < it->d->n; i++)
-        it->order[i] = i;
-    if (it->o.shuffle) {
-        rng r;
-        rng_init(&r, rng_derive(rng_derive(it->o.seed, 0x5EEDULL), (uint64_t)epoch));
-        rng_shuffle(&r, it->order, it->d->n);
-    }
+    dataset_epoch_order(it->o.seed, it->o.shuffle, epoch, it->order, it->d->n);
     for (int i = 0; i < it->n_slots; i++)
         it->slots[i].ready = 0;
     it->epoch = epoch;

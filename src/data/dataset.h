@@ -81,6 +81,16 @@ size_t dataset_iter_batches(const dataset_iter *it);
 /* Starts epoch `epoch` (0-based; shuffle order and augmentation derive from seed+epoch). */
 int dataset_iter_begin_epoch(dataset_iter *it, int epoch, cd_err *err);
 
+/* What an iterator's epoch is made of, for a source that replays it from
+ * something other than the photos (transfer/'s cache of a frozen front's
+ * output): the epoch's sample order (n entries: the identity, or shuffled
+ * from (seed, epoch) when shuffle is set) and the seed of sample idx's
+ * augmentation (augment_apply, augment_draw).  Batch b of the epoch is
+ * order[b*N .. (b+1)*N) minus the unreadable samples, as dataset_iter_next
+ * says.  dataset_iter uses these very functions. */
+void dataset_epoch_order(unsigned long long seed, int shuffle, int epoch, size_t *order, size_t n);
+unsigned long long dataset_sample_seed(unsigned long long seed, int epoch, size_t idx);
+
 /* Next batch of the epoch: x receives n x S x S x 3 floats, y n labels (as float).
  * *n is set to the batch's size; returns 1 for a batch, 0 at the end of the
  * epoch, -1 on error.  x and y are borrowed, valid until the next call; until

@@ -1151,7 +1151,8 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
         goto out;
     for (int e = st->epochs_done; e < c->epochs; e++) {
         if (c->schedule == TRAIN_SCHEDULE_COSINE && st->step_in_epoch == 0)
-            st->lr = engine_cosine_lr(st->base_lr, c->min_lr, e, c->epochs, c->warmup_epochs);
+            st->lr = engine_cosine_lr(st->base_lr, c->min_lr, e - c->schedule_start, c->epochs - c->schedule_start,
+                                     c->warmup_epochs);
         optim_set_lr(opt, st->lr);
         double t0 = cd_monotonic_s();
         train_progress p = progress_at(c, TRAIN_EV_EPOCH_BEGIN, e, train, opt);
@@ -1228,7 +1229,8 @@ int engine_run(const engine_config *c, const engine_step *sp, optim *opt, train_
                 st->plateau_wait = 0;
             }
         } else if (c->schedule == TRAIN_SCHEDULE_COSINE) {
-            st->lr = engine_cosine_lr(st->base_lr, c->min_lr, e + 1, c->epochs, c->warmup_epochs);
+            st->lr = engine_cosine_lr(st->base_lr, c->min_lr, e + 1 - c->schedule_start, c->epochs - c->schedule_start,
+                                     c->warmup_epochs);
         }
         optim_set_lr(opt, st->lr);
         if (improved) {

@@ -227,6 +227,8 @@ typedef struct engine_config {
     int plateau_patience;
     float min_lr;
     int warmup_epochs;       /* cosine: linear warm-up epochs (0 = none) */
+    int schedule_start;      /* cosine: the epoch it counts from, warm-up included (a later
+                                phase's first epoch; 0 = the run's first) */
     train_monitor monitor;
     int early_stopping;      /* patience in epochs; 0 = off */
     /* Keras' label smoothing of the training targets (loss.h,

@@ -189,9 +189,7 @@ int transfer_extract(const model *extractor, const char *const *paths, const int
     return rc;
 }
 
-int transfer_features_key(const char *weights_sha256, int img_size, transfer_pool pool,
-                          int variants, const char *const *paths, const int *labels, size_t n,
-                          char key[TRANSFER_KEY_MAX], cd_err *err)
+int transfer_list_sha256(const char *const *paths, const int *labels, size_t n, char hex[65], cd_err *err)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx)
@@ -209,17 +207,23 @@ int transfer_features_key(const char *weights_sha256, int img_size, transfer_poo
     EVP_MD_CTX_free(ctx);
     if (!ok)
         return cd_err_set(err, CD_ERR_BACKEND, "OpenSSL: SHA-256 of the image list failed");
-    char hex[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+int transfer_features_key(const char *weights_sha256, int img_size, transfer_pool pool,
+                          int variants, const char *const *paths, const int *labels, size_t n,
+                          char key[TRANSFER_KEY_MAX], cd_err *err)
+{
+    char hex[65];
+    if (transfer_list_sha256(paths, labels, n, hex, err) != 0)
+        return -1;
     /* "decode=hint2x": images decoded as IMAGE_DECODE_HINT says (a cache made
-     * with another decoding is not reused).  "graph=2": what the built-in
-     * backbones compute (1 -> 2: EfficientNetB0's rescaling_1 became Keras'
-     * per-channel scales); bump it when a backbone's arithmetic changes, so
-     * features made by the old graph are extracted again. */
+     * with another decoding is not reused); "graph": TRANSFER_GRAPH_VERSION. */
     snprintf(key, TRANSFER_KEY_MAX,
-             "decode=hint2x graph=2 weights=%.64s size=%d pool=%s variants=%d n=%zu list=%s",
-             weights_sha256, img_size, pool == TRANSFER_POOL_FLATTEN ? "flatten" : "gapgmp",
+             "decode=hint2x graph=%d weights=%.64s size=%d pool=%s variants=%d n=%zu list=%s",
+             TRANSFER_GRAPH_VERSION, weights_sha256, img_size, pool == TRANSFER_POOL_FLATTEN ? "flatten" : "gapgmp",
              variants, n, hex);
     return 0;
 }

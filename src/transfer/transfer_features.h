@@ -31,6 +31,12 @@
 
 #define TRANSFER_KEY_MAX 256
 
+/* What the built-in backbones compute, in every cache key (1 -> 2:
+ * EfficientNetB0's rescaling_1 became Keras' per-channel scales); bump it
+ * when a backbone's arithmetic changes, so caches made by the old graph are
+ * built again. */
+#define TRANSFER_GRAPH_VERSION 2
+
 typedef struct transfer_features {
     size_t n;          /* images (unreadable ones are left out) */
     int variants;      /* 1 (as is) or 2 (as is, flipped) */
@@ -53,6 +59,12 @@ void transfer_flip_batch(float *x, int n, int s);
  * floats the head takes (offset and length).  flatten takes all. */
 void transfer_features_slice(transfer_pool pool, size_t dim, size_t *offset, size_t *len);
 
+/* Progress of a part's cache ("train", "validation", "test", or those with
+ * the cut for fine-tuning's activations): done of total photos, from_cache =
+ * 1 when the file was used as is. */
+typedef void (*transfer_stage_fn)(const char *part, size_t done, size_t total, int from_cache,
+                                  void *ctx);
+
 typedef void (*transfer_extract_progress_fn)(size_t done, size_t total, void *ctx);
 
 typedef struct transfer_extract_opts {
@@ -74,6 +86,9 @@ int transfer_extract(const model *extractor, const char *const *paths, const int
 int transfer_features_key(const char *weights_sha256, int img_size, transfer_pool pool,
                           int variants, const char *const *paths, const int *labels, size_t n,
                           char key[TRANSFER_KEY_MAX], cd_err *err);
+
+/* The SHA-256 of an image list with its labels, as 64 hex digits (hex). */
+int transfer_list_sha256(const char *const *paths, const int *labels, size_t n, char hex[65], cd_err *err);
 
 /* Writes f with its key to path (via a temporary file renamed into place). */
 int transfer_features_save(const transfer_features *f, const char *key, const char *path,

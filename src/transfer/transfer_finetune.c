@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "train/engine.h"
 #include "train/optim.h"
 #include "transfer/transfer_features.h"
@@ -204,6 +205,141 @@ static unsigned long long finetune_dropout_seed(unsigned long long seed, int epo
     return mix64(seed ^ mix64((uint64_t)epoch + 7000));
 }
 
+/* Cache progress under the part's label. */
+typedef struct stage_ctx {
+    const transfer_finetune_opts *fo;
+    const char *label;
+} stage_ctx;
+
+static void on_cache_progress(size_t done, size_t total, void *ctx)
+{
+    const stage_ctx *sc = ctx;
+    sc->fo->cache_progress(sc->label, done, total, 0, sc->fo->cache_progress_ctx);
+}
+
+/* The cache of front's output over d (variants 1 or 2) in fo->cache_dir,
+ * named after the backbone, size, cut, precision, variants and part. */
+static transfer_actcache *open_cache(const transfer_finetune_opts *fo, const model *front, const char *backbone,
+                                     const char *cut, const dataset *d, int variants, const char *part,
+                                     transfer_finetune_result *res, cd_err *err)
+{
+    const train_opts *o = fo->o;
+    int s, w, c;
+    model_input_shape(front, &s, &w, &c);
+    char cutname[LAYER_NAME_MAX], path[4400], label[LAYER_NAME_MAX + 32];
+    snprintf(cutname, sizeof cutname, "%s", cut);
+    for (char *p = cutname; *p; p++)
+        if (*p == '/')
+            *p = '-';
+    snprintf(path, sizeof path, "%s/%s_%d_%s_%s_v%d_%s.act", fo->cache_dir, backbone, s, cutname,
+             transfer_actcache_precision_name(fo->cache_precision), variants, part);
+    snprintf(label, sizeof label, "%s at %s", part, cut);
+    stage_ctx sc = {fo, label};
+    transfer_actcache_opts ao = {0};
+    ao.backbone = backbone;
+    ao.weights_sha256 = fo->weights_sha256;
+    ao.cut = cut;
+    ao.variants = variants;
+    ao.precision = fo->cache_precision;
+    ao.batch = o->batch;
+    ao.backend = o->backend;
+    ao.threads = o->threads;
+    ao.workers = o->workers;
+    ao.stop = o->stop;
+    ao.progress = fo->cache_progress ? on_cache_progress : NULL;
+    ao.progress_ctx = &sc;
+    int built;
+    transfer_actcache *ac = transfer_actcache_open(path, front, d, &ao, &built, err);
+    if (!ac)
+        return NULL;
+    if (built)
+        res->cache_built += (transfer_actcache_n(ac) - transfer_actcache_failed(ac)) * (size_t)variants;
+    else if (fo->cache_progress)
+        fo->cache_progress(label, d->n, d->n, 1, fo->cache_progress_ctx);
+    return ac;
+}
+
+/* One part's cache, as every rank gets it.  Under MPI rank 0 builds it
+ * while the others wait, then they open it (a rank that does not see rank
+ * 0's file, on another machine, builds its own); the ranks agree on stopping
+ * when rank 0 failed or was interrupted.  NULL with err filled
+ * (CD_ERR_INTERRUPTED when stopped). */
+static transfer_actcache *open_shared(const transfer_finetune_opts *fo, const model *front, const char *backbone,
+                                      const char *cut, const dataset *d, int variants, const char *part,
+                                      transfer_finetune_result *res, cd_err *err)
+{
+    const engine_comm *comm = fo->o->comm;
+    if (!comm || comm->size < 2)
+        return open_cache(fo, front, backbone, cut, d, variants, part, res, err);
+    transfer_actcache *c = NULL;
+    if (comm->rank == 0)
+        c = open_cache(fo, front, backbone, cut, d, variants, part, res, err);
+    /* 1: rank 0 failed, 2: it was interrupted. */
+    double status = comm->rank != 0 || c ? 0.0 : err && err->code == CD_ERR_INTERRUPTED ? 2.0 : 1.0;
+    cd_err e2; /* a failed rank 0 keeps its own message */
+    if (comm->sum_doubles(comm->ctx, &status, 1, c || comm->rank != 0 ? err : &e2) != 0) {
+        transfer_actcache_free(c);
+        return NULL;
+    }
+    if (comm->rank == 0)
+        return c;
+    if (status == 2.0) {
+        cd_err_set(err, CD_ERR_INTERRUPTED, "stopped while rank 0 built the %s cache", part);
+        return NULL;
+    }
+    if (status != 0.0) {
+        cd_err_set(err, CD_ERR_IO, "rank 0 could not build the %s cache", part);
+        return NULL;
+    }
+    return open_cache(fo, front, backbone, cut, d, variants, part, res, err);
+}
+
+/* Both parts' caches for training.  0 or -1. */
+static int open_caches(const transfer_finetune_opts *fo, const model *front, const char *backbone,
+                       const char *cut, const dataset *train, const dataset *val, transfer_actcache **ct,
+                       transfer_actcache **cv, transfer_finetune_result *res, cd_err *err)
+{
+    if (!(*ct = open_shared(fo, front, backbone, cut, train, fo->flip ? 2 : 1, "train", res, err)))
+        return -1;
+    return (*cv = open_shared(fo, front, backbone, cut, val, 1, "validation", res, err)) ? 0 : -1;
+}
+
+int transfer_finetune_logits(const model *m, const char *backbone, const dataset *d, const char *part,
+                             const transfer_finetune_opts *fo, float *logits, float *flipped, float *labels,
+                             size_t *n, cd_err *err)
+{
+    const train_opts *o = fo->o;
+    char cut[LAYER_NAME_MAX];
+    if (transfer_finetune_cut(m, backbone, fo->blocks, cut, sizeof cut, err) != 0)
+        return -1;
+    model *front, *tail;
+    if (split_model(m, backbone, cut, &front, &tail, err) != 0)
+        return -1;
+    int s, w, c;
+    model_input_shape(front, &s, &w, &c);
+    transfer_finetune_result res = {0};
+    transfer_actcache *ac = open_shared(fo, front, backbone, cut, d, 2, part, &res, err);
+    int rc = ac ? 0 : -1;
+    engine_step sp = {NULL, tail, 1};
+    for (int v = 0; rc == 0 && v < 2; v++) {
+        transfer_actcache_src cs;
+        engine_source src;
+        engine_eval ev;
+        rc = transfer_actcache_source(&cs, ac, d, o->batch, o->seed, 0,
+                                      v ? TRANSFER_ACTCACHE_MIRRORED : TRANSFER_ACTCACHE_AS_IS, s, &src, err);
+        if (rc == 0)
+            rc = engine_evaluate_model(&sp, o->batch, o->backend, o->threads, &src, 0, NULL, v ? flipped : logits,
+                                       v ? NULL : labels, d->n, &ev, err);
+        transfer_actcache_source_free(&cs);
+        if (rc == 0)
+            *n = ev.n;
+    }
+    transfer_actcache_free(ac);
+    model_free(front);
+    model_free(tail);
+    return rc;
+}
+
 int transfer_finetune(model **m, const char *backbone, const dataset *train, const dataset *val,
                       const transfer_finetune_opts *fo, history *hist, transfer_finetune_result *res,
                       cd_err *err)
@@ -216,35 +352,66 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     model *front = NULL, *tail = NULL, *composed = NULL;
     optim *opt = NULL;
     dataset_iter *it = NULL, *iv = NULL;
+    transfer_actcache *ct = NULL, *cv = NULL;
+    transfer_actcache_src cst = {0}, csv = {0};
     engine_best best = {0};
     int rc = -1;
     if (split_model(*m, backbone, cut, &front, &tail, err) != 0)
         return -1;
     int s, w, c;
     model_input_shape(front, &s, &w, &c);
-    augment_opts flip = {0};
-    flip.horizontal_flip = 1;
-    dataset_iter_opts io = {0};
-    io.batch = o->batch;
-    io.img_size = s;
-    io.preprocess = front->preprocess;
-    io.shuffle = 1;
-    io.seed = o->seed;
-    io.workers = o->workers;
-    io.augment = fo->flip ? &flip : NULL;
+    int parallel = o->comm && o->comm->size > 1;
+    res->cached = fo->cache_dir != NULL;
+    engine_step sp = {front, tail, 1};
+    engine_source tr, va;
     optim_opts oo = o->optim;
     oo.lr = fo->lr;
-    if (o->comm && o->comm->size > 1) {
-        /* MPI: each rank reads only its slice of every batch (engine.h). */
-        io.shard_rank = o->comm->rank;
-        io.shard_count = o->comm->size;
-    }
-    if (!(it = dataset_iter_new(train, &io, err)) || !(opt = optim_new(tail, &oo, err)))
+    if (!(opt = optim_new(tail, &oo, err)))
         goto out;
-    io.shuffle = 0;
-    io.augment = NULL;
-    io.shard_whole_batches = 1; /* MPI: each rank validates its run of whole batches */
-    if (!(iv = dataset_iter_new(val, &io, err)) || engine_best_init(&best, tail, err) != 0)
+    if (res->cached) {
+        /* The front once per photo (and mirror), then the tail alone. */
+        double t0 = cd_monotonic_s();
+        if (open_caches(fo, front, backbone, cut, train, val, &ct, &cv, res, err) != 0) {
+            if (err && err->code == CD_ERR_INTERRUPTED) {
+                res->interrupted = 1; /* *m stays as it came */
+                rc = 0;
+            }
+            goto out;
+        }
+        res->cache_seconds = cd_monotonic_s() - t0;
+        if (transfer_actcache_source(&cst, ct, train, o->batch, o->seed, 1,
+                                     fo->flip ? TRANSFER_ACTCACHE_FLIP_RANDOM : TRANSFER_ACTCACHE_AS_IS, s, &tr,
+                                     err) != 0 ||
+            transfer_actcache_source(&csv, cv, val, o->batch, o->seed, 0, TRANSFER_ACTCACHE_AS_IS, s, &va, err) != 0)
+            goto out;
+        sp.front = NULL;
+    } else {
+        augment_opts flip = {0};
+        flip.horizontal_flip = 1;
+        dataset_iter_opts io = {0};
+        io.batch = o->batch;
+        io.img_size = s;
+        io.preprocess = front->preprocess;
+        io.shuffle = 1;
+        io.seed = o->seed;
+        io.workers = o->workers;
+        io.augment = fo->flip ? &flip : NULL;
+        if (parallel) {
+            /* MPI: each rank reads only its slice of every batch (engine.h). */
+            io.shard_rank = o->comm->rank;
+            io.shard_count = o->comm->size;
+        }
+        if (!(it = dataset_iter_new(train, &io, err)))
+            goto out;
+        io.shuffle = 0;
+        io.augment = NULL;
+        io.shard_whole_batches = 1; /* MPI: each rank validates its run of whole batches */
+        if (!(iv = dataset_iter_new(val, &io, err)))
+            goto out;
+        tr = engine_source_dataset(it);
+        va = engine_source_dataset(iv);
+    }
+    if (engine_best_init(&best, tail, err) != 0)
         goto out;
     /* Phase 2 continues phase 1's numbering and has to beat its best. */
     train_state st;
@@ -253,9 +420,11 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     st.best_score = fo->start_score;
     engine_config ec;
     engine_config_from_opts(&ec, o);
-    /* The rate stays fine_tune_lr and no early stop: phase 2 is short. */
-    ec.schedule = TRAIN_SCHEDULE_CONSTANT;
-    ec.warmup_epochs = 0;
+    /* Its own schedule (constant or cosine from its first epoch) and no
+     * early stop. */
+    ec.schedule = fo->schedule == TRAIN_SCHEDULE_COSINE ? TRAIN_SCHEDULE_COSINE : TRAIN_SCHEDULE_CONSTANT;
+    ec.warmup_epochs = ec.schedule == TRAIN_SCHEDULE_COSINE ? fo->warmup_epochs : 0;
+    ec.schedule_start = fo->epoch_offset;
     ec.early_stopping = 0;
     ec.epochs = fo->total_epochs;
     ec.dropout_seed = finetune_dropout_seed;
@@ -263,15 +432,20 @@ int transfer_finetune(model **m, const char *backbone, const dataset *train, con
     ec.hist = hist;
     ec.log_json = fo->log_json;
     ec.phase = "fine_tune";
-    ec.sharded_source = dataset_iter_sharded(it);
-    ec.sharded_val = 1;
-    engine_step sp = {front, tail, 1};
-    engine_source tr = engine_source_dataset(it), va = engine_source_dataset(iv);
+    ec.sharded_source = it ? dataset_iter_sharded(it) : 0;
+    ec.sharded_val = it != NULL;
     engine_result er;
+    int rows_before = hist ? hist->n : 0;
     if (engine_run(&ec, &sp, opt, &st, &tr, &va, &best, &er, err) != 0)
         goto out;
     res->epochs_done = st.epochs_done - fo->epoch_offset;
     res->interrupted = er.interrupted;
+    if (hist && hist->n > rows_before) {
+        double sum = 0.0;
+        for (int i = rows_before; i < hist->n; i++)
+            sum += hist->rows[i].seconds;
+        res->epoch_seconds = sum / (double)(hist->n - rows_before);
+    }
     if (best.have) {
         res->best_epoch = st.best_epoch;
         res->best_val_loss = st.best_val_loss;
@@ -290,6 +464,10 @@ out:
     optim_free(opt);
     dataset_iter_free(it);
     dataset_iter_free(iv);
+    transfer_actcache_source_free(&cst);
+    transfer_actcache_source_free(&csv);
+    transfer_actcache_free(ct);
+    transfer_actcache_free(cv);
     model_free(front);
     model_free(tail);
     return rc;

@@ -40,6 +40,9 @@ void transfer_opts_defaults(transfer_opts *t)
     t->extract_batch = 32;
     t->fine_tune_epochs = 3;
     t->fine_tune_lr = 1e-4f;
+    t->fine_tune_schedule = TRAIN_SCHEDULE_CONSTANT;
+    t->fine_tune_cache = 1;
+    t->fine_tune_cache_precision = TRANSFER_ACTCACHE_F32; /* exact; f16 halves the files */
 }
 
 /* splitmix64: shuffles and variant picks as a pure function of the seed. */
@@ -573,15 +576,19 @@ static int save_model(run *r, model *m, const char *cut, double test_accuracy, c
 }
 
 /* Test metrics of composed model m on the test photos (fine-tuned models:
- * their backbone changed, so the cached features no longer apply). */
-static int evaluate_images(run *r, const model *m, eval *ev, size_t *n, cd_err *err)
+ * their backbone changed, so the cached features no longer apply): from the
+ * activation cache at the fine-tuning cut when fo uses one, else running
+ * the whole model. */
+static int evaluate_images(run *r, const model *m, const transfer_finetune_opts *fo, eval *ev, size_t *n,
+                           cd_err *err)
 {
     size_t cap = r->parts[2].d->n;
     float *z = malloc(cap * sizeof(float)), *zf = malloc(cap * sizeof(float));
     float *y = malloc(cap * sizeof(float));
     int rc = z && zf && y ? 0 : cd_err_set(err, CD_ERR_NOMEM, "out of memory");
     if (rc == 0)
-        rc = transfer_model_logits(m, r->parts[2].d, r->o, z, zf, y, n, err);
+        rc = fo->cache_dir ? transfer_finetune_logits(m, r->b->name, r->parts[2].d, "test", fo, z, zf, y, n, err)
+                           : transfer_model_logits(m, r->parts[2].d, r->o, z, zf, y, n, err);
     if (rc == 0) {
         ev->loss = loss_bce_logits(z, y, (int)*n, NULL);
         ev->accuracy = metrics_binary_accuracy(z, y, *n, 0.0f);
@@ -634,6 +641,12 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
                               "transfer: only the flip augmentation can be used with cached "
                               "features (--augment flip)");
     }
+    if (t->fine_tune_schedule != TRAIN_SCHEDULE_CONSTANT && t->fine_tune_schedule != TRAIN_SCHEDULE_COSINE)
+        return cd_err_set(err, CD_ERR_INVALID, "transfer: the fine-tuning schedule is constant or cosine, not %s",
+                          train_schedule_name(t->fine_tune_schedule));
+    if (t->fine_tune_warmup < 0 || (t->fine_tune_warmup > 0 && t->fine_tune_schedule != TRAIN_SCHEDULE_COSINE))
+        return cd_err_set(err, CD_ERR_INVALID, "transfer: fine-tuning warm-up epochs go with its cosine schedule "
+                          "(got %d)", t->fine_tune_warmup);
     if (!(r.b = transfer_backbone_find(t->backbone ? t->backbone : "squeezenet", err)))
         return -1;
     r.img_size = o->img_size > 0 ? o->img_size : r.b->default_size;
@@ -718,8 +731,8 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
     char cut[LAYER_NAME_MAX];
     snprintf(cut, sizeof cut, "%s", r.cut);
     int fine_tuned = 0;
+    transfer_finetune_opts fo = {0};
     if (t->fine_tune > 0 && !res->train.interrupted) {
-        transfer_finetune_opts fo = {0};
         fo.o = o;
         fo.blocks = t->fine_tune;
         fo.epochs = t->fine_tune_epochs;
@@ -729,6 +742,13 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
         fo.total_epochs = res->train.epochs_done + t->fine_tune_epochs;
         fo.start_score = r.best_score;
         fo.log_json = r.log_json;
+        fo.schedule = t->fine_tune_schedule;
+        fo.warmup_epochs = t->fine_tune_warmup;
+        fo.cache_dir = t->fine_tune_cache ? t->cache_dir : NULL;
+        fo.cache_precision = t->fine_tune_cache_precision;
+        fo.weights_sha256 = r.wf.sha256;
+        fo.cache_progress = is_root(&r) ? t->extract_progress : NULL;
+        fo.cache_progress_ctx = t->extract_ctx;
         transfer_finetune_result fr;
         double t0 = cd_monotonic_s();
         if (transfer_finetune(&composed, r.b->name, r.parts[0].d, r.parts[1].d, &fo, &r.hist, &fr,
@@ -736,6 +756,9 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
             goto out;
         res->finetune_seconds = cd_monotonic_s() - t0;
         res->finetune_best_epoch = fr.best_epoch;
+        res->finetune_cache_seconds = fr.cache_seconds;
+        res->finetune_cache_built = fr.cache_built;
+        res->finetune_epoch_seconds = fr.epoch_seconds;
         res->train.epochs_done += fr.epochs_done;
         res->train.interrupted = fr.interrupted;
         if (fr.best_epoch > 0) {
@@ -755,7 +778,7 @@ int transfer_train(const train_opts *o, const transfer_opts *t, transfer_result 
     if (r.parts[2].d && !res->train.interrupted) {
         eval ev;
         size_t tn = r.parts[2].f.n;
-        if ((fine_tuned ? evaluate_images(&r, composed, &ev, &tn, err)
+        if ((fine_tuned ? evaluate_images(&r, composed, &fo, &ev, &tn, err)
                         : evaluate(&r, &r.parts[2].f, 1, &ev, err)) != 0)
             goto out;
         train_result *tr = &res->train;

@@ -23,8 +23,11 @@
  *      test accuracy, and evaluates on test/.
  *   6. with fine_tune = N > 0, after the head: the last N backbone blocks and
  *      the head train on together from the photos (transfer_finetune.h: the
- *      frozen front runs each step, no cache), fine_tune_epochs epochs at
- *      fine_tune_lr, kept only when validation loss improves on the head's;
+ *      frozen front's output for each photo and its mirror cached in
+ *      cache_dir, or the front run each step without one),
+ *      fine_tune_epochs epochs at fine_tune_lr (constant or cosine), kept
+ *      only when the monitored metric improves on the head's (with the
+ *      cache, test/ is then evaluated from one as well: photo and mirror);
  *      test is then evaluated from the photos, and the shipped file holds
  *      the fine-tuned blocks too.
  * Other augmentations than a horizontal flip cannot be cached exactly and are
@@ -35,11 +38,9 @@
 
 #include "core/error.h"
 #include "train/train.h"
+#include "transfer/transfer_actcache.h"
 #include "transfer/transfer_features.h"
 #include "transfer/transfer_head.h"
-
-typedef void (*transfer_stage_fn)(const char *part, size_t done, size_t total, int from_cache,
-                                  void *ctx);
 
 typedef struct transfer_opts {
     const char *backbone;          /* "squeezenet" (default) or "vgg16" */
@@ -48,6 +49,13 @@ typedef struct transfer_opts {
     int fine_tune;                 /* last backbone blocks to fine-tune after the head; 0 = none */
     int fine_tune_epochs;          /* default 3 */
     float fine_tune_lr;            /* default 1e-4 (the optimizer of train_opts) */
+    train_schedule fine_tune_schedule;  /* constant (default) or cosine over phase 2's epochs */
+    int fine_tune_warmup;          /* cosine: phase 2's linear warm-up epochs (default 0) */
+    /* With cache_dir: phase 2 caches the frozen front's output there
+     * (transfer_actcache.h) and trains the tail from it (default 1); 0 runs
+     * the front every step. */
+    int fine_tune_cache;
+    transfer_actcache_precision fine_tune_cache_precision;  /* default f32 (exact) */
     const char *cache_dir;         /* folder for feature caches, or NULL (memory only) */
     int extract_batch;             /* images per backbone forward pass (default 32) */
     transfer_stage_fn extract_progress;  /* may be NULL: "train"/"validation"/"test" progress */
@@ -64,6 +72,9 @@ typedef struct transfer_result {
     size_t extracted_images;       /* backbone forward passes run (images x variants) */
     double head_seconds;           /* wall time of head training */
     double finetune_seconds;       /* wall time of fine-tuning (0 without) */
+    double finetune_cache_seconds; /* of that, building or opening its activation cache */
+    size_t finetune_cache_built;   /* front passes run for it (0: reused or none) */
+    double finetune_epoch_seconds; /* mean wall time of a fine-tuning epoch */
     int finetune_best_epoch;       /* 0: fine-tuning did not beat the head alone (or none) */
     size_t feature_size;           /* floats the head takes per image */
 } transfer_result;

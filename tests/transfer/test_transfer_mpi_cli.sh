@@ -2,7 +2,8 @@
 # tests/transfer/test_transfer_mpi_cli.sh - `mpirun -np 2 catdog train --arch
 # transfer` (one thread a rank) against one process with the same seed and
 # global batch, on 40 + 16 shared photos at 96 px: two head epochs on cached
-# features, then two epochs fine-tuning the last Fire module from the photos.
+# features, then two epochs fine-tuning the last Fire module (under MPI from
+# the activation cache rank 0 builds, in one process from the photos).
 # Checks: every epoch's loss and validation loss (both phases, --log-json)
 # within 1e-5 relative, and every weight array of the shipped model within
 # 1e-5 relative in norm (|a - b| / |b|); rank 0 alone
@@ -57,6 +58,10 @@ OMP_NUM_THREADS=1 "$BIN" "${args[@]}" --out "$tmp/one.h5" --log-json "$tmp/one.j
 [ "$(wc -l <"$tmp/mpi.history.csv")" = 5 ] || fail "history should have a header and 4 epochs (rank 0 only)"
 [ "$(wc -l <"$tmp/mpi.jsonl")" = 4 ] || fail "--log-json should have 4 lines (rank 0 only)"
 [ "$(ls "$tmp/cache" | grep -c '\.feat$')" = 2 ] || { ls -la "$tmp/cache"; fail "the feature cache should hold train and validation"; }
+# Phase 2 ran from the activation cache rank 0 built (the single-process run, without
+# --feature-cache, from the photos: the comparison below covers both).
+[ "$(ls "$tmp/cache" | grep -c '_fire8-concat_f32_v1_.*\.act$')" = 2 ] ||
+    { ls -la "$tmp/cache"; fail "the activation cache should hold train and validation"; }
 ls "$tmp/cache" | grep -q '\.tmp$' && fail "a temporary cache file was left"
 "$BIN" info "$tmp/mpi.h5" | grep -q "Trained on: 2 MPI ranks" || fail "info does not show the 2 ranks"
 "$BIN" info "$tmp/one.h5" | grep -q "Trained on:" && fail "the single-process model claims MPI ranks"
