@@ -67,6 +67,48 @@ void dn_threads_leave(dn_threads *t)
         t->set_num(t->saved);
 }
 
+void dn_omp_resolve(dn_omp *o)
+{
+    *(void **)(&o->parallel) = dlsym(RTLD_DEFAULT, "GOMP_parallel");
+    *(void **)(&o->thread_num) = dlsym(RTLD_DEFAULT, "omp_get_thread_num");
+    *(void **)(&o->num_threads) = dlsym(RTLD_DEFAULT, "omp_get_num_threads");
+    *(void **)(&o->max_threads) = dlsym(RTLD_DEFAULT, "omp_get_max_threads");
+    if (!o->parallel || !o->thread_num || !o->num_threads || !o->max_threads)
+        memset(o, 0, sizeof *o);
+}
+
+typedef struct dn_par_job {
+    const dn_omp *o;
+    size_t count;
+    void (*fn)(void *ctx, size_t lo, size_t hi);
+    void *ctx;
+} dn_par_job;
+
+/* One thread's share of a dn_parallel_for (the team's size may be smaller
+ * than asked for: the split follows the team there is). */
+static void par_body(void *data)
+{
+    const dn_par_job *j = data;
+    size_t t = (size_t)j->o->thread_num(), nt = (size_t)j->o->num_threads();
+    size_t lo = j->count * t / nt, hi = j->count * (t + 1) / nt;
+    if (lo < hi)
+        j->fn(j->ctx, lo, hi);
+}
+
+void dn_parallel_for(const dn_omp *o, size_t count, void (*fn)(void *ctx, size_t lo, size_t hi),
+                     void *ctx)
+{
+    int nt = o->parallel ? o->max_threads() : 1;
+    if (nt < 2 || count < 2) {
+        fn(ctx, 0, count);
+        return;
+    }
+    dn_par_job j = {.o = o, .count = count, .fn = fn, .ctx = ctx};
+    /* the calling thread's nthreads setting (never more threads than ranges);
+     * flags 0: no proc_bind */
+    o->parallel(par_body, &j, (unsigned)((size_t)nt < count ? (size_t)nt : count), 0);
+}
+
 /* ---- ownership pool ------------------------------------------------------ */
 
 static int grow(void **v, int *cap, int need, size_t elem, cd_err *err)
@@ -239,6 +281,9 @@ int dn_steps_run_range(const dn_steps *s, int lo, int hi, dnnl_stream_t stream, 
         }
         case DN_STEP_MASK:
             fill_mask(st);
+            break;
+        case DN_STEP_CALL:
+            st->call(st->ctx);
             break;
         }
     }
