@@ -97,9 +97,9 @@ static void global_maxpool_ref_backward(const op_ref_io *io)
 }
 
 /* ---- max pooling by pool_max.c's kernels --------------------------------
- * Where the window is the stride and nothing is padded, the plan runs
- * pool_max.c's loops (a DN_STEP_CALL step) instead of oneDNN's pooling, on
- * the map's own layout: measured on the binary CNN's first pooling (16 x 32 x
+ * Where nothing is padded (and, for a backward pass, the window is the
+ * stride), the plan runs pool_max.c's loops (a DN_STEP_CALL step) instead of
+ * oneDNN's pooling, on the map's own layout: measured on the binary CNN's first pooling (16 x 32 x
  * 148 x 148, nChw8c, one AVX2 core, pages warm) oneDNN 2.6 took ~33 ms
  * forward and ~30 ms backward, these ~5 ms each. */
 
@@ -177,8 +177,11 @@ static void own_backward(void *ctx)
 
 /* Builds layer i's max pooling on pool_max.c's kernels when they apply (the
  * node's window, strides and pads set; output oh x ow): its output, argmax
- * (training) and step.  1 when built, 0 when oneDNN's pooling is to be used,
- * -1 on error. */
+ * (when a gradient flows back through it) and step.  Unpadded windows; ones
+ * that overlap (SqueezeNet's 3x3 of stride 2) only where no gradient flows
+ * back (inference, a frozen backbone): the kernels' backward needs windows
+ * that do not.  1 when built, 0 when oneDNN's pooling is to be used, -1 on
+ * error. */
 static int own_pool_forward(dn_plan *p, int i, int oh, int ow, cd_err *err)
 {
     const layer *l = &p->m->layers[i];
@@ -190,8 +193,9 @@ static int own_pool_forward(dn_plan *p, int i, int oh, int ow, cd_err *err)
     dnnl_memory_desc_t y_md, ws_md;
     dnnl_data_type_t dt = in->md.data_type;
     memset(&s, 0, sizeof s);
+    int backward = p->cfg.training && p->nodes[in->root].wants;
     if (p->cfg.onednn_pool || l->kind != LAYER_MAXPOOL2D ||
-        nd->kernel[0] != nd->strides[0] || nd->kernel[1] != nd->strides[1] ||
+        (backward && (nd->kernel[0] != nd->strides[0] || nd->kernel[1] != nd->strides[1])) ||
         nd->pad_l[0] || nd->pad_l[1] || nd->pad_r[0] || nd->pad_r[1] ||
         !(dt == dnnl_f32 || (!p->cfg.training && (dt == dnnl_u8 || dt == dnnl_s8))) ||
         !own_layout(&in->md, &s.lanes, &s.blocks, xs, &tag))
@@ -203,6 +207,8 @@ static int own_pool_forward(dn_plan *p, int i, int oh, int ow, cd_err *err)
     s.ow = ow;
     s.kh = (int)nd->kernel[0];
     s.kw = (int)nd->kernel[1];
+    s.sh = (int)nd->strides[0];
+    s.sw = (int)nd->strides[1];
     dnnl_dims_t dd = {in->md.dims[0], in->md.dims[1], oh, ow};
     DN_CHECK(dnnl_memory_desc_init_by_tag(&y_md, 4, dd, dt, tag), err, "memory descriptor",
              l->name);
@@ -228,7 +234,7 @@ static int own_pool_forward(dn_plan *p, int i, int oh, int ow, cd_err *err)
     j->y = nd->mem = dn_mem(&p->pool, p->cfg.eng, &nd->md, NULL, err);
     if (!nd->mem)
         return -1;
-    if (p->cfg.training) {
+    if (backward) {
         DN_CHECK(dnnl_memory_desc_init_by_tag(&ws_md, 4, dd, dnnl_u8, tag), err,
                  "memory descriptor", l->name);
         j->ws = nd->ws = dn_mem(&p->pool, p->cfg.eng, &ws_md, NULL, err);
@@ -260,6 +266,10 @@ static int own_pool_backward(dn_plan *p, int i, cd_err *err)
     if (!j)
         return -1;
     *j = *nd->pool_job;
+    if (!j->ws)
+        return cd_err_set(err, CD_ERR_INVALID,
+                          "layer '%s': max pooling built without its argmax (internal error)",
+                          l->name);
     j->dy = nd->diff;
     j->dx = dn_grad_target(p, r, &in->md, &direct, err);
     if (!j->dx)

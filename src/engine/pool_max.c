@@ -1,5 +1,5 @@
 /*
- * pool_max.c - max pooling over non-overlapping windows (see pool_max.h).
+ * pool_max.c - max pooling without padding (see pool_max.h).
  *
  * Each pixel's lanes are handled in chunks of at most PM_CHUNK channels by a
  * loop over the lanes innermost, which GCC vectorises (one AVX2 register per
@@ -10,6 +10,7 @@
  */
 #include "engine/pool_max.h"
 
+#include <assert.h>
 #include <string.h>
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -31,9 +32,10 @@ typedef uint8_t pm_v8b __attribute__((vector_size(8)));
 
 int pool_max_shape_ok(const pool_max_shape *s)
 {
-    return s->n > 0 && s->blocks > 0 && s->lanes > 0 && s->kh > 0 && s->kw > 0 &&
-           s->kh * s->kw <= 255 && s->ih >= s->kh && s->iw >= s->kw && s->oh == s->ih / s->kh &&
-           s->ow == s->iw / s->kw && s->x_w >= s->lanes && s->y_w >= s->lanes;
+    return s->n > 0 && s->blocks > 0 && s->lanes > 0 && s->kh > 0 && s->kw > 0 && s->sh > 0 &&
+           s->sw > 0 && s->kh * s->kw <= 255 && s->ih >= s->kh && s->iw >= s->kw &&
+           s->oh == (s->ih - s->kh) / s->sh + 1 && s->ow == (s->iw - s->kw) / s->sw + 1 &&
+           s->x_w >= s->lanes && s->y_w >= s->lanes;
 }
 
 size_t pool_max_rows(const pool_max_shape *s)
@@ -50,7 +52,7 @@ static PM_INLINE void row_at(const pool_max_shape *s, size_t r, ptrdiff_t *xo, p
     size_t rest = r % per_sample;
     ptrdiff_t b = (ptrdiff_t)(rest / (size_t)s->oh);
     *oy = (int)(rest % (size_t)s->oh);
-    *xo = n * s->x_n + b * s->x_b + (ptrdiff_t)*oy * s->kh * s->x_h;
+    *xo = n * s->x_n + b * s->x_b + (ptrdiff_t)*oy * s->sh * s->x_h;
     *yo = n * s->y_n + b * s->y_b + (ptrdiff_t)*oy * s->y_h;
 }
 
@@ -107,14 +109,14 @@ static PM_INLINE void fwd_f32_px(const float *x, ptrdiff_t xh, ptrdiff_t xw, int
 
 static PM_INLINE void fwd_f32_rows(const pool_max_shape *s, const float *x, float *y,
                                    uint8_t *am, int relu, size_t lo, size_t hi, int kh, int kw,
-                                   int want_am, int lanes)
+                                   int sw, int want_am, int lanes)
 {
     for (size_t r = lo; r < hi; r++) {
         ptrdiff_t xo, yo;
         int oy;
         row_at(s, r, &xo, &yo, &oy);
         for (int ox = 0; ox < s->ow; ox++) {
-            const float *xp = x + xo + (ptrdiff_t)ox * kw * s->x_w;
+            const float *xp = x + xo + (ptrdiff_t)ox * sw * s->x_w;
             ptrdiff_t o = yo + (ptrdiff_t)ox * s->y_w;
             for (int c = 0; c < lanes; c += PM_CHUNK) {
                 int L = lanes - c < PM_CHUNK ? lanes - c : PM_CHUNK;
@@ -128,27 +130,32 @@ static PM_INLINE void fwd_f32_rows(const pool_max_shape *s, const float *x, floa
     }
 }
 
-/* The 2x2 window, nChw8c's 8 lanes and whether argmax is written are
- * spelled as constants for the common cases, so the loops unroll. */
+/* The 2x2 window of stride 2, SqueezeNet's 3x3 of stride 2, nChw8c's 8
+ * lanes and whether argmax is written are spelled as constants for the
+ * common cases, so the loops unroll. */
 static PM_INLINE void fwd_f32_lanes(const pool_max_shape *s, const float *x, float *y, uint8_t *am,
-                                    int relu, size_t lo, size_t hi, int kh, int kw, int want_am)
+                                    int relu, size_t lo, size_t hi, int kh, int kw, int sw,
+                                    int want_am)
 {
     if (s->lanes == 8)
-        fwd_f32_rows(s, x, y, am, relu, lo, hi, kh, kw, want_am, 8);
+        fwd_f32_rows(s, x, y, am, relu, lo, hi, kh, kw, sw, want_am, 8);
     else
-        fwd_f32_rows(s, x, y, am, relu, lo, hi, kh, kw, want_am, s->lanes);
+        fwd_f32_rows(s, x, y, am, relu, lo, hi, kh, kw, sw, want_am, s->lanes);
 }
 
 static PM_INLINE void fwd_f32_any(const pool_max_shape *s, const float *x, float *y, uint8_t *am,
                                   int relu, size_t lo, size_t hi)
 {
-    if (s->kh == 2 && s->kw == 2) {
+    int k2 = s->kh == 2 && s->kw == 2, k3 = s->kh == 3 && s->kw == 3;
+    if ((k2 || k3) && s->sh == 2 && s->sw == 2) {
         if (am)
-            fwd_f32_lanes(s, x, y, am, relu, lo, hi, 2, 2, 1);
+            fwd_f32_lanes(s, x, y, am, relu, lo, hi, k2 ? 2 : 3, k2 ? 2 : 3, 2, 1);
+        else if (k2)
+            fwd_f32_lanes(s, x, y, NULL, relu, lo, hi, 2, 2, 2, 0);
         else
-            fwd_f32_lanes(s, x, y, NULL, relu, lo, hi, 2, 2, 0);
+            fwd_f32_lanes(s, x, y, NULL, relu, lo, hi, 3, 3, 2, 0);
     } else {
-        fwd_f32_lanes(s, x, y, am, relu, lo, hi, s->kh, s->kw, am != NULL);
+        fwd_f32_lanes(s, x, y, am, relu, lo, hi, s->kh, s->kw, s->sw, am != NULL);
     }
 }
 
@@ -292,6 +299,7 @@ __attribute__((target("avx2"))) static void bwd_f32_avx2(const pool_max_shape *s
 void pool_max_f32_backward(const pool_max_shape *s, const uint8_t *argmax, const float *dy,
                            const float *y, float *dx, size_t lo, size_t hi)
 {
+    assert(s->sh == s->kh && s->sw == s->kw);
 #if PM_AVX2
     if (__builtin_cpu_supports("avx2")) {
         bwd_f32_avx2(s, argmax, dy, y, dx, lo, hi);
@@ -322,14 +330,14 @@ void pool_max_f32_backward(const pool_max_shape *s, const uint8_t *argmax, const
             y[l] = m[l];                                                                           \
     }                                                                                              \
     static PM_INLINE void NAME##_rows(const pool_max_shape *s, const T *x, T *y, size_t lo,       \
-                                      size_t hi, int kh, int kw)                                   \
+                                      size_t hi, int kh, int kw, int sw)                           \
     {                                                                                              \
         for (size_t r = lo; r < hi; r++) {                                                         \
             ptrdiff_t xo, yo;                                                                      \
             int oy;                                                                                \
             row_at(s, r, &xo, &yo, &oy);                                                           \
             for (int ox = 0; ox < s->ow; ox++) {                                                   \
-                const T *xp = x + xo + (ptrdiff_t)ox * kw * s->x_w;                                \
+                const T *xp = x + xo + (ptrdiff_t)ox * sw * s->x_w;                                \
                 T *yp = y + yo + (ptrdiff_t)ox * s->y_w;                                           \
                 for (int c = 0; c < s->lanes; c += 32) {                                           \
                     int L = s->lanes - c < 32 ? s->lanes - c : 32;                                 \
@@ -348,10 +356,12 @@ void pool_max_f32_backward(const pool_max_shape *s, const uint8_t *argmax, const
     static PM_INLINE void NAME##_any(const pool_max_shape *s, const T *x, T *y, size_t lo,        \
                                      size_t hi)                                                    \
     {                                                                                              \
-        if (s->kh == 2 && s->kw == 2)                                                              \
-            NAME##_rows(s, x, y, lo, hi, 2, 2);                                                    \
+        if (s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2)                                  \
+            NAME##_rows(s, x, y, lo, hi, 2, 2, 2);                                                 \
+        else if (s->kh == 3 && s->kw == 3 && s->sh == 2 && s->sw == 2)                             \
+            NAME##_rows(s, x, y, lo, hi, 3, 3, 2);                                                 \
         else                                                                                       \
-            NAME##_rows(s, x, y, lo, hi, s->kh, s->kw);                                            \
+            NAME##_rows(s, x, y, lo, hi, s->kh, s->kw, s->sw);                                     \
     }                                                                                              \
     static void NAME##_base(const pool_max_shape *s, const T *x, T *y, size_t lo, size_t hi)      \
     {                                                                                              \

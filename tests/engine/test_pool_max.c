@@ -9,10 +9,12 @@
  * gradient lands on one cell) and the ReLU moved behind the pooling must be
  * equal bit for bit -- also on maps full of ties, where the first maximum
  * wins; u8 and s8 forward as the int8 plans run them.  The rows split over
- * threads (dn_parallel_for) cover every row once.  Plans: the kernels are
- * used where they apply (and oneDNN where not: SqueezeNet's 3x3/2), and a
- * training plan with them gives oneDNN's outputs and parameter gradients, on
- * one thread and on two OpenMP threads. */
+ * threads (dn_parallel_for) cover every row once.  Overlapping windows
+ * (SqueezeNet's 3x3 of stride 2) forward only.  Plans: the kernels are used
+ * where they apply (in training not for overlapping windows that pass a
+ * gradient back: oneDNN's), and a training plan with them gives oneDNN's
+ * outputs and parameter gradients, on one thread and on two OpenMP threads;
+ * an inference plan, all three poolings by the kernels, oneDNN's outputs. */
 #include "test_dnnl_common.h"
 
 #include <stdint.h>
@@ -23,18 +25,38 @@
 typedef struct pm_case {
     int n, c, h, w, kh, kw;
     dnnl_format_tag_t tag;
+    int sh, sw;   /* stride; 0: the window's */
 } pm_case;
 
 static const pm_case cases[] = {
-    {2, 16, 9, 7, 2, 2, dnnl_aBcd8b},   /* two blocks, odd sizes: last row, column dropped */
-    {3, 20, 11, 10, 2, 2, dnnl_aBcd8b}, /* a part-filled third block */
-    {1, 32, 12, 12, 3, 3, dnnl_aBcd8b},
-    {2, 32, 8, 9, 2, 3, dnnl_aBcd16b},  /* 2x3 windows */
-    {2, 24, 7, 7, 2, 2, dnnl_aBcd16b},  /* a part-filled second block of 16 */
-    {2, 20, 9, 11, 2, 2, dnnl_acdb},    /* NHWC: 8 + 8 + 4 lanes */
-    {3, 3, 5, 6, 2, 2, dnnl_acdb},      /* NHWC with 3 channels: no full chunk */
-    {1, 40, 10, 10, 5, 5, dnnl_acdb},
+    {2, 16, 9, 7, 2, 2, dnnl_aBcd8b, 0, 0},   /* two blocks, odd sizes: last row, column dropped */
+    {3, 20, 11, 10, 2, 2, dnnl_aBcd8b, 0, 0}, /* a part-filled third block */
+    {1, 32, 12, 12, 3, 3, dnnl_aBcd8b, 0, 0},
+    {2, 32, 8, 9, 2, 3, dnnl_aBcd16b, 0, 0},  /* 2x3 windows */
+    {2, 24, 7, 7, 2, 2, dnnl_aBcd16b, 0, 0},  /* a part-filled second block of 16 */
+    {2, 20, 9, 11, 2, 2, dnnl_acdb, 0, 0},    /* NHWC: 8 + 8 + 4 lanes */
+    {3, 3, 5, 6, 2, 2, dnnl_acdb, 0, 0},      /* NHWC with 3 channels: no full chunk */
+    {1, 40, 10, 10, 5, 5, dnnl_acdb, 0, 0},
+    /* overlapping windows (forward only): SqueezeNet's 3x3 of stride 2 */
+    {2, 24, 13, 11, 3, 3, dnnl_aBcd8b, 2, 2},
+    {2, 20, 9, 12, 3, 3, dnnl_acdb, 2, 2},
+    {1, 16, 8, 9, 3, 2, dnnl_aBcd16b, 1, 2},
 };
+
+static int pm_sh(const pm_case *c)
+{
+    return c->sh ? c->sh : c->kh;
+}
+
+static int pm_sw(const pm_case *c)
+{
+    return c->sw ? c->sw : c->kw;
+}
+
+static int pm_overlaps(const pm_case *c)
+{
+    return pm_sh(c) != c->kh || pm_sw(c) != c->kw;
+}
 
 /* got and want hold the same floats, bit for bit (a maximum is exact). */
 static void pm_assert_equal(const char *what, const float *got, const float *want, size_t n)
@@ -46,8 +68,8 @@ static void pm_assert_equal(const char *what, const float *got, const float *wan
 }
 
 /* The kernels' view of md (as op_pool.c derives it). */
-static pool_max_shape pm_shape(const dnnl_memory_desc_t *x, const dnnl_memory_desc_t *y, int kh,
-                               int kw)
+static pool_max_shape pm_shape(const dnnl_memory_desc_t *x, const dnnl_memory_desc_t *y,
+                               const pm_case *c)
 {
     pool_max_shape s;
     memset(&s, 0, sizeof s);
@@ -59,8 +81,10 @@ static pool_max_shape pm_shape(const dnnl_memory_desc_t *x, const dnnl_memory_de
     s.iw = (int)x->dims[3];
     s.oh = (int)y->dims[2];
     s.ow = (int)y->dims[3];
-    s.kh = kh;
-    s.kw = kw;
+    s.kh = c->kh;
+    s.kw = c->kw;
+    s.sh = pm_sh(c);
+    s.sw = pm_sw(c);
     s.x_n = bx->strides[0], s.x_b = bx->strides[1], s.x_h = bx->strides[2], s.x_w = bx->strides[3];
     s.y_n = by->strides[0], s.y_b = by->strides[1], s.y_h = by->strides[2], s.y_w = by->strides[3];
     assert_true(pool_max_shape_ok(&s));
@@ -115,8 +139,9 @@ static void pm_compare_f32(const pm_case *c, int relu, int levels, uint64_t seed
     dnnl_stream_t st;
     assert_int_equal(dnnl_engine_create(&eng, dnnl_cpu, 0), dnnl_success);
     assert_int_equal(dnnl_stream_create(&st, eng, dnnl_stream_default_flags), dnnl_success);
-    dnnl_dims_t xd = {c->n, c->c, c->h, c->w}, yd = {c->n, c->c, c->h / c->kh, c->w / c->kw};
-    dnnl_dims_t k = {c->kh, c->kw}, zero = {0, 0};
+    dnnl_dims_t xd = {c->n, c->c, c->h, c->w};
+    dnnl_dims_t yd = {c->n, c->c, (c->h - c->kh) / pm_sh(c) + 1, (c->w - c->kw) / pm_sw(c) + 1};
+    dnnl_dims_t k = {c->kh, c->kw}, str = {pm_sh(c), pm_sw(c)}, zero = {0, 0};
     dnnl_memory_desc_t xmd, ymd, wmd;
     assert_int_equal(dnnl_memory_desc_init_by_tag(&xmd, 4, xd, dnnl_f32, c->tag), dnnl_success);
     assert_int_equal(dnnl_memory_desc_init_by_tag(&ymd, 4, yd, dnnl_f32, c->tag), dnnl_success);
@@ -124,18 +149,18 @@ static void pm_compare_f32(const pm_case *c, int relu, int levels, uint64_t seed
     dnnl_pooling_v2_desc_t fd, bd;
     dnnl_primitive_desc_t fpd, bpd;
     assert_int_equal(dnnl_pooling_v2_forward_desc_init(&fd, dnnl_forward_training,
-                                                       dnnl_pooling_max, &xmd, &ymd, k, k, zero,
+                                                       dnnl_pooling_max, &xmd, &ymd, str, k, zero,
                                                        zero, zero),
                      dnnl_success);
     assert_int_equal(dnnl_primitive_desc_create(&fpd, &fd, NULL, eng, NULL), dnnl_success);
-    assert_int_equal(dnnl_pooling_v2_backward_desc_init(&bd, dnnl_pooling_max, &xmd, &ymd, k, k,
+    assert_int_equal(dnnl_pooling_v2_backward_desc_init(&bd, dnnl_pooling_max, &xmd, &ymd, str, k,
                                                         zero, zero, zero),
                      dnnl_success);
     assert_int_equal(dnnl_primitive_desc_create(&bpd, &bd, NULL, eng, fpd), dnnl_success);
     const dnnl_memory_desc_t *dws = dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0);
     dnnl_memory_t x = pm_mem(eng, &xmd), y = pm_mem(eng, &ymd), ws = pm_mem(eng, dws),
                   dy = pm_mem(eng, &ymd), dx = pm_mem(eng, &xmd), y2 = pm_mem(eng, &ymd),
-                  am = pm_mem(eng, &wmd), dx2 = pm_mem(eng, &xmd);
+                  am = pm_mem(eng, &wmd), dx2 = pm_mem(eng, &xmd), y3 = pm_mem(eng, &ymd);
     pm_fill(x, levels, seed);
     pm_fill(dy, 0, seed + 1);
     /* garbage where the kernels must write: every input-gradient cell */
@@ -163,19 +188,25 @@ static void pm_compare_f32(const pm_case *c, int relu, int levels, uint64_t seed
     assert_int_equal(dnnl_primitive_execute(bp, st, 3, ba), dnnl_success);
     assert_int_equal(dnnl_stream_wait(st), dnnl_success);
 
-    pool_max_shape s = pm_shape(&xmd, &ymd, c->kh, c->kw);
+    pool_max_shape s = pm_shape(&xmd, &ymd, c);
     size_t rows = pool_max_rows(&s);
     /* in two ranges, as two threads would */
     pool_max_f32(&s, dn_mem_ptr(x), dn_mem_ptr(y2), dn_mem_ptr(am), relu, 0, rows / 2);
     pool_max_f32(&s, dn_mem_ptr(x), dn_mem_ptr(y2), dn_mem_ptr(am), relu, rows / 2, rows);
-    pool_max_f32_backward(&s, dn_mem_ptr(am), dyp, relu ? dn_mem_ptr(y2) : NULL, dn_mem_ptr(dx2),
-                          0, rows / 3);
-    pool_max_f32_backward(&s, dn_mem_ptr(am), dyp, relu ? dn_mem_ptr(y2) : NULL, dn_mem_ptr(dx2),
-                          rows / 3, rows);
+    pool_max_f32(&s, dn_mem_ptr(x), dn_mem_ptr(y3), NULL, relu, 0, rows); /* inference */
+    if (!pm_overlaps(c)) {
+        pool_max_f32_backward(&s, dn_mem_ptr(am), dyp, relu ? dn_mem_ptr(y2) : NULL,
+                              dn_mem_ptr(dx2), 0, rows / 3);
+        pool_max_f32_backward(&s, dn_mem_ptr(am), dyp, relu ? dn_mem_ptr(y2) : NULL,
+                              dn_mem_ptr(dx2), rows / 3, rows);
+    }
     char what[160];
-    snprintf(what, sizeof what, "%dx%dx%dx%d pool %dx%d tag %d relu %d levels %d: output", c->n,
-             c->c, c->h, c->w, c->kh, c->kw, (int)c->tag, relu, levels);
+    snprintf(what, sizeof what, "%dx%dx%dx%d pool %dx%d/%dx%d tag %d relu %d levels %d: output",
+             c->n, c->c, c->h, c->w, c->kh, c->kw, pm_sh(c), pm_sw(c), (int)c->tag, relu, levels);
     pm_assert_equal(what, dn_mem_ptr(y2), yp, ny);
+    pm_assert_equal(what, dn_mem_ptr(y3), yp, ny);
+    if (pm_overlaps(c))
+        goto done; /* no backward for overlapping windows */
     snprintf(what, sizeof what, "%dx%dx%dx%d pool %dx%d tag %d relu %d levels %d: input gradient",
              c->n, c->c, c->h, c->w, c->kh, c->kw, (int)c->tag, relu, levels);
     pm_assert_equal(what, dn_mem_ptr(dx2), dn_mem_ptr(dx),
@@ -189,9 +220,9 @@ static void pm_compare_f32(const pm_case *c, int relu, int levels, uint64_t seed
     for (size_t i = 0; i < dnnl_memory_desc_get_size(&xmd) / sizeof(float); i++)
         got += g[i] != 0.0f;
     assert_int_equal(got, want);
-
+done:
     free(dy_masked);
-    dnnl_memory_t all[] = {x, y, ws, dy, dx, y2, am, dx2, dym};
+    dnnl_memory_t all[] = {x, y, ws, dy, dx, y2, am, dx2, dym, y3};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         dnnl_memory_destroy(all[i]);
     dnnl_primitive_destroy(fp);
@@ -225,15 +256,16 @@ static void pm_compare_int(const pm_case *c, dnnl_data_type_t dt, uint64_t seed)
     dnnl_stream_t st;
     assert_int_equal(dnnl_engine_create(&eng, dnnl_cpu, 0), dnnl_success);
     assert_int_equal(dnnl_stream_create(&st, eng, dnnl_stream_default_flags), dnnl_success);
-    dnnl_dims_t xd = {c->n, c->c, c->h, c->w}, yd = {c->n, c->c, c->h / c->kh, c->w / c->kw};
-    dnnl_dims_t k = {c->kh, c->kw}, zero = {0, 0};
+    dnnl_dims_t xd = {c->n, c->c, c->h, c->w};
+    dnnl_dims_t yd = {c->n, c->c, (c->h - c->kh) / pm_sh(c) + 1, (c->w - c->kw) / pm_sw(c) + 1};
+    dnnl_dims_t k = {c->kh, c->kw}, str = {pm_sh(c), pm_sw(c)}, zero = {0, 0};
     dnnl_memory_desc_t xmd, ymd;
     assert_int_equal(dnnl_memory_desc_init_by_tag(&xmd, 4, xd, dt, c->tag), dnnl_success);
     assert_int_equal(dnnl_memory_desc_init_by_tag(&ymd, 4, yd, dt, c->tag), dnnl_success);
     dnnl_pooling_v2_desc_t fd;
     dnnl_primitive_desc_t fpd;
     assert_int_equal(dnnl_pooling_v2_forward_desc_init(&fd, dnnl_forward_inference,
-                                                       dnnl_pooling_max, &xmd, &ymd, k, k, zero,
+                                                       dnnl_pooling_max, &xmd, &ymd, str, k, zero,
                                                        zero, zero),
                      dnnl_success);
     assert_int_equal(dnnl_primitive_desc_create(&fpd, &fd, NULL, eng, NULL), dnnl_success);
@@ -249,7 +281,7 @@ static void pm_compare_int(const pm_case *c, dnnl_data_type_t dt, uint64_t seed)
     dnnl_exec_arg_t fa[2] = {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, y}};
     assert_int_equal(dnnl_primitive_execute(fp, st, 2, fa), dnnl_success);
     assert_int_equal(dnnl_stream_wait(st), dnnl_success);
-    pool_max_shape s = pm_shape(&xmd, &ymd, c->kh, c->kw);
+    pool_max_shape s = pm_shape(&xmd, &ymd, c);
     size_t rows = pool_max_rows(&s);
     if (dt == dnnl_u8)
         pool_max_u8(&s, xp, dn_mem_ptr(y2), 0, rows);
@@ -344,7 +376,7 @@ typedef struct pm_plan {
     dn_plan *p;
 } pm_plan;
 
-static void pm_plan_new(pm_plan *pp, const model *m, int n, int onednn_pool)
+static void pm_plan_new(pm_plan *pp, const model *m, int n, int training, int onednn_pool)
 {
     cd_err err;
     assert_int_equal(dnnl_engine_create(&pp->eng, dnnl_cpu, 0), dnnl_success);
@@ -360,7 +392,7 @@ static void pm_plan_new(pm_plan *pp, const model *m, int n, int onednn_pool)
             assert_non_null(*g);
         }
     pp->rng = 1;
-    dn_plan_cfg cfg = {.eng = pp->eng, .training = 1, .grads = pp->grads, .rng = &pp->rng,
+    dn_plan_cfg cfg = {.eng = pp->eng, .training = training, .grads = pp->grads, .rng = &pp->rng,
                        .onednn_pool = onednn_pool};
     pp->p = dn_plan_new(m, n, &cfg, &err);
     if (!pp->p)
@@ -399,8 +431,8 @@ static void pm_compare_plans(int n, int threads)
     cd_err err;
     assert_int_equal(dn_threads_init(&t, threads, &err), 0);
     dn_threads_enter(&t);
-    pm_plan_new(&own, m, n, 0);
-    pm_plan_new(&ref, m, n, 1);
+    pm_plan_new(&own, m, n, 1, 0);
+    pm_plan_new(&ref, m, n, 1, 1);
     assert_non_null(own.p->nodes[pools[0]].pool_job);
     assert_non_null(own.p->nodes[pools[1]].pool_job);
     assert_int_equal(own.p->nodes[pools[0]].post_relu, 1); /* the ReLU is fused into it */
@@ -436,6 +468,39 @@ static void pm_compare_plans(int n, int threads)
     model_free(m);
 }
 
+/* Inference: all three poolings by the kernels (the overlapping one too),
+ * the outputs oneDNN's. */
+static void test_plan_inference_pools_match_onednn(void **state)
+{
+    (void)state;
+    int pools[3], n = 3;
+    model *m = pm_model(pools);
+    pm_plan own, ref;
+    cd_err err;
+    pm_plan_new(&own, m, n, 0, 0);
+    pm_plan_new(&ref, m, n, 0, 1);
+    for (int k = 0; k < 3; k++) {
+        assert_non_null(own.p->nodes[pools[k]].pool_job);
+        assert_null(own.p->nodes[pools[k]].ws);
+        assert_null(ref.p->nodes[pools[k]].pool_job);
+    }
+    size_t in_sz = td_in_size(m) * (size_t)n, out_sz = model_output_size(m) * (size_t)n;
+    float *x = malloc(in_sz * sizeof *x), *y1 = malloc(out_sz * sizeof *y1),
+          *y2 = malloc(out_sz * sizeof *y2);
+    assert_true(x && y1 && y2);
+    td_fill(x, in_sz, -1.0f, 1.0f, 8);
+    if (dn_plan_forward(own.p, own.st, x, y1, n, 0, &err) ||
+        dn_plan_forward(ref.p, ref.st, x, y2, n, 0, &err))
+        fail_msg("plan: %s", err.msg);
+    td_assert_close("output", y1, y2, out_sz, TD_TOL);
+    pm_plan_free(&own, m);
+    pm_plan_free(&ref, m);
+    free(x);
+    free(y1);
+    free(y2);
+    model_free(m);
+}
+
 static void test_plan_pools_match_onednn(void **state)
 {
     (void)state;
@@ -456,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_pool_max_int8_matches_onednn),
         cmocka_unit_test(test_parallel_for_covers_each_row_once),
         cmocka_unit_test(test_plan_pools_match_onednn),
+        cmocka_unit_test(test_plan_inference_pools_match_onednn),
         cmocka_unit_test(test_plan_pools_match_onednn_two_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
