@@ -29,6 +29,8 @@
 typedef float pm_v8f __attribute__((vector_size(32)));
 typedef int32_t pm_v8i __attribute__((vector_size(32)));
 typedef uint8_t pm_v8b __attribute__((vector_size(8)));
+typedef uint8_t pm_v32u __attribute__((vector_size(32)));
+typedef int8_t pm_v32s __attribute__((vector_size(32)));
 
 int pool_max_shape_ok(const pool_max_shape *s)
 {
@@ -311,9 +313,25 @@ void pool_max_f32_backward(const pool_max_shape *s, const uint8_t *argmax, const
 
 /* ---- int8 forward ------------------------------------------------------- */
 
-/* The forward of element type T, chunks of up to 32 lanes (one AVX2
- * register of bytes). */
-#define PM_INT_KERNELS(T, NAME)                                                                    \
+/* The forward of element type T (vector type VT: 32 of them), chunks of up
+ * to 32 lanes (one AVX2 register of bytes): whole chunks as vectors, the
+ * rest lane by lane. */
+#define PM_INT_KERNELS(T, VT, NAME)                                                                \
+    static PM_INLINE void NAME##_v32(const T *x, ptrdiff_t xh, ptrdiff_t xw, int kh, int kw,      \
+                                     T *y)                                                         \
+    {                                                                                              \
+        VT m, v, gt;                                                                               \
+        memcpy(&m, x, sizeof m);                                                                   \
+        for (int i = 0; i < kh; i++)                                                               \
+            for (int j = 0; j < kw; j++) {                                                         \
+                if (i == 0 && j == 0)                                                              \
+                    continue;                                                                      \
+                memcpy(&v, x + i * xh + j * xw, sizeof v);                                         \
+                gt = (VT)(v > m);                                                                  \
+                m = (gt & v) | (~gt & m);                                                          \
+            }                                                                                      \
+        memcpy(y, &m, sizeof m);                                                                   \
+    }                                                                                              \
     static PM_INLINE void NAME##_px(const T *x, ptrdiff_t xh, ptrdiff_t xw, int kh, int kw, T *y, \
                                     int L)                                                         \
     {                                                                                              \
@@ -342,7 +360,7 @@ void pool_max_f32_backward(const pool_max_shape *s, const uint8_t *argmax, const
                 for (int c = 0; c < s->lanes; c += 32) {                                           \
                     int L = s->lanes - c < 32 ? s->lanes - c : 32;                                 \
                     if (L == 32)                                                                   \
-                        NAME##_px(xp + c, s->x_h, s->x_w, kh, kw, yp + c, 32);                     \
+                        NAME##_v32(xp + c, s->x_h, s->x_w, kh, kw, yp + c);                        \
                     else if (L == 16)                                                              \
                         NAME##_px(xp + c, s->x_h, s->x_w, kh, kw, yp + c, 16);                     \
                     else if (L == 8)                                                               \
@@ -368,8 +386,8 @@ void pool_max_f32_backward(const pool_max_shape *s, const uint8_t *argmax, const
         NAME##_any(s, x, y, lo, hi);                                                               \
     }
 
-PM_INT_KERNELS(uint8_t, fwd_u8)
-PM_INT_KERNELS(int8_t, fwd_s8)
+PM_INT_KERNELS(uint8_t, pm_v32u, fwd_u8)
+PM_INT_KERNELS(int8_t, pm_v32s, fwd_s8)
 
 #if PM_AVX2
 __attribute__((target("avx2"))) static void fwd_u8_avx2(const pool_max_shape *s, const uint8_t *x,
