@@ -40,6 +40,7 @@ static const pm_case cases[] = {
     /* overlapping windows (forward only): SqueezeNet's 3x3 of stride 2 */
     {2, 24, 13, 11, 3, 3, dnnl_aBcd8b, 2, 2},
     {2, 20, 9, 12, 3, 3, dnnl_acdb, 2, 2},
+    {2, 72, 9, 9, 3, 3, dnnl_acdb, 2, 2},     /* 32 + 32 + 8 lanes */
     {1, 16, 8, 9, 3, 2, dnnl_aBcd16b, 1, 2},
 };
 
