@@ -52,12 +52,13 @@
  * followed by a max pooling is applied after the pooling (same result, a
  * quarter of the backward work).
  *
- * Max pooling whose window is its stride, unpadded, on a channel-blocked or
- * NHWC map (the CNNs' MaxPooling2D(2)), is not oneDNN's primitive but
- * pool_max.c's loops, run as a DN_STEP_CALL step on the plan's OpenMP threads
- * (op_pool.c): forward (f32; u8/s8 in int8 chains), its argmax as the
- * workspace, the backward scattering the gradient to it, and the ReLU moved
+ * Unpadded max pooling on a channel-blocked or NHWC map is not oneDNN's
+ * primitive but pool_max.c's loops, run as a DN_STEP_CALL step on the plan's
+ * OpenMP threads (op_pool.c): forward (f32; u8/s8 in int8 chains), and where
+ * the window is the stride (the CNNs' MaxPooling2D(2)) its argmax as the
+ * workspace and the backward scattering the gradient to it, the ReLU moved
  * behind it fused into both; oneDNN 2.6's AVX2 kernel was ~6x slower.
+ * Overlapping windows that pass a gradient back stay with oneDNN.
  */
 #ifndef CATDOG_ENGINE_DNNL_PLAN_H
 #define CATDOG_ENGINE_DNNL_PLAN_H

@@ -1,12 +1,15 @@
 /*
  * pool_max.c - max pooling without padding (see pool_max.h).
  *
- * Each pixel's lanes are handled in chunks of at most PM_CHUNK channels by a
- * loop over the lanes innermost, which GCC vectorises (one AVX2 register per
- * 8 floats); the common chunk sizes 8 and 16 and the common 2x2 window are
- * spelled as constants so that the loops unroll.  This file is built with
- * GCC's dynamic vectoriser cost model (CMakeLists.txt), as image_resize.c:
- * -O2's "very cheap" model refuses the variable-length NHWC chunks.
+ * Each pixel's lanes are handled in chunks: 8 floats or 32 bytes as one GCC
+ * vector-extension value (one AVX2 register; written as plain loops over
+ * arrays, GCC kept the window's maximum and argmax on the stack: 2-3x slower),
+ * the lanes left over (NHWC with C not a multiple) by a loop per lane.  The
+ * 2x2 window of stride 2, the 3x3 of stride 2, nChw8c's 8 lanes and whether
+ * the argmax is written are spelled as constants so that the loops unroll.
+ * This file is built with GCC's dynamic vectoriser cost model
+ * (CMakeLists.txt), as image_resize.c: -O2's "very cheap" model refuses the
+ * leftover lanes' loops.
  */
 #include "engine/pool_max.h"
 
