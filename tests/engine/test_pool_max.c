@@ -37,6 +37,7 @@ static const pm_case cases[] = {
     {2, 20, 9, 11, 2, 2, dnnl_acdb, 0, 0},    /* NHWC: 8 + 8 + 4 lanes */
     {3, 3, 5, 6, 2, 2, dnnl_acdb, 0, 0},      /* NHWC with 3 channels: no full chunk */
     {1, 40, 10, 10, 5, 5, dnnl_acdb, 0, 0},
+    {2, 12, 7, 9, 2, 2, dnnl_aBcd4b, 0, 0},   /* SSE4.1's blocks of 4 */
     /* overlapping windows (forward only): SqueezeNet's 3x3 of stride 2 */
     {2, 24, 13, 11, 3, 3, dnnl_aBcd8b, 2, 2},
     {2, 20, 9, 12, 3, 3, dnnl_acdb, 2, 2},
