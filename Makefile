@@ -60,10 +60,11 @@ asan: test-asan
 
 # ThreadSanitizer (build-tsan, -DCATDOG_TSAN=ON) on the tests that run threads:
 # the inference pool, the HTTP server (script tests drive a TSan-built catdog),
-# predictor sessions and the training data loader.  Any report fails the run
+# predictor sessions, the training data loader and the max pooling kernels on
+# an OpenMP team (engine/test_pool_max).  Any report fails the run
 # and is printed from build-tsan/tsan-reports/ (tests/sanitizers/tsan.supp).
-TSAN_TESTS ?= ^(web/test_pool|web/test_http_(routes|limits|faults|restart|access|reload)|faults/test_fault_clients|predict/test_predictor|data/test_dataset)$$
-TSAN_TARGETS ?= catdog web_test_fixtures web_test_pool predict_test_predictor data_test_dataset
+TSAN_TESTS ?= ^(engine/test_pool_max|web/test_pool|web/test_http_(routes|limits|faults|restart|access|reload)|faults/test_fault_clients|predict/test_predictor|data/test_dataset)$$
+TSAN_TARGETS ?= catdog engine_test_pool_max web_test_fixtures web_test_pool predict_test_predictor data_test_dataset
 test-tsan: deps
 	@[ -f build-tsan/Makefile ] || cmake -S . -B build-tsan $(CMAKE_FLAGS) -DCATDOG_TSAN=ON >/dev/null
 	@cmake --build build-tsan -j $(JOBS) --target $(TSAN_TARGETS) -- --no-print-directory

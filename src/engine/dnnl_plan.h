@@ -51,6 +51,14 @@
  * kernels except at batch 1 inference, and in training a convolution's ReLU
  * followed by a max pooling is applied after the pooling (same result, a
  * quarter of the backward work).
+ *
+ * Unpadded max pooling on a channel-blocked or NHWC map is not oneDNN's
+ * primitive but pool_max.c's loops, run as a DN_STEP_CALL step on the plan's
+ * OpenMP threads (op_pool.c): forward (f32; u8/s8 in int8 chains), and where
+ * the window is the stride (the CNNs' MaxPooling2D(2)) its argmax as the
+ * workspace and the backward scattering the gradient to it, the ReLU moved
+ * behind it fused into both; oneDNN 2.6's AVX2 kernel was ~6x slower.
+ * Overlapping windows that pass a gradient back stay with oneDNN.
  */
 #ifndef CATDOG_ENGINE_DNNL_PLAN_H
 #define CATDOG_ENGINE_DNNL_PLAN_H
@@ -111,7 +119,10 @@ typedef struct dn_node {
     dnnl_memory_t src;          /* conv / ip: the source as the primitive read it */
     dnnl_memory_t pre;          /* output before a separate softmax */
     dnnl_memory_t plain;        /* softmax on a flattened map: its NHWC copy (2-D) */
-    dnnl_memory_t ws;           /* max pooling workspace */
+    dnnl_memory_t ws;           /* max pooling workspace (oneDNN's, or the argmax of
+                                   pool_max.c's kernels) */
+    struct dn_pool_job *pool_job; /* max pooling run by pool_max.c, not oneDNN (op_pool.c;
+                                     in the plan's pool), else NULL */
     dnnl_memory_t mask;         /* dropout mask, layout of the input */
     dnnl_memory_t w_user, w, wb;/* kernel: Keras layout, forward layout, backward-data layout */
     dnnl_memory_t b;            /* bias, read in place from the model */
@@ -161,6 +172,7 @@ typedef struct dn_plan_cfg {
     int no_fold;                /* keep every layer its own step (no BN / activation / Add
                                    folded into the convolution before it; tests compare both) */
     int no_fold_add;            /* fold BN and activations but no residual Add (tests) */
+    int onednn_pool;            /* every pooling by oneDNN, none by pool_max.c (tests) */
 } dn_plan_cfg;
 
 typedef struct dn_plan {

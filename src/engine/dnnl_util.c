@@ -67,6 +67,59 @@ void dn_threads_leave(dn_threads *t)
         t->set_num(t->saved);
 }
 
+void dn_omp_resolve(dn_omp *o)
+{
+    *(void **)(&o->parallel) = dlsym(RTLD_DEFAULT, "GOMP_parallel");
+    *(void **)(&o->thread_num) = dlsym(RTLD_DEFAULT, "omp_get_thread_num");
+    *(void **)(&o->num_threads) = dlsym(RTLD_DEFAULT, "omp_get_num_threads");
+    *(void **)(&o->max_threads) = dlsym(RTLD_DEFAULT, "omp_get_max_threads");
+    if (!o->parallel || !o->thread_num || !o->num_threads || !o->max_threads)
+        memset(o, 0, sizeof *o);
+}
+
+typedef struct dn_par_job {
+    const dn_omp *o;
+    size_t count;
+    void (*fn)(void *ctx, size_t lo, size_t hi);
+    void *ctx;
+    int go, done;   /* release / acquire pairs, below */
+} dn_par_job;
+
+/* One thread's share of a dn_parallel_for (the team's size may be smaller
+ * than asked for: the split follows the team there is).  libgomp's own
+ * barriers order the team's work before and after, but they are invisible to
+ * ThreadSanitizer (libgomp is not instrumented), which would report the
+ * kernels' writes on a worker against the caller's next use of the buffer;
+ * the acquire on `go` and the release on `done` (the caller does the
+ * opposite) state that order in atomics it sees, at the cost of two per
+ * thread and call. */
+static void par_body(void *data)
+{
+    dn_par_job *j = data;
+    (void)__atomic_load_n(&j->go, __ATOMIC_ACQUIRE);
+    size_t t = (size_t)j->o->thread_num(), nt = (size_t)j->o->num_threads();
+    size_t lo = j->count * t / nt, hi = j->count * (t + 1) / nt;
+    if (lo < hi)
+        j->fn(j->ctx, lo, hi);
+    __atomic_fetch_add(&j->done, 1, __ATOMIC_RELEASE);
+}
+
+void dn_parallel_for(const dn_omp *o, size_t count, void (*fn)(void *ctx, size_t lo, size_t hi),
+                     void *ctx)
+{
+    int nt = o->parallel ? o->max_threads() : 1;
+    if (nt < 2 || count < 2) {
+        fn(ctx, 0, count);
+        return;
+    }
+    dn_par_job j = {.o = o, .count = count, .fn = fn, .ctx = ctx};
+    __atomic_store_n(&j.go, 1, __ATOMIC_RELEASE);
+    /* the calling thread's nthreads setting (never more threads than ranges);
+     * flags 0: no proc_bind */
+    o->parallel(par_body, &j, (unsigned)((size_t)nt < count ? (size_t)nt : count), 0);
+    (void)__atomic_load_n(&j.done, __ATOMIC_ACQUIRE);
+}
+
 /* ---- ownership pool ------------------------------------------------------ */
 
 static int grow(void **v, int *cap, int need, size_t elem, cd_err *err)
@@ -239,6 +292,9 @@ int dn_steps_run_range(const dn_steps *s, int lo, int hi, dnnl_stream_t stream, 
         }
         case DN_STEP_MASK:
             fill_mask(st);
+            break;
+        case DN_STEP_CALL:
+            st->call(st->ctx);
             break;
         }
     }

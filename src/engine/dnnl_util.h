@@ -63,6 +63,27 @@ void dn_threads_enter(dn_threads *t);
 /* ... and restores the caller's own setting. */
 void dn_threads_leave(dn_threads *t);
 
+/* The calling thread's OpenMP team for catdog's own loops (the max pooling
+ * kernels, op_pool.c): libgomp's GOMP_parallel -- what `#pragma omp parallel`
+ * compiles to -- looked up like dn_threads' functions, so such a loop runs on
+ * the threads oneDNN's primitives use, as many as the runner set
+ * (dn_threads_enter), and the build still needs no OpenMP flags.  Members are
+ * NULL where libgomp is not loaded: the loop then runs in the calling thread. */
+typedef struct dn_omp {
+    void (*parallel)(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+    int (*thread_num)(void);
+    int (*num_threads)(void);
+    int (*max_threads)(void);
+} dn_omp;
+
+void dn_omp_resolve(dn_omp *o);
+/* Calls fn(ctx, lo, hi) on contiguous ranges that together cover [0, count)
+ * once, one range per thread of the calling thread's OpenMP setting (all of
+ * it in this thread when that is 1 or count < 2), and returns when all are
+ * done. */
+void dn_parallel_for(const dn_omp *o, size_t count, void (*fn)(void *ctx, size_t lo, size_t hi),
+                     void *ctx);
+
 /* ---- ownership pool ------------------------------------------------------ */
 
 typedef struct dn_pool {
@@ -94,7 +115,8 @@ dnnl_memory_t dn_mem(dn_pool *p, dnnl_engine_t eng, const dnnl_memory_desc_t *md
 typedef enum dn_step_kind {
     DN_STEP_PRIM = 0,   /* execute prim with args */
     DN_STEP_ZERO,       /* memset mem's buffer to zero */
-    DN_STEP_MASK        /* fill `buf` with an inverted-dropout mask (see dn_step) */
+    DN_STEP_MASK,       /* fill `buf` with an inverted-dropout mask (see dn_step) */
+    DN_STEP_CALL        /* call(ctx): a loop of catdog's own (op_pool.c's max pooling) */
 } dn_step_kind;
 
 typedef struct dn_step {
@@ -116,6 +138,8 @@ typedef struct dn_step {
     const size_t *slice;            /* {total, offset, n} of the current forward (borrowed) */
     size_t per_sample;              /* mask elements per sample of this layer */
     size_t prefix;                  /* per-sample draws of the dropout layers before it */
+    void (*call)(void *ctx);        /* DN_STEP_CALL; ctx is owned by the plan's pool */
+    void *ctx;
 } dn_step;
 
 typedef struct dn_steps {
