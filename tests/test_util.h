@@ -107,4 +107,29 @@ static inline unsigned char *test_read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* DIR/{train,validation,test}/{cats,dogs} (the first n_parts of those) as
+ * symbolic links to ../shared's Kaggle photos: counts[p] of each class in part
+ * p, numbered down from `first`, each part taking the next run.  DIR is
+ * emptied first.  For tests that train on a small split of real photos. */
+static inline void test_make_split(const char *shared, const char *dir, int first,
+                                   const int *counts, int n_parts)
+{
+    static const char *parts[3] = {"train", "validation", "test"};
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    for (int p = 0; p < n_parts && p < 3; p++) {
+        for (int c = 0; c < 2; c++) {
+            const char *cls = c ? "dog" : "cat";
+            snprintf(cmd, sizeof cmd,
+                     "mkdir -p '%s/%s/%ss' && for i in $(seq %d -1 %d); do "
+                     "ln -s '%s/data/dogs-vs-cats/train/%s.'$i.jpg '%s/%s/%ss/'; done",
+                     dir, parts[p], cls, first, first - counts[p] + 1, shared, cls, dir, parts[p],
+                     cls);
+            assert_int_equal(system(cmd), 0);
+        }
+        first -= counts[p];
+    }
+}
+
 #endif

@@ -317,26 +317,11 @@ static void test_key_rebuilds_on_any_change(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-/* DIR/{train,validation}/{cats,dogs} as links to shared photos. */
+/* DIR/{train,validation}/{cats,dogs}: 24 + 10 shared photos of each class. */
 static void make_split(const char *shared, const char *dir)
 {
-    static const char *parts[2] = {"train", "validation"};
     static const int counts[2] = {24, 10};
-    int next = 6000;
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    for (int p = 0; p < 2; p++) {
-        for (int c = 0; c < 2; c++) {
-            const char *cls = c ? "dog" : "cat";
-            snprintf(cmd, sizeof cmd,
-                     "mkdir -p '%s/%s/%ss' && for i in $(seq %d -1 %d); do "
-                     "ln -s '%s/data/dogs-vs-cats/train/%s.'$i.jpg '%s/%s/%ss/'; done",
-                     dir, parts[p], cls, next, next - counts[p] + 1, shared, cls, dir, parts[p], cls);
-            assert_int_equal(system(cmd), 0);
-        }
-        next -= counts[p];
-    }
+    test_make_split(shared, dir, 6000, counts, 2);
 }
 
 /* The head alone on the split (no fine-tuning): the shipped file at out. */

@@ -16,26 +16,11 @@
 #include "train/train.h"
 #include "transfer/transfer_train.h"
 
-/* DIR/{train,validation}/{cats,dogs} as links to shared photos. */
+/* DIR/{train,validation}/{cats,dogs}: 30 + 15 shared photos of each class. */
 static void make_split(const char *shared, const char *dir)
 {
-    static const char *parts[2] = {"train", "validation"};
     static const int counts[2] = {30, 15};
-    int next = 7000;
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    for (int p = 0; p < 2; p++) {
-        for (int c = 0; c < 2; c++) {
-            const char *cls = c ? "dog" : "cat";
-            snprintf(cmd, sizeof cmd,
-                     "mkdir -p '%s/%s/%ss' && for i in $(seq %d -1 %d); do "
-                     "ln -s '%s/data/dogs-vs-cats/train/%s.'$i.jpg '%s/%s/%ss/'; done",
-                     dir, parts[p], cls, next, next - counts[p] + 1, shared, cls, dir, parts[p], cls);
-            assert_int_equal(system(cmd), 0);
-        }
-        next -= counts[p];
-    }
+    test_make_split(shared, dir, 7000, counts, 2);
 }
 
 /* Sets the stop flag when the epoch `at` ends (as Ctrl-C would then). */

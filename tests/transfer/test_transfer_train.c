@@ -34,23 +34,8 @@ static double now_s(void)
  * 120 + 50 + 60 of each class, from the end of the numbering. */
 static void make_split(const char *shared, const char *dir)
 {
-    static const char *parts[3] = {"train", "validation", "test"};
     static const int counts[3] = {120, 50, 60};
-    int next = 7999;
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    for (int p = 0; p < 3; p++) {
-        for (int c = 0; c < 2; c++) {
-            const char *cls = c ? "dog" : "cat";
-            snprintf(cmd, sizeof cmd, "mkdir -p '%s/%s/%ss' && for i in $(seq %d -1 %d); do "
-                     "ln -s '%s/data/dogs-vs-cats/train/%s.'$i.jpg '%s/%s/%ss/'; done",
-                     dir, parts[p], cls, next, next - counts[p] + 1, shared, cls, dir, parts[p],
-                     cls);
-            assert_int_equal(system(cmd), 0);
-        }
-        next -= counts[p];
-    }
+    test_make_split(shared, dir, 7999, counts, 3);
 }
 
 /* Accuracy of m (taken over) through the predictor on the 120 test photos. */
